@@ -1,0 +1,32 @@
+import express, { type Express } from 'express';
+import type { Config } from './config.js';
+import type { Logger } from './observability/logger.js';
+import type { UpstreamClient } from './upstream/client.js';
+import { authenticate } from './http/auth.js';
+import { errorHandler } from './http/error-handler.js';
+import { proxyHandler } from './http/proxy.js';
+import { requestLog } from './http/request-log.js';
+import { systemRoutes, type Readiness } from './http/system-routes.js';
+
+export interface AppDeps {
+  config: Config;
+  logger: Logger;
+  upstream: UpstreamClient;
+  readiness: Readiness;
+}
+
+/** The only place the order of stages is written. */
+export function createApp(deps: AppDeps): Express {
+  const { config, logger } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', false);
+
+  app.use(requestLog(logger));
+  app.use(systemRoutes(deps.readiness));
+  app.use(authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }));
+  app.use(proxyHandler({ config, upstream: deps.upstream, logger }));
+  app.use(errorHandler(logger));
+  return app;
+}

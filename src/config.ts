@@ -1,0 +1,175 @@
+import { z } from 'zod';
+
+/**
+ * Configuration comes only from the environment, is validated once at start-up and is frozen.
+ * Every problem is reported with the variable's name and what it accepts; start-up stops on any.
+ */
+
+const bool = (name: string) =>
+  z
+    .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'], {
+      error: `${name} must be one of on|off|true|false|1|0|yes|no`,
+    })
+    .transform((v) => v === 'on' || v === 'true' || v === '1' || v === 'yes');
+
+const int = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: `${name} must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `${name} must be a whole number from ${min} to ${max}` })
+        .max(max, { error: `${name} must be a whole number from ${min} to ${max}` }),
+    );
+
+const httpUrl = (name: string) =>
+  z.string().refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && u.search === '' && u.hash === '';
+      } catch {
+        return false;
+      }
+    },
+    { error: `${name} must be an absolute http(s) URL without query or fragment, e.g. https://api.anthropic.com` },
+  );
+
+const keyList = (name: string) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter((k) => k.length > 0))
+    .refine((keys) => keys.length > 0, { error: `${name} must list at least one key (comma-separated)` })
+    .refine((keys) => keys.every((k) => k.length >= 16), { error: `${name}: every key must be at least 16 characters` });
+
+const basePath = (name: string) =>
+  z.string().refine((v) => v === '' || /^\/[A-Za-z0-9._~\-/]*[^/]$/.test(v), {
+    error: `${name} must be empty or a path like /anthropic (leading slash, no trailing slash)`,
+  });
+
+const MS_DAY = 86_400_000;
+
+/** Defaults are the documented ones (README "Configuration"); keep both in step. */
+const schema = z.object({
+  PORT: int('PORT', 0, 65535).default(8080),
+  HOST: z.string().min(1, { error: 'HOST must not be empty' }).default('0.0.0.0'),
+  UPSTREAM_URL: httpUrl('UPSTREAM_URL').default('https://api.anthropic.com'),
+  PUBLIC_URL: httpUrl('PUBLIC_URL').optional(),
+  BASE_PATH: basePath('BASE_PATH').default(''),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent',
+    })
+    .default('info'),
+  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 10_000).default(128),
+  UPSTREAM_CONNECT_TIMEOUT_MS: int('UPSTREAM_CONNECT_TIMEOUT_MS', 1, MS_DAY).default(10_000),
+  UPSTREAM_HEADERS_TIMEOUT_MS: int('UPSTREAM_HEADERS_TIMEOUT_MS', 1, MS_DAY).default(600_000),
+  UPSTREAM_BODY_TIMEOUT_MS: int('UPSTREAM_BODY_TIMEOUT_MS', 1, MS_DAY).default(300_000),
+  UPSTREAM_KEEP_ALIVE_TIMEOUT_MS: int('UPSTREAM_KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(60_000),
+  MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
+  KEEP_ALIVE_TIMEOUT_MS: int('KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(65_000),
+  SHUTDOWN_DELAY_MS: int('SHUTDOWN_DELAY_MS', 0, MS_DAY).default(0),
+  SHUTDOWN_GRACE_MS: int('SHUTDOWN_GRACE_MS', 0, MS_DAY).default(30_000),
+  GATEWAY_API_KEYS: keyList('GATEWAY_API_KEYS').optional(),
+  ANTHROPIC_API_KEY: z.string().min(1, { error: 'ANTHROPIC_API_KEY must not be empty when set' }).optional(),
+  ALLOW_OPEN_GATEWAY: bool('ALLOW_OPEN_GATEWAY').default(false),
+  COALESCE: bool('COALESCE').default(true),
+  COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
+  COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024),
+  COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(0),
+});
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** Upstream origin, e.g. https://api.anthropic.com (no path). */
+  readonly upstreamOrigin: string;
+  /** Path prefix of UPSTREAM_URL ('' or '/something'), prepended to every forwarded path. */
+  readonly upstreamPathPrefix: string;
+  /** UPSTREAM_URL as given, without a trailing slash. */
+  readonly upstreamBaseUrl: string;
+  readonly publicUrl: string | undefined;
+  readonly basePath: string;
+  readonly logLevel: string;
+  readonly upstreamConnections: number;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly upstreamHeadersTimeoutMs: number;
+  readonly upstreamBodyTimeoutMs: number;
+  readonly upstreamKeepAliveTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly shutdownDelayMs: number;
+  readonly shutdownGraceMs: number;
+  readonly gatewayApiKeys: readonly string[] | undefined;
+  readonly anthropicApiKey: string | undefined;
+  readonly allowOpenGateway: boolean;
+  readonly coalesce: boolean;
+  readonly coalesceMaxReplayBytes: number;
+  readonly coalesceSubscriberBufferBytes: number;
+  readonly coalesceLingerMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** Empty strings count as unset, as shells and compose files produce them for "no value". */
+function presentOnly(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') out[key] = value.trim();
+  }
+  return out;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(presentOnly(env));
+  if (!parsed.success) {
+    // Messages name the variable; values are never echoed (they may be secrets).
+    throw new ConfigError(parsed.error.issues.map((i) => i.message));
+  }
+  const v = parsed.data;
+  const problems: string[] = [];
+  if (v.ANTHROPIC_API_KEY !== undefined && v.GATEWAY_API_KEYS === undefined && !v.ALLOW_OPEN_GATEWAY) {
+    problems.push(
+      'ANTHROPIC_API_KEY is set but GATEWAY_API_KEYS is not: anyone who reaches the gateway would spend your key. ' +
+        'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const upstream = new URL(v.UPSTREAM_URL);
+  const upstreamPathPrefix = upstream.pathname.replace(/\/+$/, '');
+  return Object.freeze({
+    port: v.PORT,
+    host: v.HOST,
+    upstreamOrigin: upstream.origin,
+    upstreamPathPrefix,
+    upstreamBaseUrl: upstream.origin + upstreamPathPrefix,
+    publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
+    basePath: v.BASE_PATH,
+    logLevel: v.LOG_LEVEL,
+    upstreamConnections: v.UPSTREAM_CONNECTIONS,
+    upstreamConnectTimeoutMs: v.UPSTREAM_CONNECT_TIMEOUT_MS,
+    upstreamHeadersTimeoutMs: v.UPSTREAM_HEADERS_TIMEOUT_MS,
+    upstreamBodyTimeoutMs: v.UPSTREAM_BODY_TIMEOUT_MS,
+    upstreamKeepAliveTimeoutMs: v.UPSTREAM_KEEP_ALIVE_TIMEOUT_MS,
+    maxBodyBytes: v.MAX_BODY_BYTES,
+    keepAliveTimeoutMs: v.KEEP_ALIVE_TIMEOUT_MS,
+    shutdownDelayMs: v.SHUTDOWN_DELAY_MS,
+    shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
+    gatewayApiKeys: v.GATEWAY_API_KEYS ? Object.freeze([...v.GATEWAY_API_KEYS]) : undefined,
+    anthropicApiKey: v.ANTHROPIC_API_KEY,
+    allowOpenGateway: v.ALLOW_OPEN_GATEWAY,
+    coalesce: v.COALESCE,
+    coalesceMaxReplayBytes: v.COALESCE_MAX_REPLAY_BYTES,
+    coalesceSubscriberBufferBytes: v.COALESCE_SUBSCRIBER_BUFFER_BYTES,
+    coalesceLingerMs: v.COALESCE_LINGER_MS,
+  });
+}

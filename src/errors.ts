@@ -1,0 +1,83 @@
+/**
+ * One error model for everything the gateway itself raises. Transport failures are translated
+ * into a GatewayError once, at the upstream boundary (src/upstream/client.ts); the HTTP edge turns
+ * any GatewayError into an Anthropic-shaped body. Upstream error responses are never wrapped: they
+ * pass through byte for byte.
+ */
+
+/** Anthropic's error `type` for each status, as the API and the official SDK use them. One table, so mappings cannot drift. */
+export const ERROR_TYPE_BY_STATUS: Readonly<Record<number, string>> = Object.freeze({
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  402: 'billing_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  405: 'invalid_request_error',
+  408: 'timeout_error',
+  413: 'request_too_large',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  502: 'api_error',
+  503: 'overloaded_error',
+  504: 'timeout_error',
+  529: 'overloaded_error',
+});
+
+export function errorTypeForStatus(status: number): string {
+  return ERROR_TYPE_BY_STATUS[status] ?? (status >= 500 ? 'api_error' : 'invalid_request_error');
+}
+
+export interface AnthropicErrorBody {
+  type: 'error';
+  error: { type: string; message: string };
+  request_id?: string;
+}
+
+export function anthropicErrorBody(status: number, message: string, requestId?: string): AnthropicErrorBody {
+  const body: AnthropicErrorBody = { type: 'error', error: { type: errorTypeForStatus(status), message } };
+  if (requestId !== undefined) body.request_id = requestId;
+  return body;
+}
+
+/** Stable codes: logs, tests and metrics key on these, never on message text. */
+export type GatewayErrorCode =
+  | 'INVALID_JSON'
+  | 'BODY_TOO_LARGE'
+  | 'BODY_READ_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'UPSTREAM_UNREACHABLE'
+  | 'UPSTREAM_HEADERS_TIMEOUT'
+  | 'UPSTREAM_BODY_TIMEOUT'
+  | 'UPSTREAM_RESPONSE_INVALID'
+  | 'DRAINING'
+  | 'CIRCUIT_OPEN'
+  | 'RATE_LIMITED'
+  | 'INTERNAL';
+
+export class GatewayError extends Error {
+  override readonly name = 'GatewayError';
+  readonly code: GatewayErrorCode;
+  readonly status: number;
+  /** Extra response headers (e.g. retry-after). */
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: GatewayErrorCode,
+    status: number,
+    message: string,
+    options: { cause?: unknown; headers?: Record<string, string> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = status;
+    this.headers = options.headers ?? {};
+  }
+
+  get type(): string {
+    return errorTypeForStatus(this.status);
+  }
+
+  toBody(requestId?: string): AnthropicErrorBody {
+    return anthropicErrorBody(this.status, this.message, requestId);
+  }
+}

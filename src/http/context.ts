@@ -1,0 +1,43 @@
+import type { IncomingMessage } from 'node:http';
+
+/** What the edge learns about a request and the later stages (and the request log) read. */
+export interface RequestContext {
+  readonly startedAt: number;
+  /** Hash of the credential that identifies the tenant; never the credential itself. */
+  tenant: string;
+  mode: string;
+  upstreamRequestId: string | undefined;
+  /** Set when the gateway answered with its own error; the log line carries the code. */
+  errorCode: string | undefined;
+}
+
+const kContext = Symbol('claude-gateway.context');
+type WithContext = IncomingMessage & { [kContext]?: RequestContext };
+
+const MODE_PATTERN = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+/** A mode header value is a client-chosen label: anything malformed collapses to one value. */
+export function modeOf(req: IncomingMessage): string {
+  const raw = req.headers['x-gateway-mode'];
+  if (raw === undefined) return 'default';
+  const value = Array.isArray(raw) ? raw[0] : raw;
+  return value !== undefined && MODE_PATTERN.test(value) ? value.toLowerCase() : 'invalid';
+}
+
+export function attachContext(req: IncomingMessage, startedAt: number): RequestContext {
+  const ctx: RequestContext = {
+    startedAt,
+    tenant: 'anonymous',
+    mode: modeOf(req),
+    upstreamRequestId: undefined,
+    errorCode: undefined,
+  };
+  (req as WithContext)[kContext] = ctx;
+  return ctx;
+}
+
+export function contextOf(req: IncomingMessage): RequestContext {
+  const ctx = (req as WithContext)[kContext];
+  if (ctx === undefined) throw new Error('request context missing: attachContext must run first');
+  return ctx;
+}

@@ -1,0 +1,103 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.js';
+import type { Logger } from './observability/logger.js';
+import { UpstreamClient } from './upstream/client.js';
+import { createApp } from './app.js';
+
+export interface Gateway {
+  readonly server: Server;
+  /** http://host:port the gateway listens on (loopback host when bound to all interfaces). */
+  readonly url: string;
+  readonly upstream: UpstreamClient;
+  /** Requests being answered right now. */
+  activeRequests(): number;
+  /**
+   * Graceful stop: readiness turns 503, then (after SHUTDOWN_DELAY_MS) the listener closes, idle
+   * keep-alive connections close, in-flight requests and streams get SHUTDOWN_GRACE_MS to finish,
+   * then whatever remains is cut and the upstream pools close. Idempotent.
+   */
+  shutdown(): Promise<{ forced: number }>;
+}
+
+export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+  const upstream = new UpstreamClient({
+    origin: config.upstreamOrigin,
+    pathPrefix: config.upstreamPathPrefix,
+    connections: config.upstreamConnections,
+    connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    headersTimeoutMs: config.upstreamHeadersTimeoutMs,
+    bodyTimeoutMs: config.upstreamBodyTimeoutMs,
+    keepAliveTimeoutMs: config.upstreamKeepAliveTimeoutMs,
+  });
+  const readiness = { draining: false };
+  const app = createApp({ config, logger, upstream, readiness });
+  const server = createServer();
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.
+  server.headersTimeout = config.keepAliveTimeoutMs + 5_000;
+
+  let active = 0;
+  let idleWaiters: (() => void)[] = [];
+  server.on('request', (_req, res) => {
+    active++;
+    if (readiness.draining) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      active--;
+      if (active === 0) {
+        const waiters = idleWaiters;
+        idleWaiters = [];
+        for (const wake of waiters) wake();
+      }
+    });
+  });
+  // After the bookkeeping listener: it must see the request before the app can answer it.
+  server.on('request', app);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  logger.info({ url, upstream: config.upstreamBaseUrl }, 'gateway listening');
+
+  let shutdownPromise: Promise<{ forced: number }> | undefined;
+  const shutdown = async (): Promise<{ forced: number }> => {
+    readiness.draining = true;
+    logger.info({ active, delayMs: config.shutdownDelayMs, graceMs: config.shutdownGraceMs }, 'draining');
+    if (config.shutdownDelayMs > 0) await new Promise((r) => setTimeout(r, config.shutdownDelayMs));
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    // Keep-alive sockets become idle as their responses end (those carry `connection: close`).
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 250);
+    let forced = 0;
+    if (active > 0) {
+      let graceTimer: NodeJS.Timeout | undefined;
+      const idle = new Promise<void>((resolve) => idleWaiters.push(resolve));
+      const grace = new Promise<void>((resolve) => (graceTimer = setTimeout(resolve, config.shutdownGraceMs)));
+      await Promise.race([idle, grace]);
+      clearTimeout(graceTimer);
+      forced = active;
+    }
+    clearInterval(idleSweep);
+    if (forced > 0) logger.warn({ forced }, 'grace period over: cutting remaining connections');
+    server.closeAllConnections();
+    await closed;
+    await upstream.close();
+    logger.info({ forced }, 'stopped');
+    return { forced };
+  };
+
+  return {
+    server,
+    url,
+    upstream,
+    activeRequests: () => active,
+    shutdown: () => (shutdownPromise ??= shutdown()),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * Header hygiene for both directions, in one place. Security intent: a client must not be able to
+ * smuggle hop-by-hop semantics or gateway-control headers to the upstream, and the gateway decides
+ * the upstream credential when it injects one.
+ */
+
+/** RFC 9110 §7.6.1 hop-by-hop headers plus proxy-only ones; never forwarded in either direction. */
+export const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Request headers the gateway sets itself. */
+const REQUEST_OWNED = new Set(['host', 'content-length', 'accept-encoding', 'expect']);
+const CREDENTIAL_HEADERS = new Set(['authorization', 'x-api-key']);
+const GATEWAY_PREFIX = 'x-gateway-';
+
+/** Names listed in a `Connection` header are hop-by-hop for that message too. */
+function connectionListed(value: string | undefined): Set<string> | undefined {
+  if (value === undefined || value === '') return undefined;
+  const names = value
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '' && s !== 'close' && s !== 'keep-alive');
+  return names.length > 0 ? new Set(names) : undefined;
+}
+
+export interface ForwardOptions {
+  /** When set, replaces any client credential (the gateway injects its own Anthropic key). */
+  injectApiKey?: string | undefined;
+}
+
+/**
+ * Builds the upstream request headers from the client's raw header list (name/value pairs in
+ * arrival order, as node gives them): end-to-end headers unchanged, duplicates preserved.
+ */
+export function forwardRequestHeaders(rawHeaders: readonly string[], options: ForwardOptions = {}): string[] {
+  let connection: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if ((rawHeaders[i] as string).toLowerCase() === 'connection') connection = rawHeaders[i + 1];
+  }
+  const listed = connectionListed(connection);
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    if (HOP_BY_HOP.has(name) || REQUEST_OWNED.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
+    if (listed?.has(name)) continue;
+    if (options.injectApiKey !== undefined && CREDENTIAL_HEADERS.has(name)) continue;
+    out.push(name, rawHeaders[i + 1] as string);
+  }
+  if (options.injectApiKey !== undefined) out.push('x-api-key', options.injectApiKey);
+  // The gateway must read usage from every answer; identity keeps that cheap. Upstream answers
+  // that are compressed anyway are decoded in src/upstream/client.ts.
+  out.push('accept-encoding', 'identity');
+  return out;
+}
+
+export type UpstreamHeaders = Record<string, string | string[] | undefined>;
+
+/** Response headers the gateway recomputes when it changes the body (decode or rewrite). */
+const BODY_FRAMING = new Set(['content-length', 'content-encoding']);
+
+/**
+ * Upstream response headers to pass to the client. `bodyChanged` drops framing headers that would
+ * no longer describe the bytes the client receives.
+ */
+export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: boolean): [string, string | string[]][] {
+  const listedRaw = headers.connection;
+  const listed = connectionListed(Array.isArray(listedRaw) ? listedRaw.join(',') : listedRaw);
+  const out: [string, string | string[]][] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    if (bodyChanged && BODY_FRAMING.has(name)) continue;
+    out.push([name, value]);
+  }
+  return out;
+}
+
+export function headerValue(headers: UpstreamHeaders, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
