@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import type { UpstreamClient } from './upstream/client.js';
+import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { proxyHandler } from './http/proxy.js';
@@ -13,6 +14,7 @@ export interface AppDeps {
   logger: Logger;
   upstream: UpstreamClient;
   readiness: Readiness;
+  flights: FlightGroup;
 }
 
 /** The only place the order of stages is written. */
@@ -26,7 +28,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(requestLog(logger));
   app.use(systemRoutes(deps.readiness));
   app.use(authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }));
-  app.use(proxyHandler({ config, upstream: deps.upstream, logger }));
+  app.use(proxyHandler({ config, upstream: deps.upstream, logger, flights: deps.flights }));
   app.use(errorHandler(logger));
   return app;
 }

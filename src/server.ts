@@ -4,12 +4,15 @@ import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import { UpstreamClient } from './upstream/client.js';
 import { createApp } from './app.js';
+import { FlightGroup } from './pipeline/coalesce/flight-group.js';
 
 export interface Gateway {
   readonly server: Server;
   /** http://host:port the gateway listens on (loopback host when bound to all interfaces). */
   readonly url: string;
   readonly upstream: UpstreamClient;
+  /** In-flight upstream calls that identical requests can join. */
+  readonly flights: FlightGroup;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -31,7 +34,11 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     keepAliveTimeoutMs: config.upstreamKeepAliveTimeoutMs,
   });
   const readiness = { draining: false };
-  const app = createApp({ config, logger, upstream, readiness });
+  const flights = new FlightGroup({
+    maxReplayBytes: config.coalesceMaxReplayBytes,
+    maxSubscriberBufferBytes: config.coalesceSubscriberBufferBytes,
+  });
+  const app = createApp({ config, logger, upstream, readiness, flights });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.
@@ -97,6 +104,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     server,
     url,
     upstream,
+    flights,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };

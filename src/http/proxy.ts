@@ -5,17 +5,21 @@ import type { Logger } from '../observability/logger.js';
 import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from '../upstream/headers.js';
 import { isAbort, translateUpstreamError, type UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
+import { fingerprint } from '../pipeline/fingerprint.js';
+import { FlightGroup } from '../pipeline/coalesce/flight-group.js';
+import type { Flight, FlightSource } from '../pipeline/coalesce/flight.js';
+import { isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
 import { hasBody, isJson, readBody } from './body.js';
 import { contextOf } from './context.js';
-import { relayBody } from './relay.js';
 
-/** Batch answers are small JSON objects; larger ones are relayed untouched rather than buffered. */
+/** Batch answers are small JSON objects; larger ones are refused rather than buffered. */
 const MAX_REWRITE_BYTES = 8 * 1024 * 1024;
 
 export interface ProxyDeps {
   config: Config;
   upstream: UpstreamClient;
   logger: Logger;
+  flights: FlightGroup;
 }
 
 /** The path to forward: the client's path and query, without the gateway's own BASE_PATH. */
@@ -32,44 +36,38 @@ function gatewayBaseUrl(req: Request, config: Config, viaBasePath: boolean): str
   return viaBasePath ? root + config.basePath : root;
 }
 
-function isEventStream(res: UpstreamResponse): boolean {
-  return headerValue(res.headers, 'content-type')?.startsWith('text/event-stream') === true;
-}
-
-async function readAll(body: UpstreamResponse['body'], limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
+function toSource(answer: UpstreamResponse): FlightSource {
+  return {
+    head: {
+      status: answer.status,
+      headers: forwardResponseHeaders(answer.headers, answer.decoded),
+      eventStream: headerValue(answer.headers, 'content-type')?.startsWith('text/event-stream') === true,
+    },
+    body: answer.body as AsyncIterable<Buffer>,
+  };
 }
 
 /**
- * Forwards one request upstream and relays the answer. Upstream error responses are answers and
- * pass through unchanged; transport failures surface as GatewayErrors for the error handler.
+ * Forwards one request upstream and relays the answer, sharing one upstream call among identical
+ * concurrent requests of the same tenant. Upstream error responses are answers and pass through
+ * unchanged; transport failures surface as GatewayErrors for the error handler.
  */
 export function proxyHandler(deps: ProxyDeps): RequestHandler {
-  const { config, upstream } = deps;
+  const { config, upstream, flights, logger } = deps;
   const injectApiKey = config.anthropicApiKey;
 
   return async (req, res) => {
     const ctx = contextOf(req);
     const { path, viaBasePath } = upstreamPath(req.originalUrl, config.basePath);
-
-    // The upstream call belongs to this client: when the client goes away, so does the call.
-    const abort = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-
     const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
+
     let body: Buffer | IncomingMessage | null = null;
+    let json: unknown;
     if (hasBody(req)) {
       if (isJson(req)) {
-        body = (await readBody(req, config.maxBodyBytes)).bytes;
+        const read = await readBody(req, config.maxBodyBytes);
+        body = read.bytes;
+        json = read.json;
       } else {
         // Uploads that are not JSON (multipart files) stream through without being held in memory.
         const length = req.headers['content-length'];
@@ -78,56 +76,95 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
       }
     }
 
-    let answer: UpstreamResponse;
-    try {
-      answer = await upstream.send({ method: req.method, path, headers, body, signal: abort.signal });
-    } catch (err) {
-      if (isAbort(err)) return;
-      throw translateUpstreamError(err, 'headers');
-    }
-    ctx.upstreamRequestId = answer.requestId;
-
-    if (isBatchPath(path) && answer.status < 300 && headerValue(answer.headers, 'content-type')?.includes('json') === true) {
-      await sendRewrittenBatch(req, res, answer, config, viaBasePath);
+    if (isBatchPath(path)) {
+      await proxyBatch(req, res, deps, { path, headers, body, viaBasePath });
       return;
     }
 
-    const stream = isEventStream(answer);
-    writeHead(res, answer, answer.decoded);
-    if (stream) res.flushHeaders();
-    const result = await relayBody(answer.body, res, stream);
-    if (result.upstreamError !== undefined) {
-      const err = translateUpstreamError(result.upstreamError, 'body');
-      ctx.errorCode = err.code;
-      deps.logger.warn({ code: err.code, path: req.path, upstreamRequestId: answer.requestId }, err.message);
+    let flight: Flight;
+    let role: CoalesceRole;
+    // A streamed (non-JSON) body is consumed once and can never be shared.
+    const shared = config.coalesce && (body === null || Buffer.isBuffer(body)) && isCoalescable(req.method, path) && !optedOut(req);
+    if (shared) {
+      const key = fingerprint({ tenant: ctx.tenant, method: req.method, path, headers: req.headers, json });
+      const existing = flights.find(key);
+      if (existing !== undefined) {
+        flight = existing;
+        role = 'follower';
+      } else {
+        flight = flights.lead(key);
+        role = 'leader';
+      }
+    } else {
+      flight = flights.solo();
+      role = 'bypass';
     }
+    res.setHeader(ROLE_HEADER, role);
+    // Subscribe before the flight can run: the leader must never miss its own head.
+    const outcome = flight.subscribe(res);
+    if (role !== 'follower') {
+      void flight
+        .run(async (signal) => toSource(await upstream.send({ method: req.method, path, headers, body, signal })))
+        .then((result) => {
+          if (result.error !== undefined && !isAbort(result.error) && result.head !== undefined) {
+            const err = translateUpstreamError(result.error, 'body');
+            logger.warn({ code: err.code, path: req.path, subscribers: result.subscribers }, err.message);
+          }
+        });
+    }
+    const served = await outcome;
+    if (served.kind === 'failed') {
+      if (isAbort(served.error)) return;
+      throw translateUpstreamError(served.error, 'headers');
+    }
+    const requestId = res.getHeader('request-id');
+    if (typeof requestId === 'string') ctx.upstreamRequestId = requestId;
+    if (served.kind === 'gone' && served.reason === 'slow') ctx.errorCode = 'SLOW_CLIENT_DROPPED';
   };
 }
 
-function writeHead(res: ServerResponse, answer: UpstreamResponse, bodyChanged: boolean): void {
-  for (const [name, value] of forwardResponseHeaders(answer.headers, bodyChanged)) res.setHeader(name, value);
-  res.writeHead(answer.status);
+interface BatchCall {
+  path: string;
+  headers: string[];
+  body: Buffer | IncomingMessage | null;
+  viaBasePath: boolean;
 }
 
-async function sendRewrittenBatch(
-  req: Request,
-  res: ServerResponse,
-  answer: UpstreamResponse,
-  config: Config,
-  viaBasePath: boolean,
-): Promise<void> {
-  let bytes: Buffer | undefined;
+/** Batch calls are never shared: their answers carry `results_url`, re-rooted at this requester's gateway address. */
+async function proxyBatch(req: Request, res: ServerResponse, deps: ProxyDeps, call: BatchCall): Promise<void> {
+  const abort = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  let answer: UpstreamResponse;
   try {
-    bytes = await readAll(answer.body, MAX_REWRITE_BYTES);
+    answer = await deps.upstream.send({ method: req.method, path: call.path, headers: call.headers, body: call.body, signal: abort.signal });
+  } catch (err) {
+    if (isAbort(err)) return;
+    throw translateUpstreamError(err, 'headers');
+  }
+  contextOf(req).upstreamRequestId = answer.requestId;
+  const rewritable = answer.status < 300 && headerValue(answer.headers, 'content-type')?.includes('json') === true;
+  if (!rewritable) {
+    const flight = deps.flights.solo();
+    const outcome = flight.subscribe(res);
+    await flight.run(() => Promise.resolve(toSource(answer)));
+    await outcome;
+    return;
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > MAX_REWRITE_BYTES) throw new Error('batch response exceeds the rewrite limit');
+      chunks.push(chunk);
+    }
   } catch (err) {
     throw translateUpstreamError(err, 'body');
   }
-  if (bytes === undefined) {
-    // Too large to rewrite safely: the relay already consumed part of it, so fail honestly.
-    throw translateUpstreamError(new Error('batch response exceeds rewrite limit'), 'body');
-  }
-  const rewritten = rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, config, viaBasePath));
-  const out = rewritten ?? bytes;
+  const bytes = Buffer.concat(chunks, total);
+  const out = rewriteResultsUrls(bytes, deps.config.upstreamBaseUrl, gatewayBaseUrl(req, deps.config, call.viaBasePath)) ?? bytes;
   for (const [name, value] of forwardResponseHeaders(answer.headers, true)) res.setHeader(name, value);
   res.setHeader('content-length', out.length);
   res.writeHead(answer.status);

@@ -1,0 +1,168 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import Anthropic from '@anthropic-ai/sdk';
+import { startStack, type Stack, TEST_API_KEY } from '../helpers/stack.js';
+
+const params = {
+  model: 'claude-sonnet-5',
+  max_tokens: 32,
+  messages: [{ role: 'user' as const, content: 'hi' }],
+};
+
+interface RawAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<RawAnswer> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': TEST_API_KEY, 'anthropic-version': '2023-06-01', ...headers },
+    body,
+  });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+function assertAnthropicError(answer: RawAnswer, status: number, type: string): void {
+  assert.equal(answer.status, status, answer.text);
+  assert.match(answer.headers.get('content-type') ?? '', /application\/json/);
+  const body = JSON.parse(answer.text) as { type: string; error: { type: string; message: string } };
+  assert.equal(body.type, 'error');
+  assert.equal(body.error.type, type);
+  assert.ok(body.error.message.length > 0);
+}
+
+describe('upstream errors pass through unchanged', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  for (const [status, type, ErrorClass] of [
+    [400, 'invalid_request_error', Anthropic.BadRequestError],
+    [401, 'authentication_error', Anthropic.AuthenticationError],
+    [429, 'rate_limit_error', Anthropic.RateLimitError],
+    [500, 'api_error', Anthropic.InternalServerError],
+    [529, 'overloaded_error', Anthropic.InternalServerError],
+  ] as const) {
+    test(`${status} ${type}: same bytes, status and headers as direct; the SDK raises ${ErrorClass.name}`, async () => {
+      const body = JSON.stringify(params);
+      const viaGateway = await post(`${stack.gateway.url}/v1/messages`, body, { 'x-mock-status': String(status) });
+      const viaDirect = await post(`${stack.mock.url}/v1/messages`, body, { 'x-mock-status': String(status) });
+      assert.equal(viaGateway.status, status);
+      assert.equal(viaGateway.text.replace(/req_mock_\w+/g, 'ID'), viaDirect.text.replace(/req_mock_\w+/g, 'ID'));
+      assertAnthropicError(viaGateway, status, type);
+      assert.equal(viaGateway.headers.get('retry-after'), viaDirect.headers.get('retry-after'));
+
+      const client = stack.client({ defaultHeaders: { 'x-mock-status': String(status) } });
+      await assert.rejects(client.messages.create(params), (err: unknown) => {
+        assert.ok(err instanceof ErrorClass, `expected ${ErrorClass.name}, got ${String(err)}`);
+        assert.equal(err.status, status);
+        assert.match(String(err.requestID), /^req_/);
+        if (status === 429) assert.ok(err.headers.get('retry-after') !== null, '429 keeps retry-after');
+        return true;
+      });
+    });
+  }
+});
+
+describe('errors the gateway raises itself are Anthropic-shaped', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ env: { MAX_BODY_BYTES: '1024', UPSTREAM_HEADERS_TIMEOUT_MS: '300' } });
+  });
+  after(async () => {
+    await stack.close();
+  });
+
+  test('malformed JSON: 400 invalid_request_error, nothing sent upstream', async () => {
+    const before = stack.mock.stats().requests;
+    assertAnthropicError(await post(`${stack.gateway.url}/v1/messages`, '{"model": '), 400, 'invalid_request_error');
+    assert.equal(stack.mock.stats().requests, before);
+  });
+
+  test('body over MAX_BODY_BYTES: 413 request_too_large, declared or streamed', async () => {
+    const big = JSON.stringify({ ...params, messages: [{ role: 'user', content: 'x'.repeat(4096) }] });
+    assertAnthropicError(await post(`${stack.gateway.url}/v1/messages`, big), 413, 'request_too_large');
+    const client = stack.client();
+    await assert.rejects(client.messages.create({ ...params, messages: [{ role: 'user', content: 'y'.repeat(4096) }] }), (err: unknown) => {
+      assert.ok(err instanceof Anthropic.APIError);
+      assert.equal(err.status, 413);
+      return true;
+    });
+    // The gateway still serves normal requests afterwards.
+    assert.equal((await client.messages.create(params)).type, 'message');
+  });
+
+  test('upstream headers timeout: 504 timeout_error', async () => {
+    const answer = await post(`${stack.gateway.url}/v1/messages`, JSON.stringify(params), { 'x-mock-fault': 'stall' });
+    assertAnthropicError(answer, 504, 'timeout_error');
+  });
+
+  test('upstream resets the connection before answering: 502 api_error', async () => {
+    const answer = await post(`${stack.gateway.url}/v1/messages`, JSON.stringify(params), { 'x-mock-fault': 'reset' });
+    assertAnthropicError(answer, 502, 'api_error');
+  });
+
+  test('a stream cut mid-way ends with an SSE error event the SDK raises', async () => {
+    const client = stack.client({ defaultHeaders: { 'x-mock-fault': 'midstream-reset' } });
+    await assert.rejects(client.messages.stream(params).finalMessage(), (err: unknown) => {
+      assert.ok(err instanceof Error);
+      assert.match(err.message, /interrupted|api_error/);
+      return true;
+    });
+  });
+
+  test('a mid-stream error event from upstream reaches the client unchanged', async () => {
+    const client = stack.client({ defaultHeaders: { 'x-mock-fault': 'midstream-error' } });
+    await assert.rejects(client.messages.stream(params).finalMessage(), /overloaded/i);
+  });
+});
+
+describe('upstream unreachable', () => {
+  test('connection refused: 502 api_error', async () => {
+    // A port that was free a moment ago and now has no listener.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const stack = await startStack({ env: { UPSTREAM_URL: `http://127.0.0.1:${port}` } });
+    try {
+      assertAnthropicError(await post(`${stack.gateway.url}/v1/messages`, JSON.stringify(params)), 502, 'api_error');
+      await assert.rejects(stack.client().messages.create(params), (err: unknown) => {
+        assert.ok(err instanceof Anthropic.APIError);
+        assert.equal(err.status, 502);
+        return true;
+      });
+    } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('gateway API keys', () => {
+  test('GATEWAY_API_KEYS admits only listed keys; an injected upstream key replaces the client key', async () => {
+    const gatewayKey = 'gw-key-0123456789abcdef';
+    const stack = await startStack({ env: { GATEWAY_API_KEYS: gatewayKey, ANTHROPIC_API_KEY: 'sk-ant-upstream-secret' } });
+    try {
+      await assert.rejects(stack.client({ apiKey: 'gw-key-wrong-wrong-wrong' }).messages.create(params), (err: unknown) => {
+        assert.ok(err instanceof Anthropic.AuthenticationError);
+        return true;
+      });
+      const message = await stack.client({ apiKey: gatewayKey }).messages.create(params);
+      assert.equal(message.type, 'message');
+      const last = stack.mock.requests.at(-1);
+      assert.equal(last?.headers['x-api-key'], 'sk-ant-upstream-secret');
+      assert.equal(last.headers.authorization, undefined, 'the gateway key never goes upstream');
+      assert.ok(!stack.logs.text().includes('sk-ant-upstream-secret'));
+      assert.ok(!stack.logs.text().includes(gatewayKey));
+    } finally {
+      await stack.close();
+    }
+  });
+});

@@ -1,0 +1,102 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import Anthropic from '@anthropic-ai/sdk';
+import { createMockUpstream, type RecordedRequest } from '../../src/mock-upstream/index.js';
+import { deferred, until } from '../helpers/deferred.js';
+
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const SECRET = 'sk-ant-process-secret-4242424242';
+
+interface Running {
+  child: ChildProcess;
+  output: string[];
+  url: Promise<string>;
+}
+
+function startMain(env: Record<string, string>): Running {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const url = deferred<string>();
+  const collect = (chunk: Buffer): void => {
+    for (const line of chunk.toString('utf8').split('\n')) {
+      if (line === '') continue;
+      output.push(line);
+      const match = /"url":"(http:\/\/[^"]+)"/.exec(line);
+      if (match?.[1] !== undefined && line.includes('gateway listening')) url.resolve(match[1]);
+    }
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  child.once('exit', () => url.reject(new Error(`gateway exited early:\n${output.join('\n')}`)));
+  // Tests that expect an early exit never await the URL.
+  url.promise.catch(() => undefined);
+  return { child, output, url: url.promise };
+}
+
+describe('the gateway process', () => {
+  test('bad configuration stops start-up with a message naming the variable', async () => {
+    const running = startMain({ PORT: 'eighty', LOG_LEVEL: 'chatty' });
+    const [code] = (await once(running.child, 'exit')) as [number];
+    assert.equal(code, 1);
+    const text = running.output.join('\n');
+    assert.match(text, /PORT must be a whole number/);
+    assert.match(text, /LOG_LEVEL must be one of/);
+  });
+
+  test('an injected key without gateway keys refuses to start', async () => {
+    const running = startMain({ ANTHROPIC_API_KEY: SECRET });
+    const [code] = (await once(running.child, 'exit')) as [number];
+    assert.equal(code, 1);
+    assert.match(running.output.join('\n'), /GATEWAY_API_KEYS/);
+    assert.ok(!running.output.join('\n').includes(SECRET));
+  });
+
+  test('SIGTERM drains: readiness 503, the in-flight stream finishes, exit 0, no credential logged', async () => {
+    const held = deferred();
+    const arrived = deferred<RecordedRequest>();
+    const mock = await createMockUpstream({
+      onRequest: async (req) => {
+        arrived.resolve(req);
+        await held.promise;
+      },
+    });
+    const running = startMain({ UPSTREAM_URL: mock.url, SHUTDOWN_DELAY_MS: '1500', SHUTDOWN_GRACE_MS: '20000' });
+    try {
+      const url = await running.url;
+      const client = new Anthropic({ apiKey: SECRET, baseURL: url, maxRetries: 0 });
+      const ready = await fetch(`${url}/readyz`);
+      assert.equal(ready.status, 200);
+
+      const message = client.messages
+        .stream({ model: 'claude-sonnet-5', max_tokens: 32, messages: [{ role: 'user', content: 'drain me' }] })
+        .finalMessage();
+      await arrived.promise;
+
+      running.child.kill('SIGTERM');
+      await until(() => running.output.some((l) => l.includes('"draining"')), 5_000, 'the drain to start');
+      const draining = await fetch(`${url}/readyz`, { headers: { connection: 'close' } });
+      assert.equal(draining.status, 503);
+      assert.deepEqual(await draining.json(), { status: 'draining' });
+
+      held.resolve();
+      const final = await message;
+      assert.equal(final.stop_reason === 'end_turn' || final.stop_reason === 'max_tokens', true);
+      const [code] = (await once(running.child, 'exit')) as [number];
+      assert.equal(code, 0);
+
+      const text = running.output.join('\n');
+      assert.ok(running.output.some((l) => l.includes('"path":"/v1/messages"') && l.includes('"status":200')), 'one request line was logged');
+      assert.ok(!text.includes(SECRET), 'the client credential never reaches the logs');
+    } finally {
+      held.resolve();
+      if (running.child.exitCode === null) running.child.kill('SIGKILL');
+      await mock.close();
+    }
+  });
+});
