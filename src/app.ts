@@ -1,17 +1,19 @@
 import express, { type Express } from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
+import type { GatewayMetrics } from './observability/metrics.js';
 import type { UpstreamClient } from './upstream/client.js';
 import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
+import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
-import { requestLog } from './http/request-log.js';
 import { systemRoutes, type Readiness } from './http/system-routes.js';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
+  metrics: GatewayMetrics;
   upstream: UpstreamClient;
   readiness: Readiness;
   flights: FlightGroup;
@@ -19,16 +21,16 @@ export interface AppDeps {
 
 /** The only place the order of stages is written. */
 export function createApp(deps: AppDeps): Express {
-  const { config, logger } = deps;
+  const { config, logger, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', false);
 
-  app.use(requestLog(logger));
-  app.use(systemRoutes(deps.readiness));
+  app.use(observeRequests(logger, metrics));
+  app.use(systemRoutes(deps.readiness, metrics));
   app.use(authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }));
-  app.use(proxyHandler({ config, upstream: deps.upstream, logger, flights: deps.flights }));
+  app.use(proxyHandler({ config, upstream: deps.upstream, logger, metrics, flights: deps.flights }));
   app.use(errorHandler(logger));
   return app;
 }

@@ -51,6 +51,42 @@ const basePath = (name: string) =>
 
 const MS_DAY = 86_400_000;
 
+const PRICE_FIELDS = ['input', 'output', 'cache_creation', 'cache_read'] as const;
+
+const pricing = (name: string) =>
+  z.string().transform((v, ctx) => {
+    const problem = `${name} must be a JSON object {"<model or family>": {"input": n, "output": n, "cache_creation": n, "cache_read": n}} in USD per million tokens`;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    const out: Record<string, Record<(typeof PRICE_FIELDS)[number], number>> = {};
+    for (const [model, price] of Object.entries(parsed as Record<string, unknown>)) {
+      const p = price as Record<string, unknown> | null;
+      if (typeof p !== 'object' || p === null || !PRICE_FIELDS.every((f) => typeof p[f] === 'number' && p[f] >= 0)) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      out[model] = { input: p.input as number, output: p.output as number, cache_creation: p.cache_creation as number, cache_read: p.cache_read as number };
+    }
+    return out;
+  });
+
+const nameList = (name: string) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim().toLowerCase()).filter((k) => k.length > 0))
+    .refine((names) => names.length > 0 && names.every((n) => /^[a-z0-9_.:-]{1,64}$/.test(n)), {
+      error: `${name} must be a comma-separated list of names made of a-z 0-9 _ . : - (at most 64 characters each)`,
+    });
+
 /** Defaults are the documented ones (README "Configuration"); keep both in step. */
 const schema = z.object({
   PORT: int('PORT', 0, 65535).default(8080),
@@ -79,6 +115,10 @@ const schema = z.object({
   COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(0),
+  MODES: nameList('MODES').optional(),
+  MAX_MODES: int('MAX_MODES', 1, 1000).default(20),
+  MAX_MODELS: int('MAX_MODELS', 1, 1000).default(50),
+  PRICING_JSON: pricing('PRICING_JSON').optional(),
 });
 
 export interface Config {
@@ -109,6 +149,11 @@ export interface Config {
   readonly coalesceMaxReplayBytes: number;
   readonly coalesceSubscriberBufferBytes: number;
   readonly coalesceLingerMs: number;
+  /** Allowed x-gateway-mode values (others count as `other`); undefined = first MAX_MODES seen. */
+  readonly modes: ReadonlySet<string> | undefined;
+  readonly maxModes: number;
+  readonly maxModels: number;
+  readonly pricing: Readonly<Record<string, { input: number; output: number; cache_creation: number; cache_read: number }>>;
 }
 
 export class ConfigError extends Error {
@@ -171,5 +216,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     coalesceMaxReplayBytes: v.COALESCE_MAX_REPLAY_BYTES,
     coalesceSubscriberBufferBytes: v.COALESCE_SUBSCRIBER_BUFFER_BYTES,
     coalesceLingerMs: v.COALESCE_LINGER_MS,
+    modes: v.MODES ? new Set([...v.MODES, 'default']) : undefined,
+    maxModes: v.MAX_MODES,
+    maxModels: v.MAX_MODELS,
+    pricing: v.PRICING_JSON ?? {},
   });
 }

@@ -5,6 +5,8 @@ import type { Logger } from './observability/logger.js';
 import { UpstreamClient } from './upstream/client.js';
 import { createApp } from './app.js';
 import { FlightGroup } from './pipeline/coalesce/flight-group.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { PriceTable } from './observability/pricing.js';
 
 export interface Gateway {
   readonly server: Server;
@@ -13,6 +15,7 @@ export interface Gateway {
   readonly upstream: UpstreamClient;
   /** In-flight upstream calls that identical requests can join. */
   readonly flights: FlightGroup;
+  readonly metrics: GatewayMetrics;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -38,7 +41,14 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     maxReplayBytes: config.coalesceMaxReplayBytes,
     maxSubscriberBufferBytes: config.coalesceSubscriberBufferBytes,
   });
-  const app = createApp({ config, logger, upstream, readiness, flights });
+  const metrics = new GatewayMetrics({
+    modes: config.modes,
+    maxModes: config.maxModes,
+    maxModels: config.maxModels,
+    prices: new PriceTable(config.pricing),
+    flightsInProgress: () => flights.size,
+  });
+  const app = createApp({ config, logger, metrics, upstream, readiness, flights });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.
@@ -105,6 +115,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     url,
     upstream,
     flights,
+    metrics,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };

@@ -5,7 +5,10 @@ export interface RequestContext {
   readonly startedAt: number;
   /** Hash of the credential that identifies the tenant; never the credential itself. */
   tenant: string;
-  mode: string;
+  /** Bounded mode label (see BoundedLabel). */
+  readonly mode: string;
+  /** How coalescing served this request, once known. */
+  role: string | undefined;
   upstreamRequestId: string | undefined;
   /** Set when the gateway answered with its own error; the log line carries the code. */
   errorCode: string | undefined;
@@ -24,11 +27,12 @@ export function modeOf(req: IncomingMessage): string {
   return value !== undefined && MODE_PATTERN.test(value) ? value.toLowerCase() : 'invalid';
 }
 
-export function attachContext(req: IncomingMessage, startedAt: number): RequestContext {
+export function attachContext(req: IncomingMessage, startedAt: number, mode: string): RequestContext {
   const ctx: RequestContext = {
     startedAt,
     tenant: 'anonymous',
-    mode: modeOf(req),
+    mode,
+    role: undefined,
     upstreamRequestId: undefined,
     errorCode: undefined,
   };

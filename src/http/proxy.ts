@@ -2,6 +2,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, RequestHandler } from 'express';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { endpointLabel } from '../observability/labels.js';
+import { UsageMeter } from '../upstream/usage.js';
+import { recordCoalescedDelivery, recordUpstreamCall } from '../pipeline/accounting.js';
 import { forwardRequestHeaders, forwardResponseHeaders, headerValue } from '../upstream/headers.js';
 import { isAbort, translateUpstreamError, type UpstreamClient, type UpstreamResponse } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
@@ -19,6 +23,7 @@ export interface ProxyDeps {
   config: Config;
   upstream: UpstreamClient;
   logger: Logger;
+  metrics: GatewayMetrics;
   flights: FlightGroup;
 }
 
@@ -36,7 +41,7 @@ function gatewayBaseUrl(req: Request, config: Config, viaBasePath: boolean): str
   return viaBasePath ? root + config.basePath : root;
 }
 
-function toSource(answer: UpstreamResponse): FlightSource {
+function toSource(answer: UpstreamResponse, meter?: UsageMeter): FlightSource {
   return {
     head: {
       status: answer.status,
@@ -44,8 +49,22 @@ function toSource(answer: UpstreamResponse): FlightSource {
       eventStream: headerValue(answer.headers, 'content-type')?.startsWith('text/event-stream') === true,
     },
     body: answer.body as AsyncIterable<Buffer>,
+    ...(meter === undefined ? {} : { onChunk: (chunk: Buffer) => meter.push(chunk) }),
   };
 }
+
+function meterFor(answer: UpstreamResponse): UsageMeter {
+  const type = headerValue(answer.headers, 'content-type') ?? '';
+  return new UsageMeter(type.startsWith('text/event-stream'), type.includes('json'));
+}
+
+function requestedModel(json: unknown): string | undefined {
+  const model = (json as { model?: unknown } | null | undefined)?.model;
+  return typeof model === 'string' ? model : undefined;
+}
+
+/** Usage meters of flights in progress, for followers' savings; entries go with their flight. */
+const meters = new WeakMap<Flight, UsageMeter>();
 
 /**
  * Forwards one request upstream and relays the answer, sharing one upstream call among identical
@@ -53,7 +72,7 @@ function toSource(answer: UpstreamResponse): FlightSource {
  * unchanged; transport failures surface as GatewayErrors for the error handler.
  */
 export function proxyHandler(deps: ProxyDeps): RequestHandler {
-  const { config, upstream, flights, logger } = deps;
+  const { config, upstream, flights, logger, metrics } = deps;
   const injectApiKey = config.anthropicApiKey;
 
   return async (req, res) => {
@@ -99,13 +118,26 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
       flight = flights.solo();
       role = 'bypass';
     }
+    ctx.role = role;
     res.setHeader(ROLE_HEADER, role);
+    const endpoint = endpointLabel(path);
+    const model = metrics.models.value(requestedModel(json));
     // Subscribe before the flight can run: the leader must never miss its own head.
     const outcome = flight.subscribe(res);
-    if (role !== 'follower') {
+    if (role === 'follower') {
+      metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+    } else {
+      const startedAt = performance.now();
+      let meter: UsageMeter | undefined;
       void flight
-        .run(async (signal) => toSource(await upstream.send({ method: req.method, path, headers, body, signal })))
+        .run(async (signal) => {
+          const answer = await upstream.send({ method: req.method, path, headers, body, signal });
+          meter = meterFor(answer);
+          meters.set(flight, meter);
+          return toSource(answer, meter);
+        })
         .then((result) => {
+          recordUpstreamCall(metrics, { endpoint, mode: ctx.mode, model, startedAt, outcome: result, meter });
           if (result.error !== undefined && !isAbort(result.error) && result.head !== undefined) {
             const err = translateUpstreamError(result.error, 'body');
             logger.warn({ code: err.code, path: req.path, subscribers: result.subscribers }, err.message);
@@ -113,6 +145,10 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
         });
     }
     const served = await outcome;
+    if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {
+      const meter = meters.get(flight);
+      if (meter !== undefined) recordCoalescedDelivery(metrics, ctx.mode, model, meter);
+    }
     if (served.kind === 'failed') {
       if (isAbort(served.error)) return;
       throw translateUpstreamError(served.error, 'headers');
@@ -136,14 +172,23 @@ async function proxyBatch(req: Request, res: ServerResponse, deps: ProxyDeps, ca
   res.once('close', () => {
     if (!res.writableFinished) abort.abort();
   });
+  const ctx = contextOf(req);
+  const startedAt = performance.now();
+  const record = (status: string): void => {
+    const labels = { endpoint: 'batches', mode: ctx.mode, model: 'unknown' };
+    deps.metrics.apiCalls.inc({ ...labels, status });
+    deps.metrics.apiDuration.observe(labels, (performance.now() - startedAt) / 1000);
+  };
   let answer: UpstreamResponse;
   try {
     answer = await deps.upstream.send({ method: req.method, path: call.path, headers: call.headers, body: call.body, signal: abort.signal });
   } catch (err) {
+    record(isAbort(err) ? 'aborted' : 'error');
     if (isAbort(err)) return;
     throw translateUpstreamError(err, 'headers');
   }
-  contextOf(req).upstreamRequestId = answer.requestId;
+  record(String(answer.status));
+  ctx.upstreamRequestId = answer.requestId;
   const rewritable = answer.status < 300 && headerValue(answer.headers, 'content-type')?.includes('json') === true;
   if (!rewritable) {
     const flight = deps.flights.solo();

@@ -1,11 +1,12 @@
 import { Router } from 'express';
+import type { GatewayMetrics } from '../observability/metrics.js';
 
 export interface Readiness {
   readonly draining: boolean;
 }
 
-/** Liveness, readiness: answered by the gateway itself, never proxied, never authenticated. */
-export function systemRoutes(readiness: Readiness): Router {
+/** Liveness, readiness, metrics: answered by the gateway itself, never proxied, authenticated or limited. */
+export function systemRoutes(readiness: Readiness, metrics: GatewayMetrics): Router {
   const router = Router();
   router.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -13,6 +14,11 @@ export function systemRoutes(readiness: Readiness): Router {
   router.get('/readyz', (_req, res) => {
     if (readiness.draining) res.status(503).json({ status: 'draining' });
     else res.json({ status: 'ready' });
+  });
+  router.get('/metrics', async (_req, res) => {
+    const text = await metrics.render();
+    res.setHeader('content-type', metrics.registry.contentType);
+    res.end(text);
   });
   return router;
 }

@@ -37,10 +37,13 @@ export interface FlightHead {
 export interface FlightSource {
   head: FlightHead;
   body: AsyncIterable<Buffer>;
+  /** Sees every body chunk once, before any subscriber does (usage accounting). */
+  onChunk?: (chunk: Buffer) => void;
 }
 
 export type SubscriberOutcome =
-  | { kind: 'served' }
+  /** The flight's answer was written to this subscriber; `complete` is false when the upstream failed mid-body. */
+  | { kind: 'served'; complete: boolean }
   /** The flight failed before any byte reached this subscriber: the caller answers with this error. */
   | { kind: 'failed'; error: GatewayError }
   /** The client went away, or was dropped for being too slow. */
@@ -219,8 +222,10 @@ export class Flight {
     for (const sub of this.subscriptions) this.writeHead(sub);
 
     try {
+      const onChunk = source.onChunk;
       for await (const chunk of source.body) {
         if (this.subscriptions.size === 0) break;
+        onChunk?.(chunk);
         if (this.replay !== undefined) {
           this.replayBytes += chunk.length;
           if (this.replayBytes > this.limits.maxReplayBytes) {
@@ -244,7 +249,7 @@ export class Flight {
     this.closeToJoiners();
     for (const sub of [...this.subscriptions]) {
       sub.sink.end();
-      sub.settle({ kind: 'served' });
+      sub.settle({ kind: 'served', complete: true });
     }
     return { complete, head: this.head, error: undefined, subscribers: this.joinedTotal };
   }
@@ -260,7 +265,7 @@ export class Flight {
       } else {
         sub.sink.destroy();
       }
-      sub.settle({ kind: 'served' });
+      sub.settle({ kind: 'served', complete: false });
     }
   }
 

@@ -1,0 +1,46 @@
+import type { RequestHandler } from 'express';
+import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { routeLabel } from '../observability/labels.js';
+import { attachContext, modeOf } from './context.js';
+
+const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * The first stage: creates the request context, and when the response is over (finished or cut)
+ * writes one log line and the HTTP metrics. Only whitelisted fields are logged: never headers,
+ * bodies or query strings.
+ */
+export function observeRequests(logger: Logger, metrics: GatewayMetrics): RequestHandler {
+  return (req, res, next) => {
+    const startedAt = performance.now();
+    const ctx = attachContext(req, startedAt, metrics.modes.value(modeOf(req)));
+    metrics.httpActive.inc();
+    res.once('close', () => {
+      const seconds = (performance.now() - startedAt) / 1000;
+      const route = routeLabel(req.path);
+      // A client that left before the answer ended has no meaningful status: 499, as nginx logs it.
+      const status = res.writableFinished || res.headersSent ? String(res.statusCode) : '499';
+      metrics.httpActive.dec();
+      metrics.httpRequests.inc({ method: req.method, route, status });
+      metrics.httpDuration.observe({ method: req.method, route, status }, seconds);
+      const quiet = QUIET_ROUTES.has(route);
+      if (quiet && !logger.isLevelEnabled('debug')) return;
+      const line = {
+        method: req.method,
+        path: req.path,
+        status: Number(status),
+        durationMs: Math.round(seconds * 100_000) / 100,
+        completed: res.writableFinished,
+        mode: ctx.mode,
+        tenant: ctx.tenant,
+        coalesce: ctx.role,
+        upstreamRequestId: ctx.upstreamRequestId,
+        code: ctx.errorCode,
+      };
+      if (quiet) logger.debug(line, 'request');
+      else logger.info(line, 'request');
+    });
+    next();
+  };
+}

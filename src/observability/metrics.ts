@@ -1,0 +1,101 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TOKEN_TYPES, type TokenUsage } from '../upstream/usage.js';
+import { BoundedLabel } from './labels.js';
+import type { PriceTable } from './pricing.js';
+
+/** Seconds. LLM calls run from milliseconds (count_tokens) to ten minutes (long non-streaming answers). */
+const API_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+const TTFT_BUCKETS = [0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 7.5, 10, 20, 30, 60];
+const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+export interface MetricsOptions {
+  modes: ReadonlySet<string> | undefined;
+  maxModes: number;
+  maxModels: number;
+  prices: PriceTable;
+  /** Reads the number of flights in progress at scrape time. */
+  flightsInProgress: () => number;
+}
+
+/**
+ * Every metric of the public contract, on an explicit registry (no global state: tests and
+ * several gateways in one process each get their own). Label values for mode and model pass
+ * through BoundedLabel; nothing per-tenant or per-request ever becomes a label.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  readonly modes: BoundedLabel;
+  readonly models: BoundedLabel;
+  private readonly prices: PriceTable;
+
+  readonly tokens: Counter<'type' | 'mode' | 'model'>;
+  readonly tokensSaved: Counter<'type' | 'mode' | 'model' | 'source'>;
+  readonly costUsd: Counter<'mode' | 'model'>;
+  readonly apiCalls: Counter<'endpoint' | 'mode' | 'model' | 'status'>;
+  readonly apiDuration: Histogram<'endpoint' | 'mode' | 'model'>;
+  readonly ttft: Histogram<'mode' | 'model'>;
+  readonly coalesced: Counter<'endpoint' | 'mode'>;
+  readonly cacheHits: Counter<'endpoint' | 'mode'>;
+  readonly cacheMisses: Counter<'endpoint' | 'mode'>;
+  readonly breakerState: Gauge<'breaker'>;
+  readonly breakerEvents: Counter<'breaker' | 'event'>;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly httpActive: Gauge;
+  readonly rateLimited: Counter<'mode'>;
+
+  constructor(options: MetricsOptions) {
+    const registers = [this.registry];
+    this.modes = new BoundedLabel(options.modes, options.maxModes);
+    this.models = new BoundedLabel(undefined, options.maxModels);
+    this.prices = options.prices;
+    collectDefaultMetrics({ register: this.registry });
+
+    this.tokens = new Counter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model'], registers });
+    this.tokensSaved = new Counter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
+    this.costUsd = new Counter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model'], registers });
+    this.apiCalls = new Counter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status'], registers });
+    // Starts when the gateway sends the upstream request; stops when the upstream body ended or failed.
+    this.apiDuration = new Histogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model'], buckets: API_BUCKETS, registers });
+    // Starts when the gateway sends the upstream request; stops at the first content event of a stream.
+    this.ttft = new Histogram({ name: 'claude_api_ttft_seconds', help: 'Time to first token of streamed upstream calls', labelNames: ['mode', 'model'], buckets: TTFT_BUCKETS, registers });
+    this.coalesced = new Counter({ name: 'coalesced_requests_total', help: 'Requests answered by joining an identical call already in flight', labelNames: ['endpoint', 'mode'], registers });
+    new Gauge({
+      name: 'coalescing_flights_in_progress',
+      help: 'Upstream calls that identical requests can join right now',
+      registers,
+      collect() {
+        this.set(options.flightsInProgress());
+      },
+    });
+    this.cacheHits = new Counter({ name: 'cache_hits_total', help: 'Requests answered from the response cache', labelNames: ['endpoint', 'mode'], registers });
+    this.cacheMisses = new Counter({ name: 'cache_misses_total', help: 'Cacheable requests not found in the response cache', labelNames: ['endpoint', 'mode'], registers });
+    this.breakerState = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open', labelNames: ['breaker'], registers });
+    this.breakerEvents = new Counter({ name: 'circuit_breaker_events_total', help: 'Circuit breaker events (open, close, halfOpen, reject, success, failure)', labelNames: ['breaker', 'event'], registers });
+    this.httpRequests = new Counter({ name: 'http_requests_total', help: 'Requests answered by the gateway', labelNames: ['method', 'route', 'status'], registers });
+    // Starts when the request reaches the gateway; stops when the response ended or the client left.
+    this.httpDuration = new Histogram({ name: 'http_request_duration_seconds', help: 'Request duration at the gateway', labelNames: ['method', 'route', 'status'], buckets: HTTP_BUCKETS, registers });
+    this.httpActive = new Gauge({ name: 'http_active_requests', help: 'Requests in progress', registers });
+    this.rateLimited = new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
+  }
+
+  /** Billed usage of one upstream call, with its estimated cost. */
+  recordBilled(mode: string, model: string, usage: TokenUsage): void {
+    for (const type of TOKEN_TYPES) {
+      if (usage[type] > 0) this.tokens.inc({ type, mode, model }, usage[type]);
+    }
+    const cost = this.prices.costUsd(model, usage);
+    if (cost > 0) this.costUsd.inc({ mode, model }, cost);
+  }
+
+  /** Usage a client received without its own upstream call. */
+  recordSaved(mode: string, model: string, usage: TokenUsage, source: 'coalesced' | 'cache'): void {
+    for (const type of TOKEN_TYPES) {
+      if (usage[type] > 0) this.tokensSaved.inc({ type, mode, model, source }, usage[type]);
+    }
+  }
+
+  async render(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

@@ -1,0 +1,41 @@
+import type { TokenUsage } from '../upstream/usage.js';
+
+/** USD per million tokens, by token type. */
+export interface Price {
+  input: number;
+  output: number;
+  cache_creation: number;
+  cache_read: number;
+}
+
+/**
+ * Estimated list prices by model family (USD per million tokens; cache writes at 1.25x input for
+ * the 5-minute TTL, cache reads at 0.1x input). An ESTIMATE: the bill is authoritative. Exact
+ * model ids or family names can be overridden with PRICING_JSON.
+ */
+export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
+  opus: { input: 5, output: 25, cache_creation: 6.25, cache_read: 0.5 },
+  sonnet: { input: 3, output: 15, cache_creation: 3.75, cache_read: 0.3 },
+  haiku: { input: 1, output: 5, cache_creation: 1.25, cache_read: 0.1 },
+};
+
+export class PriceTable {
+  private readonly prices: Record<string, Price>;
+  constructor(overrides: Record<string, Price> = {}) {
+    this.prices = { ...DEFAULT_PRICES, ...overrides };
+  }
+
+  /** Exact model id first, then the first family name the id contains. */
+  priceOf(model: string): Price | undefined {
+    const exact = this.prices[model];
+    if (exact !== undefined) return exact;
+    for (const family of Object.keys(this.prices)) if (model.includes(family)) return this.prices[family];
+    return undefined;
+  }
+
+  costUsd(model: string, usage: TokenUsage): number {
+    const p = this.priceOf(model);
+    if (p === undefined) return 0;
+    return (usage.input * p.input + usage.output * p.output + usage.cache_creation * p.cache_creation + usage.cache_read * p.cache_read) / 1_000_000;
+  }
+}

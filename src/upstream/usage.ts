@@ -1,0 +1,133 @@
+import { SseParser, type SseEvent } from './sse.js';
+
+/** Token counts of one upstream call, as billed. */
+export interface TokenUsage {
+  input: number;
+  output: number;
+  cache_creation: number;
+  cache_read: number;
+}
+
+export const TOKEN_TYPES = ['input', 'output', 'cache_creation', 'cache_read'] as const;
+
+interface ApiUsage {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_creation_input_tokens?: number | null;
+  cache_read_input_tokens?: number | null;
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
+}
+
+/** Overlays the fields present in `next` (stream usage objects may carry only some fields). */
+function merge(into: TokenUsage, next: ApiUsage | null | undefined): void {
+  if (next === null) return;
+  if (next === undefined) return;
+  if (next.input_tokens !== undefined) into.input = num(next.input_tokens);
+  if (next.output_tokens !== undefined) into.output = num(next.output_tokens);
+  if (next.cache_creation_input_tokens !== undefined) into.cache_creation = num(next.cache_creation_input_tokens);
+  if (next.cache_read_input_tokens !== undefined) into.cache_read = num(next.cache_read_input_tokens);
+}
+
+/** JSON answers larger than this are not parsed for usage (message answers are far smaller). */
+const MAX_JSON_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Reads the billed usage out of one upstream answer as its bytes pass by, once per upstream call.
+ * Streams: `message_start` gives input and cache tokens, and the LAST `message_delta` gives the
+ * cumulative totals (usage there is cumulative: overwritten, never added). Plain answers: `usage`.
+ */
+export class UsageMeter {
+  readonly usage: TokenUsage = { input: 0, output: 0, cache_creation: 0, cache_read: 0 };
+  model: string | undefined;
+  /** performance.now() of the first content event of a stream. */
+  firstTokenAt: number | undefined;
+  /** An `error` event arrived in the stream. */
+  streamErrorType: string | undefined;
+  private sawUsage = false;
+  private readonly parser: SseParser | undefined;
+  private json: Buffer[] | undefined;
+  private jsonBytes = 0;
+
+  constructor(eventStream: boolean, jsonBody: boolean) {
+    if (eventStream) this.parser = new SseParser((e) => this.onEvent(e));
+    else if (jsonBody) this.json = [];
+  }
+
+  push(chunk: Buffer): void {
+    if (this.parser !== undefined) {
+      this.parser.push(chunk);
+      return;
+    }
+    if (this.json === undefined) return;
+    this.jsonBytes += chunk.length;
+    if (this.jsonBytes > MAX_JSON_BYTES) this.json = undefined;
+    else this.json.push(chunk);
+  }
+
+  /** Call once the body ended: parses a plain JSON answer. Returns whether usage was found. */
+  finish(): boolean {
+    if (this.json !== undefined) {
+      const chunks = this.json;
+      this.json = undefined;
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { usage?: ApiUsage; model?: unknown };
+        if (typeof body.model === 'string') this.model = body.model;
+        if (body.usage !== undefined) {
+          merge(this.usage, body.usage);
+          this.sawUsage = true;
+        }
+      } catch {
+        // Not JSON after all: no usage to read.
+      }
+    }
+    return this.sawUsage;
+  }
+
+  get hasUsage(): boolean {
+    return this.sawUsage;
+  }
+
+  private onEvent(e: SseEvent): void {
+    switch (e.event) {
+      case 'content_block_delta':
+      case 'content_block_start':
+        this.firstTokenAt ??= performance.now();
+        return;
+      case 'message_start': {
+        const data = parse(e.data) as { message?: { model?: unknown; usage?: ApiUsage } } | undefined;
+        if (typeof data?.message?.model === 'string') this.model = data.message.model;
+        if (data?.message?.usage !== undefined) {
+          merge(this.usage, data.message.usage);
+          this.sawUsage = true;
+        }
+        return;
+      }
+      case 'message_delta': {
+        const data = parse(e.data) as { usage?: ApiUsage } | undefined;
+        if (data?.usage !== undefined) {
+          merge(this.usage, data.usage);
+          this.sawUsage = true;
+        }
+        return;
+      }
+      case 'error': {
+        const data = parse(e.data) as { error?: { type?: unknown } } | undefined;
+        this.streamErrorType = typeof data?.error?.type === 'string' ? data.error.type : 'error';
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}
+
+function parse(data: string): unknown {
+  try {
+    return JSON.parse(data);
+  } catch {
+    return undefined;
+  }
+}
