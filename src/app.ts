@@ -2,21 +2,22 @@ import express, { type Express } from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
-import type { UpstreamClient } from './upstream/client.js';
 import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
+import type { UpstreamCallDeps } from './pipeline/upstream-call.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
+import { rateLimiter } from './http/rate-limit.js';
 import { systemRoutes, type Readiness } from './http/system-routes.js';
 
 export interface AppDeps {
   config: Config;
   logger: Logger;
   metrics: GatewayMetrics;
-  upstream: UpstreamClient;
   readiness: Readiness;
   flights: FlightGroup;
+  calls: UpstreamCallDeps;
 }
 
 /** The only place the order of stages is written. */
@@ -30,7 +31,9 @@ export function createApp(deps: AppDeps): Express {
   app.use(observeRequests(logger, metrics));
   app.use(systemRoutes(deps.readiness, metrics));
   app.use(authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }));
-  app.use(proxyHandler({ config, upstream: deps.upstream, logger, metrics, flights: deps.flights }));
+  const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics });
+  if (limiter !== undefined) app.use(limiter);
+  app.use(proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls }));
   app.use(errorHandler(logger));
   return app;
 }

@@ -119,6 +119,17 @@ const schema = z.object({
   MAX_MODES: int('MAX_MODES', 1, 1000).default(20),
   MAX_MODELS: int('MAX_MODELS', 1, 1000).default(50),
   PRICING_JSON: pricing('PRICING_JSON').optional(),
+  BREAKER: bool('BREAKER').default(true),
+  BREAKER_ERROR_THRESHOLD: int('BREAKER_ERROR_THRESHOLD', 1, 100).default(50),
+  BREAKER_VOLUME_THRESHOLD: int('BREAKER_VOLUME_THRESHOLD', 1, 1_000_000).default(10),
+  BREAKER_WINDOW_MS: int('BREAKER_WINDOW_MS', 100, MS_DAY).default(10_000),
+  BREAKER_RESET_TIMEOUT_MS: int('BREAKER_RESET_TIMEOUT_MS', 1, MS_DAY).default(30_000),
+  RATE_LIMIT_RPM: int('RATE_LIMIT_RPM', 0, 10_000_000).default(0),
+  UPSTREAM_RETRIES: int('UPSTREAM_RETRIES', 0, 10).default(2),
+  RETRY_ON_OVERLOADED: bool('RETRY_ON_OVERLOADED').default(false),
+  RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 0, 60_000).default(250),
+  RETRY_MAX_DELAY_MS: int('RETRY_MAX_DELAY_MS', 0, 600_000).default(8_000),
+  RETRY_BUDGET_PERCENT: int('RETRY_BUDGET_PERCENT', 0, 100).default(10),
 });
 
 export interface Config {
@@ -154,6 +165,21 @@ export interface Config {
   readonly maxModes: number;
   readonly maxModels: number;
   readonly pricing: Readonly<Record<string, { input: number; output: number; cache_creation: number; cache_read: number }>>;
+  readonly breaker: {
+    readonly enabled: boolean;
+    readonly errorThresholdPercent: number;
+    readonly volumeThreshold: number;
+    readonly windowMs: number;
+    readonly resetTimeoutMs: number;
+  };
+  readonly rateLimitRpm: number;
+  readonly retry: {
+    readonly maxRetries: number;
+    readonly onOverloaded: boolean;
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+    readonly budgetPercent: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -220,5 +246,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxModes: v.MAX_MODES,
     maxModels: v.MAX_MODELS,
     pricing: v.PRICING_JSON ?? {},
+    breaker: Object.freeze({
+      enabled: v.BREAKER,
+      errorThresholdPercent: v.BREAKER_ERROR_THRESHOLD,
+      volumeThreshold: v.BREAKER_VOLUME_THRESHOLD,
+      windowMs: v.BREAKER_WINDOW_MS,
+      resetTimeoutMs: v.BREAKER_RESET_TIMEOUT_MS,
+    }),
+    rateLimitRpm: v.RATE_LIMIT_RPM,
+    retry: Object.freeze({
+      maxRetries: v.UPSTREAM_RETRIES,
+      onOverloaded: v.RETRY_ON_OVERLOADED,
+      baseDelayMs: v.RETRY_BASE_DELAY_MS,
+      maxDelayMs: v.RETRY_MAX_DELAY_MS,
+      budgetPercent: v.RETRY_BUDGET_PERCENT,
+    }),
   });
 }

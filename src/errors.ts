@@ -46,6 +46,8 @@ export type GatewayErrorCode =
   | 'BODY_READ_FAILED'
   | 'UNAUTHENTICATED'
   | 'UPSTREAM_UNREACHABLE'
+  /** The connection was never established: the request provably did not reach upstream. */
+  | 'UPSTREAM_CONNECT_FAILED'
   | 'UPSTREAM_HEADERS_TIMEOUT'
   | 'UPSTREAM_BODY_TIMEOUT'
   | 'UPSTREAM_RESPONSE_INVALID'

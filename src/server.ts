@@ -7,6 +7,8 @@ import { createApp } from './app.js';
 import { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { PriceTable } from './observability/pricing.js';
+import { Breakers } from './pipeline/breaker.js';
+import { RetryBudget, RetryingSender } from './upstream/retry.js';
 
 export interface Gateway {
   readonly server: Server;
@@ -48,7 +50,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     prices: new PriceTable(config.pricing),
     flightsInProgress: () => flights.size,
   });
-  const app = createApp({ config, logger, metrics, upstream, readiness, flights });
+  const breakers = new Breakers(config.upstreamOrigin, config.breaker.enabled ? config.breaker : undefined, metrics, logger);
+  const sender = new RetryingSender(upstream, config.retry, new RetryBudget(config.retry.budgetPercent), metrics);
+  const app = createApp({ config, logger, metrics, readiness, flights, calls: { sender, breakers, metrics, logger } });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.
@@ -105,6 +109,7 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
     if (forced > 0) logger.warn({ forced }, 'grace period over: cutting remaining connections');
     server.closeAllConnections();
     await closed;
+    breakers.shutdown();
     await upstream.close();
     logger.info({ forced }, 'stopped');
     return { forced };

@@ -43,6 +43,7 @@ export class GatewayMetrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
   readonly httpActive: Gauge;
   readonly rateLimited: Counter<'mode'>;
+  readonly upstreamRetries: Counter<'reason'>;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -76,6 +77,7 @@ export class GatewayMetrics {
     // Starts when the request reaches the gateway; stops when the response ended or the client left.
     this.httpDuration = new Histogram({ name: 'http_request_duration_seconds', help: 'Request duration at the gateway', labelNames: ['method', 'route', 'status'], buckets: HTTP_BUCKETS, registers });
     this.httpActive = new Gauge({ name: 'http_active_requests', help: 'Requests in progress', registers });
+    this.upstreamRetries = new Counter({ name: 'upstream_retries_total', help: 'Upstream attempts the gateway retried (connect failure, overloaded)', labelNames: ['reason'], registers });
     this.rateLimited = new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
   }
 

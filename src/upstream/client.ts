@@ -34,20 +34,9 @@ export interface UpstreamResponse {
   requestId: string | undefined;
 }
 
-const UNREACHABLE_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ETIMEDOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_DESTROYED',
-]);
+/** Failures to establish a connection: nothing of the request was sent. */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const UNREACHABLE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
 function errorCode(err: unknown): string | undefined {
   if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
@@ -76,6 +65,9 @@ export function translateUpstreamError(err: unknown, phase: 'headers' | 'body'):
   }
   if (code === 'UND_ERR_BODY_TIMEOUT') {
     return new GatewayError('UPSTREAM_BODY_TIMEOUT', 504, 'Upstream response body stalled past the idle timeout', { cause: err });
+  }
+  if (CONNECT_CODES.has(code)) {
+    return new GatewayError('UPSTREAM_CONNECT_FAILED', 502, `Upstream unreachable (${code})`, { cause: err });
   }
   if (UNREACHABLE_CODES.has(code) || phase === 'headers') {
     const what = phase === 'headers' ? 'Upstream unreachable' : 'Upstream connection failed mid-response';

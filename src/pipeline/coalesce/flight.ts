@@ -36,7 +36,7 @@ export interface FlightHead {
 /** What the upstream gave the flight: a head and a body to pump. */
 export interface FlightSource {
   head: FlightHead;
-  body: AsyncIterable<Buffer>;
+  body: AsyncIterable<Buffer> | Iterable<Buffer>;
   /** Sees every body chunk once, before any subscriber does (usage accounting). */
   onChunk?: (chunk: Buffer) => void;
 }

@@ -1,0 +1,130 @@
+import type { IncomingMessage } from 'node:http';
+import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { forwardResponseHeaders, headerValue } from '../upstream/headers.js';
+import { isAbort, translateUpstreamError, type UpstreamResponse } from '../upstream/client.js';
+import type { RetryingSender } from '../upstream/retry.js';
+import { UsageMeter } from '../upstream/usage.js';
+import type { Flight, FlightSource } from './coalesce/flight.js';
+import type { Breakers, BreakerPermit } from './breaker.js';
+import { recordUpstreamCall } from './accounting.js';
+
+/**
+ * One upstream call run as a flight: breaker admission, safe retries, the usage meter on the
+ * body, and afterwards exactly one outcome for the breaker and one record in the metrics,
+ * however many clients shared the flight.
+ */
+
+export interface UpstreamCallDeps {
+  sender: RetryingSender;
+  breakers: Breakers;
+  metrics: GatewayMetrics;
+  logger: Logger;
+}
+
+export interface UpstreamCall {
+  method: string;
+  path: string;
+  headers: string[];
+  body: Buffer | IncomingMessage | null;
+  endpoint: string;
+  /** Mode of the request that leads the flight. */
+  mode: string;
+  /** Bounded model label; also selects the breaker. */
+  model: string;
+  /** Rewrites a successful JSON answer before anyone sees it (batch `results_url`); undefined = unchanged. */
+  rewriteJson?: ((body: Buffer) => Buffer | undefined) | undefined;
+}
+
+/** Answers to rewrite are small JSON objects; a larger one is refused rather than buffered. */
+const MAX_REWRITE_BYTES = 8 * 1024 * 1024;
+
+async function readBounded(body: AsyncIterable<Buffer>, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.length;
+    if (total > limit) throw new Error(`answer exceeds the ${limit}-byte rewrite limit`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+/** Buffers, rewrites and re-frames a JSON answer; the flight then relays the new bytes. */
+async function rewritten(answer: UpstreamResponse, rewrite: (body: Buffer) => Buffer | undefined, meter: UsageMeter): Promise<FlightSource> {
+  let bytes: Buffer;
+  try {
+    bytes = await readBounded(answer.body as AsyncIterable<Buffer>, MAX_REWRITE_BYTES);
+  } catch (err) {
+    throw translateUpstreamError(err, 'body');
+  }
+  const out = rewrite(bytes) ?? bytes;
+  return {
+    head: { status: answer.status, headers: [...forwardResponseHeaders(answer.headers, true), ['content-length', String(out.length)]], eventStream: false },
+    body: [out],
+    onChunk: (chunk) => meter.push(chunk),
+  };
+}
+
+/** Usage meters of flights, for followers' savings; entries go with their flight. */
+const meters = new WeakMap<Flight, UsageMeter>();
+
+/** The meter of a flight that has run (undefined before its head arrived). */
+export function meterOf(flight: Flight): UsageMeter | undefined {
+  return meters.get(flight);
+}
+
+function toSource(answer: UpstreamResponse, meter: UsageMeter): FlightSource {
+  return {
+    head: {
+      status: answer.status,
+      headers: forwardResponseHeaders(answer.headers, answer.decoded),
+      eventStream: headerValue(answer.headers, 'content-type')?.startsWith('text/event-stream') === true,
+    },
+    body: answer.body as AsyncIterable<Buffer>,
+    onChunk: (chunk) => meter.push(chunk),
+  };
+}
+
+function meterFor(answer: UpstreamResponse): UsageMeter {
+  const type = headerValue(answer.headers, 'content-type') ?? '';
+  return new UsageMeter(type.startsWith('text/event-stream'), type.includes('json'));
+}
+
+/** Runs `flight` as `call`. Resolves once the flight is over; never rejects. */
+export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, call: UpstreamCall): Promise<void> {
+  const startedAt = performance.now();
+  let meter: UsageMeter | undefined;
+  let permit: BreakerPermit | undefined;
+  const result = await flight.run(async (signal) => {
+    permit = deps.breakers.admit(call.model);
+    let answer: UpstreamResponse;
+    try {
+      answer = await deps.sender.send({ method: call.method, path: call.path, headers: call.headers, body: call.body, signal });
+    } catch (err) {
+      if (isAbort(err)) permit.succeed();
+      else permit.fail(err);
+      throw err;
+    }
+    // 5xx and 529 are upstream failures; 4xx and 429 are answers about the request or the key.
+    if (answer.status >= 500) permit.fail(new Error(`upstream answered ${answer.status}`));
+    meter = meterFor(answer);
+    meters.set(flight, meter);
+    const rewrite = call.rewriteJson;
+    if (rewrite !== undefined && answer.status < 300 && headerValue(answer.headers, 'content-type')?.includes('json') === true) {
+      return rewritten(answer, rewrite, meter);
+    }
+    return toSource(answer, meter);
+  });
+
+  if (permit === undefined) return; // refused by an open breaker: no upstream call happened
+  if (result.error !== undefined && !isAbort(result.error)) permit.fail(result.error);
+  else if (meter?.streamErrorType !== undefined) permit.fail(new Error(`upstream stream error: ${meter.streamErrorType}`));
+  else permit.succeed();
+
+  recordUpstreamCall(deps.metrics, { endpoint: call.endpoint, mode: call.mode, model: call.model, startedAt, outcome: result, meter });
+  if (result.error !== undefined && !isAbort(result.error) && result.head !== undefined) {
+    const err = translateUpstreamError(result.error, 'body');
+    deps.logger.warn({ code: err.code, path: call.path.split('?', 1)[0], subscribers: result.subscribers }, err.message);
+  }
+}
