@@ -4,6 +4,7 @@ import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import type { UpstreamCallDeps } from './pipeline/upstream-call.js';
+import type { RequestTracing } from './observability/tracing.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
@@ -18,6 +19,7 @@ export interface AppDeps {
   readiness: Readiness;
   flights: FlightGroup;
   calls: UpstreamCallDeps;
+  tracing: RequestTracing;
 }
 
 /** The only place the order of stages is written. */
@@ -28,7 +30,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
   app.set('query parser', false);
 
-  app.use(observeRequests(logger, metrics));
+  app.use(observeRequests(logger, metrics, deps.tracing));
   app.use(systemRoutes(deps.readiness, metrics));
   app.use(authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }));
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics });

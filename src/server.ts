@@ -9,6 +9,8 @@ import { GatewayMetrics } from './observability/metrics.js';
 import { PriceTable } from './observability/pricing.js';
 import { Breakers } from './pipeline/breaker.js';
 import { RetryBudget, RetryingSender } from './upstream/retry.js';
+import { RequestTracing } from './observability/tracing.js';
+import type { Tracer } from '@opentelemetry/api';
 
 export interface Gateway {
   readonly server: Server;
@@ -28,7 +30,12 @@ export interface Gateway {
   shutdown(): Promise<{ forced: number }>;
 }
 
-export async function startGateway(config: Config, logger: Logger): Promise<Gateway> {
+export interface GatewayOptions {
+  /** Tracer for request and upstream spans; tracing is off without one. */
+  tracer?: Tracer | undefined;
+}
+
+export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
   const upstream = new UpstreamClient({
     origin: config.upstreamOrigin,
     pathPrefix: config.upstreamPathPrefix,
@@ -52,7 +59,9 @@ export async function startGateway(config: Config, logger: Logger): Promise<Gate
   });
   const breakers = new Breakers(config.upstreamOrigin, config.breaker.enabled ? config.breaker : undefined, metrics, logger);
   const sender = new RetryingSender(upstream, config.retry, new RetryBudget(config.retry.budgetPercent), metrics);
-  const app = createApp({ config, logger, metrics, readiness, flights, calls: { sender, breakers, metrics, logger } });
+  const tracing = new RequestTracing(options.tracer);
+  const calls = { sender, breakers, metrics, logger, tracing, serverAddress: new URL(config.upstreamOrigin).host };
+  const app = createApp({ config, logger, metrics, readiness, flights, calls, tracing });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.

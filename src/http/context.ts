@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Span } from '@opentelemetry/api';
 
 /** What the edge learns about a request and the later stages (and the request log) read. */
 export interface RequestContext {
@@ -12,6 +13,8 @@ export interface RequestContext {
   upstreamRequestId: string | undefined;
   /** Set when the gateway answered with its own error; the log line carries the code. */
   errorCode: string | undefined;
+  /** The request's SERVER span, when tracing is on. */
+  readonly span: Span | undefined;
 }
 
 const kContext = Symbol('claude-gateway.context');
@@ -27,7 +30,7 @@ export function modeOf(req: IncomingMessage): string {
   return value !== undefined && MODE_PATTERN.test(value) ? value.toLowerCase() : 'invalid';
 }
 
-export function attachContext(req: IncomingMessage, startedAt: number, mode: string): RequestContext {
+export function attachContext(req: IncomingMessage, startedAt: number, mode: string, span?: Span): RequestContext {
   const ctx: RequestContext = {
     startedAt,
     tenant: 'anonymous',
@@ -35,6 +38,7 @@ export function attachContext(req: IncomingMessage, startedAt: number, mode: str
     role: undefined,
     upstreamRequestId: undefined,
     errorCode: undefined,
+    span,
   };
   (req as WithContext)[kContext] = ctx;
   return ctx;

@@ -2,6 +2,7 @@ import type { RequestHandler } from 'express';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { routeLabel } from '../observability/labels.js';
+import { parseTraceparent, type RequestTracing } from '../observability/tracing.js';
 import { attachContext, modeOf } from './context.js';
 
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
@@ -11,10 +12,11 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
  * writes one log line and the HTTP metrics. Only whitelisted fields are logged: never headers,
  * bodies or query strings.
  */
-export function observeRequests(logger: Logger, metrics: GatewayMetrics): RequestHandler {
+export function observeRequests(logger: Logger, metrics: GatewayMetrics, tracing: RequestTracing): RequestHandler {
   return (req, res, next) => {
     const startedAt = performance.now();
-    const ctx = attachContext(req, startedAt, metrics.modes.value(modeOf(req)));
+    const span = tracing.enabled ? tracing.startServer(req.method, routeLabel(req.path), parseTraceparent(req.headers.traceparent)) : undefined;
+    const ctx = attachContext(req, startedAt, metrics.modes.value(modeOf(req)), span);
     metrics.httpActive.inc();
     res.once('close', () => {
       const seconds = (performance.now() - startedAt) / 1000;
@@ -24,6 +26,13 @@ export function observeRequests(logger: Logger, metrics: GatewayMetrics): Reques
       metrics.httpActive.dec();
       metrics.httpRequests.inc({ method: req.method, route, status });
       metrics.httpDuration.observe({ method: req.method, route, status }, seconds);
+      if (span !== undefined) {
+        span.setAttribute('http.response.status_code', Number(status));
+        span.setAttribute('claude_gateway.mode', ctx.mode);
+        if (ctx.role !== undefined) span.setAttribute('claude_gateway.coalesce.role', ctx.role);
+        if (ctx.errorCode !== undefined) span.setAttribute('error.type', ctx.errorCode);
+        span.end();
+      }
       const quiet = QUIET_ROUTES.has(route);
       if (quiet && !logger.isLevelEnabled('debug')) return;
       const line = {
@@ -37,6 +46,7 @@ export function observeRequests(logger: Logger, metrics: GatewayMetrics): Reques
         coalesce: ctx.role,
         upstreamRequestId: ctx.upstreamRequestId,
         code: ctx.errorCode,
+        trace_id: span?.spanContext().traceId,
       };
       if (quiet) logger.debug(line, 'request');
       else logger.info(line, 'request');

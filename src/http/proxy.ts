@@ -4,7 +4,8 @@ import type { Config } from '../config.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { endpointLabel } from '../observability/labels.js';
 import { recordCoalescedDelivery } from '../pipeline/accounting.js';
-import { meterOf, runUpstreamCall, type UpstreamCallDeps } from '../pipeline/upstream-call.js';
+import { meterOf, runUpstreamCall, upstreamSpanOf, type UpstreamCallDeps } from '../pipeline/upstream-call.js';
+import { linkTo } from '../observability/tracing.js';
 import { forwardRequestHeaders } from '../upstream/headers.js';
 import { isAbort, translateUpstreamError } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
@@ -94,13 +95,17 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
     const model = metrics.models.value(requestedModel(json));
     // Subscribe before the flight can run: the leader must never miss its own head.
     const outcome = flight.subscribe(res);
-    if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+    if (role === 'follower') {
+      metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+      const shared = upstreamSpanOf(flight);
+      if (shared !== undefined) ctx.span?.addLink(linkTo(shared));
+    }
     else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)
         ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, config, viaBasePath))
         : undefined;
-      void runUpstreamCall(deps.calls, flight, { method: req.method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson });
+      void runUpstreamCall(deps.calls, flight, { method: req.method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span });
     }
     const served = await outcome;
     if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {

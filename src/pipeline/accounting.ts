@@ -27,17 +27,20 @@ function statusLabel(r: UpstreamCallRecord): string {
   return String(r.outcome.head.status);
 }
 
-export function recordUpstreamCall(metrics: GatewayMetrics, r: UpstreamCallRecord): void {
+/** Records the call; returns its status label. */
+export function recordUpstreamCall(metrics: GatewayMetrics, r: UpstreamCallRecord): string {
   const { endpoint, mode } = r;
   const meter = r.meter;
   meter?.finish();
   const model = r.model !== 'unknown' ? r.model : metrics.models.value(meter?.model);
-  metrics.apiCalls.inc({ endpoint, mode, model, status: statusLabel(r) });
+  const status = statusLabel(r);
+  metrics.apiCalls.inc({ endpoint, mode, model, status });
   metrics.apiDuration.observe({ endpoint, mode, model }, (performance.now() - r.startedAt) / 1000);
-  if (meter === undefined) return;
+  if (meter === undefined) return status;
   if (meter.firstTokenAt !== undefined) metrics.ttft.observe({ mode, model }, (meter.firstTokenAt - r.startedAt) / 1000);
   // Billed whenever the upstream reported usage, even for a stream that failed after it started.
   if (meter.hasUsage) metrics.recordBilled(mode, model, meter.usage);
+  return status;
 }
 
 /** A follower received the complete, successful answer of someone else's upstream call. */

@@ -1,4 +1,6 @@
 import type { IncomingMessage } from 'node:http';
+import type { Span } from '@opentelemetry/api';
+import { traceparentOf, type RequestTracing } from '../observability/tracing.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { forwardResponseHeaders, headerValue } from '../upstream/headers.js';
@@ -20,6 +22,9 @@ export interface UpstreamCallDeps {
   breakers: Breakers;
   metrics: GatewayMetrics;
   logger: Logger;
+  tracing: RequestTracing;
+  /** host[:port] of the upstream, for span attributes. */
+  serverAddress: string;
 }
 
 export interface UpstreamCall {
@@ -34,6 +39,8 @@ export interface UpstreamCall {
   model: string;
   /** Rewrites a successful JSON answer before anyone sees it (batch `results_url`); undefined = unchanged. */
   rewriteJson?: ((body: Buffer) => Buffer | undefined) | undefined;
+  /** SERVER span of the leading request: parent of the upstream call's span. */
+  parentSpan?: Span | undefined;
 }
 
 /** Answers to rewrite are small JSON objects; a larger one is refused rather than buffered. */
@@ -74,6 +81,25 @@ export function meterOf(flight: Flight): UsageMeter | undefined {
   return meters.get(flight);
 }
 
+/** Upstream spans of flights, so followers can link to the call they shared. */
+const spans = new WeakMap<Flight, Span>();
+
+export function upstreamSpanOf(flight: Flight): Span | undefined {
+  return spans.get(flight);
+}
+
+/** Points the upstream `traceparent` at the upstream span (the client's own one is its parent's parent). */
+function withTraceparent(headers: string[], span: Span | undefined): string[] {
+  if (span === undefined) return headers;
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name !== 'traceparent' && name !== 'tracestate') out.push(name, headers[i + 1] as string);
+  }
+  out.push('traceparent', traceparentOf(span));
+  return out;
+}
+
 function toSource(answer: UpstreamResponse, meter: UsageMeter): FlightSource {
   return {
     head: {
@@ -96,11 +122,14 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
   const startedAt = performance.now();
   let meter: UsageMeter | undefined;
   let permit: BreakerPermit | undefined;
+  let span: Span | undefined;
   const result = await flight.run(async (signal) => {
     permit = deps.breakers.admit(call.model);
+    span = deps.tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model, serverAddress: deps.serverAddress });
+    if (span !== undefined) spans.set(flight, span);
     let answer: UpstreamResponse;
     try {
-      answer = await deps.sender.send({ method: call.method, path: call.path, headers: call.headers, body: call.body, signal });
+      answer = await deps.sender.send({ method: call.method, path: call.path, headers: withTraceparent(call.headers, span), body: call.body, signal });
     } catch (err) {
       if (isAbort(err)) permit.succeed();
       else permit.fail(err);
@@ -122,7 +151,15 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
   else if (meter?.streamErrorType !== undefined) permit.fail(new Error(`upstream stream error: ${meter.streamErrorType}`));
   else permit.succeed();
 
-  recordUpstreamCall(deps.metrics, { endpoint: call.endpoint, mode: call.mode, model: call.model, startedAt, outcome: result, meter });
+  const status = recordUpstreamCall(deps.metrics, { endpoint: call.endpoint, mode: call.mode, model: call.model, startedAt, outcome: result, meter });
+  deps.tracing.endUpstream(span, {
+    status,
+    responseId: meter?.id,
+    responseModel: meter?.model,
+    inputTokens: meter?.hasUsage === true ? meter.usage.input : undefined,
+    outputTokens: meter?.hasUsage === true ? meter.usage.output : undefined,
+    errorType: status === 'error' ? (meter?.streamErrorType ?? 'upstream_error') : /^5\d\d$/.test(status) ? status : undefined,
+  });
   if (result.error !== undefined && !isAbort(result.error) && result.head !== undefined) {
     const err = translateUpstreamError(result.error, 'body');
     deps.logger.warn({ code: err.code, path: call.path.split('?', 1)[0], subscribers: result.subscribers }, err.message);

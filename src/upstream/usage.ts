@@ -42,6 +42,8 @@ const MAX_JSON_BYTES = 4 * 1024 * 1024;
 export class UsageMeter {
   readonly usage: TokenUsage = { input: 0, output: 0, cache_creation: 0, cache_read: 0 };
   model: string | undefined;
+  /** The message id (`msg_...`) of a messages answer. */
+  id: string | undefined;
   /** performance.now() of the first content event of a stream. */
   firstTokenAt: number | undefined;
   /** An `error` event arrived in the stream. */
@@ -73,8 +75,9 @@ export class UsageMeter {
       const chunks = this.json;
       this.json = undefined;
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { usage?: ApiUsage; model?: unknown };
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
         if (typeof body.model === 'string') this.model = body.model;
+        if (typeof body.id === 'string') this.id = body.id;
         if (body.usage !== undefined) {
           merge(this.usage, body.usage);
           this.sawUsage = true;
@@ -97,8 +100,9 @@ export class UsageMeter {
         this.firstTokenAt ??= performance.now();
         return;
       case 'message_start': {
-        const data = parse(e.data) as { message?: { model?: unknown; usage?: ApiUsage } } | undefined;
+        const data = parse(e.data) as { message?: { model?: unknown; id?: unknown; usage?: ApiUsage } } | undefined;
         if (typeof data?.message?.model === 'string') this.model = data.message.model;
+        if (typeof data?.message?.id === 'string') this.id = data.message.id;
         if (data?.message?.usage !== undefined) {
           merge(this.usage, data.message.usage);
           this.sawUsage = true;
