@@ -5,6 +5,7 @@ import type { GatewayMetrics } from './observability/metrics.js';
 import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import type { UpstreamCallDeps } from './pipeline/upstream-call.js';
 import type { RequestTracing } from './observability/tracing.js';
+import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
@@ -20,6 +21,8 @@ export interface AppDeps {
   flights: FlightGroup;
   calls: UpstreamCallDeps;
   tracing: RequestTracing;
+  cache: ResponseCache | undefined;
+  linger: ResponseCache | undefined;
 }
 
 /** The only place the order of stages is written. */
@@ -35,7 +38,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }));
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics });
   if (limiter !== undefined) app.use(limiter);
-  app.use(proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls }));
+  app.use(proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls, cache: deps.cache, linger: deps.linger }));
   app.use(errorHandler(logger));
   return app;
 }

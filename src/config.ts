@@ -119,6 +119,10 @@ const schema = z.object({
   MAX_MODES: int('MAX_MODES', 1, 1000).default(20),
   MAX_MODELS: int('MAX_MODELS', 1, 1000).default(50),
   PRICING_JSON: pricing('PRICING_JSON').optional(),
+  CACHE: bool('CACHE').default(false),
+  CACHE_TTL_MS: int('CACHE_TTL_MS', 1, 30 * MS_DAY).default(300_000),
+  CACHE_MAX_ENTRIES: int('CACHE_MAX_ENTRIES', 1, 10_000_000).default(1_000),
+  CACHE_MAX_BYTES: int('CACHE_MAX_BYTES', 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
   BREAKER: bool('BREAKER').default(true),
   BREAKER_ERROR_THRESHOLD: int('BREAKER_ERROR_THRESHOLD', 1, 100).default(50),
   BREAKER_VOLUME_THRESHOLD: int('BREAKER_VOLUME_THRESHOLD', 1, 1_000_000).default(10),
@@ -165,6 +169,12 @@ export interface Config {
   readonly maxModes: number;
   readonly maxModels: number;
   readonly pricing: Readonly<Record<string, { input: number; output: number; cache_creation: number; cache_read: number }>>;
+  readonly cache: {
+    readonly enabled: boolean;
+    readonly ttlMs: number;
+    readonly maxEntries: number;
+    readonly maxBytes: number;
+  };
   readonly breaker: {
     readonly enabled: boolean;
     readonly errorThresholdPercent: number;
@@ -246,6 +256,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxModes: v.MAX_MODES,
     maxModels: v.MAX_MODELS,
     pricing: v.PRICING_JSON ?? {},
+    cache: Object.freeze({ enabled: v.CACHE, ttlMs: v.CACHE_TTL_MS, maxEntries: v.CACHE_MAX_ENTRIES, maxBytes: v.CACHE_MAX_BYTES }),
     breaker: Object.freeze({
       enabled: v.BREAKER,
       errorThresholdPercent: v.BREAKER_ERROR_THRESHOLD,

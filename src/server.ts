@@ -10,6 +10,7 @@ import { PriceTable } from './observability/pricing.js';
 import { Breakers } from './pipeline/breaker.js';
 import { RetryBudget, RetryingSender } from './upstream/retry.js';
 import { RequestTracing } from './observability/tracing.js';
+import { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Tracer } from '@opentelemetry/api';
 
 export interface Gateway {
@@ -61,7 +62,10 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const sender = new RetryingSender(upstream, config.retry, new RetryBudget(config.retry.budgetPercent), metrics);
   const tracing = new RequestTracing(options.tracer);
   const calls = { sender, breakers, metrics, logger, tracing, serverAddress: new URL(config.upstreamOrigin).host };
-  const app = createApp({ config, logger, metrics, readiness, flights, calls, tracing });
+  const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
+  // Lingering results are a coalescing window, not a cache: short, small, plain answers only.
+  const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;
+  const app = createApp({ config, logger, metrics, readiness, flights, calls, tracing, cache, linger });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.

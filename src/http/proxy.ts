@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, RequestHandler } from 'express';
 import type { Config } from '../config.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -12,7 +12,9 @@ import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.j
 import { fingerprint } from '../pipeline/fingerprint.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { Flight } from '../pipeline/coalesce/flight.js';
-import { isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
+import { cacheOptedOut, isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
+import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
+import type { RequestContext } from './context.js';
 import { hasBody, isJson, readBody } from './body.js';
 import { contextOf } from './context.js';
 
@@ -21,6 +23,10 @@ export interface ProxyDeps {
   metrics: GatewayMetrics;
   flights: FlightGroup;
   calls: UpstreamCallDeps;
+  /** Exact-match response cache (CACHE=on). */
+  cache: ResponseCache | undefined;
+  /** Finished plain answers kept COALESCE_LINGER_MS for near-simultaneous arrivals. */
+  linger: ResponseCache | undefined;
 }
 
 /** The path to forward: the client's path and query, without the gateway's own BASE_PATH. */
@@ -48,7 +54,7 @@ function requestedModel(json: unknown): string | undefined {
  * unchanged; transport failures surface as GatewayErrors for the error handler.
  */
 export function proxyHandler(deps: ProxyDeps): RequestHandler {
-  const { config, flights, metrics } = deps;
+  const { config, flights, metrics, cache, linger } = deps;
   const injectApiKey = config.anthropicApiKey;
 
   return async (req, res) => {
@@ -71,41 +77,67 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
       }
     }
 
+    const endpoint = endpointLabel(path);
+    const model = metrics.models.value(requestedModel(json));
+    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached.
+    const eligible = (body === null || Buffer.isBuffer(body)) && isCoalescable(req.method, path);
+    const coalescing = eligible && config.coalesce && !optedOut(req);
+    const caching = eligible && cache !== undefined && !cacheOptedOut(req);
+    const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method: req.method, path, headers: req.headers, json }) : '';
+
+    if (caching) {
+      const hit = cache.get(key);
+      metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: ctx.mode });
+      if (hit !== undefined) {
+        serveFinished(res, ctx, hit, 'cache');
+        if (hit.usage !== undefined) metrics.recordSaved(ctx.mode, model, hit.usage, 'cache');
+        return;
+      }
+    }
+    if (coalescing && linger !== undefined) {
+      const recent = linger.get(key);
+      if (recent !== undefined) {
+        serveFinished(res, ctx, recent, 'follower');
+        metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+        if (recent.usage !== undefined) metrics.recordSaved(ctx.mode, model, recent.usage, 'coalesced');
+        return;
+      }
+    }
+
     let flight: Flight;
     let role: CoalesceRole;
-    // A streamed (non-JSON) body is consumed once and can never be shared.
-    const shared = config.coalesce && (body === null || Buffer.isBuffer(body)) && isCoalescable(req.method, path) && !optedOut(req);
-    if (shared) {
-      const key = fingerprint({ tenant: ctx.tenant, method: req.method, path, headers: req.headers, json });
-      const existing = flights.find(key);
-      if (existing !== undefined) {
-        flight = existing;
-        role = 'follower';
-      } else {
-        flight = flights.lead(key);
-        role = 'leader';
-      }
+    const existing = coalescing ? flights.find(key) : undefined;
+    if (existing !== undefined) {
+      flight = existing;
+      role = 'follower';
+    } else if (coalescing) {
+      flight = flights.lead(key);
+      role = 'leader';
     } else {
       flight = flights.solo();
       role = 'bypass';
     }
     ctx.role = role;
     res.setHeader(ROLE_HEADER, role);
-    const endpoint = endpointLabel(path);
-    const model = metrics.models.value(requestedModel(json));
     // Subscribe before the flight can run: the leader must never miss its own head.
     const outcome = flight.subscribe(res);
     if (role === 'follower') {
       metrics.coalesced.inc({ endpoint, mode: ctx.mode });
-      const shared = upstreamSpanOf(flight);
-      if (shared !== undefined) ctx.span?.addLink(linkTo(shared));
-    }
-    else {
+      const sharedSpan = upstreamSpanOf(flight);
+      if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));
+    } else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)
         ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, config, viaBasePath))
         : undefined;
-      void runUpstreamCall(deps.calls, flight, { method: req.method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span });
+      const keep = caching || (coalescing && linger !== undefined);
+      const onComplete = keep
+        ? (answer: CachedAnswer) => {
+            if (caching) cache.set(key, answer);
+            if (coalescing && !answer.head.eventStream) linger?.set(key, answer);
+          }
+        : undefined;
+      void runUpstreamCall(deps.calls, flight, { method: req.method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete });
     }
     const served = await outcome;
     if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {
@@ -120,4 +152,16 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
     if (typeof requestId === 'string') ctx.upstreamRequestId = requestId;
     if (served.kind === 'gone' && served.reason === 'slow') ctx.errorCode = 'SLOW_CLIENT_DROPPED';
   };
+}
+
+/** Answers from a finished upstream answer (cache hit or lingering result): same status, headers and bytes. */
+function serveFinished(res: ServerResponse, ctx: RequestContext, answer: CachedAnswer, role: CoalesceRole): void {
+  ctx.role = role;
+  res.setHeader(ROLE_HEADER, role);
+  for (const [name, value] of answer.head.headers) res.setHeader(name, value);
+  res.writeHead(answer.head.status);
+  for (const chunk of answer.body) res.write(chunk);
+  res.end();
+  const requestId = res.getHeader('request-id');
+  if (typeof requestId === 'string') ctx.upstreamRequestId = requestId;
 }

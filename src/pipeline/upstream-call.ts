@@ -10,6 +10,7 @@ import { UsageMeter } from '../upstream/usage.js';
 import type { Flight, FlightSource } from './coalesce/flight.js';
 import type { Breakers, BreakerPermit } from './breaker.js';
 import { recordUpstreamCall } from './accounting.js';
+import type { CachedAnswer } from './cache/response-cache.js';
 
 /**
  * One upstream call run as a flight: breaker admission, safe retries, the usage meter on the
@@ -41,6 +42,8 @@ export interface UpstreamCall {
   rewriteJson?: ((body: Buffer) => Buffer | undefined) | undefined;
   /** SERVER span of the leading request: parent of the upstream call's span. */
   parentSpan?: Span | undefined;
+  /** Receives the flight's answer when it completed with a 2xx and was kept whole (caching, lingering). */
+  onComplete?: ((answer: CachedAnswer) => void) | undefined;
 }
 
 /** Answers to rewrite are small JSON objects; a larger one is refused rather than buffered. */
@@ -151,6 +154,14 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
   else if (meter?.streamErrorType !== undefined) permit.fail(new Error(`upstream stream error: ${meter.streamErrorType}`));
   else permit.succeed();
 
+  if (call.onComplete !== undefined && result.complete && result.error === undefined && meter?.streamErrorType === undefined) {
+    const replay = flight.finishedReplay();
+    if (replay !== undefined && replay.head.status >= 200 && replay.head.status < 300) {
+      meter?.finish();
+      const usage = meter?.hasUsage === true ? { ...meter.usage } : undefined;
+      call.onComplete({ head: replay.head, body: replay.body, bytes: replay.body.reduce((n, c) => n + c.length, 0), usage, model: meter?.model });
+    }
+  }
   const status = recordUpstreamCall(deps.metrics, { endpoint: call.endpoint, mode: call.mode, model: call.model, startedAt, outcome: result, meter });
   deps.tracing.endUpstream(span, {
     status,

@@ -18,7 +18,14 @@ export function optedOut(req: IncomingMessage): boolean {
   return typeof value === 'string' && value.trim().toLowerCase() === 'off';
 }
 
-export type CoalesceRole = 'leader' | 'follower' | 'bypass';
+/** `x-gateway-cache: off` keeps one request away from the response cache (read and write). */
+export function cacheOptedOut(req: IncomingMessage): boolean {
+  const value = req.headers['x-gateway-cache'];
+  return typeof value === 'string' && value.trim().toLowerCase() === 'off';
+}
+
+/** How a request was served: made the call, joined one, not eligible, or answered from the cache. */
+export type CoalesceRole = 'leader' | 'follower' | 'bypass' | 'cache';
 
 /** Response header telling the client how its request was served. */
 export const ROLE_HEADER = 'x-gateway-coalesce-role';

@@ -1,0 +1,76 @@
+import type { FlightHead } from '../coalesce/flight.js';
+import type { TokenUsage } from '../../upstream/usage.js';
+
+/** A complete, successful upstream answer, replayable byte for byte. */
+export interface CachedAnswer {
+  head: FlightHead;
+  body: readonly Buffer[];
+  bytes: number;
+  usage: TokenUsage | undefined;
+  model: string | undefined;
+}
+
+interface Entry {
+  answer: CachedAnswer;
+  expiresAt: number;
+}
+
+export interface ResponseCacheOptions {
+  ttlMs: number;
+  maxEntries: number;
+  maxBytes: number;
+  now?: () => number;
+}
+
+/**
+ * Exact-match answers by fingerprint (which includes the tenant: one tenant never reads another's
+ * entry). LRU, bounded by entry count and by bytes, each entry living at most `ttlMs`. Only
+ * complete 2xx answers are offered to it; the caller decides that.
+ */
+export class ResponseCache {
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly options: ResponseCacheOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get totalBytes(): number {
+    return this.bytes;
+  }
+
+  get(key: string): CachedAnswer | undefined {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= this.now()) {
+      this.delete(key, entry);
+      return undefined;
+    }
+    // Re-insert: Map order is the LRU order, least recently used first.
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.answer;
+  }
+
+  set(key: string, answer: CachedAnswer): void {
+    if (answer.bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
+    const existing = this.entries.get(key);
+    if (existing !== undefined) this.delete(key, existing);
+    this.entries.set(key, { answer, expiresAt: this.now() + this.options.ttlMs });
+    this.bytes += answer.bytes;
+    for (const [oldKey, oldEntry] of this.entries) {
+      if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
+      this.delete(oldKey, oldEntry);
+    }
+  }
+
+  private delete(key: string, entry: Entry): void {
+    this.entries.delete(key);
+    this.bytes -= entry.answer.bytes;
+  }
+}
