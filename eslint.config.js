@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'load-tests/**/*.js', 'coverage/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'load-tests/**/*.js', 'coverage/**', '.bench-tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -1,4 +1,5 @@
-import express, { type Express } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
@@ -11,7 +12,8 @@ import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
 import { rateLimiter } from './http/rate-limit.js';
-import { systemRoutes, type Readiness } from './http/system-routes.js';
+import { compose, pathOf, type Stage } from './http/stage.js';
+import { systemRoutes, SYSTEM_PATHS, type Readiness } from './http/system-routes.js';
 
 export interface AppDeps {
   config: Config;
@@ -25,20 +27,29 @@ export interface AppDeps {
   linger: ResponseCache | undefined;
 }
 
-/** The only place the order of stages is written. */
-export function createApp(deps: AppDeps): Express {
+/**
+ * The only place the order of stages is written:
+ *   observe → system routes (Express) | auth → rate limit → proxy;  errors → Anthropic-shaped answer.
+ * Express serves the gateway's own endpoints; the API path skips its router (see http/stage.ts).
+ */
+export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { config, logger, metrics } = deps;
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('query parser', false);
+  const admin = express();
+  admin.disable('x-powered-by');
+  admin.set('etag', false);
+  admin.use(systemRoutes(deps.readiness, metrics));
 
-  app.use(observeRequests(logger, metrics, deps.tracing));
-  app.use(systemRoutes(deps.readiness, metrics));
-  app.use(authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }));
+  const system: Stage = (req, res, next) => {
+    if (SYSTEM_PATHS.has(pathOf(req))) admin(req, res);
+    else next();
+  };
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics });
-  if (limiter !== undefined) app.use(limiter);
-  app.use(proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls, cache: deps.cache, linger: deps.linger }));
-  app.use(errorHandler(logger));
-  return app;
+  const stages: Stage[] = [
+    observeRequests(logger, metrics, deps.tracing),
+    system,
+    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }),
+    ...(limiter === undefined ? [] : [limiter]),
+    proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls, cache: deps.cache, linger: deps.linger }),
+  ];
+  return compose(stages, errorHandler(logger));
 }

@@ -32,10 +32,10 @@ async function main(): Promise<void> {
       .shutdown()
       .then(() => tracing?.shutdown())
       .then(
-        () => process.exit(0),
+        () => logger.flush(() => process.exit(0)),
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
-          process.exit(1);
+          logger.flush(() => process.exit(1));
         },
       );
   };

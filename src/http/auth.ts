@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { RequestHandler } from 'express';
+import type { Stage } from './stage.js';
 import { GatewayError } from '../errors.js';
 import { contextOf } from './context.js';
 
@@ -28,7 +28,7 @@ export interface AuthOptions {
  * Keys are compared by SHA-256 digest lookup, so the comparison time does not depend on how much
  * of a guessed key matches.
  */
-export function authenticate(options: AuthOptions): RequestHandler {
+export function authenticate(options: AuthOptions): Stage {
   const allowed = options.gatewayApiKeys ? new Set(options.gatewayApiKeys.map(sha256Hex)) : undefined;
   return (req, _res, next) => {
     const ctx = contextOf(req);

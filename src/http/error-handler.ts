@@ -1,4 +1,5 @@
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorStage } from './stage.js';
+import { pathOf } from './stage.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { contextOf } from './context.js';
@@ -7,12 +8,12 @@ import { contextOf } from './context.js';
  * The only place a GatewayError becomes an HTTP answer. Anything else is a bug: it is logged with
  * its stack and the client gets a generic Anthropic-shaped 500 (never the internal message).
  */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (err: unknown, req, res, _next) => {
+export function errorHandler(logger: Logger): ErrorStage {
+  return (err, req, res) => {
     const known = err instanceof GatewayError ? err : undefined;
     const gatewayError = known ?? new GatewayError('INTERNAL', 500, 'Internal gateway error', { cause: err });
     contextOf(req).errorCode = gatewayError.code;
-    if (known === undefined) logger.error({ err, path: req.path }, 'unhandled error in request pipeline');
+    if (known === undefined) logger.error({ err, path: pathOf(req) }, 'unhandled error in request pipeline');
     if (res.headersSent) {
       // Nothing coherent can follow bytes already sent; cut the connection so the client sees a failure.
       res.destroy();

@@ -1,9 +1,9 @@
-import type { RequestHandler } from 'express';
-import type { Logger } from '../observability/logger.js';
+import { requestLogger, type Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { routeLabel } from '../observability/labels.js';
 import { parseTraceparent, type RequestTracing } from '../observability/tracing.js';
 import { attachContext, modeOf } from './context.js';
+import { pathOf, type Stage } from './stage.js';
 
 const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -12,20 +12,23 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
  * writes one log line and the HTTP metrics. Only whitelisted fields are logged: never headers,
  * bodies or query strings.
  */
-export function observeRequests(logger: Logger, metrics: GatewayMetrics, tracing: RequestTracing): RequestHandler {
+export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tracing: RequestTracing): Stage {
+  const logger = requestLogger(baseLogger);
   return (req, res, next) => {
     const startedAt = performance.now();
-    const span = tracing.enabled ? tracing.startServer(req.method, routeLabel(req.path), parseTraceparent(req.headers.traceparent)) : undefined;
+    const path = pathOf(req);
+    const method = req.method ?? 'GET';
+    const span = tracing.enabled ? tracing.startServer(method, routeLabel(path), parseTraceparent(req.headers.traceparent)) : undefined;
     const ctx = attachContext(req, startedAt, metrics.modes.value(modeOf(req)), span);
     metrics.httpActive.inc();
     res.once('close', () => {
       const seconds = (performance.now() - startedAt) / 1000;
-      const route = routeLabel(req.path);
+      const route = routeLabel(path);
       // A client that left before the answer ended has no meaningful status: 499, as nginx logs it.
       const status = res.writableFinished || res.headersSent ? String(res.statusCode) : '499';
       metrics.httpActive.dec();
-      metrics.httpRequests.inc({ method: req.method, route, status });
-      metrics.httpDuration.observe({ method: req.method, route, status }, seconds);
+      metrics.httpRequests.inc({ method: method, route, status });
+      metrics.httpDuration.observe({ method: method, route, status }, seconds);
       if (span !== undefined) {
         span.setAttribute('http.response.status_code', Number(status));
         span.setAttribute('claude_gateway.mode', ctx.mode);
@@ -36,8 +39,8 @@ export function observeRequests(logger: Logger, metrics: GatewayMetrics, tracing
       const quiet = QUIET_ROUTES.has(route);
       if (quiet && !logger.isLevelEnabled('debug')) return;
       const line = {
-        method: req.method,
-        path: req.path,
+        method: method,
+        path,
         status: Number(status),
         durationMs: Math.round(seconds * 100_000) / 100,
         completed: res.writableFinished,

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Request, RequestHandler } from 'express';
 import type { Config } from '../config.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { endpointLabel } from '../observability/labels.js';
@@ -17,6 +16,7 @@ import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cac
 import type { RequestContext } from './context.js';
 import { hasBody, isJson, readBody } from './body.js';
 import { contextOf } from './context.js';
+import { protocolOf, type Stage } from './stage.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -38,8 +38,8 @@ export function upstreamPath(url: string, basePath: string): { path: string; via
   return { path: url, viaBasePath: false };
 }
 
-function gatewayBaseUrl(req: Request, config: Config, viaBasePath: boolean): string {
-  const root = config.publicUrl ?? `${req.protocol}://${req.headers.host ?? `${config.host}:${config.port}`}`;
+function gatewayBaseUrl(req: IncomingMessage, config: Config, viaBasePath: boolean): string {
+  const root = config.publicUrl ?? `${protocolOf(req)}://${req.headers.host ?? `${config.host}:${config.port}`}`;
   return viaBasePath ? root + config.basePath : root;
 }
 
@@ -53,13 +53,14 @@ function requestedModel(json: unknown): string | undefined {
  * concurrent requests of the same tenant. Upstream error responses are answers and pass through
  * unchanged; transport failures surface as GatewayErrors for the error handler.
  */
-export function proxyHandler(deps: ProxyDeps): RequestHandler {
+export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger } = deps;
   const injectApiKey = config.anthropicApiKey;
 
   return async (req, res) => {
     const ctx = contextOf(req);
-    const { path, viaBasePath } = upstreamPath(req.originalUrl, config.basePath);
+    const method = req.method ?? 'GET';
+    const { path, viaBasePath } = upstreamPath(req.url ?? '/', config.basePath);
     const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
 
     let body: Buffer | IncomingMessage | null = null;
@@ -80,10 +81,10 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
     const endpoint = endpointLabel(path);
     const model = metrics.models.value(requestedModel(json));
     // A streamed (non-JSON) body is consumed once: its call can never be shared or cached.
-    const eligible = (body === null || Buffer.isBuffer(body)) && isCoalescable(req.method, path);
+    const eligible = (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
     const coalescing = eligible && config.coalesce && !optedOut(req);
     const caching = eligible && cache !== undefined && !cacheOptedOut(req);
-    const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method: req.method, path, headers: req.headers, json }) : '';
+    const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method: method, path, headers: req.headers, json }) : '';
 
     if (caching) {
       const hit = cache.get(key);
@@ -137,7 +138,7 @@ export function proxyHandler(deps: ProxyDeps): RequestHandler {
             if (coalescing && !answer.head.eventStream) linger?.set(key, answer);
           }
         : undefined;
-      void runUpstreamCall(deps.calls, flight, { method: req.method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete });
+      void runUpstreamCall(deps.calls, flight, { method: method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete });
     }
     const served = await outcome;
     if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {

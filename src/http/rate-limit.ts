@@ -1,5 +1,6 @@
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
 import type { RequestHandler } from 'express';
+import type { Stage } from './stage.js';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { contextOf } from './context.js';
@@ -18,9 +19,13 @@ export interface RateLimitOptions {
  * answer; refusals are Anthropic-shaped 429 `rate_limit_error` with `retry-after`. Runs after the
  * system routes, which are therefore never limited.
  */
-export function rateLimiter(options: RateLimitOptions): RequestHandler | undefined {
+export function rateLimiter(options: RateLimitOptions): Stage | undefined {
   if (options.rpm === 0) return undefined;
-  return rateLimit({
+  // express-rate-limit is Express middleware; the gateway runs it on node's own req/res (see
+  // stage.ts), which it only touches through headers and the callbacks below.
+  const limiter: RequestHandler = rateLimit({
+    // Keys come from the request context, never req.ip: its Express-only validations do not apply.
+    validate: { ip: false, trustProxy: false, xForwardedForHeader: false },
     windowMs: 60_000,
     limit: options.rpm,
     standardHeaders: 'draft-7',
@@ -28,7 +33,7 @@ export function rateLimiter(options: RateLimitOptions): RequestHandler | undefin
     ...(options.store === undefined ? {} : { store: options.store }),
     keyGenerator: (req) => {
       const tenant = contextOf(req).tenant;
-      return tenant !== 'anonymous' ? tenant : `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`;
+      return tenant !== 'anonymous' ? tenant : `ip:${ipKeyGenerator(req.socket.remoteAddress ?? 'unknown')}`;
     },
     handler: (req, res, next, limitOptions) => {
       const ctx = contextOf(req);
@@ -40,4 +45,5 @@ export function rateLimiter(options: RateLimitOptions): RequestHandler | undefin
       }));
     },
   });
+  return limiter as unknown as Stage;
 }

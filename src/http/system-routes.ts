@@ -5,6 +5,8 @@ export interface Readiness {
   readonly draining: boolean;
 }
 
+export const SYSTEM_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+
 /** Liveness, readiness, metrics: answered by the gateway itself, never proxied, authenticated or limited. */
 export function systemRoutes(readiness: Readiness, metrics: GatewayMetrics): Router {
   const router = Router();
@@ -16,9 +18,13 @@ export function systemRoutes(readiness: Readiness, metrics: GatewayMetrics): Rou
     else res.json({ status: 'ready' });
   });
   router.get('/metrics', async (_req, res) => {
-    const text = await metrics.render();
-    res.setHeader('content-type', metrics.registry.contentType);
-    res.end(text);
+    try {
+      const text = await metrics.render();
+      res.setHeader('content-type', metrics.registry.contentType);
+      res.end(text);
+    } catch (err) {
+      res.status(500).json({ type: 'error', error: { type: 'api_error', message: `metrics collection failed: ${err instanceof Error ? err.message : 'unknown'}` } });
+    }
   });
   return router;
 }

@@ -1,0 +1,104 @@
+import { Pool } from 'undici';
+
+/** Open-loop and sequential load with microsecond timing (autocannon's histograms are whole milliseconds). */
+
+export interface Request {
+  path: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i] as number;
+}
+
+export interface LatencyResult {
+  sent: number;
+  errors: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+function summarize(latencies: number[], errors: number): LatencyResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { sent: latencies.length + errors, errors, p50: percentile(sorted, 50), p90: percentile(sorted, 90), p99: percentile(sorted, 99), max: sorted.at(-1) ?? NaN };
+}
+
+/**
+ * Fixed arrival rate for `seconds`: each request's latency is measured from when it was DUE, not
+ * when it was sent, so a stalled target cannot hide its queueing (no coordinated omission).
+ */
+export async function fixedRate(url: string, rate: number, seconds: number, make: (i: number) => Request, warmupSeconds = 3): Promise<LatencyResult> {
+  const pool = new Pool(url, { connections: 256, pipelining: 1 });
+  // Same load, unrecorded, first: JIT, lazy loading and connection set-up are not steady state.
+  if (warmupSeconds > 0) await openLoop(pool, rate, warmupSeconds, make, () => undefined);
+  const latencies: number[] = [];
+  let errors = 0;
+  await openLoop(pool, rate, seconds, make, (latency) => {
+    if (latency === undefined) errors++;
+    else latencies.push(latency);
+  });
+  await pool.close();
+  return summarize(latencies, errors);
+}
+
+async function openLoop(pool: Pool, rate: number, seconds: number, make: (i: number) => Request, record: (latency: number | undefined) => void): Promise<void> {
+  const total = Math.round(rate * seconds);
+  const start = performance.now();
+  const inflight: Promise<void>[] = [];
+  let i = 0;
+  while (i < total) {
+    const now = performance.now();
+    const due = Math.min(total, Math.floor(((now - start) / 1000) * rate) + 1);
+    for (; i < due; i++) {
+      const dueAt = start + (i / rate) * 1000;
+      const r = make(i);
+      inflight.push(
+        pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body }).then(
+          async (res) => {
+            await res.body.dump();
+            record(res.statusCode >= 400 ? undefined : performance.now() - dueAt);
+          },
+          () => record(undefined),
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inflight);
+}
+
+export interface StreamTiming {
+  ttfb: LatencyResult;
+  total: LatencyResult;
+}
+
+/** Sequential streams: time to first body byte and to the end of the stream. */
+export async function streamTimings(url: string, count: number, make: (i: number) => Request): Promise<StreamTiming> {
+  const pool = new Pool(url, { connections: 1 });
+  const ttfb: number[] = [];
+  const total: number[] = [];
+  let errors = 0;
+  for (let i = 0; i < count; i++) {
+    const r = make(i);
+    const t0 = performance.now();
+    try {
+      const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+      let first: number | undefined;
+      for await (const _chunk of res.body) first ??= performance.now();
+      if (res.statusCode >= 400 || first === undefined) errors++;
+      else {
+        ttfb.push(first - t0);
+        total.push(performance.now() - t0);
+      }
+    } catch {
+      errors++;
+    }
+  }
+  await pool.close();
+  return { ttfb: summarize(ttfb, errors), total: summarize(total, errors) };
+}

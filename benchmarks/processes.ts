@@ -1,0 +1,145 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Processes under benchmark: each pinned to a CPU with taskset when available, loopback only. */
+
+const DIST_SRC = fileURLToPath(new URL('../src/', import.meta.url));
+
+export interface Running {
+  name: string;
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const TASKSET = hasTaskset();
+
+function pinned(cpu: string, command: string, args: string[]): [string, string[]] {
+  return TASKSET ? ['taskset', ['-c', cpu, command, ...args]] : [command, args];
+}
+
+async function waitHttp(url: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+}
+
+export async function startMock(cpu: string, env: Record<string, string> = {}): Promise<Running> {
+  const port = await freePort();
+  const [cmd, args] = pinned(cpu, process.execPath, [join(DIST_SRC, 'mock-upstream/main.js')]);
+  const child = spawn(cmd, args, { env: { ...process.env, MOCK_PORT: String(port), MOCK_HOST: '127.0.0.1', ...env }, stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/_mock/stats`);
+  return { name: 'mock', url, child, stop: stopper(child) };
+}
+
+export async function startGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Running> {
+  const port = await freePort();
+  const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, join(DIST_SRC, 'main.js')]);
+  const child = spawn(cmd, args, {
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, LOG_LEVEL: 'info', ...env },
+    stdio: 'ignore',
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/healthz`);
+  return { name: 'gateway', url, child, stop: stopper(child) };
+}
+
+/** nginx as a reverse proxy with upstream keep-alive and no buffering: the reference proxy. */
+export async function startNginx(cpu: string, upstreamUrl: string): Promise<Running | undefined> {
+  try {
+    execFileSync('nginx', ['-v'], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'cgw-nginx-'));
+  const port = await freePort();
+  const upstream = new URL(upstreamUrl).host;
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream mock { server ${upstream}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 32m;
+    location / {
+      proxy_pass http://mock;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+      proxy_read_timeout 600s;
+    }
+  }
+}
+`,
+  );
+  const [cmd, args] = pinned(cpu, 'nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir]);
+  const child = spawn(cmd, args, { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`${url}/_mock/stats`);
+  return { name: 'nginx', url, child, stop: stopper(child) };
+}
+
+/** Peak (VmHWM) or current (VmRSS) resident set size of a process, in MiB. */
+export function peakRssMiB(pid: number | undefined, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
+    return kb === undefined ? undefined : Number(kb) / 1024;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The node process itself when started through taskset (taskset execs, so the pid is the same). */
+export function pidOf(r: Running): number | undefined {
+  return r.child.pid;
+}
