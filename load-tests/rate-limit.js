@@ -1,0 +1,113 @@
+// @ts-check
+/**
+ * Per-key rate limiting: one API key hammers the gateway at 4 x RATE_LIMIT_RPM requests per minute
+ * while a second key sends RATE_LIMIT_RPM / 3 per minute, both for DURATION_S (default 50 s).
+ *
+ * Expected: the hammering key gets 429 with `retry-after` and an Anthropic `rate_limit_error` body
+ * once its budget is spent; the second key, which has a budget of its own, keeps succeeding.
+ * The gateway's limiter (express-rate-limit) gives each key its own 60 s window starting at the
+ * key's first request. With the default fresh per-run keys the 50 s run stays inside that first
+ * window, so the hammering key is allowed at most RATE_LIMIT_RPM of the ~3.3 x RATE_LIMIT_RPM
+ * requests it sends (threshold hammer_allowed count<=RPM). With keys given through env, an older
+ * window may end mid-run, so the bound is relaxed to 2 x RATE_LIMIT_RPM.
+ *
+ * Gateway env: RATE_LIMIT_RPM=60 (pass the same value here: -e RATE_LIMIT_RPM=60). Keys are made
+ * unique per run (a fresh budget each time); when the gateway enforces GATEWAY_API_KEYS, pass two
+ * valid ones as -e API_KEY_HAMMER=... -e API_KEY_SECOND=... (and wait 60 s between runs).
+ *
+ *   k6 run load-tests/rate-limit.js -e GATEWAY_URL=http://127.0.0.1:8080 -e RATE_LIMIT_RPM=60
+ */
+import http from 'k6/http';
+import { check } from 'k6';
+import { Counter, Rate } from 'k6/metrics';
+import { env, envNumber, hasRetryAfter, isAnthropicError, messages, uniquePrompt } from './lib/claude.js';
+
+const MODE = 'k6-rate-limit';
+const RPM = Math.max(envNumber('RATE_LIMIT_RPM', 60), 1);
+const DURATION_S = Math.min(Math.max(envNumber('DURATION_S', 50), 10), 59);
+/** Keys from env may carry hits from an earlier run; generated ones start with a full budget. */
+const FRESH_KEYS = env('API_KEY_HAMMER', '') === '';
+const MAX_ALLOWED = FRESH_KEYS ? RPM : RPM * 2;
+
+const HAMMER_STATUSES = http.expectedStatuses({ min: 200, max: 299 }, 429);
+
+const hammerLimited = new Rate('hammer_limited');
+const hammerAllowed = new Counter('hammer_allowed');
+const limitedWellFormed = new Rate('limited_well_formed');
+const secondKeySuccess = new Rate('second_key_success');
+
+/** @type {import('k6/options').Options} */
+export const options = {
+  scenarios: {
+    hammer: {
+      executor: 'constant-arrival-rate',
+      exec: 'hammer',
+      rate: RPM * 4,
+      timeUnit: '1m',
+      duration: `${DURATION_S}s`,
+      preAllocatedVUs: 10,
+      maxVUs: 50,
+      gracefulStop: '10s',
+      tags: { key: 'hammer' },
+    },
+    second: {
+      executor: 'constant-arrival-rate',
+      exec: 'second',
+      rate: Math.max(Math.floor(RPM / 3), 1),
+      timeUnit: '1m',
+      duration: `${DURATION_S}s`,
+      preAllocatedVUs: 2,
+      maxVUs: 10,
+      gracefulStop: '10s',
+      tags: { key: 'second' },
+    },
+  },
+  thresholds: {
+    hammer_limited: ['rate>0.3'],
+    hammer_allowed: [`count<=${MAX_ALLOWED}`],
+    limited_well_formed: ['rate==1'],
+    second_key_success: ['rate>0.99'],
+    'http_req_failed{key:second}': ['rate<0.01'],
+    'checks{key:second}': ['rate==1'],
+    'checks{key:hammer}': ['rate>0.99'],
+  },
+};
+
+/**
+ * @typedef {object} SetupData
+ * @property {string} hammerKey
+ * @property {string} secondKey
+ */
+
+/** @returns {SetupData} */
+export function setup() {
+  const run = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  return {
+    hammerKey: env('API_KEY_HAMMER', `k6-rate-limit-hammer-${run}`),
+    secondKey: env('API_KEY_SECOND', `k6-rate-limit-second-${run}`),
+  };
+}
+
+/** @param {SetupData} data */
+export function hammer(data) {
+  const res = messages(uniquePrompt('rate-limit: hammer'), { apiKey: data.hammerKey, mode: MODE, expect: HAMMER_STATUSES });
+  const limited = res.status === 429;
+  hammerLimited.add(limited);
+  if (res.status === 200) hammerAllowed.add(1);
+  check(res, { 'hammer: 200 or 429': (r) => r.status === 200 || r.status === 429 });
+  if (limited) {
+    const wellFormed = hasRetryAfter(res) && isAnthropicError(res, 'rate_limit_error');
+    limitedWellFormed.add(wellFormed);
+    check(res, {
+      'hammer 429: retry-after': (r) => hasRetryAfter(r),
+      'hammer 429: rate_limit_error body': (r) => isAnthropicError(r, 'rate_limit_error'),
+    });
+  }
+}
+
+/** @param {SetupData} data */
+export function second(data) {
+  const res = messages(uniquePrompt('rate-limit: second key'), { apiKey: data.secondKey, mode: MODE });
+  secondKeySuccess.add(res.status === 200);
+  check(res, { 'second key: status 200 while the other key is limited': (r) => r.status === 200 });
+}
