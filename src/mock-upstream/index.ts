@@ -1,2 +1,4 @@
-export { createMockUpstream, MOCK_MODELS, type MockStats, type MockUpstream, type MockUpstreamOptions, type RecordedRequest, type BilledUsage } from './server.js';
-export type { FaultPlan, FaultKind } from './faults.js';
+export { createMockUpstream, type MockUpstream, type MockUpstreamOptions, type RecordedRequest } from './server.js';
+export { MOCK_MODELS } from './routes.js';
+export type { BilledUsage, MockStats } from './stats.js';
+export { FAULT_HEADERS, FAULT_KINDS, type FaultKind, type FaultPlan } from './faults.js';

@@ -1,30 +1,59 @@
-import { createMockUpstream } from './server.js';
+import { createMockUpstream, type MockUpstreamOptions } from './server.js';
 
-/** `npm run mock`: the mock Anthropic API as a process (demo, load tests, docker-compose). */
-function envNumber(name: string, fallback: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === '') return fallback;
-  if (!/^\d+$/.test(raw.trim()) || Number(raw) > max) {
-    process.stderr.write(`mock-upstream: ${name} must be a whole number from 0 to ${max}\n`);
-    process.exit(1);
-  }
-  return Number(raw);
-}
+/**
+ * `npm run mock`: the mock Anthropic API as a process (demo, load tests, docker-compose).
+ * Env: MOCK_PORT (4010), MOCK_HOST (127.0.0.1), MOCK_LATENCY_MS (0), MOCK_EVENT_INTERVAL_MS (0),
+ * MOCK_PUBLIC_URL (its own url). A bad value names its variable and exits 1; SIGTERM/SIGINT close and exit 0.
+ */
 
-const publicUrl = process.env.MOCK_PUBLIC_URL?.trim();
-if (publicUrl !== undefined && publicUrl !== '' && !/^https?:\/\/[^/]+(\/.*[^/])?$/.test(publicUrl)) {
-  process.stderr.write('mock-upstream: MOCK_PUBLIC_URL must be an absolute http(s) URL without a trailing slash\n');
+function fail(message: string): never {
+  process.stderr.write(`mock-upstream: ${message}\n`);
   process.exit(1);
 }
 
-const mock = await createMockUpstream({
-  port: envNumber('MOCK_PORT', 4010, 65535),
-  host: process.env.MOCK_HOST?.trim() || '127.0.0.1',
-  latencyMs: envNumber('MOCK_LATENCY_MS', 0, 600_000),
-  eventIntervalMs: envNumber('MOCK_EVENT_INTERVAL_MS', 0, 60_000),
-  ...(publicUrl ? { publicUrl } : {}),
-});
-process.stdout.write(`${JSON.stringify({ level: 'info', service: 'mock-upstream', url: mock.url, msg: 'mock Anthropic API listening' })}\n`);
+function envInteger(name: string, fallback: number, max: number): number {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) > max) fail(`${name} must be a whole number from 0 to ${max} (got ${JSON.stringify(raw)})`);
+  return Number(raw);
+}
+
+function envHost(name: string, fallback: string): string {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[A-Za-z0-9.:_-]+$/.test(raw)) fail(`${name} must be a host name or IP address (got ${JSON.stringify(raw)})`);
+  return raw;
+}
+
+function envUrl(name: string): string | undefined {
+  const raw = process.env[name]?.trim();
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.search !== '' || parsed.hash !== '') {
+    fail(`${name} must be an absolute http(s) URL without query or fragment (got ${JSON.stringify(raw)})`);
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+const options: MockUpstreamOptions = {
+  port: envInteger('MOCK_PORT', 4010, 65535),
+  host: envHost('MOCK_HOST', '127.0.0.1'),
+  latencyMs: envInteger('MOCK_LATENCY_MS', 0, 600_000),
+  eventIntervalMs: envInteger('MOCK_EVENT_INTERVAL_MS', 0, 600_000),
+};
+const publicUrl = envUrl('MOCK_PUBLIC_URL');
+if (publicUrl !== undefined) options.publicUrl = publicUrl;
+
+const mock = await createMockUpstream(options).catch((err: unknown) =>
+  fail(`cannot listen on ${options.host ?? ''}:${options.port ?? ''}: ${err instanceof Error ? err.message : String(err)}`),
+);
+process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'mock-upstream', msg: 'mock Anthropic API listening', url: mock.url })}\n`);
+
 const stop = (): void => {
   void mock.close().then(() => process.exit(0));
 };

@@ -1,0 +1,100 @@
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { gzipSync } from 'node:zlib';
+import { anthropicErrorBody } from '../errors.js';
+import type { FaultKind } from './faults.js';
+import { ChunkWriter } from './sse.js';
+
+/**
+ * Writes one API response the way the real API frames it (request-id, organization and rate-limit
+ * headers on every answer; Anthropic-shaped error bodies), with the body faults of the request applied.
+ */
+
+export interface ReplyOptions {
+  requestId: string;
+  /** The fault kind of this request; body-level kinds (gzip, stall-body, midstream-reset) act here. */
+  fault?: FaultKind;
+  /** retry-after override for error answers. */
+  retryAfter?: string;
+  /** When set, JSON object bodies carry these under `_received_headers`. */
+  echo?: IncomingHttpHeaders;
+}
+
+/** Statuses whose error answers carry retry-after by default, as the API's do. */
+const RETRY_AFTER_STATUSES = new Set([429, 503, 529]);
+
+export function apiHeaders(requestId: string): Record<string, string> {
+  return {
+    'request-id': requestId,
+    'anthropic-organization-id': 'org_mock_0000000000',
+    'anthropic-ratelimit-requests-limit': '4000',
+    'anthropic-ratelimit-requests-remaining': '3999',
+    'anthropic-ratelimit-requests-reset': '2099-01-01T00:00:00Z',
+    'anthropic-ratelimit-tokens-limit': '2000000',
+    'anthropic-ratelimit-tokens-remaining': '1999000',
+    'anthropic-ratelimit-tokens-reset': '2099-01-01T00:00:00Z',
+    'anthropic-ratelimit-input-tokens-limit': '1600000',
+    'anthropic-ratelimit-input-tokens-remaining': '1599000',
+    'anthropic-ratelimit-input-tokens-reset': '2099-01-01T00:00:00Z',
+    'anthropic-ratelimit-output-tokens-limit': '400000',
+    'anthropic-ratelimit-output-tokens-remaining': '399000',
+    'anthropic-ratelimit-output-tokens-reset': '2099-01-01T00:00:00Z',
+  };
+}
+
+export class Reply {
+  readonly headers: Record<string, string>;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly options: ReplyOptions,
+  ) {
+    this.headers = apiHeaders(options.requestId);
+  }
+
+  get requestId(): string {
+    return this.options.requestId;
+  }
+
+  json(status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
+    const echoed = this.options.echo !== undefined && typeof body === 'object' && body !== null && !Array.isArray(body) ? { ...body, _received_headers: this.options.echo } : body;
+    this.bytes(status, 'application/json', Buffer.from(JSON.stringify(echoed)), extraHeaders);
+  }
+
+  /** An Anthropic-shaped error of the type matching `status`. */
+  error(status: number, message: string, extraHeaders: Record<string, string> = {}): void {
+    const retryAfter = this.options.retryAfter ?? (RETRY_AFTER_STATUSES.has(status) ? '1' : undefined);
+    this.json(status, anthropicErrorBody(status, message, this.options.requestId), { ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }), ...extraHeaders });
+  }
+
+  /** A complete body. stall-body sends its first byte only; midstream-reset sends half, then cuts the connection. */
+  bytes(status: number, contentType: string, body: Buffer, extraHeaders: Record<string, string> = {}): void {
+    const gzip = this.options.fault === 'gzip';
+    const payload = gzip ? gzipSync(body) : body;
+    this.res.writeHead(status, {
+      ...this.headers,
+      ...extraHeaders,
+      'content-type': contentType,
+      'content-length': String(payload.length),
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    });
+    if (this.options.fault === 'stall-body') {
+      this.res.write(payload.subarray(0, 1));
+    } else if (this.options.fault === 'midstream-reset') {
+      this.res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => this.res.destroy());
+    } else {
+      this.res.end(payload);
+    }
+  }
+
+  /** Sends the headers of an SSE answer and returns the writer for its events. */
+  eventStream(): ChunkWriter {
+    const gzip = this.options.fault === 'gzip';
+    this.res.writeHead(200, {
+      ...this.headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+    });
+    return new ChunkWriter(this.res, gzip);
+  }
+}
