@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // Makes `npm test` and `npm run demo` work on a fresh clone: installs the locked npm dependencies
-// when they are missing. Plain Node, no dependencies (it runs before they exist).
+// when they are missing and, for the tests, the Debian tools they drive for real (promtool and
+// prometheus, redis-server, docker-compose to validate the compose file). Plain Node, no
+// dependencies: it runs before they exist.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 
+const forTests = process.argv.includes('--tests');
 const lock = 'package-lock.json';
 const installed = 'node_modules/.package-lock.json';
 const stale = !existsSync(installed) || statSync(installed).mtimeMs < statSync(lock).mtimeMs;
@@ -11,4 +14,37 @@ if (stale) {
   const version = JSON.parse(readFileSync('package.json', 'utf8')).version;
   process.stderr.write(`claude-gateway ${version}: installing dependencies (npm ci)\n`);
   execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
+}
+
+if (forTests) {
+  const has = (cmd) => {
+    try {
+      execSync(`command -v ${cmd}`, { stdio: 'ignore', shell: '/bin/sh' });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // command -> Debian package
+  const tools = { promtool: 'prometheus', prometheus: 'prometheus', 'redis-server': 'redis-server', 'docker-compose': 'docker-compose' };
+  const missing = [...new Set(Object.entries(tools).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
+  if (missing.length > 0) {
+    const root = typeof process.getuid === 'function' && process.getuid() === 0;
+    if (!root || !has('apt-get')) {
+      process.stderr.write(`claude-gateway: the tests need ${missing.join(', ')} (Debian packages); install them and run again\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`claude-gateway: installing ${missing.join(', ')} (apt-get)\n`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    execSync('apt-get update -qq', { stdio: 'inherit', env });
+    execSync(`apt-get install -y -qq --no-install-recommends ${missing.join(' ')}`, { stdio: 'inherit', env });
+  }
+  // Distribution packages start their services; the tests start their own on free ports.
+  for (const service of ['prometheus', 'redis-server']) {
+    try {
+      execSync(`(systemctl stop ${service} || service ${service} stop || pkill -x ${service === 'redis-server' ? 'redis-server' : 'prometheus'}) >/dev/null 2>&1`, { shell: '/bin/sh' });
+    } catch {
+      // not running
+    }
+  }
 }

@@ -1,0 +1,15 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+test('docker-compose.yml is valid and brings up the whole stack', () => {
+  execFileSync('docker-compose', ['config', '-q'], { cwd: ROOT, stdio: 'pipe' });
+  const services = execFileSync('docker-compose', ['--profile', 'load', '--profile', 'tracing', 'config', '--services'], { cwd: ROOT, encoding: 'utf8' })
+    .split('\n')
+    .filter((s) => s !== '')
+    .sort();
+  for (const s of ['gateway', 'mock-upstream', 'prometheus', 'grafana', 'redis', 'k6', 'jaeger']) assert.ok(services.includes(s), `service ${s}`);
+});
