@@ -7,6 +7,8 @@ import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import type { UpstreamCallDeps } from './pipeline/upstream-call.js';
 import type { RequestTracing } from './observability/tracing.js';
 import type { ResponseCache } from './pipeline/cache/response-cache.js';
+import type { Store } from 'express-rate-limit';
+import type { SharedResponseCache } from './coordination/shared-cache.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
@@ -25,6 +27,9 @@ export interface AppDeps {
   tracing: RequestTracing;
   cache: ResponseCache | undefined;
   linger: ResponseCache | undefined;
+  /** Shared rate-limit counts (Redis with a local fallback); in-process when undefined. */
+  rateLimitStore?: Store | undefined;
+  sharedCache?: SharedResponseCache | undefined;
 }
 
 /**
@@ -43,13 +48,13 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     if (SYSTEM_PATHS.has(pathOf(req))) admin(req, res);
     else next();
   };
-  const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics });
+  const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics, store: deps.rateLimitStore });
   const stages: Stage[] = [
     observeRequests(logger, metrics, deps.tracing),
     system,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }),
     ...(limiter === undefined ? [] : [limiter]),
-    proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls, cache: deps.cache, linger: deps.linger }),
+    proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
   ];
   return compose(stages, errorHandler(logger));
 }

@@ -123,6 +123,14 @@ const schema = z.object({
   CACHE_TTL_MS: int('CACHE_TTL_MS', 1, 30 * MS_DAY).default(300_000),
   CACHE_MAX_ENTRIES: int('CACHE_MAX_ENTRIES', 1, 10_000_000).default(1_000),
   CACHE_MAX_BYTES: int('CACHE_MAX_BYTES', 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  REDIS_URL: z
+    .string()
+    .refine((v) => /^rediss?:\/\/.+/.test(v), { error: 'REDIS_URL must be a redis:// or rediss:// URL' })
+    .optional(),
+  REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000).default(250),
+  REDIS_RETRY_MS: int('REDIS_RETRY_MS', 1, 600_000).default(5_000),
+  REDIS_CLAIM_TTL_MS: int('REDIS_CLAIM_TTL_MS', 100, 600_000).default(5_000),
+  WORKERS: int('WORKERS', 1, 256).default(1),
   BREAKER: bool('BREAKER').default(true),
   BREAKER_ERROR_THRESHOLD: int('BREAKER_ERROR_THRESHOLD', 1, 100).default(50),
   BREAKER_VOLUME_THRESHOLD: int('BREAKER_VOLUME_THRESHOLD', 1, 1_000_000).default(10),
@@ -169,6 +177,15 @@ export interface Config {
   readonly maxModes: number;
   readonly maxModels: number;
   readonly pricing: Readonly<Record<string, { input: number; output: number; cache_creation: number; cache_read: number }>>;
+  readonly redis:
+    | {
+        readonly url: string;
+        readonly commandTimeoutMs: number;
+        readonly retryMs: number;
+        readonly claimTtlMs: number;
+      }
+    | undefined;
+  readonly workers: number;
   readonly cache: {
     readonly enabled: boolean;
     readonly ttlMs: number;
@@ -256,6 +273,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxModes: v.MAX_MODES,
     maxModels: v.MAX_MODELS,
     pricing: v.PRICING_JSON ?? {},
+    redis:
+      v.REDIS_URL === undefined
+        ? undefined
+        : Object.freeze({ url: v.REDIS_URL, commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS, retryMs: v.REDIS_RETRY_MS, claimTtlMs: v.REDIS_CLAIM_TTL_MS }),
+    workers: v.WORKERS,
     cache: Object.freeze({ enabled: v.CACHE, ttlMs: v.CACHE_TTL_MS, maxEntries: v.CACHE_MAX_ENTRIES, maxBytes: v.CACHE_MAX_BYTES }),
     breaker: Object.freeze({
       enabled: v.BREAKER,

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfig } from './config.js';
 import { startTracing } from './observability/tracing.js';
@@ -16,6 +17,10 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     throw err;
+  }
+  if (config.workers > 1 && cluster.isPrimary) {
+    superviseWorkers(config.workers);
+    return;
   }
   const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const tracing = await startTracing(process.env, version);
@@ -38,6 +43,30 @@ async function main(): Promise<void> {
           logger.flush(() => process.exit(1));
         },
       );
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+}
+
+/**
+ * WORKERS > 1: this process only supervises; each worker is a whole gateway sharing the listening
+ * port (node:cluster). Coordination between workers goes through Redis when REDIS_URL is set.
+ * SIGTERM/SIGINT are passed on; the supervisor exits once every worker has drained.
+ */
+function superviseWorkers(count: number): void {
+  let stopping = false;
+  for (let i = 0; i < count; i++) cluster.fork();
+  cluster.on('exit', (worker, code) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    process.stderr.write(`claude-gateway: worker ${worker.process.pid ?? '?'} exited with ${code}; starting another\n`);
+    cluster.fork();
+  });
+  const stop = (signal: NodeJS.Signals): void => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -13,6 +13,7 @@ import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { Flight } from '../pipeline/coalesce/flight.js';
 import { cacheOptedOut, isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
+import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import type { RequestContext } from './context.js';
 import { hasBody, isJson, readBody } from './body.js';
 import { contextOf } from './context.js';
@@ -25,6 +26,8 @@ export interface ProxyDeps {
   calls: UpstreamCallDeps;
   /** Exact-match response cache (CACHE=on). */
   cache: ResponseCache | undefined;
+  /** The cache's tier on Redis (REDIS_URL with CACHE=on): answers any instance cached. */
+  sharedCache?: SharedResponseCache | undefined;
   /** Finished plain answers kept COALESCE_LINGER_MS for near-simultaneous arrivals. */
   linger: ResponseCache | undefined;
 }
@@ -54,7 +57,7 @@ function requestedModel(json: unknown): string | undefined {
  * unchanged; transport failures surface as GatewayErrors for the error handler.
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
-  const { config, flights, metrics, cache, linger } = deps;
+  const { config, flights, metrics, cache, linger, sharedCache } = deps;
   const injectApiKey = config.anthropicApiKey;
 
   return async (req, res) => {
@@ -87,7 +90,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method: method, path, headers: req.headers, json }) : '';
 
     if (caching) {
-      const hit = cache.get(key);
+      const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
       metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: ctx.mode });
       if (hit !== undefined) {
         serveFinished(res, ctx, hit, 'cache');
@@ -134,11 +137,15 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       const keep = caching || (coalescing && linger !== undefined);
       const onComplete = keep
         ? (answer: CachedAnswer) => {
-            if (caching) cache.set(key, answer);
+            if (caching) {
+              cache.set(key, answer);
+              sharedCache?.set(key, answer);
+            }
             if (coalescing && !answer.head.eventStream) linger?.set(key, answer);
           }
         : undefined;
-      void runUpstreamCall(deps.calls, flight, { method: method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete });
+      const sharedKey = coalescing ? key : undefined;
+      void runUpstreamCall(deps.calls, flight, { method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete, sharedKey });
     }
     const served = await outcome;
     if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {

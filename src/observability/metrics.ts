@@ -44,6 +44,9 @@ export class GatewayMetrics {
   readonly httpActive: Gauge;
   readonly rateLimited: Counter<'mode'>;
   readonly upstreamRetries: Counter<'reason'>;
+  readonly redisAvailable: Gauge;
+  readonly redisErrors: Counter;
+  readonly remoteCoalesced: Counter<'role'>;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -78,6 +81,9 @@ export class GatewayMetrics {
     this.httpDuration = new Histogram({ name: 'http_request_duration_seconds', help: 'Request duration at the gateway', labelNames: ['method', 'route', 'status'], buckets: HTTP_BUCKETS, registers });
     this.httpActive = new Gauge({ name: 'http_active_requests', help: 'Requests in progress', registers });
     this.upstreamRetries = new Counter({ name: 'upstream_retries_total', help: 'Upstream attempts the gateway retried (connect failure, overloaded)', labelNames: ['reason'], registers });
+    this.redisAvailable = new Gauge({ name: 'redis_available', help: '1 while shared coordination on Redis is in use, 0 while the gateway runs local-only', registers });
+    this.redisErrors = new Counter({ name: 'redis_errors_total', help: 'Redis commands that failed or timed out (each one falls back to local behaviour)', registers });
+    this.remoteCoalesced = new Counter({ name: 'remote_flights_total', help: 'Flights coordinated across instances through Redis, by this instance\'s role (leader, follower, takeover)', labelNames: ['role'], registers });
     this.rateLimited = new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
   }
 

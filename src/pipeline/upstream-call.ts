@@ -9,7 +9,8 @@ import type { RetryingSender } from '../upstream/retry.js';
 import { UsageMeter } from '../upstream/usage.js';
 import type { Flight, FlightSource } from './coalesce/flight.js';
 import type { Breakers, BreakerPermit } from './breaker.js';
-import { recordUpstreamCall } from './accounting.js';
+import { recordCoalescedDelivery, recordUpstreamCall } from './accounting.js';
+import type { Publisher, RemoteFlights } from '../coordination/remote-flights.js';
 import type { CachedAnswer } from './cache/response-cache.js';
 
 /**
@@ -26,6 +27,8 @@ export interface UpstreamCallDeps {
   tracing: RequestTracing;
   /** host[:port] of the upstream, for span attributes. */
   serverAddress: string;
+  /** Cross-instance coalescing on Redis (REDIS_URL), if configured. */
+  remote?: RemoteFlights | undefined;
 }
 
 export interface UpstreamCall {
@@ -42,6 +45,8 @@ export interface UpstreamCall {
   rewriteJson?: ((body: Buffer) => Buffer | undefined) | undefined;
   /** SERVER span of the leading request: parent of the upstream call's span. */
   parentSpan?: Span | undefined;
+  /** The coalescing fingerprint, when this call may be shared with other instances. */
+  sharedKey?: string | undefined;
   /** Receives the flight's answer when it completed with a 2xx and was kept whole (caching, lingering). */
   onComplete?: ((answer: CachedAnswer) => void) | undefined;
 }
@@ -73,6 +78,19 @@ async function rewritten(answer: UpstreamResponse, rewrite: (body: Buffer) => Bu
     head: { status: answer.status, headers: [...forwardResponseHeaders(answer.headers, true), ['content-length', String(out.length)]], eventStream: false },
     body: [out],
     onChunk: (chunk) => meter.push(chunk),
+  };
+}
+
+/** Publishes what the flight relays, so followers on other instances receive the same bytes. */
+function published(source: FlightSource, publisher: Publisher): FlightSource {
+  publisher.head(source.head);
+  const onChunk = source.onChunk;
+  return {
+    ...source,
+    onChunk: (chunk) => {
+      onChunk?.(chunk);
+      publisher.chunk(chunk);
+    },
   };
 }
 
@@ -126,8 +144,39 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
   let meter: UsageMeter | undefined;
   let permit: BreakerPermit | undefined;
   let span: Span | undefined;
+  // Written inside the flight's start callback, read after it.
+  const shared: { publisher: Publisher | undefined; remoteFollower: boolean } = { publisher: undefined, remoteFollower: false };
   const result = await flight.run(async (signal) => {
-    permit = deps.breakers.admit(call.model);
+    const remote = deps.remote;
+    if (remote !== undefined && call.sharedKey !== undefined) {
+      const decision = await remote.decide(call.sharedKey);
+      if (decision.role === 'leader') shared.publisher = decision.publisher;
+      else if (decision.role === 'follower') {
+        deps.metrics.remoteCoalesced.inc({ role: 'follower' });
+        const followed = await remote.follow(call.sharedKey, decision, signal);
+        if ('head' in followed) {
+          // Another instance calls upstream; this flight relays its answer.
+          shared.remoteFollower = true;
+          const type = followed.head.headers.find(([n]) => n === 'content-type')?.[1];
+          const contentType = typeof type === 'string' ? type : '';
+          const remoteMeter = new UsageMeter(contentType.startsWith('text/event-stream'), contentType.includes('json'));
+          meter = remoteMeter;
+          meters.set(flight, remoteMeter);
+          return { ...followed, onChunk: (chunk: Buffer) => remoteMeter.push(chunk) };
+        }
+        if (followed.role === 'takeover') {
+          shared.publisher = followed.publisher;
+          deps.metrics.remoteCoalesced.inc({ role: 'takeover' });
+        }
+      }
+      if (shared.publisher !== undefined && decision.role === 'leader') deps.metrics.remoteCoalesced.inc({ role: 'leader' });
+    }
+    try {
+      permit = deps.breakers.admit(call.model);
+    } catch (err) {
+      shared.publisher?.fail(err);
+      throw err;
+    }
     span = deps.tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model, serverAddress: deps.serverAddress });
     if (span !== undefined) spans.set(flight, span);
     let answer: UpstreamResponse;
@@ -136,6 +185,7 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
     } catch (err) {
       if (isAbort(err)) permit.succeed();
       else permit.fail(err);
+      shared.publisher?.fail(isAbort(err) ? new Error('aborted') : err);
       throw err;
     }
     // 5xx and 529 are upstream failures; 4xx and 429 are answers about the request or the key.
@@ -143,12 +193,22 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
     meter = meterFor(answer);
     meters.set(flight, meter);
     const rewrite = call.rewriteJson;
-    if (rewrite !== undefined && answer.status < 300 && headerValue(answer.headers, 'content-type')?.includes('json') === true) {
-      return rewritten(answer, rewrite, meter);
-    }
-    return toSource(answer, meter);
+    const source =
+      rewrite !== undefined && answer.status < 300 && headerValue(answer.headers, 'content-type')?.includes('json') === true
+        ? await rewritten(answer, rewrite, meter)
+        : toSource(answer, meter);
+    return shared.publisher === undefined ? source : published(source, shared.publisher);
   });
 
+  if (shared.publisher !== undefined) {
+    if (result.complete && result.error === undefined) shared.publisher.end();
+    else shared.publisher.fail(result.error);
+  }
+  if (shared.remoteFollower) {
+    // The local leader also got its answer without an upstream call of this instance.
+    if (result.complete && meter !== undefined && (result.head?.status ?? 500) < 300) recordCoalescedDelivery(deps.metrics, call.mode, call.model, meter);
+    return;
+  }
   if (permit === undefined) return; // refused by an open breaker: no upstream call happened
   if (result.error !== undefined && !isAbort(result.error)) permit.fail(result.error);
   else if (meter?.streamErrorType !== undefined) permit.fail(new Error(`upstream stream error: ${meter.streamErrorType}`));

@@ -100,3 +100,28 @@ describe('the gateway process', () => {
     }
   });
 });
+
+describe('WORKERS', () => {
+  test('WORKERS=2 runs two gateway processes on one port and drains both on SIGTERM', async () => {
+    const probe = (await import('node:net')).createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise((r) => probe.close(r));
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url, WORKERS: '2', PORT: String(port) });
+    try {
+      await until(() => running.output.filter((l) => l.includes('gateway listening')).length === 2, 10_000, 'two workers to listen');
+      const pids = new Set(running.output.filter((l) => l.includes('gateway listening')).map((l) => (JSON.parse(l) as { pid: number }).pid));
+      assert.equal(pids.size, 2, 'two distinct worker processes');
+      const client = new Anthropic({ apiKey: SECRET, baseURL: `http://127.0.0.1:${port}`, maxRetries: 0 });
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => client.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `w${i}` }] })));
+      assert.equal(answers.length, 8);
+      running.child.kill('SIGTERM');
+      const [code] = (await once(running.child, 'exit')) as [number];
+      assert.equal(code, 0);
+    } finally {
+      if (running.child.exitCode === null) running.child.kill('SIGKILL');
+      await mock.close();
+    }
+  });
+});

@@ -1,0 +1,74 @@
+import { MemoryStore, type ClientRateLimitInfo, type Options, type Store } from 'express-rate-limit';
+import { RedisStore, type RedisReply } from 'rate-limit-redis';
+import type { SharedRedis } from './redis.js';
+
+/**
+ * Rate-limit counts shared through Redis (rate-limit-redis), with an in-process MemoryStore as
+ * the fallback: while Redis is unavailable each instance limits on its own instead of letting
+ * every request through or refusing them all.
+ */
+export class FallbackRateLimitStore implements Store {
+  private readonly memory = new MemoryStore();
+  private redisStore: RedisStore | undefined;
+  private options: Options | undefined;
+
+  constructor(
+    private readonly redis: SharedRedis,
+    readonly prefix: string,
+  ) {}
+
+  init(options: Options): void {
+    this.options = options;
+    this.memory.init(options);
+  }
+
+  private shared(): RedisStore | undefined {
+    if (!this.redis.available) return undefined;
+    if (this.redisStore === undefined) {
+      const store = new RedisStore({
+        prefix: this.prefix,
+        sendCommand: (...args: string[]) => this.redis.runOrThrow<RedisReply>((c) => c.sendCommand(args)),
+      });
+      // Loaded eagerly by the constructor; a failure here is retried by the store on first use.
+      (store as unknown as { incrementScriptSha: Promise<string> }).incrementScriptSha.catch(() => undefined);
+      if (this.options !== undefined) store.init(this.options);
+      this.redisStore = store;
+    }
+    return this.redisStore;
+  }
+
+  async increment(key: string): Promise<ClientRateLimitInfo> {
+    const store = this.shared();
+    if (store !== undefined) {
+      try {
+        return await store.increment(key);
+      } catch {
+        // fall through to the local count
+      }
+    }
+    return this.memory.increment(key);
+  }
+
+  async decrement(key: string): Promise<void> {
+    const store = this.shared();
+    if (store !== undefined) {
+      try {
+        await store.decrement(key);
+        return;
+      } catch {
+        // fall through
+      }
+    }
+    await this.memory.decrement(key);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.memory.resetKey(key);
+    const store = this.shared();
+    if (store !== undefined) await store.resetKey(key).catch(() => undefined);
+  }
+
+  shutdown(): void {
+    this.memory.shutdown();
+  }
+}

@@ -1,0 +1,266 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import Anthropic from '@anthropic-ai/sdk';
+import { createClient } from 'redis';
+import { loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { startGateway, type Gateway } from '../../src/server.js';
+import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { deferred, until } from '../helpers/deferred.js';
+import { LogCapture } from '../helpers/log-capture.js';
+import { scrape, sum } from '../helpers/prom.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { TEST_API_KEY } from '../helpers/stack.js';
+
+const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'user' as const, content: 'across instances' }] };
+
+async function gateway(mock: MockUpstream, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, REDIS_RETRY_MS: '200', ...env });
+  return startGateway(config, createLogger('info', new LogCapture()));
+}
+
+const lastRedisState = new Map<Gateway, number>();
+
+async function refreshRedisState(gws: Gateway[]): Promise<void> {
+  for (const gw of gws) lastRedisState.set(gw, sum(await scrape(gw.url), 'redis_available'));
+}
+
+async function waitRedis(gws: Gateway[], value: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    await refreshRedisState(gws);
+    if (gws.every((g) => lastRedisState.get(g) === value)) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`redis_available never became ${value}`);
+}
+
+function client(gw: Gateway, key = TEST_API_KEY): Anthropic {
+  return new Anthropic({ apiKey: key, baseURL: gw.url, maxRetries: 0 });
+}
+
+function rawStream(url: string, body: string): { done: Promise<string>; firstByte: Promise<void> } {
+  const done = deferred<string>();
+  const firstByte = deferred();
+  const req = request(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': TEST_API_KEY, 'anthropic-version': '2023-06-01' } }, (res) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (c: string) => {
+      text += c;
+      firstByte.resolve();
+    });
+    res.on('end', () => done.resolve(text));
+    res.on('error', () => done.resolve(text + '\n[connection cut]'));
+    res.on('aborted', () => done.resolve(text + '\n[connection cut]'));
+  });
+  req.on('error', done.reject);
+  req.end(body);
+  return { done: done.promise, firstByte: firstByte.promise };
+}
+
+describe('two gateway instances on one real Redis', () => {
+  let redis: RedisServer;
+  before(async () => {
+    redis = await startRedis();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  test('identical concurrent calls split across instances cost one upstream call, plain and streamed', async () => {
+    const gate = deferred();
+    let current = gate;
+    const mock = await createMockUpstream({ onRequest: () => current.promise });
+    const a = await gateway(mock, redis.url);
+    const b = await gateway(mock, redis.url);
+    try {
+      await waitRedis([a, b], 1);
+      // Plain: A leads (its call reaches upstream and holds), then B's requests follow through Redis.
+      const viaA = Array.from({ length: 3 }, () => client(a).messages.create(params));
+      await until(() => mock.requests.length === 1, 5_000, 'A to call upstream');
+      const viaB = Array.from({ length: 3 }, () => client(b).messages.create(params));
+      await until(() => b.flights.subscribers() === 3, 5_000, 'B to coalesce locally');
+      for (let i = 0; i < 200 && sum(await scrape(b.url), 'remote_flights_total', { role: 'follower' }) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      gate.resolve();
+      const answers = await Promise.all([...viaA, ...viaB]);
+      assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'one upstream call for six clients on two instances');
+      for (const m of answers) assert.deepEqual(m, answers[0]);
+      const savedOnB = sum(await scrape(b.url), 'claude_tokens_saved_total', { type: 'output', source: 'coalesced' });
+      assert.equal(savedOnB, 3 * (answers[0]?.usage.output_tokens ?? 0), 'all three B clients were served without a B upstream call');
+      assert.equal(sum(await scrape(b.url), 'claude_tokens_total'), 0, 'B billed nothing');
+
+      // Streams: byte-identical SSE everywhere.
+      mock.reset();
+      const body = JSON.stringify({ ...params, stream: true, max_tokens: 30 });
+      const streamGate = deferred();
+      current = streamGate;
+      const streamsA = [rawStream(a.url, body), rawStream(a.url, body)];
+      await until(() => mock.requests.length === 1, 5_000, 'A to stream from upstream');
+      const streamsB = [rawStream(b.url, body), rawStream(b.url, body)];
+      await until(() => b.flights.subscribers() === 2, 5_000, 'B streams to coalesce');
+      for (let i = 0; i < 200 && sum(await scrape(b.url), 'remote_flights_total', { role: 'follower' }) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      streamGate.resolve();
+      const texts = await Promise.all([...streamsA, ...streamsB].map((s) => s.done));
+      assert.equal(mock.stats().byPath['POST /v1/messages'], 1);
+      for (const t of texts) assert.equal(t, texts[0]);
+      assert.match(texts[0] ?? '', /event: message_stop/);
+    } finally {
+      gate.resolve();
+      current.resolve();
+      await a.shutdown();
+      await b.shutdown();
+      await mock.close();
+    }
+  });
+
+  test('the leader instance killed mid-stream: followers on the other instance fail cleanly, never hang', async () => {
+    const mock = await createMockUpstream({ eventIntervalMs: 150 });
+    const leader = spawn(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redis.url, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const leaderUrl = deferred<string>();
+    const output: string[] = [];
+    leader.stdout.on('data', (c: Buffer) => {
+      output.push(c.toString());
+      const m = /"url":"(http:\/\/[^"]+)".*gateway listening/.exec(output.join(''));
+      if (m?.[1] !== undefined) leaderUrl.resolve(m[1]);
+    });
+    const b = await gateway(mock, redis.url, { REDIS_CLAIM_TTL_MS: '600' });
+    try {
+      const urlA = await leaderUrl.promise;
+      await waitRedis([b], 1);
+      for (let i = 0; i < 200 && !output.join('').includes('redis connected'); i++) await new Promise((r) => setTimeout(r, 10));
+      const body = JSON.stringify({ ...params, stream: true, max_tokens: 40, messages: [{ role: 'user', content: 'leader dies' }] });
+      const onA = rawStream(urlA, body);
+      onA.done.catch(() => undefined);
+      await onA.firstByte;
+      const onB = rawStream(b.url, body);
+      await onB.firstByte;
+      leader.kill('SIGKILL');
+      const text = await onB.done;
+      assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'B followed A instead of calling upstream');
+      assert.ok(!text.includes('event: message_stop'), 'the stream could not complete');
+      assert.match(text, /event: error/, 'the follower got a clean Anthropic error event');
+    } finally {
+      if (leader.exitCode === null) leader.kill('SIGKILL');
+      await b.shutdown();
+      await mock.close();
+    }
+  });
+
+  test('the leader instance killed before any answer: a follower takes over and its clients get the whole answer', async () => {
+    const gate = deferred();
+    const mock = await createMockUpstream({ onRequest: () => gate.promise });
+    const leader = spawn(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redis.url, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const output: string[] = [];
+    const leaderUrl = deferred<string>();
+    leader.stdout.on('data', (c: Buffer) => {
+      output.push(c.toString());
+      const m = /"url":"(http:\/\/[^"]+)".*gateway listening/.exec(output.join(''));
+      if (m?.[1] !== undefined) leaderUrl.resolve(m[1]);
+    });
+    const b = await gateway(mock, redis.url, { REDIS_CLAIM_TTL_MS: '600' });
+    try {
+      const urlA = await leaderUrl.promise;
+      await waitRedis([b], 1);
+      for (let i = 0; i < 200 && !output.join('').includes('redis connected'); i++) await new Promise((r) => setTimeout(r, 10));
+      const body = { ...params, max_tokens: 21, messages: [{ role: 'user' as const, content: 'leader dies early' }] };
+      new Anthropic({ apiKey: TEST_API_KEY, baseURL: urlA, maxRetries: 0 }).messages.create(body).catch(() => undefined);
+      await until(() => mock.requests.length === 1, 5_000, 'A to call upstream');
+      const onB = client(b).messages.create(body);
+      for (let i = 0; i < 200 && sum(await scrape(b.url), 'remote_flights_total', { role: 'follower' }) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      leader.kill('SIGKILL');
+      await until(() => mock.requests.length === 2, 10_000, 'B to take over and call upstream itself');
+      gate.resolve();
+      const message = await onB;
+      assert.equal(message.type, 'message');
+      assert.equal(sum(await scrape(b.url), 'remote_flights_total', { role: 'takeover' }), 1);
+    } finally {
+      gate.resolve();
+      if (leader.exitCode === null) leader.kill('SIGKILL');
+      await b.shutdown();
+      await mock.close();
+    }
+  });
+
+  test('Redis stopped mid-run: requests keep succeeding locally, shared mode returns with Redis', async () => {
+    const mock = await createMockUpstream();
+    const a = await gateway(mock, redis.url);
+    const b = await gateway(mock, redis.url);
+    try {
+      await waitRedis([a, b], 1);
+      assert.equal((await client(a).messages.create(params)).type, 'message');
+      await redis.stop();
+      try {
+      for (let i = 0; i < 4; i++) {
+        assert.equal((await client(a).messages.create({ ...params, max_tokens: 10 + i })).type, 'message');
+        assert.equal((await client(b).messages.stream({ ...params, max_tokens: 10 + i }).finalMessage()).type, 'message');
+      }
+      assert.ok(sum(await scrape(a.url), 'redis_errors_total') >= 1);
+      await waitRedis([a, b], 0);
+      } finally {
+        await redis.start();
+      }
+      await waitRedis([a, b], 1);
+      assert.equal((await client(b).messages.create(params)).type, 'message');
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+      await mock.close();
+    }
+  });
+
+  test('rate limits are shared across instances', async () => {
+    const mock = await createMockUpstream();
+    const a = await gateway(mock, redis.url, { RATE_LIMIT_RPM: '4' });
+    const b = await gateway(mock, redis.url, { RATE_LIMIT_RPM: '4' });
+    try {
+      await waitRedis([a, b], 1);
+      const key = `sk-ant-shared-limit-${Date.now()}`;
+      for (const gw of [a, b, a, b]) assert.equal((await client(gw, key).messages.create({ ...params, max_tokens: 5 })).type, 'message');
+      for (const gw of [a, b]) {
+        await assert.rejects(client(gw, key).messages.create({ ...params, max_tokens: 6 }), (err: unknown) => err instanceof Anthropic.RateLimitError);
+      }
+      assert.equal((await client(b, `${key}-other`).messages.create(params)).type, 'message', 'another key is unaffected');
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+      await mock.close();
+    }
+  });
+
+  test('with CACHE=on, an answer cached by one instance is served by the other', async () => {
+    const mock = await createMockUpstream();
+    const a = await gateway(mock, redis.url, { CACHE: 'on' });
+    const b = await gateway(mock, redis.url, { CACHE: 'on' });
+    try {
+      await waitRedis([a, b], 1);
+      const cached = { ...params, max_tokens: 33, messages: [{ role: 'user' as const, content: `shared cache ${Date.now()}` }] };
+      const first = await client(a).messages.create(cached);
+      // A writes to Redis after answering; wait for the entry itself, not for B to guess.
+      const probe = createClient({ url: redis.url });
+      await probe.connect();
+      try {
+        for (let i = 0; i < 200 && (await probe.keys('cgw:cache:*')).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      } finally {
+        probe.destroy();
+      }
+      const { data, response } = await client(b).messages.create(cached).withResponse();
+      const second = { data, role: response.headers.get('x-gateway-coalesce-role') };
+      assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'B answered without an upstream call');
+      assert.equal(second.role, 'cache');
+      assert.deepEqual(second.data, first);
+    } finally {
+      await a.shutdown();
+      await b.shutdown();
+      await mock.close();
+    }
+  });
+});
