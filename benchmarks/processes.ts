@@ -143,3 +143,17 @@ export function peakRssMiB(pid: number | undefined, field: 'VmHWM' | 'VmRSS' = '
 export function pidOf(r: Running): number | undefined {
   return r.child.pid;
 }
+
+/** A throwaway redis-server (no persistence) on a free port, or undefined when not installed. */
+export async function startRedisServer(): Promise<{ url: string; stop(): Promise<void> } | undefined> {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return undefined;
+  }
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'cgw-bench-redis-'));
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  return { url: `redis://127.0.0.1:${port}`, stop: stopper(child) };
+}

@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { cpus } from 'node:os';
 import { fixedRate, percentile, streamTimings, type LatencyResult, type Request } from './load.js';
-import { peakRssMiB, pidOf, startGateway, startMock, startNginx, type Running } from './processes.js';
+import { peakRssMiB, pidOf, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 
 /**
  * `npm run bench`: the gateway against the direct upstream and nginx, measured in the same run,
@@ -158,6 +158,49 @@ async function main(): Promise<void> {
     out('\n## Coalescing (5 bursts of 500 requests = 20 distinct prompts x 25, upstream latency 1000 ms)');
     out(`requests ${bursts * 500}, distinct fingerprints ${bursts * 20}, upstream calls ${stats.requests} (saved ${fmt((1 - stats.requests / (bursts * 500)) * 100, 1)}%)`);
     out(`latency p50 leader ${fmt(percentile(leaders, 50))} ms, follower ${fmt(percentile(followers, 50))} ms; p99 leader ${fmt(percentile(leaders, 99))} ms, follower ${fmt(percentile(followers, 99))} ms (upstream itself: 1000 ms)`);
+  }
+
+  if (phase('cross')) {
+    // Two instances on one redis-server: each burst of 20 distinct prompts x 10 copies is split
+    // evenly across both. Upstream answers after 1 s, so every copy arrives while its flight is open.
+    const redis = await startRedisServer();
+    if (redis === undefined) out('\n## Cross-instance coalescing: skipped (redis-server not installed)');
+    else {
+      const mock = await startMock('1', { MOCK_LATENCY_MS: '1000' });
+      const env = { ...gatewayEnv, REDIS_URL: redis.url };
+      const a = await startGateway('0', mock.url, env);
+      const b = await startGateway('0', mock.url, env);
+      await new Promise((r) => setTimeout(r, 500)); // both connect to Redis
+      const pools = [new Pool(a.url, { connections: 200 }), new Pool(b.url, { connections: 200 })];
+      const byRole: Record<string, number[]> = {};
+      const bursts = 5;
+      for (let burst = 0; burst < bursts; burst++) {
+        // A first: its 100 requests lead the 20 flights; B's 100 then follow through Redis.
+        const run = (pool: Pool, offset: number): Promise<void>[] =>
+          Array.from({ length: 100 }, async (_, i) => {
+            const r = plain(50_000 + burst * 100 + ((i + offset) % 20));
+            const t0 = performance.now();
+            const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+            await res.body.dump();
+            const key = `${pool === pools[0] ? 'A' : 'B'} ${String(res.headers['x-gateway-coalesce-role'])}`;
+            (byRole[key] ??= []).push(performance.now() - t0);
+          });
+        const first = run(pools[0] as Pool, 0);
+        await new Promise((r) => setTimeout(r, 200));
+        await Promise.all([...first, ...run(pools[1] as Pool, 7)]);
+      }
+      const stats = (await (await fetch(`${mock.url}/_mock/stats`)).json()) as { requests: number };
+      for (const p of pools) await p.close();
+      await a.stop();
+      await b.stop();
+      await mock.stop();
+      await redis.stop();
+      const p50 = (xs: number[] | undefined): string => fmt(percentile([...(xs ?? [])].sort((x, y) => x - y), 50));
+      report.cross = { requests: bursts * 200, distinct: bursts * 20, upstreamCalls: stats.requests, roles: Object.fromEntries(Object.entries(byRole).map(([k, v]) => [k, v.length])) };
+      out('\n## Cross-instance coalescing (2 instances, 1 redis-server; 5 bursts of 20 prompts x 10 copies per instance; upstream 1000 ms)');
+      out(`requests ${bursts * 200}, distinct fingerprints ${bursts * 20}, upstream calls ${stats.requests} (saved ${fmt((1 - stats.requests / (bursts * 200)) * 100, 1)}%)`);
+      out(`p50 latency: A leader ${p50(byRole['A leader'])} ms, A follower ${p50(byRole['A follower'])} ms, B leader (remote follower) ${p50(byRole['B leader'])} ms, B follower ${p50(byRole['B follower'])} ms`);
+    }
   }
 
   const soakSeconds = Number(args.get('soak') ?? '0');
