@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
+import { freePort } from '../helpers/ports.js';
 import { startStack, type Stack, TEST_API_KEY } from '../helpers/stack.js';
 
 const params = {
@@ -127,10 +127,7 @@ describe('errors the gateway raises itself are Anthropic-shaped', () => {
 describe('upstream unreachable', () => {
   test('connection refused: 502 api_error', async () => {
     // A port that was free a moment ago and now has no listener.
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
+    const port = await freePort();
     const stack = await startStack({ env: { UPSTREAM_URL: `http://127.0.0.1:${port}` } });
     try {
       assertAnthropicError(await post(`${stack.gateway.url}/v1/messages`, JSON.stringify(params)), 502, 'api_error');

@@ -2,12 +2,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deferred, until } from '../helpers/deferred.js';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { freePort } from '../helpers/ports.js';
 
 /**
  * monitoring/ checked with the real Prometheus: promtool validates the config and rules and runs
@@ -20,14 +20,6 @@ const MONITORING = join(ROOT, 'monitoring');
 
 function promtool(...args: string[]): string {
   return execFileSync('promtool', args, { cwd: MONITORING, encoding: 'utf8', stdio: 'pipe' });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 interface Panel {

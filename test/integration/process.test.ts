@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { createMockUpstream, type RecordedRequest } from '../../src/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
+import { freePort } from '../helpers/ports.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const SECRET = 'sk-ant-process-secret-4242424242';
@@ -103,10 +104,7 @@ describe('the gateway process', () => {
 
 describe('WORKERS', () => {
   test('WORKERS=2 runs two gateway processes on one port and drains both on SIGTERM', async () => {
-    const probe = (await import('node:net')).createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
+    const port = await freePort();
     const mock = await createMockUpstream();
     const running = startMain({ UPSTREAM_URL: mock.url, WORKERS: '2', PORT: String(port) });
     try {

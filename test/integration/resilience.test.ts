@@ -1,8 +1,8 @@
 import { afterEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { deferred } from '../helpers/deferred.js';
+import { freePort } from '../helpers/ports.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { startStack, TEST_API_KEY, type Stack } from '../helpers/stack.js';
 
@@ -178,10 +178,7 @@ describe('circuit breaker', () => {
 
 describe('safe retries', () => {
   test('connect failures are retried within the budget; nothing else is', async () => {
-    const probe = createServer();
-    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
-    const port = (probe.address() as { port: number }).port;
-    await new Promise((r) => probe.close(r));
+    const port = await freePort();
     const stack = await startStack({ env: { UPSTREAM_URL: `http://127.0.0.1:${port}`, UPSTREAM_RETRIES: '2', RETRY_BASE_DELAY_MS: '0', BREAKER: 'off' } });
     try {
       assert.equal((await post(stack, body())).status, 502);

@@ -38,6 +38,38 @@ async function waitRedis(gws: Gateway[], value: number): Promise<void> {
   throw new Error(`redis_available never became ${value}`);
 }
 
+interface LeaderProcess {
+  url: string;
+  kill(): void;
+}
+
+/** A gateway as its own process (so it can really die), on the same Redis and upstream. */
+async function spawnLeader(mock: MockUpstream, redisUrl: string): Promise<LeaderProcess> {
+  const child = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  await until(() => output.includes('gateway listening') && output.includes('redis connected'), 10_000, 'the leader process to start on Redis');
+  const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1] as string;
+  return { url, kill: () => child.exitCode === null && child.kill('SIGKILL') };
+}
+
+/** Two in-process instances on one Redis and one upstream, shut down whatever happens. */
+async function withPair(mock: MockUpstream, redisUrl: string, env: Record<string, string>, fn: (a: Gateway, b: Gateway) => Promise<void>): Promise<void> {
+  const a = await gateway(mock, redisUrl, env);
+  const b = await gateway(mock, redisUrl, env);
+  try {
+    await waitRedis([a, b], 1);
+    await fn(a, b);
+  } finally {
+    await a.shutdown();
+    await b.shutdown();
+    await mock.close();
+  }
+}
+
 function client(gw: Gateway, key = TEST_API_KEY): Anthropic {
   return new Anthropic({ apiKey: key, baseURL: gw.url, maxRetries: 0 });
 }
@@ -118,35 +150,23 @@ describe('two gateway instances on one real Redis', () => {
 
   test('the leader instance killed mid-stream: followers on the other instance fail cleanly, never hang', async () => {
     const mock = await createMockUpstream({ eventIntervalMs: 150 });
-    const leader = spawn(process.execPath, [MAIN], {
-      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redis.url, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const leaderUrl = deferred<string>();
-    const output: string[] = [];
-    leader.stdout.on('data', (c: Buffer) => {
-      output.push(c.toString());
-      const m = /"url":"(http:\/\/[^"]+)".*gateway listening/.exec(output.join(''));
-      if (m?.[1] !== undefined) leaderUrl.resolve(m[1]);
-    });
+    const leader = await spawnLeader(mock, redis.url);
     const b = await gateway(mock, redis.url, { REDIS_CLAIM_TTL_MS: '600' });
     try {
-      const urlA = await leaderUrl.promise;
       await waitRedis([b], 1);
-      for (let i = 0; i < 200 && !output.join('').includes('redis connected'); i++) await new Promise((r) => setTimeout(r, 10));
       const body = JSON.stringify({ ...params, stream: true, max_tokens: 40, messages: [{ role: 'user', content: 'leader dies' }] });
-      const onA = rawStream(urlA, body);
+      const onA = rawStream(leader.url, body);
       onA.done.catch(() => undefined);
       await onA.firstByte;
       const onB = rawStream(b.url, body);
       await onB.firstByte;
-      leader.kill('SIGKILL');
+      leader.kill();
       const text = await onB.done;
       assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'B followed A instead of calling upstream');
       assert.ok(!text.includes('event: message_stop'), 'the stream could not complete');
       assert.match(text, /event: error/, 'the follower got a clean Anthropic error event');
     } finally {
-      if (leader.exitCode === null) leader.kill('SIGKILL');
+      leader.kill();
       await b.shutdown();
       await mock.close();
     }
@@ -155,28 +175,16 @@ describe('two gateway instances on one real Redis', () => {
   test('the leader instance killed before any answer: a follower takes over and its clients get the whole answer', async () => {
     const gate = deferred();
     const mock = await createMockUpstream({ onRequest: () => gate.promise });
-    const leader = spawn(process.execPath, [MAIN], {
-      env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redis.url, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const output: string[] = [];
-    const leaderUrl = deferred<string>();
-    leader.stdout.on('data', (c: Buffer) => {
-      output.push(c.toString());
-      const m = /"url":"(http:\/\/[^"]+)".*gateway listening/.exec(output.join(''));
-      if (m?.[1] !== undefined) leaderUrl.resolve(m[1]);
-    });
+    const leader = await spawnLeader(mock, redis.url);
     const b = await gateway(mock, redis.url, { REDIS_CLAIM_TTL_MS: '600' });
     try {
-      const urlA = await leaderUrl.promise;
       await waitRedis([b], 1);
-      for (let i = 0; i < 200 && !output.join('').includes('redis connected'); i++) await new Promise((r) => setTimeout(r, 10));
       const body = { ...params, max_tokens: 21, messages: [{ role: 'user' as const, content: 'leader dies early' }] };
-      new Anthropic({ apiKey: TEST_API_KEY, baseURL: urlA, maxRetries: 0 }).messages.create(body).catch(() => undefined);
+      new Anthropic({ apiKey: TEST_API_KEY, baseURL: leader.url, maxRetries: 0 }).messages.create(body).catch(() => undefined);
       await until(() => mock.requests.length === 1, 5_000, 'A to call upstream');
       const onB = client(b).messages.create(body);
       for (let i = 0; i < 200 && sum(await scrape(b.url), 'remote_flights_total', { role: 'follower' }) < 1; i++) await new Promise((r) => setTimeout(r, 10));
-      leader.kill('SIGKILL');
+      leader.kill();
       await until(() => mock.requests.length === 2, 10_000, 'B to take over and call upstream itself');
       gate.resolve();
       const message = await onB;
@@ -184,7 +192,7 @@ describe('two gateway instances on one real Redis', () => {
       assert.equal(sum(await scrape(b.url), 'remote_flights_total', { role: 'takeover' }), 1);
     } finally {
       gate.resolve();
-      if (leader.exitCode === null) leader.kill('SIGKILL');
+      leader.kill();
       await b.shutdown();
       await mock.close();
     }
@@ -218,30 +226,19 @@ describe('two gateway instances on one real Redis', () => {
   });
 
   test('rate limits are shared across instances', async () => {
-    const mock = await createMockUpstream();
-    const a = await gateway(mock, redis.url, { RATE_LIMIT_RPM: '4' });
-    const b = await gateway(mock, redis.url, { RATE_LIMIT_RPM: '4' });
-    try {
-      await waitRedis([a, b], 1);
+    await withPair(await createMockUpstream(), redis.url, { RATE_LIMIT_RPM: '4' }, async (a, b) => {
       const key = `sk-ant-shared-limit-${Date.now()}`;
       for (const gw of [a, b, a, b]) assert.equal((await client(gw, key).messages.create({ ...params, max_tokens: 5 })).type, 'message');
       for (const gw of [a, b]) {
         await assert.rejects(client(gw, key).messages.create({ ...params, max_tokens: 6 }), (err: unknown) => err instanceof Anthropic.RateLimitError);
       }
       assert.equal((await client(b, `${key}-other`).messages.create(params)).type, 'message', 'another key is unaffected');
-    } finally {
-      await a.shutdown();
-      await b.shutdown();
-      await mock.close();
-    }
+    });
   });
 
   test('with CACHE=on, an answer cached by one instance is served by the other', async () => {
     const mock = await createMockUpstream();
-    const a = await gateway(mock, redis.url, { CACHE: 'on' });
-    const b = await gateway(mock, redis.url, { CACHE: 'on' });
-    try {
-      await waitRedis([a, b], 1);
+    await withPair(mock, redis.url, { CACHE: 'on' }, async (a, b) => {
       const cached = { ...params, max_tokens: 33, messages: [{ role: 'user' as const, content: `shared cache ${Date.now()}` }] };
       const first = await client(a).messages.create(cached);
       // A writes to Redis after answering; wait for the entry itself, not for B to guess.
@@ -253,14 +250,9 @@ describe('two gateway instances on one real Redis', () => {
         probe.destroy();
       }
       const { data, response } = await client(b).messages.create(cached).withResponse();
-      const second = { data, role: response.headers.get('x-gateway-coalesce-role') };
       assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'B answered without an upstream call');
-      assert.equal(second.role, 'cache');
-      assert.deepEqual(second.data, first);
-    } finally {
-      await a.shutdown();
-      await b.shutdown();
-      await mock.close();
-    }
+      assert.equal(response.headers.get('x-gateway-coalesce-role'), 'cache');
+      assert.deepEqual(data, first);
+    });
   });
 });
