@@ -9,6 +9,7 @@ import type { RequestTracing } from './observability/tracing.js';
 import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Store } from 'express-rate-limit';
 import type { SharedResponseCache } from './coordination/shared-cache.js';
+import { GatewayError } from './errors.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
@@ -27,6 +28,8 @@ export interface AppDeps {
   tracing: RequestTracing;
   cache: ResponseCache | undefined;
   linger: ResponseCache | undefined;
+  /** Requests in progress now (the capacity stage compares it with MAX_CONCURRENT_REQUESTS). */
+  activeRequests: () => number;
   /** Shared rate-limit counts (Redis with a local fallback); in-process when undefined. */
   rateLimitStore?: Store | undefined;
   sharedCache?: SharedResponseCache | undefined;
@@ -34,7 +37,7 @@ export interface AppDeps {
 
 /**
  * The only place the order of stages is written:
- *   observe → system routes (Express) | auth → rate limit → proxy;  errors → Anthropic-shaped answer.
+ *   observe → system routes (Express) | capacity → auth → rate limit → proxy;  errors → Anthropic-shaped answer.
  * Express serves the gateway's own endpoints; the API path skips its router (see http/stage.ts).
  */
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -48,10 +51,17 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     if (SYSTEM_PATHS.has(pathOf(req))) admin(req, res);
     else next();
   };
+  // Every in-flight structure (flights, buffers, sockets) grows with concurrent requests: cap them.
+  const capacity: Stage = (_req, _res, next) => {
+    if (deps.activeRequests() > config.maxConcurrentRequests) {
+      next(new GatewayError('AT_CAPACITY', 503, `Gateway at capacity (${config.maxConcurrentRequests} concurrent requests). Retry shortly.`, { headers: { 'retry-after': '1' } }));
+    } else next();
+  };
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics, store: deps.rateLimitStore });
   const stages: Stage[] = [
     observeRequests(logger, metrics, deps.tracing),
     system,
+    capacity,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }),
     ...(limiter === undefined ? [] : [limiter]),
     proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),

@@ -131,6 +131,7 @@ const schema = z.object({
   REDIS_RETRY_MS: int('REDIS_RETRY_MS', 1, 600_000).default(5_000),
   REDIS_CLAIM_TTL_MS: int('REDIS_CLAIM_TTL_MS', 100, 600_000).default(5_000),
   WORKERS: int('WORKERS', 1, 256).default(1),
+  MAX_CONCURRENT_REQUESTS: int('MAX_CONCURRENT_REQUESTS', 1, 1_000_000).default(10_000),
   BREAKER: bool('BREAKER').default(true),
   BREAKER_ERROR_THRESHOLD: int('BREAKER_ERROR_THRESHOLD', 1, 100).default(50),
   BREAKER_VOLUME_THRESHOLD: int('BREAKER_VOLUME_THRESHOLD', 1, 1_000_000).default(10),
@@ -186,6 +187,8 @@ export interface Config {
       }
     | undefined;
   readonly workers: number;
+  /** Requests in progress at most; past it the API answers 503 at once (bounds every per-request structure). */
+  readonly maxConcurrentRequests: number;
   readonly cache: {
     readonly enabled: boolean;
     readonly ttlMs: number;
@@ -278,6 +281,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         ? undefined
         : Object.freeze({ url: v.REDIS_URL, commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS, retryMs: v.REDIS_RETRY_MS, claimTtlMs: v.REDIS_CLAIM_TTL_MS }),
     workers: v.WORKERS,
+    maxConcurrentRequests: v.MAX_CONCURRENT_REQUESTS,
     cache: Object.freeze({ enabled: v.CACHE, ttlMs: v.CACHE_TTL_MS, maxEntries: v.CACHE_MAX_ENTRIES, maxBytes: v.CACHE_MAX_BYTES }),
     breaker: Object.freeze({
       enabled: v.BREAKER,

@@ -52,6 +52,7 @@ export type GatewayErrorCode =
   | 'UPSTREAM_BODY_TIMEOUT'
   | 'UPSTREAM_RESPONSE_INVALID'
   | 'DRAINING'
+  | 'AT_CAPACITY'
   | 'CIRCUIT_OPEN'
   | 'RATE_LIMITED'
   | 'INTERNAL';

@@ -78,7 +78,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   // Lingering results are a coalescing window, not a cache: short, small, plain answers only.
   const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;
   const sharedCache = redis !== undefined && cache !== undefined ? new SharedResponseCache(redis, config.cache.ttlMs, config.cache.maxBytes) : undefined;
-  const app = createApp({ config, logger, metrics, readiness, flights, calls, tracing, cache, linger, rateLimitStore, sharedCache });
+  const app = createApp({ config, logger, metrics, readiness, flights, calls, tracing, cache, linger, rateLimitStore, sharedCache, activeRequests: () => active });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { freePort } from '../helpers/ports.js';
+import { deferred, until } from '../helpers/deferred.js';
 import { startStack, type Stack, TEST_API_KEY } from '../helpers/stack.js';
 
 const params = {
@@ -159,6 +160,28 @@ describe('gateway API keys', () => {
       assert.ok(!stack.logs.text().includes('sk-ant-upstream-secret'));
       assert.ok(!stack.logs.text().includes(gatewayKey));
     } finally {
+      await stack.close();
+    }
+  });
+});
+
+describe('capacity', () => {
+  test('past MAX_CONCURRENT_REQUESTS the API answers 503 at once; health stays up; capacity returns', async () => {
+    const gate = deferred();
+    const stack = await startStack({ env: { MAX_CONCURRENT_REQUESTS: '2' }, mock: { onRequest: () => gate.promise } });
+    try {
+      const held = [0, 1].map((i) => post(`${stack.gateway.url}/v1/messages`, JSON.stringify({ ...params, max_tokens: 10 + i })));
+      await until(() => stack.mock.requests.length === 2, 5_000, 'two requests in flight');
+      const refused = await post(`${stack.gateway.url}/v1/messages`, JSON.stringify(params));
+      assertAnthropicError(refused, 503, 'overloaded_error');
+      assert.equal(refused.headers.get('retry-after'), '1');
+      assert.equal(stack.mock.requests.length, 2, 'the refused request never went upstream');
+      assert.equal((await fetch(`${stack.gateway.url}/healthz`)).status, 200);
+      gate.resolve();
+      for (const answer of await Promise.all(held)) assert.equal(answer.status, 200);
+      assert.equal((await post(`${stack.gateway.url}/v1/messages`, JSON.stringify(params))).status, 200);
+    } finally {
+      gate.resolve();
       await stack.close();
     }
   });
