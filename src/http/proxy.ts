@@ -87,7 +87,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const eligible = (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
     const coalescing = eligible && config.coalesce && !optedOut(req);
     const caching = eligible && cache !== undefined && !cacheOptedOut(req);
-    const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method: method, path, headers: req.headers, json }) : '';
+    const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method, path, headers: req.headers, json }) : '';
 
     if (caching) {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));

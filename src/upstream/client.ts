@@ -150,8 +150,4 @@ export class UpstreamClient {
     await this.agent.close();
   }
 
-  /** Closes every upstream socket now (in-flight requests fail). */
-  async destroy(): Promise<void> {
-    await this.agent.destroy();
-  }
 }
