@@ -11,10 +11,6 @@ import { Breakers } from './pipeline/breaker.js';
 import { RetryBudget, RetryingSender } from './upstream/retry.js';
 import { RequestTracing } from './observability/tracing.js';
 import { ResponseCache } from './pipeline/cache/response-cache.js';
-import { SharedRedis } from './coordination/redis.js';
-import { RemoteFlights } from './coordination/remote-flights.js';
-import { FallbackRateLimitStore } from './coordination/rate-limit-store.js';
-import { SharedResponseCache } from './coordination/shared-cache.js';
 import type { Tracer } from '@opentelemetry/api';
 
 export interface Gateway {
@@ -66,19 +62,26 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const sender = new RetryingSender(upstream, config.retry, new RetryBudget(config.retry.budgetPercent), metrics);
   const tracing = new RequestTracing(options.tracer);
   // Shared coordination when REDIS_URL is set; everything also works (locally) while Redis is down.
-  const redis = config.redis === undefined ? undefined : new SharedRedis(config.redis, metrics, logger);
-  redis?.start();
-  const remote =
-    redis === undefined
-      ? undefined
-      : new RemoteFlights(redis, { claimTtlMs: config.redis?.claimTtlMs ?? 5_000, streamTtlMs: 60_000, maxStreamBytes: config.coalesceMaxReplayBytes, keyPrefix: 'cgw:' });
-  const rateLimitStore = redis === undefined ? undefined : new FallbackRateLimitStore(redis, 'cgw:rl:');
-  const calls = { sender, breakers, metrics, logger, tracing, serverAddress: new URL(config.upstreamOrigin).host, remote };
+  const coordination =
+    config.redis === undefined ? undefined : (await import('./coordination/index.js')).startCoordination(config.redis, config, metrics, logger);
+  const calls = { sender, breakers, metrics, logger, tracing, serverAddress: new URL(config.upstreamOrigin).host, remote: coordination?.remote };
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering results are a coalescing window, not a cache: short, small, plain answers only.
   const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;
-  const sharedCache = redis !== undefined && cache !== undefined ? new SharedResponseCache(redis, config.cache.ttlMs, config.cache.maxBytes) : undefined;
-  const app = createApp({ config, logger, metrics, readiness, flights, calls, tracing, cache, linger, rateLimitStore, sharedCache, activeRequests: () => active });
+  const app = createApp({
+    config,
+    logger,
+    metrics,
+    readiness,
+    flights,
+    calls,
+    tracing,
+    cache,
+    linger,
+    rateLimitStore: coordination?.rateLimitStore,
+    sharedCache: coordination?.sharedCache,
+    activeRequests: () => active,
+  });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
   // Must exceed keepAliveTimeout so a reused idle socket is not cut while headers arrive.
@@ -136,8 +139,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     server.closeAllConnections();
     await closed;
     breakers.shutdown();
-    rateLimitStore?.shutdown();
-    await redis?.close();
+    await coordination?.close();
     await upstream.close();
     logger.info({ forced }, 'stopped');
     return { forced };

@@ -18,12 +18,12 @@ export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tra
     const startedAt = performance.now();
     const path = pathOf(req);
     const method = req.method ?? 'GET';
-    const span = tracing.enabled ? tracing.startServer(method, routeLabel(path), parseTraceparent(req.headers.traceparent)) : undefined;
+    const route = routeLabel(path);
+    const span = tracing.enabled ? tracing.startServer(method, route, parseTraceparent(req.headers.traceparent)) : undefined;
     const ctx = attachContext(req, startedAt, metrics.modes.value(modeOf(req)), span);
     metrics.httpActive.inc();
     res.once('close', () => {
       const seconds = (performance.now() - startedAt) / 1000;
-      const route = routeLabel(path);
       // A client that left before the answer ended has no meaningful status: 499, as nginx logs it.
       const status = res.writableFinished || res.headersSent ? String(res.statusCode) : '499';
       metrics.httpActive.dec();

@@ -64,7 +64,6 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const ctx = contextOf(req);
     const method = req.method ?? 'GET';
     const { path, viaBasePath } = upstreamPath(req.url ?? '/', config.basePath);
-    const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
 
     let body: Buffer | IncomingMessage | null = null;
     let json: unknown;
@@ -75,8 +74,6 @@ export function proxyHandler(deps: ProxyDeps): Stage {
         json = read.json;
       } else {
         // Uploads that are not JSON (multipart files) stream through without being held in memory.
-        const length = req.headers['content-length'];
-        if (length !== undefined) headers.push('content-length', length);
         body = req;
       }
     }
@@ -145,6 +142,9 @@ export function proxyHandler(deps: ProxyDeps): Stage {
           }
         : undefined;
       const sharedKey = coalescing ? key : undefined;
+      const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
+      const length = req.headers['content-length'];
+      if (body === req && length !== undefined) headers.push('content-length', length);
       void runUpstreamCall(deps.calls, flight, { method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete, sharedKey });
     }
     const served = await outcome;
