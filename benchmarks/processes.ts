@@ -78,6 +78,21 @@ export async function startGateway(cpu: string, upstreamUrl: string, env: Record
   return { name: 'gateway', url, child, stop: stopper(child) };
 }
 
+/** The bare node:http + undici proxy (benchmarks/bare-proxy.ts): the floor for a Node proxy. */
+export async function startBareProxy(cpu: string, upstreamUrl: string): Promise<Running> {
+  const port = await freePort();
+  const script = fileURLToPath(new URL('./bare-proxy.js', import.meta.url));
+  const [cmd, args] = pinned(cpu, process.execPath, [script, upstreamUrl, String(port)]);
+  const child = spawn(cmd, args, { stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    const up = await fetch(url, { method: 'POST', body: '{}' }).then((r) => r.arrayBuffer().then(() => true), () => false);
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return { name: 'bare node+undici', url, child, stop: stopper(child) };
+}
+
 /** nginx as a reverse proxy with upstream keep-alive and no buffering: the reference proxy. */
 export async function startNginx(cpu: string, upstreamUrl: string): Promise<Running | undefined> {
   try {

@@ -2,7 +2,7 @@ import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { cpus } from 'node:os';
 import { fixedRate, percentile, streamTimings, type LatencyResult, type Request } from './load.js';
-import { peakRssMiB, pidOf, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
+import { peakRssMiB, pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 
 /**
  * `npm run bench`: the gateway against the direct upstream and nginx, measured in the same run,
@@ -11,7 +11,7 @@ import { peakRssMiB, pidOf, startGateway, startMock, startNginx, startRedisServe
  * upstream and the load generator. Traffic stays on 127.0.0.1; every phase is bounded in time.
  *
  *   npm run bench                 all phases (about 3 minutes)
- *   npm run bench -- --only=throughput,latency,streams,rss,coalescing
+ *   npm run bench -- --only=throughput,latency,idle,streams,rss,coalescing,cross
  *   npm run bench -- --soak=600   adds a soak of N seconds of mixed traffic (RSS sampled)
  */
 
@@ -100,6 +100,34 @@ async function main(): Promise<void> {
       const addedTotal = v.total.p50 - (base?.total.p50 ?? NaN);
       out(`| ${name} | ${fmt(v.ttfb.p50)} | ${fmt(v.ttfb.p99)} | ${fmt(v.total.p50)} | ${fmt(addedTtfb)} | ${fmt((addedTotal - addedTtfb) / 30, 3)} |`);
     }
+  }
+
+  if (phase('idle')) {
+    // One request at a time on one connection: the cost of the hop itself, with nothing queued.
+    const mock = await startMock('1');
+    const results: Record<string, number> = {};
+    const measure = async (name: string, url: string): Promise<void> => {
+      await streamTimings(url, 100, plain);
+      results[name] = (await streamTimings(url, 300, plain)).total.p50;
+    };
+    await measure('direct', mock.url);
+    const nginx = await startNginx('0', mock.url);
+    if (nginx !== undefined) {
+      await measure('nginx', nginx.url);
+      await nginx.stop();
+    }
+    const bare = await startBareProxy('0', mock.url);
+    await measure('bare node:http + undici', bare.url);
+    await bare.stop();
+    const gateway = await startGateway('0', mock.url, gatewayEnv);
+    await measure('gateway', gateway.url);
+    await gateway.stop();
+    await mock.stop();
+    report.idle = results;
+    out('\n## Latency of one request at a time (sequential, one connection, 300 requests, p50)');
+    out('| target | p50 ms | added p50 ms |');
+    out('|---|---|---|');
+    for (const [name, v] of Object.entries(results)) out(`| ${name} | ${fmt(v)} | ${fmt(v - (results.direct ?? NaN))} |`);
   }
 
   if (phase('rss')) {
