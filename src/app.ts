@@ -9,7 +9,7 @@ import type { RequestTracing } from './observability/tracing.js';
 import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Store } from 'express-rate-limit';
 import type { SharedResponseCache } from './coordination/shared-cache.js';
-import { GatewayError } from './errors.js';
+import { anthropicErrorBody, GatewayError } from './errors.js';
 import { authenticate } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
@@ -46,6 +46,10 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
   admin.disable('x-powered-by');
   admin.set('etag', false);
   admin.use(systemRoutes(deps.readiness, metrics));
+  // Only GET is served there; anything else gets an Anthropic-shaped 405, never Express's HTML page.
+  admin.use((req, res) => {
+    res.status(405).setHeader('allow', 'GET').json(anthropicErrorBody(405, `Method ${req.method} not allowed on ${req.path}`));
+  });
 
   const system: Stage = (req, res, next) => {
     if (SYSTEM_PATHS.has(pathOf(req))) admin(req, res);

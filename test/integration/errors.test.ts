@@ -81,6 +81,12 @@ describe('errors the gateway raises itself are Anthropic-shaped', () => {
     await stack.close();
   });
 
+  test("the gateway's own endpoints answer other methods with an Anthropic-shaped 405", async () => {
+    const answer = await post(`${stack.gateway.url}/healthz`, '{}');
+    assertAnthropicError(answer, 405, 'invalid_request_error');
+    assert.equal(answer.headers.get('allow'), 'GET');
+  });
+
   test('malformed JSON: 400 invalid_request_error, nothing sent upstream', async () => {
     const before = stack.mock.stats().requests;
     assertAnthropicError(await post(`${stack.gateway.url}/v1/messages`, '{"model": '), 400, 'invalid_request_error');
