@@ -3,7 +3,6 @@ import type { Span } from '@opentelemetry/api';
 
 /** What the edge learns about a request and the later stages (and the request log) read. */
 export interface RequestContext {
-  readonly startedAt: number;
   /** Hash of the credential that identifies the tenant; never the credential itself. */
   tenant: string;
   /** Bounded mode label (see BoundedLabel). */
@@ -30,9 +29,8 @@ export function modeOf(req: IncomingMessage): string {
   return value !== undefined && MODE_PATTERN.test(value) ? value.toLowerCase() : 'invalid';
 }
 
-export function attachContext(req: IncomingMessage, startedAt: number, mode: string, span?: Span): RequestContext {
+export function attachContext(req: IncomingMessage, mode: string, span?: Span): RequestContext {
   const ctx: RequestContext = {
-    startedAt,
     tenant: 'anonymous',
     mode,
     role: undefined,

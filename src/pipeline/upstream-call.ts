@@ -133,8 +133,8 @@ function toSource(answer: UpstreamResponse, meter: UsageMeter): FlightSource {
   };
 }
 
-function meterFor(answer: UpstreamResponse): UsageMeter {
-  const type = headerValue(answer.headers, 'content-type') ?? '';
+function meterFor(contentType: string | undefined): UsageMeter {
+  const type = contentType ?? '';
   return new UsageMeter(type.startsWith('text/event-stream'), type.includes('json'));
 }
 
@@ -158,8 +158,7 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
           // Another instance calls upstream; this flight relays its answer.
           shared.remoteFollower = true;
           const type = followed.head.headers.find(([n]) => n === 'content-type')?.[1];
-          const contentType = typeof type === 'string' ? type : '';
-          const remoteMeter = new UsageMeter(contentType.startsWith('text/event-stream'), contentType.includes('json'));
+          const remoteMeter = meterFor(typeof type === 'string' ? type : undefined);
           meter = remoteMeter;
           meters.set(flight, remoteMeter);
           return { ...followed, onChunk: (chunk: Buffer) => remoteMeter.push(chunk) };
@@ -190,7 +189,7 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
     }
     // 5xx and 529 are upstream failures; 4xx and 429 are answers about the request or the key.
     if (answer.status >= 500) permit.fail(new Error(`upstream answered ${answer.status}`));
-    meter = meterFor(answer);
+    meter = meterFor(headerValue(answer.headers, 'content-type'));
     meters.set(flight, meter);
     const rewrite = call.rewriteJson;
     const source =
