@@ -90,7 +90,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
       metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: ctx.mode });
       if (hit !== undefined) {
-        serveFinished(res, ctx, hit, 'cache');
+        await serveFinished(res, ctx, flights, hit, 'cache');
         if (hit.usage !== undefined) metrics.recordSaved(ctx.mode, model, hit.usage, 'cache');
         return;
       }
@@ -98,7 +98,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     if (coalescing && linger !== undefined) {
       const recent = linger.get(key);
       if (recent !== undefined) {
-        serveFinished(res, ctx, recent, 'follower');
+        await serveFinished(res, ctx, flights, recent, 'follower');
         metrics.coalesced.inc({ endpoint, mode: ctx.mode });
         if (recent.usage !== undefined) metrics.recordSaved(ctx.mode, model, recent.usage, 'coalesced');
         return;
@@ -156,20 +156,23 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       if (isAbort(served.error)) return;
       throw translateUpstreamError(served.error, 'headers');
     }
-    const requestId = res.getHeader('request-id');
-    if (typeof requestId === 'string') ctx.upstreamRequestId = requestId;
+    noteRequestId(res, ctx);
     if (served.kind === 'gone' && served.reason === 'slow') ctx.errorCode = 'SLOW_CLIENT_DROPPED';
   };
 }
 
-/** Answers from a finished upstream answer (cache hit or lingering result): same status, headers and bytes. */
-function serveFinished(res: ServerResponse, ctx: RequestContext, answer: CachedAnswer, role: CoalesceRole): void {
+/** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */
+async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole): Promise<void> {
   ctx.role = role;
   res.setHeader(ROLE_HEADER, role);
-  for (const [name, value] of answer.head.headers) res.setHeader(name, value);
-  res.writeHead(answer.head.status);
-  for (const chunk of answer.body) res.write(chunk);
-  res.end();
+  const flight = flights.solo();
+  const outcome = flight.subscribe(res);
+  await flight.run(() => Promise.resolve({ head: answer.head, body: answer.body }));
+  await outcome;
+  noteRequestId(res, ctx);
+}
+
+function noteRequestId(res: ServerResponse, ctx: RequestContext): void {
   const requestId = res.getHeader('request-id');
   if (typeof requestId === 'string') ctx.upstreamRequestId = requestId;
 }
