@@ -28,11 +28,16 @@ function statusLabel(r: UpstreamCallRecord): string {
 }
 
 /** Records the call; returns its status label. */
+/** The requested model's label, or the answered model's when the request named none. */
+function modelLabel(metrics: GatewayMetrics, requested: string, meter: UsageMeter | undefined): string {
+  return requested !== 'unknown' ? requested : metrics.models.value(meter?.model);
+}
+
 export function recordUpstreamCall(metrics: GatewayMetrics, r: UpstreamCallRecord): string {
   const { endpoint, mode } = r;
   const meter = r.meter;
   meter?.finish();
-  const model = r.model !== 'unknown' ? r.model : metrics.models.value(meter?.model);
+  const model = modelLabel(metrics, r.model, meter);
   const status = statusLabel(r);
   metrics.apiCalls.inc({ endpoint, mode, model, status });
   metrics.apiDuration.observe({ endpoint, mode, model }, (performance.now() - r.startedAt) / 1000);
@@ -46,5 +51,5 @@ export function recordUpstreamCall(metrics: GatewayMetrics, r: UpstreamCallRecor
 /** A follower received the complete, successful answer of someone else's upstream call. */
 export function recordCoalescedDelivery(metrics: GatewayMetrics, mode: string, model: string, meter: UsageMeter): void {
   if (!meter.finish() || meter.streamErrorType !== undefined) return;
-  metrics.recordSaved(mode, model !== 'unknown' ? model : metrics.models.value(meter.model), meter.usage, 'coalesced');
+  metrics.recordSaved(mode, modelLabel(metrics, model, meter), meter.usage, 'coalesced');
 }
