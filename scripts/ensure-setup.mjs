@@ -39,12 +39,5 @@ if (forTests) {
     execSync('apt-get update -qq', { stdio: 'inherit', env });
     execSync(`apt-get install -y -qq --no-install-recommends ${missing.join(' ')}`, { stdio: 'inherit', env });
   }
-  // Distribution packages start their services; the tests start their own on free ports.
-  for (const service of ['prometheus', 'redis-server']) {
-    try {
-      execSync(`(systemctl stop ${service} || service ${service} stop || pkill -x ${service === 'redis-server' ? 'redis-server' : 'prometheus'}) >/dev/null 2>&1`, { shell: '/bin/sh' });
-    } catch {
-      // not running
-    }
-  }
+  // Tests start private instances on free ports and stop only those: nothing here stops a service.
 }
