@@ -4,7 +4,7 @@ import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
 import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
-import type { UpstreamCallDeps } from './pipeline/upstream-call.js';
+import type { Dispatch } from './pipeline/call/index.js';
 import type { RequestTracing } from './observability/tracing.js';
 import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Store } from 'express-rate-limit';
@@ -24,7 +24,8 @@ export interface AppDeps {
   metrics: GatewayMetrics;
   readiness: Readiness;
   flights: FlightGroup;
-  calls: UpstreamCallDeps;
+  /** The upstream call chain. */
+  upstream: Dispatch;
   tracing: RequestTracing;
   cache: ResponseCache | undefined;
   linger: ResponseCache | undefined;
@@ -68,7 +69,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     capacity,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }),
     ...(limiter === undefined ? [] : [limiter]),
-    proxyHandler({ config, metrics, flights: deps.flights, calls: deps.calls, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
+    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
   ];
   return compose(stages, errorHandler(logger));
 }

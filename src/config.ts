@@ -115,6 +115,9 @@ const schema = z.object({
   COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024),
   COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(0),
+  CLIENT_WRITE_STALL_MS: int('CLIENT_WRITE_STALL_MS', 100, MS_DAY).default(30_000).describe('A client whose socket takes no byte for this long while bytes wait for it is dropped (alone)'),
+  MAX_SSE_EVENT_BYTES: int('MAX_SSE_EVENT_BYTES', 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024).describe('One upstream stream event larger than this fails the stream with a final SSE error event'),
+  BREAKER_PROBE_TIMEOUT_MS: int('BREAKER_PROBE_TIMEOUT_MS', 1, MS_DAY).default(60_000).describe('A half-open probe that gets no upstream headers within this counts as a failure'),
   MODES: nameList('MODES').optional(),
   MAX_MODES: int('MAX_MODES', 1, 1000).default(20),
   MAX_MODELS: int('MAX_MODELS', 1, 1000).default(50),
@@ -173,6 +176,8 @@ export interface Config {
   readonly coalesceMaxReplayBytes: number;
   readonly coalesceSubscriberBufferBytes: number;
   readonly coalesceLingerMs: number;
+  readonly clientWriteStallMs: number;
+  readonly maxSseEventBytes: number;
   /** Allowed x-gateway-mode values (others count as `other`); undefined = first MAX_MODES seen. */
   readonly modes: ReadonlySet<string> | undefined;
   readonly maxModes: number;
@@ -201,6 +206,7 @@ export interface Config {
     readonly volumeThreshold: number;
     readonly windowMs: number;
     readonly resetTimeoutMs: number;
+    readonly probeTimeoutMs: number;
   };
   readonly rateLimitRpm: number;
   readonly retry: {
@@ -272,6 +278,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     coalesceMaxReplayBytes: v.COALESCE_MAX_REPLAY_BYTES,
     coalesceSubscriberBufferBytes: v.COALESCE_SUBSCRIBER_BUFFER_BYTES,
     coalesceLingerMs: v.COALESCE_LINGER_MS,
+    clientWriteStallMs: v.CLIENT_WRITE_STALL_MS,
+    maxSseEventBytes: v.MAX_SSE_EVENT_BYTES,
     modes: v.MODES ? new Set([...v.MODES, 'default']) : undefined,
     maxModes: v.MAX_MODES,
     maxModels: v.MAX_MODELS,
@@ -289,6 +297,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       volumeThreshold: v.BREAKER_VOLUME_THRESHOLD,
       windowMs: v.BREAKER_WINDOW_MS,
       resetTimeoutMs: v.BREAKER_RESET_TIMEOUT_MS,
+      probeTimeoutMs: v.BREAKER_PROBE_TIMEOUT_MS,
     }),
     rateLimitRpm: v.RATE_LIMIT_RPM,
     retry: Object.freeze({

@@ -22,6 +22,8 @@ async function main(): Promise<void> {
     superviseWorkers(config.workers);
     return;
   }
+  // A dead log reader (a crashed shipper, `| head`) must not crash or wedge the gateway.
+  process.stdout.on('error', () => undefined);
   const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const tracing = await startTracing(process.env, version);
 
@@ -33,20 +35,50 @@ async function main(): Promise<void> {
 
   const stop = (signal: NodeJS.Signals): void => {
     logger.info({ signal }, 'signal received');
+    // The drain is bounded by SHUTDOWN_DELAY_MS + SHUTDOWN_GRACE_MS; this bounds everything after it
+    // too (telemetry export, a log flush that never calls back because stdout's reader is gone).
+    const deadline = setTimeout(() => process.exit(1), config.shutdownDelayMs + config.shutdownGraceMs + EXIT_MARGIN_MS);
+    deadline.unref();
     gateway
       .shutdown()
       .then(() => tracing?.shutdown())
       .then(
-        () => logger.flush(() => process.exit(0)),
+        () => exitAfterFlush(logger, 0),
         (err: unknown) => {
           logger.error({ err }, 'shutdown failed');
-          logger.flush(() => process.exit(1));
+          exitAfterFlush(logger, 1);
         },
       );
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }
+
+/** Time allowed after the drain for telemetry and logs to flush. */
+const EXIT_MARGIN_MS = 5_000;
+/** How long the last log lines may take to flush before the process exits anyway. */
+const FLUSH_DEADLINE_MS = 1_000;
+
+function exitAfterFlush(logger: { flush(cb: (err?: Error) => void): void }, code: number): void {
+  let exited = false;
+  const exit = (): void => {
+    if (exited) return;
+    exited = true;
+    process.exit(code);
+  };
+  setTimeout(exit, FLUSH_DEADLINE_MS);
+  try {
+    logger.flush(exit);
+  } catch {
+    exit();
+  }
+}
+
+/** Worker crashes tolerated within CRASH_WINDOW_MS before the supervisor gives up. */
+const CRASH_BUDGET = 5;
+const CRASH_WINDOW_MS = 60_000;
+const RESTART_BASE_DELAY_MS = 100;
+const RESTART_MAX_DELAY_MS = 10_000;
 
 /**
  * WORKERS > 1: this process only supervises; each worker is a whole gateway sharing the listening
@@ -55,19 +87,36 @@ async function main(): Promise<void> {
  */
 function superviseWorkers(count: number): void {
   let stopping = false;
+  let exitCode = 0;
+  const crashes: number[] = [];
   for (let i = 0; i < count; i++) cluster.fork();
-  cluster.on('exit', (worker, code) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
-    process.stderr.write(`claude-gateway: worker ${worker.process.pid ?? '?'} exited with ${code}; starting another\n`);
-    cluster.fork();
-  });
   const stop = (signal: NodeJS.Signals): void => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
   };
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
+      return;
+    }
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes.length > 0 && (crashes[0] as number) < now - CRASH_WINDOW_MS) crashes.shift();
+    const how = `code ${String(code)}, signal ${signal}`;
+    if (crashes.length > CRASH_BUDGET) {
+      process.stderr.write(`claude-gateway: worker ${worker.process.pid ?? '?'} exited with ${how}; ${crashes.length} crashes within ${CRASH_WINDOW_MS / 1000}s exceed the crash budget (${CRASH_BUDGET}): stopping\n`);
+      exitCode = 1;
+      stop('SIGTERM');
+      return;
+    }
+    // Back off: a worker that dies at start-up must not be re-forked in a hot loop.
+    const delay = Math.min(RESTART_MAX_DELAY_MS, RESTART_BASE_DELAY_MS * 2 ** (crashes.length - 1));
+    process.stderr.write(`claude-gateway: worker ${worker.process.pid ?? '?'} exited with ${how}; starting another in ${delay} ms\n`);
+    setTimeout(() => {
+      if (!stopping) cluster.fork();
+    }, delay);
+  });
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
 }

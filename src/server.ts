@@ -8,7 +8,10 @@ import { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { PriceTable } from './observability/pricing.js';
 import { Breakers } from './pipeline/breaker.js';
-import { RetryBudget, RetryingSender } from './upstream/retry.js';
+import { RetryBudget } from './upstream/retry.js';
+import { upstreamChain } from './pipeline/call/index.js';
+import { onFlightHookError } from './pipeline/coalesce/flight.js';
+import { closeQueuedWithSocket } from './http/pipelined.js';
 import { RequestTracing } from './observability/tracing.js';
 import { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Tracer } from '@opentelemetry/api';
@@ -50,7 +53,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const flights = new FlightGroup({
     maxReplayBytes: config.coalesceMaxReplayBytes,
     maxSubscriberBufferBytes: config.coalesceSubscriberBufferBytes,
+    writeStallMs: config.clientWriteStallMs,
   });
+  onFlightHookError((err) => logger.error({ err }, 'flight resource hook failed (contained)'));
   const metrics = new GatewayMetrics({
     modes: config.modes,
     maxModes: config.maxModes,
@@ -59,12 +64,22 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     flightsInProgress: () => flights.size,
   });
   const breakers = new Breakers(config.upstreamOrigin, config.breaker.enabled ? config.breaker : undefined, metrics, logger);
-  const sender = new RetryingSender(upstream, config.retry, new RetryBudget(config.retry.budgetPercent), metrics);
   const tracing = new RequestTracing(options.tracer);
   // Shared coordination when REDIS_URL is set; everything also works (locally) while Redis is down.
   const coordination =
     config.redis === undefined ? undefined : (await import('./coordination/index.js')).startCoordination(config.redis, config, metrics, logger);
-  const calls = { sender, breakers, metrics, logger, tracing, serverAddress: new URL(config.upstreamOrigin).host, remote: coordination?.remote };
+  const upstreamCall = upstreamChain({
+    client: upstream,
+    breakers,
+    metrics,
+    logger,
+    tracing,
+    retryPolicy: config.retry,
+    retryBudget: new RetryBudget(config.retry.budgetPercent),
+    shared: coordination?.shared,
+    maxSseEventBytes: config.maxSseEventBytes,
+    breakerProbeTimeoutMs: config.breaker.probeTimeoutMs,
+  });
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering results are a coalescing window, not a cache: short, small, plain answers only.
   const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;
@@ -74,7 +89,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     metrics,
     readiness,
     flights,
-    calls,
+    upstream: upstreamCall,
     tracing,
     cache,
     linger,
@@ -89,8 +104,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
 
   let active = 0;
   let idleWaiters: (() => void)[] = [];
-  server.on('request', (_req, res) => {
+  server.on('request', (req, res) => {
     active++;
+    closeQueuedWithSocket(req, res);
     if (readiness.draining) res.setHeader('connection', 'close');
     res.once('close', () => {
       active--;

@@ -14,6 +14,8 @@ export interface RequestContext {
   errorCode: string | undefined;
   /** The request's SERVER span, when tracing is on. */
   readonly span: Span | undefined;
+  /** performance.now() when the request reached the gateway (the start of gateway_overhead_seconds). */
+  readonly receivedAt: number;
 }
 
 const kContext = Symbol('claude-gateway.context');
@@ -29,8 +31,9 @@ export function modeOf(req: IncomingMessage): string {
   return value !== undefined && MODE_PATTERN.test(value) ? value.toLowerCase() : 'invalid';
 }
 
-export function attachContext(req: IncomingMessage, mode: string, span?: Span): RequestContext {
+export function attachContext(req: IncomingMessage, mode: string, span?: Span, receivedAt = performance.now()): RequestContext {
   const ctx: RequestContext = {
+    receivedAt,
     tenant: 'anonymous',
     mode,
     role: undefined,

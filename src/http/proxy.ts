@@ -2,28 +2,28 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Config } from '../config.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { endpointLabel } from '../observability/labels.js';
-import { recordCoalescedDelivery } from '../pipeline/accounting.js';
-import { meterOf, runUpstreamCall, upstreamSpanOf, type UpstreamCallDeps } from '../pipeline/upstream-call.js';
 import { linkTo } from '../observability/tracing.js';
+import { recordDelivery, recordReuse } from '../pipeline/accounting.js';
+import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
+import type { CallOutcome, Flight } from '../pipeline/coalesce/flight.js';
+import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
+import { cacheOptedOut, isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
+import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
+import { fingerprint } from '../pipeline/fingerprint.js';
+import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import { forwardRequestHeaders } from '../upstream/headers.js';
 import { isAbort, translateUpstreamError } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
-import { fingerprint } from '../pipeline/fingerprint.js';
-import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
-import type { Flight } from '../pipeline/coalesce/flight.js';
-import { cacheOptedOut, isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
-import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
-import type { SharedResponseCache } from '../coordination/shared-cache.js';
-import type { RequestContext } from './context.js';
 import { hasBody, isJson, readBody } from './body.js';
-import { contextOf } from './context.js';
+import { contextOf, type RequestContext } from './context.js';
 import { protocolOf, type Stage } from './stage.js';
 
 export interface ProxyDeps {
   config: Config;
   metrics: GatewayMetrics;
   flights: FlightGroup;
-  calls: UpstreamCallDeps;
+  /** The upstream call chain (pipeline/call). */
+  upstream: Dispatch;
   /** Exact-match response cache (CACHE=on). */
   cache: ResponseCache | undefined;
   /** The cache's tier on Redis (REDIS_URL with CACHE=on): answers any instance cached. */
@@ -48,13 +48,14 @@ function gatewayBaseUrl(req: IncomingMessage, config: Config, viaBasePath: boole
 
 function requestedModel(json: unknown): string | undefined {
   const model = (json as { model?: unknown } | null | undefined)?.model;
-  return typeof model === 'string' ? model : undefined;
+  return typeof model === 'string' && model !== '' ? model : undefined;
 }
 
 /**
- * Forwards one request upstream and relays the answer, sharing one upstream call among identical
- * concurrent requests of the same tenant. Upstream error responses are answers and pass through
- * unchanged; transport failures surface as GatewayErrors for the error handler.
+ * The last edge stage: classifies the request, answers it from a finished answer when one may be
+ * reused (cache, lingering), and otherwise joins the identical call in flight or leads a new one.
+ * Everything about the upstream call itself happens in the flight (pipeline/): this stage only
+ * subscribes the client and turns a failure before any byte into the error answer.
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger, sharedCache } = deps;
@@ -79,7 +80,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     }
 
     const endpoint = endpointLabel(path);
-    const model = metrics.models.value(requestedModel(json));
+    const model = requestedModel(json);
     // A streamed (non-JSON) body is consumed once: its call can never be shared or cached.
     const eligible = (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
     const coalescing = eligible && config.coalesce && !optedOut(req);
@@ -91,7 +92,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: ctx.mode });
       if (hit !== undefined) {
         await serveFinished(res, ctx, flights, hit, 'cache');
-        if (hit.usage !== undefined) metrics.recordSaved(ctx.mode, model, hit.usage, 'cache');
+        recordReuse(metrics, ctx.mode, model, hit, 'cache');
         return;
       }
     }
@@ -100,65 +101,105 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       if (recent !== undefined) {
         await serveFinished(res, ctx, flights, recent, 'follower');
         metrics.coalesced.inc({ endpoint, mode: ctx.mode });
-        if (recent.usage !== undefined) metrics.recordSaved(ctx.mode, model, recent.usage, 'coalesced');
+        recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
         return;
       }
     }
 
-    let flight: Flight;
-    let role: CoalesceRole;
     const existing = coalescing ? flights.find(key) : undefined;
-    if (existing !== undefined) {
-      flight = existing;
-      role = 'follower';
-    } else if (coalescing) {
-      flight = flights.lead(key);
-      role = 'leader';
-    } else {
-      flight = flights.solo();
-      role = 'bypass';
-    }
+    const role: CoalesceRole = existing !== undefined ? 'follower' : coalescing ? 'leader' : 'bypass';
+    const flight = existing ?? (coalescing ? flights.lead(key) : flights.solo());
     ctx.role = role;
-    res.setHeader(ROLE_HEADER, role);
     // Subscribe before the flight can run: the leader must never miss its own head.
-    const outcome = flight.subscribe(res);
-    if (role === 'follower') {
-      metrics.coalesced.inc({ endpoint, mode: ctx.mode });
-      const sharedSpan = upstreamSpanOf(flight);
-      if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));
-    } else {
+    const served = flight.subscribe(res, () => {
+      // A call relayed from another instance's upstream call makes its leader a follower too.
+      const actual = role === 'leader' && flight.facts.origin === 'remote' ? 'follower' : role;
+      ctx.role = actual;
+      res.setHeader(ROLE_HEADER, actual);
+      if (actual !== 'follower') observeOverhead(metrics, ctx, flight);
+    });
+    if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+    else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)
         ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, config, viaBasePath))
         : undefined;
-      const keep = caching || (coalescing && linger !== undefined);
-      const onComplete = keep
-        ? (answer: CachedAnswer) => {
-            if (caching) {
-              cache.set(key, answer);
-              sharedCache?.set(key, answer);
-            }
-            if (coalescing && !answer.head.eventStream) linger?.set(key, answer);
-          }
-        : undefined;
-      const sharedKey = coalescing ? key : undefined;
       const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
       const length = req.headers['content-length'];
       if (body === req && length !== undefined) headers.push('content-length', length);
-      void runUpstreamCall(deps.calls, flight, { method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete, sharedKey });
+      const call: UpstreamCall = {
+        method,
+        path,
+        headers,
+        body,
+        endpoint,
+        mode: ctx.mode,
+        model,
+        sharedKey: coalescing ? key : undefined,
+        rewriteJson,
+        parentSpan: ctx.span,
+      };
+      const keep = caching || (coalescing && linger !== undefined);
+      const upstream = deps.upstream;
+      const running = flight.run((scope) => upstream(call, { ...scope, facts: flight.facts }));
+      if (keep) {
+        void running.then((outcome) => {
+          // A throw here must never become an unhandled rejection: the answer is simply not kept.
+          try {
+            keepAnswer(flight, outcome, (answer) => {
+              if (caching) {
+                cache.set(key, answer);
+                sharedCache?.set(key, answer);
+              }
+              if (coalescing && !answer.head.eventStream) linger?.set(key, answer);
+            });
+          } catch {
+            // not kept
+          }
+        });
+      }
     }
-    const served = await outcome;
-    if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {
-      const meter = meterOf(flight);
-      if (meter !== undefined) recordCoalescedDelivery(metrics, ctx.mode, model, meter);
+
+    const outcome = await served;
+    if (role === 'follower' || ctx.role === 'follower') {
+      const sharedSpan = flight.facts.span;
+      if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));
     }
-    if (served.kind === 'failed') {
-      if (isAbort(served.error)) return;
-      throw translateUpstreamError(served.error, 'headers');
+    if (role === 'follower' && outcome.kind === 'served' && outcome.complete && res.statusCode < 300 && flight.facts.meter !== undefined) {
+      recordDelivery(metrics, ctx.mode, model, flight.facts.meter, 'coalesced');
+    }
+    if (outcome.kind === 'failed') {
+      if (isAbort(outcome.error)) return;
+      throw translateUpstreamError(outcome.error, 'headers');
     }
     noteRequestId(res, ctx);
-    if (served.kind === 'gone' && served.reason === 'slow') ctx.errorCode = 'SLOW_CLIENT_DROPPED';
+    if (outcome.kind === 'gone' && (outcome.reason === 'slow' || outcome.reason === 'stalled')) {
+      ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
+    }
   };
+}
+
+/** The time the gateway itself added for the client whose request made the call: received → sent, plus upstream head → client head. */
+function observeOverhead(metrics: GatewayMetrics, ctx: RequestContext, flight: Flight): void {
+  const { sentAt, headersAt, origin } = flight.facts;
+  if (origin !== 'upstream' || sentAt === undefined || headersAt === undefined) return;
+  metrics.gatewayOverhead.observe((sentAt - ctx.receivedAt + (performance.now() - headersAt)) / 1000);
+}
+
+/** Offers a complete, successful answer for reuse (cache, lingering). */
+function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: CachedAnswer) => void): void {
+  if (!outcome.complete || outcome.error !== undefined || flight.facts.meter?.streamErrorType !== undefined) return;
+  const replay = flight.finishedReplay();
+  if (replay === undefined || replay.head.status < 200 || replay.head.status >= 300) return;
+  const meter = flight.facts.meter;
+  meter?.finish();
+  keep({
+    head: replay.head,
+    body: replay.body,
+    bytes: replay.body.reduce((n, c) => n + c.length, 0),
+    usage: meter?.hasUsage === true ? { ...meter.usage } : undefined,
+    model: meter?.model,
+  });
 }
 
 /** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */

@@ -47,6 +47,7 @@ export class GatewayMetrics {
   readonly redisAvailable: Gauge;
   readonly redisErrors: Counter;
   readonly remoteCoalesced: Counter<'role'>;
+  readonly gatewayOverhead: Histogram;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -84,6 +85,8 @@ export class GatewayMetrics {
     this.redisAvailable = new Gauge({ name: 'redis_available', help: '1 while shared coordination on Redis is in use, 0 while the gateway runs local-only', registers });
     this.redisErrors = new Counter({ name: 'redis_errors_total', help: 'Redis commands that failed or timed out (each one falls back to local behaviour)', registers });
     this.remoteCoalesced = new Counter({ name: 'remote_flights_total', help: 'Flights coordinated across instances through Redis, by this instance\'s role (leader, follower, takeover)', labelNames: ['role'], registers });
+    // Request received → upstream request sent, plus upstream headers received → client headers written (the client that made the call).
+    this.gatewayOverhead = new Histogram({ name: 'gateway_overhead_seconds', help: 'Time the gateway itself adds to a request that makes an upstream call', buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
     this.rateLimited = new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
   }
 

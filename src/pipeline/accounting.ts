@@ -1,55 +1,60 @@
 import type { GatewayMetrics } from '../observability/metrics.js';
-import type { FlightOutcome } from './coalesce/flight.js';
-import type { UsageMeter } from '../upstream/usage.js';
+import type { TokenUsage, UsageMeter } from '../upstream/usage.js';
 import { isAbort } from '../upstream/client.js';
+import type { CallOutcome } from './coalesce/flight.js';
+import type { CallFacts, UpstreamCall } from './call/chain.js';
 
 /**
- * Where tokens, cost and upstream-call metrics are written: once per upstream call (by whoever
- * ran it), and once per follower for what it received without a call of its own.
+ * The one module where tokens, cost and upstream-call metrics are written: once per upstream call
+ * (by the instance that made it), and once per client for what it received without a call of its
+ * own (followers, remote followers, cache hits).
  */
 
-export interface UpstreamCallRecord {
-  endpoint: string;
-  /** Mode of the request that caused the upstream call (the flight's leader). */
-  mode: string;
-  /** Bounded label of the requested model ('unknown' when the request named none). */
-  model: string;
-  startedAt: number;
-  outcome: FlightOutcome;
-  meter: UsageMeter | undefined;
+/** The model label of a call: the requested model, or the answered one when the request named none. */
+export function modelLabel(metrics: GatewayMetrics, requested: string | undefined, meter: UsageMeter | undefined): string {
+  return metrics.models.value(requested ?? meter?.model);
 }
 
-function statusLabel(r: UpstreamCallRecord): string {
-  if (r.outcome.head === undefined) return isAbort(r.outcome.error) ? 'aborted' : 'error';
-  if (r.outcome.error !== undefined) return isAbort(r.outcome.error) ? 'aborted' : 'error';
-  if (r.meter?.streamErrorType !== undefined) return 'error';
-  if (!r.outcome.complete) return 'aborted';
-  return String(r.outcome.head.status);
+/** Status label of an upstream call: the HTTP status, or `error` / `aborted` when there is none to tell. */
+export function statusLabel(outcome: CallOutcome, facts: CallFacts): string {
+  if (outcome.abandoned || (outcome.error !== undefined && isAbort(outcome.error))) return 'aborted';
+  if (outcome.head === undefined || outcome.error !== undefined) return 'error';
+  if (facts.meter?.streamErrorType !== undefined) return 'error';
+  return String(outcome.head.status);
 }
 
-/** Records the call; returns its status label. */
-/** The requested model's label, or the answered model's when the request named none. */
-function modelLabel(metrics: GatewayMetrics, requested: string, meter: UsageMeter | undefined): string {
-  return requested !== 'unknown' ? requested : metrics.models.value(meter?.model);
-}
-
-export function recordUpstreamCall(metrics: GatewayMetrics, r: UpstreamCallRecord): string {
-  const { endpoint, mode } = r;
-  const meter = r.meter;
+/**
+ * Records the call at its end. An upstream request that was never sent (an open breaker) is not
+ * an upstream call; an answer relayed from another instance's call is a delivery, not a bill.
+ * Durations run from the upstream request sent (not before the gateway's own work).
+ */
+export function recordCall(metrics: GatewayMetrics, call: UpstreamCall, facts: CallFacts, outcome: CallOutcome, endedAt = performance.now()): void {
+  const meter = facts.meter;
   meter?.finish();
-  const model = modelLabel(metrics, r.model, meter);
-  const status = statusLabel(r);
-  metrics.apiCalls.inc({ endpoint, mode, model, status });
-  metrics.apiDuration.observe({ endpoint, mode, model }, (performance.now() - r.startedAt) / 1000);
-  if (meter === undefined) return status;
-  if (meter.firstTokenAt !== undefined) metrics.ttft.observe({ mode, model }, (meter.firstTokenAt - r.startedAt) / 1000);
+  if (facts.origin === 'remote') {
+    if (outcome.complete && (outcome.head?.status ?? 500) < 300 && meter !== undefined) recordDelivery(metrics, call.mode, call.model, meter, 'coalesced');
+    return;
+  }
+  const sentAt = facts.sentAt;
+  if (sentAt === undefined) return;
+  const { endpoint, mode } = call;
+  const model = modelLabel(metrics, call.model, meter);
+  metrics.apiCalls.inc({ endpoint, mode, model, status: statusLabel(outcome, facts) });
+  metrics.apiDuration.observe({ endpoint, mode, model }, (endedAt - sentAt) / 1000);
+  if (meter === undefined) return;
+  if (meter.firstTokenAt !== undefined) metrics.ttft.observe({ mode, model }, (meter.firstTokenAt - sentAt) / 1000);
   // Billed whenever the upstream reported usage, even for a stream that failed after it started.
   if (meter.hasUsage) metrics.recordBilled(mode, model, meter.usage);
-  return status;
 }
 
-/** A follower received the complete, successful answer of someone else's upstream call. */
-export function recordCoalescedDelivery(metrics: GatewayMetrics, mode: string, model: string, meter: UsageMeter): void {
+/** A client received the complete, successful answer of someone else's upstream call. */
+export function recordDelivery(metrics: GatewayMetrics, mode: string, requested: string | undefined, meter: UsageMeter, source: 'coalesced' | 'cache'): void {
   if (!meter.finish() || meter.streamErrorType !== undefined) return;
-  metrics.recordSaved(mode, modelLabel(metrics, model, meter), meter.usage, 'coalesced');
+  metrics.recordSaved(mode, modelLabel(metrics, requested, meter), meter.usage, source);
+}
+
+/** A kept answer (cache hit, lingering answer) delivered again. */
+export function recordReuse(metrics: GatewayMetrics, mode: string, requested: string | undefined, answer: { usage: TokenUsage | undefined; model: string | undefined }, source: 'coalesced' | 'cache'): void {
+  if (answer.usage === undefined) return;
+  metrics.recordSaved(mode, metrics.models.value(requested ?? answer.model), answer.usage, source);
 }

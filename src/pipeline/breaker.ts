@@ -4,13 +4,15 @@ import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
 /**
- * One opossum breaker per (upstream origin, model): an overloaded model does not block the others.
+ * One opossum breaker per (upstream, model): an overloaded model does not block the others.
+ * Requests that name no model get one breaker per endpoint, so failing uploads never block model
+ * listings. Breakers are keyed by the real model string in a bounded LRU (evicting closed ones
+ * first), never by a metric label: junk model names cannot merge real models into one breaker.
  *
- * opossum only sees the promise its action returns, so the action returns a promise the proxy
- * settles itself once the upstream outcome is known: failure for transport errors, timeouts, 5xx,
- * 529 and streams that break after their headers; success for everything else (4xx and 429 are
- * the client's business, not upstream health). opossum's own `timeout` is off: deadlines come from
- * undici and per-request AbortSignals. One flight is one outcome, however many clients share it.
+ * opossum only sees the promise its action returns, so the action returns a promise the gateway
+ * settles itself through a permit once the upstream outcome is known. opossum's own `timeout` is
+ * off: deadlines come from undici and per-request signals. A half-open breaker admits exactly one
+ * probe; the probe's permit settles by its deadline at worst.
  */
 
 export interface BreakerOptions {
@@ -22,23 +24,28 @@ export interface BreakerOptions {
 
 /** Settles one admitted upstream call's outcome for its breaker. Idempotent: the first word counts. */
 export interface BreakerPermit {
+  /** This call is the half-open probe: while it runs, every other call for its breaker is refused. */
+  readonly probe: boolean;
   succeed(): void;
   fail(reason: unknown): void;
 }
 
 const STATE_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
 const EVENTS = ['open', 'close', 'halfOpen', 'reject', 'success', 'failure'] as const;
-/** Models are already bounded labels; this bounds the breakers even if that changes. */
-const MAX_BREAKERS = 1_000;
 
 class ModelBreaker {
-  readonly name: string;
   readonly breaker: CircuitBreaker<[() => Promise<void>], void>;
-  private readonly resetTimeoutMs: number;
   private openedAt = 0;
 
-  constructor(name: string, options: BreakerOptions, metrics: GatewayMetrics, logger: Logger) {
-    this.name = name;
+  constructor(
+    /** What the breaker guards, as clients name it (the model, or `endpoint:<name>`). */
+    readonly subject: string,
+    /** Bounded label for metrics and logs. */
+    readonly label: string,
+    private readonly options: BreakerOptions,
+    metrics: GatewayMetrics,
+    logger: Logger,
+  ) {
     this.breaker = new CircuitBreaker((run: () => Promise<void>) => run(), {
       timeout: false,
       errorThresholdPercentage: options.errorThresholdPercent,
@@ -46,37 +53,40 @@ class ModelBreaker {
       rollingCountTimeout: options.windowMs,
       rollingCountBuckets: 10,
       resetTimeout: options.resetTimeoutMs,
-      name,
+      name: label,
     });
-    const resetTimeoutMs = options.resetTimeoutMs;
-    metrics.breakerState.set({ breaker: name }, STATE_VALUE.closed);
+    metrics.breakerState.set({ breaker: label }, STATE_VALUE.closed);
     const emitter = this.breaker as unknown as NodeJS.EventEmitter;
     for (const event of EVENTS) {
-      emitter.on(event, () => metrics.breakerEvents.inc({ breaker: name, event }));
+      emitter.on(event, () => metrics.breakerEvents.inc({ breaker: label, event }));
     }
     this.breaker.on('open', () => {
       this.openedAt = Date.now();
-      metrics.breakerState.set({ breaker: name }, STATE_VALUE.open);
-      logger.warn({ breaker: name, state: 'open', retryAfterMs: resetTimeoutMs }, 'circuit breaker opened');
+      metrics.breakerState.set({ breaker: label }, STATE_VALUE.open);
+      logger.warn({ breaker: label, state: 'open', retryAfterMs: options.resetTimeoutMs }, 'circuit breaker opened');
     });
     this.breaker.on('halfOpen', () => {
-      metrics.breakerState.set({ breaker: name }, STATE_VALUE.halfOpen);
-      logger.info({ breaker: name, state: 'halfOpen' }, 'circuit breaker half-open: next call probes upstream');
+      metrics.breakerState.set({ breaker: label }, STATE_VALUE.halfOpen);
+      logger.info({ breaker: label, state: 'halfOpen' }, 'circuit breaker half-open: next call probes upstream');
     });
     this.breaker.on('close', () => {
-      metrics.breakerState.set({ breaker: name }, STATE_VALUE.closed);
-      logger.info({ breaker: name, state: 'closed' }, 'circuit breaker closed');
+      metrics.breakerState.set({ breaker: label }, STATE_VALUE.closed);
+      logger.info({ breaker: label, state: 'closed' }, 'circuit breaker closed');
     });
-    this.resetTimeoutMs = resetTimeoutMs;
+  }
+
+  get closed(): boolean {
+    return this.breaker.closed;
   }
 
   /** Seconds until the breaker lets a probe through (at least 1: the SDK retries on it). */
   retryAfterSeconds(): number {
     if (this.breaker.halfOpen) return 1;
-    return Math.max(1, Math.ceil((this.openedAt + this.resetTimeoutMs - Date.now()) / 1000));
+    return Math.max(1, Math.ceil((this.openedAt + this.options.resetTimeoutMs - Date.now()) / 1000));
   }
 
   admit(): BreakerPermit {
+    const probe = this.breaker.halfOpen;
     // opossum runs the action synchronously inside fire() when it admits the call.
     const admitted: { settle?: { resolve: () => void; reject: (e: unknown) => void } } = {};
     this.breaker
@@ -85,14 +95,16 @@ class ModelBreaker {
     const settle = admitted.settle;
     if (settle === undefined) {
       const retryAfter = this.retryAfterSeconds();
-      const state = this.breaker.halfOpen ? 'half-open (a probe is in flight)' : 'open';
-      throw new GatewayError('CIRCUIT_OPEN', 503, `Upstream for ${this.name} is failing; circuit breaker ${state}. Retry after ${retryAfter}s.`, {
+      const what = this.subject.length > 100 ? `${this.subject.slice(0, 100)}...` : this.subject;
+      const state = this.breaker.halfOpen ? 'a recovery probe is in flight' : 'recent upstream calls failed';
+      throw new GatewayError('CIRCUIT_OPEN', 529, `${what} is temporarily overloaded (${state}; circuit breaker open). Retry after ${retryAfter}s.`, {
         headers: { 'retry-after': String(retryAfter) },
       });
     }
     const s = settle;
     let done = false;
     return {
+      probe,
       succeed: () => {
         if (done) return;
         done = true;
@@ -111,29 +123,59 @@ class ModelBreaker {
   }
 }
 
-const OPEN_PERMIT: BreakerPermit = { succeed: () => undefined, fail: () => undefined };
+const OPEN_PERMIT: BreakerPermit = { probe: false, succeed: () => undefined, fail: () => undefined };
 
 export class Breakers {
+  /** Insertion order is recency order: a breaker is moved to the end each time it is used. */
   private readonly breakers = new Map<string, ModelBreaker>();
+  private readonly host: string;
 
   constructor(
-    private readonly origin: string,
+    origin: string,
     private readonly options: BreakerOptions | undefined,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
-  ) {}
+    private readonly maxBreakers = 1_000,
+  ) {
+    this.host = new URL(origin).host;
+  }
 
-  /** Admits one upstream call for `model`, or throws a 503 GatewayError when its breaker is open. */
-  admit(model: string): BreakerPermit {
+  get size(): number {
+    return this.breakers.size;
+  }
+
+  /**
+   * Admits one upstream call for `model` (or, when the request names none, for its endpoint), or
+   * throws a 529 CIRCUIT_OPEN GatewayError when that breaker is open.
+   */
+  admit(model: string | undefined, endpoint: string): BreakerPermit {
     if (this.options === undefined) return OPEN_PERMIT;
-    const name = `${new URL(this.origin).host}/${model}`;
-    let breaker = this.breakers.get(name);
-    if (breaker === undefined) {
-      const key = this.breakers.size >= MAX_BREAKERS ? `${new URL(this.origin).host}/other` : name;
-      breaker = this.breakers.get(key) ?? new ModelBreaker(key, this.options, this.metrics, this.logger);
-      this.breakers.set(key, breaker);
+    const subject = model ?? `endpoint:${endpoint}`;
+    let breaker = this.breakers.get(subject);
+    if (breaker !== undefined) {
+      this.breakers.delete(subject);
+    } else {
+      if (this.breakers.size >= this.maxBreakers) this.evictOne();
+      const label = `${this.host}/${model === undefined ? `endpoint:${endpoint}` : this.metrics.models.value(model)}`;
+      breaker = new ModelBreaker(subject, label, this.options, this.metrics, this.logger);
     }
+    this.breakers.set(subject, breaker);
     return breaker.admit();
+  }
+
+  /** Evicts the least recently used closed breaker (an open one keeps protecting its upstream); the oldest if none is closed. */
+  private evictOne(): void {
+    let victim: string | undefined;
+    for (const [subject, breaker] of this.breakers) {
+      victim ??= subject;
+      if (breaker.closed) {
+        victim = subject;
+        break;
+      }
+    }
+    if (victim === undefined) return;
+    this.breakers.get(victim)?.shutdown();
+    this.breakers.delete(victim);
   }
 
   /** Stops every breaker's timers. */

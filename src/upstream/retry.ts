@@ -1,15 +1,4 @@
-import type { GatewayMetrics } from '../observability/metrics.js';
-import { GatewayError } from '../errors.js';
-import { headerValue, type UpstreamHeaders } from './headers.js';
-import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './client.js';
-
-/**
- * Safe retries. The SDK already retries (2 by default), so the gateway retries only what is
- * provably safe and cheap: a connection that was never established (nothing reached upstream),
- * and, when configured, a 529 overloaded answer. Always before any byte reached a client, never
- * for a body that cannot be replayed, and only while the retry budget allows: during an outage
- * retries cannot multiply the load.
- */
+/** Retry arithmetic: policy, budget, backoff and the upstream's own `retry-after`. The retry interceptor (pipeline/call/retry.ts) applies them. */
 
 export interface RetryPolicy {
   maxRetries: number;
@@ -44,14 +33,22 @@ export class RetryBudget {
   }
 }
 
+type HeaderList = readonly (readonly [string, string | readonly string[]])[];
+
+function valueOf(headers: HeaderList, name: string): string | undefined {
+  for (const [n, v] of headers) if (n === name) return typeof v === 'string' ? v : v[0];
+  return undefined;
+}
+
 /** Delay the upstream asked for (`retry-after-ms`, then `retry-after` seconds or HTTP date), in ms. */
-export function requestedDelayMs(headers: UpstreamHeaders, now = Date.now()): number | undefined {
-  const ms = Number(headerValue(headers, 'retry-after-ms'));
-  if (headerValue(headers, 'retry-after-ms') !== undefined && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = headerValue(headers, 'retry-after');
+export function requestedDelayMs(headers: HeaderList, now = Date.now()): number | undefined {
+  const rawMs = valueOf(headers, 'retry-after-ms');
+  const ms = Number(rawMs);
+  if (rawMs !== undefined && rawMs.trim() !== '' && Number.isFinite(ms) && ms >= 0) return ms;
+  const raw = valueOf(headers, 'retry-after');
   if (raw === undefined) return undefined;
   const seconds = Number(raw);
-  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  if (raw.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
   const date = Date.parse(raw);
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
@@ -61,7 +58,8 @@ export function backoffMs(attempt: number, policy: RetryPolicy, random = Math.ra
   return Math.round(random() * Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt));
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Waits `ms`, or rejects with the signal's reason as soon as it fires. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason as Error);
@@ -77,42 +75,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
-}
-
-export class RetryingSender {
-  constructor(
-    private readonly client: UpstreamClient,
-    private readonly policy: RetryPolicy,
-    private readonly budget: RetryBudget,
-    private readonly metrics: GatewayMetrics,
-  ) {}
-
-  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
-    this.budget.onRequest();
-    const replayable = req.body === null || Buffer.isBuffer(req.body);
-    for (let attempt = 0; ; attempt++) {
-      const canRetry = replayable && attempt < this.policy.maxRetries;
-      let answer: UpstreamResponse;
-      try {
-        answer = await this.client.send(req);
-      } catch (err) {
-        if (!(canRetry && err instanceof GatewayError && err.code === 'UPSTREAM_CONNECT_FAILED' && this.budget.tryWithdraw())) throw err;
-        this.metrics.upstreamRetries.inc({ reason: 'connect' });
-        await sleep(backoffMs(attempt, this.policy), req.signal);
-        continue;
-      }
-      if (answer.status === 529 && this.policy.onOverloaded && canRetry) {
-        const asked = requestedDelayMs(answer.headers);
-        // An upstream asking for a longer wait than we would ever sleep: pass its answer on.
-        const delay = asked ?? backoffMs(attempt, this.policy);
-        if (delay <= this.policy.maxDelayMs && this.budget.tryWithdraw()) {
-          this.metrics.upstreamRetries.inc({ reason: 'overloaded' });
-          answer.body.resume();
-          await sleep(delay, req.signal);
-          continue;
-        }
-      }
-      return answer;
-    }
-  }
 }

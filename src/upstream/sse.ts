@@ -3,12 +3,20 @@ import { StringDecoder } from 'node:string_decoder';
 /**
  * Incremental server-sent-events parser (WHATWG "event stream interpretation"). Feed it network
  * chunks as they come, split anywhere (inside a UTF-8 character, between \r and \n); it calls
- * `onEvent` once per complete event. Only the unfinished tail line is kept between chunks, so a
- * chunk is scanned once and the buffer never grows past one line.
+ * `onEvent` once per complete event. Only the unfinished tail line and the current event's fields
+ * are kept between chunks, so a chunk is scanned once; one event larger than `maxEventLength`
+ * characters (a stream whose events never end, say) throws `SseEventTooLarge` instead of growing.
  */
 export interface SseEvent {
   event: string;
   data: string;
+}
+
+export class SseEventTooLarge extends Error {
+  override readonly name = 'SseEventTooLarge';
+  constructor(readonly limit: number) {
+    super(`an event-stream event exceeded ${limit} characters`);
+  }
 }
 
 export class SseParser {
@@ -17,16 +25,13 @@ export class SseParser {
   private skipLeadingLf = false;
   private eventName = '';
   private data: string[] = [];
-  /** Bytes kept for one unterminated line at most; a longer line is dropped, not buffered. */
-  private readonly maxLineLength: number;
-  private overflowed = false;
+  /** Characters of the current event so far (complete lines plus the unfinished tail). */
+  private eventLength = 0;
 
   constructor(
     private readonly onEvent: (event: SseEvent) => void,
-    maxLineLength = 8 * 1024 * 1024,
-  ) {
-    this.maxLineLength = maxLineLength;
-  }
+    private readonly maxEventLength = 8 * 1024 * 1024,
+  ) {}
 
   push(chunk: Buffer): void {
     let text = this.decoder.write(chunk);
@@ -41,8 +46,9 @@ export class SseParser {
       if (c !== 10 && c !== 13) continue;
       const line = this.tail === '' ? text.slice(start, i) : this.tail + text.slice(start, i);
       this.tail = '';
-      if (this.overflowed) this.overflowed = false;
-      else this.line(line);
+      this.eventLength += line.length + 1;
+      if (this.eventLength > this.maxEventLength) throw new SseEventTooLarge(this.maxEventLength);
+      this.line(line);
       if (c === 13) {
         if (i + 1 < n) {
           if (text.charCodeAt(i + 1) === 10) i++;
@@ -53,17 +59,14 @@ export class SseParser {
       start = i + 1;
     }
     if (start < n) {
-      if (this.tail.length + (n - start) > this.maxLineLength) {
-        this.tail = '';
-        this.overflowed = true;
-      } else if (!this.overflowed) {
-        this.tail += text.slice(start);
-      }
+      if (this.eventLength + this.tail.length + (n - start) > this.maxEventLength) throw new SseEventTooLarge(this.maxEventLength);
+      this.tail += text.slice(start);
     }
   }
 
   private line(line: string): void {
     if (line === '') {
+      this.eventLength = 0;
       if (this.data.length > 0) this.onEvent({ event: this.eventName === '' ? 'message' : this.eventName, data: this.data.join('\n') });
       this.eventName = '';
       this.data = [];

@@ -53,8 +53,9 @@ export class UsageMeter {
   private json: Buffer[] | undefined;
   private jsonBytes = 0;
 
-  constructor(eventStream: boolean, jsonBody: boolean) {
-    if (eventStream) this.parser = new SseParser((e) => this.onEvent(e));
+  /** `maxEventLength`: one stream event's size at most (MAX_SSE_EVENT_BYTES); past it `push` throws SseEventTooLarge. */
+  constructor(eventStream: boolean, jsonBody: boolean, maxEventLength?: number) {
+    if (eventStream) this.parser = new SseParser((e) => this.onEvent(e), maxEventLength);
     else if (jsonBody) this.json = [];
   }
 

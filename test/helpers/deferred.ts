@@ -23,3 +23,12 @@ export async function until(predicate: () => boolean, timeoutMs = 5_000, what = 
     await new Promise((r) => setTimeout(r, 2));
   }
 }
+
+/** Like `until`, for a predicate that must ask something asynchronously (a scrape, a Redis read). */
+export async function eventually(predicate: () => Promise<boolean>, timeoutMs = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

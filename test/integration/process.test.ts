@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { createServer, type AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { createMockUpstream, type RecordedRequest } from '../../src/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
@@ -102,7 +103,60 @@ describe('the gateway process', () => {
   });
 });
 
+/** Resolves with the exit code, or fails loudly after `ms`. */
+async function exitWithin(child: ChildProcess, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`process did not exit within ${ms} ms`)), ms);
+  });
+  try {
+    const [code] = (await Promise.race([once(child, 'exit'), timeout])) as [number | null];
+    return code;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('the gateway process under hostile surroundings', () => {
+  test('SIGTERM exits within SHUTDOWN_GRACE_MS and its margin even when stdout\'s reader is gone (EPIPE)', async () => {
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url, SHUTDOWN_GRACE_MS: '500', LOG_LEVEL: 'debug' });
+    try {
+      const url = await running.url;
+      // The log reader dies (a crashed shipper, `| head`): every later write to stdout fails with EPIPE.
+      running.child.stdout?.destroy();
+      const client = new Anthropic({ apiKey: SECRET, baseURL: url, maxRetries: 0 });
+      for (let i = 0; i < 20; i++) await client.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `log line ${i}` }] });
+      running.child.kill('SIGTERM');
+      await exitWithin(running.child, 10_000);
+    } finally {
+      if (running.child.exitCode === null) running.child.kill('SIGKILL');
+      await mock.close();
+    }
+  });
+});
+
 describe('WORKERS', () => {
+  test('workers that keep crashing are restarted with backoff, then the supervisor stops at its crash budget', async () => {
+    // The port is taken by someone else: every worker fails to listen and exits.
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as AddressInfo).port;
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url, WORKERS: '2', PORT: String(port) });
+    try {
+      const code = await exitWithin(running.child, 30_000);
+      assert.equal(code, 1);
+      const text = running.output.join('\n');
+      assert.match(text, /starting another in \d+ ms/);
+      assert.match(text, /exceed the crash budget/);
+    } finally {
+      if (running.child.exitCode === null) running.child.kill('SIGKILL');
+      await new Promise((r) => blocker.close(r));
+      await mock.close();
+    }
+  });
+
   test('WORKERS=2 runs two gateway processes on one port and drains both on SIGTERM', async () => {
     const port = await freePort();
     const mock = await createMockUpstream();

@@ -68,7 +68,7 @@ describe('circuit breaker', () => {
     stack = undefined;
   });
 
-  test('opens at the configured volume and threshold; open answers fast 503s without calling upstream', async () => {
+  test('opens at the configured volume and threshold; open answers fast 529 overloaded_error without calling upstream', async () => {
     stack = await startStack({ env: BREAKER_ENV });
     const first = await post(stack, body('claude-sonnet-5', 'x'), { 'x-mock-status': '500' });
     assert.equal(first.status, 500);
@@ -79,7 +79,7 @@ describe('circuit breaker', () => {
     const upstreamCalls = stack.mock.stats().requests;
 
     const refused = await post(stack, body());
-    assert.equal(refused.status, 503);
+    assert.equal(refused.status, 529);
     assert.equal(refused.json.type, 'error');
     assert.equal(refused.json.error?.type, 'overloaded_error');
     assert.match(String(refused.json.error.message), /claude-sonnet-5/);
@@ -115,13 +115,13 @@ describe('circuit breaker', () => {
     let holdProbe = false;
     stack = await startStack({ env: BREAKER_ENV, mock: { onRequest: () => (holdProbe ? gate.promise : undefined) } });
     await tripBreaker(stack);
-    assert.equal((await post(stack, body())).status, 503);
+    assert.equal((await post(stack, body())).status, 529);
 
     // Reset timeout passes: half-open. The first call probes; it fails; the breaker re-opens.
     mock.timers.tick(30_000);
     assert.equal((await post(stack, body('claude-sonnet-5', 'probe 1'), { 'x-mock-status': '529' })).status, 529);
     const reopened = await post(stack, body());
-    assert.equal(reopened.status, 503, 'a failed probe re-opens');
+    assert.equal(reopened.status, 529, 'a failed probe re-opens');
     assert.equal(reopened.headers.get('retry-after'), '30');
 
     mock.timers.tick(30_000);
@@ -133,7 +133,7 @@ describe('circuit breaker', () => {
     }), 0);
     const before = stack.mock.stats().requests;
     const second = await post(stack, body('claude-sonnet-5', 'while probing'));
-    assert.equal(second.status, 503, 'only one probe at a time');
+    assert.equal(second.status, 529, 'only one probe at a time');
     assert.equal(second.headers.get('retry-after'), '1');
     assert.equal(stack.mock.stats().requests, before);
     holdProbe = false;
@@ -159,7 +159,7 @@ describe('circuit breaker', () => {
     await client.messages.stream({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'other' }] }).finalMessage().catch(() => undefined);
     samples = await scrape(stack.gateway.url);
     assert.equal(sum(samples, 'circuit_breaker_state'), 2, 'two mid-stream failures of two calls open it');
-    assert.equal((await post(stack, body())).status, 503);
+    assert.equal((await post(stack, body())).status, 529);
   });
 
   test('the official SDK with retries succeeds across an outage once the breaker closes', async () => {

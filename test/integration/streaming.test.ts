@@ -61,7 +61,8 @@ describe('event streams', () => {
 
   test('a client that stops reading pauses the upstream: the gateway does not buffer without bound', async () => {
     const total = 64 * 1024 * 1024;
-    const chunk = Buffer.alloc(64 * 1024, 'a');
+    // Well-formed 64 KiB events (an endless single event would be cut at MAX_SSE_EVENT_BYTES).
+    const chunk = Buffer.from(`data: ${'a'.repeat(64 * 1024 - 8)}\n\n`);
     let written = 0;
     const upstreamDone = deferred();
     const upstream = await scriptedUpstream((_req, res) => {

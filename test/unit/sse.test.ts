@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SseParser, type SseEvent } from '../../src/upstream/sse.js';
+import { SseEventTooLarge, SseParser, type SseEvent } from '../../src/upstream/sse.js';
 import { UsageMeter } from '../../src/upstream/usage.js';
 
 function parseAll(chunks: Buffer[]): SseEvent[] {
@@ -42,12 +42,29 @@ describe('SSE parser', () => {
     assert.deepEqual(parseAll([...bytes].map((b) => Buffer.from([b]))), whole);
   });
 
-  test('an over-long line is dropped instead of buffered', () => {
+  test('an over-long line throws instead of being buffered', () => {
     const events: SseEvent[] = [];
     const parser = new SseParser((e) => events.push(e), 64);
-    parser.push(Buffer.from('data: ' + 'x'.repeat(100)));
-    parser.push(Buffer.from('x'.repeat(100) + '\n\ndata: ok\n\n'));
+    parser.push(Buffer.from('data: ok\n\n'));
+    assert.throws(() => parser.push(Buffer.from('data: ' + 'x'.repeat(100))), SseEventTooLarge);
     assert.deepEqual(events, [{ event: 'message', data: 'ok' }]);
+  });
+
+  test('an event that never ends (data lines without the blank line) throws at the cap', () => {
+    const events: SseEvent[] = [];
+    const parser = new SseParser((e) => events.push(e), 1_000);
+    // Each line is short; only the event as a whole grows.
+    assert.throws(() => {
+      for (let i = 0; i < 1_000; i++) parser.push(Buffer.from('data: 0123456789\n'));
+    }, SseEventTooLarge);
+    assert.deepEqual(events, []);
+  });
+
+  test('events under the cap pass however many there are', () => {
+    let count = 0;
+    const parser = new SseParser(() => count++, 64);
+    for (let i = 0; i < 1_000; i++) parser.push(Buffer.from('event: ping\ndata: {}\n\n'));
+    assert.equal(count, 1_000);
   });
 });
 

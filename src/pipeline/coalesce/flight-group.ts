@@ -4,7 +4,8 @@ import { Flight, type FlightLimits } from './flight.js';
  * Singleflight for HTTP calls: at most one joinable flight per key. `lead` registers a new flight
  * synchronously (before any await), so two requests arriving in the same tick can never both lead.
  * An entry is deleted only while the map still holds that same flight (identity-checked), so a
- * finishing flight never removes its successor.
+ * finishing flight never removes its successor. Bounded by the requests in progress
+ * (MAX_CONCURRENT_REQUESTS): every entry has at least one live subscriber or is being closed.
  */
 export class FlightGroup {
   private readonly flights = new Map<string, Flight>();
@@ -47,9 +48,8 @@ export class FlightGroup {
     if (this.flights.get(key) === flight) this.flights.delete(key);
   }
 
-  /** A flight that is not shared (coalescing off or not applicable): same pump, no registration. */
+  /** A flight that is not shared (coalescing off or not applicable): same pump, no registration, no replay. */
   solo(key = ''): Flight {
-    // Nobody can join a solo flight, so nothing is kept for replay.
     return new Flight(key, { ...this.limits, maxReplayBytes: 0 });
   }
 }

@@ -1,21 +1,34 @@
 import type { GatewayError } from '../../errors.js';
 import { anthropicErrorBody } from '../../errors.js';
+import { newFacts, type CallFacts } from '../call/chain.js';
 
 /**
  * One upstream call and everyone listening to it. A flight belongs to no single client: it runs
- * while at least one subscriber listens and is aborted when the last one leaves.
+ * while at least one subscriber listens (or something holds it, e.g. followers on other instances)
+ * and is aborted when the last one leaves.
  *
- * Ownership: only the pump (`run`) writes `head`, `replay` and `state`; subscribers only read them,
- * synchronously, when they join. Every subscriber therefore sees the same status, headers and body
- * bytes: a late joiner gets the replay so far, then the live chunks.
+ * Ownership:
+ * - Only the pump (`run`) appends to `chunks`, and writes `head`, `ending` and `state`.
+ * - Each subscriber has its own cursor into `chunks` and is written at its own pace: a late joiner
+ *   catches up from the replay with backpressure, never in one burst.
+ * - The flight owns the call's per-call resources through its scope: every `finally` hook runs
+ *   exactly once, when the call's outcome is known, each guarded so that none can throw out of
+ *   the flight. `run` never rejects.
+ *
+ * Bounds and deadlines:
+ * - `chunks` keeps the replay (at most `maxReplayBytes`) while the flight takes joiners; after
+ *   that, only what lagging subscribers still need. A subscriber more than
+ *   `maxReplayBytes + maxSubscriberBufferBytes` behind the newest byte is dropped alone.
+ * - A subscriber whose socket takes no byte for `writeStallMs` while bytes wait for it is dropped
+ *   alone, also when it is the only one: nothing a client does can pin a flight.
+ * - The pump pulls the next upstream chunk while at least one subscriber can take it; a blocked
+ *   subscriber is never waited for longer than its stall deadline.
  */
 
 /** What a flight needs from a client response. node's ServerResponse satisfies it. */
 export interface Sink {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
-  readonly writableLength: number;
-  readonly writableNeedDrain: boolean;
   readonly writableFinished: boolean;
   setHeader(name: string, value: string | number | readonly string[]): unknown;
   writeHead(status: number): unknown;
@@ -37,8 +50,6 @@ export interface FlightHead {
 export interface FlightSource {
   head: FlightHead;
   body: AsyncIterable<Buffer> | Iterable<Buffer>;
-  /** Sees every body chunk once, before any subscriber does (usage accounting). */
-  onChunk?: (chunk: Buffer) => void;
 }
 
 export type SubscriberOutcome =
@@ -46,104 +57,182 @@ export type SubscriberOutcome =
   | { kind: 'served'; complete: boolean }
   /** The flight failed before any byte reached this subscriber: the caller answers with this error. */
   | { kind: 'failed'; error: GatewayError }
-  /** The client went away, or was dropped for being too slow. */
-  | { kind: 'gone'; reason: 'disconnected' | 'slow' | 'aborted' };
+  /** The client went away, or was dropped for being too slow or stalled. */
+  | { kind: 'gone'; reason: 'disconnected' | 'slow' | 'stalled' | 'aborted' };
 
 export interface FlightLimits {
-  /** Bytes of body kept for late joiners; past it the flight stops taking joiners and frees them. */
+  /** Bytes of body kept for late joiners; past it the flight stops taking joiners. */
   maxReplayBytes: number;
-  /** Bytes queued at one client beyond which that client (alone) is dropped. */
+  /** Bytes a subscriber may fall behind beyond the replay window before it (alone) is dropped. */
   maxSubscriberBufferBytes: number;
+  /** A subscriber whose socket takes nothing for this long while bytes wait for it is dropped. */
+  writeStallMs: number;
 }
 
-export interface FlightOutcome {
-  /** The upstream answer was fully received (whatever its status). */
-  complete: boolean;
+/** How the call ended, as every `finally` hook sees it. */
+export interface CallOutcome {
+  /** The answer's head, if one arrived. */
   head: FlightHead | undefined;
-  /** A failure before the head (GatewayError) or while pumping the body. */
+  /** Why the call failed (before the head, or mid-body); undefined when the body was received whole. */
   error: unknown;
-  /** Subscribers that joined over the flight's life, the leader included. */
+  /** The whole body was received. */
+  complete: boolean;
+  /** Every listener left and the call was stopped: nobody's failure. */
+  abandoned: boolean;
+  /** Subscribers that joined over the flight's life. */
   subscribers: number;
 }
 
-interface Subscription {
-  sink: Sink;
-  settle: (outcome: SubscriberOutcome) => void;
-  onClose: () => void;
-  done: boolean;
+/** What the code running a flight's call gets: the call's signal and the flight's resource hooks. */
+export interface CallScope {
+  /** Fires when nobody listens any more: the upstream call must stop. */
+  readonly signal: AbortSignal;
+  /** Sees every body chunk once, in order, before any subscriber. Throwing fails the body. */
+  observe(onChunk: (chunk: Buffer) => void): void;
+  /** Runs once when the outcome is known: hooks in reverse order of registration, each guarded. */
+  finally(onSettle: (outcome: CallOutcome) => void): void;
+  /** Keeps the call running while held, even with no local subscriber. Returns the release. */
+  hold(): () => void;
 }
 
-type State = 'pending' | 'streaming' | 'done';
+interface Subscriber {
+  readonly sink: Sink;
+  /** Index (absolute, see `base`) of the next chunk to write. */
+  next: number;
+  /** Bytes written so far. */
+  written: number;
+  /** The socket asked us to wait for `drain`. */
+  blocked: boolean;
+  stallTimer: NodeJS.Timeout | undefined;
+  beforeHead: (() => void) | undefined;
+  done: boolean;
+  settle: (outcome: SubscriberOutcome) => void;
+  onDrain: () => void;
+  onClose: () => void;
+}
+
+type Ending = { kind: 'complete' } | { kind: 'failed' };
 
 const SLOW_DROP_GRACE_MS = 30_000;
 
+/** Logs hook failures instead of letting them escape; set once by the process (default: stderr). */
+let reportHookError: (err: unknown) => void = (err) => {
+  process.stderr.write(`claude-gateway: flight hook failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+};
+
+export function onFlightHookError(report: (err: unknown) => void): void {
+  reportHookError = report;
+}
+
+function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    reportHookError(err);
+  }
+}
+
 export class Flight {
   readonly key: string;
+  /** What the call learned (written by the call's interceptors; read by subscribers after their outcome). */
+  readonly facts: CallFacts = newFacts();
   private readonly limits: FlightLimits;
   private readonly abortController = new AbortController();
-  private readonly subscriptions = new Set<Subscription>();
-  private state: State = 'pending';
+  private readonly subscribers = new Set<Subscriber>();
+  private holds = 0;
+  private state: 'pending' | 'streaming' | 'done' = 'pending';
   private head: FlightHead | undefined;
-  private replay: Buffer[] | undefined = [];
-  private replayBytes = 0;
+  private ending: Ending | undefined;
+  /** chunks[i] has absolute index base + i. */
+  private chunks: Buffer[] = [];
+  private base = 0;
+  /** Bytes appended over the flight's life. */
+  private total = 0;
+  /** The chunks still hold the whole body (no byte was ever trimmed or refused for replay). */
+  private replayWhole = true;
   private joinedTotal = 0;
   private wake: (() => void) | undefined;
+  private observers: ((chunk: Buffer) => void)[] = [];
+  private settleHooks: ((outcome: CallOutcome) => void)[] = [];
+  private closedToJoiners = false;
   /** Called once when the flight must take no more joiners (done, aborted, replay overflow). */
   onClosedToJoiners: (() => void) | undefined;
-  private closedToJoiners = false;
 
   constructor(key: string, limits: FlightLimits) {
     this.key = key;
     this.limits = limits;
   }
 
-  /** Fires when the last subscriber leaves before the flight is done: the upstream call must stop. */
+  /** Fires when nobody listens any more (the call's signal). */
   get signal(): AbortSignal {
     return this.abortController.signal;
   }
 
   get joinable(): boolean {
-    return !this.closedToJoiners && !this.abortController.signal.aborted;
+    return !this.closedToJoiners;
   }
 
   get subscriberCount(): number {
-    return this.subscriptions.size;
+    return this.subscribers.size;
+  }
+
+  /** Bytes kept for subscribers and late joiners right now (for tests and gauges). */
+  get bufferedBytes(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c.length;
+    return n;
   }
 
   /**
-   * Adds a client. Synchronous up to the returned promise: a joiner is registered, and has the
-   * replay so far written to it, before any other event of the flight can run.
+   * Adds a client. Synchronous up to the returned promise: a joiner is registered, and has as much
+   * of the replay as its socket takes written to it, before any other event of the flight can run.
+   * `beforeHead` runs just before this subscriber's head is written (to set per-client headers).
    */
-  subscribe(sink: Sink): Promise<SubscriberOutcome> {
+  subscribe(sink: Sink, beforeHead?: () => void): Promise<SubscriberOutcome> {
     return new Promise((resolve) => {
-      const sub: Subscription = {
+      const sub: Subscriber = {
         sink,
+        next: this.base,
+        written: 0,
+        blocked: false,
+        stallTimer: undefined,
+        beforeHead,
         done: false,
         settle: (outcome) => {
           if (sub.done) return;
           sub.done = true;
+          clearTimeout(sub.stallTimer);
           sink.off('close', sub.onClose);
-          this.subscriptions.delete(sub);
+          sink.off('drain', sub.onDrain);
+          this.subscribers.delete(sub);
           resolve(outcome);
           this.afterLeave();
+        },
+        onDrain: () => {
+          sub.blocked = false;
+          clearTimeout(sub.stallTimer);
+          sub.stallTimer = undefined;
+          this.flush(sub);
+          this.wake?.();
         },
         onClose: () => {
           if (!sink.writableFinished) sub.settle({ kind: 'gone', reason: 'disconnected' });
         },
       };
-      this.subscriptions.add(sub);
+      this.subscribers.add(sub);
       this.joinedTotal++;
       sink.once('close', sub.onClose);
       if (this.head !== undefined) {
         this.writeHead(sub);
-        for (const chunk of this.replay ?? []) this.writeChunk(sub, chunk);
+        this.flush(sub);
       }
     });
   }
 
   private afterLeave(): void {
     this.wake?.();
-    if (this.subscriptions.size === 0 && this.state !== 'done') {
+    this.trim();
+    if (this.subscribers.size === 0 && this.holds === 0 && this.state !== 'done') {
       this.closeToJoiners();
       this.abortController.abort();
     }
@@ -152,126 +241,212 @@ export class Flight {
   private closeToJoiners(): void {
     if (this.closedToJoiners) return;
     this.closedToJoiners = true;
-    this.onClosedToJoiners?.();
+    this.trim();
+    const notify = this.onClosedToJoiners;
+    if (notify !== undefined) guarded(notify);
   }
 
-  private writeHead(sub: Subscription): void {
+  private writeHead(sub: Subscriber): void {
     const head = this.head;
     if (head === undefined || sub.sink.headersSent) return;
+    if (sub.beforeHead !== undefined) guarded(sub.beforeHead);
     for (const [name, value] of head.headers) sub.sink.setHeader(name, value);
     sub.sink.writeHead(head.status);
     if (head.eventStream) sub.sink.flushHeaders();
   }
 
-  private writeChunk(sub: Subscription, chunk: Buffer): void {
-    if (sub.done) return;
-    sub.sink.write(chunk);
-    if (sub.sink.writableLength > this.limits.maxSubscriberBufferBytes && this.subscriptions.size > 1) this.dropSlow(sub);
+  /**
+   * Writes what `sub` has not had yet, until its socket asks to wait; then arms its stall deadline.
+   * Ends it when it has everything and the flight is over. Invariant afterwards: `sub` is blocked,
+   * caught up, or gone.
+   */
+  private flush(sub: Subscriber): void {
+    if (sub.done || sub.blocked || this.head === undefined) return;
+    const end = this.base + this.chunks.length;
+    while (sub.next < end) {
+      const chunk = this.chunks[sub.next - this.base] as Buffer;
+      sub.next++;
+      sub.written += chunk.length;
+      if (!sub.sink.write(chunk)) {
+        sub.blocked = true;
+        sub.sink.once('drain', sub.onDrain);
+        this.armStall(sub);
+        return;
+      }
+    }
+    if (this.ending !== undefined) this.finish(sub);
   }
 
-  /** A client that cannot keep up is cut loose alone; the others go on at their own pace. */
-  private dropSlow(sub: Subscription): void {
-    const sink = sub.sink;
-    sub.settle({ kind: 'gone', reason: 'slow' });
+  private armStall(sub: Subscriber): void {
+    clearTimeout(sub.stallTimer);
+    sub.stallTimer = setTimeout(() => this.drop(sub, 'stalled'), this.limits.writeStallMs);
+    sub.stallTimer.unref();
+  }
+
+  /** A subscriber that has every byte: end its answer the way the flight ended. */
+  private finish(sub: Subscriber): void {
+    if (this.ending?.kind === 'complete') {
+      sub.sink.end();
+      sub.settle({ kind: 'served', complete: true });
+      return;
+    }
+    // After bytes were sent nothing coherent can replace them: an event stream gets a final
+    // Anthropic `error` event (the SDK raises it); any other body is cut so it cannot pass as whole.
     if (this.head?.eventStream === true) {
-      const body = anthropicErrorBody(503, 'Client too slow: dropped from a shared stream to protect the others');
-      sink.end(`event: error\ndata: ${JSON.stringify(body)}\n\n`);
-      const timer = setTimeout(() => sink.destroy(), SLOW_DROP_GRACE_MS);
+      sub.sink.end(`event: error\ndata: ${JSON.stringify(anthropicErrorBody(502, 'Upstream stream was interrupted'))}\n\n`);
+    } else {
+      sub.sink.destroy();
+    }
+    sub.settle({ kind: 'served', complete: false });
+  }
+
+  /** A client that cannot keep up, or takes nothing at all, is cut loose alone; the others go on. */
+  private drop(sub: Subscriber, reason: 'slow' | 'stalled'): void {
+    if (sub.done) return;
+    const sink = sub.sink;
+    sub.settle({ kind: 'gone', reason });
+    if (this.head?.eventStream === true && reason === 'slow') {
+      const message = 'Client too slow: dropped from a shared stream to protect the others';
+      sink.end(`event: error\ndata: ${JSON.stringify(anthropicErrorBody(503, message))}\n\n`);
+      const timer = setTimeout(() => sink.destroy(), Math.min(SLOW_DROP_GRACE_MS, this.limits.writeStallMs));
       timer.unref();
       sink.once('close', () => clearTimeout(timer));
     } else {
+      // A stalled socket takes nothing, not even an error event: free it now.
       sink.destroy();
     }
   }
 
-  /** Resolves when any subscriber can take more bytes, or the set of subscribers changed. */
-  private async anyWritable(): Promise<void> {
-    const subs = [...this.subscriptions];
-    if (subs.length === 0 || subs.some((s) => !s.sink.writableNeedDrain)) return;
+  /**
+   * While streaming and closed to joiners, drops the chunks below the slowest cursor. A finished
+   * flight keeps its chunks (for caching, and for lagging subscribers) until it is unreachable.
+   */
+  private trim(): void {
+    if (!this.closedToJoiners || this.state !== 'streaming') return;
+    let min = this.base + this.chunks.length;
+    for (const sub of this.subscribers) if (sub.next < min) min = sub.next;
+    const drop = min - this.base;
+    if (drop <= 0) return;
+    this.chunks = drop >= this.chunks.length ? [] : this.chunks.slice(drop);
+    this.base = min;
+    this.replayWhole = false;
+  }
+
+  private append(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.total += chunk.length;
+    if (!this.closedToJoiners && this.total > this.limits.maxReplayBytes) this.closeToJoiners();
+    const lagLimit = this.limits.maxReplayBytes + this.limits.maxSubscriberBufferBytes;
+    for (const sub of [...this.subscribers]) {
+      if (this.total - sub.written > lagLimit) this.drop(sub, 'slow');
+      else this.flush(sub);
+    }
+    this.trim();
+  }
+
+  /** Resolves when a subscriber can take more bytes, or the set of subscribers changed. */
+  private async anyReady(): Promise<void> {
+    for (const sub of this.subscribers) if (!sub.blocked) return;
+    if (this.subscribers.size === 0) return;
     await new Promise<void>((resolve) => {
-      const done = (): void => {
+      this.wake = () => {
         this.wake = undefined;
-        for (const s of subs) s.sink.off('drain', done);
         resolve();
       };
-      this.wake = done;
-      for (const s of subs) s.sink.once('drain', done);
     });
   }
 
+  private scope(): CallScope {
+    return {
+      signal: this.abortController.signal,
+      observe: (onChunk) => {
+        this.observers.push(onChunk);
+      },
+      finally: (onSettle) => {
+        this.settleHooks.push(onSettle);
+      },
+      hold: () => {
+        this.holds++;
+        let released = false;
+        return () => {
+          if (released) return;
+          released = true;
+          this.holds--;
+          this.afterLeave();
+        };
+      },
+    };
+  }
+
   /**
-   * Runs the flight: `start` performs the upstream call (honouring `signal`) and resolves with its
-   * head and body. Every subscriber, present or joining later, receives the result.
+   * Runs the flight: `start` performs the upstream call (honouring `scope.signal`) and resolves
+   * with its head and body. Every subscriber, present or joining later, receives the result.
+   * Resolves with the outcome once the upstream part is over (lagging subscribers may still be
+   * catching up from the kept chunks); never rejects.
    */
-  async run(start: (signal: AbortSignal) => Promise<FlightSource>): Promise<FlightOutcome> {
+  async run(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
+    let outcome: CallOutcome;
+    try {
+      outcome = await this.pump(start);
+    } catch (err) {
+      // Unreachable by construction (pump catches); kept so that `run` cannot reject.
+      outcome = { head: this.head, error: err, complete: false, abandoned: false, subscribers: this.joinedTotal };
+    }
+    const hooks = this.settleHooks;
+    this.settleHooks = [];
+    for (let i = hooks.length - 1; i >= 0; i--) {
+      const hook = hooks[i] as (o: CallOutcome) => void;
+      guarded(() => hook(outcome));
+    }
+    return outcome;
+  }
+
+  private async pump(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
+    const signal = this.abortController.signal;
     let source: FlightSource;
     try {
-      source = await start(this.abortController.signal);
+      source = await start(this.scope());
     } catch (error) {
       this.state = 'done';
       this.closeToJoiners();
-      for (const sub of [...this.subscriptions]) {
-        if (this.abortController.signal.aborted) sub.settle({ kind: 'gone', reason: 'aborted' });
+      for (const sub of [...this.subscribers]) {
+        if (signal.aborted) sub.settle({ kind: 'gone', reason: 'aborted' });
         else sub.settle({ kind: 'failed', error: error as GatewayError });
       }
-      return { complete: false, head: undefined, error, subscribers: this.joinedTotal };
+      return { head: undefined, error, complete: false, abandoned: signal.aborted, subscribers: this.joinedTotal };
     }
 
     this.head = source.head;
     this.state = 'streaming';
-    for (const sub of this.subscriptions) this.writeHead(sub);
+    for (const sub of [...this.subscribers]) this.writeHead(sub);
 
+    let error: unknown;
+    let complete = false;
     try {
-      const onChunk = source.onChunk;
+      const observers = this.observers;
       for await (const chunk of source.body) {
-        if (this.subscriptions.size === 0) break;
-        onChunk?.(chunk);
-        if (this.replay !== undefined) {
-          this.replayBytes += chunk.length;
-          if (this.replayBytes > this.limits.maxReplayBytes) {
-            this.replay = undefined;
-            this.closeToJoiners();
-          } else {
-            this.replay.push(chunk);
-          }
-        }
-        for (const sub of [...this.subscriptions]) this.writeChunk(sub, chunk);
-        await this.anyWritable();
+        if (signal.aborted) break;
+        for (const observe of observers) observe(chunk);
+        this.append(chunk);
+        await this.anyReady();
       }
-    } catch (error) {
-      this.state = 'done';
-      this.closeToJoiners();
-      this.failStreaming();
-      return { complete: false, head: this.head, error, subscribers: this.joinedTotal };
+      complete = !signal.aborted;
+    } catch (err) {
+      error = err;
     }
-    const complete = this.subscriptions.size > 0 || !this.abortController.signal.aborted;
     this.state = 'done';
+    this.ending = complete ? { kind: 'complete' } : { kind: 'failed' };
     this.closeToJoiners();
-    for (const sub of [...this.subscriptions]) {
-      sub.sink.end();
-      sub.settle({ kind: 'served', complete: true });
-    }
-    return { complete, head: this.head, error: undefined, subscribers: this.joinedTotal };
+    for (const sub of [...this.subscribers]) this.flush(sub);
+    // A body source that stopped early (abandoned, or failed) is closed by for-await's return().
+    const abandoned = !complete && signal.aborted;
+    return { head: this.head, error, complete, abandoned, subscribers: this.joinedTotal };
   }
 
-  /**
-   * After bytes were sent nothing coherent can replace them: an event stream gets a final
-   * Anthropic `error` event (the SDK raises it); any other body is cut so it cannot pass as whole.
-   */
-  private failStreaming(): void {
-    for (const sub of [...this.subscriptions]) {
-      if (this.head?.eventStream === true) {
-        sub.sink.end(`event: error\ndata: ${JSON.stringify(anthropicErrorBody(502, 'Upstream stream was interrupted'))}\n\n`);
-      } else {
-        sub.sink.destroy();
-      }
-      sub.settle({ kind: 'served', complete: false });
-    }
-  }
-
-  /** The replay of a finished flight, for lingering results; undefined when it was not kept whole. */
+  /** The whole answer of a finished, complete flight (for caching and lingering); undefined when not kept whole. */
   finishedReplay(): { head: FlightHead; body: readonly Buffer[] } | undefined {
-    if (this.state !== 'done' || this.head === undefined || this.replay === undefined) return undefined;
-    return { head: this.head, body: this.replay };
+    if (this.state !== 'done' || this.ending?.kind !== 'complete' || this.head === undefined) return undefined;
+    if (!this.replayWhole || this.base !== 0 || this.total > this.limits.maxReplayBytes) return undefined;
+    return { head: this.head, body: this.chunks };
   }
 }

@@ -1,0 +1,71 @@
+import type { Readable } from 'node:stream';
+import type { Span } from '@opentelemetry/api';
+import type { CallScope, FlightSource } from '../coalesce/flight.js';
+import type { UsageMeter } from '../../upstream/usage.js';
+
+/**
+ * The upstream call as a chain of small interceptors around one typed outcome, in the style of
+ * undici's `dispatcher.compose`: each interceptor is a factory `next => dispatch` in its own file
+ * with one concern. A dispatch resolves with the answer's head and body (or rejects before any
+ * byte); what happens to the body and how the call ended reach interceptors through the flight's
+ * scope (`observe`, `finally`), which the flight runs exactly once, guarded.
+ *
+ * Outer to inner (see server.ts): meter → share → admit (breaker) → trace → rewrite → retry → transport.
+ */
+
+/** One upstream call, as the edge classified it. Immutable: an interceptor passes a changed copy inward. */
+export interface UpstreamCall {
+  readonly method: string;
+  /** Path and query as the client sent them (the gateway's BASE_PATH removed). */
+  readonly path: string;
+  /** Raw header pairs to send upstream (already filtered for hop-by-hop and gateway headers). */
+  readonly headers: readonly string[];
+  readonly body: Buffer | Readable | null;
+  /** Bounded endpoint label. */
+  readonly endpoint: string;
+  /** Mode of the request that leads the call. */
+  readonly mode: string;
+  /** The model the request names (raw, unbounded: never a label as is); undefined when none. */
+  readonly model: string | undefined;
+  /** The coalescing fingerprint when other instances may share this call. */
+  readonly sharedKey: string | undefined;
+  /** Rewrites a successful JSON answer before anyone sees it (batch `results_url`). */
+  readonly rewriteJson: ((body: Buffer) => Buffer | undefined) | undefined;
+  /** SERVER span of the leading request: parent of the upstream call's span. */
+  readonly parentSpan: Span | undefined;
+}
+
+/**
+ * What the call learned on its way, written by the interceptor that knows it and read after the
+ * outcome (accounting, tracing, the edge). Each field has exactly one writer, named here.
+ */
+export interface CallFacts {
+  /** share: whether this instance made the upstream call or relayed another instance's. */
+  origin: 'upstream' | 'remote' | undefined;
+  /** transport: performance.now() when the (last) upstream request was sent. */
+  sentAt: number | undefined;
+  /** transport: performance.now() when the upstream response headers arrived. */
+  headersAt: number | undefined;
+  /** meter: usage, model and stream error of the answer's body. */
+  meter: UsageMeter | undefined;
+  /** trace: the upstream CLIENT span. */
+  span: Span | undefined;
+}
+
+export function newFacts(): CallFacts {
+  return { origin: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
+}
+
+export interface CallContext extends CallScope {
+  readonly facts: CallFacts;
+}
+
+export type Dispatch = (call: UpstreamCall, ctx: CallContext) => Promise<FlightSource>;
+export type Interceptor = (next: Dispatch) => Dispatch;
+
+/** `compose([a, b, c], transport)` = a(b(c(transport))): the first interceptor is the outermost. */
+export function compose(interceptors: readonly Interceptor[], transport: Dispatch): Dispatch {
+  let dispatch = transport;
+  for (let i = interceptors.length - 1; i >= 0; i--) dispatch = (interceptors[i] as Interceptor)(dispatch);
+  return dispatch;
+}

@@ -1,0 +1,55 @@
+import type { GatewayMetrics } from '../../observability/metrics.js';
+import type { Logger } from '../../observability/logger.js';
+import type { RequestTracing } from '../../observability/tracing.js';
+import type { UpstreamClient } from '../../upstream/client.js';
+import type { RetryBudget, RetryPolicy } from '../../upstream/retry.js';
+import type { Breakers } from '../breaker.js';
+import type { SharedFlights } from '../coalesce/shared-flights.js';
+import { admit } from './admit.js';
+import { compose, type Dispatch } from './chain.js';
+import { meter } from './meter.js';
+import { reportBrokenAnswers } from './report.js';
+import { retry } from './retry.js';
+import { rewrite } from './rewrite.js';
+import { share } from './share.js';
+import { trace } from './trace.js';
+import { transport } from './transport.js';
+
+export type { CallContext, CallFacts, Dispatch, Interceptor, UpstreamCall } from './chain.js';
+
+export interface UpstreamChainDeps {
+  client: UpstreamClient;
+  breakers: Breakers;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  tracing: RequestTracing;
+  retryPolicy: RetryPolicy;
+  retryBudget: RetryBudget;
+  /** Cross-instance coalescing (REDIS_URL), if configured. */
+  shared: SharedFlights | undefined;
+  maxSseEventBytes: number;
+  breakerProbeTimeoutMs: number;
+}
+
+/**
+ * The only place the order of the upstream call's interceptors is written (outer to inner):
+ *   meter (usage, accounting) → report (broken answers) → share (other instances) → admit (breaker)
+ *   → trace (span) → rewrite (batch results_url) → retry (budgeted) → transport (undici).
+ * The meter is outermost so that it reads relayed answers too; the breaker is inside share so that a
+ * relayed answer never counts for this instance's breakers; retries are inside the breaker so that
+ * one call is one outcome, however many attempts it took.
+ */
+export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
+  return compose(
+    [
+      meter(deps.metrics, deps.maxSseEventBytes),
+      reportBrokenAnswers(deps.logger),
+      share(deps.shared, deps.metrics),
+      admit(deps.breakers, deps.breakerProbeTimeoutMs),
+      trace(deps.tracing, new URL(deps.client.origin).host),
+      rewrite(),
+      retry(deps.retryPolicy, deps.retryBudget, deps.metrics),
+    ],
+    transport(deps.client),
+  );
+}

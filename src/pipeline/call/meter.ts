@@ -1,0 +1,33 @@
+import type { GatewayMetrics } from '../../observability/metrics.js';
+import { UsageMeter } from '../../upstream/usage.js';
+import { GatewayError } from '../../errors.js';
+import { SseEventTooLarge } from '../../upstream/sse.js';
+import { recordCall } from '../accounting.js';
+import type { Interceptor } from './chain.js';
+
+/**
+ * The usage meter, outermost: it reads usage, model and stream errors from every answer body as the
+ * bytes pass (local or relayed from another instance), and at the end hands the call to accounting.
+ * One stream event larger than `maxEventBytes` fails the body (clients get a final SSE error event):
+ * a misbehaving upstream cannot grow the gateway's memory.
+ */
+export function meter(metrics: GatewayMetrics, maxEventBytes: number): Interceptor {
+  return (next) => async (call, ctx) => {
+    ctx.finally((outcome) => recordCall(metrics, call, ctx.facts, outcome));
+    const answer = await next(call, ctx);
+    const type = answer.head.headers.find(([name]) => name === 'content-type')?.[1];
+    const usage = new UsageMeter(answer.head.eventStream, typeof type === 'string' && type.includes('json'), maxEventBytes);
+    ctx.facts.meter = usage;
+    // Registered after every inner interceptor's hook, so it runs before them: all read a finished meter.
+    ctx.finally(() => usage.finish());
+    ctx.observe((chunk) => {
+      try {
+        usage.push(chunk);
+      } catch (err) {
+        if (!(err instanceof SseEventTooLarge)) throw err;
+        throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `Upstream sent a stream event larger than ${maxEventBytes} bytes (MAX_SSE_EVENT_BYTES)`, { cause: err });
+      }
+    });
+    return answer;
+  };
+}

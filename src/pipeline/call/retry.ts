@@ -1,0 +1,48 @@
+import { GatewayError } from '../../errors.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
+import { backoffMs, requestedDelayMs, sleep, type RetryBudget, type RetryPolicy } from '../../upstream/retry.js';
+import type { Interceptor } from './chain.js';
+
+/**
+ * Safe retries. The SDK already retries (2 by default), so the gateway retries only what is
+ * provably safe and cheap: a connection that was never established (nothing reached upstream),
+ * and, when configured, a 529 overloaded answer. Always before any byte reached a client, never
+ * for a body that cannot be replayed, and only while the retry budget allows: during an outage
+ * retries cannot multiply the load. Every wait is bounded (`maxDelayMs`) and ends with the signal.
+ */
+export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics): Interceptor {
+  return (next) => async (call, ctx) => {
+    budget.onRequest();
+    const replayable = call.body === null || Buffer.isBuffer(call.body);
+    for (let attempt = 0; ; attempt++) {
+      const canRetry = replayable && attempt < policy.maxRetries;
+      let answer;
+      try {
+        answer = await next(call, ctx);
+      } catch (err) {
+        if (!(canRetry && err instanceof GatewayError && err.code === 'UPSTREAM_CONNECT_FAILED' && budget.tryWithdraw())) throw err;
+        metrics.upstreamRetries.inc({ reason: 'connect' });
+        await sleep(backoffMs(attempt, policy), ctx.signal);
+        continue;
+      }
+      if (answer.head.status === 529 && policy.onOverloaded && canRetry) {
+        const asked = requestedDelayMs(answer.head.headers);
+        // An upstream asking for a longer wait than we would ever sleep: pass its answer on.
+        const delay = asked ?? backoffMs(attempt, policy);
+        if (delay <= policy.maxDelayMs && budget.tryWithdraw()) {
+          metrics.upstreamRetries.inc({ reason: 'overloaded' });
+          discard(answer.body);
+          await sleep(delay, ctx.signal);
+          continue;
+        }
+      }
+      return answer;
+    }
+  };
+}
+
+/** Reads an unwanted answer body to its end so its socket goes back to the pool (a 529 body is small; undici's body timeout bounds it). */
+function discard(body: unknown): void {
+  const stream = body as { resume?: () => void };
+  stream.resume?.();
+}

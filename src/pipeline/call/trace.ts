@@ -1,0 +1,37 @@
+import { traceparentOf, type RequestTracing } from '../../observability/tracing.js';
+import type { Interceptor } from './chain.js';
+import { statusLabel } from '../accounting.js';
+
+/** Points the upstream `traceparent` at the upstream span (the client's own one is its parent's parent). */
+function withTraceparent(headers: readonly string[], traceparent: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (name !== 'traceparent' && name !== 'tracestate') out.push(name, headers[i + 1] as string);
+  }
+  out.push('traceparent', traceparent);
+  return out;
+}
+
+/** A CLIENT span per upstream call, child of the leading request's span, ended with the call's outcome. */
+export function trace(tracing: RequestTracing, serverAddress: string): Interceptor {
+  if (!tracing.enabled) return (next) => next;
+  return (next) => (call, ctx) => {
+    const span = tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model ?? 'unknown', serverAddress });
+    if (span === undefined) return next(call, ctx);
+    ctx.facts.span = span;
+    ctx.finally((outcome) => {
+      const meter = ctx.facts.meter;
+      const status = statusLabel(outcome, ctx.facts);
+      tracing.endUpstream(span, {
+        status,
+        responseId: meter?.id,
+        responseModel: meter?.model,
+        inputTokens: meter?.hasUsage === true ? meter.usage.input : undefined,
+        outputTokens: meter?.hasUsage === true ? meter.usage.output : undefined,
+        errorType: status === 'error' ? (meter?.streamErrorType ?? 'upstream_error') : /^5\d\d$/.test(status) ? status : undefined,
+      });
+    });
+    return next({ ...call, headers: withTraceparent(call.headers, traceparentOf(span)) }, ctx);
+  };
+}

@@ -1,0 +1,322 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
+import { FlightGroup } from '../../src/pipeline/coalesce/flight-group.js';
+import { deferred, type Deferred } from '../helpers/deferred.js';
+
+/**
+ * The flight's concurrency core with a fake sink: every order of events is forced by latches, no
+ * sleeps. A FakeSink takes `capacity` writes and then asks to wait for `drain` until the test
+ * calls `drain()`; nothing else moves it.
+ */
+class FakeSink extends EventEmitter implements Sink {
+  headersSent = false;
+  destroyed = false;
+  writableFinished = false;
+  status = 0;
+  readonly headers = new Map<string, unknown>();
+  readonly chunks: string[] = [];
+  ended = false;
+  /** Writes accepted before the sink asks to wait; Infinity = never waits. */
+  constructor(private capacity = Infinity) {
+    super();
+  }
+  get body(): string {
+    return this.chunks.join('');
+  }
+  setHeader(name: string, value: unknown): this {
+    this.headers.set(name, value);
+    return this;
+  }
+  writeHead(status: number): this {
+    this.status = status;
+    this.headersSent = true;
+    return this;
+  }
+  flushHeaders(): void {
+    this.headersSent = true;
+  }
+  write(chunk: Buffer | string): boolean {
+    this.chunks.push(chunk.toString());
+    this.capacity--;
+    return this.capacity > 0;
+  }
+  end(chunk?: Buffer | string): this {
+    if (chunk !== undefined) this.chunks.push(chunk.toString());
+    this.ended = true;
+    this.writableFinished = true;
+    this.emit('close');
+    return this;
+  }
+  destroy(): this {
+    this.destroyed = true;
+    this.emit('close');
+    return this;
+  }
+  /** The client read everything: it can take `more` writes again. */
+  drain(more = Infinity): void {
+    this.capacity = more;
+    this.emit('drain');
+  }
+}
+
+const LIMITS: FlightLimits = { maxReplayBytes: 1024, maxSubscriberBufferBytes: 256, writeStallMs: 1_000 };
+const HEAD = { status: 200, headers: [['content-type', 'text/event-stream']] as const, eventStream: true };
+
+/** An upstream body the test feeds chunk by chunk; `pulled` resolves each time the pump asks for the next one. */
+class ScriptedBody implements AsyncIterable<Buffer> {
+  private queue: (Buffer | Error | null)[] = [];
+  private waiting: Deferred<void> | undefined;
+  pulls = 0;
+  returned = false;
+  push(chunk: string | Error | null): void {
+    this.queue.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    this.waiting?.resolve();
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    try {
+      for (;;) {
+        this.pulls++;
+        while (this.queue.length === 0) {
+          this.waiting = deferred();
+          await this.waiting.promise;
+        }
+        const next = this.queue.shift();
+        if (next === null || next === undefined) return;
+        if (next instanceof Error) throw next;
+        yield next;
+      }
+    } finally {
+      this.returned = true;
+    }
+  }
+}
+
+function source(body: AsyncIterable<Buffer> | Iterable<Buffer>): FlightSource {
+  return { head: HEAD, body };
+}
+
+/** Resolves after pending promise callbacks ran (no timers involved). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+describe('Flight', () => {
+  test('every subscriber gets the same head and bytes; the outcome is complete', async () => {
+    const flight = new Flight('k', LIMITS);
+    const a = new FakeSink();
+    const b = new FakeSink();
+    const sa = flight.subscribe(a);
+    const sb = flight.subscribe(b);
+    const outcome = await flight.run(() => Promise.resolve(source([Buffer.from('one '), Buffer.from('two')])));
+    assert.deepEqual(await sa, { kind: 'served', complete: true });
+    assert.deepEqual(await sb, { kind: 'served', complete: true });
+    assert.equal(a.body, 'one two');
+    assert.equal(b.body, 'one two');
+    assert.equal(a.status, 200);
+    assert.equal(outcome.complete, true);
+    assert.equal(outcome.subscribers, 2);
+  });
+
+  test('a late joiner is caught up from the replay with backpressure, not in one burst, and is not dropped', async () => {
+    const flight = new Flight('k', { ...LIMITS, maxReplayBytes: 10_000, maxSubscriberBufferBytes: 10 });
+    const body = new ScriptedBody();
+    const early = new FakeSink();
+    void flight.subscribe(early);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    for (let i = 0; i < 20; i++) body.push(`chunk-${String(i).padStart(2, '0')};`);
+    await settle();
+    // The late joiner's socket takes 3 writes at a time: far less than the 180-byte replay.
+    const late = new FakeSink(3);
+    const served = flight.subscribe(late);
+    assert.equal(late.chunks.length, 3, 'only what its socket takes is written at join');
+    for (let round = 0; round < 10; round++) late.drain(3);
+    body.push(null);
+    await running;
+    late.drain();
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+    assert.equal(late.body, early.body, 'the late joiner got every byte, in order');
+  });
+
+  test('a lone client that stops reading is dropped at its write-stall deadline, and the upstream call is stopped', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const flight = new Flight('k', { ...LIMITS, writeStallMs: 5_000 });
+    const body = new ScriptedBody();
+    const stalled = new FakeSink(1);
+    const served = flight.subscribe(stalled);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('first');
+    await settle();
+    body.push('second');
+    await settle();
+    assert.equal(body.pulls, 1, 'the pump waits for the only subscriber');
+    t.mock.timers.tick(4_999);
+    await settle();
+    assert.equal(stalled.destroyed, false);
+    t.mock.timers.tick(1);
+    assert.deepEqual(await served, { kind: 'gone', reason: 'stalled' });
+    assert.equal(stalled.destroyed, true);
+    const outcome: CallOutcome = await running;
+    assert.equal(outcome.abandoned, true);
+    assert.equal(flight.signal.aborted, true);
+    assert.equal(body.returned, true, 'the upstream body was released');
+  });
+
+  test('a client that reads again before its deadline is kept', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const flight = new Flight('k', { ...LIMITS, writeStallMs: 5_000 });
+    const body = new ScriptedBody();
+    const slow = new FakeSink(1);
+    const served = flight.subscribe(slow);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('a');
+    await settle();
+    t.mock.timers.tick(4_000);
+    slow.drain(1);
+    body.push('b');
+    await settle();
+    t.mock.timers.tick(4_000);
+    slow.drain();
+    body.push(null);
+    await running;
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+    assert.equal(slow.body, 'ab');
+  });
+
+  test('with two subscribers, one that falls too far behind is dropped alone; the other goes on', async () => {
+    const flight = new Flight('k', { ...LIMITS, maxReplayBytes: 10, maxSubscriberBufferBytes: 20 });
+    const body = new ScriptedBody();
+    const fast = new FakeSink();
+    const slow = new FakeSink(1);
+    const fastServed = flight.subscribe(fast);
+    const slowServed = flight.subscribe(slow);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    for (let i = 0; i < 10; i++) body.push('0123456789');
+    await settle();
+    assert.deepEqual(await slowServed, { kind: 'gone', reason: 'slow' });
+    assert.match(slow.body, /event: error/, 'the dropped stream ends with an SSE error event');
+    body.push(null);
+    await running;
+    assert.deepEqual(await fastServed, { kind: 'served', complete: true });
+    assert.equal(fast.body, '0123456789'.repeat(10));
+    assert.ok(flight.bufferedBytes <= 100);
+  });
+
+  test('past the replay cap the flight takes no joiners and keeps only what lagging subscribers need', async () => {
+    const group = new FlightGroup({ ...LIMITS, maxReplayBytes: 30 });
+    const flight = group.lead('k');
+    const body = new ScriptedBody();
+    const sink = new FakeSink();
+    void flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('0123456789');
+    await settle();
+    assert.equal(group.find('k'), flight);
+    for (let i = 0; i < 5; i++) body.push('0123456789');
+    await settle();
+    assert.equal(group.find('k'), undefined, 'closed to joiners past the cap');
+    assert.equal(flight.bufferedBytes, 0, 'a caught-up subscriber needs nothing kept');
+    body.push(null);
+    await running;
+    assert.equal(flight.finishedReplay(), undefined, 'not kept whole, so never cached');
+  });
+
+  test('an abort while the call starts settles every subscriber as gone, and the call sees the signal', async () => {
+    const flight = new Flight('k', LIMITS);
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const started = deferred<AbortSignal>();
+    const running = flight.run(
+      (scope) =>
+        new Promise<FlightSource>((_resolve, reject) => {
+          started.resolve(scope.signal);
+          scope.signal.addEventListener('abort', () => reject(new Error('aborted')));
+        }),
+    );
+    const signal = await started.promise;
+    sink.destroy();
+    assert.deepEqual(await served, { kind: 'gone', reason: 'disconnected' });
+    const outcome = await running;
+    assert.equal(signal.aborted, true);
+    assert.equal(outcome.abandoned, true);
+    assert.equal(outcome.head, undefined);
+  });
+
+  test('a hold keeps the call running without local subscribers; its release stops it', async () => {
+    const flight = new Flight('k', LIMITS);
+    const body = new ScriptedBody();
+    const sink = new FakeSink();
+    void flight.subscribe(sink);
+    const release = deferred<() => void>();
+    const running = flight.run((scope) => {
+      release.resolve(scope.hold());
+      return Promise.resolve(source(body));
+    });
+    const letGo = await release.promise;
+    body.push('a');
+    await settle();
+    sink.destroy();
+    body.push('b');
+    await settle();
+    assert.equal(flight.signal.aborted, false, 'held: still running');
+    assert.equal(body.pulls, 3);
+    letGo();
+    assert.equal(flight.signal.aborted, true);
+    body.push('c');
+    const outcome = await running;
+    assert.equal(outcome.abandoned, true);
+  });
+
+  test('finally hooks run once, in reverse order, and a throwing hook or observer cannot escape', async () => {
+    const flight = new Flight('k', LIMITS);
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const order: string[] = [];
+    const outcome = await flight.run((scope) => {
+      scope.finally(() => order.push('outer'));
+      scope.finally(() => {
+        throw new Error('hook bug');
+      });
+      scope.finally((o) => order.push(`inner:${String(o.complete)}`));
+      scope.observe(() => {
+        throw new Error('observer bug');
+      });
+      return Promise.resolve(source([Buffer.from('x')]));
+    });
+    assert.deepEqual(order, ['inner:false', 'outer']);
+    assert.equal(outcome.complete, false, 'an observer that throws fails the body');
+    assert.deepEqual(await served, { kind: 'served', complete: false });
+    assert.match(sink.body, /event: error/);
+  });
+
+  test('a failure before the head reaches every subscriber as that error', async () => {
+    const flight = new Flight('k', LIMITS);
+    const a = new FakeSink();
+    const served = flight.subscribe(a);
+    const error = new Error('refused');
+    const outcome = await flight.run(() => Promise.reject(error));
+    assert.deepEqual(await served, { kind: 'failed', error });
+    assert.equal(outcome.error, error);
+    assert.equal(outcome.abandoned, false);
+  });
+});
+
+describe('FlightGroup', () => {
+  test('forget is identity-checked: a finished flight never removes its successor', async () => {
+    const group = new FlightGroup(LIMITS);
+    const first = group.lead('k');
+    const firstBody = new ScriptedBody();
+    void first.subscribe(new FakeSink());
+    const firstRun = first.run(() => Promise.resolve(source(firstBody)));
+    // The first flight stops taking joiners (its replay overflowed); a successor leads.
+    firstBody.push('x'.repeat(LIMITS.maxReplayBytes + 1));
+    await settle();
+    const second = group.lead('k');
+    assert.notEqual(second, first);
+    firstBody.push(null);
+    await firstRun;
+    group.forget('k', first);
+    assert.equal(group.find('k'), second);
+  });
+});
