@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
 import { FlightGroup } from '../../src/pipeline/coalesce/flight-group.js';
-import { deferred, type Deferred } from '../helpers/deferred.js';
+import { deferred, until, type Deferred } from '../helpers/deferred.js';
 
 /**
  * The flight's concurrency core with a fake sink: every order of events is forced by latches, no
@@ -126,7 +126,7 @@ describe('Flight', () => {
     void flight.subscribe(early);
     const running = flight.run(() => Promise.resolve(source(body)));
     for (let i = 0; i < 20; i++) body.push(`chunk-${String(i).padStart(2, '0')};`);
-    await settle();
+    await until(() => early.chunks.length === 20, 5_000, 'the early subscriber to receive 20 chunks');
     // The late joiner's socket takes 3 writes at a time: far less than the 180-byte replay.
     const late = new FakeSink(3);
     const served = flight.subscribe(late);
