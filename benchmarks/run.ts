@@ -195,7 +195,7 @@ async function main(): Promise<void> {
     if (redis === undefined) out('\n## Cross-instance coalescing: skipped (redis-server not installed)');
     else {
       const mock = await startMock('1', { MOCK_LATENCY_MS: '1000' });
-      const env = { ...gatewayEnv, REDIS_URL: redis.url };
+      const env = { ...gatewayEnv, REDIS_URL: redis.url, TENANT_HASH_KEY: 'benchmark-tenant-hash-key-0123456789abcdef' };
       const a = await startGateway('0', mock.url, env);
       const b = await startGateway('0', mock.url, env);
       await new Promise((r) => setTimeout(r, 500)); // both connect to Redis

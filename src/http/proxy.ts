@@ -17,7 +17,8 @@ import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import type { RequestContext } from './context.js';
 import { hasBody, isJson, readBody } from './body.js';
 import { contextOf } from './context.js';
-import { protocolOf, type Stage } from './stage.js';
+import { publicOrigin } from './public-origin.js';
+import type { Stage } from './stage.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -41,16 +42,6 @@ export function upstreamPath(url: string, basePath: string): { path: string; via
   return { path: url, viaBasePath: false };
 }
 
-function gatewayBaseUrl(req: IncomingMessage, config: Config, viaBasePath: boolean): string {
-  const root = config.publicUrl ?? `${protocolOf(req)}://${req.headers.host ?? `${config.host}:${config.port}`}`;
-  return viaBasePath ? root + config.basePath : root;
-}
-
-function requestedModel(json: unknown): string | undefined {
-  const model = (json as { model?: unknown } | null | undefined)?.model;
-  return typeof model === 'string' ? model : undefined;
-}
-
 /**
  * Forwards one request upstream and relays the answer, sharing one upstream call among identical
  * concurrent requests of the same tenant. Upstream error responses are answers and pass through
@@ -59,6 +50,9 @@ function requestedModel(json: unknown): string | undefined {
 export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger, sharedCache } = deps;
   const injectApiKey = config.anthropicApiKey;
+  const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
+  /** Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts). */
+  const gatewayBaseUrl = (req: IncomingMessage, viaBasePath: boolean): string => originOf(req) + (viaBasePath ? config.basePath : '');
 
   return async (req, res) => {
     const ctx = contextOf(req);
@@ -66,12 +60,14 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const { path, viaBasePath } = upstreamPath(req.url ?? '/', config.basePath);
 
     let body: Buffer | IncomingMessage | null = null;
-    let json: unknown;
+    let bodyDigest = '';
+    let requestedModel: string | undefined;
     if (hasBody(req)) {
       if (isJson(req)) {
         const read = await readBody(req, config.maxBodyBytes);
         body = read.bytes;
-        json = read.json;
+        bodyDigest = read.digest;
+        requestedModel = read.model;
       } else {
         // Uploads that are not JSON (multipart files) stream through without being held in memory.
         body = req;
@@ -79,12 +75,13 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     }
 
     const endpoint = endpointLabel(path);
-    const model = metrics.models.value(requestedModel(json));
-    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached.
-    const eligible = (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
+    const model = metrics.models.known(requestedModel);
+    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached. A request
+    // without an upstream credential (no tenant) shares nothing: not a flight, a lingering or a cached answer.
+    const eligible = ctx.tenant !== undefined && (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
     const coalescing = eligible && config.coalesce && !optedOut(req);
     const caching = eligible && cache !== undefined && !cacheOptedOut(req);
-    const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method, path, headers: req.headers, json }) : '';
+    const key = (coalescing || caching) && ctx.tenant !== undefined ? fingerprint({ tenant: ctx.tenant, method, path, headers: req.headers, bodyDigest }) : '';
 
     if (caching) {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
@@ -129,7 +126,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     } else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)
-        ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, config, viaBasePath))
+        ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, viaBasePath))
         : undefined;
       const keep = caching || (coalescing && linger !== undefined);
       const onComplete = keep
@@ -145,12 +142,12 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
       const length = req.headers['content-length'];
       if (body === req && length !== undefined) headers.push('content-length', length);
-      void runUpstreamCall(deps.calls, flight, { method, path, headers, body, endpoint, mode: ctx.mode, model, rewriteJson, parentSpan: ctx.span, onComplete, sharedKey });
+      void runUpstreamCall(deps.calls, flight, { method, path, headers, body, endpoint, mode: ctx.mode, model, requestedModel, rewriteJson, parentSpan: ctx.span, onComplete, sharedKey });
     }
     const served = await outcome;
     if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {
       const meter = meterOf(flight);
-      if (meter !== undefined) recordCoalescedDelivery(metrics, ctx.mode, model, meter);
+      if (meter !== undefined) recordCoalescedDelivery(metrics, ctx.mode, requestedModel, meter);
     }
     if (served.kind === 'failed') {
       if (isAbort(served.error)) return;

@@ -14,6 +14,8 @@ export interface UpstreamCallRecord {
   mode: string;
   /** Bounded label of the requested model ('unknown' when the request named none). */
   model: string;
+  /** The model string the request named, if any: a 2xx answer earns it a label (ModelLabels.earn). */
+  requestedModel?: string | undefined;
   startedAt: number;
   outcome: FlightOutcome;
   meter: UsageMeter | undefined;
@@ -27,18 +29,19 @@ function statusLabel(r: UpstreamCallRecord): string {
   return String(r.outcome.head.status);
 }
 
-/** Records the call; returns its status label. */
 /** The requested model's label, or the answered model's when the request named none. */
-function modelLabel(metrics: GatewayMetrics, requested: string, meter: UsageMeter | undefined): string {
-  return requested !== 'unknown' ? requested : metrics.models.value(meter?.model);
+function modelLabel(metrics: GatewayMetrics, requested: string | undefined, meter: UsageMeter | undefined): string {
+  return metrics.models.known(requested ?? meter?.model);
 }
 
+/** Records the call; returns its status label. A 2xx answer earns the model its own label. */
 export function recordUpstreamCall(metrics: GatewayMetrics, r: UpstreamCallRecord): string {
   const { endpoint, mode } = r;
   const meter = r.meter;
   meter?.finish();
-  const model = modelLabel(metrics, r.model, meter);
   const status = statusLabel(r);
+  const raw = r.requestedModel ?? meter?.model;
+  const model = /^2\d\d$/.test(status) ? metrics.models.earn(raw) : metrics.models.known(raw);
   metrics.apiCalls.inc({ endpoint, mode, model, status });
   metrics.apiDuration.observe({ endpoint, mode, model }, (performance.now() - r.startedAt) / 1000);
   if (meter === undefined) return status;
@@ -49,7 +52,7 @@ export function recordUpstreamCall(metrics: GatewayMetrics, r: UpstreamCallRecor
 }
 
 /** A follower received the complete, successful answer of someone else's upstream call. */
-export function recordCoalescedDelivery(metrics: GatewayMetrics, mode: string, model: string, meter: UsageMeter): void {
+export function recordCoalescedDelivery(metrics: GatewayMetrics, mode: string, model: string | undefined, meter: UsageMeter): void {
   if (!meter.finish() || meter.streamErrorType !== undefined) return;
   metrics.recordSaved(mode, modelLabel(metrics, model, meter), meter.usage, 'coalesced');
 }

@@ -41,6 +41,8 @@ export interface UpstreamCall {
   mode: string;
   /** Bounded model label; also selects the breaker. */
   model: string;
+  /** The model string the request named (unbounded; for ModelLabels.earn on a 2xx answer). */
+  requestedModel?: string | undefined;
   /** Rewrites a successful JSON answer before anyone sees it (batch `results_url`); undefined = unchanged. */
   rewriteJson?: ((body: Buffer) => Buffer | undefined) | undefined;
   /** SERVER span of the leading request: parent of the upstream call's span. */
@@ -205,7 +207,7 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
   }
   if (shared.remoteFollower) {
     // The local leader also got its answer without an upstream call of this instance.
-    if (result.complete && meter !== undefined && (result.head?.status ?? 500) < 300) recordCoalescedDelivery(deps.metrics, call.mode, call.model, meter);
+    if (result.complete && meter !== undefined && (result.head?.status ?? 500) < 300) recordCoalescedDelivery(deps.metrics, call.mode, call.requestedModel, meter);
     return;
   }
   if (permit === undefined) return; // refused by an open breaker: no upstream call happened
@@ -221,7 +223,7 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
       call.onComplete({ head: replay.head, body: replay.body, bytes: replay.body.reduce((n, c) => n + c.length, 0), usage, model: meter?.model });
     }
   }
-  const status = recordUpstreamCall(deps.metrics, { endpoint: call.endpoint, mode: call.mode, model: call.model, startedAt, outcome: result, meter });
+  const status = recordUpstreamCall(deps.metrics, { endpoint: call.endpoint, mode: call.mode, model: call.model, requestedModel: call.requestedModel, startedAt, outcome: result, meter });
   deps.tracing.endUpstream(span, {
     status,
     responseId: meter?.id,
