@@ -45,8 +45,6 @@ export type GatewayErrorCode =
   | 'INVALID_JSON'
   /** A request target the gateway never forwards (not origin-form, or with dot-segments). */
   | 'INVALID_TARGET'
-  /** Node's HTTP parser refused the request (malformed request line, framing, headers). */
-  | 'MALFORMED_REQUEST'
   | 'BODY_TOO_LARGE'
   | 'BODY_READ_FAILED'
   | 'UNAUTHENTICATED'
