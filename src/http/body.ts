@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { JsonScanner } from './json-scan.js';
 
 export interface ReadBody {
   bytes: Buffer;
@@ -11,8 +12,8 @@ export interface ReadBody {
 }
 
 /**
- * JSON nested deeper than this is refused with 400. V8's JSON.parse itself is iterative, but
- * anything that later walks a value recursively would not be, and no Claude request nests this deep.
+ * JSON nested deeper than this is refused with 400: no Claude request nests this deep, and
+ * anything that walked such a value recursively (here or upstream) would overflow its stack.
  */
 export const MAX_JSON_DEPTH = 1_000;
 
@@ -31,49 +32,11 @@ function tooLarge(maxBytes: number): GatewayError {
 }
 
 /**
- * Nesting depth of JSON text, fed chunk by chunk as the body arrives (so its cost is spread over
- * the reads instead of stalling the event loop at the end). Brackets inside strings do not count;
- * the text is not validated here (JSON.parse does that once, afterwards).
- */
-export class JsonDepthGauge {
-  private depth = 0;
-  private inString = false;
-  private escaped = false;
-  /** True once the depth went past the limit (later chunks are then ignored). */
-  exceeded = false;
-
-  constructor(private readonly limit: number) {}
-
-  push(chunk: Buffer): void {
-    if (this.exceeded) return;
-    let { depth, inString, escaped } = this;
-    const limit = this.limit;
-    for (let i = 0; i < chunk.length; i++) {
-      const c = chunk[i] as number;
-      if (inString) {
-        if (escaped) escaped = false;
-        else if (c === 0x5c) escaped = true; // backslash
-        else if (c === 0x22) inString = false; // quote
-      } else if (c === 0x22) inString = true;
-      else if (c === 0x5b || c === 0x7b) {
-        // [ {
-        if (++depth > limit) {
-          this.exceeded = true;
-          return;
-        }
-      } else if (c === 0x5d || c === 0x7d) depth--; // ] }
-    }
-    this.depth = depth;
-    this.inString = inString;
-    this.escaped = escaped;
-  }
-}
-
-/**
  * Reads a whole request body into memory, never more than `maxBytes` (checked against the declared
- * length first, then while reading). Per chunk, as it arrives: the digest and (for JSON) the
- * nesting gauge. At the end, once: JSON.parse, which validates the body and yields `model`; the
- * parsed value is not kept or walked (the body is forwarded and fingerprinted as bytes).
+ * length first, then while reading). Per chunk, as it arrives: the digest and, for JSON, the
+ * validating scan that also finds `model` (http/json-scan.ts). Nothing is parsed into values and
+ * nothing is done at the end in proportion to the body's size but one copy (Buffer.concat): one
+ * large body cannot hold the event loop for long.
  */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<ReadBody> {
   const declared = req.headers['content-length'];
@@ -81,7 +44,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
 
   const json = isJson(req);
   const hash = createHash('sha256');
-  const gauge = json ? new JsonDepthGauge(MAX_JSON_DEPTH) : undefined;
+  const scanner = json ? new JsonScanner(MAX_JSON_DEPTH) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
   // Event-based rather than for-await: leaving a for-await early would destroy the socket before
@@ -97,7 +60,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
       }
       chunks.push(chunk);
       hash.update(chunk);
-      gauge?.push(chunk);
+      scanner?.push(chunk);
     };
     const onEnd = (): void => {
       cleanup();
@@ -121,17 +84,8 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   });
   const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
   const digest = hash.digest('base64url');
-  if (!json || bytes.length === 0) return { bytes, digest, model: undefined };
-  if (gauge?.exceeded === true) {
-    throw new GatewayError('INVALID_JSON', 400, `Request body is not acceptable JSON: nested deeper than ${MAX_JSON_DEPTH} levels`);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch (err) {
-    const detail = err instanceof Error ? `: ${err.message.slice(0, 200)}` : '';
-    throw new GatewayError('INVALID_JSON', 400, `Request body is not valid JSON${detail}`, { cause: err });
-  }
-  const model = (parsed as { model?: unknown } | null)?.model;
-  return { bytes, digest, model: typeof model === 'string' ? model : undefined };
+  if (scanner === undefined || bytes.length === 0) return { bytes, digest, model: undefined };
+  const scan = scanner.end();
+  if (!scan.ok) throw new GatewayError('INVALID_JSON', 400, `Request body is not valid JSON: ${scan.problem}`);
+  return { bytes, digest, model: scan.model };
 }
