@@ -18,17 +18,21 @@ export function clientCredential(req: IncomingMessage): string | undefined {
 }
 
 /**
- * Every credential header upstream will receive, as `name:value` in arrival order. Read from the
- * raw header list because that is what is forwarded (src/upstream/headers.ts): node keeps only
- * the first `authorization` in `req.headers`, but a second one still reaches upstream. Whichever
- * of them upstream uses, two requests share a tenant only if they carry the same list.
+ * Every credential upstream will receive, in arrival order: the key of each `x-api-key` and
+ * `Authorization: Bearer` header (the same key either way, as SDK 0.x and 1.x send it), and any
+ * other `Authorization` value whole. Read from the raw header list because that is what is
+ * forwarded (src/upstream/headers.ts): node keeps only the first `authorization` in
+ * `req.headers`, but a second one still reaches upstream. Whichever of them upstream uses, two
+ * requests share a tenant only if they carry the same list.
  */
 export function upstreamCredentials(rawHeaders: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
-    const value = rawHeaders[i + 1] as string;
-    if ((name === 'x-api-key' || name === 'authorization') && value.trim() !== '') out.push(`${name}:${value}`);
+    const value = (rawHeaders[i + 1] as string).trim();
+    if (value === '') continue;
+    if (name === 'x-api-key') out.push(`key:${value}`);
+    else if (name === 'authorization') out.push(/^bearer\s/i.test(value) ? `key:${value.slice(7).trim()}` : `authorization:${value}`);
   }
   return out;
 }

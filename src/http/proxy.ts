@@ -142,7 +142,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
       const length = req.headers['content-length'];
       if (body === req && length !== undefined) headers.push('content-length', length);
-      void runUpstreamCall(deps.calls, flight, { method, path, headers, body, endpoint, mode: ctx.mode, model, requestedModel, rewriteJson, parentSpan: ctx.span, onComplete, sharedKey });
+      void runUpstreamCall(deps.calls, flight, { method, path, headers, body, endpoint, mode: ctx.mode, model: metrics.breakerModels.value(requestedModel), requestedModel, rewriteJson, parentSpan: ctx.span, onComplete, sharedKey });
     }
     const served = await outcome;
     if (role === 'follower' && served.kind === 'served' && served.complete && res.statusCode < 300) {

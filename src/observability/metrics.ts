@@ -28,6 +28,11 @@ export class GatewayMetrics {
   readonly registry = new Registry();
   readonly modes: BoundedLabel;
   readonly models: ModelLabels;
+  /**
+   * Breaker keys and span attributes by requested model: the first MAX_MODELS model strings seen,
+   * `other` beyond. Interim: the upstream call chain's rewrite keys breakers by the real model in an LRU.
+   */
+  readonly breakerModels: BoundedLabel;
   private readonly prices: PriceTable;
 
   readonly tokens: Counter<'type' | 'mode' | 'model'>;
@@ -55,6 +60,7 @@ export class GatewayMetrics {
     this.modes = new BoundedLabel(options.modes, options.maxModes);
     const allowed = options.models;
     this.models = new ModelLabels((model) => allowed?.has(model) === true || options.prices.hasExact(model), options.maxModels);
+    this.breakerModels = new BoundedLabel(undefined, options.maxModels);
     this.prices = options.prices;
     collectDefaultMetrics({ register: this.registry });
 
