@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { cpus } from 'node:os';
+import { bigBodyStall, longTextBody, manyKeysBody } from './big-body.js';
 import { fixedRate, percentile, streamTimings, type LatencyResult, type Request } from './load.js';
 import { peakRssMiB, pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 
@@ -11,7 +12,7 @@ import { peakRssMiB, pidOf, startBareProxy, startGateway, startMock, startNginx,
  * upstream and the load generator. Traffic stays on 127.0.0.1; every phase is bounded in time.
  *
  *   npm run bench                 all phases (about 3 minutes)
- *   npm run bench -- --only=throughput,latency,idle,streams,rss,coalescing,cross
+ *   npm run bench -- --only=throughput,latency,idle,streams,rss,coalescing,cross,bigbody
  *   npm run bench -- --soak=600   adds a soak of N seconds of mixed traffic (RSS sampled)
  */
 
@@ -195,7 +196,7 @@ async function main(): Promise<void> {
     if (redis === undefined) out('\n## Cross-instance coalescing: skipped (redis-server not installed)');
     else {
       const mock = await startMock('1', { MOCK_LATENCY_MS: '1000' });
-      const env = { ...gatewayEnv, REDIS_URL: redis.url };
+      const env = { ...gatewayEnv, REDIS_URL: redis.url, TENANT_HASH_KEY: 'benchmark-tenant-hash-key-0123456789abcdef' };
       const a = await startGateway('0', mock.url, env);
       const b = await startGateway('0', mock.url, env);
       await new Promise((r) => setTimeout(r, 500)); // both connect to Redis
@@ -229,6 +230,24 @@ async function main(): Promise<void> {
       out(`requests ${bursts * 200}, distinct fingerprints ${bursts * 20}, upstream calls ${stats.requests} (saved ${fmt((1 - stats.requests / (bursts * 200)) * 100, 1)}%)`);
       out(`p50 latency: A leader ${p50(byRole['A leader'])} ms, A follower ${p50(byRole['A follower'])} ms, B leader (remote follower) ${p50(byRole['B leader'])} ms, B follower ${p50(byRole['B follower'])} ms`);
     }
+  }
+
+  if (phase('bigbody')) {
+    // One body just under the 32 MiB limits (gateway MAX_BODY_BYTES and the mock's own), sent alone.
+    const mock = await startMock('1');
+    const gateway = await startGateway('0', mock.url, gatewayEnv);
+    const size = 32 * 1024 * 1024 - 64 * 1024;
+    const results = [];
+    for (const [name, body] of [['many keys', manyKeysBody(size)], ['long text', longTextBody(size)]] as const) {
+      results.push(await bigBodyStall(gateway.url, name, body));
+    }
+    await gateway.stop();
+    await mock.stop();
+    report.bigbody = results;
+    out('\n## Event-loop stall of one 32 MiB JSON body (longest GET /healthz round trip while it is processed; median of 3)');
+    out('| body | bytes | status | stall ms | JSON.parse alone ms | stall / parse | idle probe ms |');
+    out('|---|---|---|---|---|---|---|');
+    for (const r of results) out(`| ${r.name} | ${r.bytes} | ${r.status} | ${fmt(r.stallMs, 1)} | ${fmt(r.parseMs, 1)} | ${fmt(r.stallMs / r.parseMs)} | ${fmt(r.idleProbeMs, 2)} |`);
   }
 
   const soakSeconds = Number(args.get('soak') ?? '0');

@@ -10,11 +10,12 @@ import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Store } from 'express-rate-limit';
 import type { SharedResponseCache } from './coordination/shared-cache.js';
 import { anthropicErrorBody, GatewayError } from './errors.js';
-import { authenticate } from './http/auth.js';
+import { authenticate, type TenantHasher } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
 import { rateLimiter } from './http/rate-limit.js';
+import { checkTarget } from './http/target.js';
 import { compose, pathOf, type Stage } from './http/stage.js';
 import { systemRoutes, SYSTEM_PATHS, type Readiness } from './http/system-routes.js';
 
@@ -34,11 +35,13 @@ export interface AppDeps {
   /** Shared rate-limit counts (Redis with a local fallback); in-process when undefined. */
   rateLimitStore?: Store | undefined;
   sharedCache?: SharedResponseCache | undefined;
+  /** Turns credentials into tenant ids (keyed with TENANT_HASH_KEY). */
+  tenants: TenantHasher;
 }
 
 /**
  * The only place the order of stages is written:
- *   observe → system routes (Express) | capacity → auth → rate limit → proxy;  errors → Anthropic-shaped answer.
+ *   observe → target check → system routes (Express) | capacity → auth → rate limit → proxy;  errors → Anthropic-shaped answer.
  * Express serves the gateway's own endpoints; the API path skips its router (see http/stage.ts).
  */
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -59,15 +62,17 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
   // Every in-flight structure (flights, buffers, sockets) grows with concurrent requests: cap them.
   const capacity: Stage = (_req, _res, next) => {
     if (deps.activeRequests() > config.maxConcurrentRequests) {
-      next(new GatewayError('AT_CAPACITY', 503, `Gateway at capacity (${config.maxConcurrentRequests} concurrent requests). Retry shortly.`, { headers: { 'retry-after': '1' } }));
+      // The API's own overload answer: the SDKs raise OverloadedError and clients back off or fall back.
+      next(new GatewayError('AT_CAPACITY', 529, `Overloaded: the gateway is at capacity (${config.maxConcurrentRequests} concurrent requests). Retry shortly.`, { headers: { 'retry-after': '1' } }));
     } else next();
   };
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics, store: deps.rateLimitStore });
   const stages: Stage[] = [
     observeRequests(logger, metrics, deps.tracing),
+    checkTarget(),
     system,
     capacity,
-    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsUpstreamKey: config.anthropicApiKey !== undefined }),
+    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectedUpstreamKey: config.anthropicApiKey, tenants: deps.tenants }),
     ...(limiter === undefined ? [] : [limiter]),
     proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
   ];

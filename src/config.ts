@@ -49,6 +49,15 @@ const basePath = (name: string) =>
     error: `${name} must be empty or a path like /anthropic (leading slash, no trailing slash)`,
   });
 
+/** Host header values as clients send them: `name` or `name:port`, IPv6 in brackets; compared lower-case. */
+const hostList = (name: string) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0))
+    .refine((hosts) => hosts.length > 0 && hosts.every((h) => /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/.test(h)), {
+      error: `${name} must be a comma-separated list of host or host:port values (IPv6 in brackets), e.g. gateway.internal:8080`,
+    });
+
 const MS_DAY = 86_400_000;
 
 const PRICE_FIELDS = ['input', 'output', 'cache_creation', 'cache_read'] as const;
@@ -111,6 +120,9 @@ const schema = z.object({
   GATEWAY_API_KEYS: keyList('GATEWAY_API_KEYS').optional(),
   ANTHROPIC_API_KEY: z.string().min(1, { error: 'ANTHROPIC_API_KEY must not be empty when set' }).optional(),
   ALLOW_OPEN_GATEWAY: bool('ALLOW_OPEN_GATEWAY').default(false),
+  TENANT_HASH_KEY: z.string().min(32, { error: 'TENANT_HASH_KEY must be at least 32 characters (a random secret, the same on every instance)' }).optional().describe('secret key of the HMAC that turns credentials into tenant ids (logs, coalescing, cache); same on every instance'),
+  ALLOWED_HOSTS: hostList('ALLOWED_HOSTS').optional().describe('Host header values batch results_url may be built from (default: the listen address and localhost, with the listen port)'),
+  MODELS: nameList('MODELS').optional().describe('model ids that always get their own metric label (others earn one from a 2xx upstream answer)'),
   COALESCE: bool('COALESCE').default(true),
   COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024),
@@ -172,6 +184,12 @@ export interface Config {
   readonly gatewayApiKeys: readonly string[] | undefined;
   readonly anthropicApiKey: string | undefined;
   readonly allowOpenGateway: boolean;
+  /** HMAC key for tenant ids; undefined = a random per-process key (chosen at start, with a warning). */
+  readonly tenantHashKey: string | undefined;
+  /** Host header values batch `results_url` may use; undefined = listen address and loopback names on the listen port. */
+  readonly allowedHosts: ReadonlySet<string> | undefined;
+  /** Model ids that always get their own metric label. */
+  readonly models: ReadonlySet<string> | undefined;
   readonly coalesce: boolean;
   readonly coalesceMaxReplayBytes: number;
   readonly coalesceSubscriberBufferBytes: number;
@@ -192,7 +210,7 @@ export interface Config {
       }
     | undefined;
   readonly workers: number;
-  /** Requests in progress at most; past it the API answers 503 at once (bounds every per-request structure). */
+  /** Requests in progress at most; past it the API answers 529 overloaded_error at once (bounds every per-request structure). */
   readonly maxConcurrentRequests: number;
   readonly cache: {
     readonly enabled: boolean;
@@ -249,6 +267,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
     );
   }
+  if (v.REDIS_URL !== undefined && v.TENANT_HASH_KEY === undefined) {
+    problems.push(
+      'REDIS_URL is set but TENANT_HASH_KEY is not: instances would hash tenants with different random keys, ' +
+        'so cross-instance coalescing and the shared cache could never match. Set TENANT_HASH_KEY to the same secret on every instance',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const upstream = new URL(v.UPSTREAM_URL);
@@ -274,6 +298,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     gatewayApiKeys: v.GATEWAY_API_KEYS ? Object.freeze([...v.GATEWAY_API_KEYS]) : undefined,
     anthropicApiKey: v.ANTHROPIC_API_KEY,
     allowOpenGateway: v.ALLOW_OPEN_GATEWAY,
+    tenantHashKey: v.TENANT_HASH_KEY,
+    allowedHosts: v.ALLOWED_HOSTS ? new Set(v.ALLOWED_HOSTS) : undefined,
+    models: v.MODELS ? new Set(v.MODELS) : undefined,
     coalesce: v.COALESCE,
     coalesceMaxReplayBytes: v.COALESCE_MAX_REPLAY_BYTES,
     coalesceSubscriberBufferBytes: v.COALESCE_SUBSCRIBER_BUFFER_BYTES,

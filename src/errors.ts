@@ -15,6 +15,7 @@ export const ERROR_TYPE_BY_STATUS: Readonly<Record<number, string>> = Object.fre
   405: 'invalid_request_error',
   408: 'timeout_error',
   413: 'request_too_large',
+  431: 'request_too_large',
   429: 'rate_limit_error',
   500: 'api_error',
   502: 'api_error',
@@ -42,6 +43,8 @@ export function anthropicErrorBody(status: number, message: string, requestId?: 
 /** Stable codes: logs, tests and metrics key on these, never on message text. */
 export type GatewayErrorCode =
   | 'INVALID_JSON'
+  /** A request target the gateway never forwards (not origin-form, or with dot-segments). */
+  | 'INVALID_TARGET'
   | 'BODY_TOO_LARGE'
   | 'BODY_READ_FAILED'
   | 'UNAUTHENTICATED'

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import { UpstreamClient } from './upstream/client.js';
 import { createApp } from './app.js';
+import { TenantHasher } from './http/auth.js';
+import { clientErrorHandler, onConnect } from './http/client-errors.js';
 import { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { PriceTable } from './observability/pricing.js';
@@ -60,6 +63,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     modes: config.modes,
     maxModes: config.maxModes,
     maxModels: config.maxModels,
+    models: config.models,
     prices: new PriceTable(config.pricing),
     flightsInProgress: () => flights.size,
   });
@@ -83,7 +87,14 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering results are a coalescing window, not a cache: short, small, plain answers only.
   const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;
+  // Tenant ids must match across instances (Redis coordination, shared cache): config.ts demands the
+  // key with REDIS_URL. A single instance may run with a random one; its tenant ids then change on restart.
+  if (config.tenantHashKey === undefined) {
+    logger.warn('TENANT_HASH_KEY is not set: tenant ids in logs are keyed with a random per-process key and will differ between instances and restarts');
+  }
+  const tenants = new TenantHasher(config.tenantHashKey ?? randomBytes(32).toString('hex'));
   const app = createApp({
+    tenants,
     config,
     logger,
     metrics,
@@ -119,6 +130,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   });
   // After the bookkeeping listener: it must see the request before the app can answer it.
   server.on('request', app);
+  // What Node's parser refuses, and CONNECT, never reach the app: answered Anthropic-shaped here.
+  server.on('clientError', clientErrorHandler(logger));
+  server.on('connect', onConnect);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Stage } from './stage.js';
 import { GatewayError } from '../errors.js';
@@ -17,38 +17,93 @@ export function clientCredential(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-export interface AuthOptions {
-  gatewayApiKeys: readonly string[] | undefined;
-  /** When the gateway injects its own upstream key, the client's SDK key IS its gateway key. */
-  injectsUpstreamKey: boolean;
+/**
+ * Every credential upstream will receive, in arrival order: the key of each `x-api-key` and
+ * `Authorization: Bearer` header (the same key either way, as SDK 0.x and 1.x send it), and any
+ * other `Authorization` value whole. Read from the raw header list because that is what is
+ * forwarded (src/upstream/headers.ts): node keeps only the first `authorization` in
+ * `req.headers`, but a second one still reaches upstream. Whichever of them upstream uses, two
+ * requests share a tenant only if they carry the same list.
+ */
+export function upstreamCredentials(rawHeaders: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    const value = (rawHeaders[i + 1] as string).trim();
+    if (value === '') continue;
+    if (name === 'x-api-key') out.push(`key:${value}`);
+    else if (name === 'authorization') out.push(/^bearer\s/i.test(value) ? `key:${value.slice(7).trim()}` : `authorization:${value}`);
+  }
+  return out;
 }
 
 /**
- * Sets the tenant identity and, when GATEWAY_API_KEYS is set, admits only clients presenting one.
- * Keys are compared by SHA-256 digest lookup, so the comparison time does not depend on how much
- * of a guessed key matches.
+ * Tenant ids: an HMAC-SHA256 of the credential parts, keyed with TENANT_HASH_KEY, so whoever reads
+ * the logs or Redis keys cannot test guessed keys against them without the deployment's secret.
+ */
+export class TenantHasher {
+  constructor(private readonly key: string) {}
+
+  id(parts: readonly string[]): string {
+    const hmac = createHmac('sha256', this.key);
+    // Length-prefixed parts: no value can be crafted to shift into the next one.
+    for (const part of parts) hmac.update(`${part.length}:`).update(part);
+    return `t:${hmac.digest('hex').slice(0, 32)}`;
+  }
+}
+
+export interface AuthOptions {
+  gatewayApiKeys: readonly string[] | undefined;
+  /** The key the gateway sends upstream instead of the client's (ANTHROPIC_API_KEY), if any. */
+  injectedUpstreamKey: string | undefined;
+  tenants: TenantHasher;
+}
+
+/**
+ * Admits clients (when GATEWAY_API_KEYS is set) and names the tenant: the credential upstream
+ * bills, which decides who may share a flight, a cached or a lingering answer.
+ * - The gateway injects its key: the tenant is the gateway key presented (or the injected key
+ *   itself when the gateway runs open).
+ * - Pass-through: the tenant is the client's own Anthropic credential(s), plus the gateway key
+ *   when one is required. Without any upstream credential there is no tenant: the request is
+ *   forwarded (upstream answers 401) but never shares anything with anyone.
+ * `client` (rate limiting) is whoever presented a key: the gateway key, else the credential.
+ * Gateway keys are compared by SHA-256 digest lookup, so the time taken does not depend on how
+ * much of a guessed key matches.
  */
 export function authenticate(options: AuthOptions): Stage {
   const allowed = options.gatewayApiKeys ? new Set(options.gatewayApiKeys.map(sha256Hex)) : undefined;
+  const injected = options.injectedUpstreamKey;
+  const { tenants } = options;
+  const openInjectedTenant = injected === undefined ? undefined : tenants.id(['upstream', injected]);
+
   return (req, _res, next) => {
     const ctx = contextOf(req);
     if (allowed === undefined) {
-      const credential = clientCredential(req);
-      ctx.tenant = credential === undefined ? 'anonymous' : `key:${sha256Hex(credential).slice(0, 32)}`;
+      const credentials = upstreamCredentials(req.rawHeaders);
+      const own = credentials.length === 0 ? undefined : tenants.id(['credential', ...credentials]);
+      ctx.tenant = openInjectedTenant ?? own;
+      ctx.client = own;
       next();
       return;
     }
     const header = req.headers['x-gateway-api-key'];
-    const presented = typeof header === 'string' && header !== '' ? header : options.injectsUpstreamKey ? clientCredential(req) : undefined;
-    const digest = presented === undefined ? undefined : sha256Hex(presented);
-    if (digest === undefined || !allowed.has(digest)) {
-      const hint = options.injectsUpstreamKey
-        ? 'send a gateway API key as the SDK apiKey (x-api-key or Authorization: Bearer) or in x-gateway-api-key'
-        : 'send a gateway API key in the x-gateway-api-key header';
+    const presented = typeof header === 'string' && header !== '' ? header : injected !== undefined ? clientCredential(req) : undefined;
+    if (presented === undefined || !allowed.has(sha256Hex(presented))) {
+      const hint =
+        injected !== undefined
+          ? 'send a gateway API key as the SDK apiKey (x-api-key or Authorization: Bearer) or in x-gateway-api-key'
+          : 'send a gateway API key in the x-gateway-api-key header';
       next(new GatewayError('UNAUTHENTICATED', 401, `Missing or invalid gateway API key: ${hint}`));
       return;
     }
-    ctx.tenant = `gw:${digest.slice(0, 32)}`;
+    const gatewayKey = tenants.id(['gateway', presented]);
+    ctx.client = gatewayKey;
+    if (injected !== undefined) ctx.tenant = gatewayKey;
+    else {
+      const credentials = upstreamCredentials(req.rawHeaders);
+      ctx.tenant = credentials.length === 0 ? undefined : tenants.id(['gateway', presented, 'credential', ...credentials]);
+    }
     next();
   };
 }

@@ -1,11 +1,21 @@
+import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { JsonScanner } from './json-scan.js';
 
 export interface ReadBody {
   bytes: Buffer;
-  /** Parsed JSON when the body is declared JSON (validated); undefined otherwise. */
-  json: unknown;
+  /** SHA-256 of the exact bytes (base64url): identical means byte-identical. */
+  digest: string;
+  /** The top-level string `model` of a JSON object body; undefined otherwise. */
+  model: string | undefined;
 }
+
+/**
+ * JSON nested deeper than this is refused with 400: no Claude request nests this deep, and
+ * anything that walked such a value recursively (here or upstream) would overflow its stack.
+ */
+export const MAX_JSON_DEPTH = 1_000;
 
 export function hasBody(req: IncomingMessage): boolean {
   const length = req.headers['content-length'];
@@ -23,12 +33,18 @@ function tooLarge(maxBytes: number): GatewayError {
 
 /**
  * Reads a whole request body into memory, never more than `maxBytes` (checked against the declared
- * length first, then while reading), and validates JSON when the body is declared JSON.
+ * length first, then while reading). Per chunk, as it arrives: the digest and, for JSON, the
+ * validating scan that also finds `model` (http/json-scan.ts). Nothing is parsed into values and
+ * nothing is done at the end in proportion to the body's size but one copy (Buffer.concat): one
+ * large body cannot hold the event loop for long.
  */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<ReadBody> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
 
+  const json = isJson(req);
+  const hash = createHash('sha256');
+  const scanner = json ? new JsonScanner(MAX_JSON_DEPTH) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
   // Event-based rather than for-await: leaving a for-await early would destroy the socket before
@@ -43,6 +59,8 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
         return;
       }
       chunks.push(chunk);
+      hash.update(chunk);
+      scanner?.push(chunk);
     };
     const onEnd = (): void => {
       cleanup();
@@ -65,11 +83,9 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     req.on('aborted', onAborted);
   });
   const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-  if (!isJson(req) || bytes.length === 0) return { bytes, json: undefined };
-  try {
-    return { bytes, json: JSON.parse(bytes.toString('utf8')) as unknown };
-  } catch (err) {
-    const detail = err instanceof Error ? `: ${err.message.slice(0, 200)}` : '';
-    throw new GatewayError('INVALID_JSON', 400, `Request body is not valid JSON${detail}`, { cause: err });
-  }
+  const digest = hash.digest('base64url');
+  if (scanner === undefined || bytes.length === 0) return { bytes, digest, model: undefined };
+  const scan = scanner.end();
+  if (!scan.ok) throw new GatewayError('INVALID_JSON', 400, `Request body is not valid JSON: ${scan.problem}`);
+  return { bytes, digest, model: scan.model };
 }

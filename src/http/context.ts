@@ -3,8 +3,13 @@ import type { Span } from '@opentelemetry/api';
 
 /** What the edge learns about a request and the later stages (and the request log) read. */
 export interface RequestContext {
-  /** Hash of the credential that identifies the tenant; never the credential itself. */
-  tenant: string;
+  /**
+   * Keyed hash of the credential upstream bills (see http/auth.ts); never the credential itself.
+   * Undefined when the request carries no upstream credential: such a request shares nothing.
+   */
+  tenant: string | undefined;
+  /** Keyed hash of the key the client presented (gateway key or Anthropic key), for rate limits. */
+  client: string | undefined;
   /** Bounded mode label (see BoundedLabel). */
   readonly mode: string;
   /** How coalescing served this request, once known. */
@@ -34,7 +39,8 @@ export function modeOf(req: IncomingMessage): string {
 export function attachContext(req: IncomingMessage, mode: string, span?: Span, receivedAt = performance.now()): RequestContext {
   const ctx: RequestContext = {
     receivedAt,
-    tenant: 'anonymous',
+    tenant: undefined,
+    client: undefined,
     mode,
     role: undefined,
     upstreamRequestId: undefined,

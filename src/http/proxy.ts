@@ -16,7 +16,8 @@ import { isAbort, translateUpstreamError } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
 import { hasBody, isJson, readBody } from './body.js';
 import { contextOf, type RequestContext } from './context.js';
-import { protocolOf, type Stage } from './stage.js';
+import { publicOrigin } from './public-origin.js';
+import type { Stage } from './stage.js';
 
 export interface ProxyDeps {
   config: Config;
@@ -41,16 +42,6 @@ export function upstreamPath(url: string, basePath: string): { path: string; via
   return { path: url, viaBasePath: false };
 }
 
-function gatewayBaseUrl(req: IncomingMessage, config: Config, viaBasePath: boolean): string {
-  const root = config.publicUrl ?? `${protocolOf(req)}://${req.headers.host ?? `${config.host}:${config.port}`}`;
-  return viaBasePath ? root + config.basePath : root;
-}
-
-function requestedModel(json: unknown): string | undefined {
-  const model = (json as { model?: unknown } | null | undefined)?.model;
-  return typeof model === 'string' && model !== '' ? model : undefined;
-}
-
 /**
  * The last edge stage: classifies the request, answers it from a finished answer when one may be
  * reused (cache, lingering), and otherwise joins the identical call in flight or leads a new one.
@@ -60,6 +51,9 @@ function requestedModel(json: unknown): string | undefined {
 export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger, sharedCache } = deps;
   const injectApiKey = config.anthropicApiKey;
+  const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
+  /** Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts). */
+  const gatewayBaseUrl = (req: IncomingMessage, viaBasePath: boolean): string => originOf(req) + (viaBasePath ? config.basePath : '');
 
   return async (req, res) => {
     const ctx = contextOf(req);
@@ -67,12 +61,14 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const { path, viaBasePath } = upstreamPath(req.url ?? '/', config.basePath);
 
     let body: Buffer | IncomingMessage | null = null;
-    let json: unknown;
+    let bodyDigest = '';
+    let requestedModel: string | undefined;
     if (hasBody(req)) {
       if (isJson(req)) {
         const read = await readBody(req, config.maxBodyBytes);
         body = read.bytes;
-        json = read.json;
+        bodyDigest = read.digest;
+        requestedModel = read.model;
       } else {
         // Uploads that are not JSON (multipart files) stream through without being held in memory.
         body = req;
@@ -80,12 +76,14 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     }
 
     const endpoint = endpointLabel(path);
-    const model = requestedModel(json);
-    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached.
-    const eligible = (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
+    // The raw model string: accounting and the breaker bound it themselves.
+    const model = requestedModel;
+    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached. A request
+    // without an upstream credential (no tenant) shares nothing: not a flight, a lingering or a cached answer.
+    const eligible = ctx.tenant !== undefined && (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
     const coalescing = eligible && config.coalesce && !optedOut(req);
     const caching = eligible && cache !== undefined && !cacheOptedOut(req);
-    const key = coalescing || caching ? fingerprint({ tenant: ctx.tenant, method, path, headers: req.headers, json }) : '';
+    const key = (coalescing || caching) && ctx.tenant !== undefined ? fingerprint({ tenant: ctx.tenant, method, path, headers: req.headers, bodyDigest }) : '';
 
     if (caching) {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
@@ -122,7 +120,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)
-        ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, config, viaBasePath))
+        ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, viaBasePath))
         : undefined;
       const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
       const length = req.headers['content-length'];

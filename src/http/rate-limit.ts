@@ -14,7 +14,7 @@ export interface RateLimitOptions {
 }
 
 /**
- * Per-client limits with express-rate-limit. A client is its credential's hash (the tenant the
+ * Per-client limits with express-rate-limit. A client is its key's keyed hash (the `client` the
  * auth stage set), or its IP address when it sent none. Standard `RateLimit-*` headers on every
  * answer; refusals are Anthropic-shaped 429 `rate_limit_error` with `retry-after`. Runs after the
  * system routes, which are therefore never limited.
@@ -32,8 +32,8 @@ export function rateLimiter(options: RateLimitOptions): Stage | undefined {
     legacyHeaders: false,
     ...(options.store === undefined ? {} : { store: options.store }),
     keyGenerator: (req) => {
-      const tenant = contextOf(req).tenant;
-      return tenant !== 'anonymous' ? tenant : `ip:${ipKeyGenerator(req.socket.remoteAddress ?? 'unknown')}`;
+      const client = contextOf(req).client;
+      return client ?? `ip:${ipKeyGenerator(req.socket.remoteAddress ?? 'unknown')}`;
     },
     handler: (req, res, next, limitOptions) => {
       const ctx = contextOf(req);

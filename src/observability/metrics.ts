@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TOKEN_TYPES, type TokenUsage } from '../upstream/usage.js';
-import { BoundedLabel } from './labels.js';
+import { BoundedLabel, ModelLabels } from './labels.js';
 import type { PriceTable } from './pricing.js';
 
 /** Seconds. LLM calls run from milliseconds (count_tokens) to ten minutes (long non-streaming answers). */
@@ -12,6 +12,8 @@ export interface MetricsOptions {
   modes: ReadonlySet<string> | undefined;
   maxModes: number;
   maxModels: number;
+  /** Model ids that always get their own label (MODELS). */
+  models?: ReadonlySet<string> | undefined;
   prices: PriceTable;
   /** Reads the number of flights in progress at scrape time. */
   flightsInProgress: () => number;
@@ -20,12 +22,16 @@ export interface MetricsOptions {
 /**
  * Every metric of the public contract, on an explicit registry (no global state: tests and
  * several gateways in one process each get their own). Label values for mode and model pass
- * through BoundedLabel; nothing per-tenant or per-request ever becomes a label.
+ * through BoundedLabel and ModelLabels; nothing per-tenant or per-request ever becomes a label.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly modes: BoundedLabel;
-  readonly models: BoundedLabel;
+  readonly models: ModelLabels;
+  /**
+   * Breaker keys and span attributes by requested model: the first MAX_MODELS model strings seen,
+   * `other` beyond. Interim: the upstream call chain's rewrite keys breakers by the real model in an LRU.
+   */
   private readonly prices: PriceTable;
 
   readonly tokens: Counter<'type' | 'mode' | 'model'>;
@@ -52,7 +58,8 @@ export class GatewayMetrics {
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
     this.modes = new BoundedLabel(options.modes, options.maxModes);
-    this.models = new BoundedLabel(undefined, options.maxModels);
+    const allowed = options.models;
+    this.models = new ModelLabels((model) => allowed?.has(model) === true || options.prices.hasExact(model), options.maxModels);
     this.prices = options.prices;
     collectDefaultMetrics({ register: this.registry });
 

@@ -25,6 +25,11 @@ export class PriceTable {
     this.prices = { ...DEFAULT_PRICES, ...overrides };
   }
 
+  /** Whether `model` is priced by its exact id (PRICING_JSON), not only by a family it contains. */
+  hasExact(model: string): boolean {
+    return Object.hasOwn(this.prices, model) && !Object.hasOwn(DEFAULT_PRICES, model);
+  }
+
   /** Exact model id first, then the first family name the id contains. */
   priceOf(model: string): Price | undefined {
     const exact = this.prices[model];

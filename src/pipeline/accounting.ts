@@ -10,9 +10,9 @@ import type { CallFacts, UpstreamCall } from './call/chain.js';
  * own (followers, remote followers, cache hits).
  */
 
-/** The model label of a call: the requested model, or the answered one when the request named none. */
+/** The model label of a call: the requested model, or the answered one when the request named none. Labels are earned (observability/labels.ts). */
 export function modelLabel(metrics: GatewayMetrics, requested: string | undefined, meter: UsageMeter | undefined): string {
-  return metrics.models.value(requested ?? meter?.model);
+  return metrics.models.known(requested ?? meter?.model);
 }
 
 /** Status label of an upstream call: the HTTP status, or `error` / `aborted` when there is none to tell. */
@@ -38,8 +38,11 @@ export function recordCall(metrics: GatewayMetrics, call: UpstreamCall, facts: C
   const sentAt = facts.sentAt;
   if (sentAt === undefined) return;
   const { endpoint, mode } = call;
-  const model = modelLabel(metrics, call.model, meter);
-  metrics.apiCalls.inc({ endpoint, mode, model, status: statusLabel(outcome, facts) });
+  const status = statusLabel(outcome, facts);
+  // A 2xx answer earns the requested model its own label; junk models upstream refused stay `other`.
+  const raw = call.model ?? meter?.model;
+  const model = /^2\d\d$/.test(status) ? metrics.models.earn(raw) : metrics.models.known(raw);
+  metrics.apiCalls.inc({ endpoint, mode, model, status });
   metrics.apiDuration.observe({ endpoint, mode, model }, (endedAt - sentAt) / 1000);
   if (meter === undefined) return;
   if (meter.firstTokenAt !== undefined) metrics.ttft.observe({ mode, model }, (meter.firstTokenAt - sentAt) / 1000);
@@ -56,5 +59,5 @@ export function recordDelivery(metrics: GatewayMetrics, mode: string, requested:
 /** A kept answer (cache hit, lingering answer) delivered again. */
 export function recordReuse(metrics: GatewayMetrics, mode: string, requested: string | undefined, answer: { usage: TokenUsage | undefined; model: string | undefined }, source: 'coalesced' | 'cache'): void {
   if (answer.usage === undefined) return;
-  metrics.recordSaved(mode, metrics.models.value(requested ?? answer.model), answer.usage, source);
+  metrics.recordSaved(mode, metrics.models.known(requested ?? answer.model), answer.usage, source);
 }

@@ -156,7 +156,7 @@ export class Breakers {
       this.breakers.delete(subject);
     } else {
       if (this.breakers.size >= this.maxBreakers) this.evictOne();
-      const label = `${this.host}/${model === undefined ? `endpoint:${endpoint}` : this.metrics.models.value(model)}`;
+      const label = `${this.host}/${model === undefined ? `endpoint:${endpoint}` : this.metrics.models.known(model)}`;
       breaker = new ModelBreaker(subject, label, this.options, this.metrics, this.logger);
     }
     this.breakers.set(subject, breaker);

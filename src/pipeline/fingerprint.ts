@@ -4,25 +4,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 /**
  * The coalescing key. Two requests get the same fingerprint only when the upstream would treat
  * them as the same call for the same tenant: tenant, method, path with query, every `anthropic-*`
- * header (version, beta set, workspace, ...), and the body's canonical JSON (key order does not
- * matter). Nothing per attempt or per connection enters it: user-agent, x-stainless-*, request
- * ids, traceparent, accept-encoding.
+ * header (version, beta set, workspace, ...), and the body's exact bytes. Identical means
+ * byte-identical: the model reads a prompt in the order it was written, so JSON differing only in
+ * key order or number spelling is a different request (the official SDKs serialise one call the
+ * same way every time). Nothing per attempt or per connection enters it: user-agent,
+ * x-stainless-*, request ids, traceparent, accept-encoding.
  */
-
-/** Recursively key-sorted JSON; arrays keep their order (it is meaningful). */
-export function canonicalJson(value: unknown): string {
-  if (value === undefined) return 'null';
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map((v: unknown) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const record = value as Record<string, unknown>;
-  const parts: string[] = [];
-  for (const key of Object.keys(record).sort()) {
-    const v = record[key];
-    if (v === undefined) continue;
-    parts.push(`${JSON.stringify(key)}:${canonicalJson(v)}`);
-  }
-  return `{${parts.join(',')}}`;
-}
 
 /** `anthropic-beta: b,a` and `a, b` enable the same features. */
 function normalizeBeta(value: string): string {
@@ -40,8 +27,8 @@ export interface FingerprintInput {
   /** Upstream path including the query string. */
   path: string;
   headers: IncomingHttpHeaders;
-  /** Parsed JSON body, or undefined for requests without one. */
-  json: unknown;
+  /** SHA-256 of the body's exact bytes (http/body.ts computes it as the body arrives); '' without a body. */
+  bodyDigest: string;
 }
 
 export function fingerprint(input: FingerprintInput): string {
@@ -63,6 +50,6 @@ export function fingerprint(input: FingerprintInput): string {
     field(name === 'anthropic-beta' ? normalizeBeta(value) : value);
   }
   field('body');
-  field(input.json === undefined ? '' : canonicalJson(input.json));
+  field(input.bodyDigest);
   return hash.digest('base64url');
 }

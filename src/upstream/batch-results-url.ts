@@ -1,7 +1,8 @@
 /**
  * Message Batches carry an ABSOLUTE `results_url` that the SDK fetches as-is. Left alone it would
  * send clients around the gateway, so URLs under the upstream base are re-rooted at the gateway's
- * own address. URLs pointing anywhere else are left untouched.
+ * own address (PUBLIC_URL, or an allowed Host: see http/public-origin.ts; never an arbitrary
+ * client-chosen Host). URLs pointing anywhere else are left untouched.
  */
 
 /** Batch endpoints whose JSON answers may carry `results_url` (create, get, list, cancel). */

@@ -108,7 +108,7 @@ describe('coalescing through the official SDK', () => {
     }
   });
 
-  test('reordered JSON keys share a flight; different bodies, betas or tenants never do', async () => {
+  test('byte-identical bodies share a flight; reordered keys, different bodies, betas or tenants never do', async () => {
     const { gate, options } = holdingMock();
     const stack = await startStack({ mock: options });
     try {
@@ -117,20 +117,22 @@ describe('coalescing through the official SDK', () => {
       const reordered = JSON.stringify({ messages: params.messages, max_tokens: params.max_tokens, model: params.model });
       const calls = [
         rawPost(url, a).done,
+        rawPost(url, a).done,
         rawPost(url, reordered).done,
         rawPost(url, JSON.stringify({ ...params, max_tokens: 65 })).done,
         rawPost(url, a, { 'anthropic-beta': 'some-beta-2026-01-01' }).done,
         rawPost(url, a, { 'x-api-key': 'sk-ant-another-tenant-key' }).done,
         rawPost(url, a, { 'x-gateway-coalesce': 'off' }).done,
       ];
-      await until(() => stack.gateway.flights.subscribers() === 5, 5_000, 'five shared-capable requests to register');
-      await until(() => stack.mock.requests.length === 5, 5_000, 'the distinct calls to reach upstream');
+      await until(() => stack.gateway.flights.subscribers() === 6, 5_000, 'six shared-capable requests to register');
+      await until(() => stack.mock.requests.length === 6, 5_000, 'the distinct calls to reach upstream');
       gate.resolve();
       const answers = await Promise.all(calls);
-      assert.equal(stack.mock.stats().byPath['POST /v1/messages'], 5, '1 shared + 3 distinct + 1 opted out');
+      assert.equal(stack.mock.stats().byPath['POST /v1/messages'], 6, '1 shared + 4 distinct + 1 opted out');
       assert.ok(answers[0]?.body.equals(answers[1]?.body as Buffer));
-      assert.equal(answers[4]?.headers['x-gateway-coalesce-role'], 'leader', 'another tenant leads its own flight');
-      assert.equal(answers[5]?.headers['x-gateway-coalesce-role'], 'bypass');
+      assert.equal(answers[2]?.headers['x-gateway-coalesce-role'], 'leader', 'the same JSON with its keys in another order is another call');
+      assert.equal(answers[5]?.headers['x-gateway-coalesce-role'], 'leader', 'another tenant leads its own flight');
+      assert.equal(answers[6]?.headers['x-gateway-coalesce-role'], 'bypass');
     } finally {
       gate.resolve();
       await stack.close();

@@ -172,14 +172,14 @@ describe('gateway API keys', () => {
 });
 
 describe('capacity', () => {
-  test('past MAX_CONCURRENT_REQUESTS the API answers 503 at once; health stays up; capacity returns', async () => {
+  test('past MAX_CONCURRENT_REQUESTS the API answers 529 overloaded_error at once; health stays up; capacity returns', async () => {
     const gate = deferred();
     const stack = await startStack({ env: { MAX_CONCURRENT_REQUESTS: '2' }, mock: { onRequest: () => gate.promise } });
     try {
       const held = [0, 1].map((i) => post(`${stack.gateway.url}/v1/messages`, JSON.stringify({ ...params, max_tokens: 10 + i })));
       await until(() => stack.mock.requests.length === 2, 5_000, 'two requests in flight');
       const refused = await post(`${stack.gateway.url}/v1/messages`, JSON.stringify(params));
-      assertAnthropicError(refused, 503, 'overloaded_error');
+      assertAnthropicError(refused, 529, 'overloaded_error');
       assert.equal(refused.headers.get('retry-after'), '1');
       assert.equal(stack.mock.requests.length, 2, 'the refused request never went upstream');
       assert.equal((await fetch(`${stack.gateway.url}/healthz`)).status, 200);

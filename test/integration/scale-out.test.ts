@@ -15,11 +15,13 @@ import { scrape, sum } from '../helpers/prom.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { TEST_API_KEY } from '../helpers/stack.js';
 
+/** Every instance of one deployment shares it (tenant ids, hence fingerprints, must match). */
+const TENANT_HASH_KEY = 'scale-out-test-tenant-hash-key-0123456789';
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'user' as const, content: 'across instances' }] };
 
 async function gateway(mock: MockUpstream, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, REDIS_RETRY_MS: '200', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY, REDIS_RETRY_MS: '200', ...env });
   return startGateway(config, createLogger('info', new LogCapture()));
 }
 
@@ -46,7 +48,7 @@ interface LeaderProcess {
 /** A gateway as its own process (so it can really die), on the same Redis and upstream. */
 async function spawnLeader(mock: MockUpstream, redisUrl: string): Promise<LeaderProcess> {
   const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
+    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'ignore'],
   });
   let output = '';

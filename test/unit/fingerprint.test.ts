@@ -1,13 +1,17 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canonicalJson, fingerprint, type FingerprintInput } from '../../src/pipeline/fingerprint.js';
+import { createHash } from 'node:crypto';
+import { fingerprint, type FingerprintInput } from '../../src/pipeline/fingerprint.js';
+
+const digest = (body: string): string => createHash('sha256').update(body).digest('base64url');
+const BODY = '{"model":"claude-sonnet-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}';
 
 const base: FingerprintInput = {
   tenant: 'key:abc',
   method: 'POST',
   path: '/v1/messages',
   headers: { 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
-  json: { model: 'claude-sonnet-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] },
+  bodyDigest: digest(BODY),
 };
 
 function key(overrides: Partial<FingerprintInput>): string {
@@ -15,10 +19,11 @@ function key(overrides: Partial<FingerprintInput>): string {
 }
 
 describe('fingerprint', () => {
-  test('key order in the body does not matter, at any depth', () => {
-    const reordered = { messages: [{ content: 'hi', role: 'user' }], max_tokens: 10, model: 'claude-sonnet-5' };
-    assert.equal(key({ json: reordered }), key({}));
-    assert.equal(canonicalJson({ b: 1, a: { d: [1, { y: 2, x: 1 }], c: null } }), '{"a":{"c":null,"d":[1,{"x":1,"y":2}]},"b":1}');
+  test('identical means byte-identical: key order and number spelling make a different key', () => {
+    assert.equal(key({ bodyDigest: digest(BODY) }), key({}));
+    const reordered = '{"messages":[{"role":"user","content":"hi"}],"max_tokens":10,"model":"claude-sonnet-5"}';
+    assert.notEqual(key({ bodyDigest: digest(reordered) }), key({}));
+    assert.notEqual(key({ bodyDigest: digest(BODY.replace('10', '10.0')) }), key({}));
   });
 
   test('per-attempt and per-connection headers never enter the key', () => {
@@ -51,13 +56,13 @@ describe('fingerprint', () => {
       key({ path: '/v1/messages?beta=true' }),
       key({ headers: { 'anthropic-version': '2026-10-21' } }),
       key({ headers: { ...base.headers, 'anthropic-workspace-id': 'w1' } }),
-      key({ json: { ...(base.json as object), max_tokens: 11 } }),
-      key({ json: { ...(base.json as object), stream: true } }),
-      key({ json: { ...(base.json as object), messages: [{ role: 'user', content: 'hi ' }] } }),
-      key({ json: { ...(base.json as object), max_tokens: '10' } }),
-      key({ json: [1, 2] }),
-      key({ json: [2, 1] }),
-      key({ json: undefined }),
+      key({ bodyDigest: digest(BODY.replace('10', '11')) }),
+      key({ bodyDigest: digest(BODY.replace('}]}', '}],"stream":true}')) }),
+      key({ bodyDigest: digest(BODY.replace('"hi"', '"hi "')) }),
+      key({ bodyDigest: digest(BODY.replace('10', '"10"')) }),
+      key({ bodyDigest: digest('[1,2]') }),
+      key({ bodyDigest: digest('[2,1]') }),
+      key({ bodyDigest: '' }),
       // Field boundaries cannot be shifted by crafted values.
       key({ tenant: 'a', method: 'bPOST' }),
       key({ tenant: 'ab', method: 'POST' }),

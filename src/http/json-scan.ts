@@ -1,0 +1,316 @@
+/**
+ * A validating JSON scanner fed chunk by chunk as a request body arrives: it checks the grammar
+ * (RFC 8259), bounds the nesting depth, and picks out the top-level `"model"` string, without
+ * building any value. Why not JSON.parse: the gateway needs nothing from the body but `model`,
+ * and JSON.parse of one legal 32 MiB object with millions of keys blocks the event loop for
+ * seconds (measured: benchmarks/big-body.ts), while this scan costs a few milliseconds per
+ * megabyte, spread over the body's chunks.
+ *
+ * Invariants: every byte is looked at once, in order; the state between chunks is the few fields
+ * below (no chunk is kept, except at most MAX_CAPTURE bytes of a top-level key or model value).
+ * UTF-8 inside strings is not validated (JSON.parse of the decoded text did not either: invalid
+ * sequences became U+FFFD). Where JSON.parse would take the last of duplicate keys, so does this.
+ */
+
+// States. VALUE expects any value; ARRAY_FIRST a value or `]`; OBJECT_FIRST a key or `}`; KEY a key;
+// COLON `:`; AFTER `,` or a closer; END only whitespace. Numbers, strings and literals have their own.
+const VALUE = 0;
+const ARRAY_FIRST = 1;
+const OBJECT_FIRST = 2;
+const KEY = 3;
+const COLON = 4;
+const AFTER = 5;
+const END = 6;
+const STRING = 7;
+const ESCAPE = 8;
+const UNICODE = 9;
+const MINUS = 10;
+const ZERO = 11;
+const INT = 12;
+const DOT = 13;
+const FRAC = 14;
+const EXP = 15;
+const EXP_SIGN = 16;
+const EXP_DIGITS = 17;
+const LITERAL = 18;
+
+const OBJECT = 1;
+const ARRAY = 2;
+
+/** Longest top-level key or `model` value kept for decoding; longer ones cannot be `model` / a label. */
+const MAX_CAPTURE = 1024;
+
+const LITERALS: Record<number, Uint8Array> = {
+  0x74: Buffer.from('rue'), // t
+  0x66: Buffer.from('alse'), // f
+  0x6e: Buffer.from('ull'), // n
+};
+
+function isWhitespace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46);
+}
+
+/** Numbers end at the first byte that cannot continue them; these states may end there. */
+function numberMayEnd(state: number): boolean {
+  return state === ZERO || state === INT || state === FRAC || state === EXP_DIGITS;
+}
+
+export type ScanResult = { ok: true; model: string | undefined } | { ok: false; problem: string };
+
+export class JsonScanner {
+  private state = VALUE;
+  private depth = 0;
+  private readonly stack: Uint8Array;
+  /** Bytes seen before the current chunk (for error positions). */
+  private offset = 0;
+  private problem: string | undefined;
+  // The string being read: a key or a value; whether its bytes are captured.
+  private stringIsKey = false;
+  private capturing = false;
+  private captured: Buffer[] = [];
+  private capturedBytes = 0;
+  private captureOverflow = false;
+  /** The current string holds escapes (its captured bytes need decoding). */
+  private hasEscapes = false;
+  private unicodeLeft = 0;
+  private literal: Uint8Array = LITERALS[0x74] as Uint8Array;
+  private literalAt = 0;
+  /** The last top-level key read was "model". */
+  private keyIsModel = false;
+  private model: string | undefined;
+
+  constructor(private readonly maxDepth: number) {
+    this.stack = new Uint8Array(maxDepth + 1);
+  }
+
+  push(chunk: Buffer): void {
+    if (this.problem !== undefined) return;
+    let state = this.state;
+    let captureFrom = 0;
+    const n = chunk.length;
+    let i = 0;
+    while (i < n) {
+      const c = chunk[i] as number;
+      switch (state) {
+        case STRING: {
+          // Fast path: plain string bytes.
+          let j = i;
+          while (j < n) {
+            const d = chunk[j] as number;
+            if (d === 0x22 || d === 0x5c || d < 0x20) break;
+            j++;
+          }
+          i = j;
+          if (j === n) continue;
+          const d = chunk[j] as number;
+          if (d === 0x22) {
+            if (this.capturing) this.capture(chunk.subarray(captureFrom, j));
+            state = this.endString();
+          } else if (d === 0x5c) {
+            this.hasEscapes = true;
+            state = ESCAPE;
+          } else return this.fail(j, 'a control character inside a string');
+          i++;
+          continue;
+        }
+        case ESCAPE:
+          if (c === 0x75) {
+            state = UNICODE;
+            this.unicodeLeft = 4;
+          } else if (c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) state = STRING;
+          else return this.fail(i, 'an invalid escape sequence');
+          i++;
+          continue;
+        case UNICODE:
+          if (!isHex(c)) return this.fail(i, 'an invalid \\u escape');
+          if (--this.unicodeLeft === 0) state = STRING;
+          i++;
+          continue;
+        case LITERAL:
+          if (c !== this.literal[this.literalAt]) return this.fail(i, 'an invalid literal');
+          if (++this.literalAt === this.literal.length) state = this.afterValue();
+          i++;
+          continue;
+        case MINUS:
+          if (c === 0x30) state = ZERO;
+          else if (isDigit(c)) state = INT;
+          else return this.fail(i, 'a digit expected after -');
+          i++;
+          continue;
+        case ZERO:
+        case INT:
+        case FRAC:
+        case EXP_DIGITS:
+          if (isDigit(c) && state !== ZERO) {
+            i++;
+            continue;
+          }
+          if (c === 0x2e && (state === ZERO || state === INT)) {
+            state = DOT;
+            i++;
+            continue;
+          }
+          if ((c === 0x65 || c === 0x45) && state !== EXP_DIGITS) {
+            state = EXP;
+            i++;
+            continue;
+          }
+          // The number ended; this byte belongs to what follows it (not consumed).
+          state = this.afterValue();
+          continue;
+        case DOT:
+          if (!isDigit(c)) return this.fail(i, 'a digit expected after .');
+          state = FRAC;
+          i++;
+          continue;
+        case EXP:
+          if (c === 0x2b || c === 0x2d) state = EXP_SIGN;
+          else if (isDigit(c)) state = EXP_DIGITS;
+          else return this.fail(i, 'an invalid exponent');
+          i++;
+          continue;
+        case EXP_SIGN:
+          if (!isDigit(c)) return this.fail(i, 'an invalid exponent');
+          state = EXP_DIGITS;
+          i++;
+          continue;
+      }
+      // Structural states: whitespace is allowed between tokens.
+      if (isWhitespace(c)) {
+        i++;
+        continue;
+      }
+      switch (state) {
+        case VALUE:
+        case ARRAY_FIRST:
+          if (c === 0x22) {
+            state = this.beginString(false);
+            captureFrom = i + 1;
+          } else if (c === 0x7b) {
+            if (!this.open(OBJECT)) return this.fail(i, `nesting deeper than ${this.maxDepth} levels`);
+            state = OBJECT_FIRST;
+          } else if (c === 0x5b) {
+            if (!this.open(ARRAY)) return this.fail(i, `nesting deeper than ${this.maxDepth} levels`);
+            state = ARRAY_FIRST;
+          } else if (c === 0x2d) state = MINUS;
+          else if (c === 0x30) state = ZERO;
+          else if (isDigit(c)) state = INT;
+          else if (LITERALS[c] !== undefined) {
+            this.literal = LITERALS[c];
+            this.literalAt = 0;
+            state = LITERAL;
+          } else if (c === 0x5d && state === ARRAY_FIRST) {
+            this.depth--;
+            state = this.afterValue();
+          } else return this.fail(i, 'a value expected');
+          break;
+        case OBJECT_FIRST:
+        case KEY:
+          if (c === 0x22) {
+            state = this.beginString(true);
+            captureFrom = i + 1;
+          } else if (c === 0x7d && state === OBJECT_FIRST) {
+            this.depth--;
+            state = this.afterValue();
+          } else return this.fail(i, 'a key expected');
+          break;
+        case COLON:
+          if (c !== 0x3a) return this.fail(i, ': expected');
+          // A later top-level "model" replaces an earlier one, whatever its value is.
+          if (this.keyIsModel) this.model = undefined;
+          state = VALUE;
+          break;
+        case AFTER: {
+          const container = this.stack[this.depth - 1];
+          if (c === 0x2c) state = container === OBJECT ? KEY : VALUE;
+          else if ((c === 0x7d && container === OBJECT) || (c === 0x5d && container === ARRAY)) {
+            this.depth--;
+            state = this.afterValue();
+          } else return this.fail(i, ', or a closing bracket expected');
+          break;
+        }
+        case END:
+          return this.fail(i, 'nothing expected after the value');
+      }
+      i++;
+    }
+    // A string that goes on in the next chunk: keep what this chunk held of it.
+    if (this.capturing && (state === STRING || state === ESCAPE || state === UNICODE)) this.capture(chunk.subarray(captureFrom));
+    this.state = state;
+    this.offset += n;
+  }
+
+  /** The verdict once the body ended. */
+  end(): ScanResult {
+    if (this.problem !== undefined) return { ok: false, problem: this.problem };
+    if (this.state === END || (this.depth === 0 && numberMayEnd(this.state))) return { ok: true, model: this.model };
+    return { ok: false, problem: 'unexpected end of input' };
+  }
+
+  private fail(at: number, what: string): void {
+    this.problem = `${what} at position ${this.offset + at}`;
+  }
+
+  private open(kind: number): boolean {
+    if (this.depth >= this.maxDepth) return false;
+    this.stack[this.depth++] = kind;
+    return true;
+  }
+
+  private afterValue(): number {
+    return this.depth === 0 ? END : AFTER;
+  }
+
+  private beginString(isKey: boolean): number {
+    this.stringIsKey = isKey;
+    const topLevelObject = this.depth === 1 && this.stack[0] === OBJECT;
+    // Captured: top-level keys (to spot "model") and the top-level model value.
+    this.capturing = topLevelObject && (isKey || this.keyIsModel);
+    this.captured = [];
+    this.capturedBytes = 0;
+    this.captureOverflow = false;
+    this.hasEscapes = false;
+    return STRING;
+  }
+
+  private capture(bytes: Buffer): void {
+    if (this.captureOverflow) return;
+    if (this.capturedBytes + bytes.length > MAX_CAPTURE) {
+      this.captureOverflow = true;
+      this.captured = [];
+      return;
+    }
+    // Copied: the chunk may be reused by the caller after push returns.
+    this.captured.push(Buffer.from(bytes));
+    this.capturedBytes += bytes.length;
+  }
+
+  /** The captured string's value (escapes decoded; its grammar was checked), or undefined past MAX_CAPTURE. */
+  private capturedText(): string | undefined {
+    if (this.captureOverflow) return undefined;
+    const raw = Buffer.concat(this.captured, this.capturedBytes).toString('utf8');
+    return this.hasEscapes ? (JSON.parse(`"${raw}"`) as string) : raw;
+  }
+
+  private endString(): number {
+    if (this.stringIsKey) {
+      if (this.depth === 1 && this.stack[0] === OBJECT) this.keyIsModel = this.capturing && this.capturedText() === 'model';
+      this.capturing = false;
+      return COLON;
+    }
+    if (this.capturing) {
+      // An over-long model value keeps a marker no label rule accepts, never a truncated id.
+      this.model = this.capturedText() ?? '\u0000';
+      this.capturing = false;
+    }
+    return this.afterValue();
+  }
+}

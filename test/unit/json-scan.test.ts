@@ -1,0 +1,156 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { JsonScanner } from '../../src/http/json-scan.js';
+
+/**
+ * The scanner must agree with JSON.parse on what is valid JSON (a valid request must never be
+ * refused) and on the top-level `model`, however the bytes are split into chunks.
+ */
+
+function scan(chunks: Buffer[], depth = 1000): ReturnType<JsonScanner['end']> {
+  const s = new JsonScanner(depth);
+  for (const c of chunks) s.push(c);
+  return s.end();
+}
+
+function reference(text: string): { ok: boolean; model: string | undefined } {
+  try {
+    const v = JSON.parse(text) as unknown;
+    const model = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as { model?: unknown }).model : undefined;
+    return { ok: true, model: typeof model === 'string' ? model : undefined };
+  } catch {
+    return { ok: false, model: undefined };
+  }
+}
+
+function agree(text: string): void {
+  const bytes = Buffer.from(text);
+  const want = reference(text);
+  const splits: Buffer[][] = [[bytes], Array.from(bytes, (b) => Buffer.from([b]))];
+  for (let at = 1; at < bytes.length; at++) splits.push([bytes.subarray(0, at), bytes.subarray(at)]);
+  for (const chunks of splits) {
+    const got = scan(chunks);
+    assert.equal(got.ok, want.ok, `${JSON.stringify(text)} split ${chunks.map((c) => c.length).join('+')}: ${got.ok ? 'accepted' : got.problem}`);
+    if (got.ok) assert.equal(got.model, want.model, JSON.stringify(text));
+  }
+}
+
+const VALID = [
+  '{"model":"claude-sonnet-5","max_tokens":64,"messages":[{"role":"user","content":"hi"}]}',
+  ' \t\r\n{ "model" : "m" } \n',
+  '{"model":"a","model":"b"}',
+  '{"model":"a","model":5}',
+  '{"mod\\u0065l":"esc\\"aped\\\\ \\/ \\b\\f\\n\\r\\t \\u00e9"}',
+  '{"x":{"model":"nested"},"y":[{"model":"deeper"}]}',
+  '{"model":{"id":"x"}}',
+  '["model","x"]',
+  '{}',
+  '[]',
+  '[[],{},[{}]]',
+  '0',
+  '-0.5e+10',
+  '1E-2',
+  '123',
+  'true',
+  'false',
+  'null',
+  '"just a string"',
+  '{"n":[0,-1,1.5,2e3,-0.0e-0,1e400,9007199254740993],"t":true,"f":false,"z":null}',
+  '{"unicode":"日本語 ✓ 😀","model":"ü"}',
+  '{"model":""}',
+];
+
+const INVALID = [
+  '',
+  ' ',
+  '{',
+  '}',
+  '{"model":"x"',
+  '{"model" "x"}',
+  '{"model":"x",}',
+  '[1,]',
+  '[,1]',
+  '{model:"x"}',
+  "{'model':'x'}",
+  '{"a":01}',
+  '{"a":1.}',
+  '{"a":.5}',
+  '{"a":-}',
+  '{"a":1e}',
+  '{"a":1e+}',
+  '{"a":+1}',
+  '{"a":tru}',
+  '{"a":truex}',
+  '{"a":nul}',
+  '{"a":"\\x"}',
+  '{"a":"\\u12"}',
+  '{"a":"\\u12G4"}',
+  '{"a":"line\nbreak"}',
+  '{"a":"tab\there"}',
+  '{"a":1}{"b":2}',
+  '{"a":1} x',
+  '[1 2]',
+  '{"a" : 1 : 2}',
+  '"unterminated',
+  '\ufeff{}',
+  '{"a":NaN}',
+  '{"a":Infinity}',
+  '[1]]',
+  '{"a":[}',
+];
+
+describe('JsonScanner', () => {
+  test('accepts what JSON.parse accepts and finds the same top-level model, at every split', () => {
+    for (const text of VALID) agree(text);
+  });
+
+  test('refuses what JSON.parse refuses, at every split', () => {
+    for (const text of INVALID) agree(text);
+  });
+
+  test('random documents and random corruptions of them agree with JSON.parse', () => {
+    let seed = 42;
+    const rand = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const value = (depth: number): unknown => {
+      switch (rand(depth > 3 ? 4 : 6)) {
+        case 0:
+          return rand(2) === 0 ? rand(1000) - 500 : (rand(100000) - 50000) / 7;
+        case 1:
+          return ['', 'a', 'model', 'é"\\\n', '\u0001', 'claude-sonnet-5'][rand(6)];
+        case 2:
+          return [true, false, null][rand(3)];
+        case 3:
+          return rand(2) === 0 ? 'x'.repeat(rand(40)) : -0;
+        case 4:
+          return Array.from({ length: rand(4) }, () => value(depth + 1));
+        default:
+          return Object.fromEntries(Array.from({ length: rand(4) }, (_, i) => [rand(3) === 0 ? 'model' : `k${i}`, value(depth + 1)]));
+      }
+    };
+    const alphabet = '{}[]:,"\\ 0-.eE+tfnu1a\n';
+    for (let n = 0; n < 400; n++) {
+      const text = JSON.stringify({ model: value(1), other: value(1) }, null, rand(2) === 0 ? 0 : 1);
+      agree(text);
+      const at = rand(text.length);
+      agree(text.slice(0, at) + (alphabet[rand(alphabet.length)] as string) + text.slice(at + rand(2)));
+    }
+  });
+
+  test('nesting past the limit is refused; at the limit it is accepted', () => {
+    const nested = (d: number): Buffer => Buffer.from('['.repeat(d) + ']'.repeat(d));
+    assert.equal(scan([nested(10)], 10).ok, true);
+    const deep = scan([nested(11)], 10);
+    assert.ok(!deep.ok);
+    assert.match(deep.problem, /nesting deeper than 10 levels/);
+    assert.equal(scan([nested(1_000_000)]).ok, false);
+  });
+
+  test('an over-long model value is not truncated into a plausible id', () => {
+    const got = scan([Buffer.from(`{"model":"${'m'.repeat(5000)}"}`)]);
+    assert.ok(got.ok);
+    assert.notEqual(got.model?.slice(0, 10), 'mmmmmmmmmm');
+  });
+});
