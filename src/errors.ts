@@ -45,6 +45,8 @@ export type GatewayErrorCode =
   | 'INVALID_JSON'
   /** A request target the gateway never forwards (not origin-form, or with dot-segments). */
   | 'INVALID_TARGET'
+  /** undici refused to send the request as given (an argument it rejects): the gateway's own refusal, never an upstream failure. */
+  | 'NOT_FORWARDABLE'
   | 'BODY_TOO_LARGE'
   | 'BODY_READ_FAILED'
   | 'UNAUTHENTICATED'

@@ -40,8 +40,11 @@ class ModelBreaker {
   constructor(
     /** What the breaker guards, as clients name it (the model, or `endpoint:<name>`). */
     readonly subject: string,
-    /** Bounded label for metrics and logs. */
-    readonly label: string,
+    /**
+     * Its metric and log name, read at each event: a model earns its own label only once upstream
+     * answered it with a 2xx (observability/labels.ts), so a breaker may report as `other` before that.
+     */
+    private readonly label: () => string,
     private readonly options: BreakerOptions,
     metrics: GatewayMetrics,
     logger: Logger,
@@ -53,25 +56,24 @@ class ModelBreaker {
       rollingCountTimeout: options.windowMs,
       rollingCountBuckets: 10,
       resetTimeout: options.resetTimeoutMs,
-      name: label,
     });
-    metrics.breakerState.set({ breaker: label }, STATE_VALUE.closed);
+    metrics.breakerState.set({ breaker: label() }, STATE_VALUE.closed);
     const emitter = this.breaker as unknown as NodeJS.EventEmitter;
     for (const event of EVENTS) {
-      emitter.on(event, () => metrics.breakerEvents.inc({ breaker: label, event }));
+      emitter.on(event, () => metrics.breakerEvents.inc({ breaker: label(), event }));
     }
     this.breaker.on('open', () => {
       this.openedAt = Date.now();
-      metrics.breakerState.set({ breaker: label }, STATE_VALUE.open);
-      logger.warn({ breaker: label, state: 'open', retryAfterMs: options.resetTimeoutMs }, 'circuit breaker opened');
+      metrics.breakerState.set({ breaker: label() }, STATE_VALUE.open);
+      logger.warn({ breaker: label(), state: 'open', retryAfterMs: options.resetTimeoutMs }, 'circuit breaker opened');
     });
     this.breaker.on('halfOpen', () => {
-      metrics.breakerState.set({ breaker: label }, STATE_VALUE.halfOpen);
-      logger.info({ breaker: label, state: 'halfOpen' }, 'circuit breaker half-open: next call probes upstream');
+      metrics.breakerState.set({ breaker: label() }, STATE_VALUE.halfOpen);
+      logger.info({ breaker: label(), state: 'halfOpen' }, 'circuit breaker half-open: next call probes upstream');
     });
     this.breaker.on('close', () => {
-      metrics.breakerState.set({ breaker: label }, STATE_VALUE.closed);
-      logger.info({ breaker: label, state: 'closed' }, 'circuit breaker closed');
+      metrics.breakerState.set({ breaker: label() }, STATE_VALUE.closed);
+      logger.info({ breaker: label(), state: 'closed' }, 'circuit breaker closed');
     });
   }
 
@@ -156,7 +158,9 @@ export class Breakers {
       this.breakers.delete(subject);
     } else {
       if (this.breakers.size >= this.maxBreakers) this.evictOne();
-      const label = `${this.host}/${model === undefined ? `endpoint:${endpoint}` : this.metrics.models.known(model)}`;
+      const host = this.host;
+      const models = this.metrics.models;
+      const label = model === undefined ? () => `${host}/endpoint:${endpoint}` : () => `${host}/${models.known(model)}`;
       breaker = new ModelBreaker(subject, label, this.options, this.metrics, this.logger);
     }
     this.breakers.set(subject, breaker);

@@ -60,6 +60,10 @@ export function isAbort(err: unknown): boolean {
 export function translateUpstreamError(err: unknown, phase: 'headers' | 'body'): GatewayError {
   if (err instanceof GatewayError) return err;
   const code = errorCode(err) ?? 'UNKNOWN';
+  if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
+    // Nothing left the gateway: undici refused the request itself. The client's request is at fault.
+    return new GatewayError('NOT_FORWARDABLE', 400, 'The request cannot be forwarded upstream as sent', { cause: err });
+  }
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     return new GatewayError('UPSTREAM_HEADERS_TIMEOUT', 504, 'Upstream did not send response headers in time', { cause: err });
   }
