@@ -1,0 +1,103 @@
+import { afterEach, describe, mock, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Breakers } from '../../src/pipeline/breaker.js';
+import { GatewayError } from '../../src/errors.js';
+import { GatewayMetrics } from '../../src/observability/metrics.js';
+import { PriceTable } from '../../src/observability/pricing.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { backoffMs, RetryBudget, requestedDelayMs } from '../../src/upstream/retry.js';
+import { LogCapture } from '../helpers/log-capture.js';
+
+const OPTIONS = { errorThresholdPercent: 50, volumeThreshold: 1, windowMs: 10_000, resetTimeoutMs: 30_000 };
+
+function breakers(max = 1_000): Breakers {
+  const metrics = new GatewayMetrics({ modes: undefined, maxModes: 5, maxModels: 5, prices: new PriceTable(), flightsInProgress: () => 0 });
+  return new Breakers('http://upstream.test', OPTIONS, metrics, createLogger('silent', new LogCapture()), max);
+}
+
+/** Lets opossum's promise callbacks run (its state changes when the action promise settles). */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+describe('breaker permits', () => {
+  afterEach(() => mock.timers.reset());
+
+  test('an open breaker refuses with 529 overloaded_error naming the model, never the host', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
+    const b = breakers();
+    b.admit('claude-sonnet-5', 'messages').fail(new Error('500'));
+    await settle();
+    assert.throws(
+      () => b.admit('claude-sonnet-5', 'messages'),
+      (err: unknown) =>
+        err instanceof GatewayError && err.status === 529 && err.type === 'overloaded_error' && /claude-sonnet-5/.test(err.message) && !/upstream\.test/.test(err.message) && err.headers['retry-after'] === '30',
+    );
+    // Another model and a model-less endpoint have breakers of their own.
+    b.admit('claude-haiku-5-5', 'messages').succeed();
+    b.admit(undefined, 'models').succeed();
+    b.shutdown();
+  });
+
+  test('half-open admits exactly one probe, marked as such; its permit settles the breaker', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
+    const b = breakers();
+    b.admit('m', 'messages').fail(new Error('500'));
+    await settle();
+    mock.timers.tick(30_000);
+    const probe = b.admit('m', 'messages');
+    assert.equal(probe.probe, true);
+    assert.throws(() => b.admit('m', 'messages'), /recovery probe/);
+    probe.succeed();
+    await settle();
+    const after = b.admit('m', 'messages');
+    assert.equal(after.probe, false, 'closed again');
+    after.succeed();
+    b.shutdown();
+  });
+
+  test('breakers are bounded: the least recently used closed breaker is evicted, an open one is kept', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
+    const b = breakers(3);
+    b.admit('open-model', 'messages').fail(new Error('500'));
+    await settle();
+    for (let i = 0; i < 50; i++) b.admit(`junk-${i}`, 'messages').succeed();
+    assert.equal(b.size, 3);
+    assert.throws(() => b.admit('open-model', 'messages'), (err: unknown) => err instanceof GatewayError && err.status === 529, 'junk cannot evict an open breaker');
+    b.shutdown();
+  });
+});
+
+describe('retry arithmetic', () => {
+  test('the budget lets retries add at most the configured share of requests, plus its reserve', () => {
+    const budget = new RetryBudget(10, 2);
+    let retries = 0;
+    for (let i = 0; i < 100; i++) {
+      budget.onRequest();
+      if (budget.tryWithdraw()) retries++;
+    }
+    assert.ok(retries <= 2 + 10, `retries ${retries}`);
+    assert.ok(retries >= 10);
+    const none = new RetryBudget(0);
+    none.onRequest();
+    assert.equal(none.tryWithdraw(), false);
+  });
+
+  test('retry-after-ms, retry-after in seconds, and retry-after as an HTTP date', () => {
+    const now = Date.parse('2026-11-23T12:00:00Z');
+    assert.equal(requestedDelayMs([['retry-after-ms', '250']], now), 250);
+    assert.equal(requestedDelayMs([['retry-after', '3']], now), 3_000);
+    assert.equal(requestedDelayMs([['retry-after', 'Mon, 23 Nov 2026 12:00:05 GMT']], now), 5_000);
+    assert.equal(requestedDelayMs([['retry-after', 'Mon, 23 Nov 2026 11:59:00 GMT']], now), 0, 'a date in the past means now');
+    assert.equal(requestedDelayMs([['retry-after', 'soon']], now), undefined);
+    assert.equal(requestedDelayMs([['retry-after', '']], now), undefined);
+    assert.equal(requestedDelayMs([], now), undefined);
+  });
+
+  test('full-jitter backoff stays within [0, min(max, base * 2^attempt)]', () => {
+    const policy = { maxRetries: 5, onOverloaded: false, baseDelayMs: 100, maxDelayMs: 1_000 };
+    assert.equal(backoffMs(3, policy, () => 0.999999), 800);
+    assert.equal(backoffMs(10, policy, () => 0.999999), 1_000);
+    assert.equal(backoffMs(10, policy, () => 0), 0);
+  });
+});
