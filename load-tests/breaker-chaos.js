@@ -54,6 +54,8 @@ const FAST_FAIL_P95_MS = Math.max(envNumber('FAST_FAIL_P95_MS', 50), 1);
 const OUTAGE_END_S = OUTAGE_START_S + OUTAGE_S;
 const RECOVERY_START_S = OUTAGE_END_S + RESET_S + HEAL_GRACE_S;
 const TOTAL_S = Math.ceil(RECOVERY_START_S + RECOVERY_S);
+/** VUs for the traffic scenario (k6 starts more, up to MAX_VUS, when answers are slow). */
+const PRE_ALLOCATED_VUS = Math.max(envNumber('PRE_ALLOCATED_VUS', Math.max(RATE * 2, 10)), 1);
 
 /** 503/529 are the expected answers while the upstream is down; they are not "failed requests". */
 const OUTAGE_STATUSES = http.expectedStatuses({ min: 200, max: 299 }, 503, 529);
@@ -73,8 +75,8 @@ export const options = {
       rate: RATE,
       timeUnit: '1s',
       duration: `${TOTAL_S}s`,
-      preAllocatedVUs: Math.max(RATE * 2, 10),
-      maxVUs: Math.max(RATE * 5, 50),
+      preAllocatedVUs: PRE_ALLOCATED_VUS,
+      maxVUs: Math.max(envNumber('MAX_VUS', Math.max(RATE * 5, 50)), PRE_ALLOCATED_VUS),
       gracefulStop: '10s',
     },
     chaos: {
