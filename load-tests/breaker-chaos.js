@@ -8,8 +8,8 @@
  *   chaos    one iteration at OUTAGE_START_S (default 20): POST {MOCK}/_mock/faults {"status":529},
  *            sleep OUTAGE_S (default 30), POST null to clear it.
  * The suite's short run (test/integration/k6.test.ts) uses a gateway with BREAKER_WINDOW_MS=1000,
- * BREAKER_RESET_TIMEOUT_MS=1000 and -e RATE=20 -e OUTAGE_START_S=2 -e OUTAGE_S=4 -e TRIP_GRACE_S=1.5
- * -e HEAL_GRACE_S=1 -e RECOVERY_S=2 (about 10 s).
+ * BREAKER_RESET_TIMEOUT_MS=1000 and -e RATE=20 -e OUTAGE_START_S=1 -e OUTAGE_S=2.5 -e TRIP_GRACE_S=1
+ * -e HEAL_GRACE_S=0.5 -e RECOVERY_S=1.5 (about 7 s).
  *
  * Each traffic request is tagged with the phase its start time falls in:
  *   baseline  [0, OUTAGE_START_S)                          everything succeeds

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { accessSync, constants, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
@@ -22,17 +22,38 @@ import { startStack, TEST_API_KEY, type Stack } from '../helpers/stack.js';
  * trap, and each test asserts the trap saw no connection.
  */
 
-const CLAUDE = join(REPO_ROOT, 'node_modules', '.bin', 'claude');
 const RUN_DEADLINE_MS = 45_000;
 
-function installed(): boolean {
-  try {
-    accessSync(CLAUDE, constants.X_OK);
-    return true;
-  } catch {
-    return false;
+/**
+ * The Claude Code binary: the package's `claude` (its postinstall links the platform binary in), or,
+ * when install scripts did not run, the platform package's own binary. The first that answers
+ * `--version` is used; undefined when neither does.
+ */
+function findClaude(): string | undefined {
+  const candidates = [
+    join(REPO_ROOT, 'node_modules', '.bin', 'claude'),
+    join(REPO_ROOT, 'node_modules', '@anthropic-ai', `claude-code-${process.platform}-${process.arch}`, 'claude'),
+  ];
+  for (const path of candidates) {
+    try {
+      accessSync(path, constants.X_OK);
+    } catch {
+      continue;
+    }
+    const home = mkdtempSync(join(tmpdir(), 'claude-gateway-claude-probe-'));
+    try {
+      const env = { PATH: process.env.PATH ?? '', HOME: home, DISABLE_AUTOUPDATER: '1', DISABLE_TELEMETRY: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' };
+      const probe = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 20_000, env });
+      if (probe.status === 0 && /Claude Code/.test(probe.stdout)) return path;
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   }
+  return undefined;
 }
+
+const found = findClaude();
+const CLAUDE = found ?? 'claude';
 
 /** A listener that counts connections and closes them: the only proxy Claude Code is given. */
 async function startTrap(): Promise<{ server: Server; url: string; connections: () => number }> {
@@ -131,7 +152,7 @@ async function withClaudeStack(body: (stack: Stack, home: string, trap: Awaited<
   }
 }
 
-describe('Claude Code through the gateway', { skip: installed() ? false : `no ${CLAUDE} (npm ci installs @anthropic-ai/claude-code): skipped` }, () => {
+describe('Claude Code through the gateway', { skip: found !== undefined ? false : 'no working Claude Code binary in node_modules (npm ci installs @anthropic-ai/claude-code): skipped' }, () => {
   test('a plain turn: the real-world request shape is proxied and answered', { timeout: 60_000 }, async () => {
     await withClaudeStack(async (stack, home, trap) => {
       const result = parseResult(await runClaude(home, stack.gateway.url, trap.url, ['-p', 'plain turn: say hello', '--output-format', 'json']));

@@ -108,7 +108,8 @@ describe('monitoring/ with the real Prometheus', () => {
       for (let i = 0; i < 200 && scrapes < 4; i++) {
         await new Promise((r) => setTimeout(r, 250));
         const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('count_over_time(up{job="claude-gateway"}[1m])')}`).catch(() => undefined);
-        const body = res === undefined ? undefined : ((await res.json()) as { data?: { result?: { value: [number, string] }[] } });
+        // While it starts, Prometheus answers 503 "Service Unavailable" (not JSON): not ready yet.
+        const body = res?.ok === true ? ((await res.json()) as { data?: { result?: { value: [number, string] }[] } }) : undefined;
         scrapes = Number(body?.data?.result?.[0]?.value[1] ?? 0);
         if (scrapes === 2) {
           // Traffic between scrapes, so every rate() has an increase to show.
