@@ -96,3 +96,37 @@ export async function runK6(k6: string, script: string, vars: Record<string, str
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** The suite's short settings per script; each run takes a few seconds. */
+export const SHORT = {
+  smoke: { DURATION_S: '1', PAUSE_S: '0.1' },
+  coalescing: { VUS: '6', BURSTS: '2', WINDOW_MS: '400', LATENCY_MS: '200' },
+  breaker: {
+    RATE: '20',
+    PRE_ALLOCATED_VUS: '4',
+    MAX_VUS: '20',
+    OUTAGE_START_S: '1',
+    OUTAGE_S: '2.5',
+    TRIP_GRACE_S: '1',
+    HEAL_GRACE_S: '0.5',
+    RECOVERY_S: '1.5',
+    BREAKER_WINDOW_MS: '1000',
+    BREAKER_RESET_TIMEOUT_MS: '1000',
+  },
+  rateLimit: { RATE_LIMIT_RPM: '20', DURATION_S: '3', HAMMER_RPM: '1200', SECOND_RPM: '60', PRE_ALLOCATED_VUS: '4', MAX_VUS: '20' },
+} as const;
+
+/** The gateway settings each short run assumes (the same values the script is given). */
+export const GATEWAY_ENV = {
+  breaker: { BREAKER_WINDOW_MS: '1000', BREAKER_RESET_TIMEOUT_MS: '1000', BREAKER_VOLUME_THRESHOLD: '5', RETRY_ON_OVERLOADED: 'false' },
+  rateLimit: { RATE_LIMIT_RPM: '20' },
+} as const;
+
+/** What a failed run's assertion message shows: exit code, crossed thresholds, k6's last output. */
+export function explain(result: K6Result): string {
+  return `k6 exit ${String(result.code)}; failed thresholds: ${result.failedThresholds.join(', ') || 'none'}\n${result.output.slice(-4000)}`;
+}
+
+
+/** Deadline of one k6 run in the suite (each takes a few seconds; a busy machine may triple that). */
+export const RUN_DEADLINE_MS = 40_000;
