@@ -31,9 +31,9 @@
  *
  *   k6 run load-tests/coalescing.js -e GATEWAY_URL=http://127.0.0.1:8080 -e MOCK_URL=http://127.0.0.1:4010
  */
-import { check, sleep } from 'k6';
-import { Counter, Rate } from 'k6/metrics';
-import { checkMessage, coalesceRole, envNumber, messages, mockReset, mockStats } from './lib/claude.js';
+import { sleep } from 'k6';
+import { checkMessage, coalesceRole, envNumber, messages, mockReset, mockStats, orElse } from './lib/claude.js';
+import { check, counter, guarded, sampledRate } from './lib/metrics.js';
 
 const MODE = 'k6-coalescing';
 const VUS = Math.max(envNumber('VUS', 30), 2);
@@ -43,11 +43,11 @@ const LATENCY_MS = Math.max(envNumber('LATENCY_MS', 300), 0);
 const MAX_UPSTREAM_RATIO = envNumber('MAX_UPSTREAM_RATIO', 0.2);
 const ALIGN_SLACK = Math.max(envNumber('ALIGN_SLACK', 2), 0);
 
-const leaders = new Counter('coalesce_leader');
-const followers = new Counter('coalesce_follower');
-const bypassed = new Counter('coalesce_bypass');
-const unlabelled = new Counter('coalesce_unlabelled');
-const coalescedRate = new Rate('coalesced_rate');
+const leaders = counter('coalesce_leader');
+const followers = counter('coalesce_follower');
+const bypassed = counter('coalesce_bypass');
+const unlabelled = counter('coalesce_unlabelled');
+const coalescedRate = sampledRate('coalesced_rate');
 
 /** @type {import('k6/options').Options} */
 export const options = {
@@ -60,12 +60,14 @@ export const options = {
       gracefulStop: '10s',
     },
   },
-  thresholds: {
+  // guarded(): each threshold also needs samples (a run that sent nothing fails).
+  thresholds: guarded({
     coalesced_rate: ['rate>0.5'],
+    coalesce_follower: ['count>0'],
     http_req_failed: ['rate<0.01'],
     'checks{phase:burst}': ['rate>0.99'],
     'checks{phase:verify}': ['rate==1'],
-  },
+  }),
 };
 
 /**
@@ -109,7 +111,7 @@ export default function (data) {
 /** @param {SetupData} data */
 export function teardown(data) {
   const stats = mockStats();
-  const upstream = stats?.byPath['POST /v1/messages'] ?? 0;
+  const upstream = stats === undefined ? 0 : orElse(stats.byPath['POST /v1/messages'], 0);
   const requests = VUS * BURSTS;
   const windowsSpanned = Math.floor(Date.now() / WINDOW_MS) - Math.floor(data.startedAt / WINDOW_MS) + 1;
   console.log(

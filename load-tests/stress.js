@@ -1,7 +1,8 @@
 // @ts-check
 /**
- * Stress: open-model load with ramping-arrival-rate, from 10 to a peak of PEAK_RPS (default 150)
- * iterations per second, served by 50 pre-allocated and at most 150 VUs, ~3.5 minutes in all.
+ * Stress: open-model load with ramping-arrival-rate, from START_RPS (10) to a peak of PEAK_RPS
+ * (default 150) iterations per second, served by PRE_ALLOCATED_VUS (50) and at most MAX_VUS (150)
+ * VUs: WARMUP_S (30) to PEAK_RPS/3, RAMP_S (60) to the peak, HOLD_S (60), COOLDOWN_S (30) to 0.
  * Traffic mix: 60% messages, 25% streaming, 15% count_tokens; unique prompts. k6 reports
  * `dropped_iterations` when 150 VUs cannot keep up with the target rate.
  *
@@ -10,43 +11,50 @@
  */
 import {
   checkCountTokens,
+  checkGatewayCounted,
   checkMessage,
   checkStream,
   countTokens,
   envNumber,
+  envSeconds,
   messages,
   stream,
   uniquePrompt,
 } from './lib/claude.js';
+import { guarded } from './lib/metrics.js';
 
 const MODE = 'k6-stress';
 const PEAK_RPS = Math.max(envNumber('PEAK_RPS', 150), 1);
+const START_RPS = Math.max(envNumber('START_RPS', 10), 0);
+const PRE_ALLOCATED_VUS = Math.max(envNumber('PRE_ALLOCATED_VUS', 50), 1);
+const MAX_VUS = Math.max(envNumber('MAX_VUS', 150), PRE_ALLOCATED_VUS);
 
 /** @type {import('k6/options').Options} */
 export const options = {
   scenarios: {
     ramp: {
       executor: 'ramping-arrival-rate',
-      startRate: 10,
+      startRate: START_RPS,
       timeUnit: '1s',
-      preAllocatedVUs: 50,
-      maxVUs: 150,
+      preAllocatedVUs: PRE_ALLOCATED_VUS,
+      maxVUs: MAX_VUS,
       stages: [
-        { target: Math.ceil(PEAK_RPS / 3), duration: '30s' },
-        { target: PEAK_RPS, duration: '60s' },
-        { target: PEAK_RPS, duration: '60s' },
-        { target: 0, duration: '30s' },
+        { target: Math.ceil(PEAK_RPS / 3), duration: envSeconds('WARMUP_S', 30) },
+        { target: PEAK_RPS, duration: envSeconds('RAMP_S', 60) },
+        { target: PEAK_RPS, duration: envSeconds('HOLD_S', 60) },
+        { target: 0, duration: envSeconds('COOLDOWN_S', 30) },
       ],
       gracefulStop: '20s',
     },
   },
-  thresholds: {
+  // guarded(): each threshold also needs samples. Every check includes "served by the gateway".
+  thresholds: guarded({
     http_req_failed: [{ threshold: 'rate<0.01', abortOnFail: true, delayAbortEval: '30s' }],
     checks: ['rate>0.99'],
     http_req_duration: ['p(95)<1500', 'p(99)<3000'],
     'http_req_duration{name:POST /v1/messages}': ['p(95)<1500', 'p(99)<3000'],
     'http_req_duration{name:POST /v1/messages (stream)}': ['p(95)<3000', 'p(99)<5000'],
-  },
+  }),
 };
 
 export default function () {
@@ -58,4 +66,8 @@ export default function () {
   } else {
     checkCountTokens(countTokens(uniquePrompt('stress: count'), { mode: MODE }));
   }
+}
+
+export function teardown() {
+  checkGatewayCounted(MODE);
 }

@@ -98,67 +98,91 @@ const nameList = (name: string) =>
 
 /** Defaults are the documented ones (README "Configuration"); keep both in step. */
 const schema = z.object({
-  PORT: int('PORT', 0, 65535).default(8080),
-  HOST: z.string().min(1, { error: 'HOST must not be empty' }).default('0.0.0.0'),
-  UPSTREAM_URL: httpUrl('UPSTREAM_URL').default('https://api.anthropic.com'),
-  PUBLIC_URL: httpUrl('PUBLIC_URL').optional(),
-  BASE_PATH: basePath('BASE_PATH').default(''),
+  PORT: int('PORT', 0, 65535).default(8080).describe('listen port (0 = any free port)'),
+  HOST: z.string().min(1, { error: 'HOST must not be empty' }).default('0.0.0.0').describe('listen address'),
+  UPSTREAM_URL: httpUrl('UPSTREAM_URL').default('https://api.anthropic.com').describe('Claude API base URL; may carry a path prefix'),
+  PUBLIC_URL: httpUrl('PUBLIC_URL').optional().describe('the gateway\'s own base URL, used to rewrite batch results_url (unset: from the request\'s Host)'),
+  BASE_PATH: basePath('BASE_PATH').default('').describe('path prefix clients use in their base URL (e.g. /anthropic), removed before forwarding'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent',
     })
-    .default('info'),
-  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 10_000).default(128),
-  UPSTREAM_CONNECT_TIMEOUT_MS: int('UPSTREAM_CONNECT_TIMEOUT_MS', 1, MS_DAY).default(10_000),
-  UPSTREAM_HEADERS_TIMEOUT_MS: int('UPSTREAM_HEADERS_TIMEOUT_MS', 1, MS_DAY).default(600_000),
-  UPSTREAM_BODY_TIMEOUT_MS: int('UPSTREAM_BODY_TIMEOUT_MS', 1, MS_DAY).default(300_000),
-  UPSTREAM_KEEP_ALIVE_TIMEOUT_MS: int('UPSTREAM_KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(60_000),
-  MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1, 1024 * 1024 * 1024).default(32 * 1024 * 1024),
-  KEEP_ALIVE_TIMEOUT_MS: int('KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(65_000),
-  SHUTDOWN_DELAY_MS: int('SHUTDOWN_DELAY_MS', 0, MS_DAY).default(0),
-  SHUTDOWN_GRACE_MS: int('SHUTDOWN_GRACE_MS', 0, MS_DAY).default(30_000),
-  GATEWAY_API_KEYS: keyList('GATEWAY_API_KEYS').optional(),
-  ANTHROPIC_API_KEY: z.string().min(1, { error: 'ANTHROPIC_API_KEY must not be empty when set' }).optional(),
-  ALLOW_OPEN_GATEWAY: bool('ALLOW_OPEN_GATEWAY').default(false),
+    .default('info').describe('fatal, error, warn, info, debug, trace or silent'),
+  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 10_000).default(128).describe('upstream keep-alive sockets per origin at most'),
+  UPSTREAM_CONNECT_TIMEOUT_MS: int('UPSTREAM_CONNECT_TIMEOUT_MS', 1, MS_DAY).default(10_000).describe('TCP/TLS connect timeout to upstream'),
+  UPSTREAM_HEADERS_TIMEOUT_MS: int('UPSTREAM_HEADERS_TIMEOUT_MS', 1, MS_DAY).default(600_000).describe('time allowed until upstream response headers (long non-streaming calls)'),
+  UPSTREAM_BODY_TIMEOUT_MS: int('UPSTREAM_BODY_TIMEOUT_MS', 1, MS_DAY).default(300_000).describe('longest silence allowed between two chunks of an upstream body (streams)'),
+  UPSTREAM_KEEP_ALIVE_TIMEOUT_MS: int('UPSTREAM_KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(60_000).describe('how long an idle upstream socket is kept'),
+  MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1, 1024 * 1024 * 1024).default(32 * 1024 * 1024).describe('largest JSON request body; non-JSON uploads stream through unbuffered'),
+  KEEP_ALIVE_TIMEOUT_MS: int('KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(65_000).describe('idle client keep-alive (keep above your load balancer\'s idle timeout)'),
+  SHUTDOWN_DELAY_MS: int('SHUTDOWN_DELAY_MS', 0, MS_DAY).default(0).describe('after SIGTERM, time /readyz answers 503 before the listener closes'),
+  SHUTDOWN_GRACE_MS: int('SHUTDOWN_GRACE_MS', 0, MS_DAY).default(30_000).describe('time in-flight requests and streams get to finish after the listener closes'),
+  GATEWAY_API_KEYS: keyList('GATEWAY_API_KEYS').optional().describe('comma-separated gateway keys (each >= 16 characters); unset = no gateway auth'),
+  ANTHROPIC_API_KEY: z.string().min(1, { error: 'ANTHROPIC_API_KEY must not be empty when set' }).optional().describe('upstream key the gateway injects (requires GATEWAY_API_KEYS or ALLOW_OPEN_GATEWAY)'),
+  ALLOW_OPEN_GATEWAY: bool('ALLOW_OPEN_GATEWAY').default(false).describe('allow ANTHROPIC_API_KEY without gateway keys'),
   TENANT_HASH_KEY: z.string().min(32, { error: 'TENANT_HASH_KEY must be at least 32 characters (a random secret, the same on every instance)' }).optional().describe('secret key of the HMAC that turns credentials into tenant ids (logs, coalescing, cache); same on every instance'),
   ALLOWED_HOSTS: hostList('ALLOWED_HOSTS').optional().describe('Host header values batch results_url may be built from (default: the listen address and localhost, with the listen port)'),
   MODELS: nameList('MODELS').optional().describe('model ids that always get their own metric label (others earn one from a 2xx upstream answer)'),
-  COALESCE: bool('COALESCE').default(true),
-  COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
-  COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024),
-  COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(0),
+  COALESCE: bool('COALESCE').default(true).describe('share one upstream call among identical in-flight requests'),
+  COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024).describe('body bytes a flight keeps for late joiners; past it, new arrivals lead their own flight'),
+  COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024).describe('how far (beyond the replay) one client may fall behind the newest byte before it alone is dropped'),
+  COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(0).describe('keep a finished plain 2xx answer this long for near-simultaneous identical arrivals'),
   CLIENT_WRITE_STALL_MS: int('CLIENT_WRITE_STALL_MS', 100, MS_DAY).default(30_000).describe('A client whose socket takes no byte for this long while bytes wait for it is dropped (alone)'),
   MAX_SSE_EVENT_BYTES: int('MAX_SSE_EVENT_BYTES', 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024).describe('One upstream stream event larger than this fails the stream with a final SSE error event'),
-  BREAKER_PROBE_TIMEOUT_MS: int('BREAKER_PROBE_TIMEOUT_MS', 1, MS_DAY).default(60_000).describe('A half-open probe that gets no upstream headers within this counts as a failure'),
-  MODES: nameList('MODES').optional(),
-  MAX_MODES: int('MAX_MODES', 1, 1000).default(20),
-  MAX_MODELS: int('MAX_MODELS', 1, 1000).default(50),
-  PRICING_JSON: pricing('PRICING_JSON').optional(),
-  CACHE: bool('CACHE').default(false),
-  CACHE_TTL_MS: int('CACHE_TTL_MS', 1, 30 * MS_DAY).default(300_000),
-  CACHE_MAX_ENTRIES: int('CACHE_MAX_ENTRIES', 1, 10_000_000).default(1_000),
-  CACHE_MAX_BYTES: int('CACHE_MAX_BYTES', 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  MODES: nameList('MODES').optional().describe('allowlist of x-gateway-mode values (others count as other); unset = the first MAX_MODES seen'),
+  MAX_MODES: int('MAX_MODES', 1, 1000).default(20).describe('distinct mode labels kept when no MODES allowlist is set'),
+  MAX_MODELS: int('MAX_MODELS', 1, 1000).default(50).describe('distinct model labels kept (the rest count as other)'),
+  PRICING_JSON: pricing('PRICING_JSON').optional().describe('price overrides in USD per million tokens: {"<model or family>": {"input": n, "output": n, "cache_creation": n, "cache_read": n}}'),
+  CACHE: bool('CACHE').default(false).describe('exact-match response cache keyed by the coalescing fingerprint'),
+  CACHE_TTL_MS: int('CACHE_TTL_MS', 1, 30 * MS_DAY).default(300_000).describe('lifetime of a cache entry'),
+  CACHE_MAX_ENTRIES: int('CACHE_MAX_ENTRIES', 1, 10_000_000).default(1_000).describe('cache entries kept at most (least recently used out first)'),
+  CACHE_MAX_BYTES: int('CACHE_MAX_BYTES', 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024).describe('cache bytes kept at most; larger answers are not cached'),
   REDIS_URL: z
     .string()
     .refine((v) => /^rediss?:\/\/.+/.test(v), { error: 'REDIS_URL must be a redis:// or rediss:// URL' })
-    .optional(),
-  REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000).default(250),
-  REDIS_RETRY_MS: int('REDIS_RETRY_MS', 1, 600_000).default(5_000),
-  REDIS_CLAIM_TTL_MS: int('REDIS_CLAIM_TTL_MS', 100, 600_000).default(5_000),
-  WORKERS: int('WORKERS', 1, 256).default(1),
-  MAX_CONCURRENT_REQUESTS: int('MAX_CONCURRENT_REQUESTS', 1, 1_000_000).default(10_000),
-  BREAKER: bool('BREAKER').default(true),
-  BREAKER_ERROR_THRESHOLD: int('BREAKER_ERROR_THRESHOLD', 1, 100).default(50),
-  BREAKER_VOLUME_THRESHOLD: int('BREAKER_VOLUME_THRESHOLD', 1, 1_000_000).default(10),
-  BREAKER_WINDOW_MS: int('BREAKER_WINDOW_MS', 100, MS_DAY).default(10_000),
-  BREAKER_RESET_TIMEOUT_MS: int('BREAKER_RESET_TIMEOUT_MS', 1, MS_DAY).default(30_000),
-  RATE_LIMIT_RPM: int('RATE_LIMIT_RPM', 0, 10_000_000).default(0),
-  UPSTREAM_RETRIES: int('UPSTREAM_RETRIES', 0, 10).default(2),
-  RETRY_ON_OVERLOADED: bool('RETRY_ON_OVERLOADED').default(false),
-  RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 0, 60_000).default(250),
-  RETRY_MAX_DELAY_MS: int('RETRY_MAX_DELAY_MS', 0, 600_000).default(8_000),
-  RETRY_BUDGET_PERCENT: int('RETRY_BUDGET_PERCENT', 0, 100).default(10),
+    .optional().describe('redis:// or rediss:// URL: coalescing, rate limits and cache shared by every instance; unset = single instance'),
+  REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000).default(250).describe('deadline of each Redis command; past it the gateway acts locally'),
+  REDIS_RETRY_MS: int('REDIS_RETRY_MS', 1, 600_000).default(5_000).describe('after a Redis failure, local-only for this long before trying shared mode again'),
+  REDIS_CLAIM_TTL_MS: int('REDIS_CLAIM_TTL_MS', 100, 600_000).default(5_000).describe('lifetime of a cross-instance flight claim without heartbeat'),
+  WORKERS: int('WORKERS', 1, 256).default(1).describe('gateway processes on this machine sharing the port (node:cluster)'),
+  MAX_CONCURRENT_REQUESTS: int('MAX_CONCURRENT_REQUESTS', 1, 1_000_000).default(10_000).describe('requests in progress at most; past it the API answers 503 overloaded_error at once'),
+  BREAKER: bool('BREAKER').default(true).describe('per-model circuit breaking'),
+  BREAKER_ERROR_THRESHOLD: int('BREAKER_ERROR_THRESHOLD', 1, 100).default(50).describe('percent of failed upstream calls in the window that opens a breaker'),
+  BREAKER_VOLUME_THRESHOLD: int('BREAKER_VOLUME_THRESHOLD', 1, 1_000_000).default(10).describe('calls in the window before the error rate is judged'),
+  BREAKER_WINDOW_MS: int('BREAKER_WINDOW_MS', 100, MS_DAY).default(10_000).describe('rolling window of the error rate'),
+  BREAKER_RESET_TIMEOUT_MS: int('BREAKER_RESET_TIMEOUT_MS', 1, MS_DAY).default(30_000).describe('time an open breaker waits before letting one probe through'),
+  BREAKER_PROBE_TIMEOUT_MS: int('BREAKER_PROBE_TIMEOUT_MS', 1, MS_DAY).default(60_000).describe('A half-open probe that gets no upstream headers within this counts as a failure'),
+  RATE_LIMIT_RPM: int('RATE_LIMIT_RPM', 0, 10_000_000).default(0).describe('requests per minute per client key (IP when none); 0 = off'),
+  UPSTREAM_RETRIES: int('UPSTREAM_RETRIES', 0, 10).default(2).describe('gateway retries of calls that provably never reached upstream (connect failures)'),
+  RETRY_ON_OVERLOADED: bool('RETRY_ON_OVERLOADED').default(false).describe('also retry upstream 529 answers (the SDK retries them itself by default)'),
+  RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 0, 60_000).default(250).describe('full-jitter backoff base delay'),
+  RETRY_MAX_DELAY_MS: int('RETRY_MAX_DELAY_MS', 0, 600_000).default(8_000).describe('full-jitter backoff cap; a longer retry-after is passed to the client instead'),
+  RETRY_BUDGET_PERCENT: int('RETRY_BUDGET_PERCENT', 0, 100).default(10).describe('retries may add at most this share of requests (plus a reserve of 10)'),
 });
+
+/** One environment variable the configuration reads, as `--help` and `--print-config` show it. */
+export interface ConfigVariable {
+  readonly name: string;
+  /** The schema's `.describe()` text ('' when a field has none: a unit test forbids that). */
+  readonly description: string;
+  /** The default as it would be written in the environment; undefined = unset unless given. */
+  readonly defaultValue: string | undefined;
+}
+
+/**
+ * Every variable the schema reads, in schema order, with its default and meaning. Generated from
+ * the schema itself, so the operator CLI and the parser cannot disagree.
+ */
+export function configVariables(): ConfigVariable[] {
+  return Object.entries(schema.shape).map(([name, field]: [string, z.ZodType]) => {
+    const fallback: unknown = field instanceof z.ZodDefault ? field.def.defaultValue : undefined;
+    return {
+      name,
+      description: field.description ?? '',
+      defaultValue: fallback === undefined ? undefined : typeof fallback === 'string' ? fallback : JSON.stringify(fallback),
+    };
+  });
+}
 
 export interface Config {
   readonly port: number;

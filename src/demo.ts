@@ -5,7 +5,8 @@ import { createMockUpstream } from './mock-upstream/index.js';
 
 /**
  * `npm run demo`: the gateway in front of the project's own mock Anthropic API, so the whole path
- * can be tried with no API key and no tokens spent. Any key works against the mock.
+ * can be tried with no API key and no tokens spent. Any key works against the mock; the banner's
+ * examples (the same as README's) fall back to `demo-key` when ANTHROPIC_API_KEY is unset.
  */
 async function demo(): Promise<void> {
   const mockPort = Number(process.env.MOCK_PORT ?? '4010');
@@ -28,12 +29,12 @@ async function demo(): Promise<void> {
       '',
       `  claude-gateway demo: gateway ${gateway.url}  ->  mock Anthropic API ${mock.url}`,
       '',
-      '  Try it (any API key works against the mock):',
-      `    curl -s ${gateway.url}/v1/messages -H 'x-api-key: demo-key' -H 'anthropic-version: 2023-06-01' \\`,
-      `      -H 'content-type: application/json' \\`,
+      '  The mock accepts any API key; these use yours when ANTHROPIC_API_KEY is set, else demo-key:',
+      `    curl -s ${gateway.url}/v1/messages -H "x-api-key: \${ANTHROPIC_API_KEY:-demo-key}" \\`,
+      `      -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \\`,
       `      -d '{"model":"claude-sonnet-5","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}'`,
       '',
-      `  Or point the SDK at it:  new Anthropic({ baseURL: '${gateway.url}', apiKey: 'demo-key' })`,
+      `  Or point the SDK at it:  new Anthropic({ baseURL: '${gateway.url}', apiKey: process.env.ANTHROPIC_API_KEY ?? 'demo-key' })`,
       '',
       '',
     ].join('\n'),

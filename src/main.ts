@@ -1,13 +1,24 @@
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
+import { runCli } from './cli.js';
 import { ConfigError, loadConfig } from './config.js';
 import { startTracing } from './observability/tracing.js';
 
 /**
  * Process entry: configuration, then telemetry, then (and only then) the server modules, so
  * tracing is in place before the app loads. Exits 0 after a graceful drain, 1 on bad configuration.
+ * Options (--help, --version, --print-config: src/cli.ts) print and exit without starting anything.
  */
 async function main(): Promise<void> {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  // --help, --version, --print-config answer and exit; only a bare command starts the gateway.
+  const cli = runCli(process.argv.slice(2), process.env, version);
+  if (cli.kind === 'exit') {
+    process.stdout.write(cli.stdout);
+    process.stderr.write(cli.stderr);
+    process.exitCode = cli.code;
+    return;
+  }
   let config;
   try {
     config = loadConfig();
@@ -24,7 +35,6 @@ async function main(): Promise<void> {
   }
   // A dead log reader (a crashed shipper, `| head`) must not crash or wedge the gateway.
   process.stdout.on('error', () => undefined);
-  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   const tracing = await startTracing(process.env, version);
 
   const { createLogger } = await import('./observability/logger.js');

@@ -2,10 +2,13 @@
 /**
  * Shared helpers for the k6 load tests: configuration from `-e` / environment variables,
  * Anthropic-style headers and bodies, one function per gateway endpoint, and response checks.
- * Only k6 APIs are used (no Node built-ins): k6 runs these files directly.
+ * Only k6 APIs are used (no Node built-ins) and only ES2017 syntax (no `??`, `?.`, object spread,
+ * numeric separators, `catch {}` without a binding): k6 up to 0.52 parses scripts with a Babel
+ * that rejects later syntax, and k6 runs these files as they are. ESLint enforces the syntax
+ * level (`ecmaVersion: 2017` for load-tests/), TypeScript checks the types (`checkJs`).
  */
 import http from 'k6/http';
-import { check } from 'k6';
+import { check } from './metrics.js';
 
 /** @typedef {import('k6/http').RefinedResponse<'text'>} Res */
 /** @typedef {import('k6/http').RefinedParams<'text'>} Params */
@@ -31,6 +34,31 @@ export function env(name, fallback) {
 export function envNumber(name, fallback) {
   const n = Number(env(name, String(fallback)));
   return Number.isFinite(n) ? n : fallback;
+}
+
+/**
+ * A duration in whole seconds from the environment, clamped to [min, max], as k6 writes it ('30s').
+ * @param {string} name
+ * @param {number} fallbackS
+ * @param {number} [minS]
+ * @param {number} [maxS]
+ * @returns {string}
+ */
+export function envSeconds(name, fallbackS, minS, maxS) {
+  const lo = minS === undefined ? 1 : minS;
+  const hi = maxS === undefined ? 86400 : maxS;
+  return `${Math.min(Math.max(Math.round(envNumber(name, fallbackS)), lo), hi)}s`;
+}
+
+/**
+ * `a` unless it is undefined (ES2017 has no `??`).
+ * @template T
+ * @param {T | undefined} a
+ * @param {T} b
+ * @returns {T}
+ */
+export function orElse(a, b) {
+  return a === undefined ? b : a;
 }
 
 /** The gateway under test, without a trailing slash. */
@@ -62,12 +90,12 @@ export const MAX_TOKENS = envNumber('MAX_TOKENS', 64);
 export function claudeHeaders(opts = {}) {
   /** @type {Headers} */
   const h = {
-    'x-api-key': opts.apiKey ?? API_KEY,
+    'x-api-key': orElse(opts.apiKey, API_KEY),
     'anthropic-version': ANTHROPIC_VERSION,
     'content-type': 'application/json',
   };
   if (opts.mode !== undefined) h['x-gateway-mode'] = opts.mode;
-  return Object.assign(h, opts.headers ?? {});
+  return Object.assign(h, orElse(opts.headers, {}));
 }
 
 /**
@@ -81,7 +109,7 @@ function params(opts, defaultName) {
   const p = {
     responseType: 'text',
     headers: claudeHeaders(opts),
-    tags: Object.assign({ name: opts.name ?? defaultName }, opts.tags ?? {}),
+    tags: Object.assign({ name: orElse(opts.name, defaultName) }, orElse(opts.tags, {})),
   };
   if (opts.expect !== undefined) p.responseCallback = opts.expect;
   if (opts.timeout !== undefined) p.timeout = opts.timeout;
@@ -105,8 +133,8 @@ function params(opts, defaultName) {
 export function messageBody(prompt, extra = {}) {
   /** @type {MessageBody} */
   const body = {
-    model: extra.model ?? MODEL,
-    max_tokens: extra.maxTokens ?? MAX_TOKENS,
+    model: orElse(extra.model, MODEL),
+    max_tokens: orElse(extra.maxTokens, MAX_TOKENS),
     messages: [{ role: 'user', content: prompt }],
   };
   if (extra.stream === true) body.stream = true;
@@ -141,7 +169,7 @@ export function messages(prompt, opts = {}) {
  */
 export function stream(prompt, opts = {}) {
   const p = params(opts, 'POST /v1/messages (stream)');
-  p.headers = Object.assign({ accept: 'text/event-stream' }, p.headers ?? {});
+  p.headers = Object.assign({ accept: 'text/event-stream' }, orElse(p.headers, {}));
   return http.post(`${GATEWAY_URL}/v1/messages`, JSON.stringify(messageBody(prompt, { stream: true })), p);
 }
 
@@ -276,7 +304,7 @@ export function sseEvents(text) {
  * @returns {boolean}
  */
 export function streamCompleted(res) {
-  const type = header(res, 'content-type') ?? '';
+  const type = orElse(header(res, 'content-type'), '');
   if (!type.startsWith('text/event-stream')) return false;
   const events = sseEvents(bodyText(res));
   return events.length > 0 && events[events.length - 1] === 'message_stop';
@@ -288,7 +316,19 @@ export function streamCompleted(res) {
  * @returns {string}
  */
 export function coalesceRole(res) {
-  return (header(res, 'x-gateway-coalesce-role') ?? '').trim().toLowerCase();
+  return orElse(header(res, 'x-gateway-coalesce-role'), '').trim().toLowerCase();
+}
+
+/**
+ * True when the gateway served the answer: it marks every proxied answer with how it was served
+ * (`x-gateway-coalesce-role`: leader, follower, bypass or cache). The bare mock never sends it, so
+ * the checks below fail when a script is pointed at an upstream without the gateway.
+ * @param {import('k6/http').Response} res
+ * @returns {boolean}
+ */
+export function servedByGateway(res) {
+  const role = coalesceRole(res);
+  return role === 'leader' || role === 'follower' || role === 'bypass' || role === 'cache';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,6 +344,7 @@ export function checkMessage(res, tags) {
     res,
     {
       'messages: status 200': (r) => r.status === 200,
+      'messages: served by the gateway': (r) => servedByGateway(r),
       'messages: type message with content': (r) => {
         const b = jsonObject(r);
         return b !== undefined && b.type === 'message' && Array.isArray(b.content);
@@ -323,6 +364,7 @@ export function checkStream(res, tags) {
     res,
     {
       'stream: status 200': (r) => r.status === 200,
+      'stream: served by the gateway': (r) => servedByGateway(r),
       'stream: ends with message_stop': (r) => streamCompleted(r),
     },
     tags,
@@ -339,7 +381,11 @@ export function checkCountTokens(res, tags) {
     res,
     {
       'count_tokens: status 200': (r) => r.status === 200,
-      'count_tokens: input_tokens is a number': (r) => typeof jsonObject(r)?.input_tokens === 'number',
+      'count_tokens: served by the gateway': (r) => servedByGateway(r),
+      'count_tokens: input_tokens is a number': (r) => {
+        const b = jsonObject(r);
+        return b !== undefined && typeof b.input_tokens === 'number';
+      },
     },
     tags,
   );
@@ -355,7 +401,11 @@ export function checkModels(res, tags) {
     res,
     {
       'models: status 200': (r) => r.status === 200,
-      'models: data is a list': (r) => Array.isArray(jsonObject(r)?.data),
+      'models: served by the gateway': (r) => servedByGateway(r),
+      'models: data is a list': (r) => {
+        const b = jsonObject(r);
+        return b !== undefined && Array.isArray(b.data);
+      },
     },
     tags,
   );
@@ -370,12 +420,13 @@ export function checkModels(res, tags) {
  */
 export function checkBatch(res, what, tags) {
   const b = jsonObject(res);
-  const id = typeof b?.id === 'string' ? b.id : '';
+  const id = b !== undefined && typeof b.id === 'string' ? b.id : '';
   check(
     res,
     {
       [`batch ${what}: status 200`]: (r) => r.status === 200,
-      [`batch ${what}: message_batch with id`]: () => b?.type === 'message_batch' && id !== '',
+      [`batch ${what}: served by the gateway`]: (r) => servedByGateway(r),
+      [`batch ${what}: message_batch with id`]: () => b !== undefined && b.type === 'message_batch' && id !== '',
     },
     tags,
   );
@@ -433,4 +484,30 @@ export function mockFaults(plan) {
     tags: { name: 'mock faults' },
   });
   return res.status === 200;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway observations
+
+/**
+ * GET {GATEWAY}/metrics and check that the gateway counted upstream calls for `mode` (the
+ * `x-gateway-mode` every request of a script carries). Only a gateway has this: the bare mock
+ * answers 404. With more than the gateway's MAX_MODES modes seen since it started, later modes
+ * are counted as `other`: run the scripts against a gateway started for them.
+ * @param {string} mode
+ * @param {Headers} [tags]
+ * @returns {boolean}
+ */
+export function checkGatewayCounted(mode, tags) {
+  const res = http.get(`${GATEWAY_URL}/metrics`, { tags: { name: 'GET /metrics' } });
+  const text = bodyText(res);
+  return check(
+    res,
+    {
+      'metrics: status 200': (r) => r.status === 200,
+      [`metrics: claude_api_calls_total counts mode ${mode}`]: () =>
+        text.split('\n').some((line) => line.indexOf('claude_api_calls_total{') === 0 && line.indexOf(`mode="${mode}"`) > 0),
+    },
+    tags,
+  );
 }

@@ -177,3 +177,35 @@ describe('WORKERS', () => {
     }
   });
 });
+
+describe('the gateway process: operator options', () => {
+  const run = async (args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> => {
+    const child = spawn(process.execPath, [MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  };
+
+  test('--help, --version and --print-config answer and exit 0 without listening', async () => {
+    const help = await run(['--help']);
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /BREAKER_RESET_TIMEOUT_MS {2}\[default: 30000\]/);
+    const version = await run(['--version']);
+    assert.equal(version.code, 0);
+    assert.match(version.stdout, /^claude-gateway \d+\.\d+\.\d+\n$/);
+    const printed = await run(['--print-config'], { ANTHROPIC_API_KEY: SECRET, GATEWAY_API_KEYS: 'gateway-key-0123456789', PORT: '0' });
+    assert.equal(printed.code, 0, printed.stderr);
+    assert.match(printed.stdout, /^ANTHROPIC_API_KEY=<redacted>/m);
+    assert.ok(!printed.stdout.includes(SECRET) && !printed.stdout.includes('gateway-key-0123456789'));
+    assert.ok(!printed.stdout.includes('gateway listening') && !printed.stderr.includes('gateway listening'));
+  });
+
+  test('an unknown option exits 2 with usage', async () => {
+    const result = await run(['--serve']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /unknown option "--serve"/);
+  });
+});

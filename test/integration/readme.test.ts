@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { deferred } from '../helpers/deferred.js';
+import { REPO_ROOT } from '../helpers/k6.js';
+
+/**
+ * README's "Using it" examples, verbatim but for the address, against the demo (`npm run demo`
+ * runs dist/src/demo.js), with no ANTHROPIC_API_KEY in the environment: both must succeed.
+ */
+
+const run = promisify(execFile);
+const README = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+const DOCUMENTED_URL = 'http://127.0.0.1:8080';
+
+function section(name: string): string {
+  const start = README.indexOf(`## ${name}\n`);
+  assert.ok(start >= 0, `README has "## ${name}"`);
+  const end = README.indexOf('\n## ', start + 1);
+  return README.slice(start, end < 0 ? undefined : end);
+}
+
+function block(text: string, lang: string, containing: string): string {
+  for (const match of text.matchAll(/```(\w*)\n([\s\S]*?)```/g)) {
+    if (match[1] === lang && match[2]?.includes(containing) === true) return match[2];
+  }
+  assert.fail(`no \`\`\`${lang} block containing ${containing}`);
+}
+
+/** The environment of someone with no key: ANTHROPIC_* removed. */
+function keyless(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ANTHROPIC_')) env[k] = v;
+  return env;
+}
+
+test("README's curl and SDK examples work against the demo with no API key set", { timeout: 60_000 }, async () => {
+  const demo = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/demo.js')], {
+    env: { ...keyless(), PORT: '0', MOCK_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = deferred<string>();
+  let banner = '';
+  demo.stdout.on('data', (c: Buffer) => {
+    banner += c.toString('utf8');
+    const match = /gateway (http:\/\/[\d.:]+)\s/.exec(banner);
+    if (match?.[1] !== undefined) url.resolve(match[1]);
+  });
+  demo.once('exit', (code) => url.reject(new Error(`demo exited ${String(code)}`)));
+  const timer = setTimeout(() => url.reject(new Error('the demo printed no banner within 20 s')), 20_000);
+  const snippet = join(REPO_ROOT, 'dist', `readme-snippet-${process.pid}.mjs`);
+  try {
+    const gateway = await url.promise;
+    assert.match(banner, /demo-key/, 'the banner names the key the demo accepts');
+    const using = section('Using it');
+
+    const curl = block(using, 'sh', `curl -s ${DOCUMENTED_URL}/v1/messages`).replaceAll(DOCUMENTED_URL, gateway);
+    const { stdout } = await run('/bin/sh', ['-c', curl], { env: keyless(), timeout: 15_000 });
+    const answer = JSON.parse(stdout) as { type?: string; content?: unknown[] };
+    assert.equal(answer.type, 'message', stdout);
+
+    const ts = block(using, 'ts', `baseURL: '${DOCUMENTED_URL}'`).replaceAll(DOCUMENTED_URL, gateway);
+    // Plain JavaScript as written (no type annotations); the file sits in dist/ so node_modules resolves.
+    writeFileSync(snippet, `${ts}\nconsole.log(JSON.stringify({ message: message.type, streamed: streamed.type }));\n`);
+    const sdk = await run(process.execPath, [snippet], { env: keyless(), timeout: 15_000 });
+    assert.deepEqual(JSON.parse(sdk.stdout), { message: 'message', streamed: 'message' });
+  } finally {
+    clearTimeout(timer);
+    rmSync(snippet, { force: true });
+    if (demo.exitCode === null) {
+      demo.kill('SIGTERM');
+      await once(demo, 'exit');
+    }
+  }
+});
