@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -99,7 +100,11 @@ const schema = z.object({
       error: 'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent',
     })
     .default('info'),
-  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 10_000).default(128),
+  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 100_000).optional().describe('Upstream connections at most [4096 for HTTP/1.1 = one live call each; 64 with UPSTREAM_HTTP2=on]'),
+  UPSTREAM_POOL_WAIT_MS: int('UPSTREAM_POOL_WAIT_MS', 1, MS_DAY).default(5_000).describe('Longest a request waits for a free upstream connection before a 529 overloaded_error [5000]'),
+  UPSTREAM_HTTP2: bool('UPSTREAM_HTTP2').default(false).describe('Speak HTTP/2 to the upstream: TLS+ALPN for https, prior-knowledge h2c for http [off]'),
+  UPSTREAM_HTTP2_MAX_STREAMS: int('UPSTREAM_HTTP2_MAX_STREAMS', 1, 10_000).default(100).describe('Concurrent streams per upstream HTTP/2 connection (the server may lower it) [100]'),
+  UPSTREAM_CA_FILE: z.string().min(1).optional().describe('PEM file of extra CA certificates to trust for an https upstream [unset = system CAs]'),
   UPSTREAM_CONNECT_TIMEOUT_MS: int('UPSTREAM_CONNECT_TIMEOUT_MS', 1, MS_DAY).default(10_000),
   UPSTREAM_HEADERS_TIMEOUT_MS: int('UPSTREAM_HEADERS_TIMEOUT_MS', 1, MS_DAY).default(600_000),
   UPSTREAM_BODY_TIMEOUT_MS: int('UPSTREAM_BODY_TIMEOUT_MS', 1, MS_DAY).default(300_000),
@@ -157,7 +162,13 @@ export interface Config {
   readonly publicUrl: string | undefined;
   readonly basePath: string;
   readonly logLevel: string;
+  /** Upstream connections at most (HTTP/2: each carries up to upstreamHttp2MaxStreams calls). */
   readonly upstreamConnections: number;
+  readonly upstreamPoolWaitMs: number;
+  readonly upstreamHttp2: boolean;
+  readonly upstreamHttp2MaxStreams: number;
+  /** PEM text of UPSTREAM_CA_FILE, read once at start-up. */
+  readonly upstreamCa: string | undefined;
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamHeadersTimeoutMs: number;
   readonly upstreamBodyTimeoutMs: number;
@@ -243,6 +254,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
     );
   }
+  let upstreamCa: string | undefined;
+  if (v.UPSTREAM_CA_FILE !== undefined) {
+    try {
+      upstreamCa = readFileSync(v.UPSTREAM_CA_FILE, 'utf8');
+      if (!upstreamCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('UPSTREAM_CA_FILE must be a PEM file of CA certificates');
+    } catch {
+      problems.push('UPSTREAM_CA_FILE cannot be read (must be a readable PEM file)');
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const upstream = new URL(v.UPSTREAM_URL);
@@ -256,7 +276,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
     basePath: v.BASE_PATH,
     logLevel: v.LOG_LEVEL,
-    upstreamConnections: v.UPSTREAM_CONNECTIONS,
+    upstreamConnections: v.UPSTREAM_CONNECTIONS ?? (v.UPSTREAM_HTTP2 ? 64 : 4096),
+    upstreamPoolWaitMs: v.UPSTREAM_POOL_WAIT_MS,
+    upstreamHttp2: v.UPSTREAM_HTTP2,
+    upstreamHttp2MaxStreams: v.UPSTREAM_HTTP2_MAX_STREAMS,
+    upstreamCa,
     upstreamConnectTimeoutMs: v.UPSTREAM_CONNECT_TIMEOUT_MS,
     upstreamHeadersTimeoutMs: v.UPSTREAM_HEADERS_TIMEOUT_MS,
     upstreamBodyTimeoutMs: v.UPSTREAM_BODY_TIMEOUT_MS,

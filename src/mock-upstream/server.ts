@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { anthropicErrorBody } from '../errors.js';
 import { PromptCache } from './answers.js';
 import { BatchStore } from './batches.js';
@@ -27,6 +28,11 @@ export interface MockUpstreamOptions {
   publicUrl?: string;
   /** Awaited before the mock answers each API request (not /_mock/*): tests hold requests open with it. */
   onRequest?: (req: RecordedRequest) => Promise<void> | void;
+  /**
+   * Also speak HTTP/2 with prior knowledge (h2c) on the same port: a connection that opens with the
+   * HTTP/2 preface goes to node:http2, any other to node:http. Default false (HTTP/1.1 only).
+   */
+  http2?: boolean;
 }
 
 export interface RecordedRequest {
@@ -90,6 +96,18 @@ function controlJson(res: ServerResponse, status: number, body: unknown): void {
   const payload = Buffer.from(JSON.stringify(body));
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(payload.length) });
   res.end(payload);
+}
+
+/** The first bytes of every prior-knowledge HTTP/2 connection (RFC 9113, 3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * The mock's handlers are written against node:http; HTTP/2's compatibility API has the same shape
+ * except `destroyed` (read from the stream here). Casts are confined to this adapter.
+ */
+function asHttp1(req: Http2ServerRequest, res: Http2ServerResponse): [IncomingMessage, ServerResponse] {
+  Object.defineProperty(res, 'destroyed', { get: () => res.stream.destroyed });
+  return [req as unknown as IncomingMessage, res as unknown as ServerResponse];
 }
 
 export async function createMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
@@ -199,6 +217,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       ...(fault.kind === undefined ? {} : { fault: fault.kind }),
       ...(fault.retryAfter === undefined ? {} : { retryAfter: fault.retryAfter }),
       ...(echo === '1' || echo === 'true' ? { echo: recorded.headers } : {}),
+      streams: { opened: () => stats.streamOpened(), closed: () => stats.streamClosed() },
     });
     if (tooLarge) {
       reply.error(413, `Request exceeds the maximum size of ${MAX_BODY_BYTES} bytes`);
@@ -233,23 +252,61 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     });
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://mock.invalid');
-    const handled = url.pathname.startsWith('/_mock/') ? handleControl(req, res, url.pathname) : handleApi(req, res, url);
+    const api = !url.pathname.startsWith('/_mock/');
+    if (api) {
+      stats.requestOpened();
+      res.once('close', () => stats.requestClosed());
+    }
+    const handled = api ? handleApi(req, res, url) : handleControl(req, res, url.pathname);
     handled.catch((err: unknown) => {
       if (res.headersSent) res.destroy();
       else controlJson(res, 500, anthropicErrorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`));
     });
-  });
-  server.on('connection', () => stats.connection());
+  };
+  const server = createServer(onRequest);
+  let listener: TcpServer = server;
+  const sessions = new Set<ServerHttp2Session>();
+  /** Every TCP connection of the dual-protocol listener, so close() can end all of them. */
+  const raw = new Set<Socket>();
+  if (options.http2 === true) {
+    const h2 = createH2cServer((req, res) => {
+      const [r, s] = asHttp1(req, res);
+      onRequest(r, s);
+    });
+    h2.on('session', (session: ServerHttp2Session) => {
+      stats.http2Connection();
+      sessions.add(session);
+      session.once('close', () => sessions.delete(session));
+    });
+    // Both protocols on one port: the first bytes of a connection tell which one it speaks.
+    listener = createTcpServer((socket: Socket) => {
+      raw.add(socket);
+      socket.once('close', () => raw.delete(socket));
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        // No HTTP/1.1 method starts like the preface, so a preface split across reads is still recognised.
+        const head = first.subarray(0, H2_PREFACE.length);
+        if (head.equals(H2_PREFACE.subarray(0, head.length))) {
+          h2.emit('connection', socket); // the session takes the socket over, buffered preface included
+        } else {
+          server.emit('connection', socket);
+          socket.resume(); // node:http reads in flowing mode
+        }
+      });
+    });
+  }
+  listener.on('connection', () => stats.connection());
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(options.port ?? 0, host, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
+  const port = (listener.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   state.publicUrl = (options.publicUrl ?? url).replace(/\/+$/, '');
 
@@ -264,8 +321,10 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       closing ??= new Promise<void>((resolve) => {
         closed = true;
         for (const wake of [...sleeps]) wake();
-        server.close(() => resolve());
+        listener.close(() => resolve());
         server.closeAllConnections();
+        for (const session of sessions) session.destroy();
+        for (const socket of raw) socket.destroy();
       });
       return closing;
     },
