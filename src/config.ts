@@ -104,7 +104,7 @@ const schema = z.object({
   UPSTREAM_POOL_WAIT_MS: int('UPSTREAM_POOL_WAIT_MS', 1, MS_DAY).default(5_000).describe('Longest a request waits for a free upstream connection before a 529 overloaded_error [5000]'),
   UPSTREAM_HTTP2: bool('UPSTREAM_HTTP2').default(false).describe('Speak HTTP/2 to the upstream: TLS+ALPN for https, prior-knowledge h2c for http [off]'),
   UPSTREAM_HTTP2_MAX_STREAMS: int('UPSTREAM_HTTP2_MAX_STREAMS', 1, 10_000).default(100).describe('Concurrent streams per upstream HTTP/2 connection (the server may lower it) [100]'),
-  UPSTREAM_CA_FILE: z.string().min(1).optional().describe('PEM file of extra CA certificates to trust for an https upstream [unset = system CAs]'),
+  UPSTREAM_CA_FILE: z.string().optional().describe('PEM file of extra CA certificates to trust for an https upstream [unset = system CAs]'),
   UPSTREAM_CONNECT_TIMEOUT_MS: int('UPSTREAM_CONNECT_TIMEOUT_MS', 1, MS_DAY).default(10_000),
   UPSTREAM_HEADERS_TIMEOUT_MS: int('UPSTREAM_HEADERS_TIMEOUT_MS', 1, MS_DAY).default(600_000),
   UPSTREAM_BODY_TIMEOUT_MS: int('UPSTREAM_BODY_TIMEOUT_MS', 1, MS_DAY).default(300_000),
