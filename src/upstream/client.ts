@@ -113,12 +113,12 @@ export function translateUpstreamError(err: unknown, phase: 'headers' | 'body'):
  */
 function h2OnlyConnector(options: UpstreamClientOptions): buildConnector.connector {
   const https = options.origin.startsWith('https:');
-  // `useH2c` (undici 7.9+) is missing from undici's BuildOptions type.
+  // `useH2c` (undici 7.9+: the socket speaks h2 from its first byte) is not in undici's BuildOptions type yet.
   const base = buildConnector({
     timeout: options.connectTimeoutMs,
     allowH2: true,
     ...(https ? (options.ca === undefined ? {} : { ca: options.ca }) : { useH2c: true }),
-  } as buildConnector.BuildOptions);
+  });
   return (opts, callback) => {
     base(opts, (err, socket) => {
       if (err !== null) {
