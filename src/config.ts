@@ -100,7 +100,7 @@ const schema = z.object({
       error: 'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent',
     })
     .default('info'),
-  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 100_000).optional().describe('Upstream connections at most [4096 for HTTP/1.1 = one live call each; 64 with UPSTREAM_HTTP2=on]'),
+  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 1_000_000).optional().describe('Upstream connections at most [enough for MAX_CONCURRENT_REQUESTS live calls: that many with HTTP/1.1, divided by UPSTREAM_HTTP2_MAX_STREAMS with HTTP/2]'),
   UPSTREAM_POOL_WAIT_MS: int('UPSTREAM_POOL_WAIT_MS', 1, MS_DAY).default(5_000).describe('Longest a request waits for a free upstream connection before a 529 overloaded_error [5000]'),
   UPSTREAM_HTTP2: bool('UPSTREAM_HTTP2').default(false).describe('Speak HTTP/2 to the upstream: TLS+ALPN for https, prior-knowledge h2c for http [off]'),
   UPSTREAM_HTTP2_MAX_STREAMS: int('UPSTREAM_HTTP2_MAX_STREAMS', 1, 10_000).default(100).describe('Concurrent streams per upstream HTTP/2 connection (the server may lower it) [100]'),
@@ -276,7 +276,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
     basePath: v.BASE_PATH,
     logLevel: v.LOG_LEVEL,
-    upstreamConnections: v.UPSTREAM_CONNECTIONS ?? (v.UPSTREAM_HTTP2 ? 64 : 4096),
+    // By default every request the gateway admits can be live upstream at once: the only queue is the
+    // one an operator creates by lowering UPSTREAM_CONNECTIONS, and UPSTREAM_POOL_WAIT_MS bounds it.
+    upstreamConnections:
+      v.UPSTREAM_CONNECTIONS ?? (v.UPSTREAM_HTTP2 ? Math.ceil(v.MAX_CONCURRENT_REQUESTS / v.UPSTREAM_HTTP2_MAX_STREAMS) : v.MAX_CONCURRENT_REQUESTS),
     upstreamPoolWaitMs: v.UPSTREAM_POOL_WAIT_MS,
     upstreamHttp2: v.UPSTREAM_HTTP2,
     upstreamHttp2MaxStreams: v.UPSTREAM_HTTP2_MAX_STREAMS,

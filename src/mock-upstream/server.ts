@@ -1,5 +1,12 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createH2cServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import {
+  createSecureServer as createSecureH2Server,
+  createServer as createH2cServer,
+  Http2ServerResponse,
+  type Http2ServerRequest,
+  type ServerHttp2Session,
+} from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { anthropicErrorBody } from '../errors.js';
 import { PromptCache } from './answers.js';
@@ -33,6 +40,11 @@ export interface MockUpstreamOptions {
    * HTTP/2 preface goes to node:http2, any other to node:http. Default false (HTTP/1.1 only).
    */
   http2?: boolean;
+  /**
+   * Serve https with this key and certificate (PEM). With `http2` too, ALPN picks h2 or HTTP/1.1 as
+   * the real API does; without it, HTTP/1.1 only (for testing clients that require h2).
+   */
+  tls?: { key: string; cert: string };
 }
 
 export interface RecordedRequest {
@@ -265,25 +277,33 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       else controlJson(res, 500, anthropicErrorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`));
     });
   };
+  const sessions = new Set<ServerHttp2Session>();
+  /** Every TCP connection, so close() can end all of them (stalled ones and h2 sessions included). */
+  const raw = new Set<Socket>();
+  const trackSession = (session: ServerHttp2Session): void => {
+    stats.http2Connection();
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  };
+  // Handlers see node:http's request and response; HTTP/2 ones are adapted (HTTP/1.1 over TLS needs nothing).
+  const onAnyRequest = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => {
+    if (res instanceof Http2ServerResponse) onRequest(...asHttp1(req as Http2ServerRequest, res));
+    else onRequest(req as IncomingMessage, res);
+  };
   const server = createServer(onRequest);
   let listener: TcpServer = server;
-  const sessions = new Set<ServerHttp2Session>();
-  /** Every TCP connection of the dual-protocol listener, so close() can end all of them. */
-  const raw = new Set<Socket>();
-  if (options.http2 === true) {
-    const h2 = createH2cServer((req, res) => {
-      const [r, s] = asHttp1(req, res);
-      onRequest(r, s);
-    });
-    h2.on('session', (session: ServerHttp2Session) => {
-      stats.http2Connection();
-      sessions.add(session);
-      session.once('close', () => sessions.delete(session));
-    });
+  if (options.tls !== undefined && options.http2 === true) {
+    // HTTP/2 and HTTP/1.1 chosen by ALPN, as the real API does.
+    const secure = createSecureH2Server({ key: options.tls.key, cert: options.tls.cert, allowHTTP1: true }, onAnyRequest);
+    secure.on('session', trackSession);
+    listener = secure;
+  } else if (options.tls !== undefined) {
+    listener = createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, onRequest);
+  } else if (options.http2 === true) {
+    const h2 = createH2cServer(onAnyRequest);
+    h2.on('session', trackSession);
     // Both protocols on one port: the first bytes of a connection tell which one it speaks.
     listener = createTcpServer((socket: Socket) => {
-      raw.add(socket);
-      socket.once('close', () => raw.delete(socket));
       socket.once('data', (first: Buffer) => {
         socket.pause();
         socket.unshift(first);
@@ -298,6 +318,10 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       });
     });
   }
+  listener.on('connection', (socket: Socket) => {
+    raw.add(socket);
+    socket.once('close', () => raw.delete(socket));
+  });
   listener.on('connection', () => stats.connection());
   await new Promise<void>((resolve, reject) => {
     listener.once('error', reject);
@@ -307,7 +331,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     });
   });
   const port = (listener.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   state.publicUrl = (options.publicUrl ?? url).replace(/\/+$/, '');
 
   let closing: Promise<void> | undefined;

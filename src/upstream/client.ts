@@ -64,8 +64,10 @@ export interface UpstreamResponse {
   requestId: string | undefined;
 }
 
+/** Our connector's code for a connection that did not negotiate HTTP/2 under UPSTREAM_HTTP2=on. */
+const H2_REFUSED = 'UND_ERR_CONNECT_H2_REFUSED';
 /** Failures to establish a connection: nothing of the request was sent. */
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', H2_REFUSED]);
 const UNREACHABLE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
 function errorCode(err: unknown): string | undefined {
@@ -129,7 +131,7 @@ function h2OnlyConnector(options: UpstreamClientOptions): buildConnector.connect
       if (alpn !== 'h2') {
         socket.destroy();
         const refused = new Error(`upstream did not negotiate HTTP/2 (ALPN ${String(alpn)}); set UPSTREAM_HTTP2=off for this upstream`) as Error & { code: string };
-        refused.code = 'UND_ERR_CONNECT_H2_REFUSED';
+        refused.code = H2_REFUSED;
         callback(refused, null);
         return;
       }

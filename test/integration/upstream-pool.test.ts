@@ -1,9 +1,10 @@
-import { describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from 'undici';
 import { deferred, until } from '../helpers/deferred.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { startStack, TEST_API_KEY } from '../helpers/stack.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 
 /**
  * The upstream pool: every call can be live at once by default, a wait for a connection is bounded
@@ -156,5 +157,55 @@ describe('upstream pool', () => {
       await client.close();
       await stack.close();
     }
+  });
+
+  describe('HTTP/2 over TLS', () => {
+    const tls = selfSignedCert();
+    const skip = tls === undefined ? 'openssl is not installed' : false;
+    after(() => tls?.remove());
+
+    test('UPSTREAM_HTTP2=on negotiates h2 by ALPN with an upstream trusted through UPSTREAM_CA_FILE', { skip }, async () => {
+      if (tls === undefined) return;
+      const stack = await startStack({ env: { UPSTREAM_HTTP2: 'on', UPSTREAM_CA_FILE: tls.certFile }, mock: { http2: true, tls } });
+      try {
+        const sdk = stack.client();
+        const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => sdk.messages.create({ model: 'claude-haiku-5-5', max_tokens: 8, messages: [{ role: 'user', content: `tls ${i}` }] })));
+        assert.equal(answers.length, 20);
+        const stats = stack.mock.stats();
+        assert.ok(stats.http2Connections >= 1 && stats.http2Connections === stats.connections, `every connection spoke h2: ${JSON.stringify(stats)}`);
+      } finally {
+        await stack.close();
+      }
+    });
+
+    test('an https upstream that only offers HTTP/1.1 is refused with a 502, never used as HTTP/1.1', { skip }, async () => {
+      if (tls === undefined) return;
+      const stack = await startStack({ env: { UPSTREAM_HTTP2: 'on', UPSTREAM_CA_FILE: tls.certFile, UPSTREAM_RETRIES: '0' }, mock: { tls } });
+      const client = new Pool(stack.gateway.url, { connections: 1 });
+      try {
+        const res = await client.request({ path: '/v1/messages', method: 'POST', headers: HEADERS, body: body('h1 only') });
+        assert.equal(res.statusCode, 502);
+        assert.equal(((await res.body.json()) as { type: string }).type, 'error');
+        assert.equal(stack.mock.stats().requests, 0, 'nothing was sent over HTTP/1.1');
+      } finally {
+        await client.close();
+        await stack.close();
+      }
+    });
+
+    test('without UPSTREAM_CA_FILE a self-signed upstream is not trusted (502)', { skip }, async () => {
+      if (tls === undefined) return;
+      const stack = await startStack({ env: { UPSTREAM_HTTP2: 'on', UPSTREAM_RETRIES: '0' }, mock: { http2: true, tls } });
+      const client = new Pool(stack.gateway.url, { connections: 1 });
+      try {
+        const res = await client.request({ path: '/v1/messages', method: 'POST', headers: HEADERS, body: body('untrusted') });
+        assert.equal(res.statusCode, 502);
+        await res.body.dump();
+        assert.equal(stack.mock.stats().requests, 0);
+      } finally {
+        await client.close();
+        await stack.close();
+      }
+    });
   });
 });

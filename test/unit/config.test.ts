@@ -35,13 +35,14 @@ describe('configuration', () => {
     assert.match(problems.join('\n'), /MAX_BODY_BYTES must be a whole number/);
   });
 
-  test('upstream pool: 4096 HTTP/1.1 connections by default (one live call each), 64 multiplexed ones with HTTP/2', () => {
+  test('upstream pool: by default every admitted request can be live upstream (HTTP/1.1: one connection each; HTTP/2: 100 streams each)', () => {
     const h1 = loadConfig({});
-    assert.equal(h1.upstreamConnections, 4096);
+    assert.equal(h1.upstreamConnections, h1.maxConcurrentRequests);
+    assert.equal(loadConfig({ MAX_CONCURRENT_REQUESTS: '2000' }).upstreamConnections, 2000);
     assert.equal(h1.upstreamHttp2, false);
     assert.equal(h1.upstreamPoolWaitMs, 5_000);
     const h2 = loadConfig({ UPSTREAM_HTTP2: 'on' });
-    assert.equal(h2.upstreamConnections, 64);
+    assert.equal(h2.upstreamConnections, 100);
     assert.equal(h2.upstreamHttp2MaxStreams, 100);
     assert.equal(loadConfig({ UPSTREAM_HTTP2: 'on', UPSTREAM_CONNECTIONS: '3' }).upstreamConnections, 3);
     assert.match(problemsOf({ UPSTREAM_POOL_WAIT_MS: '0' }).join(), /UPSTREAM_POOL_WAIT_MS must be a whole number/);
