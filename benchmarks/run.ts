@@ -3,7 +3,7 @@ import { Pool } from 'undici';
 import { fixedRate, percentile, streamTimings, type LatencyResult, type Request } from './load.js';
 import { coreTimes, describeMachine, pinSelf, processCpuSeconds, rssMiB, utilisation } from './machine.js';
 import { pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
-import { HEADERS, STREAM_EVENTS, duplicate, plain1k, plain1m, stream } from './workloads.js';
+import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream } from './workloads.js';
 
 /**
  * `npm run bench`: the gateway beside nginx and a bare node:http + undici proxy, in the same run.
@@ -44,9 +44,6 @@ interface MockStats {
 }
 async function mockStats(mock: Running): Promise<MockStats> {
   return (await (await fetch(`${mock.url}/_mock/stats`)).json()) as MockStats;
-}
-async function resetMock(mock: Running): Promise<void> {
-  await (await fetch(`${mock.url}/_mock/reset`, { method: 'POST' })).arrayBuffer();
 }
 
 type ProxyName = 'nginx' | 'bare node:http + undici' | 'gateway';
@@ -201,88 +198,108 @@ function bottleneck(cores: number[]): string {
 }
 
 interface LiveResult {
-  streams: number;
-  allLive: boolean;
+  /** Streams live at the mock when the readings were taken (the first poll at or past each milestone). */
+  liveAtReading: Record<number, number>;
+  rssAtMiB: Record<number, number>;
+  secondsTo: Record<number, number>;
   maxLiveSeen: number;
-  secondsToAllLive: number | undefined;
+  started: number;
   completed: number;
+  /** Streams that did not complete, by error code or status. */
+  failures: Record<string, number>;
   upstreamConnections: number;
   upstreamHttp2Connections: number;
   rssIdleMiB: number;
-  rssAllLiveMiB: number | undefined;
   peakRssMiB: number;
   cpuUsPerStream: number;
 }
 
-/** Streams arrive at this rate in the live-streams phase (5,000 take 10 s to arrive). */
-const LIVE_ARRIVALS_PER_S = 500;
-/** Gap between the mock's SSE events there: 16 events make a ~22 s stream, longer than any ramp. */
-const LIVE_EVENT_INTERVAL_MS = 1500;
+/** Live streams arrive at this rate (5,000 take 25 s to arrive: node:http's listen backlog is 511). */
+const LIVE_ARRIVALS_PER_S = 200;
+/** Gap between the mock's SSE events there: 7 events (one text delta) make a 36 s stream, longer than the ramp. */
+const LIVE_EVENT_INTERVAL_MS = 6000;
+const LIVE_EVENTS = 7;
+const LIVE_MILESTONES = [1000, 5000] as const;
 
 /**
- * `n` concurrent streams, distinct prompts, arriving at LIVE_ARRIVALS_PER_S, each lasting ~22 s.
- * "Live" is counted at the upstream: the mock's open SSE answers. RSS is read when all are live at once.
+ * 5,000 streams with distinct prompts arrive at LIVE_ARRIVALS_PER_S, each lasting ~36 s, so they pile
+ * up: RSS is read when 1,000 and when 5,000 are live AT ONCE, counted at the upstream (the mock's open
+ * SSE answers), never assumed from the client side.
  */
-async function liveStreams(target: Running, pid: number, mock: Running, n: number): Promise<LiveResult> {
-  await resetMock(mock);
+async function liveStreams(target: Running, pid: number, mock: Running): Promise<LiveResult> {
+  const n = LIVE_MILESTONES[LIVE_MILESTONES.length - 1] as number;
   const rssIdleMiB = rssMiB(pid, 'VmRSS');
   const cpu0 = processCpuSeconds(pid);
-  const pool = new Pool(target.url, { connections: n, connectTimeout: 30_000, headersTimeout: 60_000, bodyTimeout: 60_000 });
+  const pool = new Pool(target.url, { connections: n, connectTimeout: 30_000, headersTimeout: 120_000, bodyTimeout: 120_000 });
   const started = performance.now();
   let completed = 0;
+  const failures: Record<string, number> = {};
+  const fail = (kind: string): void => void (failures[kind] = (failures[kind] ?? 0) + 1);
   const offset = Math.floor(Math.random() * 1e9);
   const one = async (i: number): Promise<void> => {
-    const r = stream(offset + i);
+    const r = liveStream(offset + i);
     try {
       const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
       let tail = '';
       for await (const chunk of res.body) tail = (tail + (chunk as Buffer).toString()).slice(-64);
       if (res.statusCode === 200 && tail.includes('message_stop')) completed++;
-    } catch {
-      // counted as not completed
+      else fail(res.statusCode === 200 ? 'incomplete stream' : `status ${res.statusCode}`);
+    } catch (err) {
+      fail((err as { code?: string }).code ?? (err instanceof Error ? err.name : 'error'));
     }
   };
-  // Arrivals at LIVE_ARRIVALS_PER_S, in batches of 50: a burst of thousands of new connections at once
-  // overflows listen backlogs (511 in node), and SYN retries would stagger the streams instead.
+  // Arrivals in batches of 20: thousands of connections at once would overflow listen backlogs, and SYN
+  // retries (1 s, 3 s, 7 s) would stagger the streams instead.
   const streams: Promise<void>[] = [];
   const launching = (async () => {
-    for (let i = 0; i < n; i += 50) {
-      for (let j = i; j < Math.min(n, i + 50); j++) streams.push(one(j));
-      await new Promise((r) => setTimeout(r, (50 * 1000) / LIVE_ARRIVALS_PER_S));
+    for (let i = 0; i < n; i += 20) {
+      for (let j = i; j < Math.min(n, i + 20); j++) streams.push(one(j));
+      await new Promise((r) => setTimeout(r, (20 * 1000) / LIVE_ARRIVALS_PER_S));
     }
   })();
-  const all = launching.then(() => Promise.all(streams));
-  let maxLiveSeen = 0;
-  let secondsToAllLive: number | undefined;
-  let rssAllLiveMiB: number | undefined;
-  const deadline = performance.now() + 60_000;
+  const result: LiveResult = {
+    liveAtReading: {},
+    rssAtMiB: {},
+    secondsTo: {},
+    maxLiveSeen: 0,
+    started: n,
+    completed: 0,
+    failures,
+    upstreamConnections: 0,
+    upstreamHttp2Connections: 0,
+    rssIdleMiB,
+    peakRssMiB: 0,
+    cpuUsPerStream: 0,
+  };
+  const deadline = started + (n / LIVE_ARRIVALS_PER_S) * 1000 + 20_000;
+  const ramp = { done: false };
+  void launching.then(() => (ramp.done = true));
   while (performance.now() < deadline) {
     const s = await mockStats(mock);
-    maxLiveSeen = Math.max(maxLiveSeen, s.openStreams);
-    if (s.openStreams >= n) {
-      secondsToAllLive = (performance.now() - started) / 1000;
-      rssAllLiveMiB = rssMiB(pid, 'VmRSS');
-      break;
+    result.maxLiveSeen = Math.max(result.maxLiveSeen, s.openStreams);
+    for (const m of LIVE_MILESTONES) {
+      if (result.liveAtReading[m] === undefined && s.openStreams >= m) {
+        result.liveAtReading[m] = s.openStreams;
+        result.rssAtMiB[m] = rssMiB(pid, 'VmRSS');
+        result.secondsTo[m] = (performance.now() - started) / 1000;
+      }
     }
-    if (s.openStreams === 0 && s.peakOpenStreams > 0 && s.activeRequests === 0) break; // all over already
+    if (result.liveAtReading[n] !== undefined) break;
+    if (ramp.done && s.openStreams < result.maxLiveSeen - 100) break; // past its crest: streams already ending
     await new Promise((r) => setTimeout(r, 100));
   }
-  await all;
-  const cpu1 = processCpuSeconds(pid);
+  await launching;
+  await Promise.all(streams);
   const stats = await mockStats(mock);
   await pool.close();
   return {
-    streams: n,
-    allLive: stats.peakOpenStreams >= n,
-    maxLiveSeen: Math.max(maxLiveSeen, stats.peakOpenStreams),
-    secondsToAllLive,
+    ...result,
+    maxLiveSeen: Math.max(result.maxLiveSeen, stats.peakOpenStreams),
     completed,
     upstreamConnections: stats.connections,
     upstreamHttp2Connections: stats.http2Connections,
-    rssIdleMiB,
-    rssAllLiveMiB,
     peakRssMiB: rssMiB(pid, 'VmHWM'),
-    cpuUsPerStream: ((cpu1 - cpu0) * 1e6) / n,
+    cpuUsPerStream: ((processCpuSeconds(pid) - cpu0) * 1e6) / n,
   };
 }
 
@@ -369,48 +386,41 @@ async function main(): Promise<void> {
   }
 
   if (phase('live')) {
-    const results: Record<string, Record<number, LiveResult>> = {};
-    const variants: [string, Record<string, string>, boolean][] = [
-      ['gateway (defaults, HTTP/1.1 upstream)', {}, false],
-      ['gateway (UPSTREAM_HTTP2=on, h2c upstream)', { UPSTREAM_HTTP2: 'on' }, true],
+    const results: Record<string, LiveResult> = {};
+    const variants: [string, (mockUrl: string) => Promise<Running | undefined>, boolean][] = [
+      ['gateway (defaults: HTTP/1.1 upstream)', (u) => startGateway('0', u, gatewayEnv), false],
+      ['gateway (UPSTREAM_HTTP2=on: h2c upstream)', (u) => startGateway('0', u, { ...gatewayEnv, UPSTREAM_HTTP2: 'on' }), true],
+      ['nginx', (u) => startNginx('0', u), false],
+      ['bare node:http + undici', (u) => startBareProxy('0', u), false],
     ];
-    for (const n of [1000, 5000]) {
-      for (const [name, env, h2] of variants) {
-        const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: String(LIVE_EVENT_INTERVAL_MS), ...(h2 ? { MOCK_HTTP2: 'on' } : {}) });
-        const gateway = await startGateway('0', mock.url, { ...gatewayEnv, ...env });
-        (results[name] ??= {})[n] = await liveStreams(gateway, pidOf(gateway), mock, n);
-        await gateway.stop();
-        await mock.stop();
+    for (const [name, start, h2] of variants) {
+      const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: String(LIVE_EVENT_INTERVAL_MS), ...(h2 ? { MOCK_HTTP2: 'on' } : {}) });
+      const proxy = await start(mock.url);
+      if (proxy === undefined) out(`(${name} skipped: not installed)`);
+      else {
+        results[name] = await liveStreams(proxy, pidOf(proxy), mock);
+        await proxy.stop();
       }
-      for (const [name, start] of [
-        ['nginx', startNginx],
-        ['bare node:http + undici', startBareProxy],
-      ] as const) {
-        const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: String(LIVE_EVENT_INTERVAL_MS) });
-        const proxy = await start('0', mock.url);
-        if (proxy !== undefined) {
-          (results[name] ??= {})[n] = await liveStreams(proxy, pidOf(proxy), mock, n);
-          await proxy.stop();
-        } else out(`(${name} skipped: not installed)`);
-        await mock.stop();
-      }
+      await mock.stop();
     }
     report.live = results;
-    out(`\n## Live streams: 1,000 and 5,000 concurrent streams (${STREAM_EVENTS} events ${LIVE_EVENT_INTERVAL_MS} ms apart, ~${Math.round((STREAM_EVENTS * LIVE_EVENT_INTERVAL_MS) / 1000)} s each, arriving at ${LIVE_ARRIVALS_PER_S}/s, distinct prompts)`);
+    const [m1, m2] = LIVE_MILESTONES;
+    out(
+      `\n## Live streams: 5,000 streams arriving at ${LIVE_ARRIVALS_PER_S}/s, each ${LIVE_EVENTS} events ${LIVE_EVENT_INTERVAL_MS / 1000} s apart (${Math.round(((LIVE_EVENTS - 1) * LIVE_EVENT_INTERVAL_MS) / 1000)} s), distinct prompts`,
+    );
     out(machineLine());
-    out('"live" = SSE answers open at the mock at the same moment (the mock counts them); RSS "all live" is read at that moment.');
-    out('| target | streams | all live at once | most live seen | s until all live | completed | upstream connections (h2) | RSS idle MiB | RSS all live MiB | peak RSS MiB | CPU µs/stream |');
+    out('"live" = SSE answers open at the mock at the same moment (the mock counts them). RSS is read when the mock first counts 1,000 and 5,000 live.');
+    out(`| target | most live at once | RSS idle MiB | RSS at ${m1} live MiB | RSS at ${m2} live MiB | per additional live stream KiB | peak RSS MiB | s to ${m2} live | completed | upstream connections (h2) | CPU µs/stream |`);
     out('|---|---|---|---|---|---|---|---|---|---|---|');
-    for (const [name, byN] of Object.entries(results)) {
-      for (const v of Object.values(byN)) {
-        out(`| ${name} | ${v.streams} | ${v.allLive ? 'yes' : 'NO'} | ${v.maxLiveSeen} | ${fmt(v.secondsToAllLive, 1)} | ${v.completed} | ${v.upstreamConnections} (${v.upstreamHttp2Connections}) | ${fmt(v.rssIdleMiB, 1)} | ${fmt(v.rssAllLiveMiB, 1)} | ${fmt(v.peakRssMiB, 1)} | ${fmt(v.cpuUsPerStream, 0)} |`);
-      }
-    }
-    out('\nCost per additional live stream, (RSS all live at 5,000 - at 1,000) / 4,000:');
-    for (const [name, byN] of Object.entries(results)) {
-      const a = byN[1000]?.rssAllLiveMiB;
-      const b = byN[5000]?.rssAllLiveMiB;
-      out(`- ${name}: ${a !== undefined && b !== undefined ? `${fmt(((b - a) * 1024) / 4000, 1)} KiB per stream` : 'n/a (not all streams were live at once)'}`);
+    for (const [name, v] of Object.entries(results)) {
+      const a = v.rssAtMiB[m1];
+      const b = v.rssAtMiB[m2];
+      const la = v.liveAtReading[m1];
+      const lb = v.liveAtReading[m2];
+      const perStream = a !== undefined && b !== undefined && la !== undefined && lb !== undefined && lb > la ? ((b - a) * 1024) / (lb - la) : undefined;
+      out(
+        `| ${name} | ${v.maxLiveSeen} of ${v.started} | ${fmt(v.rssIdleMiB, 1)} | ${fmt(a, 1)} | ${b === undefined ? 'never all live' : fmt(b, 1)} | ${fmt(perStream, 1)} | ${fmt(v.peakRssMiB, 1)} | ${fmt(v.secondsTo[m2], 1)} | ${v.completed}${Object.keys(v.failures).length > 0 ? ` (failed: ${Object.entries(v.failures).map(([k, c]) => `${k} ${c}`).join(', ')})` : ''} | ${v.upstreamConnections} (${v.upstreamHttp2Connections}) | ${fmt(v.cpuUsPerStream, 0)} |`,
+      );
     }
   }
 

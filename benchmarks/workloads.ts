@@ -34,6 +34,13 @@ export const stream = (i: number): Request => ({
   body: `{"model":"${MODEL}","max_tokens":10,"stream":true,"messages":[{"role":"user","content":"stream ${i}"}]}`,
 });
 
+/** A minimal streamed answer (7 SSE events, one text delta), distinct per `i`: for holding thousands open. */
+export const liveStream = (i: number): Request => ({
+  path: '/v1/messages',
+  headers: HEADERS,
+  body: `{"model":"${MODEL}","max_tokens":1,"stream":true,"messages":[{"role":"user","content":"live ${i}"}]}`,
+});
+
 /** Events the mock sends for `stream(i)`: message_start, content_block_start, ping, 10 deltas, stop, delta, stop. */
 export const STREAM_EVENTS = 16;
 

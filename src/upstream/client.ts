@@ -195,9 +195,8 @@ export class UpstreamClient {
     return { capacity: this.permits.capacity, active: this.permits.active, queued: this.permits.queued + stats.pending, connections: stats.connected };
   }
 
-  /** Takes a permit, waiting at most poolWaitMs; a timeout becomes a 529 the gateway raised itself. */
-  private async acquire(signal: AbortSignal): Promise<void> {
-    if (this.permits.tryAcquire()) return;
+  /** Waits for a permit at most poolWaitMs; a timeout becomes a 529 the gateway raised itself. */
+  private async waitForPermit(signal: AbortSignal): Promise<void> {
     const started = performance.now();
     try {
       await this.permits.wait(this.poolWaitMs, signal);
@@ -220,7 +219,8 @@ export class UpstreamClient {
    * failures, or with the abort reason when `signal` fired.
    */
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
-    await this.acquire(req.signal);
+    // The fast path takes a free permit synchronously (no extra promise turn per request).
+    if (!this.permits.tryAcquire()) await this.waitForPermit(req.signal);
     let res;
     try {
       res = await this.pool.request({
