@@ -8,7 +8,8 @@ import { Agent } from 'undici';
  */
 const [upstream, port] = process.argv.slice(2);
 if (upstream === undefined || port === undefined) throw new Error('usage: bare-proxy <upstream-url> <port>');
-const agent = new Agent({ connections: 128 });
+// No connection cap (undici's default): every request is live upstream, as in the gateway's default.
+const agent = new Agent();
 createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));

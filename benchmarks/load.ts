@@ -31,17 +31,29 @@ function summarize(latencies: number[], errors: number): LatencyResult {
 /**
  * Fixed arrival rate for `seconds`: each request's latency is measured from when it was DUE, not
  * when it was sent, so a stalled target cannot hide its queueing (no coordinated omission).
+ * `around` runs its callbacks right before and right after the recorded phase (after the warm-up),
+ * so CPU readings cover exactly the recorded requests.
  */
-export async function fixedRate(url: string, rate: number, seconds: number, make: (i: number) => Request, warmupSeconds = 3): Promise<LatencyResult> {
+export async function fixedRate(
+  url: string,
+  rate: number,
+  seconds: number,
+  make: (i: number) => Request,
+  options: { warmupSeconds?: number; before?: () => Promise<void> | void; after?: () => Promise<void> | void } = {},
+): Promise<LatencyResult> {
   const pool = new Pool(url, { connections: 256, pipelining: 1 });
   // Same load, unrecorded, first: JIT, lazy loading and connection set-up are not steady state.
-  if (warmupSeconds > 0) await openLoop(pool, rate, warmupSeconds, make, () => undefined);
+  // Warm-up requests use their own numbers, so no recorded body repeats a warm-up one.
+  const warmup = options.warmupSeconds ?? 3;
+  if (warmup > 0) await openLoop(pool, rate, warmup, (i) => make(-1 - i), () => undefined);
   const latencies: number[] = [];
   let errors = 0;
+  await options.before?.();
   await openLoop(pool, rate, seconds, make, (latency) => {
     if (latency === undefined) errors++;
     else latencies.push(latency);
   });
+  await options.after?.();
   await pool.close();
   return summarize(latencies, errors);
 }

@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { freePort } from '../test/helpers/ports.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,7 +93,11 @@ export async function startBareProxy(cpu: string, upstreamUrl: string): Promise<
   return { name: 'bare node+undici', url, child, stop: stopper(child) };
 }
 
-/** nginx as a reverse proxy with upstream keep-alive and no buffering: the reference proxy. */
+/**
+ * nginx as a reverse proxy with upstream keep-alive and no response buffering: the reference proxy.
+ * A private config, prefix and pid file in a temporary directory, on a free loopback port; never the
+ * system service. Undefined when nginx is not installed (Debian: `apt-get install nginx`).
+ */
 export async function startNginx(cpu: string, upstreamUrl: string): Promise<Running | undefined> {
   try {
     execFileSync('nginx', ['-v'], { stdio: 'ignore' });
@@ -106,10 +110,11 @@ export async function startNginx(cpu: string, upstreamUrl: string): Promise<Runn
   writeFileSync(
     join(dir, 'nginx.conf'),
     `worker_processes 1;
+${process.getuid?.() === 0 ? 'user root;\n' : ''}worker_rlimit_nofile 65536;
 daemon off;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
-events { worker_connections 8192; }
+events { worker_connections 32768; }
 http {
   access_log off;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
@@ -117,6 +122,7 @@ http {
   server {
     listen 127.0.0.1:${port};
     client_max_body_size 32m;
+    client_body_buffer_size 2m;
     location / {
       proxy_pass http://mock;
       proxy_http_version 1.1;
@@ -135,20 +141,9 @@ http {
   return { name: 'nginx', url, child, stop: stopper(child) };
 }
 
-/** Peak (VmHWM) or current (VmRSS) resident set size of a process, in MiB. */
-export function peakRssMiB(pid: number | undefined, field: 'VmHWM' | 'VmRSS' = 'VmHWM'): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1];
-    return kb === undefined ? undefined : Number(kb) / 1024;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The node process itself when started through taskset (taskset execs, so the pid is the same). */
-export function pidOf(r: Running): number | undefined {
+/** The process to read CPU and memory of (taskset execs, so the pid is the proxy itself). */
+export function pidOf(r: Running): number {
+  if (r.child.pid === undefined) throw new Error(`${r.name} has no pid`);
   return r.child.pid;
 }
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /**
@@ -108,7 +109,11 @@ const schema = z.object({
       error: 'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent',
     })
     .default('info').describe('fatal, error, warn, info, debug, trace or silent'),
-  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 10_000).default(128).describe('upstream keep-alive sockets per origin at most'),
+  UPSTREAM_CONNECTIONS: int('UPSTREAM_CONNECTIONS', 1, 1_000_000).optional().describe('Upstream connections at most [enough for MAX_CONCURRENT_REQUESTS live calls: that many with HTTP/1.1, divided by UPSTREAM_HTTP2_MAX_STREAMS with HTTP/2]'),
+  UPSTREAM_POOL_WAIT_MS: int('UPSTREAM_POOL_WAIT_MS', 1, MS_DAY).default(5_000).describe('Longest a request waits for a free upstream connection before a 529 overloaded_error [5000]'),
+  UPSTREAM_HTTP2: bool('UPSTREAM_HTTP2').default(false).describe('Speak HTTP/2 to the upstream: TLS+ALPN for https, prior-knowledge h2c for http [off]'),
+  UPSTREAM_HTTP2_MAX_STREAMS: int('UPSTREAM_HTTP2_MAX_STREAMS', 1, 10_000).default(100).describe('Concurrent streams per upstream HTTP/2 connection (the server may lower it) [100]'),
+  UPSTREAM_CA_FILE: z.string().optional().describe('PEM file of extra CA certificates to trust for an https upstream [unset = system CAs]'),
   UPSTREAM_CONNECT_TIMEOUT_MS: int('UPSTREAM_CONNECT_TIMEOUT_MS', 1, MS_DAY).default(10_000).describe('TCP/TLS connect timeout to upstream'),
   UPSTREAM_HEADERS_TIMEOUT_MS: int('UPSTREAM_HEADERS_TIMEOUT_MS', 1, MS_DAY).default(600_000).describe('time allowed until upstream response headers (long non-streaming calls)'),
   UPSTREAM_BODY_TIMEOUT_MS: int('UPSTREAM_BODY_TIMEOUT_MS', 1, MS_DAY).default(300_000).describe('longest silence allowed between two chunks of an upstream body (streams)'),
@@ -196,7 +201,13 @@ export interface Config {
   readonly publicUrl: string | undefined;
   readonly basePath: string;
   readonly logLevel: string;
+  /** Upstream connections at most (HTTP/2: each carries up to upstreamHttp2MaxStreams calls). */
   readonly upstreamConnections: number;
+  readonly upstreamPoolWaitMs: number;
+  readonly upstreamHttp2: boolean;
+  readonly upstreamHttp2MaxStreams: number;
+  /** PEM text of UPSTREAM_CA_FILE, read once at start-up. */
+  readonly upstreamCa: string | undefined;
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamHeadersTimeoutMs: number;
   readonly upstreamBodyTimeoutMs: number;
@@ -297,6 +308,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'so cross-instance coalescing and the shared cache could never match. Set TENANT_HASH_KEY to the same secret on every instance',
     );
   }
+  let upstreamCa: string | undefined;
+  if (v.UPSTREAM_CA_FILE !== undefined) {
+    try {
+      upstreamCa = readFileSync(v.UPSTREAM_CA_FILE, 'utf8');
+      if (!upstreamCa.includes('-----BEGIN CERTIFICATE-----')) problems.push('UPSTREAM_CA_FILE must be a PEM file of CA certificates');
+    } catch {
+      problems.push('UPSTREAM_CA_FILE cannot be read (must be a readable PEM file)');
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const upstream = new URL(v.UPSTREAM_URL);
@@ -310,7 +330,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
     basePath: v.BASE_PATH,
     logLevel: v.LOG_LEVEL,
-    upstreamConnections: v.UPSTREAM_CONNECTIONS,
+    // By default every request the gateway admits can be live upstream at once: the only queue is the
+    // one an operator creates by lowering UPSTREAM_CONNECTIONS, and UPSTREAM_POOL_WAIT_MS bounds it.
+    upstreamConnections:
+      v.UPSTREAM_CONNECTIONS ?? (v.UPSTREAM_HTTP2 ? Math.ceil(v.MAX_CONCURRENT_REQUESTS / v.UPSTREAM_HTTP2_MAX_STREAMS) : v.MAX_CONCURRENT_REQUESTS),
+    upstreamPoolWaitMs: v.UPSTREAM_POOL_WAIT_MS,
+    upstreamHttp2: v.UPSTREAM_HTTP2,
+    upstreamHttp2MaxStreams: v.UPSTREAM_HTTP2_MAX_STREAMS,
+    upstreamCa,
     upstreamConnectTimeoutMs: v.UPSTREAM_CONNECT_TIMEOUT_MS,
     upstreamHeadersTimeoutMs: v.UPSTREAM_HEADERS_TIMEOUT_MS,
     upstreamBodyTimeoutMs: v.UPSTREAM_BODY_TIMEOUT_MS,

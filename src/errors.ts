@@ -56,6 +56,8 @@ export type GatewayErrorCode =
   | 'UPSTREAM_HEADERS_TIMEOUT'
   | 'UPSTREAM_BODY_TIMEOUT'
   | 'UPSTREAM_RESPONSE_INVALID'
+  /** No upstream connection (HTTP/2: stream) became free within UPSTREAM_POOL_WAIT_MS: raised before the request left the gateway. */
+  | 'UPSTREAM_POOL_TIMEOUT'
   | 'AT_CAPACITY'
   | 'CIRCUIT_OPEN'
   | 'RATE_LIMITED'

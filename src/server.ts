@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import { UpstreamClient } from './upstream/client.js';
+import { UpstreamPoolMetrics } from './upstream/pool-metrics.js';
 import { createApp } from './app.js';
 import { TenantHasher } from './http/auth.js';
 import { clientErrorHandler, onConnect } from './http/client-errors.js';
@@ -43,15 +44,6 @@ export interface GatewayOptions {
 }
 
 export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
-  const upstream = new UpstreamClient({
-    origin: config.upstreamOrigin,
-    pathPrefix: config.upstreamPathPrefix,
-    connections: config.upstreamConnections,
-    connectTimeoutMs: config.upstreamConnectTimeoutMs,
-    headersTimeoutMs: config.upstreamHeadersTimeoutMs,
-    bodyTimeoutMs: config.upstreamBodyTimeoutMs,
-    keepAliveTimeoutMs: config.upstreamKeepAliveTimeoutMs,
-  });
   const readiness = { draining: false };
   const flights = new FlightGroup({
     maxReplayBytes: config.coalesceMaxReplayBytes,
@@ -67,6 +59,22 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     prices: new PriceTable(config.pricing),
     flightsInProgress: () => flights.size,
   });
+  const poolMetrics = new UpstreamPoolMetrics(metrics.registry);
+  const upstream = new UpstreamClient({
+    origin: config.upstreamOrigin,
+    pathPrefix: config.upstreamPathPrefix,
+    connections: config.upstreamConnections,
+    connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    headersTimeoutMs: config.upstreamHeadersTimeoutMs,
+    bodyTimeoutMs: config.upstreamBodyTimeoutMs,
+    keepAliveTimeoutMs: config.upstreamKeepAliveTimeoutMs,
+    poolWaitMs: config.upstreamPoolWaitMs,
+    http2: config.upstreamHttp2,
+    http2MaxStreams: config.upstreamHttp2MaxStreams,
+    ca: config.upstreamCa,
+    poolObserver: poolMetrics,
+  });
+  poolMetrics.watch(() => upstream.snapshot());
   const breakers = new Breakers(config.upstreamOrigin, config.breaker.enabled ? config.breaker : undefined, metrics, logger);
   const tracing = new RequestTracing(options.tracer);
   // Shared coordination when REDIS_URL is set; everything also works (locally) while Redis is down.

@@ -3,7 +3,7 @@ import { createMockUpstream, type MockUpstreamOptions } from './server.js';
 /**
  * `npm run mock`: the mock Anthropic API as a process (demo, load tests, docker-compose).
  * Env: MOCK_PORT (4010), MOCK_HOST (127.0.0.1), MOCK_LATENCY_MS (0), MOCK_EVENT_INTERVAL_MS (0),
- * MOCK_PUBLIC_URL (its own url). A bad value names its variable and exits 1; SIGTERM/SIGINT close and exit 0.
+ * MOCK_PUBLIC_URL (its own url), MOCK_HTTP2 (off; on = also prior-knowledge h2c on the same port). A bad value names its variable and exits 1; SIGTERM/SIGINT close and exit 0.
  */
 
 function fail(message: string): never {
@@ -46,6 +46,9 @@ const options: MockUpstreamOptions = {
   latencyMs: envInteger('MOCK_LATENCY_MS', 0, 600_000),
   eventIntervalMs: envInteger('MOCK_EVENT_INTERVAL_MS', 0, 600_000),
 };
+const http2 = process.env.MOCK_HTTP2?.trim() ?? '';
+if (!['', 'on', 'off'].includes(http2)) fail(`MOCK_HTTP2 must be on or off (got ${JSON.stringify(http2)})`);
+options.http2 = http2 === 'on';
 const publicUrl = envUrl('MOCK_PUBLIC_URL');
 if (publicUrl !== undefined) options.publicUrl = publicUrl;
 

@@ -17,6 +17,8 @@ export interface ReplyOptions {
   retryAfter?: string;
   /** When set, JSON object bodies carry these under `_received_headers`. */
   echo?: IncomingHttpHeaders;
+  /** Told when an SSE answer opens and when it closes (concurrent-stream statistics). */
+  streams?: { opened(): void; closed(): void };
 }
 
 /** Statuses whose error answers carry retry-after by default, as the API's do. */
@@ -89,6 +91,11 @@ export class Reply {
   /** Sends the headers of an SSE answer and returns the writer for its events. */
   eventStream(): ChunkWriter {
     const gzip = this.options.fault === 'gzip';
+    const streams = this.options.streams;
+    if (streams !== undefined && !this.res.destroyed) {
+      streams.opened();
+      this.res.once('close', () => streams.closed());
+    }
     this.res.writeHead(200, {
       ...this.headers,
       'content-type': 'text/event-stream; charset=utf-8',

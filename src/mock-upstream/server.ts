@@ -1,5 +1,13 @@
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import {
+  createSecureServer as createSecureH2Server,
+  createServer as createH2cServer,
+  Http2ServerResponse,
+  type Http2ServerRequest,
+  type ServerHttp2Session,
+} from 'node:http2';
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { anthropicErrorBody } from '../errors.js';
 import { PromptCache } from './answers.js';
 import { BatchStore } from './batches.js';
@@ -27,6 +35,16 @@ export interface MockUpstreamOptions {
   publicUrl?: string;
   /** Awaited before the mock answers each API request (not /_mock/*): tests hold requests open with it. */
   onRequest?: (req: RecordedRequest) => Promise<void> | void;
+  /**
+   * Also speak HTTP/2 with prior knowledge (h2c) on the same port: a connection that opens with the
+   * HTTP/2 preface goes to node:http2, any other to node:http. Default false (HTTP/1.1 only).
+   */
+  http2?: boolean;
+  /**
+   * Serve https with this key and certificate (PEM). With `http2` too, ALPN picks h2 or HTTP/1.1 as
+   * the real API does; without it, HTTP/1.1 only (for testing clients that require h2).
+   */
+  tls?: { key: string; cert: string };
 }
 
 export interface RecordedRequest {
@@ -90,6 +108,18 @@ function controlJson(res: ServerResponse, status: number, body: unknown): void {
   const payload = Buffer.from(JSON.stringify(body));
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': String(payload.length) });
   res.end(payload);
+}
+
+/** The first bytes of every prior-knowledge HTTP/2 connection (RFC 9113, 3.4). */
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+/**
+ * The mock's handlers are written against node:http; HTTP/2's compatibility API has the same shape
+ * except `destroyed` (read from the stream here). Casts are confined to this adapter.
+ */
+function asHttp1(req: Http2ServerRequest, res: Http2ServerResponse): [IncomingMessage, ServerResponse] {
+  Object.defineProperty(res, 'destroyed', { get: () => res.stream.destroyed });
+  return [req as unknown as IncomingMessage, res as unknown as ServerResponse];
 }
 
 export async function createMockUpstream(options: MockUpstreamOptions = {}): Promise<MockUpstream> {
@@ -199,6 +229,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       ...(fault.kind === undefined ? {} : { fault: fault.kind }),
       ...(fault.retryAfter === undefined ? {} : { retryAfter: fault.retryAfter }),
       ...(echo === '1' || echo === 'true' ? { echo: recorded.headers } : {}),
+      streams: { opened: () => stats.streamOpened(), closed: () => stats.streamClosed() },
     });
     if (tooLarge) {
       reply.error(413, `Request exceeds the maximum size of ${MAX_BODY_BYTES} bytes`);
@@ -233,24 +264,74 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     });
   };
 
-  const server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://mock.invalid');
-    const handled = url.pathname.startsWith('/_mock/') ? handleControl(req, res, url.pathname) : handleApi(req, res, url);
+    const api = !url.pathname.startsWith('/_mock/');
+    if (api) {
+      stats.requestOpened();
+      res.once('close', () => stats.requestClosed());
+    }
+    const handled = api ? handleApi(req, res, url) : handleControl(req, res, url.pathname);
     handled.catch((err: unknown) => {
       if (res.headersSent) res.destroy();
       else controlJson(res, 500, anthropicErrorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`));
     });
+  };
+  const sessions = new Set<ServerHttp2Session>();
+  /** Every TCP connection, so close() can end all of them (stalled ones and h2 sessions included). */
+  const raw = new Set<Socket>();
+  const trackSession = (session: ServerHttp2Session): void => {
+    stats.http2Connection();
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  };
+  // Handlers see node:http's request and response; HTTP/2 ones are adapted (HTTP/1.1 over TLS needs nothing).
+  const onAnyRequest = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => {
+    if (res instanceof Http2ServerResponse) onRequest(...asHttp1(req as Http2ServerRequest, res));
+    else onRequest(req as IncomingMessage, res);
+  };
+  const server = createServer(onRequest);
+  let listener: TcpServer = server;
+  if (options.tls !== undefined && options.http2 === true) {
+    // HTTP/2 and HTTP/1.1 chosen by ALPN, as the real API does.
+    const secure = createSecureH2Server({ key: options.tls.key, cert: options.tls.cert, allowHTTP1: true }, onAnyRequest);
+    secure.on('session', trackSession);
+    listener = secure;
+  } else if (options.tls !== undefined) {
+    listener = createHttpsServer({ key: options.tls.key, cert: options.tls.cert }, onRequest);
+  } else if (options.http2 === true) {
+    const h2 = createH2cServer(onAnyRequest);
+    h2.on('session', trackSession);
+    // Both protocols on one port: the first bytes of a connection tell which one it speaks.
+    listener = createTcpServer((socket: Socket) => {
+      socket.once('data', (first: Buffer) => {
+        socket.pause();
+        socket.unshift(first);
+        // No HTTP/1.1 method starts like the preface, so a preface split across reads is still recognised.
+        const head = first.subarray(0, H2_PREFACE.length);
+        if (head.equals(H2_PREFACE.subarray(0, head.length))) {
+          h2.emit('connection', socket); // the session takes the socket over, buffered preface included
+        } else {
+          server.emit('connection', socket);
+          socket.resume(); // node:http reads in flowing mode
+        }
+      });
+    });
+  }
+  listener.on('connection', (socket: Socket) => {
+    raw.add(socket);
+    socket.once('close', () => raw.delete(socket));
   });
-  server.on('connection', () => stats.connection());
+  listener.on('connection', () => stats.connection());
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(options.port ?? 0, host, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const port = (listener.address() as AddressInfo).port;
+  const url = `${options.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   state.publicUrl = (options.publicUrl ?? url).replace(/\/+$/, '');
 
   let closing: Promise<void> | undefined;
@@ -264,8 +345,10 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       closing ??= new Promise<void>((resolve) => {
         closed = true;
         for (const wake of [...sleeps]) wake();
-        server.close(() => resolve());
+        listener.close(() => resolve());
         server.closeAllConnections();
+        for (const session of sessions) session.destroy();
+        for (const socket of raw) socket.destroy();
       });
       return closing;
     },

@@ -16,8 +16,18 @@ export interface MockStats {
   usage: BilledUsage;
   /** The same, per requested model (past 1,000 models, new ones count under "(other)"). */
   usageByModel: Record<string, BilledUsage>;
-  /** TCP connections accepted. */
+  /** TCP connections accepted (HTTP/1.1 and HTTP/2 alike). */
   connections: number;
+  /** Of those, connections that spoke HTTP/2 (prior-knowledge h2c; only with the mock's http2 option). */
+  http2Connections: number;
+  /** API requests being answered right now (from receipt until the response closes). */
+  activeRequests: number;
+  /** The most API requests in progress at once since start or the last reset. */
+  peakActiveRequests: number;
+  /** SSE answers open right now (headers sent, response not yet closed): streams live at once. */
+  openStreams: number;
+  /** The most SSE answers open at once since start or the last reset. */
+  peakOpenStreams: number;
 }
 
 const MAX_KEYS = 1_000;
@@ -35,7 +45,42 @@ export class StatsRecorder {
   private stats = StatsRecorder.empty();
 
   private static empty(): MockStats {
-    return { requests: 0, byPath: Object.create(null) as Record<string, number>, usage: emptyUsage(), usageByModel: Object.create(null) as Record<string, BilledUsage>, connections: 0 };
+    return {
+      requests: 0,
+      byPath: Object.create(null) as Record<string, number>,
+      usage: emptyUsage(),
+      usageByModel: Object.create(null) as Record<string, BilledUsage>,
+      connections: 0,
+      http2Connections: 0,
+      activeRequests: 0,
+      peakActiveRequests: 0,
+      openStreams: 0,
+      peakOpenStreams: 0,
+    };
+  }
+
+  /** An API request arrived; `requestClosed` must follow once its response closed. */
+  requestOpened(): void {
+    this.stats.activeRequests++;
+    this.stats.peakActiveRequests = Math.max(this.stats.peakActiveRequests, this.stats.activeRequests);
+  }
+
+  requestClosed(): void {
+    this.stats.activeRequests--;
+  }
+
+  /** An SSE answer sent its headers; `streamClosed` must follow once its response closed. */
+  streamOpened(): void {
+    this.stats.openStreams++;
+    this.stats.peakOpenStreams = Math.max(this.stats.peakOpenStreams, this.stats.openStreams);
+  }
+
+  streamClosed(): void {
+    this.stats.openStreams--;
+  }
+
+  http2Connection(): void {
+    this.stats.http2Connections++;
   }
 
   request(method: string, pathname: string): void {
@@ -62,7 +107,9 @@ export class StatsRecorder {
     return structuredClone(this.stats);
   }
 
+  /** Zeroes the counters; what is open right now stays counted (it will close later), peaks restart from it. */
   reset(): void {
-    this.stats = StatsRecorder.empty();
+    const { activeRequests, openStreams } = this.stats;
+    this.stats = { ...StatsRecorder.empty(), activeRequests, peakActiveRequests: activeRequests, openStreams, peakOpenStreams: openStreams };
   }
 }

@@ -1,9 +1,10 @@
-import { Agent, errors as undiciErrors } from 'undici';
+import { Pool, buildConnector, errors as undiciErrors } from 'undici';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { pipeline } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { headerValue, type UpstreamHeaders } from './headers.js';
+import { ConnectionPermits, PoolWaitTimeout } from './permits.js';
 
 export interface UpstreamClientOptions {
   origin: string;
@@ -13,6 +14,35 @@ export interface UpstreamClientOptions {
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
   keepAliveTimeoutMs: number;
+  /** Longest a request waits for a free connection (HTTP/2: a free stream) before failing with 529. */
+  poolWaitMs: number;
+  /** Speak HTTP/2 upstream: TLS with ALPN `h2` for https origins, prior-knowledge h2c for http ones. */
+  http2: boolean;
+  /** Concurrent streams per HTTP/2 connection (the server's SETTINGS_MAX_CONCURRENT_STREAMS may lower it). */
+  http2MaxStreams: number;
+  /** Extra trusted CA certificates (PEM) for an https upstream, e.g. a private CA; undefined = the system's. */
+  ca?: string | undefined;
+  /** Told about waits for a connection (metrics); called only off the fast path. */
+  poolObserver?: PoolObserver | undefined;
+}
+
+export interface PoolObserver {
+  /** A request found every connection busy and got one after `seconds`. */
+  waited(seconds: number): void;
+  /** A request found every connection busy and none became free before the deadline. */
+  timedOut(): void;
+}
+
+/** What the pool holds right now (read at scrape time). */
+export interface PoolSnapshot {
+  /** Requests that may be in progress upstream at once (connections, or connections x streams for HTTP/2). */
+  capacity: number;
+  /** Requests holding a connection (HTTP/2: a stream). */
+  active: number;
+  /** Requests waiting for one: the gateway's queue plus undici's own (which should stay empty). */
+  queued: number;
+  /** Open upstream connections. */
+  connections: number;
 }
 
 export interface UpstreamRequest {
@@ -34,8 +64,10 @@ export interface UpstreamResponse {
   requestId: string | undefined;
 }
 
+/** Our connector's code for a connection that did not negotiate HTTP/2 under UPSTREAM_HTTP2=on. */
+const H2_REFUSED = 'UND_ERR_CONNECT_H2_REFUSED';
 /** Failures to establish a connection: nothing of the request was sent. */
-const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT', H2_REFUSED]);
 const UNREACHABLE_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_DESTROYED']);
 
 function errorCode(err: unknown): string | undefined {
@@ -80,6 +112,38 @@ export function translateUpstreamError(err: unknown, phase: 'headers' | 'body'):
   return new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `Upstream response could not be read (${code})`, { cause: err });
 }
 
+/**
+ * Connections for UPSTREAM_HTTP2=on: https origins offer `h2` in ALPN, http origins speak h2c
+ * with prior knowledge. A connection that did not end up on h2 is refused with a clear error rather
+ * than used as HTTP/1.1 (where the client's stream-per-request settings would pipeline POSTs).
+ */
+function h2OnlyConnector(options: UpstreamClientOptions): buildConnector.connector {
+  const https = options.origin.startsWith('https:');
+  // `useH2c` (undici 7.9+: the socket speaks h2 from its first byte) is not in undici's BuildOptions type yet.
+  const base = buildConnector({
+    timeout: options.connectTimeoutMs,
+    allowH2: true,
+    ...(https ? (options.ca === undefined ? {} : { ca: options.ca }) : { useH2c: true }),
+  });
+  return (opts, callback) => {
+    base(opts, (err, socket) => {
+      if (err !== null) {
+        callback(err, null);
+        return;
+      }
+      const alpn = (socket as { alpnProtocol?: string | false }).alpnProtocol;
+      if (alpn !== 'h2') {
+        socket.destroy();
+        const refused = new Error(`upstream did not negotiate HTTP/2 (ALPN ${String(alpn)}); set UPSTREAM_HTTP2=off for this upstream`) as Error & { code: string };
+        refused.code = H2_REFUSED;
+        callback(refused, null);
+        return;
+      }
+      callback(null, socket);
+    });
+  };
+}
+
 function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | undefined {
   switch (encoding?.trim().toLowerCase()) {
     case 'gzip':
@@ -94,24 +158,63 @@ function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | unde
   }
 }
 
-/** A pooled keep-alive client for one upstream origin. */
+/**
+ * A pooled keep-alive client for one upstream origin. Capacity is counted in permits
+ * (src/upstream/permits.ts) so that a wait for a connection is bounded, abortable and visible.
+ */
 export class UpstreamClient {
   readonly origin: string;
   readonly pathPrefix: string;
-  private readonly agent: Agent;
+  private readonly pool: Pool;
+  private readonly permits: ConnectionPermits;
+  private readonly poolWaitMs: number;
+  private readonly http2: boolean;
+  private readonly observer: PoolObserver | undefined;
 
   constructor(options: UpstreamClientOptions) {
     this.origin = options.origin;
     this.pathPrefix = options.pathPrefix;
-    // An Agent keeps one Pool per origin; `connections` bounds each pool's sockets.
-    this.agent = new Agent({
+    this.poolWaitMs = options.poolWaitMs;
+    this.http2 = options.http2;
+    this.observer = options.poolObserver;
+    const streams = options.http2 ? options.http2MaxStreams : 1;
+    this.permits = new ConnectionPermits(options.connections * streams);
+    this.pool = new Pool(options.origin, {
       connections: options.connections,
+      // undici gates requests per connection on `pipelining` for HTTP/2 too (nodejs/undici#4143):
+      // without it an h2 connection carries one stream at a time. HTTP/1.1 never pipelines.
+      pipelining: streams,
+      maxConcurrentStreams: streams,
       keepAliveTimeout: options.keepAliveTimeoutMs,
       keepAliveMaxTimeout: Math.max(options.keepAliveTimeoutMs, 600_000),
       headersTimeout: options.headersTimeoutMs,
       bodyTimeout: options.bodyTimeoutMs,
-      connect: { timeout: options.connectTimeoutMs },
+      connect: options.http2 ? h2OnlyConnector(options) : { timeout: options.connectTimeoutMs, ...(options.ca === undefined ? {} : { ca: options.ca }) },
     });
+  }
+
+  /** Capacity and occupancy, for metrics. */
+  snapshot(): PoolSnapshot {
+    const stats = this.pool.stats;
+    return { capacity: this.permits.capacity, active: this.permits.active, queued: this.permits.queued + stats.pending, connections: stats.connected };
+  }
+
+  /** Waits for a permit at most poolWaitMs; a timeout becomes a 529 the gateway raised itself. */
+  private async waitForPermit(signal: AbortSignal): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.permits.wait(this.poolWaitMs, signal);
+    } catch (err) {
+      if (!(err instanceof PoolWaitTimeout)) throw err; // the caller's abort
+      this.observer?.timedOut();
+      throw new GatewayError(
+        'UPSTREAM_POOL_TIMEOUT',
+        529,
+        `Gateway overloaded: all ${this.permits.capacity} upstream ${this.http2 ? 'streams' : 'connections'} stayed busy for ${this.poolWaitMs} ms (UPSTREAM_POOL_WAIT_MS). Retry shortly.`,
+        { cause: err, headers: { 'retry-after': '1' } },
+      );
+    }
+    this.observer?.waited((performance.now() - started) / 1000);
   }
 
   /**
@@ -120,20 +223,27 @@ export class UpstreamClient {
    * failures, or with the abort reason when `signal` fired.
    */
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
+    // The fast path takes a free permit synchronously (no extra promise turn per request).
+    if (!this.permits.tryAcquire()) await this.waitForPermit(req.signal);
     let res;
     try {
-      res = await this.agent.request({
-        origin: this.origin,
+      res = await this.pool.request({
         path: this.pathPrefix + req.path,
         method: req.method,
         headers: req.headers,
         body: req.body,
         signal: req.signal,
+        // undici serialises non-idempotent requests on one h2 session (nodejs/undici#5390); streams
+        // are independent in HTTP/2, and the connector guarantees every connection speaks h2.
+        ...(this.http2 ? { idempotent: true } : {}),
       });
     } catch (err) {
+      this.permits.release();
       if (isAbort(err)) throw err;
       throw translateUpstreamError(err, 'headers');
     }
+    // The connection (or stream) is busy until the raw body ends or is destroyed; 'close' fires once either way.
+    res.body.once('close', () => this.permits.release());
     const headers = res.headers;
     const decoder = decoderFor(headerValue(headers, 'content-encoding'));
     let body: Readable = res.body;
@@ -151,7 +261,7 @@ export class UpstreamClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    await this.pool.close();
   }
 
 }

@@ -35,6 +35,21 @@ describe('configuration', () => {
     assert.match(problems.join('\n'), /MAX_BODY_BYTES must be a whole number/);
   });
 
+  test('upstream pool: by default every admitted request can be live upstream (HTTP/1.1: one connection each; HTTP/2: 100 streams each)', () => {
+    const h1 = loadConfig({});
+    assert.equal(h1.upstreamConnections, h1.maxConcurrentRequests);
+    assert.equal(loadConfig({ MAX_CONCURRENT_REQUESTS: '2000' }).upstreamConnections, 2000);
+    assert.equal(h1.upstreamHttp2, false);
+    assert.equal(h1.upstreamPoolWaitMs, 5_000);
+    const h2 = loadConfig({ UPSTREAM_HTTP2: 'on' });
+    assert.equal(h2.upstreamConnections, 100);
+    assert.equal(h2.upstreamHttp2MaxStreams, 100);
+    assert.equal(loadConfig({ UPSTREAM_HTTP2: 'on', UPSTREAM_CONNECTIONS: '3' }).upstreamConnections, 3);
+    assert.match(problemsOf({ UPSTREAM_POOL_WAIT_MS: '0' }).join(), /UPSTREAM_POOL_WAIT_MS must be a whole number/);
+    assert.match(problemsOf({ UPSTREAM_HTTP2: 'maybe' }).join(), /UPSTREAM_HTTP2 must be one of/);
+    assert.match(problemsOf({ UPSTREAM_CA_FILE: '/nonexistent/ca.pem' }).join(), /UPSTREAM_CA_FILE cannot be read/);
+  });
+
   test('out-of-range numbers are refused', () => {
     assert.match(problemsOf({ PORT: '70000' }).join(), /PORT/);
     assert.match(problemsOf({ UPSTREAM_CONNECTIONS: '0' }).join(), /UPSTREAM_CONNECTIONS/);
