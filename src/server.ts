@@ -64,7 +64,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   // Shared coordination when REDIS_URL is set; everything also works (locally) while Redis is down.
   const coordination =
     config.redis === undefined ? undefined : (await import('./coordination/index.js')).startCoordination(config.redis, config, metrics, logger);
-  const calls = { sender, breakers, metrics, logger, tracing, serverAddress: new URL(config.upstreamOrigin).host, remote: coordination?.remote };
+  const calls = { sender, breakers, metrics, logger, tracing, serverAddress: new URL(config.upstreamOrigin).host, shared: coordination?.shared };
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering results are a coalescing window, not a cache: short, small, plain answers only.
   const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;

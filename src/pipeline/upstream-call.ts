@@ -10,7 +10,7 @@ import { UsageMeter } from '../upstream/usage.js';
 import type { Flight, FlightSource } from './coalesce/flight.js';
 import type { Breakers, BreakerPermit } from './breaker.js';
 import { recordCoalescedDelivery, recordUpstreamCall } from './accounting.js';
-import type { Publisher, RemoteFlights } from '../coordination/remote-flights.js';
+import type { SharedFlights, SharedPublisher } from './coalesce/shared-flights.js';
 import type { CachedAnswer } from './cache/response-cache.js';
 
 /**
@@ -27,8 +27,8 @@ export interface UpstreamCallDeps {
   tracing: RequestTracing;
   /** host[:port] of the upstream, for span attributes. */
   serverAddress: string;
-  /** Cross-instance coalescing on Redis (REDIS_URL), if configured. */
-  remote?: RemoteFlights | undefined;
+  /** Cross-instance coalescing (the SharedFlights port; Redis when REDIS_URL is set), if configured. */
+  shared?: SharedFlights | undefined;
 }
 
 export interface UpstreamCall {
@@ -82,7 +82,7 @@ async function rewritten(answer: UpstreamResponse, rewrite: (body: Buffer) => Bu
 }
 
 /** Publishes what the flight relays, so followers on other instances receive the same bytes. */
-function published(source: FlightSource, publisher: Publisher): FlightSource {
+function published(source: FlightSource, publisher: SharedPublisher): FlightSource {
   publisher.head(source.head);
   const onChunk = source.onChunk;
   return {
@@ -92,6 +92,29 @@ function published(source: FlightSource, publisher: Publisher): FlightSource {
       publisher.chunk(chunk);
     },
   };
+}
+
+/**
+ * The leader keeps the call running while followers on other instances listen, exactly as it does
+ * for its own clients: the flight is held, and when its last local client leaves (or the remote
+ * listeners drop to none) the publisher is asked, atomically with releasing the claim, whether
+ * anyone still listens. Returns the release, to call once the flight is over.
+ */
+function keepRunningWhileListened(flight: Flight, publisher: SharedPublisher): () => void {
+  const release = flight.hold();
+  let deciding = false;
+  const decide = async (): Promise<void> => {
+    if (deciding || flight.subscriberCount > 0) return;
+    deciding = true;
+    const listened = await publisher.stillListened();
+    deciding = false;
+    if (!listened && flight.subscriberCount === 0) release();
+  };
+  flight.onIdle = () => void decide();
+  publisher.watchListeners((listening) => {
+    if (!listening) void decide();
+  });
+  return release;
 }
 
 /** Usage meters of flights, for followers' savings; entries go with their flight. */
@@ -145,30 +168,24 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
   let permit: BreakerPermit | undefined;
   let span: Span | undefined;
   // Written inside the flight's start callback, read after it.
-  const shared: { publisher: Publisher | undefined; remoteFollower: boolean } = { publisher: undefined, remoteFollower: false };
+  const shared: { publisher: SharedPublisher | undefined; remoteFollower: boolean; release: (() => void) | undefined } = { publisher: undefined, remoteFollower: false, release: undefined };
   const result = await flight.run(async (signal) => {
-    const remote = deps.remote;
-    if (remote !== undefined && call.sharedKey !== undefined) {
-      const decision = await remote.decide(call.sharedKey);
-      if (decision.role === 'leader') shared.publisher = decision.publisher;
-      else if (decision.role === 'follower') {
-        deps.metrics.remoteCoalesced.inc({ role: 'follower' });
-        const followed = await remote.follow(call.sharedKey, decision, signal);
-        if ('head' in followed) {
-          // Another instance calls upstream; this flight relays its answer.
-          shared.remoteFollower = true;
-          const type = followed.head.headers.find(([n]) => n === 'content-type')?.[1];
-          const remoteMeter = meterFor(typeof type === 'string' ? type : undefined);
-          meter = remoteMeter;
-          meters.set(flight, remoteMeter);
-          return { ...followed, onChunk: (chunk: Buffer) => remoteMeter.push(chunk) };
-        }
-        if (followed.role === 'takeover') {
-          shared.publisher = followed.publisher;
-          deps.metrics.remoteCoalesced.inc({ role: 'takeover' });
-        }
+    if (deps.shared !== undefined && call.sharedKey !== undefined) {
+      const joined = await deps.shared.join(call.sharedKey, signal);
+      if (joined.role === 'follower') {
+        // Another instance calls upstream; this flight relays its answer.
+        shared.remoteFollower = true;
+        const followed = joined.answer;
+        const type = followed.head.headers.find(([n]) => n === 'content-type')?.[1];
+        const remoteMeter = meterFor(typeof type === 'string' ? type : undefined);
+        meter = remoteMeter;
+        meters.set(flight, remoteMeter);
+        return { ...followed, onChunk: (chunk: Buffer) => remoteMeter.push(chunk) };
       }
-      if (shared.publisher !== undefined && decision.role === 'leader') deps.metrics.remoteCoalesced.inc({ role: 'leader' });
+      if (joined.role === 'leader') {
+        shared.publisher = joined.publisher;
+        shared.release = keepRunningWhileListened(flight, joined.publisher);
+      }
     }
     try {
       permit = deps.breakers.admit(call.model);
@@ -202,6 +219,7 @@ export async function runUpstreamCall(deps: UpstreamCallDeps, flight: Flight, ca
   if (shared.publisher !== undefined) {
     if (result.complete && result.error === undefined) shared.publisher.end();
     else shared.publisher.fail(result.error);
+    shared.release?.();
   }
   if (shared.remoteFollower) {
     // The local leader also got its answer without an upstream call of this instance.

@@ -87,6 +87,10 @@ export class Flight {
   private replay: Buffer[] | undefined = [];
   private replayBytes = 0;
   private joinedTotal = 0;
+  /** Holders that keep the flight running with no local subscriber (remote followers listening). */
+  private holds = 0;
+  /** Called when the last local subscriber left while the flight is held: the holder decides. */
+  onIdle: (() => void) | undefined;
   private wake: (() => void) | undefined;
   /** Called once when the flight must take no more joiners (done, aborted, replay overflow). */
   onClosedToJoiners: (() => void) | undefined;
@@ -141,9 +145,28 @@ export class Flight {
     });
   }
 
+  /**
+   * Keeps the flight running while nobody here listens (someone elsewhere does). The returned
+   * release is idempotent; once every hold is released and no subscriber is left, the flight aborts.
+   */
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.afterLeave();
+    };
+  }
+
   private afterLeave(): void {
     this.wake?.();
     if (this.subscriptions.size === 0 && this.state !== 'done') {
+      if (this.holds > 0) {
+        this.onIdle?.();
+        return;
+      }
       this.closeToJoiners();
       this.abortController.abort();
     }
@@ -224,7 +247,7 @@ export class Flight {
     try {
       const onChunk = source.onChunk;
       for await (const chunk of source.body) {
-        if (this.subscriptions.size === 0) break;
+        if (this.subscriptions.size === 0 && this.holds === 0) break;
         onChunk?.(chunk);
         if (this.replay !== undefined) {
           this.replayBytes += chunk.length;
