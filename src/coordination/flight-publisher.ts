@@ -5,6 +5,9 @@ import { evalArgs, FlightKeys, LEADER_HEARTBEAT, PUBLISH, RELEASE, RELEASE_UNLES
 import type { RemoteFlightGauges, RemoteFlightOptions } from './remote-flights.js';
 import type { RedisDomain } from './redis.js';
 
+/** Raw body bytes in one published entry at most (chunks that queue up are merged up to it). */
+const MAX_ENTRY_BYTES = 512 * 1024;
+
 /** Entry types in a flight's stream (field `t`); `d` carries the data. */
 export const ENTRY = { head: 'h', chunk: 'c', end: 'e', error: 'x' } as const;
 
@@ -18,8 +21,9 @@ export interface PublishedError {
 
 /**
  * The leading instance's side of a cross-instance flight. Publishes head, chunks and one terminal
- * entry, each with the next sequence number, without ever slowing the local clients: commands are
- * sent in order on the flights connection and not awaited. Publishing is not best-effort, though:
+ * entry, each with the next sequence number, without ever slowing the local clients: entries are
+ * queued (bounded) and stored one at a time, in order; the claim is released only after the
+ * terminal entry is stored, so a follower that sees the claim gone can trust the stream. Publishing is not best-effort, though:
  * the first publish that fails (or a backlog past `maxPendingBytes`) makes the flight `broken`:
  * nothing more is published, an error entry is attempted and the claim released, and followers fail
  * explicitly (error entry, sequence gap, or a released claim without an end). Never a quiet hole.
@@ -33,13 +37,18 @@ export class RedisFlightPublisher implements SharedPublisher {
   private heartbeat: NodeJS.Timeout | undefined;
   private seq = 0;
   private bytes = 0;
+  /** Bytes accepted and not yet stored in Redis (bounded by maxPendingBytes). */
   private pendingBytes = 0;
+  /** No more input: end, fail, abandon or broken happened. */
   private finished = false;
   private broken = false;
   private closedToJoiners = false;
   private listeners = 0;
   private listening = false;
   private onListeners: ((listening: boolean) => void) | undefined;
+  /** Entries not yet stored, oldest first; `sending` is the first one while its publish is in flight. */
+  private readonly outbox: { type: string; data: Buffer | string }[] = [];
+  private sending: { type: string; data: Buffer | string } | undefined;
 
   constructor(
     private readonly redis: RedisDomain,
@@ -64,7 +73,6 @@ export class RedisFlightPublisher implements SharedPublisher {
     } catch {
       return; // the claim lives until its TTL; followers fail on their own deadlines if this persists
     }
-    if (this.finished && this.heartbeat === undefined) return;
     if (n < 0) {
       // The claim expired (a stall) and may belong to a successor now: publish nothing more.
       this.markBroken('This instance lost its claim on the shared call');
@@ -74,7 +82,10 @@ export class RedisFlightPublisher implements SharedPublisher {
     this.setListeners(n);
   }
 
-  private setListeners(n: number): void {
+  private setListeners(count: number): void {
+    // Once the heartbeat stopped (finished, abandoned) nobody listens to this flight any more,
+    // whatever a reply still in flight says.
+    const n = this.heartbeat === undefined ? 0 : count;
     this.gauges.listeners.inc(n - this.listeners);
     this.listeners = n;
     const listening = n > 0;
@@ -106,22 +117,49 @@ export class RedisFlightPublisher implements SharedPublisher {
     }
   }
 
-  private publish(type: string, data: string): void {
+  /**
+   * Queues an entry. One publish is in flight at a time, each with its own deadline; chunks that
+   * arrive meanwhile are merged into one entry (up to MAX_ENTRY_BYTES), so a burst from upstream
+   * becomes a few large entries rather than a deep pipeline whose tail would miss its deadline.
+   */
+  private publish(type: string, data: Buffer | string): void {
     if (this.broken) return;
     const size = data.length;
     if (this.pendingBytes + size > this.options.maxPendingBytes) {
       this.markBroken('Redis could not keep up with the shared answer');
       return;
     }
-    this.seq++;
     this.pendingBytes += size;
-    const args = evalArgs(PUBLISH, [this.streamKey], [`0-${this.seq}`, type, data, this.options.streamTtlMs]);
-    this.redis.send(this.streamKey, args).then(
+    const last = this.outbox[this.outbox.length - 1];
+    if (type === ENTRY.chunk && last?.type === ENTRY.chunk && last !== this.sending && last.data.length + size <= MAX_ENTRY_BYTES) {
+      last.data = Buffer.concat([last.data as Buffer, data as Buffer]);
+    } else {
+      this.outbox.push({ type, data });
+    }
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.sending !== undefined || this.broken) return;
+    const entry = this.outbox[0];
+    if (entry === undefined) return;
+    this.sending = entry;
+    this.seq++;
+    const data = typeof entry.data === 'string' ? entry.data : entry.data.toString('base64');
+    const args = evalArgs(PUBLISH, [this.streamKey], [`0-${this.seq}`, entry.type, data, this.options.streamTtlMs]);
+    // Large entries get proportionally more time: the deadline bounds a stall, not a transfer.
+    const deadline = this.redis.options.commandTimeoutMs * (1 + Math.floor(data.length / (256 * 1024)));
+    this.redis.send(this.streamKey, args, deadline).then(
       () => {
-        this.pendingBytes -= size;
+        this.outbox.shift();
+        this.sending = undefined;
+        this.pendingBytes -= entry.data.length;
+        if (entry.type === ENTRY.end || entry.type === ENTRY.error) this.release();
+        else this.pump();
       },
-      () => {
-        this.pendingBytes -= size;
+      (err: unknown) => {
+        if (process.env.DEBUG_REMOTE !== undefined) console.error('publish failed', data.length, err);
+        this.sending = undefined;
         this.markBroken('A publish to Redis failed');
       },
     );
@@ -143,32 +181,32 @@ export class RedisFlightPublisher implements SharedPublisher {
       this.closedToJoiners = true;
       void this.redis.run(this.keys.claim, ['SET', this.keys.full(this.flightId), '1', 'PX', String(this.options.streamTtlMs)]);
     }
-    this.publish(ENTRY.chunk, chunk.toString('base64'));
+    this.publish(ENTRY.chunk, chunk);
   }
 
   end(): void {
     if (this.finished) return;
+    // The heartbeat goes on until the end entry is stored (a backlog may take a moment).
+    this.finished = true;
     this.publish(ENTRY.end, '');
-    this.finish();
   }
 
   fail(error: unknown): void {
     if (this.finished) return;
+    this.finished = true;
     const e = error instanceof GatewayError ? error : undefined;
     const entry: PublishedError =
       e !== undefined ? { code: e.code, status: e.status, message: e.message } : { code: 'UPSTREAM_UNREACHABLE', status: 502, message: 'Shared upstream call failed', aborted: isAbortError(error) };
     this.publish(ENTRY.error, JSON.stringify(entry));
-    this.finish();
   }
 
   abandon(): void {
-    this.stopHeartbeat();
     this.finished = true;
+    this.stopHeartbeat();
   }
 
-  /** After the terminal entry (same connection, so in order): compare-and-delete the claim. */
-  private finish(): void {
-    this.finished = true;
+  /** After the terminal entry was stored: compare-and-delete the claim. */
+  private release(): void {
     this.stopHeartbeat();
     void this.redis.run(this.keys.claim, evalArgs(RELEASE, [this.keys.claim], [this.flightId]));
   }
@@ -186,12 +224,15 @@ export class RedisFlightPublisher implements SharedPublisher {
    * claim (both may fail too: then followers see the claim go or the sequence stop, and fail).
    */
   private markBroken(message: string): void {
-    if (this.broken || this.finished) return;
+    if (this.broken) return;
     this.broken = true;
+    this.finished = true;
+    this.stopHeartbeat();
+    this.outbox.length = 0;
+    this.pendingBytes = 0;
     this.seq++;
     const entry: PublishedError = { code: 'UPSTREAM_UNREACHABLE', status: 502, message };
-    void this.redis.run(this.streamKey, evalArgs(PUBLISH, [this.streamKey], [`0-${this.seq}`, ENTRY.error, JSON.stringify(entry), this.options.streamTtlMs]));
-    this.finish();
+    void this.redis.run(this.streamKey, evalArgs(PUBLISH, [this.streamKey], [`0-${this.seq}`, ENTRY.error, JSON.stringify(entry), this.options.streamTtlMs])).then(() => this.release());
   }
 }
 

@@ -248,7 +248,7 @@ export class FlightReader {
     const keys = [...active.map((f) => f.streamKey), this.options.wakeKey];
     const ids = [...active.map((f) => `0-${f.lastSeq}`), this.wakeId];
     const block = this.heartbeatDue() ? 1 : this.options.blockMs;
-    const reply = await this.connection.send<XReadReply>(this.options.wakeKey, ['XREAD', 'COUNT', '128', 'BLOCK', String(block), 'STREAMS', ...keys, ...ids], block + this.connection.options.commandTimeoutMs);
+    const reply = await this.connection.send<XReadReply>(this.options.wakeKey, ['XREAD', 'COUNT', '32', 'BLOCK', String(block), 'STREAMS', ...keys, ...ids], block + this.connection.options.commandTimeoutMs);
     const out = new Map<string, [string, string[]][]>();
     for (const [key, entries] of reply ?? []) {
       if (key === this.options.wakeKey) {
@@ -263,7 +263,7 @@ export class FlightReader {
     const out = new Map<string, [string, string[]][]>();
     await Promise.all(
       active.map(async (f) => {
-        const reply = await this.connection.send<XReadReply>(f.streamKey, ['XREAD', 'COUNT', '128', 'STREAMS', f.streamKey, `0-${f.lastSeq}`]);
+        const reply = await this.connection.send<XReadReply>(f.streamKey, ['XREAD', 'COUNT', '32', 'STREAMS', f.streamKey, `0-${f.lastSeq}`]);
         const entries = reply?.[0]?.[1];
         if (entries !== undefined) out.set(f.streamKey, entries);
       }),

@@ -40,6 +40,8 @@ interface Connection {
   destroy(): void;
 }
 
+const CONNECT_TIMEOUT_MS = 2_000;
+
 export class RedisDeadlineError extends Error {
   readonly code = 'REDIS_DEADLINE';
   constructor(ms: number) {
@@ -49,7 +51,7 @@ export class RedisDeadlineError extends Error {
 
 function socketOptions(endpoint: RedisEndpoint, url: URL): Record<string, unknown> {
   const socket: Record<string, unknown> = {
-    connectTimeout: 2_000,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     // The domain reconnects by replacing the connection; the client itself must not retry forever.
     reconnectStrategy: false,
   };
@@ -139,7 +141,11 @@ export class RedisDomain {
         if (this.connection === connection) this.fail(err, true);
       },
     );
-    // A connect that never settles (blackhole) is bounded by the socket's connectTimeout.
+    // A handshake that never completes (a partition that drops packets) is bounded too.
+    const timer = setTimeout(() => {
+      if (this.connection === connection && !this.connected) this.fail(new Error('redis connection not ready in time'), true);
+    }, CONNECT_TIMEOUT_MS + this.options.commandTimeoutMs);
+    timer.unref();
   }
 
   get available(): boolean {
@@ -159,7 +165,7 @@ export class RedisDomain {
     } catch (err) {
       // A reply error (WRONGTYPE, NOSCRIPT...) is about the command, not the connection.
       if (isReplyError(err)) throw err;
-      if (this.connection === connection) this.fail(err, err instanceof RedisDeadlineError);
+      if (this.connection === connection) this.fail(err, true);
       throw err;
     }
   }
