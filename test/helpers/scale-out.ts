@@ -30,7 +30,7 @@ export async function eventually(predicate: () => Promise<boolean>, timeoutMs: n
   };
   await until(
     () => {
-      if (failure !== undefined) throw failure instanceof Error ? failure : new Error(String(failure));
+      if (failure !== undefined) throw failure instanceof Error ? failure : new Error(`${what}: the check failed`);
       if (!ok) check();
       return ok;
     },
