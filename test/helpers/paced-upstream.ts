@@ -56,23 +56,24 @@ export async function pacedUpstream(options: { bodyBytes?: number; holdHead?: bo
   const split = options.split ?? restEvents.length;
   const answer = async (res: ServerResponse): Promise<void> => {
     // Written by the close listener, read between awaits.
-    const client = { gone: false };
+    let gone = false;
+    const clientGone = (): boolean => gone;
     res.once('close', () => {
       if (!res.writableFinished) {
-        client.gone = true;
+        gone = true;
         abandoned++;
       }
     });
     const gates = { head: head.promise, rest: rest.promise, end: end.promise };
     await gates.head;
-    if (client.gone) return;
+    if (clientGone()) return;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'request-id': 'req_paced' });
     res.write(first);
     await gates.rest;
     // Written with backpressure, so a 6 MiB answer really flows through the gateway's pump.
     for (const [i, event] of restEvents.entries()) {
       if (i === split) await gates.end;
-      if (client.gone) return;
+      if (clientGone()) return;
       if (!res.write(event)) await new Promise((r) => res.once('drain', r));
     }
     res.end();
