@@ -41,12 +41,12 @@ async function collect(body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<
 
 function leader(join: SharedJoin): Extract<SharedJoin, { role: 'leader' }> {
   assert.equal(join.role, 'leader');
-  return join as Extract<SharedJoin, { role: 'leader' }>;
+  return join;
 }
 
 function follower(join: SharedJoin): Extract<SharedJoin, { role: 'follower' }> {
   assert.equal(join.role, 'follower');
-  return join as Extract<SharedJoin, { role: 'follower' }>;
+  return join;
 }
 
 describe('cross-instance flights on Redis (the SharedFlights port)', () => {
