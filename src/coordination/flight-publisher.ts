@@ -157,8 +157,7 @@ export class RedisFlightPublisher implements SharedPublisher {
         if (entry.type === ENTRY.end || entry.type === ENTRY.error) this.release();
         else this.pump();
       },
-      (err: unknown) => {
-        if (process.env.DEBUG_REMOTE !== undefined) console.error('publish failed', data.length, err);
+      () => {
         this.sending = undefined;
         this.markBroken('A publish to Redis failed');
       },

@@ -153,9 +153,6 @@ async function* relay(follow: Follow, signal: AbortSignal): AsyncGenerator<Buffe
       else if (event.kind === 'error') throw toGatewayError(event.error);
       // a second head cannot happen: sequence numbers would have failed the follow first
     }
-  } catch (err) {
-    if (process.env.DEBUG_REMOTE !== undefined) console.error('relay failed', err);
-    throw err;
   } finally {
     follow.close();
   }
