@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { createClient, createCluster } from 'redis';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -57,7 +58,8 @@ function socketOptions(endpoint: RedisEndpoint, url: URL): Record<string, unknow
   };
   if (url.protocol === 'rediss:') {
     socket.tls = true;
-    socket.servername = url.hostname;
+    // SNI takes host names only (RFC 6066); an IP address is checked against the certificate's SANs.
+    if (isIP(url.hostname) === 0) socket.servername = url.hostname;
     if (endpoint.tlsCa !== undefined) socket.ca = endpoint.tlsCa;
   }
   return socket;

@@ -58,7 +58,7 @@ export function makeTlsMaterial(): TlsMaterial {
 async function ping(port: number, tls: TlsMaterial | undefined, auth: RedisServerOptions['aclUser']): Promise<boolean> {
   return new Promise((resolve) => {
     const hello = auth === undefined ? 'PING\r\n' : `AUTH ${auth.name} ${auth.password}\r\nPING\r\n`;
-    const socket = tls === undefined ? createConnection({ port, host: '127.0.0.1' }, () => socket.write(hello)) : tlsConnect({ port, host: '127.0.0.1', ca: tls.ca, servername: '127.0.0.1' }, () => socket.write(hello));
+    const socket = tls === undefined ? createConnection({ port, host: '127.0.0.1' }, () => socket.write(hello)) : tlsConnect({ port, host: '127.0.0.1', ca: tls.ca }, () => socket.write(hello));
     let seen = '';
     socket.on('data', (d: Buffer) => {
       seen += d.toString();
