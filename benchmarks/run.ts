@@ -228,6 +228,10 @@ async function main(): Promise<void> {
       out('\n## Cross-instance coalescing (2 instances, 1 redis-server; 5 bursts of 20 prompts x 10 copies per instance; upstream 1000 ms)');
       out(`requests ${bursts * 200}, distinct fingerprints ${bursts * 20}, upstream calls ${stats.requests} (saved ${fmt((1 - stats.requests / (bursts * 200)) * 100, 1)}%)`);
       out(`p50 latency: A leader ${p50(byRole['A leader'])} ms, A follower ${p50(byRole['A follower'])} ms, B leader (remote follower) ${p50(byRole['B leader'])} ms, B follower ${p50(byRole['B follower'])} ms`);
+      // Same run, same flights: what following through Redis adds over following on the leading instance.
+      const added = (q: number): number => percentile([...(byRole['B leader'] ?? [])].sort((x, y) => x - y), q) - percentile([...(byRole['A follower'] ?? [])].sort((x, y) => x - y), q);
+      (report.cross as Record<string, unknown>).remoteFollowerAddedMs = { p50: added(50), p99: added(99) };
+      out(`cross-instance follower vs local follower of the same flights: +${fmt(added(50))} ms at p50, +${fmt(added(99))} ms at p99`);
     }
   }
 
