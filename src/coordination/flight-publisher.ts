@@ -7,6 +7,8 @@ import type { RedisDomain } from './redis.js';
 
 /** Raw body bytes in one published entry at most (chunks that queue up are merged up to it). */
 const MAX_ENTRY_BYTES = 512 * 1024;
+/** Publishes pipelined at once; later chunks wait (and merge) in the outbox. */
+const MAX_IN_FLIGHT = 4;
 
 /** Entry types in a flight's stream (field `t`); `d` carries the data. */
 export const ENTRY = { head: 'h', chunk: 'c', end: 'e', error: 'x' } as const;
@@ -22,7 +24,7 @@ export interface PublishedError {
 /**
  * The leading instance's side of a cross-instance flight. Publishes head, chunks and one terminal
  * entry, each with the next sequence number, without ever slowing the local clients: entries are
- * queued (bounded) and stored one at a time, in order; the claim is released only after the
+ * queued (bounded) and stored in order, a few in flight at once; the claim is released only after the
  * terminal entry is stored, so a follower that sees the claim gone can trust the stream. Publishing is not best-effort, though:
  * the first publish that fails (or a backlog past `maxPendingBytes`) makes the flight `broken`:
  * nothing more is published, an error entry is attempted and the claim released, and followers fail
@@ -46,9 +48,10 @@ export class RedisFlightPublisher implements SharedPublisher {
   private listeners = 0;
   private listening = false;
   private onListeners: ((listening: boolean) => void) | undefined;
-  /** Entries not yet stored, oldest first; `sending` is the first one while its publish is in flight. */
+  /** Entries not sent yet, oldest first (chunks among them may still be merged). */
   private readonly outbox: { type: string; data: Buffer | string }[] = [];
-  private sending: { type: string; data: Buffer | string } | undefined;
+  /** Publishes sent and not yet acknowledged (at most MAX_IN_FLIGHT). */
+  private inFlight = 0;
 
   constructor(
     private readonly redis: RedisDomain,
@@ -118,9 +121,9 @@ export class RedisFlightPublisher implements SharedPublisher {
   }
 
   /**
-   * Queues an entry. One publish is in flight at a time, each with its own deadline; chunks that
-   * arrive meanwhile are merged into one entry (up to MAX_ENTRY_BYTES), so a burst from upstream
-   * becomes a few large entries rather than a deep pipeline whose tail would miss its deadline.
+   * Queues an entry. A few publishes are in flight at a time, each with its own deadline; chunks
+   * that arrive meanwhile are merged into one entry (up to MAX_ENTRY_BYTES), so a burst from
+   * upstream becomes a few large entries rather than a deep pipeline whose tail would miss its deadline.
    */
   private publish(type: string, data: Buffer | string): void {
     if (this.broken) return;
@@ -131,7 +134,7 @@ export class RedisFlightPublisher implements SharedPublisher {
     }
     this.pendingBytes += size;
     const last = this.outbox[this.outbox.length - 1];
-    if (type === ENTRY.chunk && last?.type === ENTRY.chunk && last !== this.sending && last.data.length + size <= MAX_ENTRY_BYTES) {
+    if (type === ENTRY.chunk && last?.type === ENTRY.chunk && last.data.length + size <= MAX_ENTRY_BYTES) {
       last.data = Buffer.concat([last.data as Buffer, data as Buffer]);
     } else {
       this.outbox.push({ type, data });
@@ -140,25 +143,30 @@ export class RedisFlightPublisher implements SharedPublisher {
   }
 
   private pump(): void {
-    if (this.sending !== undefined || this.broken) return;
-    const entry = this.outbox[0];
-    if (entry === undefined) return;
-    this.sending = entry;
+    while (this.inFlight < MAX_IN_FLIGHT && !this.broken) {
+      const entry = this.outbox.shift();
+      if (entry === undefined) return;
+      this.send(entry);
+    }
+  }
+
+  private send(entry: { type: string; data: Buffer | string }): void {
+    this.inFlight++;
     this.seq++;
     const data = typeof entry.data === 'string' ? entry.data : entry.data.toString('base64');
     const args = evalArgs(PUBLISH, [this.streamKey], [`0-${this.seq}`, entry.type, data, this.options.streamTtlMs]);
-    // Large entries get proportionally more time: the deadline bounds a stall, not a transfer.
-    const deadline = this.redis.options.commandTimeoutMs * (1 + Math.floor(data.length / (256 * 1024)));
+    // The deadline bounds a stall, not a transfer: it grows with the bytes queued before and in this entry.
+    const deadline = this.redis.options.commandTimeoutMs * (1 + Math.floor((this.pendingBytes + data.length) / (256 * 1024)));
     this.redis.send(this.streamKey, args, deadline).then(
       () => {
-        this.outbox.shift();
-        this.sending = undefined;
+        this.inFlight--;
         this.pendingBytes -= entry.data.length;
+        // Replies come in order on one connection: every earlier entry is stored too.
         if (entry.type === ENTRY.end || entry.type === ENTRY.error) this.release();
         else this.pump();
       },
       () => {
-        this.sending = undefined;
+        this.inFlight--;
         this.markBroken('A publish to Redis failed');
       },
     );
