@@ -9,20 +9,34 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 export interface TcpProxy {
   port: number;
   blackhole(): void;
+  /**
+   * From now on, a connection whose client sends bytes containing `marker` is blackholed from that
+   * chunk on (that chunk included): a partition of one connection among several to the same server.
+   */
+  blackholeWhen(marker: string): void;
+  /** Connections blackholed by `blackholeWhen` so far. */
+  readonly selectedDrops: number;
   heal(): void;
   close(): Promise<void>;
 }
 
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<[Socket, Socket]>();
+  const dropped = new WeakSet<Socket>();
   let dropping = false;
+  let marker: string | undefined;
+  let selectedDrops = 0;
   const server: Server = createServer((inbound) => {
     const outbound = createConnection({ port: targetPort, host: '127.0.0.1' });
     const pair: [Socket, Socket] = [inbound, outbound];
     pairs.add(pair);
     const forward = (from: Socket, to: Socket): void => {
       from.on('data', (chunk: Buffer) => {
-        if (!dropping) to.write(chunk);
+        if (from === inbound && marker !== undefined && !dropped.has(inbound) && chunk.includes(marker)) {
+          dropped.add(inbound);
+          selectedDrops++;
+        }
+        if (!dropping && !dropped.has(inbound)) to.write(chunk);
       });
     };
     forward(inbound, outbound);
@@ -42,6 +56,12 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     port: (server.address() as { port: number }).port,
     blackhole: () => {
       dropping = true;
+    },
+    blackholeWhen: (m: string) => {
+      marker = m;
+    },
+    get selectedDrops() {
+      return selectedDrops;
     },
     heal: () => {
       dropping = false;

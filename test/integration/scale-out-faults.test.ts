@@ -268,6 +268,35 @@ describe('cross-instance coalescing under faults', () => {
     }
   });
 
+  test('failure domains: the shared cache\'s connection partitioned, coalescing across instances goes on', async () => {
+    const up = await pacedUpstream();
+    const proxy = await startTcpProxy(redis.port);
+    const a = await gateway(up.url, redis.url, { CACHE: 'on' });
+    const b = await gateway(up.url, `redis://127.0.0.1:${proxy.port}`, { CACHE: 'on' });
+    try {
+      await redisUp(a.url);
+      await redisUp(b.url);
+      // Whatever connection of B carries a shared-cache command stops answering (no RST).
+      proxy.blackholeWhen('cgw:cache:');
+      const errorsBefore = await metric(b.url, 'redis_errors_total');
+      const { onA, onB } = await leadAndFollow(up, a.url, b.url);
+      assert.ok(proxy.selectedDrops >= 1, 'B\'s cache lookup went to the partitioned connection');
+      up.release();
+      assert.equal(await within(onA.done, FAULT_BOUND_MS, 'A\'s answer'), up.expected);
+      assert.equal(await within(onB.done, FAULT_BOUND_MS, 'B\'s answer through Redis'), up.expected, 'B still followed A through Redis');
+      assert.ok((await metric(b.url, 'redis_errors_total')) > errorsBefore, 'the cache lookup timed out');
+      assert.equal(await metric(b.url, 'redis_available'), 1, 'coalescing stayed shared');
+      assert.equal(await billedOutput([a.url, b.url]), up.outputTokens);
+      await gaugesReturnToZero([a.url, b.url]);
+    } finally {
+      up.release();
+      await a.shutdown();
+      await b.shutdown();
+      await proxy.close();
+      await up.close();
+    }
+  });
+
   test('a 6 MiB answer: the remote follower gets every byte; past the cap new instances call upstream themselves', async () => {
     const bodyBytes = 6 * 1024 * 1024;
     const up = await pacedUpstream({ bodyBytes, split: 80 }); // 80 deltas of 64 KiB = 5 MiB before the split
