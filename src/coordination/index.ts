@@ -1,3 +1,4 @@
+import { Gauge } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -34,9 +35,13 @@ export function startCoordination(redisConfig: NonNullable<Config['redis']>, con
       retryMs: redisConfig.retryMs,
     };
     const d = new RedisDomain(options, metrics, logger);
+    domainAvailable.set({ domain: name }, 0);
+    d.onAvailability((available) => domainAvailable.set({ domain: name }, available ? 1 : 0));
     d.start();
     return d;
   };
+  // Per connection, for operators (and tests) to see which kind of Redis work is shared right now.
+  const domainAvailable = new Gauge({ name: 'redis_domain_available', help: 'Per Redis connection (flights, reader, rate-limit, cache): 1 while in use, 0 while that work runs locally', labelNames: ['domain'], registers: [metrics.registry] });
   const flights = domain('flights');
   const reader = domain('reader');
   const rateLimits = domain('rate-limit');

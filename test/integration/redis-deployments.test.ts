@@ -99,6 +99,7 @@ describe('Redis deployments', () => {
         await coalescesAcross(mock, a, b, gate, `cluster flight ${i} ${Date.now()}`);
       }
       gate.resolve();
+      for (const g of [a, b]) await eventually(async () => (await metric(g.url, 'redis_domain_available', { domain: 'rate-limit' })) === 1, 10_000, 'the rate-limit connection to the cluster');
       const key = `sk-ant-cluster-limit-${Date.now()}`;
       for (let i = 0; i < 10; i++) assert.equal((await client(i % 2 === 0 ? a : b, key).messages.create({ ...params, max_tokens: 5 })).type, 'message');
       await assert.rejects(client(b, key).messages.create({ ...params, max_tokens: 6 }), (err: unknown) => err instanceof Anthropic.RateLimitError);

@@ -35,6 +35,7 @@ async function withPair(mock: MockUpstream, redisUrl: string, env: Record<string
   const b = await gateway(mock, redisUrl, env);
   try {
     await waitRedis([a, b], 1);
+    for (const gw of [a, b]) await eventually(async () => (await metric(gw.url, 'redis_domain_available', { domain: 'rate-limit' })) === 1, 10_000, 'the rate-limit connection');
     await fn(a, b);
   } finally {
     await a.shutdown();
