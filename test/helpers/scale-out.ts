@@ -53,6 +53,12 @@ export async function remoteGaugesAtZero(url: string): Promise<boolean> {
   return REMOTE_GAUGES.every((g) => sum(samples, g) === 0) && sum(samples, 'http_active_requests') <= 1;
 }
 
+/** Every Redis connection of the instance (flights, reader, rate limits, cache) is in use. */
+export async function allRedisConnectionsUp(url: string): Promise<boolean> {
+  const domains = (await scrape(url)).filter((s) => s.name === 'redis_domain_available');
+  return domains.length > 0 && domains.every((s) => s.value === 1);
+}
+
 export interface GatewayProcess {
   url: string;
   pid: number;

@@ -7,7 +7,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
 import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
-import { eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess } from '../helpers/scale-out.js';
+import { allRedisConnectionsUp, eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess } from '../helpers/scale-out.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -35,7 +35,7 @@ async function withPair(mock: MockUpstream, redisUrl: string, env: Record<string
   const b = await gateway(mock, redisUrl, env);
   try {
     await waitRedis([a, b], 1);
-    for (const gw of [a, b]) await eventually(async () => (await metric(gw.url, 'redis_domain_available', { domain: 'rate-limit' })) === 1, 10_000, 'the rate-limit connection');
+    for (const gw of [a, b]) await eventually(() => allRedisConnectionsUp(gw.url), 10_000, 'every Redis connection (rate limits, cache) to be up');
     await fn(a, b);
   } finally {
     await a.shutdown();
