@@ -78,7 +78,7 @@ export class RedisSharedFlights implements SharedFlights {
       commands,
       {
         blockMs: heartbeatMs,
-        pollMs: 10,
+        pollMs: 20,
         heartbeatMs,
         listenerTtlMs: options.claimTtlMs,
         maxQueuedBytes: options.maxQueuedBytes,

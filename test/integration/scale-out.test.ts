@@ -117,6 +117,8 @@ describe('two gateway instances on one real Redis', () => {
       leader.kill();
       const text = await within(onB.done, 5_000, 'B\'s stream to end after the leader died');
       assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'B followed A instead of calling upstream');
+      assert.equal(await metric(b.url, 'claude_tokens_total'), 0, 'B billed nothing for the call it only relayed');
+      assert.equal(await metric(b.url, 'claude_tokens_saved_total'), 0, 'nor counted an interrupted answer as saved');
       assert.ok(!text.includes('event: message_stop'), 'the stream could not complete');
       assert.match(text, /event: error/, 'the follower got a clean Anthropic error event');
       await eventually(() => remoteGaugesAtZero(b.url), 5_000, 'B\'s remote-flight gauges back to zero');
@@ -145,6 +147,7 @@ describe('two gateway instances on one real Redis', () => {
       const message = await within(onB, 5_000, 'B\'s answer');
       assert.equal(message.type, 'message');
       assert.equal(await metric(b.url, 'remote_flights_total', { role: 'takeover' }), 1);
+      assert.equal(await metric(b.url, 'claude_tokens_total', { type: 'output' }), message.usage.output_tokens, 'B billed its own call once');
       await eventually(() => remoteGaugesAtZero(b.url), 5_000, 'B\'s remote-flight gauges back to zero');
     } finally {
       gate.resolve();
