@@ -470,15 +470,19 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 500)); // both connect to Redis
       const pools = [new Pool(a.url, { connections: 200 }), new Pool(b.url, { connections: 200 })] as const;
       const byRole: Record<string, number[]> = {};
+      const finishedAt: Record<string, Record<string, number[]>> = {};
       const bursts = 5;
       for (let burst = 0; burst < bursts; burst++) {
-        const run = (pool: Pool, name: string): Promise<void>[] =>
+        const run = (pool: Pool, _name: string): Promise<void>[] =>
           Array.from({ length: 100 }, async (_, i) => {
             const r = duplicate(1_000 + burst, i, 20);
             const t0 = performance.now();
             const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
             await res.body.dump();
-            (byRole[`${name} ${String(res.headers['x-gateway-coalesce-role'])}`] ??= []).push(performance.now() - t0);
+            const key = `${pool === pools[0] ? 'A' : 'B'} ${String(res.headers['x-gateway-coalesce-role'])}`;
+            (byRole[key] ??= []).push(performance.now() - t0);
+            // When each answer was complete, per flight: a remote follower against the local followers.
+            ((finishedAt[r.body] ??= {})[key] ??= []).push(performance.now());
           });
         const first = run(pools[0], 'A');
         await new Promise((r) => setTimeout(r, 200));
@@ -496,6 +500,16 @@ async function main(): Promise<void> {
       out(machineLine());
       out(`requests ${bursts * 200}, distinct prompts ${bursts * 20}, upstream calls ${stats.requests}`);
       out(`p50 latency: A leader ${p50(byRole['A leader'])} ms, A follower ${p50(byRole['A follower'])} ms, B leader (remote follower) ${p50(byRole['B leader'])} ms, B follower ${p50(byRole['B follower'])} ms`);
+      // Same run, same flights: how much later a follower through Redis (B's first request of a flight)
+      // has its whole answer than the local followers on the leading instance (median of A's followers).
+      const delays: number[] = [];
+      for (const ends of Object.values(finishedAt)) {
+        const local = [...(ends['A follower'] ?? [])].sort((x, y) => x - y);
+        for (const remote of ends['B leader'] ?? []) if (local.length > 0) delays.push(remote - percentile(local, 50));
+      }
+      delays.sort((x, y) => x - y);
+      (report.cross as Record<string, unknown>).remoteFollowerAddedMs = { p50: percentile(delays, 50), p99: percentile(delays, 99), flights: delays.length };
+      out(`cross-instance follower completes after the leading instance's local followers by ${fmt(percentile(delays, 50))} ms at p50, ${fmt(percentile(delays, 99))} ms at p99 (${delays.length} flights)`);
     }
   }
 

@@ -59,6 +59,28 @@ const hostList = (name: string) =>
       error: `${name} must be a comma-separated list of host or host:port values (IPv6 in brackets), e.g. gateway.internal:8080`,
     });
 
+/** Host:port pairs or redis(s):// URLs, normalised to URLs. */
+const redisNodes = (name: string) =>
+  z
+    .string()
+    .transform((v) => v.split(',').map((n) => n.trim()).filter((n) => n.length > 0).map((n) => (/^rediss?:\/\//.test(n) ? n : `redis://${n}`)))
+    .refine((nodes) => nodes.length > 0 && nodes.every((n) => { try { const u = new URL(n); return u.hostname !== '' && u.port !== ''; } catch { return false; } }), {
+      error: `${name} must be a comma-separated list of host:port (or redis://host:port, rediss://user:password@host:port)`,
+    });
+
+/** A readable PEM file; its content. */
+const pemFile = (name: string) =>
+  z.string().transform((path, ctx) => {
+    try {
+      const pem = readFileSync(path, 'utf8');
+      if (pem.includes('-----BEGIN')) return pem;
+    } catch {
+      // reported below
+    }
+    ctx.addIssue({ code: 'custom', message: `${name} must name a readable PEM file` });
+    return z.NEVER;
+  });
+
 const MS_DAY = 86_400_000;
 
 const PRICE_FIELDS = ['input', 'output', 'cache_creation', 'cache_read'] as const;
@@ -149,8 +171,12 @@ const schema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000).default(250).describe('deadline of each Redis command; past it the gateway acts locally'),
   REDIS_RETRY_MS: int('REDIS_RETRY_MS', 1, 600_000).default(5_000).describe('after a Redis failure, local-only for this long before trying shared mode again'),
   REDIS_CLAIM_TTL_MS: int('REDIS_CLAIM_TTL_MS', 100, 600_000).default(5_000).describe('lifetime of a cross-instance flight claim without heartbeat'),
+  REDIS_CLUSTER_NODES: redisNodes('REDIS_CLUSTER_NODES').optional().describe('Redis Cluster seed nodes, comma-separated host:port or redis(s):// URLs (credentials and TLS of the first apply to all)'),
+  REDIS_TLS_CA_FILE: pemFile('REDIS_TLS_CA_FILE').optional().describe('PEM file of the CA that signed the Redis server certificate (rediss://), when it is not a public CA'),
+  REDIS_STREAM_MAX_BYTES: int('REDIS_STREAM_MAX_BYTES', 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024).describe('Body bytes a leader relays to other instances at most; past it remote followers get an explicit error'),
+  REDIS_CACHE_MAX_ENTRY_BYTES: int('REDIS_CACHE_MAX_ENTRY_BYTES', 0, 512 * 1024 * 1024).default(1024 * 1024).describe('Largest answer the shared cache writes to Redis; larger ones stay in the local cache only'),
   WORKERS: int('WORKERS', 1, 256).default(1).describe('gateway processes on this machine sharing the port (node:cluster)'),
-  MAX_CONCURRENT_REQUESTS: int('MAX_CONCURRENT_REQUESTS', 1, 1_000_000).default(10_000).describe('requests in progress at most; past it the API answers 503 overloaded_error at once'),
+  MAX_CONCURRENT_REQUESTS: int('MAX_CONCURRENT_REQUESTS', 1, 1_000_000).default(10_000).describe('requests in progress at most; past it the API answers 529 overloaded_error at once'),
   BREAKER: bool('BREAKER').default(true).describe('per-model circuit breaking'),
   BREAKER_ERROR_THRESHOLD: int('BREAKER_ERROR_THRESHOLD', 1, 100).default(50).describe('percent of failed upstream calls in the window that opens a breaker'),
   BREAKER_VOLUME_THRESHOLD: int('BREAKER_VOLUME_THRESHOLD', 1, 1_000_000).default(10).describe('calls in the window before the error rate is judged'),
@@ -242,6 +268,11 @@ export interface Config {
         readonly commandTimeoutMs: number;
         readonly retryMs: number;
         readonly claimTtlMs: number;
+        /** Cluster seed nodes (URLs); undefined = a single server at `url`. */
+        readonly clusterNodes: readonly string[] | undefined;
+        readonly tlsCa: string | undefined;
+        readonly streamMaxBytes: number;
+        readonly cacheMaxEntryBytes: number;
       }
     | undefined;
   readonly workers: number;
@@ -363,9 +394,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxModels: v.MAX_MODELS,
     pricing: v.PRICING_JSON ?? {},
     redis:
-      v.REDIS_URL === undefined
+      v.REDIS_URL === undefined && v.REDIS_CLUSTER_NODES === undefined
         ? undefined
-        : Object.freeze({ url: v.REDIS_URL, commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS, retryMs: v.REDIS_RETRY_MS, claimTtlMs: v.REDIS_CLAIM_TTL_MS }),
+        : Object.freeze({
+            url: v.REDIS_URL ?? (v.REDIS_CLUSTER_NODES?.[0] as string),
+            commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS,
+            retryMs: v.REDIS_RETRY_MS,
+            claimTtlMs: v.REDIS_CLAIM_TTL_MS,
+            clusterNodes: v.REDIS_CLUSTER_NODES ? Object.freeze([...v.REDIS_CLUSTER_NODES]) : undefined,
+            tlsCa: v.REDIS_TLS_CA_FILE,
+            streamMaxBytes: v.REDIS_STREAM_MAX_BYTES,
+            cacheMaxEntryBytes: v.REDIS_CACHE_MAX_ENTRY_BYTES,
+          }),
     workers: v.WORKERS,
     maxConcurrentRequests: v.MAX_CONCURRENT_REQUESTS,
     cache: Object.freeze({ enabled: v.CACHE, ttlMs: v.CACHE_TTL_MS, maxEntries: v.CACHE_MAX_ENTRIES, maxBytes: v.CACHE_MAX_BYTES }),

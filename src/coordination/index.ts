@@ -1,16 +1,21 @@
+import { Gauge } from 'prom-client';
 import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { SharedRedis } from './redis.js';
-import { RemoteFlights } from './remote-flights.js';
+import type { SharedFlights } from '../pipeline/coalesce/shared-flights.js';
+import { RedisDomain, type RedisDomainOptions } from './redis.js';
+import { RedisSharedFlights, remoteFlightGauges } from './remote-flights.js';
 import { FallbackRateLimitStore } from './rate-limit-store.js';
 import { SharedResponseCache } from './shared-cache.js';
-import { RemoteSharedFlights } from './shared-adapter.js';
-import type { SharedFlights } from '../pipeline/coalesce/shared-flights.js';
 
 /**
- * Everything shared through Redis, created together. Loaded only when REDIS_URL is set (a dynamic
- * import in server.ts), so single-instance gateways never load the Redis client.
+ * Everything shared through Redis, created together. Loaded only when REDIS_URL (or
+ * REDIS_CLUSTER_NODES) is set (a dynamic import in server.ts), so single-instance gateways never
+ * load the Redis client.
+ *
+ * Four connections, four failure domains: flight commands (claims, publishes, heartbeats), the
+ * flights' one multiplexed reader, rate limits, and the shared cache. Trouble in one (a slow large
+ * cache write, a blocked read) never marks another down.
  */
 export interface Coordination {
   shared: SharedFlights;
@@ -19,22 +24,61 @@ export interface Coordination {
   close(): Promise<void>;
 }
 
-export function startCoordination(
-  redisConfig: NonNullable<Config['redis']>,
-  config: Config,
-  metrics: GatewayMetrics,
-  logger: Logger,
-): Coordination {
-  const redis = new SharedRedis(redisConfig, metrics, logger);
-  redis.start();
-  const rateLimitStore = new FallbackRateLimitStore(redis, 'cgw:rl:');
+export function startCoordination(redisConfig: NonNullable<Config['redis']>, config: Config, metrics: GatewayMetrics, logger: Logger): Coordination {
+  const domain = (name: string): RedisDomain => {
+    const options: RedisDomainOptions = {
+      name,
+      url: redisConfig.url,
+      clusterNodes: redisConfig.clusterNodes,
+      tlsCa: redisConfig.tlsCa,
+      commandTimeoutMs: redisConfig.commandTimeoutMs,
+      retryMs: redisConfig.retryMs,
+    };
+    const d = new RedisDomain(options, metrics, logger);
+    domainAvailable.set({ domain: name }, 0);
+    d.onAvailability((available) => domainAvailable.set({ domain: name }, available ? 1 : 0));
+    d.start();
+    return d;
+  };
+  // Per connection, for operators (and tests) to see which kind of Redis work is shared right now.
+  const domainAvailable = new Gauge({ name: 'redis_domain_available', help: 'Per Redis connection (flights, reader, rate-limit, cache): 1 while in use, 0 while that work runs locally', labelNames: ['domain'], registers: [metrics.registry] });
+  const flights = domain('flights');
+  const reader = domain('reader');
+  const rateLimits = domain('rate-limit');
+  const cache = config.cache.enabled ? domain('cache') : undefined;
+  // `redis_available` reports what coalescing across instances depends on.
+  metrics.redisAvailable.set(0);
+  const report = (): void => {
+    metrics.redisAvailable.set(flights.available && reader.available ? 1 : 0);
+  };
+  flights.onAvailability(report);
+  reader.onAvailability(report);
+
+  const shared = new RedisSharedFlights(
+    flights,
+    reader,
+    {
+      keyPrefix: 'cgw:',
+      claimTtlMs: redisConfig.claimTtlMs,
+      streamTtlMs: 60_000,
+      joinCapBytes: config.coalesceMaxReplayBytes,
+      maxStreamBytes: Math.max(redisConfig.streamMaxBytes, config.coalesceMaxReplayBytes),
+      maxPendingBytes: 16 * 1024 * 1024,
+      maxQueuedBytes: config.coalesceSubscriberBufferBytes,
+      cluster: redisConfig.clusterNodes !== undefined,
+    },
+    metrics,
+    remoteFlightGauges(metrics),
+  );
+  const rateLimitStore = new FallbackRateLimitStore(rateLimits, 'cgw:rl:');
   return {
-    shared: new RemoteSharedFlights(new RemoteFlights(redis, { claimTtlMs: redisConfig.claimTtlMs, streamTtlMs: 60_000, maxStreamBytes: config.coalesceMaxReplayBytes, keyPrefix: 'cgw:' })),
+    shared,
     rateLimitStore,
-    sharedCache: config.cache.enabled ? new SharedResponseCache(redis, config.cache.ttlMs, config.cache.maxBytes) : undefined,
+    sharedCache: cache === undefined ? undefined : new SharedResponseCache(cache, config.cache.ttlMs, redisConfig.cacheMaxEntryBytes),
     close: async () => {
       rateLimitStore.shutdown();
-      await redis.close();
+      await shared.close();
+      await Promise.all([flights.close(), reader.close(), rateLimits.close(), cache?.close()]);
     },
   };
 }

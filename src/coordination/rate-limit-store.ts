@@ -1,11 +1,12 @@
 import { MemoryStore, type ClientRateLimitInfo, type Options, type Store } from 'express-rate-limit';
 import { RedisStore, type RedisReply } from 'rate-limit-redis';
-import type { SharedRedis } from './redis.js';
+import type { RedisDomain } from './redis.js';
 
 /**
  * Rate-limit counts shared through Redis (rate-limit-redis), with an in-process MemoryStore as
  * the fallback: while Redis is unavailable each instance limits on its own instead of letting
- * every request through or refusing them all.
+ * every request through or refusing them all. Runs on its own Redis connection (failure domain).
+ * Commands are routed by key, so the same store works on a Cluster.
  */
 export class FallbackRateLimitStore implements Store {
   private readonly memory = new MemoryStore();
@@ -13,7 +14,7 @@ export class FallbackRateLimitStore implements Store {
   private options: Options | undefined;
 
   constructor(
-    private readonly redis: SharedRedis,
+    private readonly redis: RedisDomain,
     readonly prefix: string,
   ) {}
 
@@ -27,7 +28,7 @@ export class FallbackRateLimitStore implements Store {
     if (this.redisStore === undefined) {
       const store = new RedisStore({
         prefix: this.prefix,
-        sendCommand: (...args: string[]) => this.redis.runOrThrow<RedisReply>((c) => c.sendCommand(args)),
+        sendCommandCluster: ({ key, command }) => this.redis.send<RedisReply>(key, command),
       });
       // Loaded eagerly by the constructor; a failure here is retried by the store on first use.
       (store as unknown as { incrementScriptSha: Promise<string> }).incrementScriptSha.catch(() => undefined);

@@ -1,122 +1,231 @@
-import { createClient } from 'redis';
+import { isIP } from 'node:net';
+import { createClient, createCluster } from 'redis';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
 /**
- * The gateway's one Redis connection, behind its own small circuit breaker: Redis trouble must
- * never take requests down. Every command has a deadline; a failure marks Redis unavailable for
- * `retryMs`, during which callers get `undefined` at once and fall back to local-only behaviour.
- * Commands fail fast while disconnected (no offline queue).
+ * One Redis connection with its own small circuit breaker: a failure domain. The gateway opens one
+ * per kind of Redis work (flight commands, the flights' multiplexed reader, rate limits, the shared
+ * cache), so a slow large cache write can never flip flights to local mode, nor the reverse.
+ *
+ * Invariants:
+ * - Every command has a deadline (`commandTimeoutMs`, or the caller's longer one for a blocking read).
+ * - A failure marks this domain down for `retryMs`; meanwhile callers fail at once (`run` answers
+ *   undefined) and fall back to local-only behaviour. A command that ran past its deadline also
+ *   recycles the connection: replies queued behind a stalled socket (a partition, a SIGSTOPped
+ *   server) must never be matched to later commands' callers, and the next use opens a fresh one.
+ * - Commands fail fast while disconnected (no offline queue), so nothing waits on a dead socket.
+ * - Works the same on a single server (`redis://`, `rediss://`, `user:password@`) and on a Cluster
+ *   (`REDIS_CLUSTER_NODES`): every command names the key that routes it.
  */
 
-export type RedisClient = ReturnType<typeof createClient>;
-
-export interface SharedRedisOptions {
+export interface RedisEndpoint {
+  /** redis:// or rediss:// URL (credentials and TLS included); used when `clusterNodes` is unset. */
   url: string;
+  /** Cluster seed nodes as URLs; credentials and TLS of the first apply to every node. */
+  clusterNodes: readonly string[] | undefined;
+  /** PEM of the CA that signed the server certificate (rediss://), when not a public CA. */
+  tlsCa: string | undefined;
+}
+
+export interface RedisDomainOptions extends RedisEndpoint {
+  /** A name for logs (`flights`, `reader`, `rate-limit`, `cache`). */
+  name: string;
   commandTimeoutMs: number;
   retryMs: number;
 }
 
-export class SharedRedis {
-  private readonly client: RedisClient;
+/** The two operations the gateway needs from either client kind. */
+interface Connection {
+  send<T>(key: string | undefined, args: string[]): Promise<T>;
+  destroy(): void;
+}
+
+const CONNECT_TIMEOUT_MS = 2_000;
+
+export class RedisDeadlineError extends Error {
+  readonly code = 'REDIS_DEADLINE';
+  constructor(ms: number) {
+    super(`redis command exceeded ${ms} ms`);
+  }
+}
+
+function socketOptions(endpoint: RedisEndpoint, url: URL): Record<string, unknown> {
+  const socket: Record<string, unknown> = {
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    // The domain reconnects by replacing the connection; the client itself must not retry forever.
+    reconnectStrategy: false,
+  };
+  if (url.protocol === 'rediss:') {
+    socket.tls = true;
+    // SNI takes host names only (RFC 6066); an IP address is checked against the certificate's SANs.
+    if (isIP(url.hostname) === 0) socket.servername = url.hostname;
+    if (endpoint.tlsCa !== undefined) socket.ca = endpoint.tlsCa;
+  }
+  return socket;
+}
+
+function connect(endpoint: RedisEndpoint, onError: (err: unknown) => void): { connection: Connection; ready: Promise<void> } {
+  if (endpoint.clusterNodes === undefined) {
+    const url = new URL(endpoint.url);
+    const client = createClient({ url: endpoint.url, disableOfflineQueue: true, socket: socketOptions(endpoint, url) as never });
+    client.on('error', onError);
+    client.on('end', () => onError(new Error('redis connection closed')));
+    return {
+      connection: { send: <T>(_key: string | undefined, args: string[]) => client.sendCommand<T>(args), destroy: () => client.destroy() },
+      ready: client.connect().then(() => undefined),
+    };
+  }
+  const first = new URL(endpoint.clusterNodes[0] as string);
+  const cluster = createCluster({
+    rootNodes: endpoint.clusterNodes.map((url) => ({ url })),
+    defaults: {
+      username: first.username === '' ? undefined : decodeURIComponent(first.username),
+      password: first.password === '' ? undefined : decodeURIComponent(first.password),
+      disableOfflineQueue: true,
+      socket: socketOptions(endpoint, first) as never,
+    },
+    // Few connections: one per master, opened as slots are used.
+    minimizeConnections: true,
+  });
+  cluster.on('error', onError);
+  return {
+    connection: {
+      send: <T>(key: string | undefined, args: string[]) => cluster.sendCommand<T>(key, false, args),
+      destroy: () => cluster.destroy(),
+    },
+    ready: cluster.connect().then(() => undefined),
+  };
+}
+
+export class RedisDomain {
+  private connection: Connection | undefined;
+  private ready: Promise<void> | undefined;
   private downUntil = 0;
   private connected = false;
   private closed = false;
+  private readonly listeners = new Set<(available: boolean) => void>();
 
   constructor(
-    private readonly options: SharedRedisOptions,
+    readonly options: RedisDomainOptions,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
-  ) {
-    this.client = createClient({
-      url: options.url,
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2_000, reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000) },
-    });
-    this.client.on('error', (err: unknown) => this.markDown(err));
-    this.client.on('ready', () => {
-      if (!this.connected) logger.info('redis connected: shared coordination on');
-      this.connected = true;
-      metrics.redisAvailable.set(1);
-    });
-    this.client.on('end', () => {
-      this.connected = false;
-      metrics.redisAvailable.set(0);
-    });
-    metrics.redisAvailable.set(0);
-  }
+  ) {}
 
   /** Connects in the background; the gateway serves locally until Redis is ready. */
   start(): void {
-    this.client.connect().catch((err: unknown) => this.markDown(err));
+    this.open();
+  }
+
+  /** Called with the new state whenever availability changes (metrics, reader wake-ups). */
+  onAvailability(listener: (available: boolean) => void): void {
+    this.listeners.add(listener);
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener(this.available);
+  }
+
+  private open(): void {
+    if (this.closed || this.connection !== undefined) return;
+    const { connection, ready } = connect(this.options, (err) => {
+      if (this.connection === connection) this.fail(err, true);
+    });
+    this.connection = connection;
+    this.ready = ready.then(
+      () => {
+        if (this.connection !== connection) return;
+        if (!this.connected) this.logger.info({ domain: this.options.name }, 'redis connected: shared coordination on');
+        this.connected = true;
+        this.notify();
+      },
+      (err: unknown) => {
+        if (this.connection === connection) this.fail(err, true);
+      },
+    );
+    // A handshake that never completes (a partition that drops packets) is bounded too.
+    const timer = setTimeout(() => {
+      if (this.connection === connection && !this.connected) this.fail(new Error('redis connection not ready in time'), true);
+    }, CONNECT_TIMEOUT_MS + this.options.commandTimeoutMs);
+    timer.unref();
   }
 
   get available(): boolean {
-    return this.connected && Date.now() >= this.downUntil;
+    return !this.closed && this.connected && Date.now() >= this.downUntil;
   }
 
-  /** A second connection for blocking reads (XREAD BLOCK holds its connection). */
-  async duplicate(): Promise<RedisClient | undefined> {
-    if (!this.available) return undefined;
-    const copy = this.client.duplicate();
-    copy.on('error', () => undefined);
-    try {
-      await withDeadline(copy.connect(), this.options.commandTimeoutMs);
-      return copy;
-    } catch (err) {
-      this.markDown(err);
-      copy.destroy();
-      return undefined;
+  /** Sends one command within `deadlineMs` (the command timeout by default); throws on any trouble. */
+  async send<T>(key: string | undefined, args: string[], deadlineMs = this.options.commandTimeoutMs): Promise<T> {
+    if (!this.available) {
+      // Reopen a recycled connection once its retry period is over.
+      if (!this.closed && this.connection === undefined && Date.now() >= this.downUntil) this.open();
+      throw new Error(`redis (${this.options.name}) unavailable`);
     }
-  }
-
-  /** Runs `op` if Redis is available, within the command deadline; undefined on any trouble. */
-  async run<T>(op: (client: RedisClient) => Promise<T>): Promise<T | undefined> {
-    if (!this.available) return undefined;
+    const connection = this.connection as Connection;
     try {
-      return await withDeadline(op(this.client), this.options.commandTimeoutMs);
+      return await withDeadline(connection.send<T>(key, args), deadlineMs);
     } catch (err) {
-      this.markDown(err);
-      return undefined;
-    }
-  }
-
-  /** Like `run`, but rethrows (for stores that report errors themselves). */
-  async runOrThrow<T>(op: (client: RedisClient) => Promise<T>): Promise<T> {
-    if (!this.available) throw new Error('redis unavailable');
-    try {
-      return await withDeadline(op(this.client), this.options.commandTimeoutMs);
-    } catch (err) {
-      this.markDown(err);
+      // A reply error (WRONGTYPE, NOSCRIPT...) is about the command, not the connection.
+      if (isReplyError(err)) throw err;
+      if (this.connection === connection) this.fail(err, true);
       throw err;
     }
   }
 
-  markDown(err: unknown): void {
+  /** Like `send`, but answers undefined on any trouble (callers fall back to local behaviour). */
+  async run<T>(key: string | undefined, args: string[]): Promise<T | undefined> {
+    try {
+      return await this.send<T>(key, args);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Marks the domain down for `retryMs`; `recycle` drops the connection so the next use opens a new one. */
+  private fail(err: unknown, recycle: boolean): void {
     if (this.closed) return;
     const wasUp = this.available;
     this.downUntil = Date.now() + this.options.retryMs;
     this.metrics.redisErrors.inc();
-    this.metrics.redisAvailable.set(0);
-    if (wasUp || !this.connected) {
-      this.logger.warn({ err: err instanceof Error ? err.message : String(err), retryMs: this.options.retryMs }, 'redis unavailable: falling back to local-only coordination');
+    if (recycle) {
+      const old = this.connection;
+      this.connection = undefined;
+      this.connected = false;
+      try {
+        old?.destroy();
+      } catch {
+        // already closed
+      }
+      // Come back by itself after the retry period, even if nobody sends a command meanwhile.
+      const timer = setTimeout(() => this.open(), this.options.retryMs);
+      timer.unref();
+    }
+    if (wasUp) {
+      this.logger.warn({ domain: this.options.name, err: err instanceof Error ? err.message : String(err), retryMs: this.options.retryMs }, 'redis unavailable: falling back to local-only coordination');
+      this.notify();
     }
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    const old = this.connection;
+    this.connection = undefined;
     try {
-      this.client.destroy();
+      old?.destroy();
     } catch {
       // already closed
     }
-    return Promise.resolve();
+    await this.ready?.catch(() => undefined);
   }
+}
+
+function isReplyError(err: unknown): boolean {
+  return err instanceof Error && err.constructor.name === 'ErrorReply';
 }
 
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis command exceeded ${ms} ms`)), ms);
+    const timer = setTimeout(() => reject(new RedisDeadlineError(ms)), ms);
     promise.then(
       (v) => {
         clearTimeout(timer);

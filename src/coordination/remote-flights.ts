@@ -1,251 +1,161 @@
 import { randomUUID } from 'node:crypto';
-import { GatewayError, type GatewayErrorCode } from '../errors.js';
+import { Gauge } from 'prom-client';
 import type { FlightHead, FlightSource } from '../pipeline/coalesce/flight.js';
-import type { RedisClient, SharedRedis } from './redis.js';
+import type { SharedFlights, SharedJoin } from '../pipeline/coalesce/shared-flights.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { evalArgs, FlightKeys, JOIN } from './flight-keys.js';
+import { RedisFlightPublisher } from './flight-publisher.js';
+import { Follow, FlightReader, FollowFailure, toGatewayError } from './flight-reader.js';
+import type { RedisDomain } from './redis.js';
 
 /**
- * Coalescing across instances. Local flights coalesce first, so each instance brings at most one
- * request per fingerprint here. One instance leads: an atomic claim (`SET NX PX`) kept alive by a
- * heartbeat. The leader publishes the upstream answer (head, body chunks, end or error) to a Redis
- * Stream named after its claim; followers read it from the start (replay) and then block for live
- * entries. A follower that finds the claim gone before any head arrived takes over and calls
- * upstream itself; one that had already received bytes fails cleanly (its clients get an SSE
- * error event or a cut body): nobody waits forever. Any Redis trouble returns `local`: the instance
- * then calls upstream on its own.
+ * Coalescing across instances through Redis: the `SharedFlights` port of `pipeline/`.
+ *
+ * Local flights coalesce first, so each instance brings at most one request per fingerprint here.
+ * `join` runs one script that either claims the flight (`SET NX PX`: this instance leads and
+ * publishes) or registers this instance as a listener of the holder's flight and follows it
+ * through the multiplexed reader. A follower's answer is the leader's head and bytes, in order, or
+ * an error: see FlightReader for continuity and deadlines, RedisFlightPublisher for publishing.
+ *
+ * Before the head, nothing is lost by trying again: a leader that vanished (claim gone), aborted
+ * (no listener anywhere) or failed before its head makes the follower join again, and it usually
+ * leads in its place (`takeover`). Any Redis trouble answers `local`: the instance calls upstream
+ * on its own. Joining never throws and never waits longer than the reader's deadlines.
  */
 
 export interface RemoteFlightOptions {
+  keyPrefix: string;
   claimTtlMs: number;
   streamTtlMs: number;
-  /** Published body bytes at most; past it followers are failed rather than Redis filled. */
+  /** Body bytes past which a flight takes no new remote joiners (those reading keep reading). */
+  joinCapBytes: number;
+  /** Body bytes past which the leader stops publishing and its followers fail (Redis memory bound). */
   maxStreamBytes: number;
-  keyPrefix: string;
+  /** Bytes sent to Redis and not yet acknowledged, past which publishing is declared broken. */
+  maxPendingBytes: number;
+  /** Bytes read for one follower and not yet relayed, past which its stream is not read until it drains. */
+  maxQueuedBytes: number;
+  cluster: boolean;
 }
 
-type Entry = Record<string, string>;
+export interface RemoteFlightGauges {
+  /** Flights this instance leads and publishes right now. */
+  publishers: Gauge;
+  /** Remote followers the flights this instance leads last counted. */
+  listeners: Gauge;
+  /** Remote flights this instance follows right now. */
+  followers: Gauge;
+}
 
-export type RemoteDecision = { role: 'local' } | { role: 'leader'; publisher: Publisher } | { role: 'follower'; streamKey: string; claimKey: string };
+export function remoteFlightGauges(metrics: GatewayMetrics): RemoteFlightGauges {
+  const registers = [metrics.registry];
+  // Loaded with the rest of coordination/ (only when Redis is configured).
+  return {
+    publishers: new Gauge({ name: 'remote_flight_publishers', help: 'Flights this instance leads and publishes to other instances right now', registers }),
+    listeners: new Gauge({ name: 'remote_flight_listeners', help: 'Followers on other instances that flights led here last counted', registers }),
+    followers: new Gauge({ name: 'remote_flight_followers', help: 'Flights led by another instance that this instance follows right now', registers }),
+  };
+}
 
-export class RemoteFlights {
+/** Tries of the join script per request (a leader that vanishes between tries makes one more). */
+const MAX_JOIN_ATTEMPTS = 3;
+
+export class RedisSharedFlights implements SharedFlights {
   private readonly instance = randomUUID();
   private counter = 0;
+  private readonly reader: FlightReader;
 
   constructor(
-    private readonly redis: SharedRedis,
+    private readonly commands: RedisDomain,
+    readerConnection: RedisDomain,
     private readonly options: RemoteFlightOptions,
-  ) {}
-
-  private claimKey(key: string): string {
-    return `${this.options.keyPrefix}claim:${key}`;
+    private readonly metrics: GatewayMetrics,
+    private readonly gauges: RemoteFlightGauges,
+  ) {
+    const heartbeatMs = Math.max(20, Math.floor(options.claimTtlMs / 3));
+    this.reader = new FlightReader(
+      readerConnection,
+      commands,
+      {
+        blockMs: heartbeatMs,
+        pollMs: 20,
+        heartbeatMs,
+        listenerTtlMs: options.claimTtlMs,
+        maxQueuedBytes: options.maxQueuedBytes,
+        cluster: options.cluster,
+        wakeKey: `${options.keyPrefix}{wake:${this.instance}}`,
+      },
+      (delta) => gauges.followers.inc(delta),
+    );
   }
 
-  /** Claims the flight for this instance, or finds who has it. */
-  async decide(key: string): Promise<RemoteDecision> {
-    const claimKey = this.claimKey(key);
-    for (let attempt = 0; attempt < 3; attempt++) {
+  async join(key: string, signal: AbortSignal): Promise<SharedJoin> {
+    const keys = new FlightKeys(this.options.keyPrefix, key);
+    let takeover = false;
+    for (let attempt = 0; attempt < MAX_JOIN_ATTEMPTS && !signal.aborted; attempt++) {
       const flightId = `${this.instance}:${++this.counter}`;
-      const claimed = await this.redis.run((c) => c.set(claimKey, flightId, { condition: 'NX', expiration: { type: 'PX', value: this.options.claimTtlMs } }));
-      if (claimed === undefined) return { role: 'local' };
-      if (claimed === 'OK') return { role: 'leader', publisher: new Publisher(this.redis, claimKey, this.streamKey(key, flightId), this.options) };
-      const holder = await this.redis.run((c) => c.get(claimKey));
-      if (holder === undefined) return { role: 'local' };
-      if (holder !== null) return { role: 'follower', streamKey: this.streamKey(key, holder), claimKey };
-      // The leader finished between our two commands: try to lead again.
+      let reply: [string, string];
+      try {
+        reply = await this.commands.send<[string, string]>(
+          keys.claim,
+          evalArgs(JOIN, [keys.claim, `${keys.base}:full:`, `${keys.base}:l:`], [flightId, this.options.claimTtlMs, this.instance, this.options.claimTtlMs]),
+        );
+      } catch {
+        return { role: 'local' };
+      }
+      const [role, holder] = reply;
+      if (role === 'leader') {
+        this.metrics.remoteCoalesced.inc({ role: takeover ? 'takeover' : 'leader' });
+        return { role: 'leader', publisher: new RedisFlightPublisher(this.commands, keys, flightId, this.options, this.gauges, takeover) };
+      }
+      if (role === 'full') return { role: 'local' };
+      if (role !== 'follower') continue; // the claim vanished between two steps of the script's caller: try again
+      const follow = new Follow(keys, holder, this.instance, this.reader);
+      this.reader.add(follow);
+      const outcome = await this.awaitHead(follow, signal);
+      if (outcome.kind === 'head') {
+        this.metrics.remoteCoalesced.inc({ role: 'follower' });
+        return { role: 'follower', answer: { head: outcome.head, body: relay(follow, signal) } };
+      }
+      follow.close();
+      if (outcome.kind === 'local') return { role: 'local' };
+      takeover = true;
     }
     return { role: 'local' };
   }
 
-  private streamKey(key: string, flightId: string): string {
-    return `${this.options.keyPrefix}stream:${key}:${flightId}`;
-  }
-
-  /**
-   * Follows a remote leader. Resolves with the shared answer once its head arrived, with
-   * `takeover` (a publisher: this instance now leads) when the leader vanished before any head, or
-   * with `local` when Redis cannot be used.
-   */
-  async follow(key: string, decision: { streamKey: string; claimKey: string }, signal: AbortSignal): Promise<FlightSource | { role: 'takeover'; publisher: Publisher } | { role: 'local' }> {
-    const conn = await this.redis.duplicate();
-    if (conn === undefined) return { role: 'local' };
-    const reader = new StreamReader(conn, decision.streamKey);
+  /** Waits for the leader's head; `retry` when it went away before sending one. */
+  private async awaitHead(follow: Follow, signal: AbortSignal): Promise<{ kind: 'head'; head: FlightHead } | { kind: 'retry' } | { kind: 'local' }> {
     try {
-      for (;;) {
-        if (signal.aborted) throw signal.reason;
-        const entries = await reader.next(1_000);
-        if (entries === undefined) {
-          reader.close();
-          return { role: 'local' };
-        }
-        for (const entry of entries) {
-          if (entry.h !== undefined) {
-            const head = JSON.parse(entry.h) as FlightHead;
-            return { head, body: reader.body(entries.slice(entries.indexOf(entry) + 1), decision.claimKey, this.redis, signal) };
-          }
-          if (entry.x !== undefined) {
-            reader.close();
-            throw remoteError(entry.x);
-          }
-        }
-        if (entries.length === 0 && (await this.redis.run((c) => c.exists(decision.claimKey))) === 0) {
-          // The leader is gone and nothing was sent: lead in its place.
-          const next = await this.decide(key);
-          if (next.role === 'leader') {
-            reader.close();
-            return { role: 'takeover', publisher: next.publisher };
-          }
-          if (next.role === 'local') {
-            reader.close();
-            return next;
-          }
-          reader.retarget(next.streamKey);
-          decision = next;
-        }
-      }
+      const event = await follow.next(signal);
+      if (event.kind === 'head') return { kind: 'head', head: JSON.parse(event.data) as FlightHead };
+      // An error before any head: an aborted call or a transport failure on the leader's side.
+      // Nothing was relayed yet, so this instance may try the call itself.
+      return { kind: 'retry' };
     } catch (err) {
-      reader.close();
-      throw err;
+      return err instanceof FollowFailure && err.leaderGone ? { kind: 'retry' } : { kind: 'local' };
     }
+  }
+
+  async close(): Promise<void> {
+    this.reader.close();
+    return Promise.resolve();
   }
 }
 
-function remoteError(raw: string): GatewayError {
+/** A follower's body: every byte the leader relayed, in order, then the end; or it throws. */
+async function* relay(follow: Follow, signal: AbortSignal): AsyncGenerator<Buffer> {
   try {
-    const e = JSON.parse(raw) as { code: GatewayErrorCode; status: number; message: string };
-    return new GatewayError(e.code, e.status, e.message);
-  } catch {
-    return new GatewayError('UPSTREAM_UNREACHABLE', 502, 'Shared upstream call failed');
+    for (;;) {
+      const event = await follow.next(signal);
+      if (event.kind === 'chunk') yield event.data;
+      else if (event.kind === 'end') return;
+      else if (event.kind === 'error') throw toGatewayError(event.error);
+      // a second head cannot happen: sequence numbers would have failed the follow first
+    }
+  } finally {
+    follow.close();
   }
 }
 
-class StreamReader {
-  private lastId = '0-0';
-  private closed = false;
-
-  constructor(
-    private readonly conn: RedisClient,
-    private streamKey: string,
-  ) {}
-
-  retarget(streamKey: string): void {
-    this.streamKey = streamKey;
-    this.lastId = '0-0';
-  }
-
-  /** Entries after the last read, waiting up to `blockMs`; [] on timeout, undefined on Redis trouble. */
-  async next(blockMs: number): Promise<Entry[] | undefined> {
-    try {
-      type XReadReply = [string, [string, string[]][]][] | null;
-      const reply = await this.conn.sendCommand<XReadReply>(['XREAD', 'COUNT', '256', 'BLOCK', String(blockMs), 'STREAMS', this.streamKey, this.lastId]);
-      if (reply === null) return [];
-      const out: Entry[] = [];
-      for (const [, messages] of reply) {
-        for (const [id, fields] of messages) {
-          this.lastId = id;
-          const entry: Entry = {};
-          for (let i = 0; i < fields.length; i += 2) entry[fields[i] as string] = fields[i + 1] as string;
-          out.push(entry);
-        }
-      }
-      return out;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async *body(pending: Entry[], claimKey: string, redis: SharedRedis, signal: AbortSignal): AsyncGenerator<Buffer> {
-    try {
-      let entries: Entry[] | undefined = pending;
-      for (;;) {
-        for (const entry of entries) {
-          if (entry.c !== undefined) yield Buffer.from(entry.c, 'base64');
-          else if (entry.e !== undefined) return;
-          else if (entry.x !== undefined) throw remoteError(entry.x);
-        }
-        if (signal.aborted) throw signal.reason;
-        entries = await this.next(1_000);
-        if (entries === undefined) throw new GatewayError('UPSTREAM_UNREACHABLE', 502, 'Lost Redis while following a shared upstream call');
-        if (entries.length === 0 && (await redis.run((c) => c.exists(claimKey))) !== 1) {
-          // Either the leader finished (its end entry is already in the stream: read once more) or it died.
-          entries = await this.next(1);
-          if (entries === undefined || entries.length === 0) throw new GatewayError('UPSTREAM_UNREACHABLE', 502, 'The instance leading this shared call stopped mid-answer');
-        }
-      }
-    } finally {
-      this.close();
-    }
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      this.conn.destroy();
-    } catch {
-      // already closed
-    }
-  }
-}
-
-/** The leader's side: head, chunks, end or error, in order, on the shared connection. */
-export class Publisher {
-  private heartbeat: NodeJS.Timeout | undefined;
-  private bytes = 0;
-  private done = false;
-
-  constructor(
-    private readonly redis: SharedRedis,
-    private readonly claimKey: string,
-    private readonly streamKey: string,
-    private readonly options: RemoteFlightOptions,
-  ) {
-    this.heartbeat = setInterval(() => {
-      void this.redis.run((c) => c.pExpire(this.claimKey, this.options.claimTtlMs));
-    }, Math.max(50, Math.floor(options.claimTtlMs / 3)));
-    this.heartbeat.unref();
-  }
-
-  private add(fields: string[]): void {
-    // Not awaited: commands on one connection keep their order, and the client is never slowed by Redis.
-    void this.redis.run((c) => c.sendCommand(['XADD', this.streamKey, '*', ...fields]));
-  }
-
-  head(head: FlightHead): void {
-    this.add(['h', JSON.stringify(head)]);
-    void this.redis.run((c) => c.pExpire(this.streamKey, this.options.streamTtlMs));
-  }
-
-  chunk(chunk: Buffer): void {
-    if (this.done) return;
-    this.bytes += chunk.length;
-    if (this.bytes > this.options.maxStreamBytes) {
-      this.fail(new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Shared answer too large to relay between instances'));
-      return;
-    }
-    this.add(['c', chunk.toString('base64')]);
-  }
-
-  end(): void {
-    this.finish(['e', '1']);
-  }
-
-  fail(err: unknown): void {
-    const e = err instanceof GatewayError ? err : new GatewayError('UPSTREAM_UNREACHABLE', 502, 'Shared upstream call failed');
-    this.finish(['x', JSON.stringify({ code: e.code, status: e.status, message: e.message })]);
-  }
-
-  private finish(fields: string[]): void {
-    if (this.done) return;
-    this.done = true;
-    clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
-    this.add(fields);
-    void this.redis.run((c) => c.pExpire(this.streamKey, this.options.streamTtlMs));
-    void this.redis.run((c) => c.del(this.claimKey));
-  }
-
-  /** Stops the heartbeat without publishing (this process is going away). */
-  abandon(): void {
-    clearInterval(this.heartbeat);
-    this.done = true;
-  }
-}
+export type { FlightSource };

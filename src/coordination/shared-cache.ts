@@ -1,7 +1,7 @@
 import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
 import type { FlightHead } from '../pipeline/coalesce/flight.js';
 import type { TokenUsage } from '../upstream/usage.js';
-import type { SharedRedis } from './redis.js';
+import type { RedisDomain } from './redis.js';
 
 interface Stored {
   head: FlightHead;
@@ -12,19 +12,21 @@ interface Stored {
 
 /**
  * The response cache's second tier on Redis, so every instance answers what any instance cached.
- * Same keys (fingerprints, tenant included), same TTL; entries over `maxBytes` stay local. Redis
- * memory is bounded by the TTL and by the server's own maxmemory policy. Any Redis trouble is a miss.
+ * Same keys (fingerprints, tenant included), same TTL; an entry over `maxEntryBytes` is simply not
+ * shared (it stays in the local cache). Runs on its own Redis connection (failure domain): a slow
+ * write here never marks flights or rate limits down. Redis memory is bounded by the TTL and by the
+ * server's own maxmemory policy. Any Redis trouble is a miss.
  */
 export class SharedResponseCache {
   constructor(
-    private readonly redis: SharedRedis,
+    private readonly redis: RedisDomain,
     private readonly ttlMs: number,
-    private readonly maxBytes: number,
+    private readonly maxEntryBytes: number,
     private readonly prefix = 'cgw:cache:',
   ) {}
 
   async get(key: string): Promise<CachedAnswer | undefined> {
-    const raw = await this.redis.run((c) => c.get(this.prefix + key));
+    const raw = await this.redis.run<string | null>(this.prefix + key, ['GET', this.prefix + key]);
     if (typeof raw !== 'string') return undefined;
     try {
       const stored = JSON.parse(raw) as Stored;
@@ -36,8 +38,9 @@ export class SharedResponseCache {
   }
 
   set(key: string, answer: CachedAnswer): void {
-    if (answer.bytes > this.maxBytes) return;
+    // Base64 grows the body by a third; the cap is on what Redis would hold.
+    if (Math.ceil(answer.bytes / 3) * 4 > this.maxEntryBytes) return;
     const stored: Stored = { head: answer.head, body: Buffer.concat([...answer.body]).toString('base64'), usage: answer.usage, model: answer.model };
-    void this.redis.run((c) => c.set(this.prefix + key, JSON.stringify(stored), { expiration: { type: 'PX', value: this.ttlMs } }));
+    void this.redis.run(this.prefix + key, ['SET', this.prefix + key, JSON.stringify(stored), 'PX', String(this.ttlMs)]);
   }
 }

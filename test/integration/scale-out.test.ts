@@ -1,8 +1,5 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { request } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { createClient } from 'redis';
 import { loadConfig } from '../../src/config.js';
@@ -10,6 +7,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
 import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
+import { allRedisConnectionsUp, eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess } from '../helpers/scale-out.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
@@ -17,7 +15,6 @@ import { TEST_API_KEY } from '../helpers/stack.js';
 
 /** Every instance of one deployment shares it (tenant ids, hence fingerprints, must match). */
 const TENANT_HASH_KEY = 'scale-out-test-tenant-hash-key-0123456789';
-const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'user' as const, content: 'across instances' }] };
 
 async function gateway(mock: MockUpstream, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
@@ -25,37 +22,13 @@ async function gateway(mock: MockUpstream, redisUrl: string, env: Record<string,
   return startGateway(config, createLogger('info', new LogCapture()));
 }
 
-const lastRedisState = new Map<Gateway, number>();
-
-async function refreshRedisState(gws: Gateway[]): Promise<void> {
-  for (const gw of gws) lastRedisState.set(gw, sum(await scrape(gw.url), 'redis_available'));
-}
-
 async function waitRedis(gws: Gateway[], value: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    await refreshRedisState(gws);
-    if (gws.every((g) => lastRedisState.get(g) === value)) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`redis_available never became ${value}`);
-}
-
-interface LeaderProcess {
-  url: string;
-  kill(): void;
+  for (const gw of gws) await eventually(async () => (await metric(gw.url, 'redis_available')) === value, 10_000, `redis_available to become ${value} on ${gw.url}`);
 }
 
 /** A gateway as its own process (so it can really die), on the same Redis and upstream. */
-async function spawnLeader(mock: MockUpstream, redisUrl: string): Promise<LeaderProcess> {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY, REDIS_CLAIM_TTL_MS: '600', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
-  await until(() => output.includes('gateway listening') && output.includes('redis connected'), 10_000, 'the leader process to start on Redis');
-  const url = /"url":"(http:\/\/[^"]+)"/.exec(output)?.[1] as string;
-  return { url, kill: () => child.exitCode === null && child.kill('SIGKILL') };
+async function spawnLeader(mock: MockUpstream, redisUrl: string): Promise<GatewayProcess> {
+  return spawnGateway({ UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, REDIS_CLAIM_TTL_MS: '600' });
 }
 
 /** Two in-process instances on one Redis and one upstream, shut down whatever happens. */
@@ -64,6 +37,7 @@ async function withPair(mock: MockUpstream, redisUrl: string, env: Record<string
   const b = await gateway(mock, redisUrl, env);
   try {
     await waitRedis([a, b], 1);
+    for (const gw of [a, b]) await eventually(() => allRedisConnectionsUp(gw.url), 10_000, 'every Redis connection (rate limits, cache) to be up');
     await fn(a, b);
   } finally {
     await a.shutdown();
@@ -74,25 +48,6 @@ async function withPair(mock: MockUpstream, redisUrl: string, env: Record<string
 
 function client(gw: Gateway, key = TEST_API_KEY): Anthropic {
   return new Anthropic({ apiKey: key, baseURL: gw.url, maxRetries: 0 });
-}
-
-function rawStream(url: string, body: string): { done: Promise<string>; firstByte: Promise<void> } {
-  const done = deferred<string>();
-  const firstByte = deferred();
-  const req = request(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': TEST_API_KEY, 'anthropic-version': '2023-06-01' } }, (res) => {
-    let text = '';
-    res.setEncoding('utf8');
-    res.on('data', (c: string) => {
-      text += c;
-      firstByte.resolve();
-    });
-    res.on('end', () => done.resolve(text));
-    res.on('error', () => done.resolve(text + '\n[connection cut]'));
-    res.on('aborted', () => done.resolve(text + '\n[connection cut]'));
-  });
-  req.on('error', done.reject);
-  req.end(body);
-  return { done: done.promise, firstByte: firstByte.promise };
 }
 
 describe('two gateway instances on one real Redis', () => {
@@ -117,7 +72,7 @@ describe('two gateway instances on one real Redis', () => {
       await until(() => mock.requests.length === 1, 5_000, 'A to call upstream');
       const viaB = Array.from({ length: 3 }, () => client(b).messages.create(params));
       await until(() => b.flights.subscribers() === 3, 5_000, 'B to coalesce locally');
-      for (let i = 0; i < 200 && sum(await scrape(b.url), 'remote_flights_total', { role: 'follower' }) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      await eventually(async () => (await metric(b.url, 'remote_flight_followers')) === 1, 5_000, 'B to follow A\'s flight');
       gate.resolve();
       const answers = await Promise.all([...viaA, ...viaB]);
       assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'one upstream call for six clients on two instances');
@@ -135,7 +90,7 @@ describe('two gateway instances on one real Redis', () => {
       await until(() => mock.requests.length === 1, 5_000, 'A to stream from upstream');
       const streamsB = [rawStream(b.url, body), rawStream(b.url, body)];
       await until(() => b.flights.subscribers() === 2, 5_000, 'B streams to coalesce');
-      for (let i = 0; i < 200 && sum(await scrape(b.url), 'remote_flights_total', { role: 'follower' }) < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await eventually(async () => (await metric(b.url, 'remote_flight_followers')) === 1, 5_000, 'B to follow A\'s stream');
       streamGate.resolve();
       const texts = await Promise.all([...streamsA, ...streamsB].map((s) => s.done));
       assert.equal(mock.stats().byPath['POST /v1/messages'], 1);
@@ -158,15 +113,17 @@ describe('two gateway instances on one real Redis', () => {
       await waitRedis([b], 1);
       const body = JSON.stringify({ ...params, stream: true, max_tokens: 40, messages: [{ role: 'user', content: 'leader dies' }] });
       const onA = rawStream(leader.url, body);
-      onA.done.catch(() => undefined);
-      await onA.firstByte;
+      await within(onA.received(), 5_000, 'the first bytes on A');
       const onB = rawStream(b.url, body);
-      await onB.firstByte;
+      await within(onB.received(), 5_000, 'the first bytes on B');
       leader.kill();
-      const text = await onB.done;
+      const text = await within(onB.done, 5_000, 'B\'s stream to end after the leader died');
       assert.equal(mock.stats().byPath['POST /v1/messages'], 1, 'B followed A instead of calling upstream');
+      assert.equal(await metric(b.url, 'claude_tokens_total'), 0, 'B billed nothing for the call it only relayed');
+      assert.equal(await metric(b.url, 'claude_tokens_saved_total'), 0, 'nor counted an interrupted answer as saved');
       assert.ok(!text.includes('event: message_stop'), 'the stream could not complete');
       assert.match(text, /event: error/, 'the follower got a clean Anthropic error event');
+      await eventually(() => remoteGaugesAtZero(b.url), 5_000, 'B\'s remote-flight gauges back to zero');
     } finally {
       leader.kill();
       await b.shutdown();
@@ -185,13 +142,15 @@ describe('two gateway instances on one real Redis', () => {
       new Anthropic({ apiKey: TEST_API_KEY, baseURL: leader.url, maxRetries: 0 }).messages.create(body).catch(() => undefined);
       await until(() => mock.requests.length === 1, 5_000, 'A to call upstream');
       const onB = client(b).messages.create(body);
-      for (let i = 0; i < 200 && sum(await scrape(b.url), 'remote_flights_total', { role: 'follower' }) < 1; i++) await new Promise((r) => setTimeout(r, 10));
+      await eventually(async () => (await metric(b.url, 'remote_flight_followers')) === 1, 5_000, 'B to follow A');
       leader.kill();
       await until(() => mock.requests.length === 2, 10_000, 'B to take over and call upstream itself');
       gate.resolve();
-      const message = await onB;
+      const message = await within(onB, 5_000, 'B\'s answer');
       assert.equal(message.type, 'message');
-      assert.equal(sum(await scrape(b.url), 'remote_flights_total', { role: 'takeover' }), 1);
+      assert.equal(await metric(b.url, 'remote_flights_total', { role: 'takeover' }), 1);
+      assert.equal(await metric(b.url, 'claude_tokens_total', { type: 'output' }), message.usage.output_tokens, 'B billed its own call once');
+      await eventually(() => remoteGaugesAtZero(b.url), 5_000, 'B\'s remote-flight gauges back to zero');
     } finally {
       gate.resolve();
       leader.kill();
@@ -247,7 +206,7 @@ describe('two gateway instances on one real Redis', () => {
       const probe = createClient({ url: redis.url });
       await probe.connect();
       try {
-        for (let i = 0; i < 200 && (await probe.keys('cgw:cache:*')).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+        await eventually(async () => (await probe.keys('cgw:cache:*')).length > 0, 5_000, 'A\'s entry in the shared cache');
       } finally {
         probe.destroy();
       }

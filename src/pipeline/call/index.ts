@@ -44,7 +44,7 @@ export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
     [
       meter(deps.metrics, deps.maxSseEventBytes),
       reportBrokenAnswers(deps.logger),
-      share(deps.shared, deps.metrics),
+      share(deps.shared),
       admit(deps.breakers, deps.breakerProbeTimeoutMs),
       trace(deps.tracing, new URL(deps.client.origin).host),
       rewrite(),

@@ -1,6 +1,5 @@
-import type { GatewayMetrics } from '../../observability/metrics.js';
-import type { SharedFlights } from '../coalesce/shared-flights.js';
-import type { Interceptor } from './chain.js';
+import type { SharedFlights, SharedPublisher } from '../coalesce/shared-flights.js';
+import type { CallContext, Interceptor } from './chain.js';
 
 /**
  * Cross-instance coalescing through the SharedFlights port (Redis when configured). Local
@@ -8,10 +7,11 @@ import type { Interceptor } from './chain.js';
  * - follower: another instance calls upstream; its answer is relayed and nothing inner runs.
  * - leader: the call goes on inward and what it answers is published, in order, ending with
  *   exactly one end or fail; while followers elsewhere still read, the call is held open even if
- *   this instance's own clients left.
+ *   this instance's own clients left (see keepRunningWhileListened).
  * - local: no coordination possible right now; the call goes on inward unshared.
+ * The port counts `remote_flights_total` itself.
  */
-export function share(shared: SharedFlights | undefined, metrics: GatewayMetrics): Interceptor {
+export function share(shared: SharedFlights | undefined): Interceptor {
   return (next) => async (call, ctx) => {
     ctx.facts.origin = 'upstream';
     if (shared === undefined || call.sharedKey === undefined) return next(call, ctx);
@@ -19,28 +19,42 @@ export function share(shared: SharedFlights | undefined, metrics: GatewayMetrics
     if (joined.role === 'local') return next(call, ctx);
     if (joined.role === 'follower') {
       ctx.facts.origin = 'remote';
-      metrics.remoteCoalesced.inc({ role: 'follower' });
       return joined.answer;
     }
     const publisher = joined.publisher;
-    metrics.remoteCoalesced.inc({ role: publisher.takeover ? 'takeover' : 'leader' });
-    let release: (() => void) | undefined;
+    const release = keepRunningWhileListened(ctx, publisher);
     ctx.finally((outcome) => {
-      release?.();
-      release = undefined;
       if (outcome.complete && outcome.error === undefined) publisher.end();
       else publisher.fail(outcome.error ?? new Error('abandoned'));
-    });
-    publisher.watchListeners((listening) => {
-      if (listening) release ??= ctx.hold();
-      else {
-        release?.();
-        release = undefined;
-      }
+      release();
     });
     const answer = await next(call, ctx);
     publisher.head(answer.head);
     ctx.observe((chunk) => publisher.chunk(chunk));
     return answer;
   };
+}
+
+/**
+ * The leader keeps the call running while followers on other instances listen, exactly as it does
+ * for its own clients: the flight is held, and when its last local client leaves (or the remote
+ * listeners drop to none) the publisher is asked, atomically with releasing the claim, whether
+ * anyone still listens; only a "no" releases the hold (and so stops the call). Returns the release.
+ */
+function keepRunningWhileListened(ctx: CallContext, publisher: SharedPublisher): () => void {
+  const release = ctx.hold();
+  let deciding = false;
+  const decide = async (): Promise<void> => {
+    if (deciding || ctx.localListeners() > 0) return;
+    deciding = true;
+    // A Redis failure answers "nobody": the call must not run on for listeners nobody can confirm.
+    const listened = await publisher.stillListened().catch(() => false);
+    deciding = false;
+    if (!listened && ctx.localListeners() === 0) release();
+  };
+  ctx.onIdle(() => void decide());
+  publisher.watchListeners((listening) => {
+    if (!listening) void decide();
+  });
+  return release;
 }

@@ -93,6 +93,10 @@ export interface CallScope {
   finally(onSettle: (outcome: CallOutcome) => void): void;
   /** Keeps the call running while held, even with no local subscriber. Returns the release. */
   hold(): () => void;
+  /** Called (guarded) each time the last local subscriber leaves while the call is held: the holder decides. */
+  onIdle(fn: () => void): void;
+  /** Local subscribers listening now. */
+  localListeners(): number;
 }
 
 interface Subscriber {
@@ -154,6 +158,7 @@ export class Flight {
   private wake: (() => void) | undefined;
   private observers: ((chunk: Buffer) => void)[] = [];
   private settleHooks: ((outcome: CallOutcome) => void)[] = [];
+  private idleHooks: (() => void)[] = [];
   private closedToJoiners = false;
   /** Called once when the flight must take no more joiners (done, aborted, replay overflow). */
   onClosedToJoiners: (() => void) | undefined;
@@ -232,10 +237,13 @@ export class Flight {
   private afterLeave(): void {
     this.wake?.();
     this.trim();
-    if (this.subscribers.size === 0 && this.holds === 0 && this.state !== 'done') {
-      this.closeToJoiners();
-      this.abortController.abort();
+    if (this.subscribers.size > 0 || this.state === 'done') return;
+    if (this.holds > 0) {
+      for (const idle of this.idleHooks) guarded(idle);
+      return;
     }
+    this.closeToJoiners();
+    this.abortController.abort();
   }
 
   private closeToJoiners(): void {
@@ -365,6 +373,10 @@ export class Flight {
       finally: (onSettle) => {
         this.settleHooks.push(onSettle);
       },
+      onIdle: (fn) => {
+        this.idleHooks.push(fn);
+      },
+      localListeners: () => this.subscribers.size,
       hold: () => {
         this.holds++;
         let released = false;

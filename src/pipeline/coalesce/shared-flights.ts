@@ -37,4 +37,11 @@ export interface SharedPublisher {
    * upstream call running even after its own clients left.
    */
   watchListeners(onChange: (listening: boolean) => void): void;
+  /**
+   * Asked when this instance's last own client left (and again when `watchListeners` reports
+   * false): true while a remote follower listens, so the call must go on; false once the claim was
+   * released in the same atomic step, so no follower can join a call that is about to be aborted.
+   * Without it a follower registering between two listener checks could see its call aborted.
+   */
+  stillListened(): Promise<boolean>;
 }
