@@ -56,13 +56,14 @@ describe('operator CLI', () => {
       GATEWAY_API_KEYS: 'gw-key-aaaaaaaaaaaaaaaa,gw-key-bbbbbbbbbbbbbbbb',
       ALLOW_OPEN_GATEWAY: 'false',
       REDIS_URL: 'redis://gateway:redis-pass-1234@redis.internal:6379/0',
+      TENANT_HASH_KEY: 'tenant-hash-secret-0123456789abcdef',
       COALESCE: '',
     };
     const outcome = runCli(['--print-config'], env, VERSION);
     assert.ok(outcome.kind === 'exit');
     assert.equal(outcome.code, 0, outcome.stderr);
     const text = outcome.stdout;
-    for (const secret of ['supersecret', 'gw-key-aaaa', 'gw-key-bbbb', 'redis-pass-1234']) assert.ok(!text.includes(secret), `${secret} leaked`);
+    for (const secret of ['supersecret', 'gw-key-aaaa', 'gw-key-bbbb', 'redis-pass-1234', 'tenant-hash-secret']) assert.ok(!text.includes(secret), `${secret} leaked`);
     assert.match(text, /^PORT=9090 {2}# environment$/m);
     assert.match(text, /^ANTHROPIC_API_KEY=<redacted> {2}# environment$/m);
     assert.match(text, /^GATEWAY_API_KEYS=<redacted> {2}# environment$/m);
@@ -77,11 +78,12 @@ describe('operator CLI', () => {
       assert.ok(isSecretVariable(name), name);
     }
     for (const name of ['PORT', 'MAX_MODES', 'CACHE_MAX_BYTES', 'KEEP_ALIVE_TIMEOUT_MS', 'BREAKER']) assert.ok(!isSecretVariable(name), name);
-    const text = printConfig({ TENANT_HASH_KEY: 'hash-key-value-0000', ADMIN_PASSWORD: 'pw-0000' }, VERSION, [
+    const text = printConfig({ TENANT_HASH_KEY: 'hash-key-value-0000-0000-0000-0000', ADMIN_PASSWORD: 'pw-0000' }, VERSION, [
       { name: 'TENANT_HASH_KEY', description: 'keyed hash of tenants', defaultValue: undefined },
       { name: 'ADMIN_PASSWORD', description: 'a password', defaultValue: undefined },
     ]);
     assert.ok(!text.includes('hash-key-value-0000') && !text.includes('pw-0000'));
+    assert.match(text, /^TENANT_HASH_KEY=<redacted>/m);
     assert.equal(redact('OTHER_URL', 'https://user:pw@host/x'), 'https://user:<redacted>@host/x');
     assert.equal(redact('OTHER_URL', 'https://host/x'), 'https://host/x');
   });
