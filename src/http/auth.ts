@@ -42,13 +42,33 @@ export function upstreamCredentials(rawHeaders: readonly string[]): string[] {
  * the logs or Redis keys cannot test guessed keys against them without the deployment's secret.
  */
 export class TenantHasher {
-  constructor(private readonly key: string) {}
+  /**
+   * Recent ids by their length-prefixed input: clients send the same credential on every request,
+   * and the HMAC was a visible share of the gateway's CPU per request. Bounded (oldest out first);
+   * it holds only what the process already holds in every request's headers.
+   */
+  private readonly recent = new Map<string, string>();
+
+  constructor(
+    private readonly key: string,
+    private readonly maxRemembered = 10_000,
+  ) {}
+
+  /** Ids remembered now (for tests). */
+  get remembered(): number {
+    return this.recent.size;
+  }
 
   id(parts: readonly string[]): string {
-    const hmac = createHmac('sha256', this.key);
     // Length-prefixed parts: no value can be crafted to shift into the next one.
-    for (const part of parts) hmac.update(`${part.length}:`).update(part);
-    return `t:${hmac.digest('hex').slice(0, 32)}`;
+    let input = '';
+    for (const part of parts) input += `${part.length}:${part}`;
+    const known = this.recent.get(input);
+    if (known !== undefined) return known;
+    const id = `t:${createHmac('sha256', this.key).update(input).digest('hex').slice(0, 32)}`;
+    if (this.recent.size >= this.maxRemembered) this.recent.delete(this.recent.keys().next().value as string);
+    this.recent.set(input, id);
+    return id;
   }
 }
 
