@@ -56,7 +56,7 @@ async function leadAndFollow(up: PacedUpstream, a: string, b: string, body = str
   await within(onA.received(), 5_000, 'the first bytes on A');
   const onB = rawStream(b, body);
   await within(onB.received(), 5_000, 'the first bytes on B (relayed from A)');
-  assert.equal((await onB.headers)['x-gateway-coalesce-role'] !== undefined, true);
+  assert.equal((await onB.headers)['x-gateway-coalesce-role'], 'follower', 'an answer from another instance\'s call is a follower\'s');
   assert.equal(up.calls, before + 1, 'B followed A instead of calling upstream');
   return { onA, onB };
 }

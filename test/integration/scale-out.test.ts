@@ -96,6 +96,9 @@ describe('two gateway instances on one real Redis', () => {
       assert.equal(mock.stats().byPath['POST /v1/messages'], 1);
       for (const t of texts) assert.equal(t, texts[0]);
       assert.match(texts[0] ?? '', /event: message_stop/);
+      // Honest roles: every client on B got another instance's call, its local leader included.
+      for (const s of streamsB) assert.equal((await s.headers)['x-gateway-coalesce-role'], 'follower');
+      assert.equal((await streamsA[0]?.headers)?.['x-gateway-coalesce-role'], 'leader');
     } finally {
       gate.resolve();
       current.resolve();
