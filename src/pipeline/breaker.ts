@@ -44,7 +44,7 @@ class ModelBreaker {
      * Its metric and log name, read at each event: a model earns its own label only once upstream
      * answered it with a 2xx (observability/labels.ts), so a breaker may report as `other` before that.
      */
-    private readonly label: () => string,
+    label: () => string,
     private readonly options: BreakerOptions,
     metrics: GatewayMetrics,
     logger: Logger,

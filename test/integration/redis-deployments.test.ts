@@ -8,7 +8,7 @@ import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/i
 import { deferred, until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.js';
-import { eventually, metric, remoteGaugesAtZero, within } from '../helpers/scale-out.js';
+import { eventually, metric, remoteGaugesAtZero, within, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { TEST_API_KEY } from '../helpers/stack.js';
 
 /**
@@ -19,7 +19,7 @@ import { TEST_API_KEY } from '../helpers/stack.js';
 const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'user' as const, content: 'deployments' }] };
 
 async function gateway(mock: MockUpstream, env: Record<string, string>, logs = new LogCapture()): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, TENANT_HASH_KEY: 'scale-out-test-tenant-hash-key-0123456789', REDIS_CLAIM_TTL_MS: '600', REDIS_RETRY_MS: '200', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_CLAIM_TTL_MS: '600', REDIS_RETRY_MS: '200', ...env });
   return startGateway(config, createLogger('info', logs));
 }
 

@@ -10,7 +10,7 @@ import type { FlightHead } from '../../src/pipeline/coalesce/flight.js';
 import type { SharedJoin } from '../../src/pipeline/coalesce/shared-flights.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { eventually, within } from '../helpers/scale-out.js';
+import { eventually, within, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 
 /**
  * The Redis protocol of cross-instance flights, driven through the SharedFlights port itself
@@ -26,7 +26,7 @@ interface Instance {
 }
 
 async function instance(redisUrl: string, env: Record<string, string> = {}): Promise<Instance> {
-  const config = loadConfig({ TENANT_HASH_KEY: 'scale-out-test-tenant-hash-key-0123456789', REDIS_URL: redisUrl, REDIS_CLAIM_TTL_MS: '600', REDIS_COMMAND_TIMEOUT_MS: '250', REDIS_RETRY_MS: '200', ...env });
+  const config = loadConfig({ TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_URL: redisUrl, REDIS_CLAIM_TTL_MS: '600', REDIS_COMMAND_TIMEOUT_MS: '250', REDIS_RETRY_MS: '200', ...env });
   const metrics = new GatewayMetrics({ modes: undefined, maxModes: 5, maxModels: 5, prices: new PriceTable(), flightsInProgress: () => 0 });
   const coordination = startCoordination(config.redis as NonNullable<typeof config.redis>, config, metrics, createLogger('info', new LogCapture()));
   await eventually(async () => (await metrics.redisAvailable.get()).values[0]?.value === 1, 5_000, 'the instance to connect to Redis');

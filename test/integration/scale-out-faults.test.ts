@@ -8,7 +8,7 @@ import { until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { pacedUpstream, type PacedUpstream } from '../helpers/paced-upstream.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess, type RawStream } from '../helpers/scale-out.js';
+import { eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess, type RawStream, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -19,7 +19,7 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js';
  */
 
 /** Short claims so that faults resolve fast (heartbeats and reader rounds every 500 ms), with room for a loaded machine. */
-const FAST = { TENANT_HASH_KEY: 'scale-out-test-tenant-hash-key-0123456789', REDIS_CLAIM_TTL_MS: '1500', REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_RETRY_MS: '200' };
+const FAST = { TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_CLAIM_TTL_MS: '1500', REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_RETRY_MS: '200' };
 /** The longest a follower may take to fail once Redis or its leader is gone (claim TTL, reader deadline, slack). */
 const FAULT_BOUND_MS = 5_000;
 

@@ -7,18 +7,16 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
 import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
-import { allRedisConnectionsUp, eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess } from '../helpers/scale-out.js';
+import { allRedisConnectionsUp, eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { TEST_API_KEY } from '../helpers/stack.js';
 
-/** Every instance of one deployment shares it (tenant ids, hence fingerprints, must match). */
-const TENANT_HASH_KEY = 'scale-out-test-tenant-hash-key-0123456789';
 const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'user' as const, content: 'across instances' }] };
 
 async function gateway(mock: MockUpstream, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY, REDIS_RETRY_MS: '200', ...env });
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_RETRY_MS: '200', ...env });
   return startGateway(config, createLogger('info', new LogCapture()));
 }
 

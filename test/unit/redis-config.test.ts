@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 
 function rejects(env: Record<string, string>, variable: string): void {
   assert.throws(
@@ -27,5 +28,5 @@ test('Redis configuration: cluster nodes, TLS CA file and caps are validated and
   const dir = mkdtempSync(join(tmpdir(), 'cgw-ca-'));
   const ca = join(dir, 'ca.pem');
   writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
-  assert.match(loadConfig({ TENANT_HASH_KEY: 'scale-out-test-tenant-hash-key-0123456789', REDIS_URL: 'rediss://127.0.0.1:6380', REDIS_TLS_CA_FILE: ca }).redis?.tlsCa ?? '', /BEGIN CERTIFICATE/);
+  assert.match(loadConfig({ TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_URL: 'rediss://127.0.0.1:6380', REDIS_TLS_CA_FILE: ca }).redis?.tlsCa ?? '', /BEGIN CERTIFICATE/);
 });
