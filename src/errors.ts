@@ -58,6 +58,12 @@ export type GatewayErrorCode =
   | 'UPSTREAM_RESPONSE_INVALID'
   /** No upstream connection (HTTP/2: stream) became free within UPSTREAM_POOL_WAIT_MS: raised before the request left the gateway. */
   | 'UPSTREAM_POOL_TIMEOUT'
+  /** Credentials for a Bedrock/Vertex upstream could not be obtained or refreshed: that upstream failed (the route fails over). */
+  | 'UPSTREAM_AUTH_FAILED'
+  /** The request cannot be translated for the chosen provider (e.g. a body that is not a JSON object). */
+  | 'NOT_TRANSLATABLE'
+  /** No configured upstream serves this request (endpoint, model or credential mode). */
+  | 'NO_UPSTREAM'
   | 'AT_CAPACITY'
   | 'CIRCUIT_OPEN'
   | 'RATE_LIMITED'
