@@ -77,3 +77,15 @@ test("README's curl and SDK examples work against the demo with no API key set",
     }
   }
 });
+
+test('README "Failover" example configuration is accepted as written (the exports, with placeholder secrets)', async () => {
+  const { loadConfig } = await import('../../src/config.js');
+  const example = block(section('Failover'), 'sh', 'UPSTREAMS=');
+  const env: Record<string, string> = {};
+  // `export NAME=value` and `export NAME='multi-line value'`, as a shell would read them.
+  for (const match of example.matchAll(/^export (\w+)=(?:'([\s\S]*?)'|(\S+))/gm)) env[match[1] as string] = match[2] ?? (match[3] as string);
+  assert.ok(env.UPSTREAMS !== undefined && env.GATEWAY_API_KEYS !== undefined);
+  const config = loadConfig(env);
+  assert.deepEqual(config.upstreams.map((u) => [u.name, u.tier]), [['workspace-a', 0], ['workspace-b', 0], ['backup', 1]]);
+  assert.equal(config.injectsCredentials, true);
+});
