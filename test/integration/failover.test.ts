@@ -114,18 +114,20 @@ describe('failover across upstreams', () => {
     assert.equal(sum(samples, 'circuit_breaker_state', { breaker: `primary/${MODEL}` }), 0);
   });
 
-  test('a connect failure moves on at once (no retry back-off on a dead upstream)', async () => {
+  test('a connect failure moves on at once (no retry back-off on a dead upstream), free of the retry budget (nothing was sent)', async () => {
     const secondary = await mockUpstream();
     const dead = `http://127.0.0.1:${await freePort()}`;
     const stack = await gateway([
       { name: 'dead', url: dead },
       { name: 'secondary', url: secondary.url, tier: 1 },
-    ], { UPSTREAM_RETRIES: '2', RETRY_BASE_DELAY_MS: '60000', RETRY_MAX_DELAY_MS: '60000' });
-    const { data, response } = await stack.client().messages.create(params('dead primary')).withResponse();
-    assert.equal(data.type, 'message');
-    assert.equal(response.headers.get('x-gateway-upstream'), 'secondary');
+    ], { UPSTREAM_RETRIES: '2', RETRY_BASE_DELAY_MS: '60000', RETRY_MAX_DELAY_MS: '60000', RETRY_BUDGET_PERCENT: '0', BREAKER: 'off' });
+    for (let i = 0; i < 3; i++) {
+      const { data, response } = await stack.client().messages.create(params(`dead primary ${i}`)).withResponse();
+      assert.equal(data.type, 'message');
+      assert.equal(response.headers.get('x-gateway-upstream'), 'secondary');
+    }
     const samples = await scrape(stack.gateway.url);
-    assert.equal(sum(samples, 'upstream_failovers_total', { from: 'dead', to: 'secondary', reason: 'connect' }), 1);
+    assert.equal(sum(samples, 'upstream_failovers_total', { from: 'dead', to: 'secondary', reason: 'connect' }), 3, 'an empty retry budget does not stop moves that sent nothing');
     assert.equal(sum(samples, 'upstream_retries_total'), 0, 'a 60 s retry back-off would have held the call: failover is the retry');
   });
 

@@ -19,8 +19,10 @@ import { peekFirstEvent } from './first-event.js';
  *   its credentials;
  * - the upstream answered 5xx or 529, or (gateway-held keys only) 429 or 401;
  * - a stream's first event is `error` (peeked only when a move is possible).
- * A move after a real attempt needs a replayable body, an attempt left under FAILOVER_MAX_ATTEMPTS
- * and a token of the retry budget: an outage cannot multiply the load. The flight around the route
+ * A move needs a replayable body and an attempt left under FAILOVER_MAX_ATTEMPTS. A move after an
+ * attempt the upstream saw (an answer, a broken connection, a timeout) also needs a token of the
+ * retry budget, so an outage cannot multiply the load; a move after one that provably sent nothing
+ * (refused connection, no credentials, no free connection) adds no load anywhere and is free. The flight around the route
  * makes the whole thing one call: followers only ever see the answer that is finally accepted.
  * When every candidate's breaker is open, the answer is the overload answer with the earliest
  * retry-after of them.
@@ -36,6 +38,9 @@ export interface RouteOptions {
 export const UPSTREAM_HEADER = 'x-gateway-upstream';
 
 export type FailoverReason = 'circuit_open' | 'connect' | 'unreachable' | 'timeout' | 'pool_timeout' | 'auth' | 'status_5xx' | 'overloaded' | 'rate_limited' | 'stream_error';
+
+/** Failures where nothing of the request left the gateway: moving on adds no upstream load. */
+const NOTHING_SENT = new Set<FailoverReason>(['circuit_open', 'connect', 'auth', 'pool_timeout']);
 
 /** Why a failed attempt may move on, or undefined when it must not (the client's abort, the gateway's own refusal). */
 function errorReason(err: unknown): FailoverReason | undefined {
@@ -141,7 +146,7 @@ export function route(options: RouteOptions): Interceptor {
           continue;
         }
         attempts++;
-        if (reason === undefined || !mayMove || !budget.tryWithdraw()) throw err;
+        if (reason === undefined || !mayMove || !(NOTHING_SENT.has(reason) || budget.tryWithdraw())) throw err;
         lastError = err as GatewayError;
         moved(upstream, after, reason);
         continue;
