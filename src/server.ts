@@ -59,6 +59,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     maxModels: config.maxModels,
     models: config.models,
     prices: new PriceTable(config.pricing),
+    upstreamPrices: new Map(config.upstreams.flatMap((u) => (u.pricing === undefined ? [] : [[u.name, new PriceTable({ ...config.pricing, ...u.pricing })] as const]))),
     flightsInProgress: () => flights.size,
   });
   const poolMetrics = new UpstreamPoolMetrics(metrics.registry);

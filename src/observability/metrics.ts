@@ -15,6 +15,8 @@ export interface MetricsOptions {
   /** Model ids that always get their own label (MODELS). */
   models?: ReadonlySet<string> | undefined;
   prices: PriceTable;
+  /** Price tables of upstreams that have their own (UPSTREAMS `pricing`); others use `prices`. */
+  upstreamPrices?: ReadonlyMap<string, PriceTable> | undefined;
   /** Reads the number of flights in progress at scrape time. */
   flightsInProgress: () => number;
 }
@@ -33,6 +35,7 @@ export class GatewayMetrics {
    * `other` beyond. Interim: the upstream call chain's rewrite keys breakers by the real model in an LRU.
    */
   private readonly prices: PriceTable;
+  private readonly upstreamPrices: ReadonlyMap<string, PriceTable>;
 
   readonly tokens: Counter<'type' | 'mode' | 'model' | 'upstream'>;
   readonly tokensSaved: Counter<'type' | 'mode' | 'model' | 'source'>;
@@ -62,6 +65,7 @@ export class GatewayMetrics {
     const allowed = options.models;
     this.models = new ModelLabels((model) => allowed?.has(model) === true || options.prices.hasExact(model), options.maxModels);
     this.prices = options.prices;
+    this.upstreamPrices = options.upstreamPrices ?? new Map();
     collectDefaultMetrics({ register: this.registry });
 
     this.tokens = new Counter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
@@ -104,7 +108,7 @@ export class GatewayMetrics {
     for (const type of TOKEN_TYPES) {
       if (usage[type] > 0) this.tokens.inc({ type, mode, model, upstream }, usage[type]);
     }
-    const cost = this.prices.costUsd(model, usage);
+    const cost = (this.upstreamPrices.get(upstream) ?? this.prices).costUsd(model, usage);
     if (cost > 0) this.costUsd.inc({ mode, model, upstream }, cost);
   }
 

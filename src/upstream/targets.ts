@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { UpstreamKind } from './kinds/kind.js';
+import type { Price } from '../observability/pricing.js';
 
 /**
  * Upstreams as configuration: `UPSTREAMS` (a JSON array) or `UPSTREAMS_FILE` (a JSON or YAML file
@@ -39,6 +40,8 @@ export interface UpstreamTarget {
   readonly awsProfile: string | undefined;
   /** A Bedrock API key (bearer) resolved from `bearer_token_env`. Secret. */
   readonly bearerToken: string | undefined;
+  /** Prices of calls this upstream served, over PRICING_JSON and the built-in list prices (e.g. a provider's regional premium). */
+  readonly pricing: Readonly<Record<string, Price>> | undefined;
   /** Per-upstream transport overrides (undefined = the UPSTREAM_* defaults). */
   readonly http2: boolean | undefined;
   readonly connections: number | undefined;
@@ -62,6 +65,13 @@ const entrySchema = z
     project: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'project must be a Google Cloud project id' }).optional(),
     aws_profile: z.string().min(1).max(128).optional(),
     bearer_token_env: z.string().regex(ENV_NAME, { error: 'bearer_token_env must be an environment variable name' }).optional(),
+    pricing: z
+      .record(
+        z.string().min(1).max(256),
+        z.object({ input: z.number().min(0), output: z.number().min(0), cache_creation: z.number().min(0), cache_read: z.number().min(0) }).strict(),
+        { error: 'pricing must map model ids or families to {"input", "output", "cache_creation", "cache_read"} in USD per million tokens' },
+      )
+      .optional(),
     http2: z.boolean({ error: 'http2 must be true or false' }).optional(),
     connections: z.number({ error: 'connections must be a whole number from 1 to 1000000' }).int().min(1).max(1_000_000).optional(),
   })
@@ -187,6 +197,7 @@ export function parseUpstreams(
         project: entry.project,
         awsProfile: entry.aws_profile,
         bearerToken,
+        pricing: entry.pricing,
         http2: entry.http2,
         connections: entry.connections,
         holdsCredentials: entry.kind !== 'anthropic' || entry.api_key_env !== undefined,
@@ -222,6 +233,7 @@ export function shorthandUpstream(url: URL, apiKey: string | undefined): Upstrea
     project: undefined,
     awsProfile: undefined,
     bearerToken: undefined,
+    pricing: undefined,
     http2: undefined,
     connections: undefined,
     holdsCredentials: apiKey !== undefined,

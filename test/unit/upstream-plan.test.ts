@@ -13,7 +13,7 @@ function target(name: string, extra: Partial<UpstreamTarget> = {}): UpstreamTarg
   return {
     name, kind: 'anthropic', origin: 'http://127.0.0.1:9', pathPrefix: '', tier: 0, weight: 1, apiKey: 'sk-held', apiKeyEnv: 'K',
     models: undefined, region: undefined, project: undefined, awsProfile: undefined, bearerToken: undefined, http2: undefined, connections: undefined,
-    holdsCredentials: true, ...extra,
+    pricing: undefined, holdsCredentials: true, ...extra,
   };
 }
 

@@ -95,3 +95,27 @@ describe('UPSTREAMS', () => {
     assert.match(problems({ UPSTREAMS_FILE: join(dir, 'missing.json') }).join('\n'), /UPSTREAMS_FILE cannot be read/);
   });
 });
+
+describe('UPSTREAMS pricing', () => {
+  test('an upstream may price its calls apart (a provider premium); bad prices name the entry', async () => {
+    const { GatewayMetrics } = await import('../../src/observability/metrics.js');
+    const { PriceTable } = await import('../../src/observability/pricing.js');
+    const c = loadConfig({
+      UPSTREAMS: JSON.stringify([
+        { name: 'direct', url: 'http://127.0.0.1:9' },
+        { name: 'regional', url: 'http://127.0.0.1:10', tier: 1, pricing: { sonnet: { input: 3.3, output: 16.5, cache_creation: 4.125, cache_read: 0.33 } } },
+      ]),
+    });
+    const metrics = new GatewayMetrics({
+      modes: undefined, maxModes: 5, maxModels: 5, prices: new PriceTable(), flightsInProgress: () => 0,
+      upstreamPrices: new Map(c.upstreams.flatMap((u) => (u.pricing === undefined ? [] : [[u.name, new PriceTable(u.pricing)] as const]))),
+    });
+    const usage = { input: 1_000_000, output: 0, cache_creation: 0, cache_read: 0 };
+    metrics.recordBilled('default', 'claude-sonnet-5', 'direct', usage);
+    metrics.recordBilled('default', 'claude-sonnet-5', 'regional', usage);
+    const text = await metrics.render();
+    assert.match(text, /claude_cost_usd_total\{mode="default",model="claude-sonnet-5",upstream="direct"\} 3\n/);
+    assert.match(text, /claude_cost_usd_total\{mode="default",model="claude-sonnet-5",upstream="regional"\} 3.3\n/);
+    assert.match(problems({ UPSTREAMS: JSON.stringify([{ name: 'p', pricing: { sonnet: { input: -1 } } }]) }).join('\n'), /UPSTREAMS\[0\] \("p"\): pricing/);
+  });
+});
