@@ -6,7 +6,7 @@ import { Agent, request } from 'undici';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMockUpstream, KeyBudgets, parseScript, ScriptPlayer, type MockScript, type MockUpstream } from '../../src/mock-upstream/index.js';
-import { eventually } from '../helpers/deferred.js';
+import { eventually, until } from '../helpers/deferred.js';
 
 /**
  * The mock's failure scripts (src/mock-upstream/script.ts): the shorthand, the stepping (on a fake
@@ -33,6 +33,19 @@ function tryConnect(url: string): Promise<string> {
     });
     socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
+}
+
+/** The promise's value, or a rejection naming `what` after `ms`. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function errorType(res: Response): Promise<string> {
@@ -140,9 +153,12 @@ describe('mock failure scripts over real sockets', () => {
   };
   after(() => Promise.all(mocks.map((m) => m.close())));
 
-  test('down refuses connections, cuts kept-alive ones, and the control port brings it back', async () => {
+  test('down refuses connections, cuts open ones, and the control port brings it back', async () => {
     const mock = await start({ controlPort: 0 });
     assert.ok(mock.controlUrl !== undefined);
+    // A request held open (no answer ever) when the mock goes down is cut, as by a process that died.
+    const held = post(mock.url, params, { 'x-mock-fault': 'stall' });
+    await until(() => mock.stats().activeRequests === 1, 5_000, 'the stalled request to arrive');
     // A kept-alive connection opened while healthy...
     const agent = new Agent({ connections: 1, keepAliveTimeout: 60_000 });
     try {
@@ -150,8 +166,9 @@ describe('mock failure scripts over real sockets', () => {
       assert.equal(first.statusCode, 200);
       await first.body.text();
 
-      const down = await fetch(`${mock.controlUrl}/_mock/script`, { method: 'POST', body: 'down' });
+      const down = await within(fetch(`${mock.controlUrl}/_mock/script`, { method: 'POST', body: 'down' }), 5_000, 'going down');
       assert.equal(down.status, 200);
+      await assert.rejects(within(held, 5_000, 'the held request to be cut'), TypeError);
       assert.equal(mock.isDown(), true);
       assert.equal(await tryConnect(mock.url), 'ECONNREFUSED');
       // ...does not serve either: the mock behaves as a process that went away.
