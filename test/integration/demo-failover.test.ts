@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { deferred, eventually } from '../helpers/deferred.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 import { FAILOVER_ROUTE } from '../helpers/failover.js';
@@ -41,14 +42,14 @@ function refused(url: string): Promise<boolean> {
   });
 }
 
-async function startDemo(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; banner: Banner; stop(): Promise<void> }> {
+async function startDemo(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; banner: Banner; stop(): Promise<void> }> {
   const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/demo.js'), ...args], {
     env: { ...keyless(), PORT: '0', MOCK_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const ready = deferred<Banner>();
   let out = '';
-  child.stdout?.on('data', (c: Buffer) => {
+  child.stdout.on('data', (c: Buffer) => {
     out += c.toString('utf8');
     const gateway = /failover demo: gateway (http:\/\/[\d.:]+)/.exec(out)?.[1];
     const primary = /primary {3}(http:\/\/[\d.:]+) .*control (http:\/\/[\d.:]+)\)/.exec(out);
@@ -59,7 +60,7 @@ async function startDemo(args: string[], env: Record<string, string> = {}): Prom
     }
   });
   let err = '';
-  child.stderr?.on('data', (c: Buffer) => (err += c.toString('utf8')));
+  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
   child.once('exit', (code) => ready.reject(new Error(`demo exited ${String(code)}: ${err}`)));
   const timer = setTimeout(() => ready.reject(new Error(`the failover demo printed no banner within 20 s:\n${out}${err}`)), 20_000);
   const stop = async (): Promise<void> => {
