@@ -26,8 +26,8 @@ async function demo(): Promise<void> {
   let config;
   try {
     // Failover demo: the mocks are the only upstreams, in pass-through mode (a key or file of the environment would mix modes).
-    const { ANTHROPIC_API_KEY: _key, UPSTREAMS_FILE: _file, ...rest } = process.env;
-    config = loadConfig(failover === undefined ? { ...process.env, UPSTREAM_URL: mock.url } : { ...rest, UPSTREAM_URL: mock.url, UPSTREAMS: failover.upstreams });
+    const { ANTHROPIC_API_KEY: _key, UPSTREAMS_FILE: _file, UPSTREAM_URL: _url, ...rest } = process.env;
+    config = loadConfig(failover === undefined ? { ...process.env, UPSTREAM_URL: mock.url } : { ...rest, UPSTREAMS: failover.upstreams });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`claude-gateway: ${err.message}\n`);

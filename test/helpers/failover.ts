@@ -4,4 +4,4 @@
  * need it are skipped with 'needs failover route' while this is false; it turns true in the
  * commit that merges the route, and is then deleted with its uses.
  */
-export const FAILOVER_ROUTE: boolean = false;
+export const FAILOVER_ROUTE: boolean = true;

@@ -131,7 +131,7 @@ export const SHORT = {
 export const GATEWAY_ENV = {
   breaker: { BREAKER_WINDOW_MS: '1000', BREAKER_RESET_TIMEOUT_MS: '1000', BREAKER_VOLUME_THRESHOLD: '5', RETRY_ON_OVERLOADED: 'false' },
   rateLimit: { RATE_LIMIT_RPM: '20' },
-  failover: { BREAKER_WINDOW_MS: '1000', BREAKER_RESET_TIMEOUT_MS: '1000', BREAKER_VOLUME_THRESHOLD: '5' },
+  failover: { BREAKER_WINDOW_MS: '1000', BREAKER_RESET_TIMEOUT_MS: '1000', BREAKER_VOLUME_THRESHOLD: '5', RETRY_BUDGET_PERCENT: '100' },
 } as const;
 
 /** What a failed run's assertion message shows: exit code, crossed thresholds, k6's last output. */

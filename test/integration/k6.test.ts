@@ -2,8 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { GATEWAY_ENV, RUN_DEADLINE_MS, SHORT, explain, findK6, runK6 } from '../helpers/k6.js';
-import { createMockUpstream, type MockUpstreamOptions } from '../../src/mock-upstream/index.js';
-import { freePort } from '../helpers/ports.js';
+import { createMockUpstream } from '../../src/mock-upstream/index.js';
+import { startUpstreamsGateway } from '../helpers/upstreams-stack.js';
 import { FAILOVER_ROUTE } from '../helpers/failover.js';
 
 /**
@@ -16,9 +16,8 @@ import { FAILOVER_ROUTE } from '../helpers/failover.js';
 
 const k6 = findK6();
 
-async function withStack<T>(env: Record<string, string>, ...rest: [body: (stack: Stack) => Promise<T>] | [mock: MockUpstreamOptions, body: (stack: Stack) => Promise<T>]): Promise<T> {
-  const [mock, body] = rest.length === 1 ? [{}, rest[0]] : rest;
-  const stack = await startStack({ env: { LOG_LEVEL: 'warn', ...env }, mock });
+async function withStack<T>(env: Record<string, string>, body: (stack: Stack) => Promise<T>): Promise<T> {
+  const stack = await startStack({ env: { LOG_LEVEL: 'warn', ...env } });
   try {
     return await body(stack);
   } finally {
@@ -64,24 +63,25 @@ describe('k6 load tests', { skip: k6 === undefined ? 'no k6 found (K6_BIN, k6 on
   });
 
   test('failover.js: the primary goes down under load and comes back, with zero client errors', { skip: FAILOVER_ROUTE ? false : 'needs failover route' }, async () => {
-    // The primary (the stack's mock) on a known port, so UPSTREAMS can name it before the gateway starts;
-    // its control plane on a port of its own, since its API port closes while it is down.
-    const secondary = await createMockUpstream();
+    // The primary's control plane on a port of its own: its API port closes while it is down.
+    const [primary, secondary] = await Promise.all([createMockUpstream({ controlPort: 0 }), createMockUpstream()]);
     try {
-      const port = await freePort();
       const upstreams = [
-        { name: 'primary', url: `http://127.0.0.1:${port}`, tier: 0 },
+        { name: 'primary', url: primary.url, tier: 0 },
         { name: 'secondary', url: secondary.url, tier: 1 },
       ];
-      await withStack({ ...GATEWAY_ENV.failover, UPSTREAMS: JSON.stringify(upstreams) }, { port, controlPort: 0 }, async (stack) => {
-        const vars = { GATEWAY_URL: stack.gateway.url, PRIMARY_CONTROL_URL: stack.mock.controlUrl ?? '', ...SHORT.failover };
+      const stack = await startUpstreamsGateway(upstreams, { LOG_LEVEL: 'warn', ...GATEWAY_ENV.failover });
+      try {
+        const vars = { GATEWAY_URL: stack.gateway.url, PRIMARY_CONTROL_URL: primary.controlUrl ?? '', ...SHORT.failover };
         const result = await runK6(bin, 'failover.js', vars, RUN_DEADLINE_MS);
         assert.equal(result.code, 0, explain(result));
         assert.ok((secondary.stats().byPath['POST /v1/messages'] ?? 0) > 0, 'the secondary served');
-        assert.equal(stack.mock.isDown(), false, 'the primary was left up');
-      });
+        assert.equal(primary.isDown(), false, 'the primary was left up');
+      } finally {
+        await stack.close();
+      }
     } finally {
-      await secondary.close();
+      await Promise.all([primary.close(), secondary.close()]);
     }
   });
 });
