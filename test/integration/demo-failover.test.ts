@@ -7,7 +7,6 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { deferred, eventually } from '../helpers/deferred.js';
 import { REPO_ROOT } from '../helpers/k6.js';
-import { FAILOVER_ROUTE } from '../helpers/failover.js';
 
 /**
  * `npm run demo -- --failover` (dist/src/demo.js --failover): two mocks behind UPSTREAMS, the
@@ -111,7 +110,7 @@ describe('npm run demo -- --failover', { timeout: 60_000 }, () => {
     }
   });
 
-  test('answers keep coming from the secondary while the primary is down, and return to it once revived', { skip: FAILOVER_ROUTE ? false : 'needs failover route' }, async () => {
+  test('answers keep coming from the secondary while the primary is down, and return to it once revived', async () => {
     const demo = await startDemo(['--failover', '--primary-script=down'], { BREAKER_RESET_TIMEOUT_MS: '500' });
     try {
       const { banner } = demo;
