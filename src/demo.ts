@@ -2,22 +2,36 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './observability/logger.js';
 import { startGateway } from './server.js';
 import { createMockUpstream } from './mock-upstream/index.js';
+import { failoverBanner, startFailoverUpstreams } from './demo-failover.js';
+
+/** `--<name>=<value>` from argv, if given. */
+function flagValue(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return process.argv.slice(2).find((a) => a.startsWith(prefix))?.slice(prefix.length);
+}
 
 /**
  * `npm run demo`: the gateway in front of the project's own mock Anthropic API, so the whole path
  * can be tried with no API key and no tokens spent. Any key works against the mock; the banner's
  * examples (the same as README's) fall back to `demo-key` when ANTHROPIC_API_KEY is unset.
+ * `npm run demo -- --failover [--primary-script=<mock script>]`: two mocks behind UPSTREAMS (demo-failover.ts).
  */
 async function demo(): Promise<void> {
   const mockPort = Number(process.env.MOCK_PORT ?? '4010');
-  const mock = await createMockUpstream({ port: Number.isInteger(mockPort) ? mockPort : 4010, eventIntervalMs: 20 });
+  const basePort = Number.isInteger(mockPort) ? mockPort : 4010;
+  // --failover: two mock upstreams (a primary that goes down for a while, a healthy secondary) behind UPSTREAMS.
+  const failover = process.argv.slice(2).includes('--failover') ? await startFailoverUpstreams(basePort, flagValue('primary-script')) : undefined;
+  const mock = failover?.primary ?? (await createMockUpstream({ port: basePort, eventIntervalMs: 20 }));
+  const closeMocks = (): Promise<void> => failover?.close() ?? mock.close();
   let config;
   try {
-    config = loadConfig({ ...process.env, UPSTREAM_URL: mock.url });
+    // Failover demo: the mocks are the only upstreams, in pass-through mode (a key or file of the environment would mix modes).
+    const { ANTHROPIC_API_KEY: _key, UPSTREAMS_FILE: _file, UPSTREAM_URL: _url, ...rest } = process.env;
+    config = loadConfig(failover === undefined ? { ...process.env, UPSTREAM_URL: mock.url } : { ...rest, UPSTREAMS: failover.upstreams });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`claude-gateway: ${err.message}\n`);
-      await mock.close();
+      await closeMocks();
       process.exit(1);
     }
     throw err;
@@ -25,24 +39,27 @@ async function demo(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const gateway = await startGateway(config, logger);
   process.stdout.write(
-    [
-      '',
-      `  claude-gateway demo: gateway ${gateway.url}  ->  mock Anthropic API ${mock.url}`,
-      '',
-      '  The mock accepts any API key; these use yours when ANTHROPIC_API_KEY is set, else demo-key:',
-      `    curl -s ${gateway.url}/v1/messages -H "x-api-key: \${ANTHROPIC_API_KEY:-demo-key}" \\`,
-      `      -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \\`,
-      `      -d '{"model":"claude-sonnet-5","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}'`,
-      '',
-      `  Or point the SDK at it:  new Anthropic({ baseURL: '${gateway.url}', apiKey: process.env.ANTHROPIC_API_KEY ?? 'demo-key' })`,
-      '',
-      '',
-    ].join('\n'),
+    (failover !== undefined
+      ? failoverBanner(gateway.url, failover)
+      : [
+          '',
+          `  claude-gateway demo: gateway ${gateway.url}  ->  mock Anthropic API ${mock.url}`,
+          '',
+          '  The mock accepts any API key; these use yours when ANTHROPIC_API_KEY is set, else demo-key:',
+          `    curl -s ${gateway.url}/v1/messages -H "x-api-key: \${ANTHROPIC_API_KEY:-demo-key}" \\`,
+          `      -H 'anthropic-version: 2023-06-01' -H 'content-type: application/json' \\`,
+          `      -d '{"model":"claude-sonnet-5","max_tokens":64,"messages":[{"role":"user","content":"Hello"}]}'`,
+          '',
+          `  Or point the SDK at it:  new Anthropic({ baseURL: '${gateway.url}', apiKey: process.env.ANTHROPIC_API_KEY ?? 'demo-key' })`,
+          '',
+          '',
+        ]
+    ).join('\n'),
   );
   const stop = (): void => {
     void gateway
       .shutdown()
-      .then(() => mock.close())
+      .then(closeMocks)
       .then(() => process.exit(0));
   };
   process.once('SIGINT', stop);

@@ -466,7 +466,7 @@ export function mockReset() {
 /**
  * @typedef {object} FaultPlan
  * @property {number} [status] answer with this status and an Anthropic error body
- * @property {'reset' | 'stall' | 'stall-body' | 'midstream-error' | 'midstream-reset' | 'gzip'} [kind]
+ * @property {'reset' | 'stall' | 'stall-body' | 'midstream-error' | 'midstream-reset' | 'gzip' | 'first-event-error'} [kind]
  * @property {number} [count] apply to the next N API requests only
  * @property {string} [retryAfter]
  * @property {number} [latencyMs]
@@ -484,6 +484,18 @@ export function mockFaults(plan) {
     tags: { name: 'mock faults' },
   });
   return res.status === 200;
+}
+
+/**
+ * POST {controlUrl}/_mock/script: play a failure script on a mock (src/mock-upstream/script.ts
+ * shorthand, e.g. 'down', 'down:5s', '529:3'; 'healthy' ends it). `controlUrl` is the mock's
+ * url, or its control-only port (MOCK_CONTROL_PORT) when the script takes its API port down.
+ * @param {string} controlUrl
+ * @param {string} script
+ * @returns {boolean} whether the mock accepted it
+ */
+export function mockScript(controlUrl, script) {
+  return http.post(`${controlUrl}/_mock/script`, script, { headers: { 'content-type': 'text/plain' }, tags: { name: 'mock script' } }).status === 200;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,10 +12,12 @@ import type { IncomingHttpHeaders } from 'node:http';
  * - midstream-reset: streams: a few events, then the socket is destroyed; JSON: headers and half
  *   the body, then the socket is destroyed.
  * - gzip: the body is gzip-compressed with `content-encoding: gzip`, whatever the client accepts.
+ * - first-event-error: streams only: 200 and SSE headers, then an `error` event (overloaded_error)
+ *   as the first event, then the end of the body (before any byte of an answer; plain calls are unaffected).
  */
-export type FaultKind = 'reset' | 'stall' | 'stall-body' | 'midstream-error' | 'midstream-reset' | 'gzip';
+export type FaultKind = 'reset' | 'stall' | 'stall-body' | 'midstream-error' | 'midstream-reset' | 'gzip' | 'first-event-error';
 
-export const FAULT_KINDS: readonly FaultKind[] = ['reset', 'stall', 'stall-body', 'midstream-error', 'midstream-reset', 'gzip'];
+export const FAULT_KINDS: readonly FaultKind[] = ['reset', 'stall', 'stall-body', 'midstream-error', 'midstream-reset', 'gzip', 'first-event-error'];
 
 export interface FaultPlan {
   /** Answer with this status (400..599) and an Anthropic-shaped error body of the matching type. */

@@ -2,3 +2,5 @@ export { createMockUpstream, type MockUpstream, type MockUpstreamOptions, type R
 export { MOCK_MODELS } from './routes.js';
 export type { BilledUsage, MockStats } from './stats.js';
 export { FAULT_HEADERS, FAULT_KINDS, type FaultKind, type FaultPlan } from './faults.js';
+export { parseScript, validateScript, ScriptPlayer, type MockScript, type ScriptStep, type KeyBudgetSpec } from './script.js';
+export { KeyBudgets, keyId } from './key-budget.js';

@@ -1,9 +1,13 @@
 import { createMockUpstream, type MockUpstreamOptions } from './server.js';
+import { parseScript, validateScript } from './script.js';
 
 /**
  * `npm run mock`: the mock Anthropic API as a process (demo, load tests, docker-compose).
  * Env: MOCK_PORT (4010), MOCK_HOST (127.0.0.1), MOCK_LATENCY_MS (0), MOCK_EVENT_INTERVAL_MS (0),
- * MOCK_PUBLIC_URL (its own url), MOCK_HTTP2 (off; on = also prior-knowledge h2c on the same port). A bad value names its variable and exits 1; SIGTERM/SIGINT close and exit 0.
+ * MOCK_PUBLIC_URL (its own url), MOCK_HTTP2 (off; on = also prior-knowledge h2c on the same port),
+ * MOCK_SCRIPT (a failure script, script.ts shorthand or JSON, e.g. `healthy:20s,down:10s,repeat`),
+ * MOCK_CONTROL_PORT (unset; a port serving only /_mock/*, reachable while the script keeps the API port down).
+ * A bad value names its variable and exits 1; SIGTERM/SIGINT close and exit 0.
  */
 
 function fail(message: string): never {
@@ -51,11 +55,28 @@ if (!['', 'on', 'off'].includes(http2)) fail(`MOCK_HTTP2 must be on or off (got 
 options.http2 = http2 === 'on';
 const publicUrl = envUrl('MOCK_PUBLIC_URL');
 if (publicUrl !== undefined) options.publicUrl = publicUrl;
+const script = process.env.MOCK_SCRIPT?.trim() ?? '';
+if (script !== '') {
+  let parsed: unknown = script;
+  if (script.startsWith('{')) {
+    try {
+      parsed = JSON.parse(script) as unknown;
+    } catch {
+      fail('MOCK_SCRIPT is not valid JSON (an object starting with "{")');
+    }
+  }
+  const checked = typeof parsed === 'string' ? parseScript(parsed) : validateScript(parsed);
+  if (typeof checked === 'string') fail(`MOCK_SCRIPT: ${checked}`);
+  options.script = checked;
+}
+if ((process.env.MOCK_CONTROL_PORT?.trim() ?? '') !== '') options.controlPort = envInteger('MOCK_CONTROL_PORT', 0, 65535);
 
 const mock = await createMockUpstream(options).catch((err: unknown) =>
   fail(`cannot listen on ${options.host ?? ''}:${options.port ?? ''}: ${err instanceof Error ? err.message : String(err)}`),
 );
-process.stdout.write(`${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'mock-upstream', msg: 'mock Anthropic API listening', url: mock.url })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'mock-upstream', msg: 'mock Anthropic API listening', url: mock.url, ...(mock.controlUrl === undefined ? {} : { controlUrl: mock.controlUrl }), ...(options.script === undefined ? {} : { script: options.script }) })}\n`,
+);
 
 const stop = (): void => {
   void mock.close().then(() => process.exit(0));

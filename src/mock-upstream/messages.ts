@@ -51,6 +51,12 @@ async function streamAnswer(call: ApiCall, model: string, answer: Answer): Promi
   const strikeAt = Math.min(STRIKE_AT, events.findIndex((e) => e.name === 'message_delta'));
   const kind = call.fault.kind;
   const writer = call.reply.eventStream();
+  if (kind === 'first-event-error') {
+    // Nothing of the answer was produced, so nothing is billed.
+    await writer.write(formatEvent({ name: 'error', data: anthropicErrorBody(529, 'Overloaded') }));
+    writer.end();
+    return;
+  }
   let billed = billable(startUsage(answer.usage));
   try {
     for (const [i, event] of events.entries()) {

@@ -19,6 +19,8 @@ export interface ReplyOptions {
   echo?: IncomingHttpHeaders;
   /** Told when an SSE answer opens and when it closes (concurrent-stream statistics). */
   streams?: { opened(): void; closed(): void };
+  /** Headers that replace the defaults on every answer (a key's own rate-limit headers). */
+  headers?: Record<string, string>;
 }
 
 /** Statuses whose error answers carry retry-after by default, as the API's do. */
@@ -50,7 +52,7 @@ export class Reply {
     private readonly res: ServerResponse,
     private readonly options: ReplyOptions,
   ) {
-    this.headers = apiHeaders(options.requestId);
+    this.headers = { ...apiHeaders(options.requestId), ...options.headers };
   }
 
   get requestId(): string {

@@ -12,6 +12,8 @@ import { anthropicErrorBody } from '../errors.js';
 import { PromptCache } from './answers.js';
 import { BatchStore } from './batches.js';
 import { faultFromHeaders, FaultSchedule, validateFaultPlan, type FaultPlan } from './faults.js';
+import { estimatedTokens, KeyBudgets } from './key-budget.js';
+import { parseScript, ScriptPlayer, validateScript, type MockScript } from './script.js';
 import { Reply } from './reply.js';
 import { dispatch, type MockState } from './routes.js';
 import { StatsRecorder, type MockStats } from './stats.js';
@@ -45,6 +47,13 @@ export interface MockUpstreamOptions {
    * the real API does; without it, HTTP/1.1 only (for testing clients that require h2).
    */
   tls?: { key: string; cert: string };
+  /** A failure script to play from start-up (script.ts): the object form or the shorthand. Invalid: createMockUpstream rejects. */
+  script?: MockScript | string;
+  /**
+   * Also serve the control plane (/_mock/*) on this port (0 = ephemeral), so a mock whose script
+   * took it down (not listening on its API port) can still be told to come back.
+   */
+  controlPort?: number;
 }
 
 export interface RecordedRequest {
@@ -60,13 +69,22 @@ export interface RecordedRequest {
 
 export interface MockUpstream {
   readonly url: string;
+  /** The control-only listener's url, when `controlPort` was given. */
+  readonly controlUrl: string | undefined;
   /** The most recent API requests, oldest first (at most 1,000). */
   readonly requests: RecordedRequest[];
   stats(): MockStats;
-  /** Clears recorded requests, stats, the fault plan, the prompt-cache memory and batches. */
+  /** Clears recorded requests, stats, the fault plan, the failure script, the prompt-cache memory and batches. */
   reset(): void;
   /** Installs (or with null clears) the global fault plan. */
   setFaults(plan: FaultPlan | null): void;
+  /**
+   * Plays a failure script from now (null: healthy, no rate limit). Resolves once the API port
+   * listens or refuses as the script's first step says; rejects on an invalid script.
+   */
+  setScript(script: MockScript | string | null): Promise<void>;
+  /** True while a script keeps the API port closed. */
+  isDown(): boolean;
   /** Closes the server and every open connection, stalled ones included. */
   close(): Promise<void>;
 }
@@ -133,6 +151,9 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
   const sleeps = new Set<() => void>();
   let closed = false;
   let counter = 0;
+  /** The script being played and the per-key budgets it set; null when healthy. */
+  let player: ScriptPlayer | null = null;
+  let budgets: KeyBudgets | null = null;
 
   const sleep = (ms: number): Promise<void> => {
     if (ms <= 0 || closed) return Promise.resolve();
@@ -153,11 +174,18 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     faults.set(null);
     promptCache.clear();
     batches.clear();
+    void installScript(null).catch(() => undefined); // a listen failure shows in GET /_mock/script
   };
 
-  const handleControl = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
+  const handleControl = async (req: IncomingMessage, res: ServerResponse, path: string, viaControlPort = false): Promise<void> => {
     const method = req.method ?? 'GET';
-    const routes: Record<string, string[]> = { '/_mock/stats': ['GET'], '/_mock/reset': ['POST'], '/_mock/faults': ['GET', 'POST'], '/_mock/requests': ['GET'] };
+    const routes: Record<string, string[]> = {
+      '/_mock/stats': ['GET'],
+      '/_mock/reset': ['POST'],
+      '/_mock/faults': ['GET', 'POST'],
+      '/_mock/requests': ['GET'],
+      '/_mock/script': ['GET', 'POST'],
+    };
     const allowed = routes[path];
     if (allowed === undefined) {
       controlJson(res, 404, anthropicErrorBody(404, `Unknown control endpoint ${path}`));
@@ -175,6 +203,8 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       controlJson(res, 200, { ok: true });
     } else if (path === '/_mock/requests') {
       controlJson(res, 200, requests.map(({ body: _body, ...rest }) => rest));
+    } else if (path === '/_mock/script') {
+      await scriptControl(res, method, text, viaControlPort);
     } else if (method === 'GET') {
       controlJson(res, 200, { plan: faults.current() });
     } else {
@@ -195,6 +225,35 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     }
   };
 
+  /** GET: the script and where it is; POST: a new script (JSON object, JSON string or plain shorthand; null or empty: healthy). */
+  const scriptControl = async (res: ServerResponse, method: string, text: string, viaControlPort: boolean): Promise<void> => {
+    if (method === 'GET') {
+      controlJson(res, 200, { script: player?.script ?? null, ...(player?.position() ?? { step: null, down: false }), listening, ...(lastListenError === undefined ? {} : { listenError: lastListenError }), keys: budgets?.snapshot() ?? {} });
+      return;
+    }
+    let value: unknown = text.trim();
+    try {
+      const parsed = JSON.parse(text) as unknown;
+      if (typeof parsed === 'string' || typeof parsed === 'object') value = parsed;
+    } catch {
+      // not JSON: the plain shorthand (curl -d 'down:5s')
+    }
+    const checked = value === null || value === '' ? null : typeof value === 'string' ? parseScript(value) : validateScript(value);
+    if (typeof checked === 'string') {
+      controlJson(res, 400, anthropicErrorBody(400, checked));
+      return;
+    }
+    if (viaControlPort) {
+      await installScript(checked);
+      controlJson(res, 200, { ok: true, script: checked });
+      return;
+    }
+    // Over the API port: answer first (this connection closes with the port when the script takes it down).
+    res.setHeader('connection', 'close');
+    res.once('finish', () => void installScript(checked).catch(() => undefined)); // a listen failure shows in GET /_mock/script
+    controlJson(res, 200, { ok: true, script: checked });
+  };
+
   // publicUrl is set once the server listens (it defaults to the bound address).
   const state: MockState = { promptCache, batches, publicUrl: '', bill: (model, usage) => stats.bill(model, usage) };
 
@@ -212,7 +271,13 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     requests.push(recorded);
     if (requests.length > MAX_RECORDED) requests.shift();
     stats.request(recorded.method, url.pathname);
-    const fault: FaultPlan = { ...faults.next(), ...faultFromHeaders(req.headers) };
+    const scripted = player?.take() ?? { down: false, fault: {} };
+    if (scripted.down) {
+      // Reached a port that is closing (the script just took it down): end it like a refusal would.
+      req.socket.destroy();
+      return;
+    }
+    const fault: FaultPlan = { ...faults.next(), ...scripted.fault, ...faultFromHeaders(req.headers) };
 
     await options.onRequest?.(recorded);
     await sleep(fault.latencyMs ?? options.latencyMs ?? 0);
@@ -223,8 +288,12 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     }
     if (fault.kind === 'stall') return; // no answer: the client gives up, or close() ends the connection
 
+    const key = apiKey(req.headers);
+    // The API checks the key before the rate limit; an invalid key is never charged.
+    const budget = key === undefined || key === TEST_INVALID_KEY || budgets === null ? undefined : budgets.charge(key, estimatedTokens(Buffer.byteLength(text)));
     const echo = req.headers['x-mock-echo-headers'];
     const reply = new Reply(res, {
+      ...(budget === undefined ? {} : { headers: budget.headers }),
       requestId: recorded.id,
       ...(fault.kind === undefined ? {} : { fault: fault.kind }),
       ...(fault.retryAfter === undefined ? {} : { retryAfter: fault.retryAfter }),
@@ -239,7 +308,6 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       reply.error(fault.status, fault.status === 529 || fault.status === 503 ? 'Overloaded' : `Injected failure (status ${fault.status})`);
       return;
     }
-    const key = apiKey(req.headers);
     if (key === undefined) {
       reply.error(401, 'x-api-key header is required');
       return;
@@ -250,6 +318,10 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     }
     if (req.headers['anthropic-version'] === undefined) {
       reply.error(400, 'anthropic-version: header is required');
+      return;
+    }
+    if (budget?.limitedForS !== undefined) {
+      reply.error(429, 'Number of requests has exceeded your rate limit for this API key (mock script rate-limit)', { 'retry-after': String(budget.limitedForS) });
       return;
     }
     await dispatch({
@@ -292,6 +364,91 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
   };
   const server = createServer(onRequest);
   let listener: TcpServer = server;
+  /** The control-only listener (options.controlPort). */
+  let controlServer: ReturnType<typeof createServer> | undefined;
+  const controlSockets = new Set<Socket>();
+  /** Whether the API port accepts connections; changed only inside `transition`. */
+  let listening = false;
+  /** Listening changes run one after another, so a quick down-up-down never overlaps. */
+  let transition: Promise<void> = Promise.resolve();
+  /** Wakes the script when a timed step ends (a down mock receives nothing that could). */
+  let wakeTimer: NodeJS.Timeout | undefined;
+  let lastListenError: string | undefined;
+
+  const stopListening = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      listener.close(() => resolve());
+      server.closeAllConnections();
+      for (const session of sessions) session.destroy();
+      for (const socket of raw) socket.destroy();
+    });
+
+  const startListening = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(port, host, () => {
+        listener.off('error', reject);
+        resolve();
+      });
+    });
+
+  /** Makes the API port follow the script (down: closed; otherwise listening), then sets the wake-up timer. */
+  const syncListening = (): Promise<void> => {
+    transition = transition.then(async () => {
+      if (closed) return;
+      const want = !(player?.isDown() ?? false);
+      if (want !== listening) {
+        if (want) {
+          try {
+            await startListening();
+            listening = true;
+            lastListenError = undefined;
+          } catch (err) {
+            // The port was taken while down: stay down, say why (GET /_mock/script), try again at the next change.
+            lastListenError = err instanceof Error ? err.message : String(err);
+          }
+        } else {
+          listening = false;
+          await stopListening();
+        }
+      }
+      clearTimeout(wakeTimer);
+      const at = player?.nextChangeAt();
+      if (at !== undefined && closing === undefined) wakeTimer = setTimeout(() => void syncListening(), Math.max(0, at - Date.now()));
+    });
+    return transition;
+  };
+
+  const installScript = async (script: MockScript | string | null): Promise<void> => {
+    const checked = script === null ? null : typeof script === 'string' ? parseScript(script) : validateScript(script);
+    if (typeof checked === 'string') throw new Error(`invalid mock script: ${checked}`);
+    player = checked === null ? null : new ScriptPlayer(checked);
+    budgets = checked?.rateLimit === undefined ? null : new KeyBudgets(checked.rateLimit);
+    await syncListening();
+    if (lastListenError !== undefined) throw new Error(`mock cannot listen again on port ${port}: ${lastListenError}`);
+  };
+
+  let closing: Promise<void> | undefined;
+  const closeAll = (): Promise<void> => {
+    closing ??= (async () => {
+      closed = true;
+      clearTimeout(wakeTimer);
+      for (const wake of [...sleeps]) wake();
+      await transition;
+      const control = controlServer;
+      await Promise.all([
+        listening ? stopListening() : Promise.resolve(),
+        control === undefined
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              control.close(() => resolve());
+              for (const socket of controlSockets) socket.destroy();
+            }),
+      ]);
+      listening = false;
+    })();
+    return closing;
+  };
   if (options.tls !== undefined && options.http2 === true) {
     // HTTP/2 and HTTP/1.1 chosen by ALPN, as the real API does.
     const secure = createSecureH2Server({ key: options.tls.key, cert: options.tls.cert, allowHTTP1: true }, onAnyRequest);
@@ -333,24 +490,50 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
   const port = (listener.address() as AddressInfo).port;
   const url = `${options.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   state.publicUrl = (options.publicUrl ?? url).replace(/\/+$/, '');
+  listening = true;
 
-  let closing: Promise<void> | undefined;
+  if (options.controlPort !== undefined) {
+    controlServer = createServer((req, res) => {
+      const path = new URL(req.url ?? '/', 'http://mock.invalid').pathname;
+      const handled = path.startsWith('/_mock/') ? handleControl(req, res, path, true) : Promise.resolve(controlJson(res, 404, anthropicErrorBody(404, 'the control port serves /_mock/* only')));
+      handled.catch((err: unknown) => controlJson(res, 500, anthropicErrorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`)));
+    });
+    const control = controlServer;
+    control.on('connection', (socket: Socket) => {
+      controlSockets.add(socket);
+      socket.once('close', () => controlSockets.delete(socket));
+    });
+    await new Promise<void>((resolve, reject) => {
+      control.once('error', reject);
+      control.listen(options.controlPort, host, () => {
+        control.off('error', reject);
+        resolve();
+      });
+    }).catch(async (err: unknown) => {
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+      throw err;
+    });
+  }
+  const controlAddress = controlServer?.address() as AddressInfo | undefined;
+  const controlUrl = controlAddress === undefined ? undefined : `http://${host.includes(':') ? `[${host}]` : host}:${controlAddress.port}`;
+  if (options.script !== undefined) {
+    try {
+      await installScript(options.script);
+    } catch (err) {
+      await closeAll();
+      throw err;
+    }
+  }
+
   return {
     url,
+    controlUrl,
     requests,
     stats: () => stats.snapshot(),
     reset,
     setFaults: (plan) => faults.set(plan),
-    close: () => {
-      closing ??= new Promise<void>((resolve) => {
-        closed = true;
-        for (const wake of [...sleeps]) wake();
-        listener.close(() => resolve());
-        server.closeAllConnections();
-        for (const session of sessions) session.destroy();
-        for (const socket of raw) socket.destroy();
-      });
-      return closing;
-    },
+    setScript: installScript,
+    isDown: () => !listening,
+    close: closeAll,
   };
 }

@@ -114,12 +114,24 @@ export const SHORT = {
     BREAKER_RESET_TIMEOUT_MS: '1000',
   },
   rateLimit: { RATE_LIMIT_RPM: '20', DURATION_S: '3', HAMMER_RPM: '1200', SECOND_RPM: '60', PRE_ALLOCATED_VUS: '4', MAX_VUS: '20' },
+  failover: {
+    RATE: '20',
+    PRE_ALLOCATED_VUS: '4',
+    MAX_VUS: '20',
+    OUTAGE_START_S: '1',
+    OUTAGE_S: '2',
+    SWITCH_GRACE_S: '0.5',
+    HEAL_GRACE_S: '0.5',
+    RECOVERY_S: '1.5',
+    BREAKER_RESET_TIMEOUT_MS: '1000',
+  },
 } as const;
 
 /** The gateway settings each short run assumes (the same values the script is given). */
 export const GATEWAY_ENV = {
   breaker: { BREAKER_WINDOW_MS: '1000', BREAKER_RESET_TIMEOUT_MS: '1000', BREAKER_VOLUME_THRESHOLD: '5', RETRY_ON_OVERLOADED: 'false' },
   rateLimit: { RATE_LIMIT_RPM: '20' },
+  failover: { BREAKER_WINDOW_MS: '1000', BREAKER_RESET_TIMEOUT_MS: '1000', BREAKER_VOLUME_THRESHOLD: '5' },
 } as const;
 
 /** What a failed run's assertion message shows: exit code, crossed thresholds, k6's last output. */

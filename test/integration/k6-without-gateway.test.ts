@@ -18,10 +18,10 @@ describe('k6 load tests without the gateway', { skip: k6 === undefined ? 'no k6 
   const bin = k6 ?? 'k6';
 
   test('every script that claims a gateway behaviour fails against the bare mock', async () => {
-    // Four private mocks, no gateway; the runs are independent, so they share the wall clock.
-    const mocks = await Promise.all([0, 1, 2, 3].map(() => createMockUpstream()));
+    // Five private mocks, no gateway; the runs are independent, so they share the wall clock.
+    const mocks = await Promise.all([0, 1, 2, 3, 4].map((i) => createMockUpstream(i === 4 ? { controlPort: 0 } : {})));
     try {
-      const [smokeMock, coalescingMock, breakerMock, rateMock] = mocks as [(typeof mocks)[0], (typeof mocks)[0], (typeof mocks)[0], (typeof mocks)[0]];
+      const [smokeMock, coalescingMock, breakerMock, rateMock, failoverMock] = mocks as [(typeof mocks)[0], (typeof mocks)[0], (typeof mocks)[0], (typeof mocks)[0], (typeof mocks)[0]];
       const runs = await Promise.all([
         runK6(bin, 'smoke.js', { GATEWAY_URL: smokeMock.url, DURATION_S: '1', PAUSE_S: '0.2' }, RUN_DEADLINE_MS),
         runK6(bin, 'coalescing.js', { GATEWAY_URL: coalescingMock.url, MOCK_URL: coalescingMock.url, VUS: '3', BURSTS: '1', WINDOW_MS: '200', LATENCY_MS: '50' }, RUN_DEADLINE_MS),
@@ -42,8 +42,10 @@ describe('k6 load tests without the gateway', { skip: k6 === undefined ? 'no k6 
           RUN_DEADLINE_MS,
         ),
         runK6(bin, 'rate-limit.js', { GATEWAY_URL: rateMock.url, ...SHORT.rateLimit, DURATION_S: '2' }, RUN_DEADLINE_MS),
+        // The primary alone: its outage reaches the client, and no answer names an upstream.
+        runK6(bin, 'failover.js', { GATEWAY_URL: failoverMock.url, PRIMARY_CONTROL_URL: failoverMock.controlUrl ?? '', ...SHORT.failover, BREAKER_RESET_TIMEOUT_MS: '0' }, RUN_DEADLINE_MS),
       ]);
-      const [smoke, coalescing, breaker, rateLimit] = runs;
+      const [smoke, coalescing, breaker, rateLimit, failover] = runs;
       for (const result of runs) assert.equal(result.code, 99, explain(result));
       // Each failed for the gateway behaviour it tests, not for an accident of the run.
       assert.ok(smoke.failedThresholds.includes('checks: rate==1'), explain(smoke));
@@ -51,6 +53,8 @@ describe('k6 load tests without the gateway', { skip: k6 === undefined ? 'no k6 
       assert.ok(coalescing.failedThresholds.includes('coalesced_rate: rate>0.5'), explain(coalescing));
       assert.ok(breaker.failedThresholds.includes('breaker_rejections: count>0'), explain(breaker));
       assert.ok(rateLimit.failedThresholds.includes('hammer_limited: rate>0.3'), explain(rateLimit));
+      assert.ok(failover.failedThresholds.includes('http_req_failed{scenario:traffic}: rate==0'), explain(failover));
+      assert.ok(failover.failedThresholds.includes('served_by_secondary: count>0'), explain(failover));
     } finally {
       await Promise.all(mocks.map((m) => m.close()));
     }

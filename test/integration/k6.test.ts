@@ -2,6 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { GATEWAY_ENV, RUN_DEADLINE_MS, SHORT, explain, findK6, runK6 } from '../helpers/k6.js';
+import { createMockUpstream } from '../../src/mock-upstream/index.js';
+import { startUpstreamsGateway } from '../helpers/upstreams-stack.js';
 
 /**
  * The load-test scripts run for real on k6 (v0.48 in CI: the oldest k6 the project supports, whose
@@ -57,5 +59,28 @@ describe('k6 load tests', { skip: k6 === undefined ? 'no k6 found (K6_BIN, k6 on
       const result = await runK6(bin, 'rate-limit.js', { GATEWAY_URL: stack.gateway.url, ...SHORT.rateLimit }, RUN_DEADLINE_MS);
       assert.equal(result.code, 0, explain(result));
     });
+  });
+
+  test('failover.js: the primary goes down under load and comes back, with zero client errors', async () => {
+    // The primary's control plane on a port of its own: its API port closes while it is down.
+    const [primary, secondary] = await Promise.all([createMockUpstream({ controlPort: 0 }), createMockUpstream()]);
+    try {
+      const upstreams = [
+        { name: 'primary', url: primary.url, tier: 0 },
+        { name: 'secondary', url: secondary.url, tier: 1 },
+      ];
+      const stack = await startUpstreamsGateway(upstreams, { LOG_LEVEL: 'warn', ...GATEWAY_ENV.failover });
+      try {
+        const vars = { GATEWAY_URL: stack.gateway.url, PRIMARY_CONTROL_URL: primary.controlUrl ?? '', ...SHORT.failover };
+        const result = await runK6(bin, 'failover.js', vars, RUN_DEADLINE_MS);
+        assert.equal(result.code, 0, explain(result));
+        assert.ok((secondary.stats().byPath['POST /v1/messages'] ?? 0) > 0, 'the secondary served');
+        assert.equal(primary.isDown(), false, 'the primary was left up');
+      } finally {
+        await stack.close();
+      }
+    } finally {
+      await Promise.all([primary.close(), secondary.close()]);
+    }
   });
 });

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deferred, until } from '../helpers/deferred.js';
-import { startStack, type Stack } from '../helpers/stack.js';
+import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 import { freePort } from '../helpers/ports.js';
 
 /**
@@ -62,7 +63,8 @@ describe('monitoring/ with the real Prometheus', () => {
   });
 
   describe('a gateway under a short load, scraped by Prometheus', () => {
-    let stack: Stack;
+    let stack: UpstreamsStack;
+    const mocks: MockUpstream[] = [];
     let prometheus: ChildProcess | undefined;
     let promUrl = '';
     let dir = '';
@@ -70,10 +72,19 @@ describe('monitoring/ with the real Prometheus', () => {
     before(async () => {
       const gate = deferred();
       let hold = false;
-      stack = await startStack({
-        env: { CACHE: 'on', RATE_LIMIT_RPM: '40', BREAKER_VOLUME_THRESHOLD: '2', UPSTREAM_RETRIES: '0' },
-        mock: { onRequest: () => (hold ? gate.promise : undefined) },
-      });
+      // Two upstreams (UPSTREAMS), so the failover panels have moves to show: the primary serves,
+      // the secondary takes what the primary fails (the 529 burst below) or its open breaker refuses.
+      const primary = await createMockUpstream({ onRequest: () => (hold ? gate.promise : undefined) });
+      mocks.push(primary);
+      const secondary = await createMockUpstream();
+      mocks.push(secondary);
+      stack = await startUpstreamsGateway(
+        [
+          { name: 'primary', url: primary.url, tier: 0 },
+          { name: 'secondary', url: secondary.url, tier: 1 },
+        ],
+        { CACHE: 'on', RATE_LIMIT_RPM: '40', BREAKER_VOLUME_THRESHOLD: '2', UPSTREAM_RETRIES: '0' },
+      );
       const modes = ['chat', 'agent'];
       for (const mode of modes) {
         const client = stack.client({ defaultHeaders: { 'x-gateway-mode': mode } });
@@ -123,6 +134,7 @@ describe('monitoring/ with the real Prometheus', () => {
     after(async () => {
       prometheus?.kill('SIGTERM');
       await stack.close();
+      await Promise.all(mocks.map((m) => m.close()));
       if (dir !== '') rmSync(dir, { recursive: true, force: true });
     });
 
