@@ -2,3 +2,5 @@ export { createMockUpstream, type MockUpstream, type MockUpstreamOptions, type R
 export { MOCK_MODELS } from './routes.js';
 export type { BilledUsage, MockStats } from './stats.js';
 export { FAULT_HEADERS, FAULT_KINDS, type FaultKind, type FaultPlan } from './faults.js';
+export { MOCK_KINDS, type MockKind, type BedrockMockOptions, type VertexMockOptions } from './providers.js';
+export { BEDROCK_STREAM_FAULTS, type BedrockStreamFault } from './provider-framing.js';

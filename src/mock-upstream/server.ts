@@ -9,10 +9,12 @@ import {
 } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { anthropicErrorBody } from '../errors.js';
-import { PromptCache } from './answers.js';
+import { countTokens, PromptCache, validateCountTokens } from './answers.js';
 import { BatchStore } from './batches.js';
 import { faultFromHeaders, FaultSchedule, validateFaultPlan, type FaultPlan } from './faults.js';
 import { Reply } from './reply.js';
+import { bedrockFraming, vertexFraming } from './provider-framing.js';
+import { ProviderMock, type BedrockMockOptions, type MockKind, type VertexMockOptions } from './providers.js';
 import { dispatch, type MockState } from './routes.js';
 import { StatsRecorder, type MockStats } from './stats.js';
 
@@ -45,6 +47,13 @@ export interface MockUpstreamOptions {
    * the real API does; without it, HTTP/1.1 only (for testing clients that require h2).
    */
   tls?: { key: string; cert: string };
+  /**
+   * Which service to imitate: Anthropic's API (default), Amazon Bedrock (SigV4 or bearer auth,
+   * /model/{id}/invoke..., binary event streams) or Google Vertex AI (OAuth bearer, :rawPredict...).
+   */
+  kind?: MockKind;
+  bedrock?: BedrockMockOptions;
+  vertex?: VertexMockOptions;
 }
 
 export interface RecordedRequest {
@@ -67,6 +76,8 @@ export interface MockUpstream {
   reset(): void;
   /** Installs (or with null clears) the global fault plan. */
   setFaults(plan: FaultPlan | null): void;
+  /** Rejects every AWS credential and Google token the mock issued so far, as expired (new ones work). */
+  expireCredentials(): void;
   /** Closes the server and every open connection, stalled ones included. */
   close(): Promise<void>;
 }
@@ -129,6 +140,8 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
   const stats = new StatsRecorder();
   const promptCache = new PromptCache();
   const batches = new BatchStore();
+  const kind = options.kind ?? 'anthropic';
+  const provider = new ProviderMock(kind, options.bedrock, options.vertex);
   /** Pending sleeps, so close() can end them at once. */
   const sleeps = new Set<() => void>();
   let closed = false;
@@ -157,7 +170,15 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
 
   const handleControl = async (req: IncomingMessage, res: ServerResponse, path: string): Promise<void> => {
     const method = req.method ?? 'GET';
-    const routes: Record<string, string[]> = { '/_mock/stats': ['GET'], '/_mock/reset': ['POST'], '/_mock/faults': ['GET', 'POST'], '/_mock/requests': ['GET'] };
+    const routes: Record<string, string[]> = {
+      '/_mock/stats': ['GET'],
+      '/_mock/reset': ['POST'],
+      '/_mock/faults': ['GET', 'POST'],
+      '/_mock/requests': ['GET'],
+      '/_mock/aws/credentials': ['GET'],
+      '/_mock/google/token': ['POST'],
+      '/_mock/expire-credentials': ['POST'],
+    };
     const allowed = routes[path];
     if (allowed === undefined) {
       controlJson(res, 404, anthropicErrorBody(404, `Unknown control endpoint ${path}`));
@@ -168,7 +189,19 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       return;
     }
     const { text } = await readBody(req);
-    if (path === '/_mock/stats') {
+    if (path === '/_mock/aws/credentials') {
+      // The AWS_CONTAINER_CREDENTIALS_FULL_URI contract: fresh temporary credentials on every call.
+      controlJson(res, 200, provider.issueAwsCredentials());
+    } else if (path === '/_mock/google/token') {
+      // A Google STS token exchange (external_account credentials' token_url): a subject token in, an access token out.
+      const form = new URLSearchParams(text);
+      if ((form.get('subject_token') ?? '') === '' || form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange') {
+        controlJson(res, 400, { error: 'invalid_request', error_description: 'subject_token and the token-exchange grant_type are required' });
+      } else controlJson(res, 200, provider.issueGoogleToken());
+    } else if (path === '/_mock/expire-credentials') {
+      provider.expireIssued();
+      controlJson(res, 200, { ok: true });
+    } else if (path === '/_mock/stats') {
       controlJson(res, 200, stats.snapshot());
     } else if (path === '/_mock/reset') {
       reset();
@@ -224,7 +257,9 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     if (fault.kind === 'stall') return; // no answer: the client gives up, or close() ends the connection
 
     const echo = req.headers['x-mock-echo-headers'];
+    const framing = kind === 'bedrock' ? bedrockFraming(provider.streamFault(req.headers)) : kind === 'vertex' ? vertexFraming() : undefined;
     const reply = new Reply(res, {
+      ...(framing === undefined ? {} : { framing }),
       requestId: recorded.id,
       ...(fault.kind === undefined ? {} : { fault: fault.kind }),
       ...(fault.retryAfter === undefined ? {} : { retryAfter: fault.retryAfter }),
@@ -237,6 +272,36 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     }
     if (fault.status !== undefined) {
       reply.error(fault.status, fault.status === 529 || fault.status === 503 ? 'Overloaded' : `Injected failure (status ${fault.status})`);
+      return;
+    }
+    if (kind !== 'anthropic') {
+      const refused = await provider.authenticate(recorded.method, url.pathname, req.headers, text, recorded.id);
+      if (refused !== undefined) {
+        reply.bytes(refused.status, 'application/json', refused.body, refused.headers);
+        return;
+      }
+      const translated = provider.translate(recorded.method, url.pathname, text);
+      if (!translated.ok) {
+        reply.error(translated.status, translated.message);
+        return;
+      }
+      if (translated.bedrockCountTokens) {
+        const counted = JSON.parse(translated.body) as unknown;
+        const problem = validateCountTokens(counted);
+        if (problem !== undefined) reply.error(400, problem);
+        else reply.json(200, { inputTokens: countTokens(counted as { messages: unknown[] }) });
+        return;
+      }
+      await dispatch({
+        method: recorded.method,
+        url: new URL(translated.path, 'http://mock.invalid'),
+        body: translated.body,
+        reply,
+        fault,
+        eventIntervalMs: fault.eventIntervalMs ?? options.eventIntervalMs ?? 0,
+        state,
+        sleep,
+      });
       return;
     }
     const key = apiKey(req.headers);
@@ -341,6 +406,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     stats: () => stats.snapshot(),
     reset,
     setFaults: (plan) => faults.set(plan),
+    expireCredentials: () => provider.expireIssued(),
     close: () => {
       closing ??= new Promise<void>((resolve) => {
         closed = true;
