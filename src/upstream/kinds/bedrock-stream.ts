@@ -89,7 +89,7 @@ export class EventStreamToSse extends Transform {
         this.emitMessage(message);
       }
     } catch (err) {
-      callback(err as Error);
+      this.failAfterDelivery(err as Error, callback);
       return;
     }
     // Copied: the source may reuse its chunk, and a subarray would pin the whole of it.
@@ -98,11 +98,31 @@ export class EventStreamToSse extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    if (!this.finished && this.pending.length > 0) {
-      callback(invalid(`ended mid-frame (${this.pending.length} bytes of an incomplete frame)`));
+    if (!this.finished && this.pending.length > 0) this.failAfterDelivery(invalid(`ended mid-frame (${this.pending.length} bytes of an incomplete frame)`), callback);
+    else callback();
+  }
+
+  /** A failure to report once the events already translated were read: destroying now would drop them. */
+  private deferredFailure: Error | undefined;
+
+  private failAfterDelivery(err: Error, callback: TransformCallback): void {
+    if (this.readableLength === 0) {
+      callback(err);
       return;
     }
-    callback();
+    // Every consumer (pipe, async iteration, read()) takes buffered events through read().
+    this.deferredFailure = err;
+  }
+
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size);
+    const err = this.deferredFailure;
+    if (err !== undefined && this.readableLength === 0) {
+      this.deferredFailure = undefined;
+      // After this chunk was handed over (read() returns it synchronously).
+      process.nextTick(() => this.destroy(err));
+    }
+    return chunk;
   }
 
   private emitMessage(message: Message): void {
