@@ -20,7 +20,7 @@ function edit(text: string, changes: Parameters<TopLevelObject['edit']>[0]): str
 /** What JSON.parse makes of an edit, computed on the parsed object: the semantic reference. */
 function reference(text: string, changes: { remove?: string[]; set?: Record<string, string> }): Record<string, unknown> {
   const value = JSON.parse(text) as Record<string, unknown>;
-  for (const key of changes.remove ?? []) delete value[key];
+  for (const key of changes.remove ?? []) Reflect.deleteProperty(value, key);
   for (const [key, raw] of Object.entries(changes.set ?? {})) value[key] = JSON.parse(raw) as unknown;
   return value;
 }

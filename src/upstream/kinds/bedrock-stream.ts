@@ -75,7 +75,8 @@ export class EventStreamToSse extends Transform {
     }
     let buffer = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     try {
-      while (buffer.length >= 4 && !this.finished) {
+      let ended = false;
+      while (buffer.length >= 4 && !ended) {
         const total = buffer.readUInt32BE(0);
         if (total < MIN_FRAME || total > MAX_FRAME) throw invalid(`frame length ${total} is out of bounds`);
         if (buffer.length < total) break;
@@ -86,7 +87,7 @@ export class EventStreamToSse extends Transform {
           throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `Bedrock event stream frame is malformed (${err instanceof Error ? err.message : 'undecodable'})`, { cause: err });
         }
         buffer = buffer.subarray(total);
-        this.emitMessage(message);
+        ended = this.emitMessage(message);
       }
     } catch (err) {
       this.failAfterDelivery(err as Error, callback);
@@ -125,14 +126,15 @@ export class EventStreamToSse extends Transform {
     return chunk;
   }
 
-  private emitMessage(message: Message): void {
+  /** Emits one decoded frame's SSE; true when it ended the stream (an exception). */
+  private emitMessage(message: Message): boolean {
     const messageType = stringHeader(message, ':message-type');
     if (messageType === 'event') {
       const eventType = stringHeader(message, ':event-type');
-      if (eventType !== 'chunk') return; // other event types carry nothing the Messages API has
+      if (eventType !== 'chunk') return false; // other event types carry nothing the Messages API has
       this.push(this.chunkEvent(message.body));
       this.events++;
-      return;
+      return false;
     }
     if (messageType === 'exception' || messageType === 'error') {
       const type = messageType === 'exception' ? stringHeader(message, ':exception-type') : stringHeader(message, ':error-code');
@@ -141,7 +143,7 @@ export class EventStreamToSse extends Transform {
       this.push(sseError(mapped.status, detail === undefined ? mapped.reason : `${mapped.reason}: ${detail}`));
       this.finished = true;
       this.push(null);
-      return;
+      return true;
     }
     throw invalid(`frame has an unknown :message-type (${messageType ?? 'none'})`);
   }

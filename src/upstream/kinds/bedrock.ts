@@ -99,7 +99,7 @@ export class BedrockAdapter implements UpstreamAdapter {
     this.base = new URL(options.url);
     this.bearerToken = options.bearerToken;
     this.credentialTimeoutMs = options.credentialTimeoutMs ?? 5_000;
-    this.source = options.credentials ?? (fromNodeProviderChain(options.profile === undefined ? {} : { profile: options.profile }) as AwsCredentialSource);
+    this.source = options.credentials ?? fromNodeProviderChain(options.profile === undefined ? {} : { profile: options.profile });
     this.signer = new SignatureV4({
       service: 'bedrock',
       region: options.region,

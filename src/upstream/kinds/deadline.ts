@@ -24,7 +24,7 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(
       (value) => finish(() => resolve(value)),
-      (err: unknown) => finish(() => reject(err as Error)),
+      (err: unknown) => finish(() => reject(err instanceof Error ? err : new Error(String(err)))),
     );
   });
 }
