@@ -370,14 +370,14 @@ describe('credentials', () => {
     });
   });
 
-  test('a credential fetch that never answers is cut at its deadline', async () => {
+  test('a credential fetch that never answers is cut at its deadline', { timeout: 10_000 }, async () => {
     const never = new Promise<never>(() => undefined);
     const adapter = new BedrockAdapter({ url: bedrockMock.url, region: 'us-east-1', credentials: () => never, credentialTimeoutMs: 50 });
     const req: OutgoingRequest = { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers: BASE_HEADERS, body: Buffer.from(messages()), model: MODEL };
     await assert.rejects(adapter.prepare(req, AbortSignal.timeout(10_000)), (err: unknown) => err instanceof GatewayError && err.code === 'UPSTREAM_AUTH_FAILED');
   });
 
-  test('vertex: a token endpoint that accepts and never answers -> UPSTREAM_AUTH_FAILED at the deadline', async () => {
+  test('vertex: a token endpoint that accepts and never answers -> UPSTREAM_AUTH_FAILED at the deadline', { timeout: 20_000 }, async () => {
     const sockets = new Set<Socket>();
     const stalled: Server = createServer((socket) => {
       sockets.add(socket); // accepted, never answered
