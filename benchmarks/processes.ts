@@ -70,7 +70,8 @@ export async function startGateway(cpu: string, upstreamUrl: string, env: Record
   const port = await freePort();
   const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, join(DIST_SRC, 'main.js')]);
   const child = spawn(cmd, args, {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, LOG_LEVEL: 'info', ...env },
+    // With UPSTREAMS the upstreams are the caller's (UPSTREAM_URL and UPSTREAMS exclude each other).
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...(env.UPSTREAMS === undefined ? { UPSTREAM_URL: upstreamUrl } : {}), LOG_LEVEL: 'info', ...env },
     stdio: 'ignore',
   });
   const url = `http://127.0.0.1:${port}`;

@@ -3,6 +3,7 @@ import { Pool } from 'undici';
 import { bigBodyStall, longTextBody, manyKeysBody } from './big-body.js';
 import { fixedRate, percentile, streamTimings, type LatencyResult, type Request } from './load.js';
 import { coreTimes, describeMachine, pinSelf, processCpuSeconds, rssMiB, utilisation } from './machine.js';
+import { freePort } from '../test/helpers/ports.js';
 import { pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream } from './workloads.js';
 
@@ -15,7 +16,7 @@ import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream
  * is about coalescing (it says so). Traffic stays on 127.0.0.1; every phase is bounded in count and time.
  *
  *   npm run bench                  all phases (about 10 minutes)
- *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,cross,bigbody
+ *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,cross,bigbody,failover
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
@@ -529,6 +530,44 @@ async function main(): Promise<void> {
     out('| body | bytes | status | stall ms | JSON.parse alone ms | stall / parse | idle probe ms |');
     out('|---|---|---|---|---|---|---|');
     for (const r of results) out(`| ${r.name} | ${r.bytes} | ${r.status} | ${fmt(r.stallMs, 1)} | ${fmt(r.parseMs, 1)} | ${fmt(r.stallMs / r.parseMs)} | ${fmt(r.idleProbeMs, 2)} |`);
+  }
+
+  if (phase('failover')) {
+    // (a) The added latency of a failover whose first attempt is refused at connect, against the same
+    //     gateway configured with the secondary alone; sequential, one connection, every body distinct.
+    // (b) The hot-path cost of routing: CPU per request with three upstreams configured against one
+    //     (same mock behind all three, every body distinct, 1,000 req/s).
+    const mock = await startMock('1');
+    const dead = `http://127.0.0.1:${await freePort()}`;
+    const single = JSON.stringify([{ name: 'secondary', url: mock.url }]);
+    const failing = JSON.stringify([{ name: 'dead', url: dead }, { name: 'secondary', url: mock.url, tier: 1 }]);
+    const three = JSON.stringify([{ name: 'a', url: mock.url, weight: 2 }, { name: 'b', url: mock.url }, { name: 'c', url: `${mock.url}/`, tier: 1 }]);
+    const latency: Record<string, number> = {};
+    let n = 7_000_000;
+    for (const [name, upstreams] of [['secondary only', single], ['dead primary, then secondary', failing]] as const) {
+      const gateway = await startGateway('0', mock.url, { ...gatewayEnv, UPSTREAMS: upstreams, BREAKER: 'off' });
+      const base = (n += 100_000);
+      await streamTimings(gateway.url, 50, (i) => plain1k(base + i));
+      latency[name] = (await streamTimings(gateway.url, 300, (i) => plain1k(base + 50_000 + i))).total.p50;
+      await gateway.stop();
+    }
+    const cpu: Record<string, CpuResult> = {};
+    for (const [name, upstreams] of [['one upstream', single], ['three upstreams (two weighted in tier 0)', three]] as const) {
+      const gateway = await startGateway('0', mock.url, { ...gatewayEnv, UPSTREAMS: upstreams });
+      cpu[name] = await cpuAtRate(mock, gateway, pidOf(gateway), 1000, seconds, plain1k, 2);
+      await gateway.stop();
+    }
+    await mock.stop();
+    report.failover = { latencyP50Ms: latency, cpu };
+    out('\n## Failover (breaker off so every call fails over; sequential, one connection, 300 requests after 50 unrecorded, 1 KB, every body distinct)');
+    out(machineLine());
+    out('| gateway configured with | p50 ms | added by the failover ms |');
+    out('|---|---|---|');
+    for (const [name, v] of Object.entries(latency)) out(`| ${name} | ${fmt(v)} | ${name === 'secondary only' ? '' : fmt(v - (latency['secondary only'] ?? NaN))} |`);
+    out('\n## Routing cost: CPU per request with three upstreams against one (1 KB at 1,000 req/s, every body distinct)');
+    out('| gateway configured with | completed | errors | proxy CPU µs/req | vs one upstream |');
+    out('|---|---|---|---|---|');
+    for (const [name, v] of Object.entries(cpu)) out(`| ${name} | ${v.completed} | ${v.errors} | ${fmt(v.cpuUsPerRequest, 0)} | ${ratio(v.cpuUsPerRequest, cpu['one upstream']?.cpuUsPerRequest)} |`);
   }
 
   const soakSeconds = Number(args.get('soak') ?? '0');

@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     checkTarget(),
     system,
     capacity,
-    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectedUpstreamKey: config.anthropicApiKey, tenants: deps.tenants }),
+    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants }),
     ...(limiter === undefined ? [] : [limiter]),
     proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
   ];

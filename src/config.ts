@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseUpstreams, shorthandUpstream, type UpstreamTarget } from './upstream/targets.js';
 
 /**
  * Configuration comes only from the environment, is validated once at start-up and is frozen.
@@ -124,6 +125,9 @@ const schema = z.object({
   PORT: int('PORT', 0, 65535).default(8080).describe('listen port (0 = any free port)'),
   HOST: z.string().min(1, { error: 'HOST must not be empty' }).default('0.0.0.0').describe('listen address'),
   UPSTREAM_URL: httpUrl('UPSTREAM_URL').default('https://api.anthropic.com').describe('Claude API base URL; may carry a path prefix'),
+  UPSTREAMS: z.string().optional().describe('JSON array of upstreams (name, kind, url, tier, weight, api_key_env, models, ...) for failover; replaces UPSTREAM_URL (README "Failover")'),
+  UPSTREAMS_FILE: z.string().optional().describe('JSON or YAML file holding the UPSTREAMS array (instead of UPSTREAMS)'),
+  FAILOVER_MAX_ATTEMPTS: int('FAILOVER_MAX_ATTEMPTS', 1, 64).default(3).describe('upstream attempts one call may make across upstreams (moves past open breakers are free) [3]'),
   PUBLIC_URL: httpUrl('PUBLIC_URL').optional().describe('the gateway\'s own base URL, used to rewrite batch results_url (unset: from the request\'s Host)'),
   BASE_PATH: basePath('BASE_PATH').default('').describe('path prefix clients use in their base URL (e.g. /anthropic), removed before forwarding'),
   LOG_LEVEL: z
@@ -222,8 +226,14 @@ export interface Config {
   readonly upstreamOrigin: string;
   /** Path prefix of UPSTREAM_URL ('' or '/something'), prepended to every forwarded path. */
   readonly upstreamPathPrefix: string;
-  /** UPSTREAM_URL as given, without a trailing slash. */
+  /** UPSTREAM_URL as given, without a trailing slash (the first upstream's base URL with UPSTREAMS). */
   readonly upstreamBaseUrl: string;
+  /** Where calls go, in configuration order (UPSTREAMS, or the UPSTREAM_URL shorthand named `anthropic`). */
+  readonly upstreams: readonly UpstreamTarget[];
+  /** The gateway holds the upstream credentials (clients present gateway keys); false = clients bring their own. */
+  readonly injectsCredentials: boolean;
+  /** Upstream attempts one call may make across upstreams. */
+  readonly failoverMaxAttempts: number;
   readonly publicUrl: string | undefined;
   readonly basePath: string;
   readonly logLevel: string;
@@ -348,16 +358,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push('UPSTREAM_CA_FILE cannot be read (must be a readable PEM file)');
     }
   }
+  let upstreams: UpstreamTarget[] | undefined;
+  if (v.UPSTREAMS !== undefined || v.UPSTREAMS_FILE !== undefined) {
+    if (presentOnly(env).UPSTREAM_URL !== undefined) problems.push('UPSTREAM_URL and UPSTREAMS/UPSTREAMS_FILE are both set: list every upstream in UPSTREAMS');
+    upstreams = parseUpstreams({ inline: v.UPSTREAMS, file: v.UPSTREAMS_FILE }, env, problems);
+    if (upstreams?.some((u) => u.holdsCredentials) === true && v.GATEWAY_API_KEYS === undefined && !v.ALLOW_OPEN_GATEWAY) {
+      problems.push(
+        'UPSTREAMS holds credentials (api_key_env, bedrock or vertex) but GATEWAY_API_KEYS is not set: anyone who reaches the gateway would spend them. ' +
+          'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
+      );
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const upstream = new URL(v.UPSTREAM_URL);
+  const first = upstreams?.[0];
+  const upstream = first === undefined ? new URL(v.UPSTREAM_URL) : new URL(first.origin + first.pathPrefix);
   const upstreamPathPrefix = upstream.pathname.replace(/\/+$/, '');
+  const targets = upstreams ?? [shorthandUpstream(upstream, v.ANTHROPIC_API_KEY)];
   return Object.freeze({
     port: v.PORT,
     host: v.HOST,
     upstreamOrigin: upstream.origin,
     upstreamPathPrefix,
     upstreamBaseUrl: upstream.origin + upstreamPathPrefix,
+    upstreams: Object.freeze(targets),
+    injectsCredentials: targets.some((t) => t.holdsCredentials),
+    failoverMaxAttempts: v.FAILOVER_MAX_ATTEMPTS,
     publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
     basePath: v.BASE_PATH,
     logLevel: v.LOG_LEVEL,

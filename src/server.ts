@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
-import { UpstreamClient } from './upstream/client.js';
+import { buildUpstreams } from './upstream/build.js';
+import type { UpstreamSet } from './upstream/upstreams.js';
 import { UpstreamPoolMetrics } from './upstream/pool-metrics.js';
 import { createApp } from './app.js';
 import { TenantHasher } from './http/auth.js';
@@ -24,7 +25,8 @@ export interface Gateway {
   readonly server: Server;
   /** http://host:port the gateway listens on (loopback host when bound to all interfaces). */
   readonly url: string;
-  readonly upstream: UpstreamClient;
+  /** The configured upstreams (pools, adapters, headroom). */
+  readonly upstream: UpstreamSet;
   /** In-flight upstream calls that identical requests can join. */
   readonly flights: FlightGroup;
   readonly metrics: GatewayMetrics;
@@ -60,28 +62,16 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     flightsInProgress: () => flights.size,
   });
   const poolMetrics = new UpstreamPoolMetrics(metrics.registry);
-  const upstream = new UpstreamClient({
-    origin: config.upstreamOrigin,
-    pathPrefix: config.upstreamPathPrefix,
-    connections: config.upstreamConnections,
-    connectTimeoutMs: config.upstreamConnectTimeoutMs,
-    headersTimeoutMs: config.upstreamHeadersTimeoutMs,
-    bodyTimeoutMs: config.upstreamBodyTimeoutMs,
-    keepAliveTimeoutMs: config.upstreamKeepAliveTimeoutMs,
-    poolWaitMs: config.upstreamPoolWaitMs,
-    http2: config.upstreamHttp2,
-    http2MaxStreams: config.upstreamHttp2MaxStreams,
-    ca: config.upstreamCa,
-    poolObserver: poolMetrics,
-  });
+  const upstream = buildUpstreams(config, poolMetrics);
   poolMetrics.watch(() => upstream.snapshot());
-  const breakers = new Breakers(config.upstreamOrigin, config.breaker.enabled ? config.breaker : undefined, metrics, logger);
+  const breakers = new Breakers(config.breaker.enabled ? config.breaker : undefined, metrics, logger);
   const tracing = new RequestTracing(options.tracer);
   // Shared coordination when REDIS_URL is set; everything also works (locally) while Redis is down.
   const coordination =
     config.redis === undefined ? undefined : (await import('./coordination/index.js')).startCoordination(config.redis, config, metrics, logger);
   const upstreamCall = upstreamChain({
-    client: upstream,
+    upstreams: upstream,
+    failoverMaxAttempts: config.failoverMaxAttempts,
     breakers,
     metrics,
     logger,
@@ -152,7 +142,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const address = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  logger.info({ url, upstream: config.upstreamBaseUrl, pid: process.pid }, 'gateway listening');
+  logger.info({ url, upstreams: config.upstreams.map((u) => `${u.name} (${u.kind}, tier ${u.tier}) ${u.origin}${u.pathPrefix}`), pid: process.pid }, 'gateway listening');
 
   let shutdownPromise: Promise<{ forced: number }> | undefined;
   const shutdown = async (): Promise<{ forced: number }> => {

@@ -74,8 +74,10 @@ export class TenantHasher {
 
 export interface AuthOptions {
   gatewayApiKeys: readonly string[] | undefined;
-  /** The key the gateway sends upstream instead of the client's (ANTHROPIC_API_KEY), if any. */
-  injectedUpstreamKey: string | undefined;
+  /** The gateway holds the upstream credentials (ANTHROPIC_API_KEY, or UPSTREAMS with api_key_env / bedrock / vertex). */
+  injectsCredentials: boolean;
+  /** What identifies the gateway-held credentials (hashed: the tenant of an open injecting gateway). Secret. */
+  injectionIdentity: readonly string[];
   tenants: TenantHasher;
 }
 
@@ -93,9 +95,9 @@ export interface AuthOptions {
  */
 export function authenticate(options: AuthOptions): Stage {
   const allowed = options.gatewayApiKeys ? new Set(options.gatewayApiKeys.map(sha256Hex)) : undefined;
-  const injected = options.injectedUpstreamKey;
+  const injected = options.injectsCredentials ? true : undefined;
   const { tenants } = options;
-  const openInjectedTenant = injected === undefined ? undefined : tenants.id(['upstream', injected]);
+  const openInjectedTenant = injected === undefined ? undefined : tenants.id(['upstream', ...options.injectionIdentity]);
 
   return (req, _res, next) => {
     const ctx = contextOf(req);

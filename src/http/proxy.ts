@@ -50,7 +50,8 @@ export function upstreamPath(url: string, basePath: string): { path: string; via
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger, sharedCache } = deps;
-  const injectApiKey = config.anthropicApiKey;
+  // In injection mode the client's credential headers carry the gateway key: they never travel; each upstream's adapter adds its own.
+  const dropCredentials = config.injectsCredentials;
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
   /** Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts). */
   const gatewayBaseUrl = (req: IncomingMessage, viaBasePath: boolean): string => originOf(req) + (viaBasePath ? config.basePath : '');
@@ -120,9 +121,9 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)
-        ? (bytes: Buffer) => rewriteResultsUrls(bytes, config.upstreamBaseUrl, gatewayBaseUrl(req, viaBasePath))
+        ? (bytes: Buffer, upstreamBaseUrl: string) => rewriteResultsUrls(bytes, upstreamBaseUrl, gatewayBaseUrl(req, viaBasePath))
         : undefined;
-      const headers = forwardRequestHeaders(req.rawHeaders, { injectApiKey });
+      const headers = forwardRequestHeaders(req.rawHeaders, { dropCredentials });
       const length = req.headers['content-length'];
       if (body === req && length !== undefined) headers.push('content-length', length);
       const call: UpstreamCall = {
@@ -136,6 +137,8 @@ export function proxyHandler(deps: ProxyDeps): Stage {
         sharedKey: coalescing ? key : undefined,
         rewriteJson,
         parentSpan: ctx.span,
+        upstream: undefined,
+        alternatives: 0,
       };
       const keep = caching || (coalescing && linger !== undefined);
       const upstream = deps.upstream;

@@ -34,12 +34,13 @@ export class GatewayMetrics {
    */
   private readonly prices: PriceTable;
 
-  readonly tokens: Counter<'type' | 'mode' | 'model'>;
+  readonly tokens: Counter<'type' | 'mode' | 'model' | 'upstream'>;
   readonly tokensSaved: Counter<'type' | 'mode' | 'model' | 'source'>;
-  readonly costUsd: Counter<'mode' | 'model'>;
-  readonly apiCalls: Counter<'endpoint' | 'mode' | 'model' | 'status'>;
-  readonly apiDuration: Histogram<'endpoint' | 'mode' | 'model'>;
-  readonly ttft: Histogram<'mode' | 'model'>;
+  readonly costUsd: Counter<'mode' | 'model' | 'upstream'>;
+  readonly apiCalls: Counter<'endpoint' | 'mode' | 'model' | 'status' | 'upstream'>;
+  readonly apiDuration: Histogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
+  readonly ttft: Histogram<'mode' | 'model' | 'upstream'>;
+  readonly upstreamFailovers: Counter<'from' | 'to' | 'reason'>;
   readonly coalesced: Counter<'endpoint' | 'mode'>;
   readonly cacheHits: Counter<'endpoint' | 'mode'>;
   readonly cacheMisses: Counter<'endpoint' | 'mode'>;
@@ -63,14 +64,15 @@ export class GatewayMetrics {
     this.prices = options.prices;
     collectDefaultMetrics({ register: this.registry });
 
-    this.tokens = new Counter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model'], registers });
+    this.tokens = new Counter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
     this.tokensSaved = new Counter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
-    this.costUsd = new Counter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model'], registers });
-    this.apiCalls = new Counter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status'], registers });
+    this.costUsd = new Counter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
+    this.apiCalls = new Counter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
+    this.upstreamFailovers = new Counter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
     // Starts when the gateway sends the upstream request; stops when the upstream body ended or failed.
-    this.apiDuration = new Histogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model'], buckets: API_BUCKETS, registers });
+    this.apiDuration = new Histogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model', 'upstream'], buckets: API_BUCKETS, registers });
     // Starts when the gateway sends the upstream request; stops at the first content event of a stream.
-    this.ttft = new Histogram({ name: 'claude_api_ttft_seconds', help: 'Time to first token of streamed upstream calls', labelNames: ['mode', 'model'], buckets: TTFT_BUCKETS, registers });
+    this.ttft = new Histogram({ name: 'claude_api_ttft_seconds', help: 'Time to first token of streamed upstream calls', labelNames: ['mode', 'model', 'upstream'], buckets: TTFT_BUCKETS, registers });
     this.coalesced = new Counter({ name: 'coalesced_requests_total', help: 'Requests answered by joining an identical call already in flight', labelNames: ['endpoint', 'mode'], registers });
     new Gauge({
       name: 'coalescing_flights_in_progress',
@@ -98,12 +100,12 @@ export class GatewayMetrics {
   }
 
   /** Billed usage of one upstream call, with its estimated cost. */
-  recordBilled(mode: string, model: string, usage: TokenUsage): void {
+  recordBilled(mode: string, model: string, upstream: string, usage: TokenUsage): void {
     for (const type of TOKEN_TYPES) {
-      if (usage[type] > 0) this.tokens.inc({ type, mode, model }, usage[type]);
+      if (usage[type] > 0) this.tokens.inc({ type, mode, model, upstream }, usage[type]);
     }
     const cost = this.prices.costUsd(model, usage);
-    if (cost > 0) this.costUsd.inc({ mode, model }, cost);
+    if (cost > 0) this.costUsd.inc({ mode, model, upstream }, cost);
   }
 
   /** Usage a client received without its own upstream call. */

@@ -34,7 +34,14 @@ export interface UpstreamSpanInfo {
   endpoint: string;
   model: string;
   serverAddress: string;
+  /** The configured upstream's name (bounded by configuration). */
+  upstream: string;
+  /** The upstream's kind: anthropic, bedrock or vertex. */
+  kind: string;
 }
+
+/** OpenTelemetry GenAI `gen_ai.provider.name` values by upstream kind. */
+const PROVIDER_BY_KIND: Record<string, string> = { anthropic: 'anthropic', bedrock: 'aws.bedrock', vertex: 'gcp.vertex_ai' };
 
 export interface UpstreamSpanResult {
   status: string;
@@ -70,11 +77,12 @@ export class RequestTracing {
       {
         kind: SpanKind.CLIENT,
         attributes: {
-          'gen_ai.provider.name': 'anthropic',
+          'gen_ai.provider.name': PROVIDER_BY_KIND[info.kind] ?? info.kind,
           'gen_ai.system': 'anthropic',
           'gen_ai.operation.name': operation,
           'gen_ai.request.model': info.model,
           'server.address': info.serverAddress,
+          'claude_gateway.upstream': info.upstream,
         },
       },
       ctx,

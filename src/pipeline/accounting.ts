@@ -42,12 +42,18 @@ export function recordCall(metrics: GatewayMetrics, call: UpstreamCall, facts: C
   // A 2xx answer earns the requested model its own label; junk models upstream refused stay `other`.
   const raw = call.model ?? meter?.model;
   const model = /^2\d\d$/.test(status) ? metrics.models.earn(raw) : metrics.models.known(raw);
-  metrics.apiCalls.inc({ endpoint, mode, model, status });
-  metrics.apiDuration.observe({ endpoint, mode, model }, (endedAt - sentAt) / 1000);
+  const upstream = facts.upstream ?? 'none';
+  metrics.apiCalls.inc({ endpoint, mode, model, status, upstream });
+  metrics.apiDuration.observe({ endpoint, mode, model, upstream }, (endedAt - sentAt) / 1000);
   if (meter === undefined) return;
-  if (meter.firstTokenAt !== undefined) metrics.ttft.observe({ mode, model }, (meter.firstTokenAt - sentAt) / 1000);
+  if (meter.firstTokenAt !== undefined) metrics.ttft.observe({ mode, model, upstream }, (meter.firstTokenAt - sentAt) / 1000);
   // Billed whenever the upstream reported usage, even for a stream that failed after it started.
-  if (meter.hasUsage) metrics.recordBilled(mode, model, meter.usage);
+  if (meter.hasUsage) metrics.recordBilled(mode, model, upstream, meter.usage);
+}
+
+/** An attempt the route failed over from: an upstream call of its own (it reached the upstream), never billed. */
+export function recordAttempt(metrics: GatewayMetrics, call: UpstreamCall, upstream: string, status: string): void {
+  metrics.apiCalls.inc({ endpoint: call.endpoint, mode: call.mode, model: metrics.models.known(call.model), status, upstream });
 }
 
 /** A client received the complete, successful answer of someone else's upstream call. */

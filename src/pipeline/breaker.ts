@@ -4,7 +4,8 @@ import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
 /**
- * One opossum breaker per (upstream, model): an overloaded model does not block the others.
+ * One opossum breaker per (upstream, model): an overloaded model does not block the others, and an
+ * outage of one upstream does not block another (the route fails over past an open breaker).
  * Requests that name no model get one breaker per endpoint, so failing uploads never block model
  * listings. Breakers are keyed by the real model string in a bounded LRU (evicting closed ones
  * first), never by a metric label: junk model names cannot merge real models into one breaker.
@@ -130,40 +131,37 @@ const OPEN_PERMIT: BreakerPermit = { probe: false, succeed: () => undefined, fai
 export class Breakers {
   /** Insertion order is recency order: a breaker is moved to the end each time it is used. */
   private readonly breakers = new Map<string, ModelBreaker>();
-  private readonly host: string;
 
   constructor(
-    origin: string,
     private readonly options: BreakerOptions | undefined,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
     private readonly maxBreakers = 1_000,
-  ) {
-    this.host = new URL(origin).host;
-  }
+  ) {}
 
   get size(): number {
     return this.breakers.size;
   }
 
   /**
-   * Admits one upstream call for `model` (or, when the request names none, for its endpoint), or
-   * throws a 529 CIRCUIT_OPEN GatewayError when that breaker is open.
+   * Admits one call to `upstream` for `model` (or, when the request names none, for its endpoint),
+   * or throws a 529 CIRCUIT_OPEN GatewayError when that breaker is open.
    */
-  admit(model: string | undefined, endpoint: string): BreakerPermit {
+  admit(upstream: string, model: string | undefined, endpoint: string): BreakerPermit {
     if (this.options === undefined) return OPEN_PERMIT;
     const subject = model ?? `endpoint:${endpoint}`;
-    let breaker = this.breakers.get(subject);
+    // Upstream names cannot hold a NUL: the key cannot be forged across upstreams.
+    const key = `${upstream}\0${subject}`;
+    let breaker = this.breakers.get(key);
     if (breaker !== undefined) {
-      this.breakers.delete(subject);
+      this.breakers.delete(key);
     } else {
       if (this.breakers.size >= this.maxBreakers) this.evictOne();
-      const host = this.host;
       const models = this.metrics.models;
-      const label = model === undefined ? () => `${host}/endpoint:${endpoint}` : () => `${host}/${models.known(model)}`;
+      const label = model === undefined ? () => `${upstream}/endpoint:${endpoint}` : () => `${upstream}/${models.known(model)}`;
       breaker = new ModelBreaker(subject, label, this.options, this.metrics, this.logger);
     }
-    this.breakers.set(subject, breaker);
+    this.breakers.set(key, breaker);
     return breaker.admit();
   }
 

@@ -33,8 +33,8 @@ function connectionListed(value: string | undefined): Set<string> | undefined {
 }
 
 export interface ForwardOptions {
-  /** When set, replaces any client credential (the gateway injects its own Anthropic key). */
-  injectApiKey?: string | undefined;
+  /** Removes every client credential header: the gateway holds the upstream credentials (each upstream's adapter adds its own). */
+  dropCredentials?: boolean | undefined;
 }
 
 /**
@@ -52,10 +52,9 @@ export function forwardRequestHeaders(rawHeaders: readonly string[], options: Fo
     const name = (rawHeaders[i] as string).toLowerCase();
     if (HOP_BY_HOP.has(name) || REQUEST_OWNED.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
     if (listed?.has(name)) continue;
-    if (options.injectApiKey !== undefined && CREDENTIAL_HEADERS.has(name)) continue;
+    if (options.dropCredentials === true && CREDENTIAL_HEADERS.has(name)) continue;
     out.push(name, rawHeaders[i + 1] as string);
   }
-  if (options.injectApiKey !== undefined) out.push('x-api-key', options.injectApiKey);
   // The gateway must read usage from every answer; identity keeps that cheap. Upstream answers
   // that are compressed anyway are decoded in src/upstream/client.ts.
   out.push('accept-encoding', 'identity');

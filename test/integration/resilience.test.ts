@@ -91,7 +91,7 @@ describe('circuit breaker', () => {
     assert.equal((await post(stack, body('claude-haiku-5-5'))).status, 200);
 
     const samples = await scrape(stack.gateway.url);
-    const name = `${new URL(stack.mock.url).host}/claude-sonnet-5`;
+    const name = 'anthropic/claude-sonnet-5'; // <upstream name>/<model>: the UPSTREAM_URL shorthand is named anthropic
     assert.equal(sum(samples, 'circuit_breaker_state', { breaker: name }), 2);
     assert.equal(sum(samples, 'circuit_breaker_events_total', { breaker: name, event: 'open' }), 1);
     assert.equal(sum(samples, 'circuit_breaker_events_total', { breaker: name, event: 'reject' }), 1);

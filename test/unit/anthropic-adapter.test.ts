@@ -22,17 +22,19 @@ describe('AnthropicAdapter', () => {
   });
 
   test('a held key replaces every client credential', async () => {
-    const prepared = await new AnthropicAdapter({ apiKey: 'sk-held' }).prepare(request('{"model":"m"}', 'm', ['authorization', 'Bearer sk-client', 'X-Api-Key', 'sk-client', 'anthropic-version', '2023-06-01']));
+    const prepared = await new AnthropicAdapter('sk-held').prepare(request('{"model":"m"}', 'm', ['authorization', 'Bearer sk-client', 'X-Api-Key', 'sk-client', 'anthropic-version', '2023-06-01']));
     assert.deepEqual(prepared.headers, ['anthropic-version', '2023-06-01', 'x-api-key', 'sk-held']);
   });
 
   test('the model map edits only the top-level model string, in place, and only when it differs', async () => {
-    const adapter = new AnthropicAdapter();
+    const adapter = new AnthropicAdapter(undefined, true);
     const body = '{"model":"claude-sonnet-5","messages":[{"model":"nested"}],"n":1.0}';
     const mapped = await adapter.prepare(request(body, 'claude-sonnet-5-20260801'));
     assert.equal(String(mapped.body), '{"model":"claude-sonnet-5-20260801","messages":[{"model":"nested"}],"n":1.0}');
     const same = request(body, 'claude-sonnet-5');
     assert.equal((await adapter.prepare(same)).body, same.body);
+    const unmapped = request(body, 'claude-sonnet-5-20260801');
+    assert.equal((await new AnthropicAdapter().prepare(unmapped)).body, unmapped.body, 'no model map: the body is not even scanned');
   });
 });
 

@@ -12,7 +12,7 @@ const OPTIONS = { errorThresholdPercent: 50, volumeThreshold: 1, windowMs: 10_00
 
 function breakers(max = 1_000): Breakers {
   const metrics = new GatewayMetrics({ modes: undefined, maxModes: 5, maxModels: 5, prices: new PriceTable(), flightsInProgress: () => 0 });
-  return new Breakers('http://upstream.test', OPTIONS, metrics, createLogger('silent', new LogCapture()), max);
+  return new Breakers(OPTIONS, metrics, createLogger('silent', new LogCapture()), max);
 }
 
 /** Lets opossum's promise callbacks run (its state changes when the action promise settles). */
@@ -26,31 +26,32 @@ describe('breaker permits', () => {
   test('an open breaker refuses with 529 overloaded_error naming the model, never the host', async () => {
     mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
     const b = breakers();
-    b.admit('claude-sonnet-5', 'messages').fail(new Error('500'));
+    b.admit('primary', 'claude-sonnet-5', 'messages').fail(new Error('500'));
     await settle();
     assert.throws(
-      () => b.admit('claude-sonnet-5', 'messages'),
+      () => b.admit('primary', 'claude-sonnet-5', 'messages'),
       (err: unknown) =>
         err instanceof GatewayError && err.status === 529 && err.type === 'overloaded_error' && /claude-sonnet-5/.test(err.message) && !/upstream\.test/.test(err.message) && err.headers['retry-after'] === '30',
     );
-    // Another model and a model-less endpoint have breakers of their own.
-    b.admit('claude-haiku-5-5', 'messages').succeed();
-    b.admit(undefined, 'models').succeed();
+    // Another model, a model-less endpoint and the same model on another upstream have breakers of their own.
+    b.admit('secondary', 'claude-sonnet-5', 'messages').succeed();
+    b.admit('primary', 'claude-haiku-5-5', 'messages').succeed();
+    b.admit('primary', undefined, 'models').succeed();
     b.shutdown();
   });
 
   test('half-open admits exactly one probe, marked as such; its permit settles the breaker', async () => {
     mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
     const b = breakers();
-    b.admit('m', 'messages').fail(new Error('500'));
+    b.admit('primary', 'm', 'messages').fail(new Error('500'));
     await settle();
     mock.timers.tick(30_000);
-    const probe = b.admit('m', 'messages');
+    const probe = b.admit('primary', 'm', 'messages');
     assert.equal(probe.probe, true);
-    assert.throws(() => b.admit('m', 'messages'), /recovery probe/);
+    assert.throws(() => b.admit('primary', 'm', 'messages'), /recovery probe/);
     probe.succeed();
     await settle();
-    const after = b.admit('m', 'messages');
+    const after = b.admit('primary', 'm', 'messages');
     assert.equal(after.probe, false, 'closed again');
     after.succeed();
     b.shutdown();
@@ -59,11 +60,11 @@ describe('breaker permits', () => {
   test('breakers are bounded: the least recently used closed breaker is evicted, an open one is kept', async () => {
     mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
     const b = breakers(3);
-    b.admit('open-model', 'messages').fail(new Error('500'));
+    b.admit('primary', 'open-model', 'messages').fail(new Error('500'));
     await settle();
-    for (let i = 0; i < 50; i++) b.admit(`junk-${i}`, 'messages').succeed();
+    for (let i = 0; i < 50; i++) b.admit('primary', `junk-${i}`, 'messages').succeed();
     assert.equal(b.size, 3);
-    assert.throws(() => b.admit('open-model', 'messages'), (err: unknown) => err instanceof GatewayError && err.status === 529, 'junk cannot evict an open breaker');
+    assert.throws(() => b.admit('primary', 'open-model', 'messages'), (err: unknown) => err instanceof GatewayError && err.status === 529, 'junk cannot evict an open breaker');
     b.shutdown();
   });
 });

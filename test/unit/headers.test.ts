@@ -50,11 +50,10 @@ describe('request header hygiene', () => {
     }
   });
 
-  test('an injected key replaces every client credential', () => {
-    const out = pairs(forwardRequestHeaders(['x-api-key', 'client-key', 'authorization', 'Bearer client', 'anthropic-version', 'v'], { injectApiKey: 'sk-ant-gateway' }));
+  test('in injection mode every client credential is removed (the upstream adapter adds the gateway-held one)', () => {
+    const out = pairs(forwardRequestHeaders(['x-api-key', 'client-key', 'authorization', 'Bearer client', 'anthropic-version', 'v'], { dropCredentials: true }));
     assert.deepEqual(out, [
       ['anthropic-version', 'v'],
-      ['x-api-key', 'sk-ant-gateway'],
       ['accept-encoding', 'identity'],
     ]);
   });

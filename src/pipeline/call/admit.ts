@@ -12,7 +12,7 @@ import type { CallFacts, Interceptor } from './chain.js';
  */
 
 /** Gateway errors that say something about the upstream's health. Anything the gateway raised itself does not. */
-const UPSTREAM_FAILURES = new Set(['UPSTREAM_UNREACHABLE', 'UPSTREAM_CONNECT_FAILED', 'UPSTREAM_HEADERS_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'UPSTREAM_RESPONSE_INVALID']);
+const UPSTREAM_FAILURES = new Set(['UPSTREAM_UNREACHABLE', 'UPSTREAM_CONNECT_FAILED', 'UPSTREAM_HEADERS_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'UPSTREAM_RESPONSE_INVALID', 'UPSTREAM_AUTH_FAILED']);
 
 /**
  * Whether an error says the upstream failed. GatewayErrors by code; a coded transport error
@@ -38,7 +38,7 @@ export function upstreamFault(outcome: CallOutcome, facts: CallFacts): string | 
 
 export function admit(breakers: Breakers, probeTimeoutMs: number): Interceptor {
   return (next) => async (call, ctx) => {
-    const permit = breakers.admit(call.model, call.endpoint);
+    const permit = breakers.admit(call.upstream?.name ?? '', call.model, call.endpoint);
     let probeTimer: NodeJS.Timeout | undefined;
     ctx.finally((outcome) => {
       clearTimeout(probeTimer);

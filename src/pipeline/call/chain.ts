@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Span } from '@opentelemetry/api';
 import type { CallScope, FlightSource } from '../coalesce/flight.js';
 import type { UsageMeter } from '../../upstream/usage.js';
+import type { Upstream } from '../../upstream/upstreams.js';
 
 /**
  * The upstream call as a chain of small interceptors around one typed outcome, in the style of
@@ -10,7 +11,7 @@ import type { UsageMeter } from '../../upstream/usage.js';
  * byte); what happens to the body and how the call ended reach interceptors through the flight's
  * scope (`observe`, `finally`), which the flight runs exactly once, guarded.
  *
- * Outer to inner (see server.ts): meter → share → admit (breaker) → trace → rewrite → retry → transport.
+ * Outer to inner (see index.ts): meter → report → share → route → admit (breaker) → trace → rewrite → retry → transport.
  */
 
 /** One upstream call, as the edge classified it. Immutable: an interceptor passes a changed copy inward. */
@@ -29,10 +30,14 @@ export interface UpstreamCall {
   readonly model: string | undefined;
   /** The coalescing fingerprint when other instances may share this call. */
   readonly sharedKey: string | undefined;
-  /** Rewrites a successful JSON answer before anyone sees it (batch `results_url`). */
-  readonly rewriteJson: ((body: Buffer) => Buffer | undefined) | undefined;
+  /** Rewrites a successful JSON answer before anyone sees it (batch `results_url`), given the base URL of the upstream that answered. */
+  readonly rewriteJson: ((body: Buffer, upstreamBaseUrl: string) => Buffer | undefined) | undefined;
   /** SERVER span of the leading request: parent of the upstream call's span. */
   readonly parentSpan: Span | undefined;
+  /** route: the upstream this attempt goes to (undefined before the route). */
+  readonly upstream: Upstream | undefined;
+  /** route: upstreams still left to fail over to after this one (inner interceptors leave failures to the route when > 0). */
+  readonly alternatives: number;
 }
 
 /**
@@ -40,6 +45,8 @@ export interface UpstreamCall {
  * outcome (accounting, tracing, the edge). Each field has exactly one writer, named here.
  */
 export interface CallFacts {
+  /** route: name of the upstream whose answer this is (the last attempt's). */
+  upstream: string | undefined;
   /** share: whether this instance made the upstream call or relayed another instance's. */
   origin: 'upstream' | 'remote' | undefined;
   /** transport: performance.now() when the (last) upstream request was sent. */
@@ -53,7 +60,7 @@ export interface CallFacts {
 }
 
 export function newFacts(): CallFacts {
-  return { origin: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
+  return { upstream: undefined, origin: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
 }
 
 export interface CallContext extends CallScope {

@@ -1,7 +1,7 @@
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { Logger } from '../../observability/logger.js';
 import type { RequestTracing } from '../../observability/tracing.js';
-import type { UpstreamClient } from '../../upstream/client.js';
+import type { UpstreamSet } from '../../upstream/upstreams.js';
 import type { RetryBudget, RetryPolicy } from '../../upstream/retry.js';
 import type { Breakers } from '../breaker.js';
 import type { SharedFlights } from '../coalesce/shared-flights.js';
@@ -11,6 +11,7 @@ import { meter } from './meter.js';
 import { reportBrokenAnswers } from './report.js';
 import { retry } from './retry.js';
 import { rewrite } from './rewrite.js';
+import { route } from './route.js';
 import { share } from './share.js';
 import { trace } from './trace.js';
 import { transport } from './transport.js';
@@ -18,7 +19,9 @@ import { transport } from './transport.js';
 export type { CallContext, CallFacts, Dispatch, Interceptor, UpstreamCall } from './chain.js';
 
 export interface UpstreamChainDeps {
-  client: UpstreamClient;
+  upstreams: UpstreamSet;
+  /** Upstream attempts one call may make across upstreams (FAILOVER_MAX_ATTEMPTS). */
+  failoverMaxAttempts: number;
   breakers: Breakers;
   metrics: GatewayMetrics;
   logger: Logger;
@@ -33,11 +36,13 @@ export interface UpstreamChainDeps {
 
 /**
  * The only place the order of the upstream call's interceptors is written (outer to inner):
- *   meter (usage, accounting) → report (broken answers) → share (other instances) → admit (breaker)
- *   → trace (span) → rewrite (batch results_url) → retry (budgeted) → transport (undici).
+ *   meter (usage, accounting) → report (broken answers) → share (other instances) → route (upstreams,
+ *   failover) → admit (breaker) → trace (span) → rewrite (batch results_url) → retry (budgeted) → transport (undici).
  * The meter is outermost so that it reads relayed answers too; the breaker is inside share so that a
- * relayed answer never counts for this instance's breakers; retries are inside the breaker so that
- * one call is one outcome, however many attempts it took.
+ * relayed answer never counts for this instance's breakers; the route is outside the breaker so that
+ * each upstream's breaker judges only its own attempts, and inside share so that a call that failed
+ * over is still one shared call; retries are inside the breaker so that one attempt is one outcome,
+ * however many tries it took.
  */
 export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
   return compose(
@@ -45,11 +50,12 @@ export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
       meter(deps.metrics, deps.maxSseEventBytes),
       reportBrokenAnswers(deps.logger),
       share(deps.shared),
+      route({ upstreams: deps.upstreams, maxAttempts: deps.failoverMaxAttempts, budget: deps.retryBudget, metrics: deps.metrics }),
       admit(deps.breakers, deps.breakerProbeTimeoutMs),
-      trace(deps.tracing, new URL(deps.client.origin).host),
+      trace(deps.tracing),
       rewrite(),
       retry(deps.retryPolicy, deps.retryBudget, deps.metrics),
     ],
-    transport(deps.client),
+    transport(),
   );
 }

@@ -9,11 +9,12 @@ import type { Interceptor } from './chain.js';
  * and, when configured, a 529 overloaded answer. Always before any byte reached a client, never
  * for a body that cannot be replayed, and only while the retry budget allows: during an outage
  * retries cannot multiply the load. Every wait is bounded (`maxDelayMs`) and ends with the signal.
+ * When the route has another upstream to try (`call.alternatives > 0`), failing over is the retry:
+ * nothing is retried here. The route deposits into the budget once per call.
  */
 export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics): Interceptor {
   return (next) => async (call, ctx) => {
-    budget.onRequest();
-    const replayable = call.body === null || Buffer.isBuffer(call.body);
+    const replayable = (call.body === null || Buffer.isBuffer(call.body)) && call.alternatives === 0;
     for (let attempt = 0; ; attempt++) {
       const canRetry = replayable && attempt < policy.maxRetries;
       let answer;

@@ -32,7 +32,7 @@ export function rewrite(): Interceptor {
     } catch (err) {
       throw translateUpstreamError(err, 'body');
     }
-    const out = edit(bytes) ?? bytes;
+    const out = (call.upstream === undefined ? undefined : edit(bytes, call.upstream.baseUrl)) ?? bytes;
     const headers = answer.head.headers.filter(([name]) => name !== 'content-length' && name !== 'content-encoding');
     return { head: { ...answer.head, headers: [...headers, ['content-length', String(out.length)]] }, body: [out] };
   };

@@ -14,10 +14,10 @@ function withTraceparent(headers: readonly string[], traceparent: string): strin
 }
 
 /** A CLIENT span per upstream call, child of the leading request's span, ended with the call's outcome. */
-export function trace(tracing: RequestTracing, serverAddress: string): Interceptor {
+export function trace(tracing: RequestTracing): Interceptor {
   if (!tracing.enabled) return (next) => next;
   return (next) => (call, ctx) => {
-    const span = tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model ?? 'unknown', serverAddress });
+    const span = tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model ?? 'unknown', serverAddress: call.upstream?.host ?? '', upstream: call.upstream?.name ?? '', kind: call.upstream?.kind ?? 'anthropic' });
     if (span === undefined) return next(call, ctx);
     ctx.facts.span = span;
     ctx.finally((outcome) => {

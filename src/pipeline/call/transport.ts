@@ -1,19 +1,29 @@
 import type { Readable } from 'node:stream';
-import type { UpstreamClient } from '../../upstream/client.js';
 import { forwardResponseHeaders, headerValue } from '../../upstream/headers.js';
 import type { Dispatch } from './chain.js';
 
 /**
- * The innermost dispatch: one upstream request over the pooled undici client. Its deadlines are
- * undici's (connect, headers, body idle) plus the flight's signal. Records when the request was
- * sent and when its headers arrived: the clocks of `claude_api_duration_seconds`, TTFT and
- * `gateway_overhead_seconds` start here, not before the gateway's own work.
+ * The innermost dispatch: one request to the upstream the route chose, over its pooled undici
+ * client. The upstream's adapter builds the provider's request (credentials, signature, path and
+ * body for its kind) and turns the provider's answer into the Anthropic one. Deadlines are undici's
+ * (connect, headers, body idle), the adapter's credential deadline, and the flight's signal.
+ * Records when the request was sent and when its headers arrived: the clocks of
+ * `claude_api_duration_seconds`, TTFT and `gateway_overhead_seconds` start here, not before the
+ * gateway's own work.
  */
-export function transport(client: UpstreamClient): Dispatch {
+export function transport(): Dispatch {
   return async (call, ctx) => {
+    const upstream = call.upstream;
+    if (upstream === undefined) throw new Error('transport: no upstream chosen (the route interceptor must run first)');
+    const model = upstream.modelFor(call.model) ?? undefined;
+    const prepared = await upstream.adapter.prepare(
+      { method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model },
+      ctx.signal,
+    );
     ctx.facts.sentAt = performance.now();
-    const answer = await client.send({ method: call.method, path: call.path, headers: call.headers as string[], body: call.body, signal: ctx.signal });
+    const raw = await upstream.client.send({ method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.signal });
     ctx.facts.headersAt = performance.now();
+    const answer = prepared.translate(raw);
     return {
       head: {
         status: answer.status,

@@ -128,6 +128,11 @@ export function onFlightHookError(report: (err: unknown) => void): void {
   reportHookError = report;
 }
 
+/** Reports a hook failure the way the flight does (for scopes that run hooks themselves: a discarded attempt). */
+export function reportFlightHookError(err: unknown): void {
+  reportHookError(err);
+}
+
 function guarded(fn: () => void): void {
   try {
     fn();

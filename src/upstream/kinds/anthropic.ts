@@ -4,48 +4,41 @@ import { TopLevelObject } from './json-edit.js';
 import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 
 /**
- * Anthropic's own API: the identity translation. Serves every endpoint; when constructed with a
- * key it holds, that key replaces whatever credential the request carries; the model map edits the
- * top-level `"model"` string in place, and only when the mapped id differs.
+ * Anthropic's own API: the request goes as the client sent it. With a gateway-held key, that key
+ * replaces any credential the request carries (the edge has already removed the client's; this is
+ * the second line). In pass-through mode the client's own credential travels untouched. When the
+ * upstream maps model ids, the body's top-level `"model"` is rewritten in place, and only when the
+ * mapped id differs: every other byte is the client's.
  */
 
 const CREDENTIALS = new Set(['x-api-key', 'authorization']);
 
 const identity = (res: ProviderResponse): ProviderResponse => res;
 
-export interface AnthropicAdapterOptions {
-  /** A key the gateway holds for this upstream; absent = the client's own credential passes through. */
-  apiKey?: string | undefined;
-}
-
 /** The body with its top-level model set to `model`, or the same buffer when nothing changes. */
-export function withModel(body: Buffer, model: string | undefined): Buffer {
-  if (model === undefined) return body;
+export function withModel(body: Buffer, model: string): Buffer {
   const object = TopLevelObject.parse(body);
-  if (object === undefined || object.string('model') === model) return body;
-  if (!object.has('model')) return body;
+  if (object?.has('model') !== true || object.string('model') === model) return body;
   return object.edit({ set: { model: JSON.stringify(model) } });
 }
 
 export class AnthropicAdapter implements UpstreamAdapter {
   readonly kind = 'anthropic' as const;
-  private readonly apiKey: string | undefined;
 
-  constructor(options: AnthropicAdapterOptions = {}) {
-    this.apiKey = options.apiKey;
-  }
+  constructor(
+    /** A key the gateway holds for this upstream; undefined = pass-through. Secret. */
+    private readonly apiKey?: string,
+    /** The upstream has a model map: bodies may need their model rewritten (a scan per call, so only then). */
+    private readonly mapsModels = false,
+  ) {}
 
   refuses(): string | undefined {
     return undefined;
   }
 
   prepare(req: OutgoingRequest): Promise<PreparedCall> {
-    let headers = req.headers.slice();
-    if (this.apiKey !== undefined) headers = [...withoutHeaders(req.headers, CREDENTIALS), 'x-api-key', this.apiKey];
-    let body = req.body;
-    if (Buffer.isBuffer(body) && req.model !== undefined) {
-      body = withModel(body, req.model);
-    }
+    const headers = this.apiKey === undefined ? req.headers.slice() : [...withoutHeaders(req.headers, CREDENTIALS), 'x-api-key', this.apiKey];
+    const body = this.mapsModels && req.model !== undefined && Buffer.isBuffer(req.body) ? withModel(req.body, req.model) : req.body;
     return Promise.resolve({ path: req.path, headers, body, translate: identity });
   }
 }

@@ -1,0 +1,187 @@
+import { GatewayError } from '../../errors.js';
+import type { GatewayMetrics } from '../../observability/metrics.js';
+import { isAbort } from '../../upstream/client.js';
+import type { RetryBudget } from '../../upstream/retry.js';
+import type { Upstream, UpstreamSet } from '../../upstream/upstreams.js';
+import { recordAttempt } from '../accounting.js';
+import type { FlightHead, FlightSource } from '../coalesce/flight.js';
+import { AttemptScope } from './attempt.js';
+import type { Interceptor, UpstreamCall } from './chain.js';
+import { peekFirstEvent } from './first-event.js';
+
+/**
+ * Routing and failover. The route plans which upstreams may serve the call (upstream/upstreams.ts:
+ * tiers, weights, headroom, rested keys, what each kind serves) and tries them in order, each
+ * attempt in its own scope (attempt.ts) with its own breaker permit, span and outcome. The call
+ * moves to the next upstream when, and only when, nothing reached a client yet:
+ * - the breaker of (upstream, model) is open (free: nothing was sent);
+ * - the attempt failed to connect, lost its connection, timed out before its head, or could not get
+ *   its credentials;
+ * - the upstream answered 5xx or 529, or (gateway-held keys only) 429 or 401;
+ * - a stream's first event is `error` (peeked only when a move is possible).
+ * A move after a real attempt needs a replayable body, an attempt left under FAILOVER_MAX_ATTEMPTS
+ * and a token of the retry budget: an outage cannot multiply the load. The flight around the route
+ * makes the whole thing one call: followers only ever see the answer that is finally accepted.
+ * When every candidate's breaker is open, the answer is the overload answer with the earliest
+ * retry-after of them.
+ */
+
+export interface RouteOptions {
+  upstreams: UpstreamSet;
+  maxAttempts: number;
+  budget: RetryBudget;
+  metrics: GatewayMetrics;
+}
+
+export const UPSTREAM_HEADER = 'x-gateway-upstream';
+
+export type FailoverReason = 'circuit_open' | 'connect' | 'unreachable' | 'timeout' | 'pool_timeout' | 'auth' | 'status_5xx' | 'overloaded' | 'rate_limited' | 'stream_error';
+
+/** Why a failed attempt may move on, or undefined when it must not (the client's abort, the gateway's own refusal). */
+function errorReason(err: unknown): FailoverReason | undefined {
+  if (!(err instanceof GatewayError)) return undefined;
+  switch (err.code) {
+    case 'CIRCUIT_OPEN':
+      return 'circuit_open';
+    case 'UPSTREAM_CONNECT_FAILED':
+      return 'connect';
+    case 'UPSTREAM_UNREACHABLE':
+    case 'UPSTREAM_RESPONSE_INVALID':
+      return 'unreachable';
+    case 'UPSTREAM_HEADERS_TIMEOUT':
+      return 'timeout';
+    case 'UPSTREAM_POOL_TIMEOUT':
+      return 'pool_timeout';
+    case 'UPSTREAM_AUTH_FAILED':
+      return 'auth';
+    default:
+      return undefined;
+  }
+}
+
+/** Why an answer should not be the call's answer when another upstream can still serve it. */
+function answerReason(head: FlightHead, upstream: Upstream): FailoverReason | undefined {
+  const status = head.status;
+  if (status < 400) return undefined;
+  if (status === 529) return 'overloaded';
+  if (status >= 500) return 'status_5xx';
+  // A 429 or 401 in pass-through mode is about the client's own key: another upstream would say the same.
+  if (upstream.holdsCredentials && status === 429) return 'rate_limited';
+  if (upstream.holdsCredentials && status === 401) return 'auth';
+  return undefined;
+}
+
+/** The answer with `x-gateway-upstream` naming who served it (an upstream's own header of that name is dropped). */
+function labelled(answer: FlightSource, name: string): FlightSource {
+  const headers: [string, string | readonly string[]][] = [];
+  for (const pair of answer.head.headers) if (pair[0] !== UPSTREAM_HEADER) headers.push(pair as [string, string | readonly string[]]);
+  headers.push([UPSTREAM_HEADER, name]);
+  return { head: { ...answer.head, headers }, body: answer.body };
+}
+
+/**
+ * Drains an answer body nobody will read, so its socket goes back to the pool (error answers are
+ * small; undici's body timeout bounds a stalled one). A peeked stream is closed instead.
+ */
+function dispose(body: FlightSource['body']): void {
+  const source = body as Partial<NodeJS.ReadableStream> & { [Symbol.asyncIterator]?: () => AsyncIterator<Buffer> };
+  if (typeof source.resume === 'function' && typeof source.on === 'function') {
+    source.on('error', () => undefined);
+    source.resume();
+  } else {
+    void source[Symbol.asyncIterator]?.().return?.(undefined).catch(() => undefined);
+  }
+}
+
+function retryAfterOf(err: GatewayError): number {
+  const seconds = Number(err.headers['retry-after']);
+  return Number.isFinite(seconds) ? seconds : Number.POSITIVE_INFINITY;
+}
+
+export function route(options: RouteOptions): Interceptor {
+  const { upstreams, maxAttempts, budget, metrics } = options;
+  const moved = (from: Upstream, to: Upstream | undefined, reason: FailoverReason): void => {
+    if (to !== undefined) metrics.upstreamFailovers.inc({ from: from.name, to: to.name, reason });
+  };
+
+  return (next) => async (call, ctx) => {
+    budget.onRequest();
+    const { candidates, refusal } = upstreams.plan(call);
+    if (candidates.length === 0) throw new GatewayError('NO_UPSTREAM', 404, refusal ?? 'No configured upstream serves this request');
+    if (candidates.length === 1) {
+      // One candidate: nothing to fail over to, nothing to peek.
+      const only = candidates[0] as Upstream;
+      ctx.facts.upstream = only.name;
+      const answer = await next(routed(call, only, 0), ctx);
+      only.note(answer.head.status, answer.head.headers);
+      return labelled(answer, only.name);
+    }
+
+    const replayable = call.body === null || Buffer.isBuffer(call.body);
+    let attempts = 0;
+    let lastError: Error | undefined;
+    let earliestOpen: GatewayError | undefined;
+    for (let i = 0; i < candidates.length; i++) {
+      const upstream = candidates[i] as Upstream;
+      const after = candidates[i + 1];
+      // Whether this attempt may still be followed by a real move (the breaker check is free and needs none of this).
+      const mayMove = replayable && after !== undefined && attempts + 1 < maxAttempts;
+      ctx.facts.upstream = upstream.name;
+      const attempt = new AttemptScope(ctx);
+      let answer: FlightSource;
+      try {
+        answer = await next(routed(call, upstream, mayMove ? candidates.length - 1 - i : 0), attempt);
+      } catch (err) {
+        attempt.discard({ head: undefined, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
+        const reason = errorReason(err);
+        if (reason === 'circuit_open') {
+          const open = err as GatewayError;
+          if (earliestOpen === undefined || retryAfterOf(open) < retryAfterOf(earliestOpen)) earliestOpen = open;
+          moved(upstream, after, reason);
+          continue;
+        }
+        attempts++;
+        if (reason === undefined || !mayMove || !budget.tryWithdraw()) throw err;
+        lastError = err as GatewayError;
+        moved(upstream, after, reason);
+        continue;
+      }
+      upstream.note(answer.head.status, answer.head.headers);
+      let reason = answerReason(answer.head, upstream);
+      let discard = (): void => dispose(answer.body);
+      if (reason === undefined && mayMove && answer.head.eventStream && answer.head.status < 300) {
+        try {
+          const peeked = await peekFirstEvent(answer.body);
+          answer = { head: answer.head, body: peeked.body };
+          discard = () => peeked.discard();
+          if (peeked.error) reason = 'stream_error';
+        } catch (err) {
+          // The stream broke before its first event: a failure before any byte reached a client.
+          attempt.discard({ head: answer.head, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
+          attempts++;
+          if (isAbort(err) || !budget.tryWithdraw()) throw err;
+          lastError = err instanceof Error ? err : new Error(String(err));
+          moved(upstream, after, 'unreachable');
+          continue;
+        }
+      }
+      if (reason === undefined || !mayMove || !budget.tryWithdraw()) {
+        attempt.accept();
+        return labelled(answer, upstream.name);
+      }
+      attempts++;
+      discard();
+      const failed = reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Upstream stream began with an error event') : undefined;
+      attempt.discard({ head: answer.head, error: failed, complete: failed === undefined, abandoned: false, subscribers: 0 });
+      recordAttempt(metrics, call, upstream.name, reason === 'stream_error' ? 'error' : String(answer.head.status));
+      lastError = undefined;
+      moved(upstream, after, reason);
+    }
+    if (lastError !== undefined) throw lastError;
+    throw earliestOpen ?? new GatewayError('NO_UPSTREAM', 404, refusal ?? 'No configured upstream serves this request');
+  };
+}
+
+function routed(call: UpstreamCall, upstream: Upstream, alternatives: number): UpstreamCall {
+  return { ...call, upstream, alternatives };
+}

@@ -1,0 +1,48 @@
+import type { Config } from '../config.js';
+import { UpstreamClient, type PoolObserver } from './client.js';
+import { AnthropicAdapter } from './kinds/anthropic.js';
+import { BedrockAdapter } from './kinds/bedrock.js';
+import type { UpstreamAdapter } from './kinds/kind.js';
+import { VertexAdapter } from './kinds/vertex.js';
+import type { UpstreamTarget } from './targets.js';
+import { Upstream, UpstreamSet } from './upstreams.js';
+
+/** The adapter of one configured upstream: how its kind is spoken and authenticated. */
+export function adapterFor(target: UpstreamTarget): UpstreamAdapter {
+  switch (target.kind) {
+    case 'anthropic':
+      return new AnthropicAdapter(target.apiKey, target.models !== undefined);
+    case 'bedrock':
+      if (target.region === undefined) throw new Error(`upstream "${target.name}": kind bedrock needs a region`);
+      return new BedrockAdapter({ url: target.origin + target.pathPrefix, region: target.region, profile: target.awsProfile, bearerToken: target.bearerToken });
+    case 'vertex':
+      if (target.region === undefined || target.project === undefined) throw new Error(`upstream "${target.name}": kind vertex needs a region and a project`);
+      return new VertexAdapter({ url: target.origin + target.pathPrefix, region: target.region, project: target.project });
+  }
+}
+
+/** One pooled client and adapter per configured upstream; transport settings default to the UPSTREAM_* variables. */
+export function buildUpstreams(config: Config, poolObserver: PoolObserver | undefined): UpstreamSet {
+  return new UpstreamSet(
+    config.upstreams.map((target) => {
+      const http2 = target.http2 ?? config.upstreamHttp2;
+      const client = new UpstreamClient({
+        origin: target.origin,
+        pathPrefix: target.pathPrefix,
+        connections:
+          target.connections ??
+          (target.http2 === undefined ? config.upstreamConnections : http2 ? Math.ceil(config.maxConcurrentRequests / config.upstreamHttp2MaxStreams) : config.maxConcurrentRequests),
+        connectTimeoutMs: config.upstreamConnectTimeoutMs,
+        headersTimeoutMs: config.upstreamHeadersTimeoutMs,
+        bodyTimeoutMs: config.upstreamBodyTimeoutMs,
+        keepAliveTimeoutMs: config.upstreamKeepAliveTimeoutMs,
+        poolWaitMs: config.upstreamPoolWaitMs,
+        http2,
+        http2MaxStreams: config.upstreamHttp2MaxStreams,
+        ca: config.upstreamCa,
+        poolObserver,
+      });
+      return new Upstream(target, client, adapterFor(target));
+    }),
+  );
+}
