@@ -30,7 +30,7 @@ describe('AnthropicAdapter', () => {
     const adapter = new AnthropicAdapter(undefined, true);
     const body = '{"model":"claude-sonnet-5","messages":[{"model":"nested"}],"n":1.0}';
     const mapped = await adapter.prepare(request(body, 'claude-sonnet-5-20260801'));
-    assert.equal(String(mapped.body), '{"model":"claude-sonnet-5-20260801","messages":[{"model":"nested"}],"n":1.0}');
+    assert.equal((mapped.body as Buffer).toString(), '{"model":"claude-sonnet-5-20260801","messages":[{"model":"nested"}],"n":1.0}');
     const same = request(body, 'claude-sonnet-5');
     assert.equal((await adapter.prepare(same)).body, same.body);
     const unmapped = request(body, 'claude-sonnet-5-20260801');
