@@ -158,6 +158,34 @@ describe('the SDK sees the same answers from every kind', () => {
   });
 });
 
+describe('Bedrock faults as the SDK sees them through the gateway', () => {
+  test('a stream cut mid-frame ends with an error the SDK raises, after the events that arrived whole', async () => {
+    const stream = client('bedrock').messages.stream(
+      { model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'cut me' }] },
+      { headers: { 'x-mock-bedrock-fault': 'cut-frame' } },
+    );
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const event of stream) seen.push(event.type);
+      })(),
+      (err: unknown) => err instanceof Error,
+    );
+    assert.equal(seen[0], 'message_start');
+    assert.ok(!seen.includes('message_stop'));
+  });
+
+  test('usage from Bedrock answers is metered under the bedrock upstream', async () => {
+    const stack = stacks.bedrock;
+    assert.ok(stack !== undefined);
+    await client('bedrock').messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'meter me' }] });
+    await client('bedrock').messages.stream({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'meter my stream' }] }).finalMessage();
+    const metrics = await scrape(stack.gateway.url);
+    assert.ok(sum(metrics, 'claude_tokens_total', { upstream: 'bedrock', type: 'output' }) > 0);
+    assert.ok(sum(metrics, 'claude_tokens_total', { upstream: 'bedrock', type: 'input' }) > 0);
+  });
+});
+
 describe('failover across kinds', () => {
   test('Anthropic answers 529: traffic moves to Bedrock; Bedrock throttles: traffic moves to Vertex; no client error', async () => {
     const all = entries();
