@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { EventStreamToSse } from '../../src/upstream/kinds/bedrock-stream.js';
-import { chunkFrame, exceptionFrame } from '../../src/mock-upstream/provider-framing.js';
+import { chunkFrame, encodeFrame, exceptionFrame } from '../../src/mock-upstream/provider-framing.js';
 import { GatewayError } from '../../src/errors.js';
 
 /** Bedrock's binary event stream in, Anthropic SSE out: exact event bytes, any split, faults coded. */
@@ -98,6 +98,16 @@ describe('EventStreamToSse', () => {
       assert.equal(data.error.type, type, exception);
       assert.match(data.error.message, /boom/);
     }
+  });
+
+  test('other layouts than Bedrock\'s usual one are read by the scanner (envelope key order, type not first, escapes)', async () => {
+    const json = '{"index":0,"type":"content_block_stop"}';
+    const envelope = JSON.stringify({ p: 'pad', bytes: Buffer.from(json).toString('base64') });
+    const headers = { ':event-type': { type: 'string', value: 'chunk' }, ':message-type': { type: 'string', value: 'event' } } as const;
+    const escaped = '{"type":"p\\u0069ng"}';
+    const { text, error } = await translate([encodeFrame(headers, Buffer.from(envelope)), chunkFrame(Buffer.from(escaped))]);
+    assert.equal(error, undefined);
+    assert.equal(text, `event: content_block_stop\ndata: ${json}\n\nevent: ping\ndata: ${escaped}\n\n`);
   });
 
   test('an event JSON spanning lines keeps SSE framing (one data line per line)', async () => {

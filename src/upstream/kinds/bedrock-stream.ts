@@ -149,12 +149,36 @@ export class EventStreamToSse extends Transform {
   }
 
   private chunkEvent(payload: Uint8Array): Buffer {
-    const envelope = TopLevelObject.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
-    const b64 = envelope?.string('bytes');
+    const b64 = base64Of(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
     if (b64 === undefined) throw invalid('chunk has no "bytes" field');
     const json = Buffer.from(b64, 'base64');
-    const type = TopLevelObject.parse(json)?.string('type');
+    const type = eventType(json);
     if (type === undefined || !/^[a-z_]{1,64}$/.test(type)) throw invalid('chunk is not an Anthropic event (no "type")');
     return sseFrame(type, json);
   }
+}
+
+const BYTES_PREFIX = Buffer.from('{"bytes":"');
+const TYPE_PREFIX = Buffer.from('{"type":"');
+
+/**
+ * The chunk envelope's base64. Bedrock writes `{"bytes":"<base64>"...}` (base64 holds no quote or
+ * escape), so the value is read straight after that prefix; any other layout goes through the scanner.
+ */
+function base64Of(envelope: Buffer): string | undefined {
+  if (envelope.subarray(0, BYTES_PREFIX.length).equals(BYTES_PREFIX)) {
+    const end = envelope.indexOf(0x22, BYTES_PREFIX.length);
+    if (end > 0) return envelope.toString('latin1', BYTES_PREFIX.length, end);
+  }
+  return TopLevelObject.parse(envelope)?.string('bytes');
+}
+
+/** The event's `type`: Anthropic's events open with it; otherwise (or if escaped) the scanner finds it. */
+function eventType(json: Buffer): string | undefined {
+  if (json.subarray(0, TYPE_PREFIX.length).equals(TYPE_PREFIX)) {
+    const end = json.indexOf(0x22, TYPE_PREFIX.length);
+    const type = end > 0 ? json.toString('latin1', TYPE_PREFIX.length, end) : undefined;
+    if (type !== undefined && !type.includes('\\')) return type;
+  }
+  return TopLevelObject.parse(json)?.string('type');
 }
