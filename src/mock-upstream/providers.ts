@@ -1,8 +1,12 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { Sha256 } from '@aws-crypto/sha256-js';
+import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
+
 import { BEDROCK_STREAM_FAULTS, bedrockErrorAnswer, type BedrockStreamFault } from './provider-framing.js';
+
+/** SHA-256 and HMAC from node:crypto (the AWS SDK's own choice in Node), for SigV4. */
+const Sha256Hash = Hash.bind(null, 'sha256');
 
 /**
  * The mock's Bedrock and Vertex AI modes: what the real services check before Claude sees a request
@@ -193,7 +197,7 @@ export class ProviderMock {
     const signer = new SignatureV4({
       service: 'bedrock',
       region: this.bedrockRegion,
-      sha256: Sha256,
+      sha256: Sha256Hash,
       credentials: {
         accessKeyId,
         secretAccessKey: issued?.secretAccessKey ?? staticKey?.secretAccessKey ?? '',

@@ -1,6 +1,7 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
+
 import { pipeline } from 'node:stream';
 import { GatewayError } from '../../errors.js';
 import { headerValue } from '../headers.js';
@@ -12,6 +13,9 @@ import { TopLevelObject } from './json-edit.js';
 import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 import { mapBedrockError, mappedErrorBody } from './provider-errors.js';
 import { rewrittenAnswer, rewrittenHeaders } from './responses.js';
+
+/** SHA-256 and HMAC from node:crypto (the AWS SDK's own choice in Node), for SigV4. */
+const Sha256Hash = Hash.bind(null, 'sha256');
 
 /**
  * Amazon Bedrock's InvokeModel API speaking for Anthropic's Messages API.
@@ -103,7 +107,7 @@ export class BedrockAdapter implements UpstreamAdapter {
     this.signer = new SignatureV4({
       service: 'bedrock',
       region: options.region,
-      sha256: Sha256,
+      sha256: Sha256Hash,
       credentials: () => this.credentials(),
     });
   }
