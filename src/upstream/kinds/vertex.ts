@@ -1,5 +1,6 @@
 import { GoogleAuth } from 'google-auth-library';
 import { GatewayError } from '../../errors.js';
+import { headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { withDeadline } from './deadline.js';
 import { withoutHeaders } from './header-list.js';
@@ -134,7 +135,7 @@ export class VertexAdapter implements UpstreamAdapter {
     const mapped = mapVertexStatus(res.status);
     if (mapped.credentialRejected === true) this.auth = this.newAuth();
     const extra: Record<string, string> = {};
-    if (mapped.status === 429 || mapped.status === 529) extra['retry-after'] = (res.headers['retry-after'] as string | undefined) ?? '1';
+    if (mapped.status === 429 || mapped.status === 529) extra['retry-after'] = headerValue(res.headers, 'retry-after') ?? '1';
     return rewrittenAnswer(
       res,
       mapped.status,
