@@ -1,9 +1,14 @@
 import autocannon from 'autocannon';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Pool } from 'undici';
 import { bigBodyStall, longTextBody, manyKeysBody } from './big-body.js';
 import { fixedRate, percentile, streamTimings, type LatencyResult, type Request } from './load.js';
 import { coreTimes, describeMachine, pinSelf, processCpuSeconds, rssMiB, utilisation } from './machine.js';
 import { freePort } from '../test/helpers/ports.js';
+import { chunkFrame } from '../src/mock-upstream/provider-framing.js';
+import { EventStreamToSse } from '../src/upstream/kinds/bedrock-stream.js';
 import { pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream } from './workloads.js';
 
@@ -16,7 +21,7 @@ import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream
  * is about coalescing (it says so). Traffic stays on 127.0.0.1; every phase is bounded in count and time.
  *
  *   npm run bench                  all phases (about 10 minutes)
- *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,cross,bigbody,failover
+ *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,cross,bigbody,failover,kinds
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
@@ -570,6 +575,59 @@ async function main(): Promise<void> {
     for (const [name, v] of Object.entries(cpu)) out(`| ${name} | ${v.completed} | ${v.errors} | ${fmt(v.cpuUsPerRequest, 0)} | ${ratio(v.cpuUsPerRequest, cpu['one upstream']?.cpuUsPerRequest)} |`);
   }
 
+  if (phase('kinds')) {
+    // CPU per request of the gateway serving from each kind's mock: Anthropic (pass-through of bytes), Bedrock
+    // (in-place body edits, SigV4 signing, event stream decoded into SSE), Vertex (body edits, ADC bearer).
+    // Plain 1 KB and streams of 16 events at 300 req/s, every body distinct; a kind's stream CPU over the
+    // Anthropic stream's, divided by its 16 events, is the translation's cost per event. The mock answers in
+    // each provider's framing. Then the event-stream translator alone, in this process (no sockets).
+    const dir = mkdtempSync(join(tmpdir(), 'bench-kinds-'));
+    const gatewayKey = HEADERS['x-api-key'];
+    const awsKey = { id: 'AKIABENCH00000000001', secret: 'bench/secret/0000000000000000000000000000' };
+    const results: Record<string, { plain: CpuResult; stream: CpuResult }> = {};
+    try {
+      for (const kind of ['anthropic', 'bedrock', 'vertex'] as const) {
+        const mock = await startMock('1', { MOCK_KIND: kind, MOCK_BEDROCK_KEYS: `${awsKey.id}:${awsKey.secret}` });
+        const env: Record<string, string> = { GATEWAY_API_KEYS: gatewayKey, BENCH_ANTHROPIC_KEY: 'sk-ant-bench-held-000000' };
+        let entry: Record<string, unknown>;
+        if (kind === 'anthropic') entry = { name: 'anthropic', url: mock.url, api_key_env: 'BENCH_ANTHROPIC_KEY' };
+        else if (kind === 'bedrock') {
+          entry = { name: 'bedrock', kind, url: mock.url, region: 'us-east-1' };
+          Object.assign(env, { AWS_ACCESS_KEY_ID: awsKey.id, AWS_SECRET_ACCESS_KEY: awsKey.secret, AWS_CONFIG_FILE: join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), AWS_EC2_METADATA_DISABLED: 'true' });
+        } else {
+          entry = { name: 'vertex', kind, url: mock.url, region: 'us-east5', project: 'test-project' };
+          writeFileSync(join(dir, 'subject'), 'bench-subject-token');
+          const adc = join(dir, 'adc.json');
+          writeFileSync(adc, JSON.stringify({ type: 'external_account', audience: '//iam.googleapis.com/bench', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: `${mock.url}/_mock/google/token`, credential_source: { file: join(dir, 'subject') } }));
+          env.GOOGLE_APPLICATION_CREDENTIALS = adc;
+        }
+        const gateway = await startGateway('0', mock.url, { ...env, UPSTREAMS: JSON.stringify([entry]) });
+        const pid = pidOf(gateway);
+        results[kind] = { plain: await cpuAtRate(mock, gateway, pid, 300, seconds, plain1k, 2), stream: await cpuAtRate(mock, gateway, pid, 300, seconds, stream, 2) };
+        await gateway.stop();
+        await mock.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    report.kinds = results;
+    const anthropicStream = results.anthropic?.stream.cpuUsPerRequest;
+    const perEvent = (r: { plain: CpuResult; stream: CpuResult } | undefined): number | undefined =>
+      r?.stream.cpuUsPerRequest === undefined || anthropicStream === undefined ? undefined : (r.stream.cpuUsPerRequest - anthropicStream) / STREAM_EVENTS;
+    out('\n## Upstream kinds: gateway CPU per request serving from the Anthropic, Bedrock and Vertex mocks (300 req/s, every body distinct)');
+    out(machineLine());
+    out('| kind | plain completed / errors | plain CPU µs/req | vs anthropic | stream completed / errors | stream CPU µs/req | vs anthropic | extra CPU µs per stream event (vs anthropic) / 16 |');
+    out('|---|---|---|---|---|---|---|---|');
+    for (const [kind, r] of Object.entries(results)) {
+      out(
+        `| ${kind} | ${r.plain.completed} / ${r.plain.errors} | ${fmt(r.plain.cpuUsPerRequest, 0)} | ${ratio(r.plain.cpuUsPerRequest, results.anthropic?.plain.cpuUsPerRequest)} | ${r.stream.completed} / ${r.stream.errors} | ${fmt(r.stream.cpuUsPerRequest, 0)} | ${ratio(r.stream.cpuUsPerRequest, anthropicStream)} | ${kind === 'anthropic' ? '' : fmt(perEvent(r), 1)} |`,
+      );
+    }
+    const translator = await translatorCost();
+    report.kindsTranslator = translator;
+    out(`\nThe Bedrock event-stream translator alone (decode, CRC checks, base64, SSE framing; in process, ${translator.events} events of the mock's stream): ${fmt(translator.usPerEvent, 2)} CPU µs per event.`);
+  }
+
   const soakSeconds = Number(args.get('soak') ?? '0');
   if (soakSeconds > 0) {
     const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: '2' });
@@ -601,6 +659,38 @@ async function main(): Promise<void> {
   out('\n```json');
   out(JSON.stringify(report));
   out('```');
+}
+
+/** CPU of EventStreamToSse per event, over many copies of a 16-event Bedrock stream in one pass. */
+async function translatorCost(): Promise<{ events: number; usPerEvent: number }> {
+  const events = [
+    '{"type":"message_start","message":{"id":"msg_mock_0123456789abcdef01234567","type":"message","role":"assistant","model":"claude-sonnet-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":12,"output_tokens":1,"cache_creation_input_tokens":0,"cache_read_input_tokens":0}}}',
+    '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+    '{"type":"ping"}',
+    ...Array.from({ length: 10 }, (_, i) => `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":" word${i}"}}`),
+    '{"type":"content_block_stop","index":0}',
+    '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"input_tokens":12,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":10}}',
+    '{"type":"message_stop"}',
+  ];
+  const frames = events.map((e) => chunkFrame(Buffer.from(e)));
+  const copies = 5_000;
+  const run = async (n: number): Promise<number> => {
+    const sse = new EventStreamToSse();
+    const drained = (async () => {
+      for await (const _chunk of sse as AsyncIterable<Buffer>) {
+        // consumed
+      }
+    })();
+    const started = process.cpuUsage();
+    for (let i = 0; i < n; i++) for (const frame of frames) sse.write(frame);
+    sse.end();
+    await drained;
+    const used = process.cpuUsage(started);
+    return used.user + used.system;
+  };
+  await run(500); // warm-up
+  const us = await run(copies);
+  return { events: copies * frames.length, usPerEvent: us / (copies * frames.length) };
 }
 
 main().catch((err: unknown) => {

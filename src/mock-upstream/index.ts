@@ -4,3 +4,5 @@ export type { BilledUsage, MockStats } from './stats.js';
 export { FAULT_HEADERS, FAULT_KINDS, type FaultKind, type FaultPlan } from './faults.js';
 export { parseScript, validateScript, ScriptPlayer, type MockScript, type ScriptStep, type KeyBudgetSpec } from './script.js';
 export { KeyBudgets, keyId } from './key-budget.js';
+export { MOCK_KINDS, type MockKind, type BedrockMockOptions, type VertexMockOptions } from './providers.js';
+export { BEDROCK_STREAM_FAULTS, type BedrockStreamFault } from './provider-framing.js';

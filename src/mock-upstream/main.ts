@@ -1,3 +1,4 @@
+import { MOCK_KINDS, type MockKind } from './providers.js';
 import { createMockUpstream, type MockUpstreamOptions } from './server.js';
 import { parseScript, validateScript } from './script.js';
 
@@ -7,7 +8,9 @@ import { parseScript, validateScript } from './script.js';
  * MOCK_PUBLIC_URL (its own url), MOCK_HTTP2 (off; on = also prior-knowledge h2c on the same port),
  * MOCK_SCRIPT (a failure script, script.ts shorthand or JSON, e.g. `healthy:20s,down:10s,repeat`),
  * MOCK_CONTROL_PORT (unset; a port serving only /_mock/*, reachable while the script keeps the API port down).
- * A bad value names its variable and exits 1; SIGTERM/SIGINT close and exit 0.
+ * MOCK_KIND (anthropic | bedrock | vertex), MOCK_REGION (bedrock us-east-1, vertex us-east5),
+ * MOCK_VERTEX_PROJECT (test-project), MOCK_BEDROCK_KEYS (`ACCESS_KEY_ID:SECRET,...` that verify),
+ * MOCK_BEARER_TOKENS (comma-separated: Bedrock API keys, or Vertex access tokens, accepted as bearers). A bad value names its variable and exits 1; SIGTERM/SIGINT close and exit 0.
  */
 
 function fail(message: string): never {
@@ -53,6 +56,20 @@ const options: MockUpstreamOptions = {
 const http2 = process.env.MOCK_HTTP2?.trim() ?? '';
 if (!['', 'on', 'off'].includes(http2)) fail(`MOCK_HTTP2 must be on or off (got ${JSON.stringify(http2)})`);
 options.http2 = http2 === 'on';
+const kind = process.env.MOCK_KIND?.trim() ?? '';
+if (!['', ...MOCK_KINDS].includes(kind)) fail(`MOCK_KIND must be one of ${MOCK_KINDS.join('|')} (got ${JSON.stringify(kind)})`);
+options.kind = kind === '' ? 'anthropic' : (kind as MockKind);
+const list = (name: string): string[] => (process.env[name] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+const region = process.env.MOCK_REGION?.trim();
+const bearers = list('MOCK_BEARER_TOKENS');
+const keys = list('MOCK_BEDROCK_KEYS').map((pair) => {
+  const at = pair.indexOf(':');
+  if (at <= 0 || at === pair.length - 1) fail('MOCK_BEDROCK_KEYS must be ACCESS_KEY_ID:SECRET pairs separated by commas');
+  return { accessKeyId: pair.slice(0, at), secretAccessKey: pair.slice(at + 1) };
+});
+options.bedrock = { credentials: keys, bearerTokens: bearers, ...(region === undefined || region === '' ? {} : { region }) };
+const project = process.env.MOCK_VERTEX_PROJECT?.trim();
+options.vertex = { tokens: bearers, ...(region === undefined || region === '' ? {} : { region }), ...(project === undefined || project === '' ? {} : { project }) };
 const publicUrl = envUrl('MOCK_PUBLIC_URL');
 if (publicUrl !== undefined) options.publicUrl = publicUrl;
 const script = process.env.MOCK_SCRIPT?.trim() ?? '';
@@ -75,7 +92,7 @@ const mock = await createMockUpstream(options).catch((err: unknown) =>
   fail(`cannot listen on ${options.host ?? ''}:${options.port ?? ''}: ${err instanceof Error ? err.message : String(err)}`),
 );
 process.stdout.write(
-  `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'mock-upstream', msg: 'mock Anthropic API listening', url: mock.url, ...(mock.controlUrl === undefined ? {} : { controlUrl: mock.controlUrl }), ...(options.script === undefined ? {} : { script: options.script }) })}\n`,
+  `${JSON.stringify({ level: 'info', time: new Date().toISOString(), service: 'mock-upstream', msg: `mock ${options.kind} API listening`, url: mock.url, ...(mock.controlUrl === undefined ? {} : { controlUrl: mock.controlUrl }), ...(options.script === undefined ? {} : { script: options.script }) })}\n`,
 );
 
 const stop = (): void => {

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { anthropicErrorBody } from '../errors.js';
 import type { FaultKind } from './faults.js';
-import { ChunkWriter } from './sse.js';
+import { ChunkWriter, type EventWriter } from './sse.js';
 
 /**
  * Writes one API response the way the real API frames it (request-id, organization and rate-limit
@@ -21,6 +21,20 @@ export interface ReplyOptions {
   streams?: { opened(): void; closed(): void };
   /** Headers that replace the defaults on every answer (a key's own rate-limit headers). */
   headers?: Record<string, string>;
+  /** A provider's own framing (Bedrock, Vertex AI) instead of Anthropic's. */
+  framing?: ProviderFraming;
+}
+
+/** How a provider frames what the mock's handlers produce in Anthropic's terms. */
+export interface ProviderFraming {
+  /** Headers on every answer (instead of Anthropic's request-id and rate-limit headers). */
+  headers(requestId: string): Record<string, string>;
+  /** The provider's error answer for an Anthropic status and message. */
+  error(status: number, message: string, requestId: string): { status: number; headers: Record<string, string>; body: Buffer };
+  /** Content type of a streamed answer. */
+  readonly streamContentType: string;
+  /** Re-frames the SSE text the handlers write. */
+  eventWriter(writer: ChunkWriter): EventWriter;
 }
 
 /** Statuses whose error answers carry retry-after by default, as the API's do. */
@@ -52,7 +66,7 @@ export class Reply {
     private readonly res: ServerResponse,
     private readonly options: ReplyOptions,
   ) {
-    this.headers = { ...apiHeaders(options.requestId), ...options.headers };
+    this.headers = { ...(options.framing?.headers(options.requestId) ?? apiHeaders(options.requestId)), ...options.headers };
   }
 
   get requestId(): string {
@@ -67,6 +81,12 @@ export class Reply {
   /** An Anthropic-shaped error of the type matching `status`. */
   error(status: number, message: string, extraHeaders: Record<string, string> = {}): void {
     const retryAfter = this.options.retryAfter ?? (RETRY_AFTER_STATUSES.has(status) ? '1' : undefined);
+    const framing = this.options.framing;
+    if (framing !== undefined) {
+      const framed = framing.error(status, message, this.options.requestId);
+      this.bytes(framed.status, 'application/json', framed.body, { ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }), ...framed.headers, ...extraHeaders });
+      return;
+    }
     this.json(status, anthropicErrorBody(status, message, this.options.requestId), { ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }), ...extraHeaders });
   }
 
@@ -91,7 +111,7 @@ export class Reply {
   }
 
   /** Sends the headers of an SSE answer and returns the writer for its events. */
-  eventStream(): ChunkWriter {
+  eventStream(): EventWriter {
     const gzip = this.options.fault === 'gzip';
     const streams = this.options.streams;
     if (streams !== undefined && !this.res.destroyed) {
@@ -100,10 +120,11 @@ export class Reply {
     }
     this.res.writeHead(200, {
       ...this.headers,
-      'content-type': 'text/event-stream; charset=utf-8',
+      'content-type': this.options.framing?.streamContentType ?? 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       ...(gzip ? { 'content-encoding': 'gzip' } : {}),
     });
-    return new ChunkWriter(this.res, gzip);
+    const writer = new ChunkWriter(this.res, gzip);
+    return this.options.framing?.eventWriter(writer) ?? writer;
   }
 }

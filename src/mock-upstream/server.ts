@@ -9,12 +9,14 @@ import {
 } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { anthropicErrorBody } from '../errors.js';
-import { PromptCache } from './answers.js';
+import { countTokens, PromptCache, validateCountTokens } from './answers.js';
 import { BatchStore } from './batches.js';
 import { faultFromHeaders, FaultSchedule, validateFaultPlan, type FaultPlan } from './faults.js';
 import { estimatedTokens, KeyBudgets } from './key-budget.js';
 import { parseScript, ScriptPlayer, validateScript, type MockScript } from './script.js';
 import { Reply } from './reply.js';
+import { bedrockFraming, vertexFraming } from './provider-framing.js';
+import { ProviderMock, type BedrockMockOptions, type MockKind, type VertexMockOptions } from './providers.js';
 import { dispatch, type MockState } from './routes.js';
 import { StatsRecorder, type MockStats } from './stats.js';
 
@@ -54,6 +56,13 @@ export interface MockUpstreamOptions {
    * took it down (not listening on its API port) can still be told to come back.
    */
   controlPort?: number;
+  /**
+   * Which service to imitate: Anthropic's API (default), Amazon Bedrock (SigV4 or bearer auth,
+   * /model/{id}/invoke..., binary event streams) or Google Vertex AI (OAuth bearer, :rawPredict...).
+   */
+  kind?: MockKind;
+  bedrock?: BedrockMockOptions;
+  vertex?: VertexMockOptions;
 }
 
 export interface RecordedRequest {
@@ -85,6 +94,8 @@ export interface MockUpstream {
   setScript(script: MockScript | string | null): Promise<void>;
   /** True while a script keeps the API port closed. */
   isDown(): boolean;
+  /** Rejects every AWS credential and Google token the mock issued so far, as expired (new ones work). */
+  expireCredentials(): void;
   /** Closes the server and every open connection, stalled ones included. */
   close(): Promise<void>;
 }
@@ -147,6 +158,8 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
   const stats = new StatsRecorder();
   const promptCache = new PromptCache();
   const batches = new BatchStore();
+  const kind = options.kind ?? 'anthropic';
+  const provider = new ProviderMock(kind, options.bedrock, options.vertex);
   /** Pending sleeps, so close() can end them at once. */
   const sleeps = new Set<() => void>();
   let closed = false;
@@ -185,6 +198,9 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       '/_mock/faults': ['GET', 'POST'],
       '/_mock/requests': ['GET'],
       '/_mock/script': ['GET', 'POST'],
+      '/_mock/aws/credentials': ['GET'],
+      '/_mock/google/token': ['POST'],
+      '/_mock/expire-credentials': ['POST'],
     };
     const allowed = routes[path];
     if (allowed === undefined) {
@@ -196,7 +212,19 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       return;
     }
     const { text } = await readBody(req);
-    if (path === '/_mock/stats') {
+    if (path === '/_mock/aws/credentials') {
+      // The AWS_CONTAINER_CREDENTIALS_FULL_URI contract: fresh temporary credentials on every call.
+      controlJson(res, 200, provider.issueAwsCredentials());
+    } else if (path === '/_mock/google/token') {
+      // A Google STS token exchange (external_account credentials' token_url): a subject token in, an access token out.
+      const form = new URLSearchParams(text);
+      if ((form.get('subject_token') ?? '') === '' || form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:token-exchange') {
+        controlJson(res, 400, { error: 'invalid_request', error_description: 'subject_token and the token-exchange grant_type are required' });
+      } else controlJson(res, 200, provider.issueGoogleToken());
+    } else if (path === '/_mock/expire-credentials') {
+      provider.expireIssued();
+      controlJson(res, 200, { ok: true });
+    } else if (path === '/_mock/stats') {
       controlJson(res, 200, stats.snapshot());
     } else if (path === '/_mock/reset') {
       reset();
@@ -292,8 +320,10 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     // The API checks the key before the rate limit; an invalid key is never charged.
     const budget = key === undefined || key === TEST_INVALID_KEY || budgets === null ? undefined : budgets.charge(key, estimatedTokens(Buffer.byteLength(text)));
     const echo = req.headers['x-mock-echo-headers'];
+    const framing = kind === 'bedrock' ? bedrockFraming(provider.streamFault(req.headers)) : kind === 'vertex' ? vertexFraming() : undefined;
     const reply = new Reply(res, {
       ...(budget === undefined ? {} : { headers: budget.headers }),
+      ...(framing === undefined ? {} : { framing }),
       requestId: recorded.id,
       ...(fault.kind === undefined ? {} : { fault: fault.kind }),
       ...(fault.retryAfter === undefined ? {} : { retryAfter: fault.retryAfter }),
@@ -306,6 +336,36 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     }
     if (fault.status !== undefined) {
       reply.error(fault.status, fault.status === 529 || fault.status === 503 ? 'Overloaded' : `Injected failure (status ${fault.status})`);
+      return;
+    }
+    if (kind !== 'anthropic') {
+      const refused = await provider.authenticate(recorded.method, url.pathname, req.headers, text, recorded.id);
+      if (refused !== undefined) {
+        reply.bytes(refused.status, 'application/json', refused.body, refused.headers);
+        return;
+      }
+      const translated = provider.translate(recorded.method, url.pathname, text);
+      if (!translated.ok) {
+        reply.error(translated.status, translated.message);
+        return;
+      }
+      if (translated.bedrockCountTokens) {
+        const counted = JSON.parse(translated.body) as unknown;
+        const problem = validateCountTokens(counted);
+        if (problem !== undefined) reply.error(400, problem);
+        else reply.json(200, { inputTokens: countTokens(counted as { messages: unknown[] }) });
+        return;
+      }
+      await dispatch({
+        method: recorded.method,
+        url: new URL(translated.path, 'http://mock.invalid'),
+        body: translated.body,
+        reply,
+        fault,
+        eventIntervalMs: fault.eventIntervalMs ?? options.eventIntervalMs ?? 0,
+        state,
+        sleep,
+      });
       return;
     }
     if (key === undefined) {
@@ -532,6 +592,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     stats: () => stats.snapshot(),
     reset,
     setFaults: (plan) => faults.set(plan),
+    expireCredentials: () => provider.expireIssued(),
     setScript: installScript,
     isDown: () => !listening,
     close: closeAll,

@@ -49,6 +49,13 @@ export function messageEvents(answer: Answer, model: string): SseEvent[] {
   ];
 }
 
+/** Where a handler writes a streamed answer's SSE text; providers' framings re-frame it (provider-framing.ts). */
+export interface EventWriter {
+  write(chunk: string): Promise<boolean>;
+  end(): void;
+  destroy(): void;
+}
+
 /**
  * Writes a response body chunk by chunk, optionally through gzip (flushed after every chunk so each
  * chunk is decodable on arrival). write() resolves once its bytes reached the socket (and, when the
@@ -56,7 +63,7 @@ export function messageEvents(answer: Answer, model: string): SseEvent[] {
  * later destroy() cannot discard what was already written. Once the client is gone every write
  * reports false and nothing more is written.
  */
-export class ChunkWriter {
+export class ChunkWriter implements EventWriter {
   private readonly gzip: Gzip | undefined;
   /** Settles when the compressed bytes handed to the response so far reached the socket. */
   private compressedFlushed: Promise<void> = Promise.resolve();
@@ -83,7 +90,7 @@ export class ChunkWriter {
     return !this.res.destroyed && !this.res.writableEnded && this.gzip?.writableEnded !== true;
   }
 
-  async write(chunk: string): Promise<boolean> {
+  async write(chunk: string | Buffer): Promise<boolean> {
     if (!this.isOpen()) return false;
     const gzip = this.gzip;
     if (gzip === undefined) {

@@ -1,7 +1,9 @@
 import type { Config } from '../config.js';
 import { UpstreamClient, type PoolObserver } from './client.js';
 import { AnthropicAdapter } from './kinds/anthropic.js';
+import { BedrockAdapter } from './kinds/bedrock.js';
 import type { UpstreamAdapter } from './kinds/kind.js';
+import { VertexAdapter } from './kinds/vertex.js';
 import type { UpstreamTarget } from './targets.js';
 import { Upstream, UpstreamSet } from './upstreams.js';
 
@@ -9,9 +11,13 @@ import { Upstream, UpstreamSet } from './upstreams.js';
 export function adapterFor(target: UpstreamTarget): UpstreamAdapter {
   switch (target.kind) {
     case 'anthropic':
-      return new AnthropicAdapter(target.apiKey);
-    default:
-      throw new Error(`upstream "${target.name}": kind ${target.kind} is not available in this build`);
+      return new AnthropicAdapter(target.apiKey, target.models !== undefined);
+    case 'bedrock':
+      if (target.region === undefined) throw new Error(`upstream "${target.name}": kind bedrock needs a region`);
+      return new BedrockAdapter({ url: target.origin + target.pathPrefix, region: target.region, profile: target.awsProfile, bearerToken: target.bearerToken });
+    case 'vertex':
+      if (target.region === undefined || target.project === undefined) throw new Error(`upstream "${target.name}": kind vertex needs a region and a project`);
+      return new VertexAdapter({ url: target.origin + target.pathPrefix, region: target.region, project: target.project });
   }
 }
 

@@ -1,20 +1,35 @@
+import { GatewayError } from '../../errors.js';
+import { withoutHeaders } from './header-list.js';
+import { TopLevelObject } from './json-edit.js';
 import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
+
+/**
+ * Anthropic's own API: the request goes as the client sent it. With a gateway-held key, that key
+ * replaces any credential the request carries (the edge has already removed the client's; this is
+ * the second line). In pass-through mode the client's own credential travels untouched. When the
+ * upstream maps model ids, the body's top-level `"model"` is rewritten in place, and only when the
+ * mapped id differs: every other byte is the client's.
+ */
+
+const CREDENTIALS = new Set(['x-api-key', 'authorization']);
 
 const identity = (res: ProviderResponse): ProviderResponse => res;
 
-/**
- * Anthropic's own API: the request goes as the client sent it. With a gateway-held key the key is
- * added here (the edge has already removed the client's credential headers); in pass-through mode
- * the client's own credential travels untouched. When the upstream maps model ids, the body's
- * top-level model is rewritten in place (`setModel`).
- */
+/** The body with its top-level model set to `model`, or the same buffer when nothing changes. */
+export function withModel(body: Buffer, model: string): Buffer {
+  const object = TopLevelObject.parse(body);
+  if (object?.has('model') !== true || object.string('model') === model) return body;
+  return object.edit({ set: { model: JSON.stringify(model) } });
+}
+
 export class AnthropicAdapter implements UpstreamAdapter {
   readonly kind = 'anthropic' as const;
 
   constructor(
-    private readonly apiKey: string | undefined,
-    /** Sets the body's top-level model (byte-exact elsewhere); only for upstreams with a model map. */
-    private readonly setModel?: (body: Buffer, model: string) => Buffer,
+    /** A key the gateway holds for this upstream; undefined = pass-through. Secret. */
+    private readonly apiKey?: string,
+    /** The upstream has a model map: bodies may need their model rewritten (a scan per call, so only then). */
+    private readonly mapsModels = false,
   ) {}
 
   refuses(): string | undefined {
@@ -22,8 +37,13 @@ export class AnthropicAdapter implements UpstreamAdapter {
   }
 
   prepare(req: OutgoingRequest): Promise<PreparedCall> {
-    const headers = this.apiKey === undefined ? (req.headers as string[]) : [...req.headers, 'x-api-key', this.apiKey];
-    const body = this.setModel !== undefined && req.model !== undefined && Buffer.isBuffer(req.body) ? this.setModel(req.body, req.model) : req.body;
+    const headers = this.apiKey === undefined ? req.headers.slice() : [...withoutHeaders(req.headers, CREDENTIALS), 'x-api-key', this.apiKey];
+    const body = this.mapsModels && req.model !== undefined && Buffer.isBuffer(req.body) ? withModel(req.body, req.model) : req.body;
     return Promise.resolve({ path: req.path, headers, body, translate: identity });
   }
+}
+
+/** Raised by adapters whose body edits need a JSON object and did not get one. */
+export function notTranslatable(kind: string): GatewayError {
+  return new GatewayError('NOT_TRANSLATABLE', 400, `The request body must be a JSON object to be served by a ${kind} upstream`);
 }

@@ -1,0 +1,28 @@
+/** Raw header lists (name/value pairs in order, as node and undici give and take them). */
+
+/** The list without the named headers (names lower-case). */
+export function withoutHeaders(list: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    if (!names.has(name.toLowerCase())) out.push(name, list[i + 1] as string);
+  }
+  return out;
+}
+
+/** Every value of the named header (lower-case name), in order. */
+export function headerValues(list: readonly string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) {
+    if ((list[i] as string).toLowerCase() === name) out.push(list[i + 1] as string);
+  }
+  return out;
+}
+
+/** Comma-separated values of the named header, split, trimmed, empty ones dropped (e.g. `anthropic-beta`). */
+export function listValues(list: readonly string[], name: string): string[] {
+  return headerValues(list, name)
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v !== '');
+}

@@ -1,0 +1,235 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Anthropic from '@anthropic-ai/sdk';
+import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { scrape, sum } from '../helpers/prom.js';
+import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
+
+/**
+ * The official SDK pointed at the gateway gets identical Message objects and SSE event sequences
+ * whether the gateway served it from the Anthropic mock, the Bedrock mock or the Vertex mock (the
+ * gateway speaks to the latter two with real SigV4 signing and real Application Default
+ * Credentials against the mocks' credential endpoints), and failover crosses kinds with no client error.
+ */
+
+const MODEL = 'claude-sonnet-5';
+const GATEWAY_KEY = 'gw-key-kinds-0123456789';
+const KEY_ID = 'AKIAMOCKE2E000000001';
+const SECRET = 'mock/e2e/secret/for/tests/only/000000000';
+const SIGNATURE = 'EqQBCkYIARgCIkD+/e2e-signature==';
+
+let dir: string;
+let anthropicMock: MockUpstream;
+let bedrockMock: MockUpstream;
+let vertexMock: MockUpstream;
+const stacks: Record<'anthropic' | 'bedrock' | 'vertex', UpstreamsStack | undefined> = { anthropic: undefined, bedrock: undefined, vertex: undefined };
+const savedEnv = { ...process.env };
+
+function entries(): Record<'anthropic' | 'bedrock' | 'vertex', Record<string, unknown> & { name: string; url: string }> {
+  return {
+    anthropic: { name: 'anthropic', kind: 'anthropic', url: anthropicMock.url, api_key_env: 'E2E_ANTHROPIC_KEY' },
+    bedrock: { name: 'bedrock', kind: 'bedrock', url: bedrockMock.url, region: 'us-east-1' },
+    vertex: { name: 'vertex', kind: 'vertex', url: vertexMock.url, region: 'us-east5', project: 'test-project' },
+  };
+}
+
+const ENV = { GATEWAY_API_KEYS: GATEWAY_KEY, E2E_ANTHROPIC_KEY: 'sk-ant-e2e-held-0123456789' };
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'kinds-e2e-'));
+  anthropicMock = await createMockUpstream();
+  bedrockMock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }] } });
+  vertexMock = await createMockUpstream({ kind: 'vertex' });
+  // The gateway runs in this process: the AWS chain reads these, and ADC reads the credentials file.
+  for (const name of Object.keys(process.env)) if (name.startsWith('AWS_') || name.startsWith('GOOGLE_')) Reflect.deleteProperty(process.env, name);
+  Object.assign(process.env, {
+    AWS_ACCESS_KEY_ID: KEY_ID,
+    AWS_SECRET_ACCESS_KEY: SECRET,
+    AWS_CONFIG_FILE: join(dir, 'none'),
+    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+  });
+  const subject = join(dir, 'subject-token');
+  writeFileSync(subject, 'e2e-subject-token');
+  const adc = join(dir, 'adc.json');
+  writeFileSync(
+    adc,
+    JSON.stringify({
+      type: 'external_account',
+      audience: '//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/e2e/providers/mock',
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      token_url: `${vertexMock.url}/_mock/google/token`,
+      credential_source: { file: subject },
+    }),
+  );
+  process.env.GOOGLE_APPLICATION_CREDENTIALS = adc;
+  const all = entries();
+  for (const kind of ['anthropic', 'bedrock', 'vertex'] as const) stacks[kind] = await startUpstreamsGateway([all[kind]], ENV, GATEWAY_KEY);
+});
+
+after(async () => {
+  for (const stack of Object.values(stacks)) await stack?.close();
+  await Promise.all([anthropicMock.close(), bedrockMock.close(), vertexMock.close()]);
+  process.env = savedEnv;
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function client(kind: 'anthropic' | 'bedrock' | 'vertex'): Anthropic {
+  const stack = stacks[kind];
+  assert.ok(stack !== undefined);
+  return stack.client();
+}
+
+const TURN_TWO = {
+  model: MODEL,
+  max_tokens: 256,
+  thinking: { type: 'enabled' as const, budget_tokens: 1024 },
+  tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } } } }],
+  messages: [
+    { role: 'user' as const, content: 'Weather in Paris?' },
+    {
+      role: 'assistant' as const,
+      content: [
+        { type: 'thinking' as const, thinking: 'I should call the tool.', signature: SIGNATURE },
+        { type: 'tool_use' as const, id: 'toolu_e2e', name: 'get_weather', input: { city: 'Paris' } },
+      ],
+    },
+    { role: 'user' as const, content: [{ type: 'tool_result' as const, tool_use_id: 'toolu_e2e', content: '18C and sunny' }] },
+  ],
+};
+
+describe('the SDK sees the same answers from every kind', () => {
+  test('plain Message objects are identical', async () => {
+    const params = { model: MODEL, max_tokens: 64, messages: [{ role: 'user' as const, content: 'Describe a gateway' }] };
+    const want = await client('anthropic').messages.create(params);
+    for (const kind of ['bedrock', 'vertex'] as const) {
+      const { data, response } = await client(kind).messages.create(params).withResponse();
+      assert.deepEqual(data, want, kind);
+      assert.equal(response.headers.get('x-gateway-upstream'), kind);
+    }
+  });
+
+  test('SSE event sequences are identical, and finalMessage() agrees', async () => {
+    const params = { model: MODEL, max_tokens: 64, messages: [{ role: 'user' as const, content: 'Stream about gateways' }] };
+    const collect = async (kind: 'anthropic' | 'bedrock' | 'vertex'): Promise<{ events: unknown[]; final: unknown }> => {
+      const stream = client(kind).messages.stream(params);
+      const events: unknown[] = [];
+      for await (const event of stream) events.push(event);
+      return { events, final: await stream.finalMessage() };
+    };
+    const want = await collect('anthropic');
+    assert.ok(want.events.length > 5);
+    for (const kind of ['bedrock', 'vertex'] as const) assert.deepEqual(await collect(kind), want, kind);
+  });
+
+  test('a thinking round-trip with tool use: same answers, and the signature reaches each provider byte for byte', async () => {
+    const want = await client('anthropic').messages.create(TURN_TWO);
+    for (const [kind, mock] of [
+      ['bedrock', bedrockMock],
+      ['vertex', vertexMock],
+    ] as const) {
+      assert.deepEqual(await client(kind).messages.create(TURN_TWO), want, kind);
+      const seen = mock.requests.at(-1)?.body ?? '';
+      assert.ok(seen.includes(`{"type":"thinking","thinking":"I should call the tool.","signature":"${SIGNATURE}"}`), `${kind} got ${seen}`);
+      assert.ok(!seen.includes('"model"'), `${kind}: the model moved to the URL`);
+    }
+    const wantStreamed = await client('anthropic').messages.stream(TURN_TWO).finalMessage();
+    for (const kind of ['bedrock', 'vertex'] as const) assert.deepEqual(await client(kind).messages.stream(TURN_TWO).finalMessage(), wantStreamed, kind);
+  });
+
+  test('count_tokens is identical', async () => {
+    const params = { model: MODEL, messages: [{ role: 'user' as const, content: 'How many tokens is this sentence?' }] };
+    const want = await client('anthropic').messages.countTokens(params);
+    assert.ok(want.input_tokens > 0);
+    for (const kind of ['bedrock', 'vertex'] as const) assert.deepEqual(await client(kind).messages.countTokens(params), want, kind);
+  });
+
+  test('endpoints Bedrock and Vertex do not serve get a clear 404 naming why', async () => {
+    for (const kind of ['bedrock', 'vertex'] as const) {
+      await assert.rejects(client(kind).models.list(), (err: unknown) => {
+        assert.equal((err as { status?: number }).status, 404, kind);
+        assert.match((err as Error).message, /serves only POST \/v1\/messages/);
+        return true;
+      });
+    }
+  });
+});
+
+describe('Bedrock faults as the SDK sees them through the gateway', () => {
+  test('a stream cut mid-frame ends with an error the SDK raises, after the events that arrived whole', async () => {
+    const stream = client('bedrock').messages.stream(
+      { model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'cut me' }] },
+      { headers: { 'x-mock-bedrock-fault': 'cut-frame' } },
+    );
+    const seen: string[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const event of stream) seen.push(event.type);
+      })(),
+      (err: unknown) => err instanceof Error,
+    );
+    assert.equal(seen[0], 'message_start');
+    assert.ok(!seen.includes('message_stop'));
+  });
+
+  test('usage from Bedrock answers is metered under the bedrock upstream', async () => {
+    const stack = stacks.bedrock;
+    assert.ok(stack !== undefined);
+    await client('bedrock').messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'meter me' }] });
+    await client('bedrock').messages.stream({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'meter my stream' }] }).finalMessage();
+    const metrics = await scrape(stack.gateway.url);
+    assert.ok(sum(metrics, 'claude_tokens_total', { upstream: 'bedrock', type: 'output' }) > 0);
+    assert.ok(sum(metrics, 'claude_tokens_total', { upstream: 'bedrock', type: 'input' }) > 0);
+  });
+});
+
+describe('failover across kinds', () => {
+  test('Anthropic answers 529: traffic moves to Bedrock; Bedrock throttles: traffic moves to Vertex; no client error', async () => {
+    const all = entries();
+    const stack = await startUpstreamsGateway(
+      [
+        { ...all.anthropic, tier: 0 },
+        { ...all.bedrock, tier: 1 },
+        { ...all.vertex, tier: 2 },
+      ],
+      // A budget large enough for every move: this test is about where calls land, not about the budget.
+      { ...ENV, UPSTREAM_RETRIES: '0', RETRY_BUDGET_PERCENT: '100', BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '50', BREAKER_WINDOW_MS: '60000', BREAKER_RESET_TIMEOUT_MS: '60000' },
+      GATEWAY_KEY,
+    );
+    try {
+      const sdk = stack.client();
+      const params = (i: number): Anthropic.MessageCreateParamsNonStreaming => ({ model: MODEL, max_tokens: 16, messages: [{ role: 'user' as const, content: `failover ${i}` }] });
+      anthropicMock.setFaults({ status: 529 });
+      // Waves of 4 concurrent calls: the retry budget's reserve (10 moves) bounds how many may move at once.
+      const wave = async (from: number): Promise<{ data: Anthropic.Message; response: Response }[]> => {
+        const out: { data: Anthropic.Message; response: Response }[] = [];
+        for (let w = 0; w < 3; w++) out.push(...(await Promise.all(Array.from({ length: 4 }, (_, i) => sdk.messages.create(params(from + w * 4 + i)).withResponse()))));
+        return out;
+      };
+      const phase1 = await wave(0);
+      for (const { data, response } of phase1) {
+        assert.equal(data.type, 'message');
+        assert.equal(response.headers.get('x-gateway-upstream'), 'bedrock');
+      }
+      bedrockMock.setFaults({ status: 429 });
+      const phase2 = await wave(100);
+      for (const { data, response } of phase2) {
+        assert.equal(data.type, 'message');
+        assert.equal(response.headers.get('x-gateway-upstream'), 'vertex');
+      }
+      const streamed = await sdk.messages.stream(params(999)).finalMessage();
+      assert.equal(streamed.type, 'message');
+      const metrics = await scrape(stack.gateway.url);
+      assert.ok(sum(metrics, 'upstream_failovers_total', { from: 'anthropic', to: 'bedrock' }) >= 1);
+      assert.ok(sum(metrics, 'upstream_failovers_total', { from: 'bedrock', to: 'vertex' }) >= 1);
+      assert.ok(sum(metrics, 'claude_api_calls_total', { upstream: 'vertex' }) >= 12);
+    } finally {
+      anthropicMock.setFaults(null);
+      bedrockMock.setFaults(null);
+      await stack.close();
+    }
+  });
+});
