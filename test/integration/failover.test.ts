@@ -246,6 +246,41 @@ describe('failover across upstreams', () => {
     assert.deepEqual(seen.slice(2), ['sk-key-b-0123456789'], 'key a rests: it is not asked again within its retry-after');
   });
 
+  test('keys on one host: a move after a 529 takes a retry-budget token (the host is overloaded); to another host it is free', async () => {
+    const seen: string[] = [];
+    const host = await scripted((req, res) => {
+      const key = String(req.headers['x-api-key']);
+      seen.push(key);
+      void readBody(req).then(() => {
+        const overloaded = key === 'sk-key-a-0123456789';
+        res.writeHead(overloaded ? 529 : 200, { 'content-type': 'application/json' });
+        res.end(overloaded ? JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }) : message('from key b'));
+      });
+    });
+    const other = await mockUpstream();
+    const env = { GATEWAY_API_KEYS: GATEWAY_KEY, TEST_KEY_A: 'sk-key-a-0123456789', TEST_KEY_B: 'sk-key-b-0123456789', RETRY_BUDGET_PERCENT: '0', BREAKER: 'off' };
+    const sameHost = await gateway(
+      [
+        { name: 'key-a', url: host.url, api_key_env: 'TEST_KEY_A' },
+        { name: 'key-b', url: host.url, api_key_env: 'TEST_KEY_B', tier: 1 },
+      ],
+      env,
+      GATEWAY_KEY,
+    );
+    await assert.rejects(sameHost.client().messages.create(params('same host')), (err: unknown) => (err as { status?: number }).status === 529);
+    assert.deepEqual(seen, ['sk-key-a-0123456789'], 'no budget: the overloaded host is not asked again through another key');
+    const otherHost = await gateway(
+      [
+        { name: 'key-a', url: host.url, api_key_env: 'TEST_KEY_A' },
+        { name: 'elsewhere', url: other.url, api_key_env: 'TEST_KEY_B', tier: 1 },
+      ],
+      env,
+      GATEWAY_KEY,
+    );
+    const moved = await otherHost.client().messages.create(params('other host')).withResponse();
+    assert.equal(moved.response.headers.get('x-gateway-upstream'), 'elsewhere', 'another host sees one attempt per call: free');
+  });
+
   test('pass-through: the client key travels to whichever upstream answers, and its own 429 is passed on, not failed over', async () => {
     const primary = await mockUpstream();
     const secondary = await mockUpstream();

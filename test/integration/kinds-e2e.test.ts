@@ -195,15 +195,15 @@ describe('failover across kinds', () => {
         { ...all.bedrock, tier: 1 },
         { ...all.vertex, tier: 2 },
       ],
-      // A budget large enough for every move: this test is about where calls land, not about the budget.
-      { ...ENV, UPSTREAM_RETRIES: '0', RETRY_BUDGET_PERCENT: '100', BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '50', BREAKER_WINDOW_MS: '60000', BREAKER_RESET_TIMEOUT_MS: '60000' },
+      // The gateway's default retry budget: moves to another host never take from it.
+      { ...ENV, UPSTREAM_RETRIES: '0', BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '50', BREAKER_WINDOW_MS: '60000', BREAKER_RESET_TIMEOUT_MS: '60000' },
       GATEWAY_KEY,
     );
     try {
       const sdk = stack.client();
       const params = (i: number): Anthropic.MessageCreateParamsNonStreaming => ({ model: MODEL, max_tokens: 16, messages: [{ role: 'user' as const, content: `failover ${i}` }] });
       anthropicMock.setFaults({ status: 529 });
-      // Waves of 4 concurrent calls: the retry budget's reserve (10 moves) bounds how many may move at once.
+      // Waves of 4 concurrent calls.
       const wave = async (from: number): Promise<{ data: Anthropic.Message; response: Response }[]> => {
         const out: { data: Anthropic.Message; response: Response }[] = [];
         for (let w = 0; w < 3; w++) out.push(...(await Promise.all(Array.from({ length: 4 }, (_, i) => sdk.messages.create(params(from + w * 4 + i)).withResponse()))));

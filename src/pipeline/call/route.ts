@@ -19,10 +19,12 @@ import { peekFirstEvent } from './first-event.js';
  *   its credentials;
  * - the upstream answered 5xx or 529, or (gateway-held keys only) 429 or 401;
  * - a stream's first event is `error` (peeked only when a move is possible).
- * A move needs a replayable body and an attempt left under FAILOVER_MAX_ATTEMPTS. A move after an
- * attempt the upstream saw (an answer, a broken connection, a timeout) also needs a token of the
- * retry budget, so an outage cannot multiply the load; a move after one that provably sent nothing
- * (refused connection, no credentials, no free connection) adds no load anywhere and is free. The flight around the route
+ * A move needs a replayable body and an attempt left under FAILOVER_MAX_ATTEMPTS. Each upstream sees
+ * at most one attempt per call, so a move to another host cannot multiply anyone's load. A move to
+ * another key on the SAME host after a failure that host may be suffering from (5xx, 529, a broken
+ * connection, a timeout, a stream error) would add load to it: that move also needs a token of the
+ * retry budget. A 429 or 401 is about one key, and a failure that sent nothing (refused connection,
+ * no credentials, no free connection) added no load: moving on from those is free. The flight around the route
  * makes the whole thing one call: followers only ever see the answer that is finally accepted.
  * When every candidate's breaker is open, the answer is the overload answer with the earliest
  * retry-after of them.
@@ -39,8 +41,13 @@ export const UPSTREAM_HEADER = 'x-gateway-upstream';
 
 export type FailoverReason = 'circuit_open' | 'connect' | 'unreachable' | 'timeout' | 'pool_timeout' | 'auth' | 'status_5xx' | 'overloaded' | 'rate_limited' | 'stream_error';
 
-/** Failures where nothing of the request left the gateway: moving on adds no upstream load. */
-const NOTHING_SENT = new Set<FailoverReason>(['circuit_open', 'connect', 'auth', 'pool_timeout']);
+/** Failures that say the host itself may be struggling: another attempt on that host adds to its load. */
+const HOST_STRAIN = new Set<FailoverReason>(['unreachable', 'timeout', 'status_5xx', 'overloaded', 'stream_error']);
+
+/** Whether moving from `from` to `to` after `reason` must be paid for from the retry budget. */
+function costsBudget(reason: FailoverReason, from: Upstream, to: Upstream): boolean {
+  return HOST_STRAIN.has(reason) && from.host === to.host;
+}
 
 /** Why a failed attempt may move on, or undefined when it must not (the client's abort, the gateway's own refusal). */
 function errorReason(err: unknown): FailoverReason | undefined {
@@ -146,7 +153,7 @@ export function route(options: RouteOptions): Interceptor {
           continue;
         }
         attempts++;
-        if (reason === undefined || !mayMove || !(NOTHING_SENT.has(reason) || budget.tryWithdraw())) throw err;
+        if (reason === undefined || !mayMove || (costsBudget(reason, upstream, after) && !budget.tryWithdraw())) throw err;
         lastError = err as GatewayError;
         moved(upstream, after, reason);
         continue;
@@ -164,13 +171,13 @@ export function route(options: RouteOptions): Interceptor {
           // The stream broke before its first event: a failure before any byte reached a client.
           attempt.discard({ head: answer.head, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
           attempts++;
-          if (isAbort(err) || !budget.tryWithdraw()) throw err;
+          if (isAbort(err) || (costsBudget('unreachable', upstream, after) && !budget.tryWithdraw())) throw err;
           lastError = err instanceof Error ? err : new Error(String(err));
           moved(upstream, after, 'unreachable');
           continue;
         }
       }
-      if (reason === undefined || !mayMove || !budget.tryWithdraw()) {
+      if (reason === undefined || !mayMove || (costsBudget(reason, upstream, after) && !budget.tryWithdraw())) {
         attempt.accept();
         return labelled(answer, upstream.name);
       }
