@@ -434,6 +434,21 @@ async function main(): Promise<void> {
       ['defaults (COALESCE_LINGER_MS=100)', {}],
       ['COALESCE_LINGER_MS=0', { COALESCE_LINGER_MS: '0' }],
     ];
+    {
+      // The load generator warms up first (one unrecorded burst straight at a mock): otherwise the first
+      // variant's fresh-process burst would also be the generator's cold one, and arrive more spread out.
+      const mock = await startMock('1', { MOCK_LATENCY_MS: '500' });
+      const pool = new Pool(mock.url, { connections: 2600 });
+      await Promise.all(
+        Array.from({ length: 2500 }, async (_, i) => {
+          const r = duplicate(-1, i, 100);
+          const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+          await res.body.dump();
+        }),
+      );
+      await pool.close();
+      await mock.stop();
+    }
     const results: Record<string, { upstreamCallsPerBurst: number[]; burstSeconds: number[]; gatewayCpuSeconds: number[]; leaderP50: number | undefined; followerP50: number | undefined }> = {};
     for (const [name, env] of variants) {
       const mock = await startMock('1', { MOCK_LATENCY_MS: '500' });
