@@ -27,9 +27,10 @@ export const LOG_FLUSH_MS = 100;
 
 /**
  * `destination` defaults to stdout written asynchronously in batches (LOG_BATCH_BYTES or every
- * LOG_FLUSH_MS): one write per request line cost more CPU than anything else the gateway adds per
- * request (a syscall through libuv's thread pool each). Lines still buffered when the process exits
- * are written synchronously by pino's exit hook; call `logger.flush()` before a planned exit.
+ * LOG_FLUSH_MS): the request log line was the largest single cost the gateway adds per request
+ * (BENCHMARKS.md), and writing each line alone (an fs write through libuv's thread pool) was part
+ * of it. Lines still buffered when the process exits are written synchronously by pino's exit hook;
+ * call `logger.flush()` before a planned exit.
  */
 export function stdoutDestination(): DestinationStream {
   return pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
