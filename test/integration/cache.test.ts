@@ -8,7 +8,8 @@ const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'u
 
 describe('exact-match response cache (CACHE=on)', () => {
   test('repeats are served from the cache, plain and streamed; errors, cut streams, other tenants and opt-outs are not', async () => {
-    const stack = await startStack({ env: { CACHE: 'on' } });
+    // About the cache alone: the cache-opted-out repeat must reach upstream, not a lingering answer (COALESCE_LINGER_MS=0).
+    const stack = await startStack({ env: { CACHE: 'on', COALESCE_LINGER_MS: '0' } });
     try {
       const client = stack.client();
       const first = await client.messages.create(params).withResponse();
