@@ -66,9 +66,10 @@ export async function startMock(cpu: string, env: Record<string, string> = {}): 
   return { name: 'mock', url, child, stop: stopper(child) };
 }
 
-export async function startGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Running> {
+/** `distSrc`: another build's dist/src (benchmarks/compare.ts runs a base build beside this one). */
+export async function startGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = [], distSrc = DIST_SRC): Promise<Running> {
   const port = await freePort();
-  const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, join(DIST_SRC, 'main.js')]);
+  const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, join(distSrc, 'main.js')]);
   const child = spawn(cmd, args, {
     // With UPSTREAMS the upstreams are the caller's (UPSTREAM_URL and UPSTREAMS exclude each other).
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...(env.UPSTREAMS === undefined ? { UPSTREAM_URL: upstreamUrl } : {}), LOG_LEVEL: 'info', ...env },

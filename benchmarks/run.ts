@@ -21,7 +21,7 @@ import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream
  * is about coalescing (it says so). Traffic stays on 127.0.0.1; every phase is bounded in count and time.
  *
  *   npm run bench                  all phases (about 10 minutes)
- *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,cross,bigbody,failover,kinds
+ *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
@@ -434,33 +434,110 @@ async function main(): Promise<void> {
   if (phase('coalescing')) {
     // COALESCING WORKLOAD, duplicates on purpose: bursts of 2,500 requests over 100 distinct prompts
     // (25 copies each) fired at once, upstream answering after 500 ms (issue 14 item 4's scenario).
-    const mock = await startMock('1', { MOCK_LATENCY_MS: '500' });
-    const gateway = await startGateway('0', mock.url, gatewayEnv);
-    const pool = new Pool(gateway.url, { connections: 2600 });
-    const bursts = 2;
-    const perBurst: number[] = [];
-    const latencies: Record<string, number[]> = { leader: [], follower: [] };
-    for (let b = 0; b < bursts; b++) {
-      const before = (await mockStats(mock)).requests;
+    // The first burst opens 2,500 new connections to a cold process; the second reuses them, warm.
+    // Run with the default lingering window and without it, in the same run.
+    const variants: [string, Record<string, string>][] = [
+      ['defaults (COALESCE_LINGER_MS=100)', {}],
+      ['COALESCE_LINGER_MS=0', { COALESCE_LINGER_MS: '0' }],
+    ];
+    {
+      // The load generator warms up first (one unrecorded burst straight at a mock): otherwise the first
+      // variant's fresh-process burst would also be the generator's cold one, and arrive more spread out.
+      const mock = await startMock('1', { MOCK_LATENCY_MS: '500' });
+      const pool = new Pool(mock.url, { connections: 2600 });
       await Promise.all(
         Array.from({ length: 2500 }, async (_, i) => {
-          const r = duplicate(b, i, 100);
-          const t0 = performance.now();
+          const r = duplicate(-1, i, 100);
           const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
           await res.body.dump();
-          latencies[String(res.headers['x-gateway-coalesce-role'])]?.push(performance.now() - t0);
         }),
       );
-      perBurst.push((await mockStats(mock)).requests - before);
+      await pool.close();
+      await mock.stop();
     }
-    await pool.close();
-    await gateway.stop();
-    await mock.stop();
-    const sorted = (xs: number[] | undefined): number[] => [...(xs ?? [])].sort((a, b) => a - b);
-    report.coalescing = { requestsPerBurst: 2500, distinctPerBurst: 100, upstreamCallsPerBurst: perBurst, leaderP50: percentile(sorted(latencies.leader), 50), followerP50: percentile(sorted(latencies.follower), 50) };
+    const results: Record<string, { upstreamCallsPerBurst: number[]; burstSeconds: number[]; gatewayCpuSeconds: number[]; leaderP50: number | undefined; followerP50: number | undefined }> = {};
+    for (const [name, env] of variants) {
+      const mock = await startMock('1', { MOCK_LATENCY_MS: '500' });
+      const gateway = await startGateway('0', mock.url, { ...gatewayEnv, ...env });
+      const pid = pidOf(gateway);
+      let pool = new Pool(gateway.url, { connections: 2600 });
+      // Burst 0: a fresh process, 2,500 new connections. Burst 1: warm, the same connections again.
+      // Burst 2: warm, 2,500 new connections (a new pool).
+      const bursts = 3;
+      const perBurst: number[] = [];
+      const burstSeconds: number[] = [];
+      const gatewayCpuSeconds: number[] = [];
+      const latencies: Record<string, number[]> = { leader: [], follower: [] };
+      for (let b = 0; b < bursts; b++) {
+        if (b === 2) {
+          await pool.close();
+          pool = new Pool(gateway.url, { connections: 2600 });
+        }
+        const before = (await mockStats(mock)).requests;
+        const cpu0 = processCpuSeconds(pid);
+        const started = performance.now();
+        await Promise.all(
+          Array.from({ length: 2500 }, async (_, i) => {
+            const r = duplicate(b, i, 100);
+            const t0 = performance.now();
+            const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+            await res.body.dump();
+            latencies[String(res.headers['x-gateway-coalesce-role'])]?.push(performance.now() - t0);
+          }),
+        );
+        burstSeconds.push((performance.now() - started) / 1000);
+        gatewayCpuSeconds.push(processCpuSeconds(pid) - cpu0);
+        perBurst.push((await mockStats(mock)).requests - before);
+      }
+      await pool.close();
+      await gateway.stop();
+      await mock.stop();
+      const sorted = (xs: number[] | undefined): number[] => [...(xs ?? [])].sort((a, b) => a - b);
+      results[name] = { upstreamCallsPerBurst: perBurst, burstSeconds, gatewayCpuSeconds, leaderP50: percentile(sorted(latencies.leader), 50), followerP50: percentile(sorted(latencies.follower), 50) };
+    }
+    report.coalescing = results;
     out('\n## Coalescing workload (duplicates on purpose): bursts of 2,500 requests = 100 distinct prompts x 25, fired at once, upstream 500 ms');
     out(machineLine());
-    out(`upstream calls per burst: ${perBurst.join(', ')} (ideal: 100); p50 latency leader ${fmt(percentile(sorted(latencies.leader), 50))} ms, follower ${fmt(percentile(sorted(latencies.follower), 50))} ms`);
+    out('Bursts: 1 = fresh process, new connections; 2 = warm process, same connections; 3 = warm process, new connections.');
+    out('| gateway | upstream calls per burst (1, 2, 3) | burst s (1, 2, 3) | gateway CPU s (1, 2, 3) | p50 ms leader | p50 ms follower |');
+    out('|---|---|---|---|---|---|');
+    for (const [name, v] of Object.entries(results)) {
+      out(`| ${name} | ${v.upstreamCallsPerBurst.join(', ')} | ${v.burstSeconds.map((x) => fmt(x)).join(', ')} | ${v.gatewayCpuSeconds.map((x) => fmt(x)).join(', ')} | ${fmt(v.leaderP50)} | ${fmt(v.followerP50)} |`);
+    }
+    out('ideal: 100 upstream calls per burst (one per distinct prompt).');
+  }
+
+  if (phase('workers')) {
+    // Scale-out on this machine: WORKERS=1 against WORKERS=2 (node:cluster, the supervisor passes each
+    // accepted connection to a worker), closed loop, 1 KB distinct bodies. CPU per request counts the
+    // supervisor and every worker. The mock and the load generator stay on CPU 1, so a second worker
+    // allowed onto CPU 1 competes with them: on 2 cores there is no free core to scale onto.
+    const variants: [string, Record<string, string>, string][] = [
+      ['WORKERS=1, CPU 0', { WORKERS: '1' }, '0'],
+      ['WORKERS=2, CPU 0 (both workers on one core)', { WORKERS: '2' }, '0'],
+      ['WORKERS=2, CPUs 0-1 (second core shared with mock and load generator)', { WORKERS: '2' }, '0,1'],
+    ];
+    const r: Record<string, ThroughputResult> = {};
+    for (const [name, env, cpus] of variants) {
+      const mock = await startMock('1');
+      const gateway = await startGateway(cpus, mock.url, { ...gatewayEnv, ...env });
+      try {
+        r[name] = await throughput(mock, gateway, pidOf(gateway));
+      } finally {
+        await gateway.stop();
+        await mock.stop();
+      }
+    }
+    report.workers = r;
+    out(`\n## Scale-out: WORKERS=1 against WORKERS=2 (closed loop, 64 connections, ${seconds} s after a 2 s warm-up, 1 KB bodies, every body distinct)`);
+    out(machineLine());
+    out('| gateway | req/s | p50 ms | p99 ms | errors | gateway CPU µs/req (supervisor + workers) | gateway cores used | CPU0 busy | CPU1 busy | bottleneck |');
+    out('|---|---|---|---|---|---|---|---|---|---|');
+    for (const [name, v] of Object.entries(r)) {
+      const [c0 = 0, c1 = 0] = v.cores;
+      const neck = c0 >= 0.9 && c1 >= 0.9 ? 'both cores saturated' : bottleneck(v.cores);
+      out(`| ${name} | ${fmt(v.rps, 0)} | ${v.p50} | ${v.p99} | ${v.errors} | ${fmt(v.cpuUsPerRequest, 0)} | ${fmt(v.proxyCoreShare)} | ${pct(c0)} | ${pct(c1)} | ${neck} |`);
+    }
   }
 
   if (phase('cross')) {

@@ -146,6 +146,7 @@ const schema = z.object({
   UPSTREAM_KEEP_ALIVE_TIMEOUT_MS: int('UPSTREAM_KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(60_000).describe('how long an idle upstream socket is kept'),
   MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1, 1024 * 1024 * 1024).default(32 * 1024 * 1024).describe('largest JSON request body; non-JSON uploads stream through unbuffered'),
   KEEP_ALIVE_TIMEOUT_MS: int('KEEP_ALIVE_TIMEOUT_MS', 1, MS_DAY).default(65_000).describe('idle client keep-alive (keep above your load balancer\'s idle timeout)'),
+  LISTEN_BACKLOG: int('LISTEN_BACKLOG', 1, 65_535).default(4096).describe('pending client connections the kernel queues before accept (capped by net.core.somaxconn)'),
   SHUTDOWN_DELAY_MS: int('SHUTDOWN_DELAY_MS', 0, MS_DAY).default(0).describe('after SIGTERM, time /readyz answers 503 before the listener closes'),
   SHUTDOWN_GRACE_MS: int('SHUTDOWN_GRACE_MS', 0, MS_DAY).default(30_000).describe('time in-flight requests and streams get to finish after the listener closes'),
   GATEWAY_API_KEYS: keyList('GATEWAY_API_KEYS').optional().describe('comma-separated gateway keys (each >= 16 characters); unset = no gateway auth'),
@@ -157,7 +158,7 @@ const schema = z.object({
   COALESCE: bool('COALESCE').default(true).describe('share one upstream call among identical in-flight requests'),
   COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024).describe('body bytes a flight keeps for late joiners; past it, new arrivals lead their own flight'),
   COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024).describe('how far (beyond the replay) one client may fall behind the newest byte before it alone is dropped'),
-  COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(0).describe('keep a finished plain 2xx answer this long for near-simultaneous identical arrivals'),
+  COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(100).describe('keep a finished complete 2xx answer (plain or stream) this long for identical arrivals; 0 = off'),
   CLIENT_WRITE_STALL_MS: int('CLIENT_WRITE_STALL_MS', 100, MS_DAY).default(30_000).describe('A client whose socket takes no byte for this long while bytes wait for it is dropped (alone)'),
   MAX_SSE_EVENT_BYTES: int('MAX_SSE_EVENT_BYTES', 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024).describe('One upstream stream event larger than this fails the stream with a final SSE error event'),
   MODES: nameList('MODES').optional().describe('allowlist of x-gateway-mode values (others count as other); unset = the first MAX_MODES seen'),
@@ -250,6 +251,8 @@ export interface Config {
   readonly upstreamKeepAliveTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly keepAliveTimeoutMs: number;
+  /** listen(2) backlog: a burst of new connections larger than it loses SYNs and waits for retries (1 s, 3 s...). */
+  readonly listenBacklog: number;
   readonly shutdownDelayMs: number;
   readonly shutdownGraceMs: number;
   readonly gatewayApiKeys: readonly string[] | undefined;
@@ -401,6 +404,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     upstreamKeepAliveTimeoutMs: v.UPSTREAM_KEEP_ALIVE_TIMEOUT_MS,
     maxBodyBytes: v.MAX_BODY_BYTES,
     keepAliveTimeoutMs: v.KEEP_ALIVE_TIMEOUT_MS,
+    listenBacklog: v.LISTEN_BACKLOG,
     shutdownDelayMs: v.SHUTDOWN_DELAY_MS,
     shutdownGraceMs: v.SHUTDOWN_GRACE_MS,
     gatewayApiKeys: v.GATEWAY_API_KEYS ? Object.freeze([...v.GATEWAY_API_KEYS]) : undefined,

@@ -84,7 +84,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     breakerProbeTimeoutMs: config.breaker.probeTimeoutMs,
   });
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
-  // Lingering results are a coalescing window, not a cache: short, small, plain answers only.
+  // Lingering answers are a coalescing window, not a cache: short (COALESCE_LINGER_MS after the call
+  // ended), bounded by entries and bytes, complete 2xx answers only (plain and stream), per tenant.
   const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;
   // Tenant ids must match across instances (Redis coordination, shared cache): config.ts demands the
   // key with REDIS_URL. A single instance may run with a random one; its tenant ids then change on restart.
@@ -135,7 +136,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => {
+    // Node's default backlog (511) drops part of a burst of new connections; the dropped clients come
+    // back only with SYN retries 1 s and 3 s later, long after an identical flight ended.
+    server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -29,7 +29,7 @@ export interface ProxyDeps {
   cache: ResponseCache | undefined;
   /** The cache's tier on Redis (REDIS_URL with CACHE=on): answers any instance cached. */
   sharedCache?: SharedResponseCache | undefined;
-  /** Finished plain answers kept COALESCE_LINGER_MS for near-simultaneous arrivals. */
+  /** Finished complete 2xx answers (plain and stream) kept COALESCE_LINGER_MS for identical arrivals. */
   linger: ResponseCache | undefined;
 }
 
@@ -152,7 +152,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
                 cache.set(key, answer);
                 sharedCache?.set(key, answer);
               }
-              if (coalescing && !answer.head.eventStream) linger?.set(key, answer);
+              if (coalescing) linger?.set(key, answer);
             });
           } catch {
             // not kept

@@ -20,12 +20,23 @@ export const REDACT_PATHS = [
   '*.gatewayApiKeys',
 ];
 
+/** Log lines are written to stdout in batches of this many bytes at least... */
+export const LOG_BATCH_BYTES = 8192;
+/** ...or after this long, whichever comes first: a quiet gateway's lines are never held longer. */
+export const LOG_FLUSH_MS = 100;
+
 /**
- * `destination` defaults to stdout written asynchronously: lines written while a write is in
- * flight are batched into one syscall under load, and go out at once when idle. Call
- * `logger.flush()` before exiting.
+ * `destination` defaults to stdout written asynchronously in batches (LOG_BATCH_BYTES or every
+ * LOG_FLUSH_MS): the request log line was the largest single cost the gateway adds per request
+ * (BENCHMARKS.md), and writing each line alone (an fs write through libuv's thread pool) was part
+ * of it. Lines still buffered when the process exits are written synchronously by pino's exit hook;
+ * call `logger.flush()` before a planned exit.
  */
-export function createLogger(level: string, destination: DestinationStream = pino.destination({ dest: 1, sync: false })): Logger {
+export function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+}
+
+export function createLogger(level: string, destination: DestinationStream = stdoutDestination()): Logger {
   return pino(
     {
       level,

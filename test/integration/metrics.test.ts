@@ -66,7 +66,8 @@ describe('token accounting', () => {
   });
 
   test('label values are bounded: modes beyond MAX_MODES and unknown routes collapse', async () => {
-    const stack = await startStack({ env: { MAX_MODES: '2' } });
+    // Identical calls in other modes must each reach upstream (the mode is not part of the fingerprint): no lingering.
+    const stack = await startStack({ env: { MAX_MODES: '2', COALESCE_LINGER_MS: '0' } });
     try {
       for (const mode of ['alpha', 'beta', 'gamma', 'delta']) {
         await stack.client({ defaultHeaders: { 'x-gateway-mode': mode } }).messages.countTokens({ model: 'claude-sonnet-5', messages: [{ role: 'user', content: 'x' }] });

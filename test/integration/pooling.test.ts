@@ -6,7 +6,8 @@ const params = { model: 'claude-haiku-5-5', max_tokens: 8, messages: [{ role: 'u
 
 describe('upstream connection pooling', () => {
   test('sequential calls reuse one keep-alive socket; concurrent calls stay within UPSTREAM_CONNECTIONS', async () => {
-    const stack = await startStack({ env: { UPSTREAM_CONNECTIONS: '4' } });
+    // Identical sequential calls must each reach upstream to exercise the socket: no lingering answers.
+    const stack = await startStack({ env: { UPSTREAM_CONNECTIONS: '4', COALESCE_LINGER_MS: '0' } });
     try {
       const client = stack.client();
       for (let i = 0; i < 30; i++) await client.messages.create(params);

@@ -103,6 +103,31 @@ describe('the gateway process', () => {
   });
 });
 
+describe('request logs on stdout', () => {
+  test('lines are batched, yet a quiet gateway\'s line reaches stdout within a few LOG_FLUSH_MS periods, while it runs', async () => {
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url, LOG_LEVEL: 'info' });
+    try {
+      // The start-up line is short too: it also needs the periodic flush. Bounded, so a held line fails loudly.
+      let timer: NodeJS.Timeout | undefined;
+      const url = await Promise.race([
+        running.url,
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error('the "gateway listening" line did not reach stdout within 5 s')), 5_000);
+        }),
+      ]).finally(() => clearTimeout(timer));
+      const client = new Anthropic({ apiKey: SECRET, baseURL: url, maxRetries: 0 });
+      await client.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: 'log me' }] });
+      // One short line is far below the batch size: only the periodic flush can write it.
+      await until(() => running.output.some((l) => l.includes('"path":"/v1/messages"') && l.includes('"status":200')), 3_000, 'the request line on stdout');
+      assert.equal(running.child.exitCode, null, 'written while running, not by the exit hook');
+    } finally {
+      running.child.kill('SIGKILL');
+      await mock.close();
+    }
+  });
+});
+
 /** Resolves with the exit code, or fails loudly after `ms`. */
 async function exitWithin(child: ChildProcess, ms: number): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;

@@ -19,6 +19,20 @@ describe('response cache', () => {
     assert.equal(cache.totalBytes, 0);
   });
 
+  test('a write drops the expired entries at the front: a short window holds only live answers, not maxEntries dead ones', () => {
+    let now = 0;
+    const cache = new ResponseCache({ ttlMs: 100, maxEntries: 1000, maxBytes: 1e6, now: () => now });
+    for (let i = 0; i < 10; i++) cache.set(`old ${i}`, answer(10));
+    now = 50;
+    cache.set('young', answer(10));
+    now = 100;
+    cache.set('new', answer(10));
+    assert.equal(cache.size, 2, 'the ten expired entries are gone, the live ones stay');
+    assert.equal(cache.totalBytes, 20);
+    assert.ok(cache.get('young'));
+    assert.ok(cache.get('new'));
+  });
+
   test('bounded by entries, least recently used out first', () => {
     const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 2, maxBytes: 1e6 });
     cache.set('a', answer(1));

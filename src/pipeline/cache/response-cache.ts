@@ -59,9 +59,17 @@ export class ResponseCache {
 
   set(key: string, answer: CachedAnswer): void {
     if (answer.bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
+    const now = this.now();
+    // Expired entries leave as soon as a write sees them at the front (least recently used first),
+    // not only when the bounds push them out: a short-lived window (COALESCE_LINGER_MS) must not keep
+    // up to maxEntries dead answers alive, which made them old-generation garbage.
+    for (const [oldKey, oldEntry] of this.entries) {
+      if (oldEntry.expiresAt > now) break;
+      this.delete(oldKey, oldEntry);
+    }
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
-    this.entries.set(key, { answer, expiresAt: this.now() + this.options.ttlMs });
+    this.entries.set(key, { answer, expiresAt: now + this.options.ttlMs });
     this.bytes += answer.bytes;
     for (const [oldKey, oldEntry] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
