@@ -3,6 +3,7 @@ import { createLogger } from './observability/logger.js';
 import { startGateway } from './server.js';
 import { createMockUpstream } from './mock-upstream/index.js';
 import { failoverBanner, startFailoverUpstreams } from './demo-failover.js';
+import { startTiersUpstreams, tiersBanner } from './demo-tiers.js';
 
 /** `--<name>=<value>` from argv, if given. */
 function flagValue(name: string): string | undefined {
@@ -15,19 +16,30 @@ function flagValue(name: string): string | undefined {
  * can be tried with no API key and no tokens spent. Any key works against the mock; the banner's
  * examples (the same as README's) fall back to `demo-key` when ANTHROPIC_API_KEY is unset.
  * `npm run demo -- --failover [--primary-script=<mock script>]`: two mocks behind UPSTREAMS (demo-failover.ts).
+ * `npm run demo -- --tiers [--primary-script=<mock script>]`: Anthropic, Bedrock and Vertex mocks in three tiers (demo-tiers.ts).
  */
 async function demo(): Promise<void> {
   const mockPort = Number(process.env.MOCK_PORT ?? '4010');
   const basePort = Number.isInteger(mockPort) ? mockPort : 4010;
   // --failover: two mock upstreams (a primary that goes down for a while, a healthy secondary) behind UPSTREAMS.
-  const failover = process.argv.slice(2).includes('--failover') ? await startFailoverUpstreams(basePort, flagValue('primary-script')) : undefined;
-  const mock = failover?.primary ?? (await createMockUpstream({ port: basePort, eventIntervalMs: 20 }));
-  const closeMocks = (): Promise<void> => failover?.close() ?? mock.close();
+  const args = process.argv.slice(2);
+  // --tiers: Anthropic (scripted), Bedrock and Vertex mocks in three tiers, with made-up credentials only they accept.
+  const tiers = args.includes('--tiers') ? await startTiersUpstreams(basePort, flagValue('primary-script')) : undefined;
+  const failover = tiers === undefined && args.includes('--failover') ? await startFailoverUpstreams(basePort, flagValue('primary-script')) : undefined;
+  const mock = tiers?.anthropic ?? failover?.primary ?? (await createMockUpstream({ port: basePort, eventIntervalMs: 20 }));
+  const closeMocks = (): Promise<void> => tiers?.close() ?? failover?.close() ?? mock.close();
   let config;
   try {
-    // Failover demo: the mocks are the only upstreams, in pass-through mode (a key or file of the environment would mix modes).
+    // Failover and tiers demos: the mocks are the only upstreams (a key or file of the environment would mix modes).
     const { ANTHROPIC_API_KEY: _key, UPSTREAMS_FILE: _file, UPSTREAM_URL: _url, ...rest } = process.env;
-    config = loadConfig(failover === undefined ? { ...process.env, UPSTREAM_URL: mock.url } : { ...rest, UPSTREAMS: failover.upstreams });
+    if (tiers !== undefined) {
+      // The providers' credential chains read process.env: only the demo's made-up credentials may be there.
+      for (const name of Object.keys(process.env)) if (name.startsWith('AWS_') || name.startsWith('GOOGLE_')) Reflect.deleteProperty(process.env, name);
+      for (const [name, value] of Object.entries(tiers.env)) if (name.startsWith('AWS_') || name.startsWith('GOOGLE_')) process.env[name] = value;
+      config = loadConfig({ ...rest, ...tiers.env, UPSTREAMS: tiers.upstreams });
+    } else {
+      config = loadConfig(failover === undefined ? { ...process.env, UPSTREAM_URL: mock.url } : { ...rest, UPSTREAMS: failover.upstreams });
+    }
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`claude-gateway: ${err.message}\n`);
@@ -39,7 +51,9 @@ async function demo(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const gateway = await startGateway(config, logger);
   process.stdout.write(
-    (failover !== undefined
+    (tiers !== undefined
+      ? tiersBanner(gateway.url, tiers)
+      : failover !== undefined
       ? failoverBanner(gateway.url, failover)
       : [
           '',

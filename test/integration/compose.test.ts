@@ -7,9 +7,9 @@ const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
 test('docker-compose.yml is valid and brings up the whole stack', () => {
   execFileSync('docker-compose', ['config', '-q'], { cwd: ROOT, stdio: 'pipe' });
-  const services = execFileSync('docker-compose', ['--profile', 'load', '--profile', 'tracing', '--profile', 'scale-out', '--profile', 'failover', 'config', '--services'], { cwd: ROOT, encoding: 'utf8' })
+  const services = execFileSync('docker-compose', ['--profile', 'load', '--profile', 'tracing', '--profile', 'scale-out', '--profile', 'failover', '--profile', 'tiers', 'config', '--services'], { cwd: ROOT, encoding: 'utf8' })
     .split('\n')
     .filter((s) => s !== '')
     .sort();
-  for (const s of ['gateway', 'mock-upstream', 'prometheus', 'grafana', 'redis', 'k6', 'jaeger', 'gateway-1', 'gateway-2', 'load-balancer', 'mock-primary', 'mock-secondary', 'gateway-failover']) assert.ok(services.includes(s), `service ${s}`);
+  for (const s of ['gateway', 'mock-upstream', 'prometheus', 'grafana', 'redis', 'k6', 'jaeger', 'gateway-1', 'gateway-2', 'load-balancer', 'mock-primary', 'mock-secondary', 'gateway-failover', 'mock-anthropic', 'mock-bedrock', 'mock-vertex', 'gateway-tiers']) assert.ok(services.includes(s), `service ${s}`);
 });
