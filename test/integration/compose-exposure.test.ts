@@ -3,23 +3,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { services } from '../helpers/compose.js';
 import { REPO_ROOT } from '../helpers/k6.js';
-
-/** The service blocks of `docker-compose config` (YAML, two-space indentation), by name. */
-function services(yaml: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const body = yaml.split(/^services:\n/m)[1] ?? '';
-  let name = '';
-  for (const line of body.split('\n')) {
-    if (/^\S/.test(line)) break;
-    const head = /^ {2}([\w.-]+):\s*$/.exec(line);
-    if (head?.[1] !== undefined) {
-      name = head[1];
-      out.set(name, '');
-    } else if (name !== '') out.set(name, `${out.get(name) ?? ''}${line}\n`);
-  }
-  return out;
-}
 
 test('compose publishes no Redis without a password, and Prometheus scrapes the scale-out replicas', () => {
   const yaml = execFileSync('docker-compose', ['--profile', 'scale-out', '--profile', 'load', '--profile', 'tracing', 'config'], { cwd: REPO_ROOT, encoding: 'utf8' });

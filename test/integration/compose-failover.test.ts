@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
 import { parseScript } from '../../src/mock-upstream/index.js';
+import { envOf, services } from '../helpers/compose.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 
 /**
@@ -14,30 +15,6 @@ import { REPO_ROOT } from '../helpers/k6.js';
  * the primary's health check and manual control use its control port (its API port is closed
  * while it is down); Prometheus scrapes the failover gateway.
  */
-
-/** The service blocks of `docker-compose config` (YAML, two-space indentation), by name. */
-function services(yaml: string): Map<string, string> {
-  const out = new Map<string, string>();
-  const body = yaml.split(/^services:\n/m)[1] ?? '';
-  let name = '';
-  for (const line of body.split('\n')) {
-    if (/^\S/.test(line)) break;
-    const head = /^ {2}([\w.-]+):\s*$/.exec(line);
-    if (head?.[1] !== undefined) {
-      name = head[1];
-      out.set(name, '');
-    } else if (name !== '') out.set(name, `${out.get(name) ?? ''}${line}\n`);
-  }
-  return out;
-}
-
-/** One environment variable of a rendered service block (single-line values, quoted or not). */
-function envOf(block: string, name: string): string | undefined {
-  const match = new RegExp(`^ {6}${name}: (.*)$`, 'm').exec(block);
-  if (match?.[1] === undefined) return undefined;
-  const raw = match[1].trim();
-  return raw.startsWith("'") ? raw.slice(1, -1).replaceAll("''", "'") : raw.replace(/^"|"$/g, '');
-}
 
 test('compose profile failover: two scripted mocks, a gateway whose UPSTREAMS names them, scraped by Prometheus', () => {
   const yaml = execFileSync('docker-compose', ['--profile', 'failover', 'config'], { cwd: REPO_ROOT, encoding: 'utf8' });
