@@ -131,7 +131,7 @@ export class UpstreamSet {
   }
 
   private refusal(u: Upstream, call: Plannable): string | undefined {
-    const why = u.adapter.refuses({ ...call, model: call.model });
+    const why = u.adapter.refuses(call);
     if (why !== undefined) return why;
     if (u.modelFor(call.model) === null) return `model ${(call.model ?? '').slice(0, 100)} is not served by any configured upstream`;
     return undefined;
