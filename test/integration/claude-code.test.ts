@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { deferred } from '../helpers/deferred.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 import { startStack, TEST_API_KEY, type Stack } from '../helpers/stack.js';
+import { startUpstreamsGateway } from '../helpers/upstreams-stack.js';
+import { createMockUpstream } from '../../src/mock-upstream/index.js';
 
 /**
  * Claude Code (the `@anthropic-ai/claude-code` devDependency) as a second real client: run
@@ -243,6 +245,36 @@ describe('Claude Code through the gateway', { skip: found !== undefined ? false 
         release.resolve();
       }
       assert.equal(stack.mock.stats().byPath['POST /v1/messages'], 1, 'one upstream call for both runs');
+    }, stack);
+  });
+  test('failover: the primary answers 529 and Claude Code gets its answer from the secondary, bytes unchanged', { timeout: 60_000 }, async () => {
+    const primary = await createMockUpstream();
+    const secondary = await createMockUpstream();
+    primary.setFaults({ status: 529 });
+    const gateway = await startUpstreamsGateway([{ name: 'primary', url: primary.url }, { name: 'secondary', url: secondary.url, tier: 1 }], { LOG_LEVEL: 'warn' });
+    const stack: Stack = {
+      mock: secondary,
+      gateway: gateway.gateway,
+      config: gateway.config,
+      logs: gateway.logs,
+      client: (options) => gateway.client(options),
+      close: async () => {
+        await gateway.close();
+        await primary.close();
+        await secondary.close();
+      },
+    };
+    await withClaudeStack(async (_stack, home, trap) => {
+      const result = parseResult(await runClaude(home, gateway.gateway.url, trap.url, ['-p', 'failover turn: say hello', '--output-format', 'json']));
+      assert.equal(result.is_error, false, 'no error reached Claude Code');
+      assert.match(result.result ?? '', /^Mock reply to:/);
+      const tried = primary.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/messages'));
+      const served = secondary.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/messages'));
+      assert.equal(served.length, 1, 'the secondary answered the turn');
+      assert.ok(tried.length >= 1, 'the primary was tried first');
+      assert.equal(served[0]?.path, tried[0]?.path, 'same path and query (?beta=true)');
+      assert.equal(served[0]?.headers['anthropic-beta'], tried[0]?.headers['anthropic-beta'], 'every beta value travels');
+      assert.equal(served[0]?.body, tried[0]?.body, 'the same body bytes');
     }, stack);
   });
 });
