@@ -187,6 +187,30 @@ describe('Bedrock faults as the SDK sees them through the gateway', () => {
 });
 
 describe('failover across kinds', () => {
+  test('Bedrock credentials cannot be had (a profile that does not exist): the call moves to Anthropic, reason auth, no client error', async () => {
+    const all = entries();
+    const stack = await startUpstreamsGateway(
+      [
+        { ...all.bedrock, name: 'bedrock-no-profile', aws_profile: 'no-such-profile', tier: 0 },
+        { ...all.anthropic, tier: 1 },
+      ],
+      { ...ENV, UPSTREAM_RETRIES: '0' },
+      GATEWAY_KEY,
+    );
+    try {
+      const before = bedrockMock.stats().requests;
+      const { data, response } = await stack.client().messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'no credentials' }] }).withResponse();
+      assert.equal(data.type, 'message');
+      assert.equal(response.headers.get('x-gateway-upstream'), 'anthropic');
+      assert.equal(bedrockMock.stats().requests, before, 'nothing was sent to Bedrock without credentials');
+      const samples = await scrape(stack.gateway.url);
+      assert.equal(sum(samples, 'upstream_failovers_total', { from: 'bedrock-no-profile', to: 'anthropic', reason: 'auth' }), 1);
+      assert.ok(!stack.logs.text().includes(SECRET), 'no secret in the logs');
+    } finally {
+      await stack.close();
+    }
+  });
+
   test('Anthropic answers 529: traffic moves to Bedrock; Bedrock throttles: traffic moves to Vertex; no client error', async () => {
     const all = entries();
     const stack = await startUpstreamsGateway(
