@@ -128,6 +128,10 @@ describe('failover across upstreams', () => {
     }
     const samples = await scrape(stack.gateway.url);
     assert.equal(sum(samples, 'upstream_failovers_total', { from: 'dead', to: 'secondary', reason: 'connect' }), 3, 'an empty retry budget does not stop moves that sent nothing');
+    // Each attempt is counted once, under the upstream it went to.
+    assert.equal(sum(samples, 'claude_api_calls_total', { upstream: 'dead', status: 'error' }), 3);
+    assert.equal(sum(samples, 'claude_api_calls_total', { upstream: 'secondary', status: '200' }), 3);
+    assert.equal(sum(samples, 'claude_api_calls_total'), 6);
     assert.equal(sum(samples, 'upstream_retries_total'), 0, 'a 60 s retry back-off would have held the call: failover is the retry');
   });
 

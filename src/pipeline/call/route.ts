@@ -6,7 +6,7 @@ import type { Upstream, UpstreamSet } from '../../upstream/upstreams.js';
 import { recordAttempt } from '../accounting.js';
 import type { FlightHead, FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
-import type { Interceptor, UpstreamCall } from './chain.js';
+import type { CallFacts, Interceptor, UpstreamCall } from './chain.js';
 import { peekFirstEvent } from './first-event.js';
 
 /**
@@ -115,6 +115,16 @@ export function route(options: RouteOptions): Interceptor {
   const moved = (from: Upstream, to: Upstream | undefined, reason: FailoverReason): void => {
     if (to !== undefined) metrics.upstreamFailovers.inc({ from: from.name, to: to.name, reason });
   };
+  /**
+   * A discarded attempt that was sent is an upstream call of its own (counted here, under its
+   * upstream and status); the clocks are reset so that the call's own record, at the flight's end,
+   * describes only the attempt that was accepted (or none).
+   */
+  const forget = (call: UpstreamCall, facts: CallFacts, upstream: Upstream, status: string): void => {
+    if (facts.sentAt !== undefined) recordAttempt(metrics, call, upstream.name, status);
+    facts.sentAt = undefined;
+    facts.headersAt = undefined;
+  };
 
   return (next) => async (call, ctx) => {
     budget.onRequest();
@@ -155,6 +165,7 @@ export function route(options: RouteOptions): Interceptor {
         attempts++;
         if (reason === undefined || !mayMove || (costsBudget(reason, upstream, after) && !budget.tryWithdraw())) throw err;
         lastError = err as GatewayError;
+        forget(call, ctx.facts, upstream, 'error');
         moved(upstream, after, reason);
         continue;
       }
@@ -173,6 +184,7 @@ export function route(options: RouteOptions): Interceptor {
           attempts++;
           if (isAbort(err) || (costsBudget('unreachable', upstream, after) && !budget.tryWithdraw())) throw err;
           lastError = err instanceof Error ? err : new Error(String(err));
+          forget(call, ctx.facts, upstream, 'error');
           moved(upstream, after, 'unreachable');
           continue;
         }
@@ -185,7 +197,7 @@ export function route(options: RouteOptions): Interceptor {
       discard();
       const failed = reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Upstream stream began with an error event') : undefined;
       attempt.discard({ head: answer.head, error: failed, complete: failed === undefined, abandoned: false, subscribers: 0 });
-      recordAttempt(metrics, call, upstream.name, reason === 'stream_error' ? 'error' : String(answer.head.status));
+      forget(call, ctx.facts, upstream, reason === 'stream_error' ? 'error' : String(answer.head.status));
       lastError = undefined;
       moved(upstream, after, reason);
     }
