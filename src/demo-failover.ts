@@ -22,14 +22,25 @@ export interface FailoverUpstreams {
   close(): Promise<void>;
 }
 
+/** The primary's failure script, checked; an invalid one throws naming `--primary-script`. */
+export function primaryScript(script: string): Exclude<ReturnType<typeof parseScript>, string> {
+  const checked = parseScript(script);
+  if (typeof checked === 'string') throw new Error(`--primary-script: ${checked}`);
+  return checked;
+}
+
+/** A demo's ports: `basePort + offset`, or all ephemeral when `basePort` is 0. */
+export function demoPorts(basePort: number): (offset: number) => number {
+  return (offset) => (basePort === 0 ? 0 : basePort + offset);
+}
+
 /**
  * Starts the two mocks: primary on `basePort`, its control plane on basePort + 1, the secondary
  * on basePort + 2 (all ephemeral when basePort is 0). Throws on an invalid script.
  */
 export async function startFailoverUpstreams(basePort: number, script = DEFAULT_PRIMARY_SCRIPT): Promise<FailoverUpstreams> {
-  const checked = parseScript(script);
-  if (typeof checked === 'string') throw new Error(`--primary-script: ${checked}`);
-  const port = (offset: number): number => (basePort === 0 ? 0 : basePort + offset);
+  const checked = primaryScript(script);
+  const port = demoPorts(basePort);
   const secondary = await createMockUpstream({ port: port(2), eventIntervalMs: 20 });
   let primary: MockUpstream;
   try {

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMockUpstream, parseScript, type MockUpstream } from './mock-upstream/index.js';
-import { DEFAULT_PRIMARY_SCRIPT } from './demo-failover.js';
+import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from './mock-upstream/index.js';
+import { DEFAULT_PRIMARY_SCRIPT, demoPorts, primaryScript } from './demo-failover.js';
 
 /**
  * The three-tier demo's upstreams (`npm run demo -- --tiers`): a mock Anthropic API (tier 0) that
@@ -50,9 +50,8 @@ export interface TiersUpstreams {
  * Vertex on +4 (control +5); all ephemeral when basePort is 0. Throws on an invalid script.
  */
 export async function startTiersUpstreams(basePort: number, script = DEFAULT_PRIMARY_SCRIPT): Promise<TiersUpstreams> {
-  const checked = parseScript(script);
-  if (typeof checked === 'string') throw new Error(`--primary-script: ${checked}`);
-  const port = (offset: number): number => (basePort === 0 ? 0 : basePort + offset);
+  const checked = primaryScript(script);
+  const port = demoPorts(basePort);
   const started: MockUpstream[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'claude-gateway-tiers-'));
   const closeAll = async (): Promise<void> => {
@@ -75,19 +74,7 @@ export async function startTiersUpstreams(basePort: number, script = DEFAULT_PRI
 
     // An external_account ADC file: google-auth-library reads the subject token from the file and
     // exchanges it at token_url (the Vertex mock's STS endpoint) for access tokens the mock accepts.
-    const subject = join(dir, 'subject-token');
-    writeFileSync(subject, 'mock-demo-subject-token');
-    const adc = join(dir, 'adc.json');
-    writeFileSync(
-      adc,
-      JSON.stringify({
-        type: 'external_account',
-        audience: '//iam.googleapis.com/projects/0/locations/global/workloadIdentityPools/mock-demo/providers/mock',
-        subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-        token_url: `${vertex.controlUrl ?? vertex.url}/_mock/google/token`,
-        credential_source: { file: subject },
-      }),
-    );
+    const adc = writeExternalAccountAdc(dir, `${vertex.controlUrl ?? vertex.url}/_mock/google/token`, 'mock-demo-subject-token');
 
     const upstreams = JSON.stringify([
       { name: 'anthropic', kind: 'anthropic', url: anthropic.url, tier: 0, api_key_env: 'DEMO_TIERS_ANTHROPIC_KEY' },

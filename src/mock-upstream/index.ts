@@ -6,3 +6,4 @@ export { parseScript, validateScript, ScriptPlayer, type MockScript, type Script
 export { KeyBudgets, keyId } from './key-budget.js';
 export { MOCK_KINDS, type MockKind, type BedrockMockOptions, type VertexMockOptions } from './providers.js';
 export { BEDROCK_STREAM_FAULTS, type BedrockStreamFault } from './provider-framing.js';
+export { writeExternalAccountAdc } from './google-adc.js';

@@ -1,3 +1,4 @@
+import { pairValue, type HeaderPairs } from './header-list.js';
 import { requestedDelayMs } from './retry.js';
 
 /**
@@ -10,20 +11,13 @@ import { requestedDelayMs } from './retry.js';
 
 const LIMITS = ['requests', 'tokens', 'input-tokens', 'output-tokens'] as const;
 
-/** The headers an answer carried, as [name, value] pairs (lower-case names). */
-export type HeaderPairs = readonly (readonly [string, string | readonly string[]])[];
-
-function pick(headers: HeaderPairs, name: string): string | undefined {
-  for (const [n, v] of headers) if (n === name) return typeof v === 'string' ? v : v[0];
-  return undefined;
-}
 
 /** Smallest remaining/limit ratio the headers report, or undefined when they report none. */
 export function reportedHeadroom(headers: HeaderPairs): number | undefined {
   let least: number | undefined;
   for (const kind of LIMITS) {
-    const limit = Number(pick(headers, `anthropic-ratelimit-${kind}-limit`));
-    const remaining = Number(pick(headers, `anthropic-ratelimit-${kind}-remaining`));
+    const limit = Number(pairValue(headers, `anthropic-ratelimit-${kind}-limit`));
+    const remaining = Number(pairValue(headers, `anthropic-ratelimit-${kind}-remaining`));
     if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit <= 0 || remaining < 0) continue;
     const ratio = Math.min(1, remaining / limit);
     least = least === undefined ? ratio : Math.min(least, ratio);
@@ -37,7 +31,7 @@ export function restMs(headers: HeaderPairs, now: number, maxRestMs: number): nu
   if (asked !== undefined) return Math.min(Math.max(asked, 0), maxRestMs);
   let soonest: number | undefined;
   for (const kind of LIMITS) {
-    const reset = Date.parse(pick(headers, `anthropic-ratelimit-${kind}-reset`) ?? '');
+    const reset = Date.parse(pairValue(headers, `anthropic-ratelimit-${kind}-reset`) ?? '');
     if (Number.isFinite(reset) && reset > now) soonest = soonest === undefined ? reset - now : Math.min(soonest, reset - now);
   }
   return Math.min(soonest ?? 1_000, maxRestMs);

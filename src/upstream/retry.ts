@@ -1,3 +1,5 @@
+import { pairValue, type HeaderPairs } from './header-list.js';
+
 /** Retry arithmetic: policy, budget, backoff and the upstream's own `retry-after`. The retry interceptor (pipeline/call/retry.ts) applies them. */
 
 export interface RetryPolicy {
@@ -33,19 +35,12 @@ export class RetryBudget {
   }
 }
 
-type HeaderList = readonly (readonly [string, string | readonly string[]])[];
-
-function valueOf(headers: HeaderList, name: string): string | undefined {
-  for (const [n, v] of headers) if (n === name) return typeof v === 'string' ? v : v[0];
-  return undefined;
-}
-
 /** Delay the upstream asked for (`retry-after-ms`, then `retry-after` seconds or HTTP date), in ms. */
-export function requestedDelayMs(headers: HeaderList, now = Date.now()): number | undefined {
-  const rawMs = valueOf(headers, 'retry-after-ms');
+export function requestedDelayMs(headers: HeaderPairs, now = Date.now()): number | undefined {
+  const rawMs = pairValue(headers, 'retry-after-ms');
   const ms = Number(rawMs);
   if (rawMs !== undefined && rawMs.trim() !== '' && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = valueOf(headers, 'retry-after');
+  const raw = pairValue(headers, 'retry-after');
   if (raw === undefined) return undefined;
   const seconds = Number(raw);
   if (raw.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;

@@ -1,5 +1,6 @@
 import type { UpstreamClient, PoolSnapshot } from './client.js';
-import { Headroom, type HeaderPairs } from './headroom.js';
+import type { HeaderPairs } from './header-list.js';
+import { Headroom } from './headroom.js';
 import type { OutgoingRequest, UpstreamAdapter, UpstreamKind } from './kinds/kind.js';
 import type { UpstreamTarget } from './targets.js';
 

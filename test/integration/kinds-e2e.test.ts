@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
@@ -52,20 +52,7 @@ before(async () => {
     AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
     AWS_EC2_METADATA_DISABLED: 'true',
   });
-  const subject = join(dir, 'subject-token');
-  writeFileSync(subject, 'e2e-subject-token');
-  const adc = join(dir, 'adc.json');
-  writeFileSync(
-    adc,
-    JSON.stringify({
-      type: 'external_account',
-      audience: '//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/e2e/providers/mock',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      token_url: `${vertexMock.url}/_mock/google/token`,
-      credential_source: { file: subject },
-    }),
-  );
-  process.env.GOOGLE_APPLICATION_CREDENTIALS = adc;
+  process.env.GOOGLE_APPLICATION_CREDENTIALS = writeExternalAccountAdc(dir, `${vertexMock.url}/_mock/google/token`, 'e2e-subject-token');
   const all = entries();
   for (const kind of ['anthropic', 'bedrock', 'vertex'] as const) stacks[kind] = await startUpstreamsGateway([all[kind]], ENV, GATEWAY_KEY);
 });

@@ -1,12 +1,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../../src/errors.js';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';
 import { BedrockAdapter } from '../../src/upstream/kinds/bedrock.js';
@@ -125,20 +125,7 @@ after(async () => {
 });
 
 function vertexCredentials(): string {
-  const tokenFile = join(dir, 'subject-token');
-  writeFileSync(tokenFile, SUBJECT_TOKEN);
-  const file = join(dir, 'adc.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      type: 'external_account',
-      audience: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/mock',
-      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
-      token_url: `${vertexMock.url}/_mock/google/token`,
-      credential_source: { file: tokenFile },
-    }),
-  );
-  return file;
+  return writeExternalAccountAdc(dir, `${vertexMock.url}/_mock/google/token`, SUBJECT_TOKEN);
 }
 
 function bedrockWithEnvKeys(): BedrockAdapter {
@@ -384,10 +371,7 @@ describe('credentials', () => {
     });
     await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
     const port = (stalled.address() as { port: number }).port;
-    const file = join(dir, 'adc-stalled.json');
-    const tokenFile = join(dir, 'subject-token');
-    writeFileSync(tokenFile, SUBJECT_TOKEN);
-    writeFileSync(file, JSON.stringify({ type: 'external_account', audience: '//iam.googleapis.com/x', subject_token_type: 'urn:ietf:params:oauth:token-type:jwt', token_url: `http://127.0.0.1:${port}/token`, credential_source: { file: tokenFile } }));
+    const file = writeExternalAccountAdc(dir, `http://127.0.0.1:${port}/token`, SUBJECT_TOKEN, 'adc-stalled.json');
     try {
       const adapter = new VertexAdapter({ url: vertexMock.url, project: 'test-project', region: 'us-east5', keyFilename: file, credentialTimeoutMs: 200 });
       const req: OutgoingRequest = { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers: BASE_HEADERS, body: Buffer.from(messages()), model: MODEL };

@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 import { GatewayError } from '../../src/errors.js';
 import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';
 import type { OutgoingRequest } from '../../src/upstream/kinds/kind.js';
-import { MAX_REWRITTEN_BODY, readWhole } from '../../src/upstream/kinds/responses.js';
+import { MAX_REWRITTEN_BODY } from '../../src/upstream/kinds/responses.js';
+import { readWhole } from '../../src/upstream/read-whole.js';
 
 function request(body: string, model: string | undefined, headers: string[] = []): OutgoingRequest {
   return { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers, body: Buffer.from(body), model };

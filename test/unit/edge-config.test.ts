@@ -1,16 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../src/config.js';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, 'expected a ConfigError');
-    return [...err.problems];
-  }
-  assert.fail('expected loadConfig to reject the environment');
-}
+import { loadConfig } from '../../src/config.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 const KEY = 'k'.repeat(32);
 

@@ -3,17 +3,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config.js';
-
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.problems];
-    throw err;
-  }
-  return [];
-}
+import { loadConfig } from '../../src/config.js';
+import { configProblems } from '../helpers/config-problems.js';
 
 describe('UPSTREAMS', () => {
   test('the UPSTREAM_URL shorthand is one upstream named anthropic', () => {
@@ -45,7 +36,7 @@ describe('UPSTREAMS', () => {
   });
 
   test('every problem names the variable and the entry, and never echoes a secret', () => {
-    const found = problems({
+    const found = configProblems({
       GATEWAY_API_KEYS: 'gw-key-0123456789abcdef',
       UPSTREAMS: JSON.stringify([
         { name: 'Bad Name' },
@@ -68,7 +59,7 @@ describe('UPSTREAMS', () => {
   });
 
   test('pass-through and gateway-held credentials never mix', () => {
-    const found = problems({
+    const found = configProblems({
       GATEWAY_API_KEYS: 'gw-key-0123456789abcdef',
       KEY_A: 'sk-a-secret',
       UPSTREAMS: JSON.stringify([{ name: 'own', url: 'http://127.0.0.1:9' }, { name: 'held', api_key_env: 'KEY_A' }]),
@@ -79,11 +70,11 @@ describe('UPSTREAMS', () => {
   });
 
   test('held credentials need GATEWAY_API_KEYS or ALLOW_OPEN_GATEWAY; UPSTREAM_URL and UPSTREAMS exclude each other', () => {
-    assert.match(problems({ KEY_A: 'sk-a', UPSTREAMS: JSON.stringify([{ name: 'a', api_key_env: 'KEY_A' }]) }).join('\n'), /UPSTREAMS holds credentials .* GATEWAY_API_KEYS is not set/);
-    assert.deepEqual(problems({ KEY_A: 'sk-a', ALLOW_OPEN_GATEWAY: 'true', UPSTREAMS: JSON.stringify([{ name: 'a', api_key_env: 'KEY_A' }]) }), []);
-    assert.match(problems({ UPSTREAM_URL: 'http://127.0.0.1:9', UPSTREAMS: JSON.stringify([{ name: 'a' }]) }).join('\n'), /UPSTREAM_URL and UPSTREAMS\/UPSTREAMS_FILE are both set/);
-    assert.match(problems({ UPSTREAMS: '{"name":"a"}' }).join('\n'), /UPSTREAMS must be a non-empty array/);
-    assert.match(problems({ UPSTREAMS: 'not json' }).join('\n'), /UPSTREAMS must be a JSON array/);
+    assert.match(configProblems({ KEY_A: 'sk-a', UPSTREAMS: JSON.stringify([{ name: 'a', api_key_env: 'KEY_A' }]) }).join('\n'), /UPSTREAMS holds credentials .* GATEWAY_API_KEYS is not set/);
+    assert.deepEqual(configProblems({ KEY_A: 'sk-a', ALLOW_OPEN_GATEWAY: 'true', UPSTREAMS: JSON.stringify([{ name: 'a', api_key_env: 'KEY_A' }]) }), []);
+    assert.match(configProblems({ UPSTREAM_URL: 'http://127.0.0.1:9', UPSTREAMS: JSON.stringify([{ name: 'a' }]) }).join('\n'), /UPSTREAM_URL and UPSTREAMS\/UPSTREAMS_FILE are both set/);
+    assert.match(configProblems({ UPSTREAMS: '{"name":"a"}' }).join('\n'), /UPSTREAMS must be a non-empty array/);
+    assert.match(configProblems({ UPSTREAMS: 'not json' }).join('\n'), /UPSTREAMS must be a JSON array/);
   });
 
   test('UPSTREAMS_FILE reads JSON or YAML', () => {
@@ -92,7 +83,7 @@ describe('UPSTREAMS', () => {
     writeFileSync(yaml, '- name: primary\n  url: http://127.0.0.1:9\n- name: secondary\n  url: http://127.0.0.1:10\n  tier: 1\n');
     const c = loadConfig({ UPSTREAMS_FILE: yaml });
     assert.deepEqual(c.upstreams.map((u) => [u.name, u.tier]), [['primary', 0], ['secondary', 1]]);
-    assert.match(problems({ UPSTREAMS_FILE: join(dir, 'missing.json') }).join('\n'), /UPSTREAMS_FILE cannot be read/);
+    assert.match(configProblems({ UPSTREAMS_FILE: join(dir, 'missing.json') }).join('\n'), /UPSTREAMS_FILE cannot be read/);
   });
 });
 
@@ -116,6 +107,6 @@ describe('UPSTREAMS pricing', () => {
     const text = await metrics.render();
     assert.match(text, /claude_cost_usd_total\{mode="default",model="claude-sonnet-5",upstream="direct"\} 3\n/);
     assert.match(text, /claude_cost_usd_total\{mode="default",model="claude-sonnet-5",upstream="regional"\} 3.3\n/);
-    assert.match(problems({ UPSTREAMS: JSON.stringify([{ name: 'p', pricing: { sonnet: { input: -1 } } }]) }).join('\n'), /UPSTREAMS\[0\] \("p"\): pricing/);
+    assert.match(configProblems({ UPSTREAMS: JSON.stringify([{ name: 'p', pricing: { sonnet: { input: -1 } } }]) }).join('\n'), /UPSTREAMS\[0\] \("p"\): pricing/);
   });
 });

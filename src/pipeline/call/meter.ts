@@ -3,6 +3,7 @@ import { UsageMeter } from '../../upstream/usage.js';
 import { GatewayError } from '../../errors.js';
 import { SseEventTooLarge } from '../../upstream/sse.js';
 import { recordCall } from '../accounting.js';
+import { pairValue } from '../../upstream/header-list.js';
 import type { Interceptor } from './chain.js';
 
 /**
@@ -15,8 +16,8 @@ export function meter(metrics: GatewayMetrics, maxEventBytes: number): Intercept
   return (next) => async (call, ctx) => {
     ctx.finally((outcome) => recordCall(metrics, call, ctx.facts, outcome));
     const answer = await next(call, ctx);
-    const type = answer.head.headers.find(([name]) => name === 'content-type')?.[1];
-    const usage = new UsageMeter(answer.head.eventStream, typeof type === 'string' && type.includes('json'), maxEventBytes);
+    const type = pairValue(answer.head.headers, 'content-type');
+    const usage = new UsageMeter(answer.head.eventStream, type?.includes('json') === true, maxEventBytes);
     ctx.facts.meter = usage;
     // Registered after every inner interceptor's hook, so it runs before them: all read a finished meter.
     ctx.finally(() => usage.finish());

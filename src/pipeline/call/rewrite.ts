@@ -1,19 +1,10 @@
 import { translateUpstreamError } from '../../upstream/client.js';
+import { pairValue } from '../../upstream/header-list.js';
+import { readWhole } from '../../upstream/read-whole.js';
 import type { Interceptor } from './chain.js';
 
 /** Answers to rewrite are small JSON objects; a larger one is refused rather than buffered. */
 const MAX_REWRITE_BYTES = 8 * 1024 * 1024;
-
-async function readBounded(body: AsyncIterable<Buffer> | Iterable<Buffer>, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.length;
-    if (total > limit) throw new Error(`answer exceeds the ${limit}-byte rewrite limit`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
-}
 
 /**
  * Rewrites a successful JSON answer before anyone sees it, for calls that ask (`call.rewriteJson`:
@@ -24,11 +15,11 @@ export function rewrite(): Interceptor {
     const answer = await next(call, ctx);
     const edit = call.rewriteJson;
     if (edit === undefined || answer.head.status >= 300) return answer;
-    const type = answer.head.headers.find(([name]) => name === 'content-type')?.[1];
-    if (typeof type !== 'string' || !type.includes('json')) return answer;
+    const type = pairValue(answer.head.headers, 'content-type');
+    if (type?.includes('json') !== true) return answer;
     let bytes: Buffer;
     try {
-      bytes = await readBounded(answer.body, MAX_REWRITE_BYTES);
+      bytes = await readWhole(answer.body, MAX_REWRITE_BYTES, 'Upstream');
     } catch (err) {
       throw translateUpstreamError(err, 'body');
     }

@@ -1,14 +1,13 @@
 import { traceparentOf, type RequestTracing } from '../../observability/tracing.js';
+import { withoutHeaders } from '../../upstream/header-list.js';
 import type { Interceptor } from './chain.js';
 import { statusLabel } from '../accounting.js';
 
+const TRACE_HEADERS = new Set(['traceparent', 'tracestate']);
+
 /** Points the upstream `traceparent` at the upstream span (the client's own one is its parent's parent). */
 function withTraceparent(headers: readonly string[], traceparent: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string;
-    if (name !== 'traceparent' && name !== 'tracestate') out.push(name, headers[i + 1] as string);
-  }
+  const out = withoutHeaders(headers, TRACE_HEADERS);
   out.push('traceparent', traceparent);
   return out;
 }

@@ -1,5 +1,5 @@
 import { GatewayError } from '../../errors.js';
-import { withoutHeaders } from './header-list.js';
+import { withoutHeaders } from '../header-list.js';
 import { TopLevelObject } from './json-edit.js';
 import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 
@@ -37,7 +37,12 @@ export class AnthropicAdapter implements UpstreamAdapter {
   }
 
   prepare(req: OutgoingRequest): Promise<PreparedCall> {
-    const headers = this.apiKey === undefined ? req.headers.slice() : [...withoutHeaders(req.headers, CREDENTIALS), 'x-api-key', this.apiKey];
+    // Pass-through: the list as the edge built it (nothing downstream mutates it), no copy per request.
+    let headers = req.headers as string[];
+    if (this.apiKey !== undefined) {
+      headers = withoutHeaders(req.headers, CREDENTIALS);
+      headers.push('x-api-key', this.apiKey);
+    }
     const body = this.mapsModels && req.model !== undefined && Buffer.isBuffer(req.body) ? withModel(req.body, req.model) : req.body;
     return Promise.resolve({ path: req.path, headers, body, translate: identity });
   }

@@ -8,7 +8,7 @@ import { headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { EventStreamToSse } from './bedrock-stream.js';
 import { withDeadline } from './deadline.js';
-import { listValues, withoutHeaders } from './header-list.js';
+import { listValues, withoutHeaders } from '../header-list.js';
 import { TopLevelObject } from './json-edit.js';
 import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 import { mapBedrockError, mappedErrorBody } from './provider-errors.js';

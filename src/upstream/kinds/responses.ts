@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { GatewayError } from '../../errors.js';
+import { readWhole } from '../read-whole.js';
 import { headerValue, type UpstreamHeaders } from '../headers.js';
 import type { ProviderResponse } from './kind.js';
 
@@ -10,21 +10,6 @@ export const MAX_REWRITTEN_BODY = 1024 * 1024;
 
 /** Headers that described the provider's bytes, not the ones the client will get. */
 const FRAMING = new Set(['content-length', 'content-encoding', 'content-type', 'transfer-encoding']);
-
-/** Reads a whole body, at most `limit` bytes; a longer one is a provider fault (coded, 502). */
-export async function readWhole(body: Readable, limit: number, kind: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      body.destroy();
-      throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `${kind} answer exceeded ${limit} bytes where a short JSON body was expected`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
-}
 
 /**
  * The provider's headers for a body the gateway rewrote: framing dropped, the new content type set,

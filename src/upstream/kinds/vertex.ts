@@ -3,7 +3,7 @@ import { GatewayError } from '../../errors.js';
 import { headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { withDeadline } from './deadline.js';
-import { withoutHeaders } from './header-list.js';
+import { withoutHeaders } from '../header-list.js';
 import { TopLevelObject } from './json-edit.js';
 import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 import { mappedErrorBody, mapVertexStatus, vertexReason } from './provider-errors.js';

@@ -1,4 +1,16 @@
-/** Raw header lists (name/value pairs in order, as node and undici give and take them). */
+/**
+ * Header lists in the two forms the upstream call passes around: raw lists (name/value pairs in
+ * order, as node and undici give and take them) and an answer head's [name, value] pairs.
+ */
+
+/** An answer head's headers: [lower-case name, value(s)] pairs. */
+export type HeaderPairs = readonly (readonly [string, string | readonly string[]])[];
+
+/** The first value of the named header in an answer head's pairs (lower-case name). */
+export function pairValue(headers: HeaderPairs, name: string): string | undefined {
+  for (const [n, v] of headers) if (n === name) return typeof v === 'string' ? v : v[0];
+  return undefined;
+}
 
 /** The list without the named headers (names lower-case). */
 export function withoutHeaders(list: readonly string[], names: ReadonlySet<string>): string[] {
