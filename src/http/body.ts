@@ -1,12 +1,10 @@
-import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { JsonScanner } from './json-scan.js';
+import type { FingerprintHash } from '../pipeline/fingerprint.js';
 
 export interface ReadBody {
   bytes: Buffer;
-  /** SHA-256 of the exact bytes (base64url): identical means byte-identical. */
-  digest: string;
   /** The top-level string `model` of a JSON object body; undefined otherwise. */
   model: string | undefined;
 }
@@ -33,17 +31,17 @@ function tooLarge(maxBytes: number): GatewayError {
 
 /**
  * Reads a whole request body into memory, never more than `maxBytes` (checked against the declared
- * length first, then while reading). Per chunk, as it arrives: the digest and, for JSON, the
- * validating scan that also finds `model` (http/json-scan.ts). Nothing is parsed into values and
+ * length first, then while reading). Per chunk, as it arrives: the request's fingerprint when it
+ * has one (pipeline/fingerprint.ts) and, for JSON, the validating scan that also finds `model`
+ * (http/json-scan.ts). Nothing is parsed into values and
  * nothing is done at the end in proportion to the body's size but one copy (Buffer.concat): one
  * large body cannot hold the event loop for long.
  */
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<ReadBody> {
+export async function readBody(req: IncomingMessage, maxBytes: number, fingerprint?: FingerprintHash): Promise<ReadBody> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
 
   const json = isJson(req);
-  const hash = createHash('sha256');
   const scanner = json ? new JsonScanner(MAX_JSON_DEPTH) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
@@ -59,7 +57,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
         return;
       }
       chunks.push(chunk);
-      hash.update(chunk);
+      fingerprint?.update(chunk);
       scanner?.push(chunk);
     };
     const onEnd = (): void => {
@@ -83,9 +81,8 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
     req.on('aborted', onAborted);
   });
   const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-  const digest = hash.digest('base64url');
-  if (scanner === undefined || bytes.length === 0) return { bytes, digest, model: undefined };
+  if (scanner === undefined || bytes.length === 0) return { bytes, model: undefined };
   const scan = scanner.end();
   if (!scan.ok) throw new GatewayError('INVALID_JSON', 400, `Request body is not valid JSON: ${scan.problem}`);
-  return { bytes, digest, model: scan.model };
+  return { bytes, model: scan.model };
 }

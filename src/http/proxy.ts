@@ -5,11 +5,11 @@ import { endpointLabel } from '../observability/labels.js';
 import { linkTo } from '../observability/tracing.js';
 import { recordDelivery, recordReuse } from '../pipeline/accounting.js';
 import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
-import type { CallOutcome, Flight } from '../pipeline/coalesce/flight.js';
+import type { CallOutcome, Flight, FlightHead } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import { cacheOptedOut, isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
-import { fingerprint } from '../pipeline/fingerprint.js';
+import { startFingerprint } from '../pipeline/fingerprint.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import { forwardRequestHeaders } from '../upstream/headers.js';
 import { isAbort, translateUpstreamError } from '../upstream/client.js';
@@ -61,30 +61,31 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const method = req.method ?? 'GET';
     const { path, viaBasePath } = upstreamPath(req.url ?? '/', config.basePath);
 
+    const endpoint = endpointLabel(path);
+    const withBody = hasBody(req);
+    const jsonBody = withBody && isJson(req);
+    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached. A request
+    // without an upstream credential (no tenant) shares nothing: not a flight, a lingering or a cached answer.
+    const eligible = ctx.tenant !== undefined && (!withBody || jsonBody) && isCoalescable(method, path);
+    const coalescing = eligible && config.coalesce && !optedOut(req);
+    const caching = eligible && cache !== undefined && !cacheOptedOut(req);
+    // The fingerprint is hashed as the body arrives; a request that can share nothing is not hashed.
+    const keyHash = (coalescing || caching) && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method, path, headers: req.headers }) : undefined;
+
     let body: Buffer | IncomingMessage | null = null;
-    let bodyDigest = '';
-    let requestedModel: string | undefined;
-    if (hasBody(req)) {
-      if (isJson(req)) {
-        const read = await readBody(req, config.maxBodyBytes);
+    // The raw model string: accounting and the breaker bound it themselves.
+    let model: string | undefined;
+    if (withBody) {
+      if (jsonBody) {
+        const read = await readBody(req, config.maxBodyBytes, keyHash);
         body = read.bytes;
-        bodyDigest = read.digest;
-        requestedModel = read.model;
+        model = read.model;
       } else {
         // Uploads that are not JSON (multipart files) stream through without being held in memory.
         body = req;
       }
     }
-
-    const endpoint = endpointLabel(path);
-    // The raw model string: accounting and the breaker bound it themselves.
-    const model = requestedModel;
-    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached. A request
-    // without an upstream credential (no tenant) shares nothing: not a flight, a lingering or a cached answer.
-    const eligible = ctx.tenant !== undefined && (body === null || Buffer.isBuffer(body)) && isCoalescable(method, path);
-    const coalescing = eligible && config.coalesce && !optedOut(req);
-    const caching = eligible && cache !== undefined && !cacheOptedOut(req);
-    const key = (coalescing || caching) && ctx.tenant !== undefined ? fingerprint({ tenant: ctx.tenant, method, path, headers: req.headers, bodyDigest }) : '';
+    const key = keyHash === undefined ? '' : keyHash.key();
 
     if (caching) {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
@@ -114,8 +115,8 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       // A call relayed from another instance's upstream call makes its leader a follower too.
       const actual = role === 'leader' && flight.facts.origin === 'remote' ? 'follower' : role;
       ctx.role = actual;
-      res.setHeader(ROLE_HEADER, actual);
       if (actual !== 'follower') observeOverhead(metrics, ctx, flight);
+      return [ROLE_HEADER, actual];
     });
     if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: ctx.mode });
     else {
@@ -142,7 +143,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       };
       const keep = caching || (coalescing && linger !== undefined);
       const upstream = deps.upstream;
-      const running = flight.run((scope) => upstream(call, { ...scope, facts: flight.facts }));
+      const running = flight.run((scope) => upstream(call, scope));
       if (keep) {
         void running.then((outcome) => {
           // A throw here must never become an unhandled rejection: the answer is simply not kept.
@@ -173,7 +174,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       if (isAbort(outcome.error)) return;
       throw translateUpstreamError(outcome.error, 'headers');
     }
-    noteRequestId(res, ctx);
+    noteRequestId(flight.answerHead, ctx);
     if (outcome.kind === 'gone' && (outcome.reason === 'slow' || outcome.reason === 'stalled')) {
       ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
     }
@@ -206,15 +207,19 @@ function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: CachedA
 /** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */
 async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole): Promise<void> {
   ctx.role = role;
-  res.setHeader(ROLE_HEADER, role);
   const flight = flights.solo();
-  const outcome = flight.subscribe(res);
+  const outcome = flight.subscribe(res, () => [ROLE_HEADER, role]);
   await flight.run(() => Promise.resolve({ head: answer.head, body: answer.body }));
   await outcome;
-  noteRequestId(res, ctx);
+  noteRequestId(answer.head, ctx);
 }
 
-function noteRequestId(res: ServerResponse, ctx: RequestContext): void {
-  const requestId = res.getHeader('request-id');
-  if (typeof requestId === 'string') ctx.upstreamRequestId = requestId;
+function noteRequestId(head: FlightHead | undefined, ctx: RequestContext): void {
+  if (head === undefined) return;
+  for (const [name, value] of head.headers) {
+    if (name === 'request-id') {
+      if (typeof value === 'string') ctx.upstreamRequestId = value;
+      return;
+    }
+  }
 }

@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { headerValue, type UpstreamHeaders } from './headers.js';
 import { ConnectionPermits, PoolWaitTimeout } from './permits.js';
+import { CallStop } from '../pipeline/coalesce/call-stop.js';
 
 export interface UpstreamClientOptions {
   origin: string;
@@ -51,7 +52,8 @@ export interface UpstreamRequest {
   path: string;
   headers: string[];
   body: Buffer | Readable | null;
-  signal: AbortSignal;
+  /** The call's stop (pipeline/coalesce/call-stop.ts) or any AbortSignal. */
+  signal: AbortSignal | CallStop;
 }
 
 export interface UpstreamResponse {
@@ -224,7 +226,7 @@ export class UpstreamClient {
    */
   async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     // The fast path takes a free permit synchronously (no extra promise turn per request).
-    if (!this.permits.tryAcquire()) await this.waitForPermit(req.signal);
+    if (!this.permits.tryAcquire()) await this.waitForPermit(req.signal instanceof CallStop ? req.signal.signal : req.signal);
     let res;
     try {
       res = await this.pool.request({

@@ -68,7 +68,9 @@ const BODY_FRAMING = new Set(['content-length', 'content-encoding']);
 
 /**
  * Upstream response headers to pass to the client. `bodyChanged` drops framing headers that would
- * no longer describe the bytes the client receives.
+ * no longer describe the bytes the client receives. `x-gateway-*` is the gateway's own namespace
+ * (role, upstream): an upstream's header of that kind never reaches a client, so the gateway's
+ * headers are appended to the head, never merged into it.
  */
 export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: boolean): [string, string | string[]][] {
   const listedRaw = headers.connection;
@@ -79,6 +81,7 @@ export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: bo
     if (value === undefined) continue;
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     if (bodyChanged && BODY_FRAMING.has(name)) continue;
+    if (name.startsWith('x-gateway-')) continue;
     out.push([name, value]);
   }
   return out;

@@ -71,7 +71,7 @@ async function call(adapter: UpstreamAdapter, upstream: UpstreamClient, path: st
   };
   const signal = AbortSignal.timeout(10_000);
   assert.equal(adapter.refuses(req), undefined);
-  const prepared = await adapter.prepare(req, signal);
+  const prepared = await adapter.prepare(req, { signal });
   const res = await upstream.send({ method: 'POST', path: prepared.path, headers: prepared.headers, body: prepared.body, signal });
   const translated = prepared.translate({ status: res.status, headers: res.headers, body: res.body, decoded: res.decoded });
   const { text, error } = await readAll(translated.body);
@@ -249,7 +249,7 @@ describe('what the providers receive', () => {
   test('a body that is not a JSON object is NOT_TRANSLATABLE (400), never sent', async () => {
     const adapter = new BedrockAdapter({ url: bedrockMock.url, region: 'us-east-1', bearerToken: BEARER });
     const req: OutgoingRequest = { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers: [], body: Buffer.from('[1,2]'), model: MODEL };
-    await assert.rejects(adapter.prepare(req, AbortSignal.timeout(1_000)), (err: unknown) => err instanceof GatewayError && err.code === 'NOT_TRANSLATABLE' && err.status === 400);
+    await assert.rejects(adapter.prepare(req, { signal: AbortSignal.timeout(1_000) }), (err: unknown) => err instanceof GatewayError && err.code === 'NOT_TRANSLATABLE' && err.status === 400);
   });
 });
 
@@ -348,7 +348,7 @@ describe('credentials', () => {
     isolateAwsEnv({});
     const adapter = new BedrockAdapter({ url: bedrockMock.url, region: 'us-east-1' });
     const req: OutgoingRequest = { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers: BASE_HEADERS, body: Buffer.from(messages()), model: MODEL };
-    await assert.rejects(adapter.prepare(req, AbortSignal.timeout(10_000)), (err: unknown) => {
+    await assert.rejects(adapter.prepare(req, { signal: AbortSignal.timeout(10_000) }), (err: unknown) => {
       assert.ok(err instanceof GatewayError);
       assert.equal(err.code, 'UPSTREAM_AUTH_FAILED');
       assert.equal(err.status, 502);
@@ -361,7 +361,7 @@ describe('credentials', () => {
     const never = new Promise<never>(() => undefined);
     const adapter = new BedrockAdapter({ url: bedrockMock.url, region: 'us-east-1', credentials: () => never, credentialTimeoutMs: 50 });
     const req: OutgoingRequest = { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers: BASE_HEADERS, body: Buffer.from(messages()), model: MODEL };
-    await assert.rejects(adapter.prepare(req, AbortSignal.timeout(10_000)), (err: unknown) => err instanceof GatewayError && err.code === 'UPSTREAM_AUTH_FAILED');
+    await assert.rejects(adapter.prepare(req, { signal: AbortSignal.timeout(10_000) }), (err: unknown) => err instanceof GatewayError && err.code === 'UPSTREAM_AUTH_FAILED');
   });
 
   test('vertex: a token endpoint that accepts and never answers -> UPSTREAM_AUTH_FAILED at the deadline', { timeout: 20_000 }, async () => {
@@ -375,7 +375,7 @@ describe('credentials', () => {
     try {
       const adapter = new VertexAdapter({ url: vertexMock.url, project: 'test-project', region: 'us-east5', keyFilename: file, credentialTimeoutMs: 200 });
       const req: OutgoingRequest = { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers: BASE_HEADERS, body: Buffer.from(messages()), model: MODEL };
-      await assert.rejects(adapter.prepare(req, AbortSignal.timeout(10_000)), (err: unknown) => {
+      await assert.rejects(adapter.prepare(req, { signal: AbortSignal.timeout(10_000) }), (err: unknown) => {
         assert.ok(err instanceof GatewayError);
         assert.equal(err.code, 'UPSTREAM_AUTH_FAILED');
         assert.match(err.message, /vertex upstream/);

@@ -1,29 +1,28 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { fingerprint, type FingerprintInput } from '../../src/pipeline/fingerprint.js';
+import { fingerprint, startFingerprint, type FingerprintFields } from '../../src/pipeline/fingerprint.js';
 
-const digest = (body: string): string => createHash('sha256').update(body).digest('base64url');
 const BODY = '{"model":"claude-sonnet-5","max_tokens":10,"messages":[{"role":"user","content":"hi"}]}';
 
-const base: FingerprintInput = {
+const base: FingerprintFields & { body: string } = {
   tenant: 'key:abc',
   method: 'POST',
   path: '/v1/messages',
   headers: { 'anthropic-version': '2023-06-01', 'content-type': 'application/json' },
-  bodyDigest: digest(BODY),
+  body: BODY,
 };
 
-function key(overrides: Partial<FingerprintInput>): string {
-  return fingerprint({ ...base, ...overrides });
+function key(overrides: Partial<FingerprintFields & { body: string }>): string {
+  const { body, ...fields } = { ...base, ...overrides };
+  return fingerprint(fields, body);
 }
 
 describe('fingerprint', () => {
   test('identical means byte-identical: key order and number spelling make a different key', () => {
-    assert.equal(key({ bodyDigest: digest(BODY) }), key({}));
+    assert.equal(key({ body: BODY }), key({}));
     const reordered = '{"messages":[{"role":"user","content":"hi"}],"max_tokens":10,"model":"claude-sonnet-5"}';
-    assert.notEqual(key({ bodyDigest: digest(reordered) }), key({}));
-    assert.notEqual(key({ bodyDigest: digest(BODY.replace('10', '10.0')) }), key({}));
+    assert.notEqual(key({ body: reordered }), key({}));
+    assert.notEqual(key({ body: BODY.replace('10', '10.0') }), key({}));
   });
 
   test('per-attempt and per-connection headers never enter the key', () => {
@@ -56,17 +55,27 @@ describe('fingerprint', () => {
       key({ path: '/v1/messages?beta=true' }),
       key({ headers: { 'anthropic-version': '2026-10-21' } }),
       key({ headers: { ...base.headers, 'anthropic-workspace-id': 'w1' } }),
-      key({ bodyDigest: digest(BODY.replace('10', '11')) }),
-      key({ bodyDigest: digest(BODY.replace('}]}', '}],"stream":true}')) }),
-      key({ bodyDigest: digest(BODY.replace('"hi"', '"hi "')) }),
-      key({ bodyDigest: digest(BODY.replace('10', '"10"')) }),
-      key({ bodyDigest: digest('[1,2]') }),
-      key({ bodyDigest: digest('[2,1]') }),
-      key({ bodyDigest: '' }),
+      key({ body: BODY.replace('10', '11') }),
+      key({ body: BODY.replace('}]}', '}],"stream":true}') }),
+      key({ body: BODY.replace('"hi"', '"hi "') }),
+      key({ body: BODY.replace('10', '"10"') }),
+      key({ body: '[1,2]' }),
+      key({ body: '[2,1]' }),
+      key({ body: '' }),
       // Field boundaries cannot be shifted by crafted values.
       key({ tenant: 'a', method: 'bPOST' }),
       key({ tenant: 'ab', method: 'POST' }),
     ]);
     assert.equal(keys.size, 16);
+  });
+
+  test('the body is hashed as it arrives: how it was cut into chunks never changes the key', () => {
+    const { body: _body, ...fields } = base;
+    const bytes = Buffer.from(BODY);
+    for (const cut of [1, 7, 40, bytes.length - 1]) {
+      const hash = startFingerprint(fields);
+      for (let i = 0; i < bytes.length; i += cut) hash.update(bytes.subarray(i, i + cut));
+      assert.equal(hash.key(), key({}), `chunks of ${cut} bytes`);
+    }
   });
 });

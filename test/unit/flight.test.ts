@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import type { OutgoingHttpHeader } from 'node:http';
 import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
 import { FlightGroup } from '../../src/pipeline/coalesce/flight-group.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
@@ -25,11 +26,8 @@ class FakeSink extends EventEmitter implements Sink {
   get body(): string {
     return this.chunks.join('');
   }
-  setHeader(name: string, value: unknown): this {
-    this.headers.set(name, value);
-    return this;
-  }
-  writeHead(status: number): this {
+  writeHead(status: number, headers: OutgoingHttpHeader[]): this {
+    for (let i = 0; i < headers.length; i += 2) this.headers.set(headers[i] as string, headers[i + 1]);
     this.status = status;
     this.headersSent = true;
     return this;

@@ -37,25 +37,22 @@ export function upstreamFault(outcome: CallOutcome, facts: CallFacts): string | 
 }
 
 export function admit(breakers: Breakers, probeTimeoutMs: number): Interceptor {
-  return (next) => async (call, ctx) => {
+  return (next) => (call, ctx) => {
     const permit = breakers.admit(call.upstream?.name ?? '', call.model, call.endpoint);
-    let probeTimer: NodeJS.Timeout | undefined;
+    const probeTimer = permit.probe ? setTimeout(() => permit.fail(new Error(`probe got no answer within ${probeTimeoutMs} ms`)), probeTimeoutMs).unref() : undefined;
     ctx.finally((outcome) => {
       clearTimeout(probeTimer);
       const fault = upstreamFault(outcome, ctx.facts);
       if (fault === undefined) permit.succeed();
       else permit.fail(new Error(fault));
     });
-    if (permit.probe) {
-      probeTimer = setTimeout(() => permit.fail(new Error(`probe got no answer within ${probeTimeoutMs} ms`)), probeTimeoutMs);
-      probeTimer.unref();
-    }
-    const answer = await next(call, ctx);
-    if (permit.probe) {
+    // An ordinary call passes straight through (no promise of its own); only a probe waits for its head.
+    if (!permit.probe) return next(call, ctx);
+    return next(call, ctx).then((answer) => {
       clearTimeout(probeTimer);
       if (answer.head.status >= 500) permit.fail(new Error(`upstream answered ${answer.head.status}`));
       else permit.succeed();
-    }
-    return answer;
+      return answer;
+    });
   };
 }

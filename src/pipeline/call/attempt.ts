@@ -1,5 +1,6 @@
 import { reportFlightHookError, type CallOutcome } from '../coalesce/flight.js';
 import type { CallContext, CallFacts } from './chain.js';
+import type { CallStop } from '../coalesce/call-stop.js';
 
 /**
  * The scope of one attempt at one upstream, inside the flight's scope. Interceptors inside the
@@ -20,6 +21,10 @@ export class AttemptScope implements CallContext {
 
   get signal(): AbortSignal {
     return this.parent.signal;
+  }
+
+  get stop(): CallStop {
+    return this.parent.stop;
   }
 
   get facts(): CallFacts {

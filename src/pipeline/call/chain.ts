@@ -63,9 +63,8 @@ export function newFacts(): CallFacts {
   return { upstream: undefined, origin: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
 }
 
-export interface CallContext extends CallScope {
-  readonly facts: CallFacts;
-}
+/** What each interceptor gets: the flight's scope, facts included (pipeline/coalesce/flight.ts). */
+export type CallContext = CallScope;
 
 export type Dispatch = (call: UpstreamCall, ctx: CallContext) => Promise<FlightSource>;
 export type Interceptor = (next: Dispatch) => Dispatch;

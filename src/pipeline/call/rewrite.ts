@@ -1,30 +1,36 @@
 import { translateUpstreamError } from '../../upstream/client.js';
 import { pairValue } from '../../upstream/header-list.js';
 import { readWhole } from '../../upstream/read-whole.js';
-import type { Interceptor } from './chain.js';
+import type { FlightSource } from '../coalesce/flight.js';
+import type { CallContext, Dispatch, Interceptor, UpstreamCall } from './chain.js';
 
 /** Answers to rewrite are small JSON objects; a larger one is refused rather than buffered. */
 const MAX_REWRITE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Rewrites a successful JSON answer before anyone sees it, for calls that ask (`call.rewriteJson`:
- * batch `results_url`). The answer is buffered (bounded), rewritten and re-framed.
+ * batch `results_url`). The answer is buffered (bounded), rewritten and re-framed. Calls that do
+ * not ask pass straight through (no promise of their own).
  */
 export function rewrite(): Interceptor {
-  return (next) => async (call, ctx) => {
-    const answer = await next(call, ctx);
+  return (next) => (call, ctx) => {
     const edit = call.rewriteJson;
-    if (edit === undefined || answer.head.status >= 300) return answer;
-    const type = pairValue(answer.head.headers, 'content-type');
-    if (type?.includes('json') !== true) return answer;
-    let bytes: Buffer;
-    try {
-      bytes = await readWhole(answer.body, MAX_REWRITE_BYTES, 'Upstream');
-    } catch (err) {
-      throw translateUpstreamError(err, 'body');
-    }
-    const out = (call.upstream === undefined ? undefined : edit(bytes, call.upstream.baseUrl)) ?? bytes;
-    const headers = answer.head.headers.filter(([name]) => name !== 'content-length' && name !== 'content-encoding');
-    return { head: { ...answer.head, headers: [...headers, ['content-length', String(out.length)]] }, body: [out] };
+    return edit === undefined ? next(call, ctx) : rewritten(next, call, ctx, edit);
   };
+}
+
+async function rewritten(next: Dispatch, call: UpstreamCall, ctx: CallContext, edit: NonNullable<UpstreamCall['rewriteJson']>): Promise<FlightSource> {
+  const answer = await next(call, ctx);
+  if (answer.head.status >= 300) return answer;
+  const type = pairValue(answer.head.headers, 'content-type');
+  if (type?.includes('json') !== true) return answer;
+  let bytes: Buffer;
+  try {
+    bytes = await readWhole(answer.body, MAX_REWRITE_BYTES, 'Upstream');
+  } catch (err) {
+    throw translateUpstreamError(err, 'body');
+  }
+  const out = (call.upstream === undefined ? undefined : edit(bytes, call.upstream.baseUrl)) ?? bytes;
+  const headers = answer.head.headers.filter(([name]) => name !== 'content-length' && name !== 'content-encoding');
+  return { head: { ...answer.head, headers: [...headers, ['content-length', String(out.length)]] }, body: [out] };
 }

@@ -83,12 +83,9 @@ function answerReason(head: FlightHead, upstream: Upstream): FailoverReason | un
   return undefined;
 }
 
-/** The answer with `x-gateway-upstream` naming who served it (an upstream's own header of that name is dropped). */
+/** The answer with `x-gateway-upstream` naming who served it (an upstream's own `x-gateway-*` headers never get this far: upstream/headers.ts). */
 function labelled(answer: FlightSource, name: string): FlightSource {
-  const headers: [string, string | readonly string[]][] = [];
-  for (const pair of answer.head.headers) if (pair[0] !== UPSTREAM_HEADER) headers.push(pair as [string, string | readonly string[]]);
-  headers.push([UPSTREAM_HEADER, name]);
-  return { head: { ...answer.head, headers }, body: answer.body };
+  return { head: { ...answer.head, headers: [...answer.head.headers, [UPSTREAM_HEADER, name]] }, body: answer.body };
 }
 
 /**

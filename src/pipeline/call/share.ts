@@ -12,9 +12,15 @@ import type { CallContext, Interceptor } from './chain.js';
  * The port counts `remote_flights_total` itself.
  */
 export function share(shared: SharedFlights | undefined): Interceptor {
+  if (shared === undefined) {
+    return (next) => (call, ctx) => {
+      ctx.facts.origin = 'upstream';
+      return next(call, ctx);
+    };
+  }
   return (next) => async (call, ctx) => {
     ctx.facts.origin = 'upstream';
-    if (shared === undefined || call.sharedKey === undefined) return next(call, ctx);
+    if (call.sharedKey === undefined) return next(call, ctx);
     const joined = await shared.join(call.sharedKey, ctx.signal);
     if (joined.role === 'local') return next(call, ctx);
     if (joined.role === 'follower') {

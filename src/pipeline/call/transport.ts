@@ -18,10 +18,10 @@ export function transport(): Dispatch {
     const model = upstream.modelFor(call.model) ?? undefined;
     const prepared = await upstream.adapter.prepare(
       { method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model },
-      ctx.signal,
+      ctx.stop,
     );
     ctx.facts.sentAt = performance.now();
-    const raw = await upstream.client.send({ method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.signal });
+    const raw = await upstream.client.send({ method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop });
     ctx.facts.headersAt = performance.now();
     const answer = prepared.translate(raw);
     return {

@@ -1,6 +1,8 @@
+import type { OutgoingHttpHeader } from 'node:http';
 import type { GatewayError } from '../../errors.js';
 import { anthropicErrorBody } from '../../errors.js';
 import { newFacts, type CallFacts } from '../call/chain.js';
+import { CallStop } from './call-stop.js';
 
 /**
  * One upstream call and everyone listening to it. A flight belongs to no single client: it runs
@@ -30,8 +32,8 @@ export interface Sink {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   readonly writableFinished: boolean;
-  setHeader(name: string, value: string | number | readonly string[]): unknown;
-  writeHead(status: number): unknown;
+  /** The whole head at once, as a flat name/value list (node's fast path: nothing stored per header). */
+  writeHead(status: number, headers: OutgoingHttpHeader[]): unknown;
   flushHeaders(): void;
   write(chunk: Buffer | string): boolean;
   end(chunk?: Buffer | string): unknown;
@@ -83,10 +85,14 @@ export interface CallOutcome {
   subscribers: number;
 }
 
-/** What the code running a flight's call gets: the call's signal and the flight's resource hooks. */
+/** What the code running a flight's call gets: the call's signal, its facts and the flight's resource hooks. */
 export interface CallScope {
-  /** Fires when nobody listens any more: the upstream call must stop. */
+  /** What the call learned on its way (pipeline/call/chain.ts names each field's writer). */
+  readonly facts: CallFacts;
+  /** Fires when nobody listens any more: the upstream call must stop (an AbortSignal, made on first use). */
   readonly signal: AbortSignal;
+  /** The same stop, cheap: what undici's request takes as its `signal`. */
+  readonly stop: CallStop;
   /** Sees every body chunk once, in order, before any subscriber. Throwing fails the body. */
   observe(onChunk: (chunk: Buffer) => void): void;
   /** Runs once when the outcome is known: hooks in reverse order of registration, each guarded. */
@@ -108,7 +114,7 @@ interface Subscriber {
   /** The socket asked us to wait for `drain`. */
   blocked: boolean;
   stallTimer: NodeJS.Timeout | undefined;
-  beforeHead: (() => void) | undefined;
+  beforeHead: BeforeHead | undefined;
   done: boolean;
   settle: (outcome: SubscriberOutcome) => void;
   onDrain: () => void;
@@ -116,6 +122,9 @@ interface Subscriber {
 }
 
 type Ending = { kind: 'complete' } | { kind: 'failed' };
+
+/** Runs just before one subscriber's head is written; returns that client's own headers (flat name/value list), if any. */
+export type BeforeHead = () => readonly string[] | undefined;
 
 const SLOW_DROP_GRACE_MS = 30_000;
 
@@ -141,12 +150,13 @@ function guarded(fn: () => void): void {
   }
 }
 
-export class Flight {
+export class Flight implements CallScope {
   readonly key: string;
   /** What the call learned (written by the call's interceptors; read by subscribers after their outcome). */
   readonly facts: CallFacts = newFacts();
   private readonly limits: FlightLimits;
-  private readonly abortController = new AbortController();
+  /** The call's stop: fires when nobody listens any more. */
+  readonly stop = new CallStop();
   private readonly subscribers = new Set<Subscriber>();
   private holds = 0;
   private state: 'pending' | 'streaming' | 'done' = 'pending';
@@ -175,11 +185,16 @@ export class Flight {
 
   /** Fires when nobody listens any more (the call's signal). */
   get signal(): AbortSignal {
-    return this.abortController.signal;
+    return this.stop.signal;
   }
 
   get joinable(): boolean {
     return !this.closedToJoiners;
+  }
+
+  /** The answer's head once it arrived (every subscriber gets this one). */
+  get answerHead(): FlightHead | undefined {
+    return this.head;
   }
 
   get subscriberCount(): number {
@@ -196,9 +211,9 @@ export class Flight {
   /**
    * Adds a client. Synchronous up to the returned promise: a joiner is registered, and has as much
    * of the replay as its socket takes written to it, before any other event of the flight can run.
-   * `beforeHead` runs just before this subscriber's head is written (to set per-client headers).
+   * `beforeHead` runs just before this subscriber's head is written and returns its per-client headers.
    */
-  subscribe(sink: Sink, beforeHead?: () => void): Promise<SubscriberOutcome> {
+  subscribe(sink: Sink, beforeHead?: BeforeHead): Promise<SubscriberOutcome> {
     return new Promise((resolve) => {
       const sub: Subscriber = {
         sink,
@@ -248,7 +263,7 @@ export class Flight {
       return;
     }
     this.closeToJoiners();
-    this.abortController.abort();
+    this.stop.abort();
   }
 
   private closeToJoiners(): void {
@@ -262,9 +277,17 @@ export class Flight {
   private writeHead(sub: Subscriber): void {
     const head = this.head;
     if (head === undefined || sub.sink.headersSent) return;
-    if (sub.beforeHead !== undefined) guarded(sub.beforeHead);
-    for (const [name, value] of head.headers) sub.sink.setHeader(name, value);
-    sub.sink.writeHead(head.status);
+    const flat: OutgoingHttpHeader[] = [];
+    // node only reads the values (readonly in practice).
+    for (const [name, value] of head.headers) flat.push(name, value as string | string[]);
+    const before = sub.beforeHead;
+    if (before !== undefined) {
+      guarded(() => {
+        const own = before();
+        if (own !== undefined) for (const item of own) flat.push(item);
+      });
+    }
+    sub.sink.writeHead(head.status, flat);
     if (head.eventStream) sub.sink.flushHeaders();
   }
 
@@ -369,29 +392,33 @@ export class Flight {
     });
   }
 
-  private scope(): CallScope {
-    return {
-      signal: this.abortController.signal,
-      observe: (onChunk) => {
-        this.observers.push(onChunk);
-      },
-      finally: (onSettle) => {
-        this.settleHooks.push(onSettle);
-      },
-      onIdle: (fn) => {
-        this.idleHooks.push(fn);
-      },
-      localListeners: () => this.subscribers.size,
-      hold: () => {
-        this.holds++;
-        let released = false;
-        return () => {
-          if (released) return;
-          released = true;
-          this.holds--;
-          this.afterLeave();
-        };
-      },
+  // The call's scope (CallScope) is the flight itself, seen through that interface: one object, no
+  // closures or copies per call.
+
+  observe(onChunk: (chunk: Buffer) => void): void {
+    this.observers.push(onChunk);
+  }
+
+  finally(onSettle: (outcome: CallOutcome) => void): void {
+    this.settleHooks.push(onSettle);
+  }
+
+  onIdle(fn: () => void): void {
+    this.idleHooks.push(fn);
+  }
+
+  localListeners(): number {
+    return this.subscribers.size;
+  }
+
+  hold(): () => void {
+    this.holds++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.holds--;
+      this.afterLeave();
     };
   }
 
@@ -419,10 +446,10 @@ export class Flight {
   }
 
   private async pump(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
-    const signal = this.abortController.signal;
+    const signal = this.stop;
     let source: FlightSource;
     try {
-      source = await start(this.scope());
+      source = await start(this);
     } catch (error) {
       this.state = 'done';
       this.closeToJoiners();

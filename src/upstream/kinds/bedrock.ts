@@ -10,7 +10,7 @@ import { EventStreamToSse } from './bedrock-stream.js';
 import { withDeadline } from './deadline.js';
 import { listValues, withoutHeaders } from '../header-list.js';
 import { TopLevelObject } from './json-edit.js';
-import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
+import type { CallAbort, OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 import { mapBedrockError, mappedErrorBody } from './provider-errors.js';
 import { rewrittenAnswer, rewrittenHeaders } from './responses.js';
 
@@ -118,7 +118,7 @@ export class BedrockAdapter implements UpstreamAdapter {
     return `Amazon Bedrock serves only POST /v1/messages and POST /v1/messages/count_tokens (not ${req.method} ${pathname ?? ''})`;
   }
 
-  async prepare(req: OutgoingRequest, signal: AbortSignal): Promise<PreparedCall> {
+  async prepare(req: OutgoingRequest, abort: CallAbort): Promise<PreparedCall> {
     const body = Buffer.isBuffer(req.body) ? TopLevelObject.parse(req.body) : undefined;
     if (body === undefined) throw notTranslatable('bedrock');
     const model = req.model ?? body.string('model');
@@ -133,7 +133,7 @@ export class BedrockAdapter implements UpstreamAdapter {
     const path = `/model/${encodeURIComponent(model)}/${action}`;
     const sent = countTokens ? Buffer.from(`{"input":{"invokeModel":{"body":"${invokeBody.toString('base64')}"}}}`) : invokeBody;
     const accept = stream ? EVENT_STREAM : 'application/json';
-    const headers = [...withoutHeaders(req.headers, DROPPED), 'content-type', 'application/json', 'accept', accept, ...(await this.authHeaders(path, accept, sent, signal))];
+    const headers = [...withoutHeaders(req.headers, DROPPED), 'content-type', 'application/json', 'accept', accept, ...(await this.authHeaders(path, accept, sent, abort.signal))];
     return {
       path,
       headers,

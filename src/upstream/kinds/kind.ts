@@ -2,6 +2,14 @@ import type { Readable } from 'node:stream';
 import type { UpstreamHeaders } from '../headers.js';
 
 /**
+ * Where an adapter gets the call's AbortSignal: read `signal` only when something waits on it (a
+ * credential fetch). The call's stop makes the AbortSignal on first use (pipeline/coalesce/call-stop.ts).
+ */
+export interface CallAbort {
+  readonly signal: AbortSignal;
+}
+
+/**
  * Where Claude is served: Anthropic's API, Amazon Bedrock or Google Vertex AI. A kind translates at
  * the boundary only: clients always speak the Anthropic Messages API and always see its answers
  * (status, error shape, JSON and SSE framing); everything between the route and the socket is the
@@ -56,11 +64,11 @@ export interface UpstreamAdapter {
   refuses(req: OutgoingRequest): string | undefined;
   /**
    * Builds the provider's request: path, headers (credentials, signature) and body. May fetch or
-   * refresh credentials, bounded by `signal` and the adapter's own deadline. Rejects with a
+   * refresh credentials, bounded by the call's signal and the adapter's own deadline. Rejects with a
    * GatewayError: `UPSTREAM_AUTH_FAILED` (502) when credentials cannot be had (an upstream failure:
    * the route fails over), `INVALID_REQUEST` (400) when the body cannot be translated.
    */
-  prepare(req: OutgoingRequest, signal: AbortSignal): Promise<PreparedCall>;
+  prepare(req: OutgoingRequest, abort: CallAbort): Promise<PreparedCall>;
   /** Releases credential refreshers and timers. */
   close?(): Promise<void>;
 }

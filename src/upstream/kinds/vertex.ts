@@ -5,7 +5,7 @@ import { notTranslatable } from './anthropic.js';
 import { withDeadline } from './deadline.js';
 import { withoutHeaders } from '../header-list.js';
 import { TopLevelObject } from './json-edit.js';
-import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
+import type { CallAbort, OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 import { mappedErrorBody, mapVertexStatus, vertexReason } from './provider-errors.js';
 import { rewrittenAnswer, rewrittenHeaders } from './responses.js';
 
@@ -89,7 +89,7 @@ export class VertexAdapter implements UpstreamAdapter {
     return `Google Vertex AI serves only POST /v1/messages and POST /v1/messages/count_tokens (not ${req.method} ${pathname ?? ''})`;
   }
 
-  async prepare(req: OutgoingRequest, signal: AbortSignal): Promise<PreparedCall> {
+  async prepare(req: OutgoingRequest, abort: CallAbort): Promise<PreparedCall> {
     const body = Buffer.isBuffer(req.body) ? TopLevelObject.parse(req.body) : undefined;
     if (body === undefined) throw notTranslatable('vertex');
     const model = req.model ?? body.string('model');
@@ -105,7 +105,7 @@ export class VertexAdapter implements UpstreamAdapter {
       path = `${this.base}${modelSegment(model)}:${body.bool('stream') === true ? 'streamRawPredict' : 'rawPredict'}`;
       sent = body.edit({ remove: ['model'], set: { anthropic_version: version } });
     }
-    const authorization = await this.authorization(signal);
+    const authorization = await this.authorization(abort.signal);
     const headers = [...withoutHeaders(req.headers, DROPPED), 'content-type', 'application/json', 'authorization', authorization];
     return { path, headers, body: sent, translate: (res) => this.translate(res) };
   }
