@@ -10,9 +10,11 @@ export interface CachedAnswer {
   model: string | undefined;
 }
 
+/** The answer is emptied out when the entry leaves (see FlightGroup's Slot: a retired map table must reach nothing). */
 interface Entry {
-  answer: CachedAnswer;
-  expiresAt: number;
+  answer: CachedAnswer | undefined;
+  readonly bytes: number;
+  readonly expiresAt: number;
 }
 
 export interface ResponseCacheOptions {
@@ -69,7 +71,7 @@ export class ResponseCache {
     }
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
-    this.entries.set(key, { answer, expiresAt: now + this.options.ttlMs });
+    this.entries.set(key, { answer, bytes: answer.bytes, expiresAt: now + this.options.ttlMs });
     this.bytes += answer.bytes;
     for (const [oldKey, oldEntry] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
@@ -78,7 +80,8 @@ export class ResponseCache {
   }
 
   private delete(key: string, entry: Entry): void {
+    entry.answer = undefined;
     this.entries.delete(key);
-    this.bytes -= entry.answer.bytes;
+    this.bytes -= entry.bytes;
   }
 }

@@ -1,4 +1,4 @@
-import { Flight, type FlightLimits } from './flight.js';
+import { Flight, type FlightLimits, type FlightRegistry } from './flight.js';
 
 /**
  * Singleflight for HTTP calls: at most one joinable flight per key. `lead` registers a new flight
@@ -7,8 +7,20 @@ import { Flight, type FlightLimits } from './flight.js';
  * finishing flight never removes its successor. Bounded by the requests in progress
  * (MAX_CONCURRENT_REQUESTS): every entry has at least one live subscriber or is being closed.
  */
-export class FlightGroup {
-  private readonly flights = new Map<string, Flight>();
+/**
+ * A map entry: the map never holds a flight directly, and a flight holds no closure of the group's.
+ * Measured under load (BENCHMARKS.md): with either, a finished flight's whole request (call, answer
+ * head, body, meter) stayed reachable from old-generation objects (a retired backing table of the
+ * map, the per-flight closure) across young-generation collections, so every request's garbage was
+ * copied and promoted: about 4 KB per request, most of the gateway's GC time. The slot is emptied
+ * before its entry is deleted, so whatever still points at it reaches nothing of the request.
+ */
+interface Slot {
+  flight: Flight | undefined;
+}
+
+export class FlightGroup implements FlightRegistry {
+  private readonly flights = new Map<string, Slot>();
   private readonly limits: FlightLimits;
 
   constructor(limits: FlightLimits) {
@@ -23,29 +35,31 @@ export class FlightGroup {
   /** Clients listening to joinable flights right now (walks the map: for gauges and tests, not the hot path). */
   subscribers(): number {
     let total = 0;
-    for (const flight of this.flights.values()) total += flight.subscriberCount;
+    for (const slot of this.flights.values()) total += slot.flight?.subscriberCount ?? 0;
     return total;
   }
 
   /** The joinable flight for `key`, if any. */
   find(key: string): Flight | undefined {
-    const flight = this.flights.get(key);
+    const flight = this.flights.get(key)?.flight;
     return flight?.joinable === true ? flight : undefined;
   }
 
   /** Registers a new flight for `key`, replacing any that no longer takes joiners. */
   lead(key: string): Flight {
-    const flight = new Flight(key, this.limits);
-    this.flights.set(key, flight);
-    flight.onClosedToJoiners = () => {
-      this.forget(key, flight);
-    };
+    const flight = new Flight(key, this.limits, this);
+    const previous = this.flights.get(key);
+    if (previous !== undefined) previous.flight = undefined;
+    this.flights.set(key, { flight });
     return flight;
   }
 
   /** Removes `flight` from the map if it is still the one registered for `key`. */
   forget(key: string, flight: Flight): void {
-    if (this.flights.get(key) === flight) this.flights.delete(key);
+    const slot = this.flights.get(key);
+    if (slot?.flight !== flight) return;
+    slot.flight = undefined;
+    this.flights.delete(key);
   }
 
   /** A flight that is not shared (coalescing off or not applicable): same pump, no registration, no replay. */

@@ -54,6 +54,11 @@ export interface FlightSource {
   body: AsyncIterable<Buffer> | Iterable<Buffer>;
 }
 
+/** Where a joinable flight is registered (FlightGroup); it leaves once it takes no more joiners. */
+export interface FlightRegistry {
+  forget(key: string, flight: Flight): void;
+}
+
 export type SubscriberOutcome =
   /** The flight's answer was written to this subscriber; `complete` is false when the upstream failed mid-body. */
   | { kind: 'served'; complete: boolean }
@@ -175,12 +180,13 @@ export class Flight implements CallScope {
   private settleHooks: ((outcome: CallOutcome) => void)[] = [];
   private idleHooks: (() => void)[] = [];
   private closedToJoiners = false;
-  /** Called once when the flight must take no more joiners (done, aborted, replay overflow). */
-  onClosedToJoiners: (() => void) | undefined;
+  /** Told once when the flight must take no more joiners (done, aborted, replay overflow): the group it is registered in. */
+  private readonly registry: FlightRegistry | undefined;
 
-  constructor(key: string, limits: FlightLimits) {
+  constructor(key: string, limits: FlightLimits, registry?: FlightRegistry) {
     this.key = key;
     this.limits = limits;
+    this.registry = registry;
   }
 
   /** Fires when nobody listens any more (the call's signal). */
@@ -270,8 +276,11 @@ export class Flight implements CallScope {
     if (this.closedToJoiners) return;
     this.closedToJoiners = true;
     this.trim();
-    const notify = this.onClosedToJoiners;
-    if (notify !== undefined) guarded(notify);
+    try {
+      this.registry?.forget(this.key, this);
+    } catch (err) {
+      reportHookError(err);
+    }
   }
 
   private writeHead(sub: Subscriber): void {
