@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { BatchedWriter } from './log-destination.js';
 
 export type { Logger };
 
@@ -20,21 +21,31 @@ export const REDACT_PATHS = [
   '*.gatewayApiKeys',
 ];
 
-/** Log lines are written to stdout in batches of this many bytes at least... */
+/** Log lines are written to stdout in batches of this many characters at least... */
 export const LOG_BATCH_BYTES = 8192;
 /** ...or after this long, whichever comes first: a quiet gateway's lines are never held longer. */
 export const LOG_FLUSH_MS = 100;
+/** Characters of log lines held at most while stdout's reader does not keep up (then lines are dropped and counted). */
+export const LOG_MAX_BUFFERED = 16 * 1024 * 1024;
 
 /**
  * `destination` defaults to stdout written asynchronously in batches (LOG_BATCH_BYTES or every
- * LOG_FLUSH_MS): the request log line was the largest single cost the gateway adds per request
- * (BENCHMARKS.md), and writing each line alone (an fs write through libuv's thread pool) was part
- * of it. Lines still buffered when the process exits are written synchronously by pino's exit hook;
- * call `logger.flush()` before a planned exit.
+ * LOG_FLUSH_MS) by a BatchedWriter (observability/log-destination.ts): the request log line was the
+ * largest single cost the gateway adds per request (BENCHMARKS.md), and most of it was the writing.
+ * Lines still buffered when the process exits are written synchronously by an exit hook; call
+ * `logger.flush()` before a planned exit.
  */
 export function stdoutDestination(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: LOG_BATCH_BYTES, periodicFlush: LOG_FLUSH_MS });
+  if (stdout === undefined) {
+    const writer = new BatchedWriter({ fd: 1, minBatch: LOG_BATCH_BYTES, flushMs: LOG_FLUSH_MS, maxBuffered: LOG_MAX_BUFFERED });
+    process.once('exit', () => writer.flushSync());
+    stdout = writer;
+  }
+  return stdout;
 }
+
+/** One writer per process for fd 1, whoever asks (every logger of the process shares stdout's order and bound). */
+let stdout: BatchedWriter | undefined;
 
 export function createLogger(level: string, destination: DestinationStream = stdoutDestination()): Logger {
   return pino(

@@ -36,6 +36,8 @@ const EVENTS = ['open', 'close', 'halfOpen', 'reject', 'success', 'failure'] as 
 
 class ModelBreaker {
   readonly breaker: CircuitBreaker<[() => Promise<void>], void>;
+  /** When it was last admitted to (Breakers' use counter): the eviction order. */
+  lastUsed = 0;
   private openedAt = 0;
 
   constructor(
@@ -129,8 +131,9 @@ class ModelBreaker {
 const OPEN_PERMIT: BreakerPermit = { probe: false, succeed: () => undefined, fail: () => undefined };
 
 export class Breakers {
-  /** Insertion order is recency order: a breaker is moved to the end each time it is used. */
   private readonly breakers = new Map<string, ModelBreaker>();
+  /** Admissions so far: each breaker records the count at its last use. */
+  private uses = 0;
 
   constructor(
     private readonly options: BreakerOptions | undefined,
@@ -143,6 +146,11 @@ export class Breakers {
     return this.breakers.size;
   }
 
+  /** Whether a breaker for this call exists now (for tests). */
+  has(upstream: string, model: string | undefined, endpoint: string): boolean {
+    return this.breakers.has(`${upstream}\0${model ?? `endpoint:${endpoint}`}`);
+  }
+
   /**
    * Admits one call to `upstream` for `model` (or, when the request names none, for its endpoint),
    * or throws a 529 CIRCUIT_OPEN GatewayError when that breaker is open.
@@ -153,28 +161,36 @@ export class Breakers {
     // Upstream names cannot hold a NUL: the key cannot be forged across upstreams.
     const key = `${upstream}\0${subject}`;
     let breaker = this.breakers.get(key);
-    if (breaker !== undefined) {
-      this.breakers.delete(key);
-    } else {
+    if (breaker === undefined) {
       if (this.breakers.size >= this.maxBreakers) this.evictOne();
       const models = this.metrics.models;
       const label = model === undefined ? () => `${upstream}/endpoint:${endpoint}` : () => `${upstream}/${models.known(model)}`;
       breaker = new ModelBreaker(subject, label, this.options, this.metrics, this.logger);
+      this.breakers.set(key, breaker);
     }
-    this.breakers.set(key, breaker);
+    // Recency is a counter on the breaker, not the map's order: re-inserting on every call churned the
+    // map's backing tables (garbage the young generation had to promote) for an order only eviction reads.
+    breaker.lastUsed = ++this.uses;
     return breaker.admit();
   }
 
-  /** Evicts the least recently used closed breaker (an open one keeps protecting its upstream); the oldest if none is closed. */
+  /** Evicts the least recently used closed breaker (an open one keeps protecting its upstream); the least recently used if none is closed. Runs only when a new breaker finds the map full. */
   private evictOne(): void {
     let victim: string | undefined;
+    let victimUse = Infinity;
+    let oldest: string | undefined;
+    let oldestUse = Infinity;
     for (const [subject, breaker] of this.breakers) {
-      victim ??= subject;
-      if (breaker.closed) {
+      if (breaker.lastUsed < oldestUse) {
+        oldest = subject;
+        oldestUse = breaker.lastUsed;
+      }
+      if (breaker.closed && breaker.lastUsed < victimUse) {
         victim = subject;
-        break;
+        victimUse = breaker.lastUsed;
       }
     }
+    victim ??= oldest;
     if (victim === undefined) return;
     this.breakers.get(victim)?.shutdown();
     this.breakers.delete(victim);

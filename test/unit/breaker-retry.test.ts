@@ -67,6 +67,16 @@ describe('breaker permits', () => {
     assert.throws(() => b.admit('primary', 'open-model', 'messages'), (err: unknown) => err instanceof GatewayError && err.status === 529, 'junk cannot evict an open breaker');
     b.shutdown();
   });
+
+  test('eviction takes the least recently used closed breaker, however often the others were used before', () => {
+    const b = breakers(3);
+    for (const model of ['a', 'b', 'c']) b.admit('primary', model, 'messages').succeed();
+    b.admit('primary', 'a', 'messages').succeed(); // a is now more recent than b and c
+    b.admit('primary', 'c', 'messages').succeed();
+    b.admit('primary', 'd', 'messages').succeed(); // full: b goes
+    assert.deepEqual(['a', 'b', 'c', 'd'].map((m) => b.has('primary', m, 'messages')), [true, false, true, true]);
+    b.shutdown();
+  });
 });
 
 describe('retry arithmetic', () => {
