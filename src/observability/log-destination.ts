@@ -9,6 +9,12 @@ export interface BatchedWriterOptions {
   flushMs: number;
   /** Characters held at most while the reader does not keep up; lines past it are dropped (and counted). */
   maxBuffered: number;
+  /**
+   * Write batches synchronously: for files and devices, which never make a writer wait for a reader
+   * (one write call per batch, no hand-off to libuv's thread pool). Pipes and sockets are written
+   * asynchronously: a stalled reader must never block the event loop.
+   */
+  sync?: boolean;
 }
 
 /** Errors after which the reader is gone for good: stop trying, never crash or wedge. */
@@ -18,8 +24,9 @@ const RETRY_MS = 10;
 
 /**
  * The log destination: lines are kept as they come (one array push each) and written in batches,
- * joined once per batch, through an asynchronous fs write (libuv's thread pool): the event loop never
- * blocks on a slow log reader. Measured against pino's own asynchronous destination (sonic-boom),
+ * joined once per batch: to a pipe or socket through an asynchronous fs write (libuv's thread pool),
+ * so the event loop never blocks on a slow log reader; to a file or device with one synchronous
+ * write (`sync`). Measured against pino's own asynchronous destination (sonic-boom),
  * which concatenates and re-measures its buffer on every line, the per-line cost went from about
  * 4.5 µs to under 1 µs (BENCHMARKS.md); sonic-boom's buffer is also unbounded when stdout stalls.
  *
@@ -67,7 +74,26 @@ export class BatchedWriter {
       return;
     }
     this.writing = true;
-    this.writeAll(Buffer.from(this.take()));
+    const data = Buffer.from(this.take());
+    const rest = this.options.sync === true ? this.writeNow(data) : data;
+    if (rest === undefined) {
+      this.writing = false;
+      this.settle();
+    } else this.writeAll(rest);
+  }
+
+  /** Writes synchronously as far as the fd takes it; returns what is left (undefined when done or the reader is gone). */
+  private writeNow(data: Buffer): Buffer | undefined {
+    let rest = data;
+    try {
+      while (rest.length > 0) rest = rest.subarray(writeSync(this.options.fd, rest));
+      return undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (code === 'EAGAIN') return rest; // the asynchronous path waits for the reader
+      if (GONE.has(code)) this.gone = true;
+      return undefined;
+    }
   }
 
   /** Writes everything left, synchronously (process exit). */

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { fstatSync } from 'node:fs';
 import { BatchedWriter } from './log-destination.js';
 
 export type { Logger };
@@ -37,11 +38,21 @@ export const LOG_MAX_BUFFERED = 16 * 1024 * 1024;
  */
 export function stdoutDestination(): DestinationStream {
   if (stdout === undefined) {
-    const writer = new BatchedWriter({ fd: 1, minBatch: LOG_BATCH_BYTES, flushMs: LOG_FLUSH_MS, maxBuffered: LOG_MAX_BUFFERED });
+    const writer = new BatchedWriter({ fd: 1, minBatch: LOG_BATCH_BYTES, flushMs: LOG_FLUSH_MS, maxBuffered: LOG_MAX_BUFFERED, sync: writesNeverWait(1) });
     process.once('exit', () => writer.flushSync());
     stdout = writer;
   }
   return stdout;
+}
+
+/** Files and devices (a terminal, /dev/null) take writes without waiting for a reader; pipes and sockets may not. */
+function writesNeverWait(fd: number): boolean {
+  try {
+    const stat = fstatSync(fd);
+    return !stat.isFIFO() && !stat.isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /** One writer per process for fd 1, whoever asks (every logger of the process shares stdout's order and bound). */

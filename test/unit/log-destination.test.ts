@@ -14,9 +14,9 @@ function tempFd(): { fd: number; read: () => string; close: () => void } {
 const flushed = (w: BatchedWriter): Promise<void> => new Promise((resolve, reject) => w.flush((err) => (err === undefined ? resolve() : reject(err))));
 
 describe('BatchedWriter (the log destination)', () => {
-  test('lines wait for a batch, reach the fd in order once flushed, and nothing is written twice', async () => {
+  for (const sync of [false, true]) test(`lines wait for a batch, reach the fd in order once flushed, and nothing is written twice (${sync ? 'synchronous' : 'asynchronous'} writes)`, async () => {
     const out = tempFd();
-    const w = new BatchedWriter({ fd: out.fd, minBatch: 1_000, flushMs: 60_000, maxBuffered: 1_000_000 });
+    const w = new BatchedWriter({ fd: out.fd, minBatch: 1_000, flushMs: 60_000, maxBuffered: 1_000_000, sync });
     try {
       for (let i = 0; i < 5; i++) w.write(`line ${i}\n`);
       assert.equal(out.read(), '', 'below the batch size nothing is written yet');
