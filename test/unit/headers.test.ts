@@ -86,4 +86,9 @@ describe('response header hygiene', () => {
     assert.equal(out['content-encoding'], undefined);
     assert.equal(out['request-id'], 'req_1');
   });
+
+  test('an upstream cannot speak in the gateway\'s namespace: its x-gateway-* headers are dropped (the gateway appends its own)', () => {
+    const out = Object.fromEntries(forwardResponseHeaders({ 'x-gateway-coalesce-role': 'follower', 'x-gateway-upstream': 'evil', 'request-id': 'req_2', 'x-gatewayish': 'kept' }, false));
+    assert.deepEqual(out, { 'request-id': 'req_2', 'x-gatewayish': 'kept' });
+  });
 });
