@@ -12,6 +12,7 @@ import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cac
 import { startFingerprint } from '../pipeline/fingerprint.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import { forwardRequestHeaders } from '../upstream/headers.js';
+import { pairValue } from '../upstream/header-list.js';
 import { isAbort, translateUpstreamError } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
 import { hasBody, isJson, readBody } from './body.js';
@@ -215,11 +216,6 @@ async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: 
 }
 
 function noteRequestId(head: FlightHead | undefined, ctx: RequestContext): void {
-  if (head === undefined) return;
-  for (const [name, value] of head.headers) {
-    if (name === 'request-id') {
-      if (typeof value === 'string') ctx.upstreamRequestId = value;
-      return;
-    }
-  }
+  const requestId = head === undefined ? undefined : pairValue(head.headers, 'request-id');
+  if (requestId !== undefined) ctx.upstreamRequestId = requestId;
 }

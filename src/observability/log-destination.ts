@@ -109,7 +109,7 @@ export class BatchedWriter {
     }
   }
 
-  /** Emptied on the next flush (the writer only has the interval timer). */
+  /** Stops the periodic flush (its only timer); lines still waiting go out with the next `flush`. */
   close(): void {
     clearInterval(this.timer);
   }
