@@ -114,3 +114,61 @@ export async function streamTimings(url: string, count: number, make: (i: number
   await pool.close();
   return { ttfb: summarize(ttfb, errors), total: summarize(total, errors) };
 }
+
+/**
+ * Sequential streams to several targets at once, one request at a time, in rotating order: every
+ * target is measured under the same machine conditions, request by request. (One target after the
+ * other, a difference of a few tenths of a millisecond drowned in the drift between phases.) Each
+ * target first takes `warmup` streams, 50 at a time, then 20 unrecorded rounds.
+ */
+export async function interleavedStreamTimings(
+  targets: readonly { name: string; url: string }[],
+  rounds: number,
+  make: (i: number) => Request,
+  warmup = 300,
+): Promise<Record<string, StreamTiming>> {
+  let n = 0;
+  const next = (): Request => make(n++);
+  for (const t of targets) {
+    const pool = new Pool(t.url, { connections: 50 });
+    let left = warmup;
+    await Promise.all(
+      Array.from({ length: 50 }, async () => {
+        while (left > 0) {
+          left--;
+          const r = next();
+          const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+          await res.body.dump();
+        }
+      }),
+    );
+    await pool.close();
+  }
+  const lanes = targets.map((t) => ({ name: t.name, pool: new Pool(t.url, { connections: 1 }), ttfb: [] as number[], total: [] as number[], errors: 0 }));
+  const one = async (lane: (typeof lanes)[number], record: boolean): Promise<void> => {
+    const r = next();
+    const t0 = performance.now();
+    try {
+      const res = await lane.pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+      let first: number | undefined;
+      for await (const _chunk of res.body) first ??= performance.now();
+      if (!record) return;
+      if (res.statusCode >= 400 || first === undefined) lane.errors++;
+      else {
+        lane.ttfb.push(first - t0);
+        lane.total.push(performance.now() - t0);
+      }
+    } catch {
+      if (record) lane.errors++;
+    }
+  };
+  for (let round = 0; round < 20 + rounds; round++) {
+    for (let j = 0; j < lanes.length; j++) await one(lanes[(round + j) % lanes.length] as (typeof lanes)[number], round >= 20);
+  }
+  const results: Record<string, StreamTiming> = {};
+  for (const lane of lanes) {
+    await lane.pool.close();
+    results[lane.name] = { ttfb: summarize(lane.ttfb, lane.errors), total: summarize(lane.total, lane.errors) };
+  }
+  return results;
+}

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { bigBodyStall, longTextBody, manyKeysBody } from './big-body.js';
-import { fixedRate, percentile, streamTimings, type LatencyResult, type Request } from './load.js';
+import { fixedRate, interleavedStreamTimings, percentile, streamTimings, type LatencyResult, type Request, type StreamTiming } from './load.js';
 import { coreTimes, describeMachine, pinSelf, processCpuSeconds, rssMiB, utilisation } from './machine.js';
 import { freePort } from '../test/helpers/ports.js';
 import { chunkFrame } from '../src/mock-upstream/provider-framing.js';
@@ -221,6 +221,9 @@ interface LiveResult {
   cpuUsPerStream: number;
 }
 
+/** Rounds of the first-byte phase: one stream per target per round. */
+const TTFB_ROUNDS = 200;
+
 /** Live streams arrive at this rate (5,000 take 25 s to arrive: node:http's listen backlog is 511). */
 const LIVE_ARRIVALS_PER_S = 200;
 /** Gap between the mock's SSE events there: 7 events (one text delta) make a 36 s stream, longer than the ramp. */
@@ -371,16 +374,33 @@ async function main(): Promise<void> {
   }
 
   if (phase('ttfb')) {
+    // Every target runs at once and takes one stream in turn (rotating order): the same machine
+    // conditions for each, request by request.
     const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: '5' });
-    let n = 0;
-    const r = await eachTarget(mock, gatewayEnv, async (t) => {
-      const base = (n += 100_000);
-      await streamTimings(t.url, 20, (i) => stream(base + i));
-      return streamTimings(t.url, 100, (i) => stream(base + 50_000 + i));
-    });
-    await mock.stop();
+    const running: Running[] = [];
+    const targets: { name: string; url: string }[] = [{ name: 'direct', url: mock.url }];
+    const starters: [ProxyName, () => Promise<Running | undefined>][] = [
+      ['nginx', () => startNginx('0', mock.url)],
+      ['bare node:http + undici', () => startBareProxy('0', mock.url)],
+      ['gateway', () => startGateway('0', mock.url, gatewayEnv)],
+    ];
+    let r: Record<string, StreamTiming>;
+    try {
+      for (const [name, start] of starters) {
+        const proxy = await start();
+        if (proxy === undefined) out(`(${name} skipped: not installed; on Debian \`apt-get install nginx\`)`);
+        else {
+          running.push(proxy);
+          targets.push({ name, url: proxy.url });
+        }
+      }
+      r = await interleavedStreamTimings(targets, TTFB_ROUNDS, (i) => stream(100_000 + i));
+    } finally {
+      for (const proxy of running) await proxy.stop();
+      await mock.stop();
+    }
     report.ttfb = r;
-    out(`\n## Streams one at a time (${STREAM_EVENTS} events 5 ms apart, 100 streams after 20 unrecorded)`);
+    out(`\n## Streams one at a time (${STREAM_EVENTS} events 5 ms apart; every target alive, one stream each in rotating order, ${TTFB_ROUNDS} rounds after 300 warm-up streams and 20 unrecorded rounds)`);
     out(machineLine());
     out('| target | TTFB p50 ms | TTFB p99 ms | total p50 ms | added TTFB p50 ms | added per event ms |');
     out('|---|---|---|---|---|---|');
