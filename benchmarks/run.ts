@@ -455,9 +455,10 @@ async function main(): Promise<void> {
     // COALESCING WORKLOAD, duplicates on purpose: bursts of 2,500 requests over 100 distinct prompts
     // (25 copies each) fired at once, upstream answering after 500 ms (issue 14 item 4's scenario).
     // The first burst opens 2,500 new connections to a cold process; the second reuses them, warm.
-    // Run with the default lingering window and without it, in the same run.
+    // Run with the defaults, with the window but no catch-up, and without the window, in the same run.
     const variants: [string, Record<string, string>][] = [
-      ['defaults (COALESCE_LINGER_MS=100)', {}],
+      ['defaults (COALESCE_LINGER_MS=100, COALESCE_LINGER_CATCHUP_MS=2000)', {}],
+      ['COALESCE_LINGER_CATCHUP_MS=0 (the window alone)', { COALESCE_LINGER_CATCHUP_MS: '0' }],
       ['COALESCE_LINGER_MS=0', { COALESCE_LINGER_MS: '0' }],
     ];
     {

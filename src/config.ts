@@ -159,6 +159,7 @@ const schema = z.object({
   COALESCE_MAX_REPLAY_BYTES: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024).default(4 * 1024 * 1024).describe('body bytes a flight keeps for late joiners; past it, new arrivals lead their own flight'),
   COALESCE_SUBSCRIBER_BUFFER_BYTES: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024).default(1024 * 1024).describe('how far (beyond the replay) one client may fall behind the newest byte before it alone is dropped'),
   COALESCE_LINGER_MS: int('COALESCE_LINGER_MS', 0, 60_000).default(100).describe('keep a finished complete 2xx answer (plain or stream) this long for identical arrivals; 0 = off'),
+  COALESCE_LINGER_CATCHUP_MS: int('COALESCE_LINGER_CATCHUP_MS', 0, 60_000).default(2_000).describe('past COALESCE_LINGER_MS, a lingering answer still serves identical requests for at most this long while the gateway has not been idle once since the call ended (they may have waited in its sockets since within the window); 0 = off'),
   CLIENT_WRITE_STALL_MS: int('CLIENT_WRITE_STALL_MS', 100, MS_DAY).default(30_000).describe('A client whose socket takes no byte for this long while bytes wait for it is dropped (alone)'),
   MAX_SSE_EVENT_BYTES: int('MAX_SSE_EVENT_BYTES', 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024).describe('One upstream stream event larger than this fails the stream with a final SSE error event'),
   MODES: nameList('MODES').optional().describe('allowlist of x-gateway-mode values (others count as other); unset = the first MAX_MODES seen'),
@@ -268,6 +269,8 @@ export interface Config {
   readonly coalesceMaxReplayBytes: number;
   readonly coalesceSubscriberBufferBytes: number;
   readonly coalesceLingerMs: number;
+  /** Past the window, how long a lingering answer may still serve while the event loop has not been idle since the call ended. */
+  readonly coalesceLingerCatchUpMs: number;
   readonly clientWriteStallMs: number;
   readonly maxSseEventBytes: number;
   /** Allowed x-gateway-mode values (others count as `other`); undefined = first MAX_MODES seen. */
@@ -417,6 +420,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     coalesceMaxReplayBytes: v.COALESCE_MAX_REPLAY_BYTES,
     coalesceSubscriberBufferBytes: v.COALESCE_SUBSCRIBER_BUFFER_BYTES,
     coalesceLingerMs: v.COALESCE_LINGER_MS,
+    coalesceLingerCatchUpMs: v.COALESCE_LINGER_CATCHUP_MS,
     clientWriteStallMs: v.CLIENT_WRITE_STALL_MS,
     maxSseEventBytes: v.MAX_SSE_EVENT_BYTES,
     modes: v.MODES ? new Set([...v.MODES, 'default']) : undefined,

@@ -43,6 +43,8 @@ export interface Gateway {
 export interface GatewayOptions {
   /** Tracer for request and upstream spans; tracing is off without one. */
   tracer?: Tracer | undefined;
+  /** The event loop's cumulative idle time (tests substitute it; default: libuv's own count). */
+  loopIdleMs?: (() => number) | undefined;
 }
 
 export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
@@ -86,7 +88,21 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering answers are a coalescing window, not a cache: short (COALESCE_LINGER_MS after the call
   // ended), bounded by entries and bytes, complete 2xx answers only (plain and stream), per tenant.
-  const linger = config.coalesceLingerMs > 0 ? new ResponseCache({ ttlMs: config.coalesceLingerMs, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024 }) : undefined;
+  // The window is about when identical requests arrived, not when a busy gateway got to read them:
+  // while the event loop has not been idle once since the call ended, any request it reads may have
+  // been waiting in its socket since within the window, so the answer still serves it, for at most
+  // COALESCE_LINGER_CATCHUP_MS more (a burst that takes longer to read than the upstream to answer).
+  const linger =
+    config.coalesceLingerMs > 0
+      ? new ResponseCache({
+          ttlMs: config.coalesceLingerMs,
+          maxEntries: 1_000,
+          maxBytes: 16 * 1024 * 1024,
+          now: () => performance.now(),
+          busyGraceMs: config.coalesceLingerCatchUpMs,
+          loopIdleMs: options.loopIdleMs,
+        })
+      : undefined;
   // Tenant ids must match across instances (Redis coordination, shared cache): config.ts demands the
   // key with REDIS_URL. A single instance may run with a random one; its tenant ids then change on restart.
   if (config.tenantHashKey === undefined) {

@@ -1,7 +1,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/server.js';
 import { LogCapture } from './log-capture.js';
 import { createMockUpstream, type MockUpstream, type MockUpstreamOptions } from '../../src/mock-upstream/index.js';
 
@@ -21,7 +21,7 @@ export interface Stack {
 
 /** A real mock upstream and a real gateway on ephemeral loopback ports. */
 export async function startStack(
-  options: { env?: Record<string, string>; mock?: MockUpstreamOptions; basePath?: string } = {},
+  options: { env?: Record<string, string>; mock?: MockUpstreamOptions; basePath?: string; gateway?: GatewayOptions } = {},
 ): Promise<Stack> {
   const mock = await createMockUpstream(options.mock);
   const config = loadConfig({
@@ -32,7 +32,7 @@ export async function startStack(
     ...options.env,
   });
   const logs = new LogCapture();
-  const gateway = await startGateway(config, createLogger(config.logLevel, logs));
+  const gateway = await startGateway(config, createLogger(config.logLevel, logs), options.gateway);
   return {
     mock,
     gateway,

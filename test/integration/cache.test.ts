@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { scrape, sum } from '../helpers/prom.js';
+import { until } from '../helpers/deferred.js';
 import { startStack } from '../helpers/stack.js';
 import { loadConfig } from '../../src/config.js';
 
@@ -48,6 +49,34 @@ describe('COALESCE_LINGER_MS', () => {
   test('defaults to a 100 ms window; 0 turns it off', () => {
     assert.equal(loadConfig({}).coalesceLingerMs, 100);
     assert.equal(loadConfig({ COALESCE_LINGER_MS: '0' }).coalesceLingerMs, 0);
+    assert.equal(loadConfig({}).coalesceLingerCatchUpMs, 2_000);
+    assert.throws(() => loadConfig({ COALESCE_LINGER_CATCHUP_MS: 'soon' }), /COALESCE_LINGER_CATCHUP_MS/);
+  });
+
+  test('past the window, an answer serves identical arrivals only while the gateway has not been idle since the call ended', async () => {
+    // The gateway's view of its event loop is substituted: `idle` stands still as if the loop had been
+    // busy since the call ended (a burst still being read), and moves as if it had waited for input.
+    let idle = 0;
+    const stack = await startStack({ env: { COALESCE_LINGER_MS: '20', COALESCE_LINGER_CATCHUP_MS: '60000' }, gateway: { loopIdleMs: () => idle } });
+    const upstreamCalls = (): number => stack.mock.stats().byPath['POST /v1/messages'] ?? 0;
+    try {
+      const client = stack.client();
+      const first = await client.messages.create(params).withResponse();
+      assert.equal(first.response.headers.get('x-gateway-coalesce-role'), 'leader');
+      // Well past the 20 ms window (a deadline that has certainly passed, not a race).
+      const windowEnd = performance.now() + 60;
+      await until(() => performance.now() > windowEnd, 5_000, 'the window to pass');
+      const late = await client.messages.create(params).withResponse();
+      assert.equal(late.response.headers.get('x-gateway-coalesce-role'), 'follower', 'still busy since the call ended: served the lingering answer');
+      assert.deepEqual(late.data, first.data);
+      assert.equal(upstreamCalls(), 1);
+      idle += 1;
+      const after = await client.messages.create(params).withResponse();
+      assert.equal(after.response.headers.get('x-gateway-coalesce-role'), 'leader', 'the gateway waited for input once: a new arrival makes a new call');
+      assert.equal(upstreamCalls(), 2);
+    } finally {
+      await stack.close();
+    }
   });
 
   test('a finished complete 2xx answer, plain or stream, serves identical arrivals of the same tenant as a follower', async () => {

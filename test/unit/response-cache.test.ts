@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ResponseCache, type CachedAnswer } from '../../src/pipeline/cache/response-cache.js';
+import { eventLoopIdleMs, ResponseCache, type CachedAnswer } from '../../src/pipeline/cache/response-cache.js';
 
 function answer(bytes: number): CachedAnswer {
   return { head: { status: 200, headers: [], eventStream: false }, body: [Buffer.alloc(bytes)], bytes, usage: undefined, model: undefined };
@@ -54,5 +54,49 @@ describe('response cache', () => {
     assert.equal(cache.get('huge'), undefined);
     cache.set('b', answer(50));
     assert.equal(cache.totalBytes, 90, 'replacing an entry releases its old bytes');
+  });
+
+  test('busy grace: past the TTL an entry answers only while the loop has not been idle since it was set, and never past the grace', () => {
+    let now = 0;
+    let idle = 7;
+    const cache = new ResponseCache({ ttlMs: 100, maxEntries: 10, maxBytes: 1e6, now: () => now, busyGraceMs: 1_000, loopIdleMs: () => idle });
+    cache.set('busy', answer(10));
+    cache.set('idled', answer(10));
+    cache.set('too late', answer(10));
+    now = 600;
+    assert.ok(cache.get('busy'), 'no idle moment since the call ended: still served past the TTL');
+    now = 1_099;
+    assert.ok(cache.get('too late'), 'still within TTL + grace');
+    now = 1_100;
+    assert.equal(cache.get('too late'), undefined, 'never past TTL + grace, however busy');
+    now = 700;
+    idle = 7.001;
+    assert.equal(cache.get('idled'), undefined, 'the loop waited for input once: anything read now arrived after the window');
+    assert.equal(cache.get('busy'), undefined);
+    assert.equal(cache.size, 0);
+    // Within the TTL the idle count does not matter.
+    cache.set('fresh', answer(10));
+    idle = 99;
+    now = 799;
+    assert.ok(cache.get('fresh'));
+  });
+
+  test('busy grace off (the default, and the response cache): the TTL alone decides', () => {
+    let now = 0;
+    const cache = new ResponseCache({ ttlMs: 100, maxEntries: 10, maxBytes: 1e6, now: () => now, loopIdleMs: () => 0 });
+    cache.set('a', answer(10));
+    now = 100;
+    assert.equal(cache.get('a'), undefined);
+  });
+
+  test("libuv's idle count, which the grace reads, stands still while the loop is busy and moves once it waits", async () => {
+    const before = eventLoopIdleMs();
+    const spinUntil = performance.now() + 30;
+    while (performance.now() < spinUntil) {
+      // busy: the loop never gets to wait
+    }
+    assert.equal(eventLoopIdleMs(), before);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(eventLoopIdleMs() > before, 'a timer wait is idle time');
   });
 });

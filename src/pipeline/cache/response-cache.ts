@@ -15,6 +15,8 @@ interface Entry {
   answer: CachedAnswer | undefined;
   readonly bytes: number;
   readonly expiresAt: number;
+  /** The event loop's cumulative idle time when the entry was set (see `busyGraceMs`). */
+  readonly idleAtSet: number;
 }
 
 export interface ResponseCacheOptions {
@@ -22,7 +24,18 @@ export interface ResponseCacheOptions {
   maxEntries: number;
   maxBytes: number;
   now?: () => number;
+  /**
+   * Past its TTL, an entry still answers for at most this long while the process has not waited for
+   * input once since the entry was set (`loopIdleMs` unchanged): every request read in that time may
+   * have been waiting in the socket since before the TTL ran out. 0 (the default) = off.
+   */
+  busyGraceMs?: number;
+  /** Cumulative time the event loop spent waiting for I/O (ms); it does not move while the loop is busy. */
+  loopIdleMs?: () => number;
 }
+
+/** The event loop's cumulative idle time: libuv counts only time blocked waiting for I/O. */
+export const eventLoopIdleMs = (): number => performance.nodeTiming.idleTime;
 
 /**
  * Exact-match answers by fingerprint (which includes the tenant: one tenant never reads another's
@@ -33,9 +46,13 @@ export class ResponseCache {
   private readonly entries = new Map<string, Entry>();
   private bytes = 0;
   private readonly now: () => number;
+  private readonly graceMs: number;
+  private readonly loopIdleMs: () => number;
 
   constructor(private readonly options: ResponseCacheOptions) {
     this.now = options.now ?? Date.now;
+    this.graceMs = options.busyGraceMs ?? 0;
+    this.loopIdleMs = options.loopIdleMs ?? eventLoopIdleMs;
   }
 
   get size(): number {
@@ -49,7 +66,7 @@ export class ResponseCache {
   get(key: string): CachedAnswer | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt <= this.now()) {
+    if (!this.live(entry, this.now())) {
       this.delete(key, entry);
       return undefined;
     }
@@ -66,17 +83,23 @@ export class ResponseCache {
     // not only when the bounds push them out: a short-lived window (COALESCE_LINGER_MS) must not keep
     // up to maxEntries dead answers alive, which made them old-generation garbage.
     for (const [oldKey, oldEntry] of this.entries) {
-      if (oldEntry.expiresAt > now) break;
+      if (this.live(oldEntry, now)) break;
       this.delete(oldKey, oldEntry);
     }
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
-    this.entries.set(key, { answer, bytes: answer.bytes, expiresAt: now + this.options.ttlMs });
+    this.entries.set(key, { answer, bytes: answer.bytes, expiresAt: now + this.options.ttlMs, idleAtSet: this.graceMs > 0 ? this.loopIdleMs() : 0 });
     this.bytes += answer.bytes;
     for (const [oldKey, oldEntry] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
       this.delete(oldKey, oldEntry);
     }
+  }
+
+  /** Within its TTL, or past it within the busy grace while the loop has not been idle since the entry was set. */
+  private live(entry: Entry, now: number): boolean {
+    if (entry.expiresAt > now) return true;
+    return this.graceMs > 0 && now < entry.expiresAt + this.graceMs && this.loopIdleMs() === entry.idleAtSet;
   }
 
   private delete(key: string, entry: Entry): void {
