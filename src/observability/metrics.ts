@@ -45,6 +45,7 @@ export class GatewayMetrics {
   readonly ttft: Histogram<'mode' | 'model' | 'upstream'>;
   readonly upstreamFailovers: Counter<'from' | 'to' | 'reason'>;
   readonly coalesced: Counter<'endpoint' | 'mode'>;
+  readonly lingerCatchUp: Counter;
   readonly cacheHits: Counter<'endpoint' | 'mode'>;
   readonly cacheMisses: Counter<'endpoint' | 'mode'>;
   readonly breakerState: Gauge<'breaker'>;
@@ -78,6 +79,7 @@ export class GatewayMetrics {
     // Starts when the gateway sends the upstream request; stops at the first content event of a stream.
     this.ttft = new Histogram({ name: 'claude_api_ttft_seconds', help: 'Time to first token of streamed upstream calls', labelNames: ['mode', 'model', 'upstream'], buckets: TTFT_BUCKETS, registers });
     this.coalesced = new Counter({ name: 'coalesced_requests_total', help: 'Requests answered by joining an identical call already in flight', labelNames: ['endpoint', 'mode'], registers });
+    this.lingerCatchUp = new Counter({ name: 'coalesce_linger_catchup_total', help: 'Lingering answers served past COALESCE_LINGER_MS because the gateway had not been idle since the call ended (part of coalesced_requests_total)', registers });
     new Gauge({
       name: 'coalescing_flights_in_progress',
       help: 'Upstream calls that identical requests can join right now',

@@ -70,6 +70,9 @@ describe('COALESCE_LINGER_MS', () => {
       assert.equal(late.response.headers.get('x-gateway-coalesce-role'), 'follower', 'still busy since the call ended: served the lingering answer');
       assert.deepEqual(late.data, first.data);
       assert.equal(upstreamCalls(), 1);
+      const samples = await scrape(stack.gateway.url);
+      assert.equal(sum(samples, 'coalesce_linger_catchup_total'), 1, 'served past the window: counted');
+      assert.equal(sum(samples, 'coalesced_requests_total'), 1);
       idle += 1;
       const after = await client.messages.create(params).withResponse();
       assert.equal(after.response.headers.get('x-gateway-coalesce-role'), 'leader', 'the gateway waited for input once: a new arrival makes a new call');
@@ -106,6 +109,7 @@ describe('COALESCE_LINGER_MS', () => {
 
       const samples = await scrape(stack.gateway.url);
       assert.equal(sum(samples, 'coalesced_requests_total'), 2);
+      assert.equal(sum(samples, 'coalesce_linger_catchup_total'), 0, 'within the window: not a catch-up');
       assert.equal(sum(samples, 'claude_tokens_saved_total', { source: 'coalesced', type: 'output' }), a.data.usage.output_tokens + firstMessage.usage.output_tokens);
       assert.equal(sum(samples, 'claude_tokens_saved_total', { source: 'cache' }), 0, 'a lingering answer is coalescing, not the cache');
     } finally {

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { until } from '../helpers/deferred.js';
 import { eventLoopIdleMs, ResponseCache, type CachedAnswer } from '../../src/pipeline/cache/response-cache.js';
 
 function answer(bytes: number): CachedAnswer {
@@ -96,7 +97,7 @@ describe('response cache', () => {
       // busy: the loop never gets to wait
     }
     assert.equal(eventLoopIdleMs(), before);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.ok(eventLoopIdleMs() > before, 'a timer wait is idle time');
+    // Waiting on timers is idle time (until() polls with short timers; it fails loudly if the count never moves).
+    await until(() => eventLoopIdleMs() > before, 5_000, 'the idle count to move while the loop waits');
   });
 });

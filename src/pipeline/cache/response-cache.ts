@@ -31,7 +31,9 @@ export interface ResponseCacheOptions {
    */
   busyGraceMs?: number;
   /** Cumulative time the event loop spent waiting for I/O (ms); it does not move while the loop is busy. */
-  loopIdleMs?: () => number;
+  loopIdleMs?: (() => number) | undefined;
+  /** Told each time an entry answers past its TTL, within the busy grace. */
+  onGraceHit?: (() => void) | undefined;
 }
 
 /** The event loop's cumulative idle time: libuv counts only time blocked waiting for I/O. */
@@ -70,6 +72,7 @@ export class ResponseCache {
       this.delete(key, entry);
       return undefined;
     }
+    if (entry.expiresAt <= this.now()) this.options.onGraceHit?.();
     // Re-insert: Map order is the LRU order, least recently used first.
     this.entries.delete(key);
     this.entries.set(key, entry);
