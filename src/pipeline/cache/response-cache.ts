@@ -41,7 +41,8 @@ export const eventLoopIdleMs = (): number => performance.nodeTiming.idleTime;
 
 /**
  * Exact-match answers by fingerprint (which includes the tenant: one tenant never reads another's
- * entry). LRU, bounded by entry count and by bytes, each entry living at most `ttlMs`. Only
+ * entry). LRU, bounded by entry count and by bytes, each entry living at most `ttlMs` (plus
+ * `busyGraceMs` while the loop has not been idle since it was set). Only
  * complete 2xx answers are offered to it; the caller decides that.
  */
 export class ResponseCache {
@@ -68,11 +69,12 @@ export class ResponseCache {
   get(key: string): CachedAnswer | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    if (!this.live(entry, this.now())) {
+    const now = this.now();
+    if (!this.live(entry, now)) {
       this.delete(key, entry);
       return undefined;
     }
-    if (entry.expiresAt <= this.now()) this.options.onGraceHit?.();
+    if (entry.expiresAt <= now) this.options.onGraceHit?.();
     // Re-insert: Map order is the LRU order, least recently used first.
     this.entries.delete(key);
     this.entries.set(key, entry);
