@@ -130,6 +130,16 @@ class ModelBreaker {
 
 const OPEN_PERMIT: BreakerPermit = { probe: false, succeed: () => undefined, fail: () => undefined };
 
+/** What one breaker judges: the model, or the endpoint when the request names none. */
+function subjectOf(model: string | undefined, endpoint: string): string {
+  return model ?? `endpoint:${endpoint}`;
+}
+
+/** Upstream names cannot hold a NUL: the key cannot be forged across upstreams. */
+function breakerKey(upstream: string, subject: string): string {
+  return `${upstream}\0${subject}`;
+}
+
 export class Breakers {
   private readonly breakers = new Map<string, ModelBreaker>();
   /** Admissions so far: each breaker records the count at its last use. */
@@ -148,7 +158,7 @@ export class Breakers {
 
   /** Whether a breaker for this call exists now (for tests). */
   has(upstream: string, model: string | undefined, endpoint: string): boolean {
-    return this.breakers.has(`${upstream}\0${model ?? `endpoint:${endpoint}`}`);
+    return this.breakers.has(breakerKey(upstream, subjectOf(model, endpoint)));
   }
 
   /**
@@ -157,9 +167,8 @@ export class Breakers {
    */
   admit(upstream: string, model: string | undefined, endpoint: string): BreakerPermit {
     if (this.options === undefined) return OPEN_PERMIT;
-    const subject = model ?? `endpoint:${endpoint}`;
-    // Upstream names cannot hold a NUL: the key cannot be forged across upstreams.
-    const key = `${upstream}\0${subject}`;
+    const subject = subjectOf(model, endpoint);
+    const key = breakerKey(upstream, subject);
     let breaker = this.breakers.get(key);
     if (breaker === undefined) {
       if (this.breakers.size >= this.maxBreakers) this.evictOne();

@@ -87,13 +87,14 @@ export class ResponseCache {
     // Expired entries leave as soon as a write sees them at the front (least recently used first),
     // not only when the bounds push them out: a short-lived window (COALESCE_LINGER_MS) must not keep
     // up to maxEntries dead answers alive, which made them old-generation garbage.
+    const idle = this.graceMs > 0 ? this.loopIdleMs() : 0;
     for (const [oldKey, oldEntry] of this.entries) {
-      if (this.live(oldEntry, now)) break;
+      if (this.live(oldEntry, now, idle)) break;
       this.delete(oldKey, oldEntry);
     }
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
-    this.entries.set(key, { answer, bytes: answer.bytes, expiresAt: now + this.options.ttlMs, idleAtSet: this.graceMs > 0 ? this.loopIdleMs() : 0 });
+    this.entries.set(key, { answer, bytes: answer.bytes, expiresAt: now + this.options.ttlMs, idleAtSet: idle });
     this.bytes += answer.bytes;
     for (const [oldKey, oldEntry] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
@@ -102,9 +103,9 @@ export class ResponseCache {
   }
 
   /** Within its TTL, or past it within the busy grace while the loop has not been idle since the entry was set. */
-  private live(entry: Entry, now: number): boolean {
+  private live(entry: Entry, now: number, idle?: number): boolean {
     if (entry.expiresAt > now) return true;
-    return this.graceMs > 0 && now < entry.expiresAt + this.graceMs && this.loopIdleMs() === entry.idleAtSet;
+    return this.graceMs > 0 && now < entry.expiresAt + this.graceMs && (idle ?? this.loopIdleMs()) === entry.idleAtSet;
   }
 
   private delete(key: string, entry: Entry): void {

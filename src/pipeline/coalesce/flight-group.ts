@@ -1,13 +1,6 @@
 import { Flight, type FlightLimits, type FlightRegistry } from './flight.js';
 
 /**
- * Singleflight for HTTP calls: at most one joinable flight per key. `lead` registers a new flight
- * synchronously (before any await), so two requests arriving in the same tick can never both lead.
- * An entry is deleted only while the map still holds that same flight (identity-checked), so a
- * finishing flight never removes its successor. Bounded by the requests in progress
- * (MAX_CONCURRENT_REQUESTS): every entry has at least one live subscriber or is being closed.
- */
-/**
  * A map entry: the map never holds a flight directly, and a flight holds no closure of the group's.
  * Measured under load (BENCHMARKS.md): with either, a finished flight's whole request (call, answer
  * head, body, meter) stayed reachable from old-generation objects (a retired backing table of the
@@ -19,6 +12,13 @@ interface Slot {
   flight: Flight | undefined;
 }
 
+/**
+ * Singleflight for HTTP calls: at most one joinable flight per key. `lead` registers a new flight
+ * synchronously (before any await), so two requests arriving in the same tick can never both lead.
+ * An entry is deleted only while the map still holds that same flight (identity-checked), so a
+ * finishing flight never removes its successor. Bounded by the requests in progress
+ * (MAX_CONCURRENT_REQUESTS): every entry has at least one live subscriber or is being closed.
+ */
 export class FlightGroup implements FlightRegistry {
   private readonly flights = new Map<string, Slot>();
   private readonly limits: FlightLimits;
