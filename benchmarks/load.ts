@@ -89,6 +89,20 @@ export interface StreamTiming {
   total: LatencyResult;
 }
 
+/** One stream: ms to its first body byte and to its end; undefined when it failed. */
+async function timeStream(pool: Pool, r: Request): Promise<{ ttfb: number; total: number } | undefined> {
+  const t0 = performance.now();
+  try {
+    const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+    let first: number | undefined;
+    for await (const _chunk of res.body) first ??= performance.now();
+    if (res.statusCode >= 400 || first === undefined) return undefined;
+    return { ttfb: first - t0, total: performance.now() - t0 };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Sequential streams: time to first body byte and to the end of the stream. */
 export async function streamTimings(url: string, count: number, make: (i: number) => Request): Promise<StreamTiming> {
   const pool = new Pool(url, { connections: 1 });
@@ -96,19 +110,11 @@ export async function streamTimings(url: string, count: number, make: (i: number
   const total: number[] = [];
   let errors = 0;
   for (let i = 0; i < count; i++) {
-    const r = make(i);
-    const t0 = performance.now();
-    try {
-      const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
-      let first: number | undefined;
-      for await (const _chunk of res.body) first ??= performance.now();
-      if (res.statusCode >= 400 || first === undefined) errors++;
-      else {
-        ttfb.push(first - t0);
-        total.push(performance.now() - t0);
-      }
-    } catch {
-      errors++;
+    const timing = await timeStream(pool, make(i));
+    if (timing === undefined) errors++;
+    else {
+      ttfb.push(timing.ttfb);
+      total.push(timing.total);
     }
   }
   await pool.close();
@@ -146,20 +152,12 @@ export async function interleavedStreamTimings(
   }
   const lanes = targets.map((t) => ({ name: t.name, pool: new Pool(t.url, { connections: 1 }), ttfb: [] as number[], total: [] as number[], errors: 0 }));
   const one = async (lane: (typeof lanes)[number], record: boolean): Promise<void> => {
-    const r = next();
-    const t0 = performance.now();
-    try {
-      const res = await lane.pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
-      let first: number | undefined;
-      for await (const _chunk of res.body) first ??= performance.now();
-      if (!record) return;
-      if (res.statusCode >= 400 || first === undefined) lane.errors++;
-      else {
-        lane.ttfb.push(first - t0);
-        lane.total.push(performance.now() - t0);
-      }
-    } catch {
-      if (record) lane.errors++;
+    const timing = await timeStream(lane.pool, next());
+    if (!record) return;
+    if (timing === undefined) lane.errors++;
+    else {
+      lane.ttfb.push(timing.ttfb);
+      lane.total.push(timing.total);
     }
   };
   for (let round = 0; round < 20 + rounds; round++) {

@@ -59,6 +59,15 @@ type ProxyName = 'nginx' | 'bare node:http + undici' | 'gateway';
  * Starts each proxy in turn on CPU 0 in front of `mock` and runs `fn` against it; `direct` (no
  * proxy) first when asked, as the latency baseline. nginx is skipped, and said so, when not installed.
  */
+/** The proxies every comparison runs, each on CPU 0 in front of `mock` (nginx is undefined when not installed). */
+function proxyStarters(mock: Running, gatewayEnv: Record<string, string>): [ProxyName, () => Promise<Running | undefined>][] {
+  return [
+    ['nginx', () => startNginx('0', mock.url)],
+    ['bare node:http + undici', () => startBareProxy('0', mock.url)],
+    ['gateway', () => startGateway('0', mock.url, gatewayEnv)],
+  ];
+}
+
 async function eachTarget<T>(
   mock: Running,
   gatewayEnv: Record<string, string>,
@@ -67,12 +76,7 @@ async function eachTarget<T>(
 ): Promise<Record<string, T>> {
   const results: Record<string, T> = {};
   if (options.direct !== false) results.direct = await fn(mock, undefined);
-  const starters: [ProxyName, () => Promise<Running | undefined>][] = [
-    ['nginx', () => startNginx('0', mock.url)],
-    ['bare node:http + undici', () => startBareProxy('0', mock.url)],
-    ['gateway', () => startGateway('0', mock.url, gatewayEnv)],
-  ];
-  for (const [name, start] of starters) {
+  for (const [name, start] of proxyStarters(mock, gatewayEnv)) {
     const proxy = await start();
     if (proxy === undefined) {
       out(`(${name} skipped: not installed; on Debian \`apt-get install nginx\`)`);
@@ -379,14 +383,9 @@ async function main(): Promise<void> {
     const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: '5' });
     const running: Running[] = [];
     const targets: { name: string; url: string }[] = [{ name: 'direct', url: mock.url }];
-    const starters: [ProxyName, () => Promise<Running | undefined>][] = [
-      ['nginx', () => startNginx('0', mock.url)],
-      ['bare node:http + undici', () => startBareProxy('0', mock.url)],
-      ['gateway', () => startGateway('0', mock.url, gatewayEnv)],
-    ];
     let r: Record<string, StreamTiming>;
     try {
-      for (const [name, start] of starters) {
+      for (const [name, start] of proxyStarters(mock, gatewayEnv)) {
         const proxy = await start();
         if (proxy === undefined) out(`(${name} skipped: not installed; on Debian \`apt-get install nginx\`)`);
         else {
