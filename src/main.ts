@@ -1,3 +1,5 @@
+// First: V8 heap settings must hold before any other module's code runs (see v8-heap.ts).
+import './v8-heap.js';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { runCli } from './cli.js';

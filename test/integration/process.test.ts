@@ -10,6 +10,7 @@ import { deferred, until } from '../helpers/deferred.js';
 import { freePort } from '../helpers/ports.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', import.meta.url));
 const SECRET = 'sk-ant-process-secret-4242424242';
 
 interface Running {
@@ -18,8 +19,8 @@ interface Running {
   url: Promise<string>;
 }
 
-function startMain(env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [MAIN], {
+function startMain(env: Record<string, string>, nodeArgs: string[] = []): Running {
+  const child = spawn(process.execPath, [...nodeArgs, MAIN], {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -100,6 +101,35 @@ describe('the gateway process', () => {
       if (running.child.exitCode === null) running.child.kill('SIGKILL');
       await mock.close();
     }
+  });
+});
+
+describe('the gateway process: V8 heap', () => {
+  /** Runs test/helpers/pretenure-probe.ts inside a started gateway: how much the old generation grew for short-lived objects of a site whose first objects all survived. */
+  const probeOldGrowth = async (nodeArgs: string[]): Promise<number> => {
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url }, ['--import', PRETENURE_PROBE, ...nodeArgs]);
+    try {
+      await running.url;
+      running.child.kill('SIGUSR2');
+      const report = (): string | undefined => running.output.find((l) => l.startsWith('pretenure-probe '));
+      await until(() => report() !== undefined, 30_000, 'the pretenure probe report');
+      return (JSON.parse((report() ?? '').slice('pretenure-probe '.length)) as { grewBytes: number }).grewBytes;
+    } finally {
+      running.child.kill('SIGKILL');
+      await once(running.child, 'exit');
+      await mock.close();
+    }
+  };
+
+  test('allocation-site pretenuring is off: objects that lived long while the gateway was busy do not send later ones straight to the old generation', async () => {
+    const grew = await probeOldGrowth([]);
+    assert.ok(grew < 2_000_000, `old space grew ${grew} bytes for 200,000 objects that died young`);
+  });
+
+  test('an operator who passes --allocation-site-pretenuring to node gets it (and the probe sees the difference)', async () => {
+    const grew = await probeOldGrowth(['--allocation-site-pretenuring']);
+    assert.ok(grew > 5_000_000, `old space grew only ${grew} bytes: the site was not pretenured`);
   });
 });
 
