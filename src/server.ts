@@ -101,7 +101,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
           now: () => performance.now(),
           busyGraceMs: config.coalesceLingerCatchUpMs,
           loopIdleMs: options.loopIdleMs,
-          onGraceHit: () => metrics.lingerCatchUp.inc(),
+          onGraceHit: () => metrics.lingerCatchUp.inc({}),
         })
       : undefined;
   // Tenant ids must match across instances (Redis coordination, shared cache): config.ts demands the

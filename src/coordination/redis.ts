@@ -186,7 +186,7 @@ export class RedisDomain {
     if (this.closed) return;
     const wasUp = this.available;
     this.downUntil = Date.now() + this.options.retryMs;
-    this.metrics.redisErrors.inc();
+    this.metrics.redisErrors.inc({});
     if (recycle) {
       const old = this.connection;
       this.connection = undefined;

@@ -1,4 +1,5 @@
-import { requestLogger, type Logger } from '../observability/logger.js';
+import type { Logger } from '../observability/logger.js';
+import { RequestLog } from '../observability/request-log.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { routeLabel } from '../observability/labels.js';
 import { parseTraceparent, type RequestTracing } from '../observability/tracing.js';
@@ -13,7 +14,7 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
  * bodies or query strings.
  */
 export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tracing: RequestTracing): Stage {
-  const logger = requestLogger(baseLogger);
+  const log = new RequestLog(baseLogger);
   return (req, res, next) => {
     const startedAt = performance.now();
     const path = pathOf(req);
@@ -21,12 +22,12 @@ export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tra
     const route = routeLabel(path);
     const span = tracing.enabled ? tracing.startServer(method, route, parseTraceparent(req.headers.traceparent)) : undefined;
     const ctx = attachContext(req, metrics.modes.value(modeOf(req)), span, startedAt);
-    metrics.httpActive.inc();
+    metrics.httpActive++;
     res.once('close', () => {
       const seconds = (performance.now() - startedAt) / 1000;
       // A client that left before the answer ended has no meaningful status: 499, as nginx logs it.
       const status = res.writableFinished || res.headersSent ? String(res.statusCode) : '499';
-      metrics.httpActive.dec();
+      metrics.httpActive--;
       metrics.httpRequests.inc({ method: method, route, status });
       metrics.httpDuration.observe({ method: method, route, status }, seconds);
       if (span !== undefined) {
@@ -36,9 +37,9 @@ export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tra
         if (ctx.errorCode !== undefined) span.setAttribute('error.type', ctx.errorCode);
         span.end();
       }
-      const quiet = QUIET_ROUTES.has(route);
-      if (quiet && !logger.isLevelEnabled('debug')) return;
-      const line = {
+      const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
+      if (!log.enabled(level)) return;
+      log.write(level, {
         method: method,
         path,
         status: Number(status),
@@ -50,9 +51,7 @@ export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tra
         upstreamRequestId: ctx.upstreamRequestId,
         code: ctx.errorCode,
         trace_id: span?.spanContext().traceId,
-      };
-      if (quiet) logger.debug(line, 'request');
-      else logger.info(line, 'request');
+      });
     });
     next();
   };

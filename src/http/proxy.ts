@@ -186,7 +186,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
 function observeOverhead(metrics: GatewayMetrics, ctx: RequestContext, flight: Flight): void {
   const { sentAt, headersAt, origin } = flight.facts;
   if (origin !== 'upstream' || sentAt === undefined || headersAt === undefined) return;
-  metrics.gatewayOverhead.observe((sentAt - ctx.receivedAt + (performance.now() - headersAt)) / 1000);
+  metrics.gatewayOverhead.observe({}, (sentAt - ctx.receivedAt + (performance.now() - headersAt)) / 1000);
 }
 
 /** Offers a complete, successful answer for reuse (cache, lingering). */

@@ -1,6 +1,7 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { fstatSync } from 'node:fs';
 import { BatchedWriter } from './log-destination.js';
+import { isoTimestamp } from './request-log.js';
 
 export type { Logger };
 
@@ -63,18 +64,10 @@ export function createLogger(level: string, destination: DestinationStream = std
     {
       level,
       base: { service: 'claude-gateway' },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      timestamp: isoTimestamp,
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: { level: (label) => ({ level: label }) },
     },
     destination,
   );
-}
-
-/**
- * The per-request logger: request lines are built from whitelisted scalar fields only (never
- * headers or bodies), so they skip the redaction walk that dominates pino's cost per line.
- */
-export function requestLogger(logger: Logger): Logger {
-  return logger.child({}, { redact: { paths: [] } });
 }

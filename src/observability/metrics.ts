@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { CellCounter, CellHistogram } from './metric-cells.js';
 import { TOKEN_TYPES, type TokenUsage } from '../upstream/usage.js';
 import { BoundedLabel, ModelLabels } from './labels.js';
 import type { PriceTable } from './pricing.js';
@@ -37,28 +38,29 @@ export class GatewayMetrics {
   private readonly prices: PriceTable;
   private readonly upstreamPrices: ReadonlyMap<string, PriceTable>;
 
-  readonly tokens: Counter<'type' | 'mode' | 'model' | 'upstream'>;
-  readonly tokensSaved: Counter<'type' | 'mode' | 'model' | 'source'>;
-  readonly costUsd: Counter<'mode' | 'model' | 'upstream'>;
-  readonly apiCalls: Counter<'endpoint' | 'mode' | 'model' | 'status' | 'upstream'>;
-  readonly apiDuration: Histogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
-  readonly ttft: Histogram<'mode' | 'model' | 'upstream'>;
-  readonly upstreamFailovers: Counter<'from' | 'to' | 'reason'>;
-  readonly coalesced: Counter<'endpoint' | 'mode'>;
-  readonly lingerCatchUp: Counter;
-  readonly cacheHits: Counter<'endpoint' | 'mode'>;
-  readonly cacheMisses: Counter<'endpoint' | 'mode'>;
+  readonly tokens: CellCounter<'type' | 'mode' | 'model' | 'upstream'>;
+  readonly tokensSaved: CellCounter<'type' | 'mode' | 'model' | 'source'>;
+  readonly costUsd: CellCounter<'mode' | 'model' | 'upstream'>;
+  readonly apiCalls: CellCounter<'endpoint' | 'mode' | 'model' | 'status' | 'upstream'>;
+  readonly apiDuration: CellHistogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
+  readonly ttft: CellHistogram<'mode' | 'model' | 'upstream'>;
+  readonly upstreamFailovers: CellCounter<'from' | 'to' | 'reason'>;
+  readonly coalesced: CellCounter<'endpoint' | 'mode'>;
+  readonly lingerCatchUp: CellCounter;
+  readonly cacheHits: CellCounter<'endpoint' | 'mode'>;
+  readonly cacheMisses: CellCounter<'endpoint' | 'mode'>;
   readonly breakerState: Gauge<'breaker'>;
-  readonly breakerEvents: Counter<'breaker' | 'event'>;
-  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
-  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
-  readonly httpActive: Gauge;
-  readonly rateLimited: Counter<'mode'>;
-  readonly upstreamRetries: Counter<'reason'>;
+  readonly breakerEvents: CellCounter<'breaker' | 'event'>;
+  readonly httpRequests: CellCounter<'method' | 'route' | 'status'>;
+  readonly httpDuration: CellHistogram<'method' | 'route' | 'status'>;
+  /** Requests in progress: a plain number on the request path, read by the `http_active_requests` gauge at scrape time. */
+  httpActive = 0;
+  readonly rateLimited: CellCounter<'mode'>;
+  readonly upstreamRetries: CellCounter<'reason'>;
   readonly redisAvailable: Gauge;
-  readonly redisErrors: Counter;
-  readonly remoteCoalesced: Counter<'role'>;
-  readonly gatewayOverhead: Histogram;
+  readonly redisErrors: CellCounter;
+  readonly remoteCoalesced: CellCounter<'role'>;
+  readonly gatewayOverhead: CellHistogram;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -69,17 +71,17 @@ export class GatewayMetrics {
     this.upstreamPrices = options.upstreamPrices ?? new Map();
     collectDefaultMetrics({ register: this.registry });
 
-    this.tokens = new Counter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
-    this.tokensSaved = new Counter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
-    this.costUsd = new Counter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
-    this.apiCalls = new Counter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
-    this.upstreamFailovers = new Counter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
+    this.tokens = new CellCounter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
+    this.tokensSaved = new CellCounter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
+    this.costUsd = new CellCounter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
+    this.apiCalls = new CellCounter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
+    this.upstreamFailovers = new CellCounter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
     // Starts when the gateway sends the upstream request; stops when the upstream body ended or failed.
-    this.apiDuration = new Histogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model', 'upstream'], buckets: API_BUCKETS, registers });
+    this.apiDuration = new CellHistogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model', 'upstream'], buckets: API_BUCKETS, registers });
     // Starts when the gateway sends the upstream request; stops at the first content event of a stream.
-    this.ttft = new Histogram({ name: 'claude_api_ttft_seconds', help: 'Time to first token of streamed upstream calls', labelNames: ['mode', 'model', 'upstream'], buckets: TTFT_BUCKETS, registers });
-    this.coalesced = new Counter({ name: 'coalesced_requests_total', help: 'Requests answered by joining an identical call already in flight', labelNames: ['endpoint', 'mode'], registers });
-    this.lingerCatchUp = new Counter({ name: 'coalesce_linger_catchup_total', help: 'Lingering answers served past COALESCE_LINGER_MS because the gateway had not been idle since the call ended (part of coalesced_requests_total)', registers });
+    this.ttft = new CellHistogram({ name: 'claude_api_ttft_seconds', help: 'Time to first token of streamed upstream calls', labelNames: ['mode', 'model', 'upstream'], buckets: TTFT_BUCKETS, registers });
+    this.coalesced = new CellCounter({ name: 'coalesced_requests_total', help: 'Requests answered by joining an identical call already in flight', labelNames: ['endpoint', 'mode'], registers });
+    this.lingerCatchUp = new CellCounter({ name: 'coalesce_linger_catchup_total', help: 'Lingering answers served past COALESCE_LINGER_MS because the gateway had not been idle since the call ended (part of coalesced_requests_total)', registers });
     new Gauge({
       name: 'coalescing_flights_in_progress',
       help: 'Upstream calls that identical requests can join right now',
@@ -88,21 +90,29 @@ export class GatewayMetrics {
         this.set(options.flightsInProgress());
       },
     });
-    this.cacheHits = new Counter({ name: 'cache_hits_total', help: 'Requests answered from the response cache', labelNames: ['endpoint', 'mode'], registers });
-    this.cacheMisses = new Counter({ name: 'cache_misses_total', help: 'Cacheable requests not found in the response cache', labelNames: ['endpoint', 'mode'], registers });
+    this.cacheHits = new CellCounter({ name: 'cache_hits_total', help: 'Requests answered from the response cache', labelNames: ['endpoint', 'mode'], registers });
+    this.cacheMisses = new CellCounter({ name: 'cache_misses_total', help: 'Cacheable requests not found in the response cache', labelNames: ['endpoint', 'mode'], registers });
     this.breakerState = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open', labelNames: ['breaker'], registers });
-    this.breakerEvents = new Counter({ name: 'circuit_breaker_events_total', help: 'Circuit breaker events (open, close, halfOpen, reject, success, failure)', labelNames: ['breaker', 'event'], registers });
-    this.httpRequests = new Counter({ name: 'http_requests_total', help: 'Requests answered by the gateway', labelNames: ['method', 'route', 'status'], registers });
+    this.breakerEvents = new CellCounter({ name: 'circuit_breaker_events_total', help: 'Circuit breaker events (open, close, halfOpen, reject, success, failure)', labelNames: ['breaker', 'event'], registers });
+    this.httpRequests = new CellCounter({ name: 'http_requests_total', help: 'Requests answered by the gateway', labelNames: ['method', 'route', 'status'], registers });
     // Starts when the request reaches the gateway; stops when the response ended or the client left.
-    this.httpDuration = new Histogram({ name: 'http_request_duration_seconds', help: 'Request duration at the gateway', labelNames: ['method', 'route', 'status'], buckets: HTTP_BUCKETS, registers });
-    this.httpActive = new Gauge({ name: 'http_active_requests', help: 'Requests in progress', registers });
-    this.upstreamRetries = new Counter({ name: 'upstream_retries_total', help: 'Upstream attempts the gateway retried (connect failure, overloaded)', labelNames: ['reason'], registers });
+    this.httpDuration = new CellHistogram({ name: 'http_request_duration_seconds', help: 'Request duration at the gateway', labelNames: ['method', 'route', 'status'], buckets: HTTP_BUCKETS, registers });
+    const activeRequests = (): number => this.httpActive;
+    new Gauge({
+      name: 'http_active_requests',
+      help: 'Requests in progress',
+      registers,
+      collect() {
+        this.set(activeRequests());
+      },
+    });
+    this.upstreamRetries = new CellCounter({ name: 'upstream_retries_total', help: 'Upstream attempts the gateway retried (connect failure, overloaded)', labelNames: ['reason'], registers });
     this.redisAvailable = new Gauge({ name: 'redis_available', help: '1 while shared coordination on Redis is in use, 0 while the gateway runs local-only', registers });
-    this.redisErrors = new Counter({ name: 'redis_errors_total', help: 'Redis commands that failed or timed out (each one falls back to local behaviour)', registers });
-    this.remoteCoalesced = new Counter({ name: 'remote_flights_total', help: 'Flights coordinated across instances through Redis, by this instance\'s role (leader, follower, takeover)', labelNames: ['role'], registers });
+    this.redisErrors = new CellCounter({ name: 'redis_errors_total', help: 'Redis commands that failed or timed out (each one falls back to local behaviour)', registers });
+    this.remoteCoalesced = new CellCounter({ name: 'remote_flights_total', help: 'Flights coordinated across instances through Redis, by this instance\'s role (leader, follower, takeover)', labelNames: ['role'], registers });
     // Request received → upstream request sent, plus upstream headers received → client headers written (the client that made the call).
-    this.gatewayOverhead = new Histogram({ name: 'gateway_overhead_seconds', help: 'Time the gateway itself adds to a request that makes an upstream call', buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
-    this.rateLimited = new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
+    this.gatewayOverhead = new CellHistogram({ name: 'gateway_overhead_seconds', help: 'Time the gateway itself adds to a request that makes an upstream call', buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
+    this.rateLimited = new CellCounter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
   }
 
   /** Billed usage of one upstream call, with its estimated cost. */

@@ -1,0 +1,68 @@
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+/** What one request's log line says; undefined fields are left out, as pino leaves them out. */
+export interface RequestLine {
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  completed: boolean;
+  mode: string;
+  tenant: string | undefined;
+  coalesce: string | undefined;
+  upstreamRequestId: string | undefined;
+  code: string | undefined;
+  trace_id: string | undefined;
+}
+
+/**
+ * Writes the one-line-per-request log, byte for byte the JSON pino writes for
+ * `logger.info(line, 'request')` with the gateway's logger options (level label, ISO time, its
+ * bindings), straight to the logger's destination. This is the hottest log call by far, once per
+ * request: pino's generic path (level dispatch, a walk over the object's keys with a serializer
+ * lookup for each, the time function) cost about 8-12 µs per line inside a busy gateway, this about
+ * 1. Every other log line still goes through pino. A unit test compares the two lines.
+ */
+export class RequestLog {
+  private readonly destination: DestinationStream;
+  /** `"service":"claude-gateway",` : the logger's bindings, rendered once. */
+  private readonly bindings: string;
+
+  constructor(private readonly logger: Logger) {
+    this.destination = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym] as DestinationStream;
+    const rendered = JSON.stringify(logger.bindings());
+    this.bindings = rendered === '{}' ? '' : `${rendered.slice(1, -1)},`;
+  }
+
+  enabled(level: 'info' | 'debug'): boolean {
+    return this.logger.isLevelEnabled(level);
+  }
+
+  /** The caller checked `enabled(level)`. */
+  write(level: 'info' | 'debug', f: RequestLine): void {
+    let line = `{"level":"${level}","time":"${isoTime()}",${this.bindings}"method":${JSON.stringify(f.method)},"path":${JSON.stringify(f.path)},"status":${f.status},"durationMs":${f.durationMs},"completed":${f.completed},"mode":${JSON.stringify(f.mode)}`;
+    if (f.tenant !== undefined) line += `,"tenant":${JSON.stringify(f.tenant)}`;
+    if (f.coalesce !== undefined) line += `,"coalesce":${JSON.stringify(f.coalesce)}`;
+    if (f.upstreamRequestId !== undefined) line += `,"upstreamRequestId":${JSON.stringify(f.upstreamRequestId)}`;
+    if (f.code !== undefined) line += `,"code":${JSON.stringify(f.code)}`;
+    if (f.trace_id !== undefined) line += `,"trace_id":${JSON.stringify(f.trace_id)}`;
+    this.destination.write(`${line},"msg":"request"}\n`);
+  }
+}
+
+let cachedSecond = Number.NaN;
+let cachedPrefix = '';
+
+/** `new Date().toISOString()`, with the part up to the second formatted once per second. */
+export function isoTime(now = Date.now()): string {
+  const second = Math.floor(now / 1000);
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  const ms = now - second * 1000;
+  return `${cachedPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+}
+
+/** pino's `timestamp` option: the same ISO time as pino.stdTimeFunctions.isoTime. */
+export const isoTimestamp = (): string => `,"time":"${isoTime()}"`;

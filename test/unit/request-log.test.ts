@@ -1,0 +1,47 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger } from '../../src/observability/logger.js';
+import { RequestLog, isoTime, type RequestLine } from '../../src/observability/request-log.js';
+import { LogCapture } from '../helpers/log-capture.js';
+
+const LINES: RequestLine[] = [
+  { method: 'POST', path: '/v1/messages', status: 200, durationMs: 1.27, completed: true, mode: 'default', tenant: 't:5f31df89', coalesce: 'leader', upstreamRequestId: 'req_01', code: undefined, trace_id: undefined },
+  { method: 'GET', path: '/healthz', status: 200, durationMs: 0.05, completed: true, mode: 'default', tenant: undefined, coalesce: undefined, upstreamRequestId: undefined, code: undefined, trace_id: undefined },
+  // Everything a hostile client or upstream controls, escaped: quotes, backslashes, control characters, a lone surrogate, non-ASCII.
+  { method: 'PO"ST', path: '/v1/"x\\y\n\u0001\u001f\ud800é漢', status: 499, durationMs: 12345.67, completed: false, mode: 'batch', tenant: 't:00', coalesce: 'follower', upstreamRequestId: 'req_"\\\u2028', code: 'STALLED_CLIENT_DROPPED', trace_id: '0af7651916cd43dd8448eb211c80319c' },
+];
+
+describe('the request log line', () => {
+  test('is what pino writes for logger.info(line, "request"): the same keys in the same order, the same values', () => {
+    const ours = new LogCapture();
+    const theirs = new LogCapture();
+    const log = new RequestLog(createLogger('debug', ours));
+    const pino = createLogger('debug', theirs);
+    for (const line of LINES) {
+      log.write('info', line);
+      pino.info(line, 'request');
+      log.write('debug', line);
+      pino.debug(line, 'request');
+    }
+    assert.equal(ours.lines.length, LINES.length * 2);
+    const strip = (text: string): [string[], Record<string, unknown>] => {
+      const record = JSON.parse(text) as Record<string, unknown>;
+      assert.match(String(record.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      delete record.time;
+      return [Object.keys(record), record];
+    };
+    for (const [i, line] of ours.lines.entries()) assert.deepEqual(strip(line), strip(theirs.lines[i] ?? '{}'), line);
+  });
+
+  test('follows the logger level', () => {
+    const log = new RequestLog(createLogger('info', new LogCapture()));
+    assert.equal(log.enabled('info'), true);
+    assert.equal(log.enabled('debug'), false);
+  });
+
+  test('isoTime is Date#toISOString across seconds, milliseconds and a day boundary', () => {
+    for (const t of [0, 999, 1000, 1001, 59_999, 1_795_000_000_000, 1_795_000_000_009, 1_795_000_000_099, 1_795_000_000_100, 1_795_046_399_999, 1_795_046_400_000, Date.now()]) {
+      assert.equal(isoTime(t), new Date(t).toISOString(), String(t));
+    }
+  });
+});
