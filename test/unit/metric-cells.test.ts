@@ -11,6 +11,8 @@ const BUCKETS = [0.001, 0.01, 0.1, 1, 10];
 const LABEL_SETS = [
   { method: 'POST', route: '/v1/messages', status: '200' },
   { method: 'GET', route: '/v1/models', status: '404' },
+  // Shares all but the last label with the first set (one branch of the label trie).
+  { method: 'POST', route: '/v1/messages', status: '429' },
   // Escaping: a quote, a backslash and a newline in a value.
   { method: 'POST', route: 'a"b\\c\nd', status: '499' },
 ];
