@@ -479,8 +479,12 @@ export class Flight implements CallScope {
       const observers = this.observers;
       for await (const chunk of source.body) {
         if (signal.aborted) break;
-        for (const observe of observers) observe(chunk);
+        // Clients first, then the observers (usage meter, cross-instance publisher): parsing a stream
+        // event is off the path of its bytes to the clients. An observer that throws (an event past
+        // MAX_SSE_EVENT_BYTES) still ends the flight; chunks never align with events, so clients could
+        // already hold the start of that event either way.
         this.append(chunk);
+        for (const observe of observers) observe(chunk);
         await this.anyReady();
       }
       complete = !signal.aborted;
