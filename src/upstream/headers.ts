@@ -25,9 +25,12 @@ const GATEWAY_PREFIX = 'x-gateway-';
 /** Names listed in a `Connection` header are hop-by-hop for that message too. */
 function connectionListed(value: string | undefined): Set<string> | undefined {
   if (value === undefined || value === '') return undefined;
-  const names = value
+  // Nearly every message says only this: nothing to split.
+  const lower = value.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close') return undefined;
+  const names = lower
     .split(',')
-    .map((s) => s.trim().toLowerCase())
+    .map((s) => s.trim())
     .filter((s) => s !== '' && s !== 'close' && s !== 'keep-alive');
   return names.length > 0 ? new Set(names) : undefined;
 }

@@ -1,4 +1,5 @@
 import { SseParser, type SseEvent } from './sse.js';
+import { topLevelValues } from './answer-fields.js';
 
 /** Token counts of one upstream call, as billed. */
 export interface TokenUsage {
@@ -29,6 +30,23 @@ function merge(into: TokenUsage, next: ApiUsage | null | undefined): void {
   if (next.output_tokens !== undefined) into.output = num(next.output_tokens);
   if (next.cache_creation_input_tokens !== undefined) into.cache_creation = num(next.cache_creation_input_tokens);
   if (next.cache_read_input_tokens !== undefined) into.cache_read = num(next.cache_read_input_tokens);
+}
+
+/** The members of a plain answer the meter reads. */
+const ANSWER_FIELDS: ReadonlySet<string> = new Set(['id', 'model', 'usage']);
+
+/**
+ * `id`, `model` and `usage` of a plain JSON answer: only those values are parsed when the top-level
+ * scan follows the text (upstream/answer-fields.ts), else the whole text. Throws when it is not JSON.
+ */
+function answerFacts(text: Buffer): { usage?: ApiUsage; model?: unknown; id?: unknown } {
+  const ranges = topLevelValues(text, ANSWER_FIELDS);
+  if (ranges === undefined) return JSON.parse(text.toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
+  const value = (name: string): unknown => {
+    const range = ranges.get(name);
+    return range === undefined ? undefined : JSON.parse(text.toString('utf8', range[0], range[1]));
+  };
+  return { id: value('id'), model: value('model'), usage: value('usage') as ApiUsage | undefined };
 }
 
 /** JSON answers larger than this are not parsed for usage (message answers are far smaller). */
@@ -76,7 +94,7 @@ export class UsageMeter {
       const chunks = this.json;
       this.json = undefined;
       try {
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
+        const body = answerFacts(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
         if (typeof body.model === 'string') this.model = body.model;
         if (typeof body.id === 'string') this.id = body.id;
         if (body.usage !== undefined) {

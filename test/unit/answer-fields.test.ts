@@ -1,0 +1,117 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { topLevelValues } from '../../src/upstream/answer-fields.js';
+import { UsageMeter } from '../../src/upstream/usage.js';
+
+const USAGE = { input_tokens: 229, output_tokens: 16, cache_creation_input_tokens: 3, cache_read_input_tokens: 7, cache_creation: { ephemeral_5m_input_tokens: 0 }, service_tier: 'standard' };
+const LONG = 'lorem ipsum dolor sit amet '.repeat(20);
+
+/** Answers the scan must read exactly as JSON.parse reads them. */
+const ANSWERS: string[] = [
+  JSON.stringify({ id: 'msg_01', type: 'message', role: 'assistant', model: 'claude-sonnet-5', content: [{ type: 'text', text: LONG }], stop_reason: 'end_turn', stop_sequence: null, usage: USAGE }),
+  // "usage" inside strings and nested objects is not the answer's usage.
+  JSON.stringify({ id: 'msg_02', model: 'm', content: [{ type: 'text', text: 'say "usage":{"input_tokens":999} \\ done\\' }, { type: 'tool_use', input: { usage: { input_tokens: 5 }, list: [[{}], [], { a: [1, { b: '}]' }] }] } }], usage: USAGE }),
+  // usage first; pretty-printed with every kind of whitespace.
+  JSON.stringify({ usage: { input_tokens: 1, output_tokens: 2 }, model: 'claude-opus-5', id: 'msg_03', content: [] }, null, '\t').replace(/\n/g, '\r\n'),
+  // Escapes of every kind, non-ASCII text, a \u0022 quote, a string ending in a backslash.
+  JSON.stringify({ id: 'msg_\u00e9\u6f22', model: 'a"b\\c', content: [{ text: `\u2028\ud83d\ude00${LONG}\\` }], usage: { output_tokens: 4 } }).replace('a\\"b', 'a\\u0022b'),
+  // Escaped quotes next to every structural byte, inside nested values and at the top level.
+  JSON.stringify({ id: 'msg_06', content: [{ type: 'text', text: 'quote" } ] , { "' }], model: 'm"x', usage: { output_tokens: 9 } }),
+  // The last of duplicate keys wins.
+  '{"usage":{"input_tokens":1},"model":"first","usage":{"input_tokens":2},"model":"second"}',
+  // Numbers and literals as values, an empty object, null usage, no usage.
+  '{"x":-1.5e3,"y":true,"z":false,"w":null,"id":"msg_04","usage":null}',
+  '{}',
+  '{"id":"msg_05","model":"m","stop_sequence":null}',
+  // Values of the wrong type.
+  '{"id":7,"model":["m"],"usage":{"input_tokens":"12","output_tokens":-3}}',
+  // What the scan hands to JSON.parse whole: a key with an escape, a top-level array, invalid or truncated JSON.
+  '{"us\\u0061ge":{"input_tokens":8},"model":"escaped-key"}',
+  '[{"usage":{"input_tokens":1}}]',
+  '{"usage":{"input_tokens":1},"content":"never ends',
+  '{"usage":{"input_tokens":1}',
+  'not json at all',
+  '',
+];
+
+interface Facts {
+  model: string | undefined;
+  id: string | undefined;
+  hasUsage: boolean;
+  usage: { input: number; output: number; cache_creation: number; cache_read: number };
+}
+
+/** What the meter read before the scan: JSON.parse of the whole answer. */
+function reference(text: string): Facts {
+  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+  const facts: Facts = { model: undefined, id: undefined, hasUsage: false, usage: { input: 0, output: 0, cache_creation: 0, cache_read: 0 } };
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return facts;
+  }
+  if (typeof body.model === 'string') facts.model = body.model;
+  if (typeof body.id === 'string') facts.id = body.id;
+  if (body.usage !== undefined) {
+    facts.hasUsage = true;
+    const u = body.usage as Record<string, unknown> | null;
+    if (u !== null) {
+      if (u.input_tokens !== undefined) facts.usage.input = num(u.input_tokens);
+      if (u.output_tokens !== undefined) facts.usage.output = num(u.output_tokens);
+      if (u.cache_creation_input_tokens !== undefined) facts.usage.cache_creation = num(u.cache_creation_input_tokens);
+      if (u.cache_read_input_tokens !== undefined) facts.usage.cache_read = num(u.cache_read_input_tokens);
+    }
+  }
+  return facts;
+}
+
+function metered(chunks: Buffer[]): Facts {
+  const meter = new UsageMeter(false, true);
+  for (const chunk of chunks) meter.push(chunk);
+  const hasUsage = meter.finish();
+  return { model: meter.model, id: meter.id, hasUsage, usage: { ...meter.usage } };
+}
+
+describe('reading a plain answer\'s id, model and usage', () => {
+  test('gives what JSON.parse of the whole answer gives, whole or in chunks, at every memory alignment', () => {
+    for (const text of ANSWERS) {
+      const expected = reference(text);
+      const bytes = Buffer.from(text, 'utf8');
+      for (let shift = 0; shift < 4; shift++) {
+        // The same bytes at another offset of a larger buffer (the scan reads words where aligned).
+        const backing = Buffer.alloc(bytes.length + 8);
+        bytes.copy(backing, shift);
+        const view = backing.subarray(shift, shift + bytes.length);
+        assert.deepEqual(metered([view]), expected, `${text.slice(0, 60)} (shift ${shift})`);
+      }
+      const cut = Math.floor(bytes.length / 3);
+      assert.deepEqual(metered([bytes.subarray(0, cut), bytes.subarray(cut)]), expected, `${text.slice(0, 60)} (two chunks)`);
+    }
+  });
+
+  test('the scan itself reads every well-formed answer above (no fallback to parsing it whole)', () => {
+    const wanted = new Set(['id', 'model', 'usage']);
+    // Every answer up to the one with an escaped key is a JSON object with plain keys.
+    for (const text of ANSWERS.slice(0, ANSWERS.findIndex((t) => t.includes('us\\u0061ge')))) {
+      const bytes = Buffer.from(text, 'utf8');
+      const ranges = topLevelValues(bytes, wanted);
+      assert.ok(ranges !== undefined, text.slice(0, 60));
+      const whole = JSON.parse(text) as Record<string, unknown>;
+      for (const key of wanted) {
+        const range = ranges.get(key);
+        assert.deepEqual(range === undefined ? undefined : JSON.parse(bytes.toString('utf8', ...range)), whole[key], `${key} of ${text.slice(0, 60)}`);
+      }
+    }
+  });
+
+  test('the scan steps aside (undefined) for what it does not follow, so the whole text is parsed', () => {
+    const wanted = new Set(['usage']);
+    for (const text of ['[1]', '{"a\\"b":1}', '{"a":1', '{"a":"x', '{"a" 1}', '{"a":1 "b":2}', 'nul', '']) {
+      assert.equal(topLevelValues(Buffer.from(text), wanted), undefined, text);
+    }
+    const text = Buffer.from(' { "usage" : {"a":[1,"]"]} , "b":2 } ');
+    const range = topLevelValues(text, wanted)?.get('usage');
+    assert.equal(range === undefined ? undefined : text.toString('utf8', ...range), '{"a":[1,"]"]}');
+  });
+});
