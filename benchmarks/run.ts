@@ -602,13 +602,16 @@ async function main(): Promise<void> {
       out('\n## Cross-instance coalescing workload (duplicates on purpose; 2 instances, 1 redis-server; 5 bursts of 20 prompts x 5 copies per instance; upstream 1000 ms)');
       out(machineLine());
       out(`requests ${bursts * 200}, distinct prompts ${bursts * 20}, upstream calls ${stats.requests}`);
-      out(`p50 latency: A leader ${p50(byRole['A leader'])} ms, A follower ${p50(byRole['A follower'])} ms, B leader (remote follower) ${p50(byRole['B leader'])} ms, B follower ${p50(byRole['B follower'])} ms`);
-      // Same run, same flights: how much later a follower through Redis (B's first request of a flight)
-      // has its whole answer than the local followers on the leading instance (median of A's followers).
+      // Every copy on B follows: its first one through Redis (a remote follower answers `follower` too),
+      // the others locally behind that one. A `B leader` would be an upstream call B made itself.
+      out(`p50 latency: A leader ${p50(byRole['A leader'])} ms, A follower ${p50(byRole['A follower'])} ms, B follower (remote, and local behind it) ${p50(byRole['B follower'])} ms, B leader (own upstream call) ${p50(byRole['B leader'])} ms`);
+      // Same run, same flights: how much later B's copies (following through Redis) have their whole
+      // answer than the local followers on the leading instance (medians per flight).
       const delays: number[] = [];
       for (const ends of Object.values(finishedAt)) {
         const local = [...(ends['A follower'] ?? [])].sort((x, y) => x - y);
-        for (const remote of ends['B leader'] ?? []) if (local.length > 0) delays.push(remote - percentile(local, 50));
+        const remote = [...(ends['B follower'] ?? [])].sort((x, y) => x - y);
+        if (local.length > 0 && remote.length > 0) delays.push(percentile(remote, 50) - percentile(local, 50));
       }
       delays.sort((x, y) => x - y);
       (report.cross as Record<string, unknown>).remoteFollowerAddedMs = { p50: percentile(delays, 50), p99: percentile(delays, 99), flights: delays.length };
