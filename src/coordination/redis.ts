@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { createClient, createCluster } from 'redis';
+import { createClient, createCluster, ErrorReply } from 'redis';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
@@ -219,8 +219,14 @@ export class RedisDomain {
   }
 }
 
+/**
+ * A reply error (NOSCRIPT, WRONGTYPE, MOVED...) is about one command, not the connection. The client
+ * throws subclasses of ErrorReply (SimpleError, BlobError): matching the class name `ErrorReply`
+ * missed every one of them, so a NOSCRIPT (rate-limit-redis's normal first call on a cluster master
+ * without its script) recycled the whole connection and dropped to local counting.
+ */
 function isReplyError(err: unknown): boolean {
-  return err instanceof Error && err.constructor.name === 'ErrorReply';
+  return err instanceof ErrorReply;
 }
 
 export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
