@@ -1,5 +1,5 @@
 import { SseParser, type SseEvent } from './sse.js';
-import { topLevelValues } from './answer-fields.js';
+import { TopLevelObject } from './kinds/json-edit.js';
 
 /** Token counts of one upstream call, as billed. */
 export interface TokenUsage {
@@ -32,21 +32,17 @@ function merge(into: TokenUsage, next: ApiUsage | null | undefined): void {
   if (next.cache_read_input_tokens !== undefined) into.cache_read = num(next.cache_read_input_tokens);
 }
 
-/** The members of a plain answer the meter reads. */
-const ANSWER_FIELDS: ReadonlySet<string> = new Set(['id', 'model', 'usage']);
-
 /**
- * `id`, `model` and `usage` of a plain JSON answer: only those values are parsed when the top-level
- * scan follows the text (upstream/answer-fields.ts), else the whole text. Throws when it is not JSON.
+ * `id`, `model` and `usage` of a plain JSON answer. Only those values are parsed: the answer's
+ * members are located without building the rest (kinds/json-edit.ts), and its content blocks,
+ * most of its bytes, are skipped; JSON.parse of the whole answer was the meter's largest cost.
+ * Anything that is not one JSON object is parsed whole, as before. Throws when it is not JSON.
  */
 function answerFacts(text: Buffer): { usage?: ApiUsage; model?: unknown; id?: unknown } {
-  const ranges = topLevelValues(text, ANSWER_FIELDS);
-  if (ranges === undefined) return JSON.parse(text.toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
-  const value = (name: string): unknown => {
-    const range = ranges.get(name);
-    return range === undefined ? undefined : JSON.parse(text.toString('utf8', range[0], range[1]));
-  };
-  return { id: value('id'), model: value('model'), usage: value('usage') as ApiUsage | undefined };
+  const answer = TopLevelObject.parse(text);
+  if (answer === undefined) return JSON.parse(text.toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
+  const usage = answer.raw('usage');
+  return { id: answer.string('id'), model: answer.string('model'), usage: usage === undefined ? undefined : (JSON.parse(usage.toString('utf8')) as ApiUsage) };
 }
 
 /** JSON answers larger than this are not parsed for usage (message answers are far smaller). */

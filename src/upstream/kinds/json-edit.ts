@@ -10,6 +10,8 @@
  * the last of duplicate keys, so do reads here, and edits remove every duplicate.
  */
 
+import { plainRunEnd } from '../../http/json-scan.js';
+
 /** One top-level member: byte offsets into the body. */
 interface Member {
   /** The key, decoded. */
@@ -34,15 +36,16 @@ function skipWhitespace(body: Buffer, i: number): number {
   return i;
 }
 
-/** Offset just past the string whose opening quote is at `i`; -1 when it never closes. */
+/** Offset just past the string whose opening quote is at `i`; -1 when it never closes. Plain runs are skipped a word at a time. */
 function skipString(body: Buffer, i: number): number {
   i++;
-  while (i < body.length) {
+  for (;;) {
+    i = plainRunEnd(body, i, body.length);
+    if (i >= body.length) return -1;
     const c = body[i];
     if (c === QUOTE) return i + 1;
-    i += c === BACKSLASH ? 2 : 1;
+    i += c === BACKSLASH ? 2 : 1; // an escape pair, or a raw control character stepped over
   }
-  return -1;
 }
 
 /** Offset just past the value starting at `i` (any JSON value); -1 when it is cut or unbalanced. */
