@@ -5,10 +5,10 @@ import type { Metric, Registry } from 'prom-client';
  *
  * prom-client's own `inc` and `observe` sort and hash the label object, validate every label name
  * and, for histograms, find the bucket through a number-keyed object, on every call: about 1-2 µs each
- * inside a busy gateway, ten of them per request. Here a label set is resolved to a cell once (a Map
- * walk down one Map per label); each call after that adds to plain numbers. prom-client still
- * renders the exposition: the registry reads these metrics through `get()`, in the shape its own
- * metrics return (a unit test compares the text with prom-client's Counter and Histogram).
+ * inside a busy gateway, ten of them per request. Here a label set leads to its cell through one Map
+ * lookup per label, and the call adds to plain numbers. prom-client still renders the exposition:
+ * the registry reads these metrics through `get()`, in the shape its own metrics return (a unit
+ * test compares the text with prom-client's Counter and Histogram).
  *
  * Label values must already be bounded (BoundedLabel, ModelLabels, fixed sets): there is one cell
  * per distinct label set and cells are never evicted, as in prom-client.
