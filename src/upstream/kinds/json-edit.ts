@@ -4,9 +4,11 @@
  * edited members is kept as it was (nested values, unknown fields, key order, number spelling,
  * escapes, thinking signatures), which re-serialising a parsed object could not promise.
  *
- * The body has already passed the gateway's validating scanner (src/http/json-scan.ts) on the way
- * in; this module only needs to find member boundaries, and says `undefined` (not translatable)
- * for anything that is not a well-formed object rather than guessing. Where JSON.parse would take
+ * A request body has already passed the gateway's validating scanner (src/http/json-scan.ts) on the
+ * way in; this module only needs to find member boundaries, and says `undefined` (not translatable)
+ * for anything that is not a well-formed object rather than guessing. The usage meter also reads a
+ * plain upstream answer's members here (upstream/usage.ts); answers are not validated, and a value
+ * malformed inside (`[1 2]`) is skipped by its brackets rather than refused. Where JSON.parse would take
  * the last of duplicate keys, so do reads here, and edits remove every duplicate.
  */
 
