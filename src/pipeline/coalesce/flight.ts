@@ -98,7 +98,7 @@ export interface CallScope {
   readonly signal: AbortSignal;
   /** The same stop, cheap: what undici's request takes as its `signal`. */
   readonly stop: CallStop;
-  /** Sees every body chunk once, in order, before any subscriber. Throwing fails the body. */
+  /** Sees every body chunk once, in order, right after the subscribers were handed it. Throwing fails the body. */
   observe(onChunk: (chunk: Buffer) => void): void;
   /** Runs once when the outcome is known: hooks in reverse order of registration, each guarded. */
   finally(onSettle: (outcome: CallOutcome) => void): void;
