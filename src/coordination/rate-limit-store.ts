@@ -30,8 +30,14 @@ export class FallbackRateLimitStore implements Store {
         prefix: this.prefix,
         sendCommandCluster: ({ key, command }) => this.redis.send<RedisReply>(key, command),
       });
-      // Loaded eagerly by the constructor; a failure here is retried by the store on first use.
-      (store as unknown as { incrementScriptSha: Promise<string> }).incrementScriptSha.catch(() => undefined);
+      // Invariant: every promise the store starts has a handler. Its constructor sends two SCRIPT LOADs
+      // and keeps both promises. `increment` awaits `incrementScriptSha` and loads it again after a
+      // failure. `getScriptSha` is awaited only by `RedisStore.get`, which this store never calls. So a
+      // failed load was a rejection nobody handled, and Node's default for that ends the process. A load
+      // fails when it runs past its deadline, or when the domain recycles the connection under it
+      // (DisconnectsClientError from the client's destroy).
+      store.incrementScriptSha.catch(() => undefined);
+      store.getScriptSha.catch(() => undefined);
       if (this.options !== undefined) store.init(this.options);
       this.redisStore = store;
     }

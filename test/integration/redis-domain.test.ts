@@ -1,17 +1,26 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Options } from 'express-rate-limit';
 import { RedisDomain } from '../../src/coordination/redis.js';
+import { FallbackRateLimitStore } from '../../src/coordination/rate-limit-store.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
 import { PriceTable } from '../../src/observability/pricing.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogCapture } from '../helpers/log-capture.js';
-import { startRedis } from '../helpers/redis-server.js';
+import { startRedis, startRedisCluster } from '../helpers/redis-server.js';
 import { until } from '../helpers/deferred.js';
+
+function newMetrics(): GatewayMetrics {
+  return new GatewayMetrics({ modes: undefined, maxModes: 5, maxModels: 5, prices: new PriceTable(), flightsInProgress: () => 0 });
+}
+
+/** One key per master of `startRedisCluster` (slots 3300, 7365, 15495): a command on each opens a connection to every master. */
+const KEY_PER_MASTER = ['b', 'c', 'a'];
 
 describe('a Redis domain', () => {
   test('a reply error (NOSCRIPT) fails that command only: the connection stays up, nothing counts as a Redis error', async () => {
     const redis = await startRedis();
-    const metrics = new GatewayMetrics({ modes: undefined, maxModes: 5, maxModels: 5, prices: new PriceTable(), flightsInProgress: () => 0 });
+    const metrics = newMetrics();
     const domain = new RedisDomain({ name: 'test', url: redis.url, clusterNodes: undefined, tlsCa: undefined, commandTimeoutMs: 2_000, retryMs: 60_000 }, metrics, createLogger('info', new LogCapture()));
     try {
       domain.start();
@@ -24,6 +33,48 @@ describe('a Redis domain', () => {
     } finally {
       await domain.close();
       await redis.stop();
+    }
+  });
+
+  test('a cluster connection recycled while the rate-limit store loads its scripts: no unhandled rejection (DisconnectsClientError)', async () => {
+    // The flake this pins: rate-limit-redis's constructor sends two SCRIPT LOADs and keeps both promises.
+    // When one runs past its deadline the domain destroys the cluster, which rejects the other with
+    // DisconnectsClientError; nobody awaited that one, and an unhandled rejection ends the process.
+    const unhandled: unknown[] = [];
+    const onUnhandled = (err: unknown): void => {
+      unhandled.push(err);
+    };
+    process.on('unhandledRejection', onUnhandled);
+    const cluster = await startRedisCluster();
+    const metrics = newMetrics();
+    const clusterNodes = cluster.nodes.split(',').map((node) => `redis://${node}`);
+    const domain = new RedisDomain({ name: 'rate-limit', url: 'redis://unused', clusterNodes, tlsCa: undefined, commandTimeoutMs: 300, retryMs: 60_000 }, metrics, createLogger('info', new LogCapture()));
+    const store = new FallbackRateLimitStore(domain, 'cgw:rl:');
+    // Only the window matters here (to the Redis store and to the MemoryStore fallback).
+    store.init({ windowMs: 60_000 } as Options);
+    try {
+      domain.start();
+      await until(() => domain.available, 10_000, 'the cluster connection');
+      // Connected node clients, so the SCRIPT LOADs are written and wait for replies (not for a handshake).
+      for (const key of KEY_PER_MASTER) await domain.send(key, ['GET', key]);
+      // Every master stalls (SIGSTOP, servers started here): SCRIPT LOAD goes to a random one.
+      for (const server of cluster.servers) server.pause();
+      // The Redis store is created here with both loads in flight; the first deadline recycles the connection.
+      assert.equal((await store.increment('client')).totalHits, 1, 'counted locally');
+      assert.equal(domain.available, false, 'the stalled cluster took the domain down');
+      // Unhandled rejections are reported once the microtask queue drains: one event-loop turn is enough.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        unhandled.map((err) => (err instanceof Error ? `${err.constructor.name}: ${err.message}` : String(err))),
+        [],
+        'no promise rejected without a handler',
+      );
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      store.shutdown();
+      for (const server of cluster.servers) server.resume();
+      await domain.close();
+      await cluster.stop();
     }
   });
 });
