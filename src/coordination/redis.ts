@@ -92,10 +92,28 @@ function connect(endpoint: RedisEndpoint, onError: (err: unknown) => void): { co
   return {
     connection: {
       send: <T>(key: string | undefined, args: string[]) => cluster.sendCommand<T>(key, false, args),
-      destroy: () => cluster.destroy(),
+      destroy: () => destroyCluster(cluster),
     },
     ready: cluster.connect().then(() => undefined),
   };
+}
+
+/**
+ * Closes every connection of a cluster client at once. Invariant: after this, no socket of this
+ * cluster is open. `cluster.destroy()` alone does not keep it: it destroys the node clients one after
+ * another and throws ClientClosedError at the first one that is already closed (a master that went
+ * away: its client closed itself, as it has no reconnect strategy). That left the connections to the
+ * masters after it open for the life of the process, one more set at every recycle.
+ */
+function destroyCluster(cluster: ReturnType<typeof createCluster>): void {
+  // Taken first: a `destroy()` that completes empties these lists.
+  const clients = [...cluster.masters, ...cluster.replicas].map((node) => node.client);
+  try {
+    cluster.destroy();
+  } catch {
+    // Stopped at a closed node client, after marking the cluster closed; the loop finishes its work.
+  }
+  for (const client of clients) if (client?.isOpen === true) client.destroy();
 }
 
 export class RedisDomain {

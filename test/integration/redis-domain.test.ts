@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Options } from 'express-rate-limit';
@@ -8,7 +9,7 @@ import { PriceTable } from '../../src/observability/pricing.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.js';
-import { until } from '../helpers/deferred.js';
+import { eventually, until } from '../helpers/deferred.js';
 
 function newMetrics(): GatewayMetrics {
   return new GatewayMetrics({ modes: undefined, maxModes: 5, maxModels: 5, prices: new PriceTable(), flightsInProgress: () => 0 });
@@ -16,6 +17,15 @@ function newMetrics(): GatewayMetrics {
 
 /** One key per master of `startRedisCluster` (slots 3300, 7365, 15495): a command on each opens a connection to every master. */
 const KEY_PER_MASTER = ['b', 'c', 'a'];
+
+function redisCli(port: number, ...args: string[]): string {
+  return execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]).toString();
+}
+
+/** Client connections a server holds, not counting the redis-cli that asks. */
+function clientConnections(port: number): number {
+  return Number(/connected_clients:(\d+)/.exec(redisCli(port, 'INFO', 'clients'))?.[1]) - 1;
+}
 
 describe('a Redis domain', () => {
   test('a reply error (NOSCRIPT) fails that command only: the connection stays up, nothing counts as a Redis error', async () => {
@@ -73,6 +83,30 @@ describe('a Redis domain', () => {
       process.off('unhandledRejection', onUnhandled);
       store.shutdown();
       for (const server of cluster.servers) server.resume();
+      await domain.close();
+      await cluster.stop();
+    }
+  });
+
+  test('a cluster connection recycled after a master went away closes its connections to the other masters', async () => {
+    const cluster = await startRedisCluster();
+    const clusterNodes = cluster.nodes.split(',').map((node) => `redis://${node}`);
+    const domain = new RedisDomain({ name: 'test', url: 'redis://unused', clusterNodes, tlsCa: undefined, commandTimeoutMs: 2_000, retryMs: 60_000 }, newMetrics(), createLogger('info', new LogCapture()));
+    try {
+      domain.start();
+      await until(() => domain.available, 10_000, 'the cluster connection');
+      for (const key of KEY_PER_MASTER) await domain.send(key, ['GET', key]);
+      // The client lists masters in CLUSTER SLOTS order; the one it lists first goes away.
+      const firstPort = Number(redisCli(cluster.servers[0]?.port ?? 0, 'CLUSTER', 'SLOTS').split('\n')[3]);
+      const gone = cluster.servers.findIndex((s) => s.port === firstPort);
+      const others = cluster.servers.filter((_, i) => i !== gone);
+      assert.deepEqual(others.map((s) => clientConnections(s.port)), [1, 1], 'one connection to each master');
+      await cluster.servers[gone]?.stop();
+      // Its node client closes itself (no reconnect strategy); the next command there recycles the connection.
+      await assert.rejects(domain.send(KEY_PER_MASTER[gone], ['GET', KEY_PER_MASTER[gone] ?? '']));
+      assert.equal(domain.available, false);
+      await eventually(() => Promise.resolve(others.every((s) => clientConnections(s.port) === 0)), 5_000, 'the connections to the other masters to close');
+    } finally {
       await domain.close();
       await cluster.stop();
     }
