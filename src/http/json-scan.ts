@@ -63,8 +63,32 @@ function numberMayEnd(state: number): boolean {
   return state === ZERO || state === INT || state === FRAC || state === EXP_DIGITS;
 }
 
+/** Open containers tracked before the stack first grows. */
+const INITIAL_STACK = 32;
+
 /** Runs this long (in 4-byte words) are scanned a word at a time; shorter ones byte by byte. */
 const MIN_WORDS = 8;
+
+/** Memory up to this size keeps its word view for the next call; larger memory gets a view per call. */
+const MAX_CACHED_VIEW_BYTES = 1 << 20;
+let viewedMemory: ArrayBufferLike | undefined;
+let viewedWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
+/**
+ * Whole-word view of `memory`. The last one (of memory up to 1 MiB, so at most that much is kept
+ * alive) is reused: a request scans many strings in the same memory (socket reads, Buffer's pool
+ * slab), and a typed array per string was the scan's largest allocation.
+ */
+function wordsOf(memory: ArrayBufferLike): Uint32Array<ArrayBufferLike> {
+  // The length check covers memory that was resized (a resizable ArrayBuffer) since it was viewed.
+  if (memory === viewedMemory && viewedWords.length === memory.byteLength >> 2) return viewedWords;
+  const words = new Uint32Array(memory, 0, memory.byteLength >> 2);
+  if (memory.byteLength <= MAX_CACHED_VIEW_BYTES) {
+    viewedMemory = memory;
+    viewedWords = words;
+  }
+  return words;
+}
 
 /**
  * The first index in [from, end) holding a byte that ends a run of plain string bytes: `"`, `\`
@@ -85,10 +109,11 @@ export function plainRunEnd(chunk: Uint8Array, from: number, end: number): numbe
   }
   const words = (end - j) >> 2;
   if (words >= MIN_WORDS) {
-    const view = new Uint32Array(chunk.buffer, offset + j, words);
+    const view = wordsOf(chunk.buffer);
+    const first = (offset + j) >> 2;
     let w = 0;
     for (; w < words; w++) {
-      const x = view[w] as number;
+      const x = view[first + w] as number;
       const quote = x ^ 0x22222222;
       const backslash = x ^ 0x5c5c5c5c;
       if ((((quote - 0x01010101) & ~quote) | ((backslash - 0x01010101) & ~backslash) | ((x - 0x20202020) & ~x)) & 0x80808080) break;
@@ -107,7 +132,8 @@ export type ScanResult = { ok: true; model: string | undefined } | { ok: false; 
 export class JsonScanner {
   private state = VALUE;
   private depth = 0;
-  private readonly stack: Uint8Array;
+  /** Kinds of the open containers; grown on demand up to maxDepth (most requests nest a few levels). */
+  private stack = new Uint8Array(INITIAL_STACK);
   /** Bytes seen before the current chunk (for error positions). */
   private offset = 0;
   private problem: string | undefined;
@@ -126,9 +152,7 @@ export class JsonScanner {
   private keyIsModel = false;
   private model: string | undefined;
 
-  constructor(private readonly maxDepth: number) {
-    this.stack = new Uint8Array(maxDepth + 1);
-  }
+  constructor(private readonly maxDepth: number) {}
 
   push(chunk: Buffer): void {
     if (this.problem !== undefined) return;
@@ -295,6 +319,11 @@ export class JsonScanner {
 
   private open(kind: number): boolean {
     if (this.depth >= this.maxDepth) return false;
+    if (this.depth === this.stack.length) {
+      const grown = new Uint8Array(Math.min(this.stack.length * 2, this.maxDepth));
+      grown.set(this.stack);
+      this.stack = grown;
+    }
     this.stack[this.depth++] = kind;
     return true;
   }

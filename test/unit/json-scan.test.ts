@@ -146,6 +146,19 @@ describe('JsonScanner', () => {
     assert.ok(!deep.ok);
     assert.match(deep.problem, /nesting deeper than 10 levels/);
     assert.equal(scan([nested(1_000_000)]).ok, false);
+    assert.equal(scan([nested(1000)]).ok, true);
+    assert.equal(scan([nested(1001)]).ok, false);
+  });
+
+  test('containers opened before the depth stack grows are still closed by their own kind', () => {
+    // Alternating objects and arrays 200 deep: the stack grows several times on the way in, and
+    // each closer is checked against the kind recorded before the growth.
+    const open = (d: number): string => Array.from({ length: d }, (_, i) => (i % 2 === 0 ? '{"k":' : '[')).join('');
+    const close = (d: number): string => Array.from({ length: d }, (_, i) => ((d - 1 - i) % 2 === 0 ? '}' : ']')).join('');
+    assert.equal(scan([Buffer.from(open(200) + '1' + close(200))]).ok, true);
+    // The outermost closer swapped for the other kind: refused.
+    const wrong = open(200) + '1' + close(199) + ']';
+    assert.equal(scan([Buffer.from(wrong)]).ok, false);
   });
 
   test('an over-long model value is not truncated into a plausible id', () => {
@@ -184,6 +197,31 @@ describe('plainRunEnd (the string fast path, a word at a time)', () => {
       const end = chunk.length - Math.floor(random() * 16);
       assert.equal(plainRunEnd(chunk, from, end), byteLoop(chunk, from, end), `round ${round}`);
     }
+  });
+
+  test('the same answer whichever memory was scanned before: other memory, memory over 1 MiB, memory resized since', () => {
+    const plainWithStopAt = (memory: Buffer, at: number): Buffer => {
+      memory.fill(0x61);
+      memory[at] = 0x22;
+      return memory;
+    };
+    const small = plainWithStopAt(Buffer.alloc(256), 200);
+    const large = plainWithStopAt(Buffer.alloc((1 << 20) + 64), (1 << 20) + 40);
+    for (let round = 0; round < 3; round++) {
+      assert.equal(plainRunEnd(small, 0, small.length), 200);
+      assert.equal(plainRunEnd(large, 0, large.length), (1 << 20) + 40);
+    }
+    // A resizable ArrayBuffer that grows after it was scanned: the stop byte lies past its old end.
+    const Resizable = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void };
+    const memory = new Resizable(64, { maxByteLength: 1024 });
+    const before = Buffer.from(memory);
+    before.fill(0x61);
+    assert.equal(plainRunEnd(before, 0, before.length), 64);
+    memory.resize(1024);
+    const after = Buffer.from(memory);
+    after.fill(0x61);
+    after[900] = 0x5c;
+    assert.equal(plainRunEnd(after, 0, after.length), 900);
   });
 
   test('bytes that only look like stop bytes to a careless word test never stop a run', () => {
