@@ -4,60 +4,124 @@ import { pidOf, startBareProxy, startGateway, startMock, type Running } from './
 import { plain1k, plain1m } from './workloads.js';
 
 /**
- * Base against branch, in the same run: CPU µs per request of the bare node:http + undici proxy, a
- * base build of the gateway and this build, interleaved round by round so that whatever else the
- * machine does hits all three alike. Every body distinct; the proxy on CPU 0, mock and load on CPU 1.
+ * Builds and settings against each other, in the same run: CPU µs per request of the bare
+ * node:http + undici proxy, this build, optionally a base build and variants of this build with
+ * other settings. Every body distinct; the proxies on CPU 0, mock and load on CPU 1.
  *
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npm run build)
- *   npm run build && node dist/benchmarks/compare.js --base=/tmp/base/dist/src [--rate=1000] [--seconds=4] [--rounds=4] [--size=1k|1m] [--env=K=V;K=V]
+ *   npm run build && node dist/benchmarks/compare.js [--base=/tmp/base/dist/src] [--variant='name:K=V;K=V' ...]
+ *       [--rate=1000] [--seconds=1.5] [--rounds=20] [--size=1k|1m] [--env=K=V;K=V] [--fresh]
  *
- * `--env` applies to both gateway builds (e.g. `--env=LOG_LEVEL=warn` to see what logging costs).
+ * Steady (the default): every target is started once and warmed, then each round gives every target
+ * one short window at `rate`, in a new random order per round. This machine has slow phases lasting
+ * tens of seconds that add a similar number of µs to every request of every process; short windows
+ * in shuffled order spread them over all targets alike, and the median of many rounds drops them.
+ * `--fresh` starts each target anew for every round (2 s warm-up, `seconds` recorded): what a process
+ * costs early in its life (V8 still tiering up, start-up objects still in the young generation).
+ *
+ * Reported per target: the median µs/req, its ratio to the bare proxy's median, the median of the
+ * per-round differences to the bare proxy (the µs the target adds; steadier than a ratio, since slow
+ * phases add to both sides) and every round.
+ * `--env` applies to every gateway target; `--variant` adds this build again with more settings.
  */
 
-const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split(/=(.*)/s, 2) as [string, string]));
-const base = args.get('base');
-if (base === undefined) {
-  process.stderr.write('usage: node dist/benchmarks/compare.js --base=<another build>/dist/src [--rate=1000] [--seconds=4] [--rounds=4] [--size=1k|1m] [--env=K=V;K=V]\n');
-  process.exit(2);
+type Args = Map<string, string[]>;
+const args: Args = new Map();
+for (const a of process.argv.slice(2)) {
+  const [key, value] = a.replace(/^--/, '').split(/=(.*)/s, 2) as [string, string | undefined];
+  args.set(key, [...(args.get(key) ?? []), value ?? '']);
 }
-const rate = Number(args.get('rate') ?? '1000');
-const seconds = Number(args.get('seconds') ?? '4');
-const rounds = Number(args.get('rounds') ?? '4');
-const make = args.get('size') === '1m' ? plain1m : plain1k;
-const env = Object.fromEntries((args.get('env') ?? '').split(';').filter((kv) => kv.includes('=')).map((kv) => kv.split(/=(.*)/s, 2) as [string, string]));
+const one = (key: string): string | undefined => args.get(key)?.at(-1);
+const parseEnv = (text: string): Record<string, string> =>
+  Object.fromEntries(
+    text
+      .split(';')
+      .filter((kv) => kv.includes('='))
+      .map((kv) => kv.split(/=(.*)/s, 2) as [string, string]),
+  );
+
+const base = one('base');
+const fresh = args.has('fresh');
+const rate = Number(one('rate') ?? '1000');
+const seconds = Number(one('seconds') ?? (fresh ? '4' : '1.5'));
+const rounds = Number(one('rounds') ?? (fresh ? '4' : '20'));
+const make = one('size') === '1m' ? plain1m : plain1k;
+const env = parseEnv(one('env') ?? '');
+
+const BARE = 'bare node:http + undici';
+const targets: [string, (mockUrl: string) => Promise<Running>][] = [
+  [BARE, (u) => startBareProxy('0', u)],
+  ...(base === undefined ? [] : [[`gateway base (${base})`, (u: string) => startGateway('0', u, env, [], base)] as [string, (u: string) => Promise<Running>]]),
+  ['gateway this build', (u) => startGateway('0', u, env)],
+  ...(args.get('variant') ?? []).map((spec): [string, (u: string) => Promise<Running>] => {
+    const [name, settings] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
+    const extra = parseEnv(settings ?? '');
+    return [`this build, ${name}`, (u) => startGateway('0', u, { ...env, ...extra })];
+  }),
+];
 
 const machine = describeMachine();
 pinSelf('1');
-const targets: [string, (mockUrl: string) => Promise<Running>][] = [
-  ['bare node:http + undici', (u) => startBareProxy('0', u)],
-  [`gateway base (${base})`, (u) => startGateway('0', u, env, [], base)],
-  ['gateway this build', (u) => startGateway('0', u, env)],
-];
-const results = new Map<string, number[]>();
 const mock = await startMock('1');
-for (let round = 0; round < rounds; round++) {
-  for (const [name, start] of targets) {
-    const proxy = await start(mock.url);
-    const pid = pidOf(proxy);
-    let cpu0 = 0;
-    let cpu1 = 0;
-    const offset = Math.floor(Math.random() * 1e9);
-    const r = await fixedRate(proxy.url, rate, seconds, (i) => make(offset + i), {
-      warmupSeconds: 2,
-      before: () => void (cpu0 = processCpuSeconds(pid)),
-      after: () => void (cpu1 = processCpuSeconds(pid)),
-    });
-    await proxy.stop();
-    const us = ((cpu1 - cpu0) * 1e6) / Math.max(1, r.sent - r.errors);
-    results.set(name, [...(results.get(name) ?? []), us]);
+let offset = Math.floor(Math.random() * 1e9);
+/** Distinct bodies across every window of the run. */
+const nextBodies = (): number => (offset += 1_000_000);
+
+async function measure(proxy: Running, warmupSeconds: number): Promise<number> {
+  const pid = pidOf(proxy);
+  let cpu0 = 0;
+  let cpu1 = 0;
+  const first = nextBodies();
+  const r = await fixedRate(proxy.url, rate, seconds, (i) => make(first + i), {
+    warmupSeconds,
+    before: () => void (cpu0 = processCpuSeconds(pid)),
+    after: () => void (cpu1 = processCpuSeconds(pid)),
+  });
+  return ((cpu1 - cpu0) * 1e6) / Math.max(1, r.sent - r.errors);
+}
+
+const results = new Map<string, number[]>(targets.map(([name]) => [name, []]));
+const record = (name: string, us: number): void => void results.get(name)?.push(us);
+if (fresh) {
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, start] of targets) {
+      const proxy = await start(mock.url);
+      record(name, await measure(proxy, 2));
+      await proxy.stop();
+    }
   }
+} else {
+  const running: [string, Running][] = [];
+  for (const [name, start] of targets) running.push([name, await start(mock.url)]);
+  // Warm every target well past V8's tier-up before anything is recorded.
+  for (const [, proxy] of running) {
+    const first = nextBodies();
+    await fixedRate(proxy.url, rate, 4, (i) => make(first + i), { warmupSeconds: 0 });
+  }
+  for (let round = 0; round < rounds; round++) {
+    const order = [...running].sort(() => Math.random() - 0.5);
+    for (const [name, proxy] of order) record(name, await measure(proxy, 0.3));
+  }
+  for (const [, proxy] of running) await proxy.stop();
 }
 await mock.stop();
-const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
-const bare = mean(results.get('bare node:http + undici') ?? [NaN]);
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+const bare = results.get(BARE) ?? [];
+const bareMedian = median(bare);
 const out = (line: string): void => void process.stdout.write(line + '\n');
 out(`machine: ${machine.cores} x ${machine.cpuModel}, Linux ${machine.kernel}, node ${machine.node}; ${new Date().toISOString()}`);
-out(`${args.get('size') ?? '1k'} bodies at ${rate} req/s, ${rounds} rounds x ${seconds} s${Object.keys(env).length > 0 ? `, env ${JSON.stringify(env)}` : ''}`);
-out('| target | CPU µs/req (mean) | / bare | per round |');
-out('|---|---|---|---|');
-for (const [name, xs] of results) out(`| ${name} | ${mean(xs).toFixed(0)} | ${(mean(xs) / bare).toFixed(2)}x | ${xs.map((x) => x.toFixed(0)).join(', ')} |`);
+out(
+  `${one('size') ?? '1k'} bodies at ${rate} req/s, ${fresh ? 'fresh processes' : 'steady (started once, warmed 4 s, shuffled windows)'}, ${rounds} rounds x ${seconds} s` +
+    (Object.keys(env).length > 0 ? `, env ${JSON.stringify(env)}` : ''),
+);
+out('| target | CPU µs/req (median) | / bare | added over bare (median of rounds) | per round |');
+out('|---|---|---|---|---|');
+for (const [name, xs] of results) {
+  const added = median(xs.map((x, i) => x - (bare[i] ?? NaN)));
+  out(`| ${name} | ${median(xs).toFixed(0)} | ${(median(xs) / bareMedian).toFixed(2)}x | ${name === BARE ? '-' : `+${added.toFixed(0)}`} | ${xs.map((x) => x.toFixed(0)).join(', ')} |`);
+}

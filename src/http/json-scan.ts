@@ -72,14 +72,14 @@ const MIN_WORDS = 8;
 /** Memory up to this size keeps its word view for the next call; larger memory gets a view per call. */
 const MAX_CACHED_VIEW_BYTES = 1 << 20;
 let viewedMemory: ArrayBufferLike | undefined;
-let viewedWords: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+let viewedWords: Uint32Array = new Uint32Array(0);
 
 /**
  * Whole-word view of `memory`. The last one (of memory up to 1 MiB, so at most that much is kept
  * alive) is reused: a request scans many strings in the same memory (socket reads, Buffer's pool
  * slab), and a typed array per string was the scan's largest allocation.
  */
-function wordsOf(memory: ArrayBufferLike): Uint32Array<ArrayBufferLike> {
+function wordsOf(memory: ArrayBufferLike): Uint32Array {
   // The length check covers memory that was resized (a resizable ArrayBuffer) since it was viewed.
   if (memory === viewedMemory && viewedWords.length === memory.byteLength >> 2) return viewedWords;
   const words = new Uint32Array(memory, 0, memory.byteLength >> 2);
