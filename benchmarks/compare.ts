@@ -49,16 +49,16 @@ const make = one('size') === '1m' ? plain1m : plain1k;
 const env = parseEnv(one('env') ?? '');
 
 const BARE = 'bare node:http + undici';
-const targets: [string, (mockUrl: string) => Promise<Running>][] = [
-  [BARE, (u) => startBareProxy('0', u)],
-  ...(base === undefined ? [] : [[`gateway base (${base})`, (u: string) => startGateway('0', u, env, [], base)] as [string, (u: string) => Promise<Running>]]),
-  ['gateway this build', (u) => startGateway('0', u, env)],
-  ...(args.get('variant') ?? []).map((spec): [string, (u: string) => Promise<Running>] => {
-    const [name, settings] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
-    const extra = parseEnv(settings ?? '');
-    return [`this build, ${name}`, (u) => startGateway('0', u, { ...env, ...extra })];
-  }),
-];
+/** A target's name and how to start it in front of the mock. */
+type Target = [string, (mockUrl: string) => Promise<Running>];
+const targets: Target[] = [[BARE, (u) => startBareProxy('0', u)]];
+if (base !== undefined) targets.push([`gateway base (${base})`, (u) => startGateway('0', u, env, [], base)]);
+targets.push(['gateway this build', (u) => startGateway('0', u, env)]);
+for (const spec of args.get('variant') ?? []) {
+  const [name, settings] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
+  const extra = parseEnv(settings ?? '');
+  targets.push([`this build, ${name}`, (u) => startGateway('0', u, { ...env, ...extra })]);
+}
 
 const machine = describeMachine();
 pinSelf('1');
