@@ -23,7 +23,9 @@ export function transport(): Dispatch {
     ctx.facts.sentAt = performance.now();
     const raw = await upstream.client.send({ method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop });
     ctx.facts.headersAt = performance.now();
-    const answer = prepared.translate(raw);
+    const translated = prepared.translate(raw);
+    // Only rewritten answers (Bedrock/Vertex errors, count_tokens) wait; the others take no extra tick.
+    const answer = translated instanceof Promise ? await translated : translated;
     return {
       head: {
         status: answer.status,
