@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { GatewayError } from '../../errors.js';
-import { translateUpstreamError } from '../client.js';
+import { isAbort, translateUpstreamError } from '../client.js';
 import { readWhole } from '../read-whole.js';
 import { headerValue, type UpstreamHeaders } from '../headers.js';
 import type { ProviderResponse } from './kind.js';
@@ -40,7 +40,8 @@ export async function rewrittenAnswer(res: ProviderResponse, status: number, hea
     whole = await readWhole(res.body, MAX_REWRITTEN_BODY, kind);
   } catch (err) {
     release(res.body);
-    throw translateUpstreamError(err, 'body');
+    // The call's own stop (every client left) stays an abort: nobody's failure, never the upstream's.
+    throw isAbort(err) ? err : translateUpstreamError(err, 'body');
   }
   const out = rewrite(whole);
   return { status, headers: { ...headers, 'content-length': String(out.length) }, body: Readable.from([out], { objectMode: false }), decoded: false };
