@@ -4,11 +4,12 @@ import { SignatureV4 } from '@smithy/signature-v4';
 
 import { pipeline } from 'node:stream';
 import { GatewayError } from '../../errors.js';
-import { headerValue } from '../headers.js';
+import { ACCEPT_IDENTITY, headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { EventStreamToSse } from './bedrock-stream.js';
 import { withDeadline } from './deadline.js';
-import { listValues, withoutHeaders } from '../header-list.js';
+import { listValues, onlyHeaders } from '../header-list.js';
+import { isModelId, MODEL_ID_REFUSAL } from '../model-id.js';
 import { TopLevelObject } from './json-edit.js';
 import type { CallAbort, OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 import { answerRequestId, bounded, clientText, ignoreProviderErrors, mapBedrockError, mappedErrorBody, MAX_LOGGED_MESSAGE, type ProviderErrorSink } from './provider-errors.js';
@@ -64,8 +65,16 @@ export interface BedrockAdapterOptions {
   onProviderError?: ProviderErrorSink | undefined;
 }
 
-/** Client headers Bedrock gets in another form (or must not get): credentials, version and betas travel in the body. */
-const DROPPED = new Set(['x-api-key', 'authorization', 'anthropic-version', 'anthropic-beta', 'content-type', 'accept', 'host']);
+/**
+ * Client headers that reach Bedrock as headers: none. InvokeModel documents `Content-Type`, `Accept`
+ * (the adapter's own, signed), and `X-Amzn-Bedrock-*` (trace, guardrail, performance, service tier),
+ * which are AWS control settings, the operator's and never a client's. `anthropic-beta` is read into
+ * the body's `anthropic_beta`, `anthropic-version` is the body's fixed `anthropic_version`. So nothing
+ * a client sends can sit beside the signature: no `x-amz-*` (date, security token, content hash),
+ * `x-amzn-*`, `authorization` or `host`. The request carries exactly: this list's headers, the
+ * gateway's `accept-encoding`, `content-type`, `accept` and the credential (SigV4 or bearer).
+ */
+export const BEDROCK_CLIENT_HEADERS: ReadonlySet<string> = new Set<string>();
 
 const EVENT_STREAM = 'application/vnd.amazon.eventstream';
 
@@ -149,6 +158,8 @@ export class BedrockAdapter implements UpstreamAdapter {
     if (body === undefined) throw notTranslatable('bedrock');
     const model = req.model ?? body.string('model');
     if (model === undefined || model === '') throw new GatewayError('NOT_TRANSLATABLE', 400, 'model: a model is required to be served by a bedrock upstream');
+    // The id becomes a path segment: the grammar keeps it one (no `.`/`..`, no lone surrogate, bounded).
+    if (!isModelId(model)) throw new GatewayError('INVALID_MODEL', 400, MODEL_ID_REFUSAL);
     const countTokens = req.path.split('?')[0] === '/v1/messages/count_tokens';
     const stream = !countTokens && body.bool('stream') === true;
     const betas = listValues(req.headers, 'anthropic-beta');
@@ -159,7 +170,7 @@ export class BedrockAdapter implements UpstreamAdapter {
     const path = `/model/${encodeURIComponent(model)}/${action}`;
     const sent = countTokens ? Buffer.from(`{"input":{"invokeModel":{"body":"${invokeBody.toString('base64')}"}}}`) : invokeBody;
     const accept = stream ? EVENT_STREAM : 'application/json';
-    const headers = [...withoutHeaders(req.headers, DROPPED), 'content-type', 'application/json', 'accept', accept, ...(await this.authHeaders(path, accept, sent, abort.signal))];
+    const headers = [...onlyHeaders(req.headers, BEDROCK_CLIENT_HEADERS), ...ACCEPT_IDENTITY, 'content-type', 'application/json', 'accept', accept, ...(await this.authHeaders(path, accept, sent, abort.signal))];
     return {
       path,
       headers,

@@ -25,7 +25,10 @@ export interface OutgoingRequest {
   readonly path: string;
   /** Bounded endpoint label (observability/labels.ts), e.g. `messages`, `count_tokens`. */
   readonly endpoint: string;
-  /** Raw header pairs to forward: hop-by-hop and `x-gateway-*` removed; client credentials removed when the gateway holds them. */
+  /**
+   * The client's raw header pairs: hop-by-hop and `x-gateway-*` removed; client credentials removed when
+   * the gateway holds them. Each adapter decides which of them reach its provider (its declared list).
+   */
   readonly headers: readonly string[];
   /** Raw JSON bytes for JSON requests; a stream for uploads (never translated). */
   readonly body: Buffer | Readable | null;

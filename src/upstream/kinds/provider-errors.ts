@@ -9,6 +9,8 @@ import { anthropicErrorBody } from '../../errors.js';
  * Credentials the gateway holds and the provider rejects (expired, unknown, bad signature) are the
  * gateway's upstream failing, not the client's fault: they become 502 api_error, which the breaker
  * counts and the route fails over on, rather than a 401 that would tell the client its own key is bad.
+ * No client input can cause one: the adapters forward only their declared header lists (nothing in the
+ * providers' credential namespaces) and the model id is checked before it enters the signed path.
  *
  * What clients read: the gateway's own words (`reason`), never the provider's, except for the few
  * classes marked `clientMessage` (their text is about the client's own request body), and even

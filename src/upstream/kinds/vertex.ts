@@ -1,9 +1,10 @@
 import { GoogleAuth } from 'google-auth-library';
 import { GatewayError } from '../../errors.js';
-import { headerValue } from '../headers.js';
+import { ACCEPT_IDENTITY, headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { withDeadline } from './deadline.js';
-import { withoutHeaders } from '../header-list.js';
+import { onlyHeaders } from '../header-list.js';
+import { isModelId, MODEL_ID_REFUSAL } from '../model-id.js';
 import { TopLevelObject } from './json-edit.js';
 import type { CallAbort, OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
 import { answerRequestId, bounded, clientText, ignoreProviderErrors, mappedErrorBody, mapVertexStatus, MAX_LOGGED_MESSAGE, refineVertex, type ProviderErrorSink } from './provider-errors.js';
@@ -43,7 +44,14 @@ export interface VertexAdapterOptions {
   onProviderError?: ProviderErrorSink | undefined;
 }
 
-const DROPPED = new Set(['x-api-key', 'authorization', 'content-type', 'host']);
+/**
+ * Client headers that reach Vertex AI: the Anthropic headers its rawPredict/streamRawPredict documents
+ * for Claude. `content-type`, `accept` and `authorization` are the adapter's own; nothing in Google's
+ * control namespaces (`x-goog-*` such as `x-goog-user-project`, `x-server-timeout`,
+ * `x-http-method-override`, ...) and no client credential ever travels. The request carries exactly:
+ * this list's headers, the gateway's `accept-encoding`, `content-type`, `accept` and the ADC token.
+ */
+export const VERTEX_CLIENT_HEADERS: ReadonlySet<string> = new Set(['anthropic-version', 'anthropic-beta']);
 
 /** Model ids such as `claude-sonnet-4-5@20250929` keep their `@`; anything else unsafe in a path segment is escaped. */
 function modelSegment(model: string): string {
@@ -105,19 +113,23 @@ export class VertexAdapter implements UpstreamAdapter {
     if (body === undefined) throw notTranslatable('vertex');
     const model = req.model ?? body.string('model');
     if (model === undefined || model === '') throw new GatewayError('NOT_TRANSLATABLE', 400, 'model: a model is required to be served by a vertex upstream');
+    // The id becomes a path segment: the grammar keeps it one (no `.`/`..`, no lone surrogate, bounded).
+    if (!isModelId(model)) throw new GatewayError('INVALID_MODEL', 400, MODEL_ID_REFUSAL);
     const countTokens = req.path.split('?')[0] === '/v1/messages/count_tokens';
     const version = JSON.stringify(VERTEX_ANTHROPIC_VERSION);
+    const stream = !countTokens && body.bool('stream') === true;
     let path: string;
     let sent: Buffer;
     if (countTokens) {
       path = `${this.base}count-tokens:rawPredict`;
       sent = body.edit({ set: { model: JSON.stringify(model), anthropic_version: version } });
     } else {
-      path = `${this.base}${modelSegment(model)}:${body.bool('stream') === true ? 'streamRawPredict' : 'rawPredict'}`;
+      path = `${this.base}${modelSegment(model)}:${stream ? 'streamRawPredict' : 'rawPredict'}`;
       sent = body.edit({ remove: ['model'], set: { anthropic_version: version } });
     }
     const authorization = await this.authorization(abort.signal);
-    const headers = [...withoutHeaders(req.headers, DROPPED), 'content-type', 'application/json', 'authorization', authorization];
+    const accept = stream ? 'text/event-stream' : 'application/json';
+    const headers = [...onlyHeaders(req.headers, VERTEX_CLIENT_HEADERS), ...ACCEPT_IDENTITY, 'content-type', 'application/json', 'accept', accept, 'authorization', authorization];
     return { path, headers, body: sent, translate: (res) => this.translate(res) };
   }
 
