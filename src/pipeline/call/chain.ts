@@ -52,6 +52,14 @@ export interface CallFacts {
   upstream: string | undefined;
   /** share: whether this instance made the upstream call or relayed another instance's. */
   origin: 'upstream' | 'remote' | undefined;
+  /**
+   * Whether the answer's body, once it ended, ended where its framing says it must rather than where
+   * a connection happened to close. transport: the HTTP framing of the call's own answer
+   * (upstream/client.ts `delimited`). share: for an answer relayed from another instance, that
+   * instance's verdict (pipeline/reuse.ts) as its end entry carried it, written when the relay ended.
+   * The two writers never meet: a relayed call runs no transport.
+   */
+  framed: boolean | undefined;
   /** transport: performance.now() when the (last) upstream request was sent. */
   sentAt: number | undefined;
   /** transport: performance.now() when the upstream response headers arrived. */
@@ -63,7 +71,7 @@ export interface CallFacts {
 }
 
 export function newFacts(): CallFacts {
-  return { upstream: undefined, origin: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
+  return { upstream: undefined, origin: undefined, framed: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
 }
 
 /** What each interceptor gets: the flight's scope, facts included (pipeline/coalesce/flight.ts). */

@@ -26,6 +26,7 @@ export function transport(): Dispatch {
     ctx.facts.sentAt = performance.now();
     const raw = await upstream.client.send({ method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop });
     ctx.facts.headersAt = performance.now();
+    ctx.facts.framed = raw.delimited;
     const translated = prepared.translate(raw);
     // Only rewritten answers (Bedrock/Vertex errors, count_tokens) wait; the others take no extra tick.
     const answer = translated instanceof Promise ? await translated : translated;
