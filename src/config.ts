@@ -158,7 +158,7 @@ const schema = z.object({
   UPSTREAM_URL: httpUrl('UPSTREAM_URL').default('https://api.anthropic.com').describe('Claude API base URL; may carry a path prefix'),
   UPSTREAMS: z.string().optional().describe('JSON array of upstreams (name, kind, url, tier, weight, api_key_env, models, ...) for failover; replaces UPSTREAM_URL (README "Failover")'),
   UPSTREAMS_FILE: z.string().optional().describe('JSON or YAML file holding the UPSTREAMS array (instead of UPSTREAMS)'),
-  FAILOVER_MAX_ATTEMPTS: int('FAILOVER_MAX_ATTEMPTS', 1, 64).default(3).describe('upstream attempts one call may make across upstreams (moves past open breakers are free) [3]'),
+  FAILOVER_MAX_ATTEMPTS: int('FAILOVER_MAX_ATTEMPTS', 1, 64).default(3).describe('upstream attempts one client call may make in total, failover moves and retries together (moves past open breakers are free) [3]'),
   PUBLIC_URL: httpUrl('PUBLIC_URL').optional().describe('the gateway\'s own base URL, used to rewrite batch results_url (unset: from the request\'s Host)'),
   BASE_PATH: basePath('BASE_PATH').default('').describe('path prefix clients use in their base URL (e.g. /anthropic), removed before forwarding'),
   LOG_LEVEL: z
@@ -218,7 +218,7 @@ const schema = z.object({
   BREAKER_RESET_TIMEOUT_MS: int('BREAKER_RESET_TIMEOUT_MS', 1, MS_DAY).default(30_000).describe('time an open breaker waits before letting one probe through'),
   BREAKER_PROBE_TIMEOUT_MS: int('BREAKER_PROBE_TIMEOUT_MS', 1, MS_DAY).default(60_000).describe('A half-open probe that gets no upstream headers within this counts as a failure'),
   RATE_LIMIT_RPM: int('RATE_LIMIT_RPM', 0, 10_000_000).default(0).describe('requests per minute per client key (IP when none); 0 = off'),
-  UPSTREAM_RETRIES: int('UPSTREAM_RETRIES', 0, 10).default(2).describe('gateway retries of calls that provably never reached upstream (connect failures)'),
+  UPSTREAM_RETRIES: int('UPSTREAM_RETRIES', 0, 10).default(2).describe('gateway retries of calls that provably never reached upstream (connect failures), on the last upstream left and within FAILOVER_MAX_ATTEMPTS'),
   RETRY_ON_OVERLOADED: bool('RETRY_ON_OVERLOADED').default(false).describe('also retry upstream 529 answers (the SDK retries them itself by default)'),
   RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 0, 60_000).default(250).describe('full-jitter backoff base delay'),
   RETRY_MAX_DELAY_MS: int('RETRY_MAX_DELAY_MS', 0, 600_000).default(8_000).describe('full-jitter backoff cap; a longer retry-after is passed to the client instead'),
@@ -262,7 +262,7 @@ export interface Config {
   readonly upstreams: readonly UpstreamTarget[];
   /** The gateway holds the upstream credentials (clients present gateway keys); false = clients bring their own. */
   readonly injectsCredentials: boolean;
-  /** Upstream attempts one call may make across upstreams. */
+  /** Upstream attempts one client call may make in total, failover moves and retries together. */
   readonly failoverMaxAttempts: number;
   readonly publicUrl: string | undefined;
   readonly basePath: string;

@@ -141,6 +141,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
         parentSpan: ctx.span,
         upstream: undefined,
         alternatives: 0,
+        attempts: undefined,
       };
       const keep = caching || (coalescing && linger !== undefined);
       const upstream = deps.upstream;

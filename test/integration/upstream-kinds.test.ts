@@ -73,7 +73,7 @@ async function call(adapter: UpstreamAdapter, upstream: UpstreamClient, path: st
   assert.equal(adapter.refuses(req), undefined);
   const prepared = await adapter.prepare(req, { signal });
   const res = await upstream.send({ method: 'POST', path: prepared.path, headers: prepared.headers, body: prepared.body, signal });
-  const translated = prepared.translate({ status: res.status, headers: res.headers, body: res.body, decoded: res.decoded });
+  const translated = await prepared.translate({ status: res.status, headers: res.headers, body: res.body, decoded: res.decoded });
   const { text, error } = await readAll(translated.body);
   return { status: translated.status, headers: translated.headers, text, error };
 }

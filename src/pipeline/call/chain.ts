@@ -3,6 +3,7 @@ import type { Span } from '@opentelemetry/api';
 import type { CallScope, FlightSource } from '../coalesce/flight.js';
 import type { UsageMeter } from '../../upstream/usage.js';
 import type { Upstream } from '../../upstream/upstreams.js';
+import type { AttemptLimit } from './attempt-limit.js';
 
 /**
  * The upstream call as a chain of small interceptors around one typed outcome, in the style of
@@ -38,6 +39,8 @@ export interface UpstreamCall {
   readonly upstream: Upstream | undefined;
   /** route: upstreams still left to fail over to after this one (inner interceptors leave failures to the route when > 0). */
   readonly alternatives: number;
+  /** route: the call's attempts left (FAILOVER_MAX_ATTEMPTS), shared by every attempt of the call; the transport spends them. */
+  readonly attempts: AttemptLimit | undefined;
 }
 
 /**

@@ -50,9 +50,12 @@ export interface PreparedCall {
   readonly body: Buffer | Readable | null;
   /**
    * Turns the provider's answer into the Anthropic one: same status semantics, Anthropic error
-   * shape, `text/event-stream` SSE for streams. Identity for the `anthropic` kind.
+   * shape, `text/event-stream` SSE for streams. Identity (synchronous) for the `anthropic` kind.
+   * An answer rewritten whole (errors, count_tokens) is a promise settled only once its body was
+   * read and rewritten: it rejects with a coded GatewayError (502) when the provider's answer
+   * cannot be made an Anthropic one, before any byte of a head reached a client.
    */
-  translate(res: ProviderResponse): ProviderResponse;
+  translate(res: ProviderResponse): ProviderResponse | Promise<ProviderResponse>;
 }
 
 export interface UpstreamAdapter {
