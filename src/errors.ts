@@ -52,6 +52,8 @@ export type GatewayErrorCode =
   | 'BODY_TOO_LARGE'
   | 'BODY_READ_FAILED'
   | 'UNAUTHENTICATED'
+  /** Pass-through: the request carries two different upstream credentials, so which one is billed (and rate limited) is unknown. */
+  | 'MULTIPLE_CREDENTIALS'
   | 'UPSTREAM_UNREACHABLE'
   /** The connection was never established: the request provably did not reach upstream. */
   | 'UPSTREAM_CONNECT_FAILED'

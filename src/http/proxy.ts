@@ -91,7 +91,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
 
     if (caching) {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
-      metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: ctx.mode });
+      metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
       if (hit !== undefined) {
         await serveFinished(res, ctx, flights, hit, 'cache');
         recordReuse(metrics, ctx.mode, model, hit, 'cache');
@@ -102,7 +102,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       const recent = linger.get(key);
       if (recent !== undefined) {
         await serveFinished(res, ctx, flights, recent, 'follower');
-        metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+        metrics.coalesced.inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
         recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
         return;
       }
@@ -120,7 +120,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       if (actual !== 'follower') observeOverhead(metrics, ctx, flight);
       return [ROLE_HEADER, actual];
     });
-    if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+    if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
     else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)

@@ -1,7 +1,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CellCounter, CellHistogram } from './metric-cells.js';
 import { TOKEN_TYPES, type TokenUsage } from '../upstream/usage.js';
-import { BoundedLabel, ModelLabels } from './labels.js';
+import { ModeLabels, ModelLabels } from './labels.js';
 import type { PriceTable } from './pricing.js';
 
 /** Seconds. LLM calls run from milliseconds (count_tokens) to ten minutes (long non-streaming answers). */
@@ -25,11 +25,11 @@ export interface MetricsOptions {
 /**
  * Every metric of the public contract, on an explicit registry (no global state: tests and
  * several gateways in one process each get their own). Label values for mode and model pass
- * through BoundedLabel and ModelLabels; nothing per-tenant or per-request ever becomes a label.
+ * through ModeLabels and ModelLabels; nothing per-tenant or per-request ever becomes a label.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly modes: BoundedLabel;
+  readonly modes: ModeLabels;
   readonly models: ModelLabels;
   /**
    * Breaker keys and span attributes by requested model: the first MAX_MODELS model strings seen,
@@ -67,7 +67,7 @@ export class GatewayMetrics {
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
-    this.modes = new BoundedLabel(options.modes, options.maxModes);
+    this.modes = new ModeLabels(options.modes, options.maxModes);
     const allowed = options.models;
     this.models = new ModelLabels((model) => allowed?.has(model) === true || options.prices.hasExact(model), options.maxModels);
     this.prices = options.prices;

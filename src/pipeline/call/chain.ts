@@ -25,7 +25,7 @@ export interface UpstreamCall {
   readonly body: Buffer | Readable | null;
   /** Bounded endpoint label. */
   readonly endpoint: string;
-  /** Mode of the request that leads the call. */
+  /** Mode name of the request that leads the call (validated, not a label: accounting resolves it through ModeLabels). */
   readonly mode: string;
   /** The model the request names (raw, unbounded: never a label as is); undefined when none. */
   readonly model: string | undefined;
