@@ -32,6 +32,9 @@ async function main(): Promise<void> {
     throw err;
   }
   if (config.workers > 1 && cluster.isPrimary) {
+    // Before any worker exists: a worker's first scrape finds the primary listening.
+    const { serveClusterMetrics } = await import('./observability/cluster-metrics.js');
+    serveClusterMetrics(cluster);
     superviseWorkers(config.workers);
     return;
   }
@@ -41,8 +44,10 @@ async function main(): Promise<void> {
 
   const { createLogger } = await import('./observability/logger.js');
   const { startGateway } = await import('./server.js');
-  const logger = createLogger(config.logLevel);
-  const gateway = await startGateway(config, logger, { tracer: tracing?.tracer });
+  const worker = cluster.isWorker ? process.env[WORKER_SLOT_VARIABLE] : undefined;
+  // WORKERS > 1: every line says which worker wrote it (the `worker` of the per-worker metrics).
+  const logger = worker === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker });
+  const gateway = await startGateway(config, logger, { tracer: tracing?.tracer, worker });
   if (tracing !== undefined) logger.info('OpenTelemetry tracing on (OTLP exporter from OTEL_* variables)');
 
   const stop = (signal: NodeJS.Signals): void => {
@@ -86,6 +91,9 @@ function exitAfterFlush(logger: { flush(cb: (err?: Error) => void): void }, code
   }
 }
 
+/** Set by the supervisor on each worker it forks: the worker's slot, 0..WORKERS-1 (its `worker` label). */
+const WORKER_SLOT_VARIABLE = 'CLAUDE_GATEWAY_WORKER_SLOT';
+
 /** Worker crashes tolerated within CRASH_WINDOW_MS before the supervisor gives up. */
 const CRASH_BUDGET = 5;
 const CRASH_WINDOW_MS = 60_000;
@@ -96,18 +104,26 @@ const RESTART_MAX_DELAY_MS = 10_000;
  * WORKERS > 1: this process only supervises; each worker is a whole gateway sharing the listening
  * port (node:cluster). Coordination between workers goes through Redis when REDIS_URL is set.
  * SIGTERM/SIGINT are passed on; the supervisor exits once every worker has drained.
+ * Each worker holds a slot, 0..count-1, that its replacement inherits: per-worker series stay bounded.
  */
 function superviseWorkers(count: number): void {
   let stopping = false;
   let exitCode = 0;
   const crashes: number[] = [];
-  for (let i = 0; i < count; i++) cluster.fork();
+  const slots = new Map<number, string>();
+  const fork = (slot: string): void => {
+    const worker = cluster.fork({ [WORKER_SLOT_VARIABLE]: slot });
+    slots.set(worker.id, slot);
+  };
+  for (let i = 0; i < count; i++) fork(String(i));
   const stop = (signal: NodeJS.Signals): void => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
     if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
   };
   cluster.on('exit', (worker, code, signal) => {
+    const slot = slots.get(worker.id) ?? '0';
+    slots.delete(worker.id);
     if (stopping) {
       if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(exitCode);
       return;
@@ -126,7 +142,7 @@ function superviseWorkers(count: number): void {
     const delay = Math.min(RESTART_MAX_DELAY_MS, RESTART_BASE_DELAY_MS * 2 ** (crashes.length - 1));
     process.stderr.write(`claude-gateway: worker ${worker.process.pid ?? '?'} exited with ${how}; starting another in ${delay} ms\n`);
     setTimeout(() => {
-      if (!stopping) cluster.fork();
+      if (!stopping) fork(slot);
     }, delay);
   });
   process.once('SIGTERM', stop);

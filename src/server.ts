@@ -45,6 +45,8 @@ export interface GatewayOptions {
   tracer?: Tracer | undefined;
   /** The event loop's cumulative idle time (tests substitute it; default: libuv's own count). */
   loopIdleMs?: (() => number) | undefined;
+  /** WORKERS > 1: this worker's slot; /metrics then answers for every worker (see GatewayMetrics). */
+  worker?: string | undefined;
 }
 
 export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
@@ -63,6 +65,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     prices: new PriceTable(config.pricing),
     upstreamPrices: new Map(config.upstreams.flatMap((u) => (u.pricing === undefined ? [] : [[u.name, new PriceTable({ ...config.pricing, ...u.pricing })] as const]))),
     flightsInProgress: () => flights.size,
+    worker: options.worker,
   });
   const poolMetrics = new UpstreamPoolMetrics(metrics.registry);
   // A provider's own error text may name the deployment (ARNs, accounts, projects): clients get the

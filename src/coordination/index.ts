@@ -40,8 +40,9 @@ export function startCoordination(redisConfig: NonNullable<Config['redis']>, con
     d.start();
     return d;
   };
-  // Per connection, for operators (and tests) to see which kind of Redis work is shared right now.
-  const domainAvailable = new Gauge({ name: 'redis_domain_available', help: 'Per Redis connection (flights, reader, rate-limit, cache): 1 while in use, 0 while that work runs locally', labelNames: ['domain'], registers: [metrics.registry] });
+  // Per connection, for operators (and tests) to see which kind of Redis work is shared right now;
+  // across workers, 1 only while every worker uses that connection.
+  const domainAvailable = new Gauge({ name: 'redis_domain_available', help: 'Per Redis connection (flights, reader, rate-limit, cache): 1 while in use, 0 while that work runs locally', labelNames: ['domain'], aggregator: 'min', registers: [metrics.registry] });
   const flights = domain('flights');
   const reader = domain('reader');
   const rateLimits = domain('rate-limit');

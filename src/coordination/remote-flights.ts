@@ -49,11 +49,12 @@ export interface RemoteFlightGauges {
 
 export function remoteFlightGauges(metrics: GatewayMetrics): RemoteFlightGauges {
   const registers = [metrics.registry];
-  // Loaded with the rest of coordination/ (only when Redis is configured).
+  // Loaded with the rest of coordination/ (only when Redis is configured). Each worker leads and
+  // follows its own flights: across workers they sum.
   return {
-    publishers: new Gauge({ name: 'remote_flight_publishers', help: 'Flights this instance leads and publishes to other instances right now', registers }),
-    listeners: new Gauge({ name: 'remote_flight_listeners', help: 'Followers on other instances that flights led here last counted', registers }),
-    followers: new Gauge({ name: 'remote_flight_followers', help: 'Flights led by another instance that this instance follows right now', registers }),
+    publishers: new Gauge({ name: 'remote_flight_publishers', help: 'Flights this instance leads and publishes to other instances right now', aggregator: 'sum', registers }),
+    listeners: new Gauge({ name: 'remote_flight_listeners', help: 'Followers on other instances that flights led here last counted', aggregator: 'sum', registers }),
+    followers: new Gauge({ name: 'remote_flight_followers', help: 'Flights led by another instance that this instance follows right now', aggregator: 'sum', registers }),
   };
 }
 

@@ -1,5 +1,7 @@
 import { Router } from 'express';
+import { errorTypeForStatus } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { ClusterScrapeUnavailable } from '../observability/cluster-metrics.js';
 
 export interface Readiness {
   readonly draining: boolean;
@@ -23,7 +25,9 @@ export function systemRoutes(readiness: Readiness, metrics: GatewayMetrics): Rou
       res.setHeader('content-type', metrics.registry.contentType);
       res.end(text);
     } catch (err) {
-      res.status(500).json({ type: 'error', error: { type: 'api_error', message: `metrics collection failed: ${err instanceof Error ? err.message : 'unknown'}` } });
+      // A worker that did not answer in time (WORKERS > 1): a failed scrape, not a partial sum.
+      const status = err instanceof ClusterScrapeUnavailable ? 503 : 500;
+      res.status(status).json({ type: 'error', error: { type: errorTypeForStatus(status), message: `metrics collection failed: ${err instanceof Error ? err.message : 'unknown'}` } });
     }
   });
   return router;

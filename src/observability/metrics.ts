@@ -2,6 +2,7 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CellCounter, CellHistogram } from './metric-cells.js';
 import { TOKEN_TYPES, type TokenUsage } from '../upstream/usage.js';
 import { ModeLabels, ModelLabels } from './labels.js';
+import { ClusterMetricsClient } from './cluster-metrics.js';
 import type { PriceTable } from './pricing.js';
 
 /** Seconds. LLM calls run from milliseconds (count_tokens) to ten minutes (long non-streaming answers). */
@@ -20,12 +21,22 @@ export interface MetricsOptions {
   upstreamPrices?: ReadonlyMap<string, PriceTable> | undefined;
   /** Reads the number of flights in progress at scrape time. */
   flightsInProgress: () => number;
+  /**
+   * WORKERS > 1: this process's worker slot (0..WORKERS-1; a replacement takes the slot of the
+   * worker it replaces). Scrapes then read the whole gateway, aggregated by the primary, and the
+   * process and runtime metrics carry `worker` with this value. Absent: a single process, no IPC.
+   */
+  worker?: string | undefined;
 }
 
 /**
  * Every metric of the public contract, on an explicit registry (no global state: tests and
  * several gateways in one process each get their own). Label values for mode and model pass
  * through ModeLabels and ModelLabels; nothing per-tenant or per-request ever becomes a label.
+ *
+ * Across workers (WORKERS > 1, cluster-metrics.ts) every metric aggregates by the `aggregator`
+ * declared with it: counters and histograms sum (the cell metrics declare `sum`), gauges say what
+ * their sum would mean or declare another; process and runtime metrics stay one series per worker.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -64,6 +75,8 @@ export class GatewayMetrics {
   readonly redisErrors: CellCounter;
   readonly remoteCoalesced: CellCounter<'role'>;
   readonly gatewayOverhead: CellHistogram;
+  /** WORKERS > 1: renders scrapes from every worker's registry. */
+  private readonly cluster: ClusterMetricsClient | undefined;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -72,7 +85,10 @@ export class GatewayMetrics {
     this.models = new ModelLabels((model) => allowed?.has(model) === true || options.prices.hasExact(model), options.maxModels);
     this.prices = options.prices;
     this.upstreamPrices = options.upstreamPrices ?? new Map();
-    collectDefaultMetrics({ register: this.registry });
+    // Heap, event-loop lag, file descriptors are facts about one process: per worker (a sum or an
+    // average would hide the one in trouble), so across workers each keeps its own `worker` series.
+    collectDefaultMetrics({ register: this.registry, ...(options.worker === undefined ? {} : { labels: { worker: options.worker } }) });
+    this.cluster = options.worker === undefined ? undefined : new ClusterMetricsClient(this.registry);
 
     this.tokens = new CellCounter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
     this.tokensSaved = new CellCounter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
@@ -88,6 +104,8 @@ export class GatewayMetrics {
     new Gauge({
       name: 'coalescing_flights_in_progress',
       help: 'Upstream calls that identical requests can join right now',
+      // Each worker's flights are its own.
+      aggregator: 'sum',
       registers,
       collect() {
         this.set(options.flightsInProgress());
@@ -100,6 +118,8 @@ export class GatewayMetrics {
       name: 'circuit_breaker_state',
       help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open (the worst of the breakers that share a label)',
       labelNames: ['breaker'],
+      // Each worker has its own breakers: across workers too, the most open one (2 while any worker rejects).
+      aggregator: 'max',
       registers,
       // One series per label of a breaker that exists now, with its state now: an evicted breaker's series
       // goes with it, and breakers sharing a label (`<upstream>/other`) report the worst of them.
@@ -118,13 +138,15 @@ export class GatewayMetrics {
     new Gauge({
       name: 'http_active_requests',
       help: 'Requests in progress',
+      aggregator: 'sum',
       registers,
       collect() {
         this.set(activeRequests());
       },
     });
     this.upstreamRetries = new CellCounter({ name: 'upstream_retries_total', help: 'Upstream attempts the gateway retried (connect failure, overloaded)', labelNames: ['reason'], registers });
-    this.redisAvailable = new Gauge({ name: 'redis_available', help: '1 while shared coordination on Redis is in use, 0 while the gateway runs local-only', registers });
+    // Across workers: 1 only while every worker coordinates through Redis.
+    this.redisAvailable = new Gauge({ name: 'redis_available', help: '1 while shared coordination on Redis is in use, 0 while the gateway runs local-only', aggregator: 'min', registers });
     this.redisErrors = new CellCounter({ name: 'redis_errors_total', help: 'Redis commands that failed or timed out (each one falls back to local behaviour)', registers });
     this.remoteCoalesced = new CellCounter({ name: 'remote_flights_total', help: 'Flights coordinated across instances through Redis, by this instance\'s role (leader, follower, takeover)', labelNames: ['role'], registers });
     // Request received → upstream request sent, plus upstream headers received → client headers written (the client that made the call).
@@ -153,7 +175,8 @@ export class GatewayMetrics {
     }
   }
 
+  /** What /metrics answers: this process's registry, or (WORKERS > 1) the whole gateway's. */
   async render(): Promise<string> {
-    return this.registry.metrics();
+    return this.cluster === undefined ? this.registry.metrics() : this.cluster.render();
   }
 }

@@ -21,10 +21,11 @@ export class UpstreamPoolMetrics implements PoolObserver {
         this.set(pick(snapshotOf()));
       };
     const snapshotOf = (): PoolSnapshot => this.source?.() ?? { capacity: 0, active: 0, queued: 0, connections: 0 };
-    new Gauge({ name: 'upstream_pool_queued_requests', help: 'Requests waiting for a free upstream connection (HTTP/2: stream)', registers, collect: read((s) => s.queued) });
-    new Gauge({ name: 'upstream_pool_active_requests', help: 'Upstream calls holding a connection (HTTP/2: stream)', registers, collect: read((s) => s.active) });
-    new Gauge({ name: 'upstream_pool_capacity', help: 'Upstream calls that can be in progress at once (UPSTREAM_CONNECTIONS, x UPSTREAM_HTTP2_MAX_STREAMS with HTTP/2)', registers, collect: read((s) => s.capacity) });
-    new Gauge({ name: 'upstream_pool_connections', help: 'Open upstream connections', registers, collect: read((s) => s.connections) });
+    // Each worker has its own pool: across workers these sum (capacity too: the gateway's capacity).
+    new Gauge({ name: 'upstream_pool_queued_requests', help: 'Requests waiting for a free upstream connection (HTTP/2: stream)', aggregator: 'sum', registers, collect: read((s) => s.queued) });
+    new Gauge({ name: 'upstream_pool_active_requests', help: 'Upstream calls holding a connection (HTTP/2: stream)', aggregator: 'sum', registers, collect: read((s) => s.active) });
+    new Gauge({ name: 'upstream_pool_capacity', help: 'Upstream calls that can be in progress at once (UPSTREAM_CONNECTIONS, x UPSTREAM_HTTP2_MAX_STREAMS with HTTP/2)', aggregator: 'sum', registers, collect: read((s) => s.capacity) });
+    new Gauge({ name: 'upstream_pool_connections', help: 'Open upstream connections', aggregator: 'sum', registers, collect: read((s) => s.connections) });
     this.waitSeconds = new Histogram({ name: 'upstream_pool_wait_seconds', help: 'Time requests that found every upstream connection busy waited for one', buckets: WAIT_BUCKETS, registers });
     this.timeouts = new Counter({ name: 'upstream_pool_wait_timeouts_total', help: 'Requests answered 529 because no upstream connection became free within UPSTREAM_POOL_WAIT_MS', registers });
   }

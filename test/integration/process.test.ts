@@ -8,6 +8,8 @@ import Anthropic from '@anthropic-ai/sdk';
 import { createMockUpstream, type RecordedRequest } from '../../src/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { freePort } from '../helpers/ports.js';
+import { rawExchange, rawRequest } from '../helpers/raw-http.js';
+import { parseMetrics, sum } from '../helpers/prom.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', import.meta.url));
@@ -229,6 +231,71 @@ describe('WORKERS', () => {
       assert.equal(code, 0);
     } finally {
       if (running.child.exitCode === null) running.child.kill('SIGKILL');
+      await mock.close();
+    }
+  });
+});
+
+describe('WORKERS metrics', () => {
+  /** Starts a gateway with `workers` processes and waits until every one of them listens. */
+  const startWorkers = async (workers: number, upstream: string): Promise<{ running: Running; url: string }> => {
+    const port = await freePort();
+    const running = startMain({ UPSTREAM_URL: upstream, WORKERS: String(workers), PORT: String(port) });
+    await until(() => running.output.filter((l) => l.includes('gateway listening')).length === workers, 15_000, `${workers} workers to listen`);
+    return { running, url: `http://127.0.0.1:${port}` };
+  };
+  /** N distinct requests, each on its own connection (node:cluster hands connections round-robin to the workers). */
+  const sendDistinct = async (url: string, n: number): Promise<{ input: number; output: number; cacheCreation: number; cacheRead: number }> => {
+    const billed = { input: 0, output: 0, cacheCreation: 0, cacheRead: 0 };
+    for (let i = 0; i < n; i++) {
+      const body = JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `aggregate me ${i}` }] });
+      const answer = await rawExchange(url, rawRequest('POST', '/v1/messages', { 'x-api-key': SECRET, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body));
+      assert.equal(answer.status, 200, answer.body);
+      const { usage } = JSON.parse(answer.body) as { usage: { input_tokens: number; output_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number } };
+      billed.input += usage.input_tokens;
+      billed.output += usage.output_tokens;
+      billed.cacheCreation += usage.cache_creation_input_tokens;
+      billed.cacheRead += usage.cache_read_input_tokens;
+    }
+    return billed;
+  };
+  const scrapeText = async (url: string): Promise<string> => {
+    const answer = await rawExchange(url, rawRequest('GET', '/metrics'));
+    assert.equal(answer.status, 200, answer.body);
+    return answer.body;
+  };
+
+  test('WORKERS=2: every scrape reads the whole gateway (counters equal what both workers did)', async () => {
+    const mock = await createMockUpstream();
+    const { running, url } = await startWorkers(2, mock.url);
+    try {
+      const n = 20;
+      const billed = await sendDistinct(url, n);
+      assert.equal(mock.requests.length, n, 'distinct bodies: one upstream call each');
+      // Both workers served some of the requests (their request lines carry their slot).
+      await until(() => running.output.filter((l) => l.includes('"path":"/v1/messages"')).length === n, 5_000, 'every request line');
+      const servedBy = new Set(running.output.filter((l) => l.includes('"path":"/v1/messages"')).map((l) => (JSON.parse(l) as { worker?: string }).worker));
+      assert.deepEqual([...servedBy].sort(), ['0', '1']);
+      // Each scrape lands on either worker; each must read all n.
+      for (let scrape = 0; scrape < 6; scrape++) {
+        const samples = parseMetrics(await scrapeText(url));
+        assert.equal(sum(samples, 'http_requests_total', { route: '/v1/messages', status: '200' }), n, `scrape ${scrape}: http_requests_total`);
+        assert.equal(sum(samples, 'http_request_duration_seconds_count', { route: '/v1/messages' }), n, `scrape ${scrape}: request histogram count`);
+        assert.equal(sum(samples, 'http_request_duration_seconds_bucket', { route: '/v1/messages', le: '+Inf' }), n, `scrape ${scrape}: request histogram +Inf bucket`);
+        assert.equal(sum(samples, 'claude_api_calls_total', { status: '200' }), n, `scrape ${scrape}: claude_api_calls_total`);
+        assert.equal(sum(samples, 'claude_tokens_total', { type: 'input' }), billed.input, `scrape ${scrape}: input tokens`);
+        assert.equal(sum(samples, 'claude_tokens_total', { type: 'output' }), billed.output, `scrape ${scrape}: output tokens`);
+        assert.equal(sum(samples, 'claude_tokens_total', { type: 'cache_creation' }), billed.cacheCreation, `scrape ${scrape}: cache_creation tokens`);
+        assert.equal(sum(samples, 'claude_tokens_total', { type: 'cache_read' }), billed.cacheRead, `scrape ${scrape}: cache_read tokens`);
+        // Process metrics stay per worker: one series each, not a sum.
+        const heap = samples.filter((s) => s.name === 'nodejs_heap_size_used_bytes');
+        assert.deepEqual(heap.map((s) => s.labels.worker).sort(), ['0', '1'], `scrape ${scrape}: heap per worker`);
+        // No series is summed into a lie: one breaker-state value and redis_available are not added up.
+        assert.ok(samples.filter((s) => s.name === 'circuit_breaker_state').every((s) => s.value >= 0 && s.value <= 2), `scrape ${scrape}: breaker state is a state`);
+      }
+    } finally {
+      running.child.kill('SIGTERM');
+      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
       await mock.close();
     }
   });

@@ -1,0 +1,210 @@
+import type { Cluster, Worker } from 'node:cluster';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+
+/**
+ * WORKERS > 1: one /metrics scrape reads the whole gateway, not the worker that happened to accept
+ * the connection. The primary cannot answer HTTP on the shared port itself, so the worker that
+ * received the scrape asks the primary over IPC; the primary asks every ready worker for its
+ * registry as JSON, aggregates with prom-client's AggregatorRegistry.aggregate (each metric by the
+ * `aggregator` declared with it: counters and histograms sum) and sends the text back.
+ *
+ * prom-client's own AggregatorRegistry.clusterMetrics() is not used: it asks every connected
+ * worker, including one still loading that never answers, with a fixed 5 s timeout, and keeps a
+ * request per timed-out scrape forever. Here only workers that said they are ready are asked,
+ * every wait has a deadline, at most one collection runs at a time (scrapes that arrive meanwhile
+ * share it) and a worker holds a bounded number of scrapes waiting.
+ *
+ * A ready worker that does not answer within the deadline fails the scrape (503): a sum without
+ * it would be lower than the last one, which Prometheus reads as a counter reset (a rate spike).
+ * A worker that exits stops being waited for; its counts leave the sum with it.
+ */
+
+/** How long the primary waits for every worker's registry; a scrape fails after it. */
+export const CLUSTER_SCRAPE_TIMEOUT_MS = 3_000;
+/** The worker's own deadline on the primary's answer (the primary answers first, by its deadline). */
+const WORKER_WAIT_MARGIN_MS = 1_000;
+/** Scrapes one worker may hold waiting for the primary; more are refused at once. */
+const MAX_WAITING_SCRAPES = 16;
+
+/** Marks this module's IPC messages among others on the channel (prom-client's, node's own). */
+const CHANNEL = 'claude-gateway:metrics';
+
+type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+type WorkerMessage =
+  | { channel: typeof CHANNEL; op: 'ready' }
+  | { channel: typeof CHANNEL; op: 'scrape'; id: number }
+  | { channel: typeof CHANNEL; op: 'collected'; id: number; metrics?: MetricsJson; error?: string };
+
+type PrimaryMessage =
+  | { channel: typeof CHANNEL; op: 'collect'; id: number }
+  | { channel: typeof CHANNEL; op: 'scraped'; id: number; text?: string; error?: string };
+
+function isWorkerMessage(message: unknown): message is WorkerMessage {
+  return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
+}
+
+function isPrimaryMessage(message: unknown): message is PrimaryMessage {
+  return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
+}
+
+/** A scrape that cannot read the whole gateway right now (the route answers 503). */
+export class ClusterScrapeUnavailable extends Error {}
+
+interface Collection {
+  readonly id: number;
+  /** Workers whose registry has not arrived yet. */
+  readonly waiting: Set<number>;
+  readonly answers: MetricsJson[];
+  /** Scrapes sharing this collection: the asking worker and its scrape id. */
+  readonly scrapes: { worker: Worker; id: number }[];
+  readonly timer: NodeJS.Timeout;
+  finished: boolean;
+}
+
+/**
+ * The primary's side: answers workers' scrapes with the aggregate of every ready worker.
+ * Returns a function that stops listening.
+ */
+export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE_TIMEOUT_MS): () => void {
+  const ready = new Map<number, Worker>();
+  let nextId = 0;
+  let current: Collection | undefined;
+
+  /** Ends a collection once: no scrape joins it after this; every scrape sharing it gets the outcome. */
+  const finish = (collection: Collection, outcome: Promise<string> | { error: string }): void => {
+    if (collection.finished) return;
+    collection.finished = true;
+    clearTimeout(collection.timer);
+    if (current === collection) current = undefined;
+    const reply = (answer: { text: string } | { error: string }): void => {
+      for (const scrape of collection.scrapes) {
+        if (!scrape.worker.isConnected()) continue;
+        const message: PrimaryMessage = { channel: CHANNEL, op: 'scraped', id: scrape.id, ...answer };
+        scrape.worker.send(message);
+      }
+    };
+    if ('error' in outcome) reply(outcome);
+    else outcome.then((text) => reply({ text }), (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }));
+  };
+  const settleIfComplete = (collection: Collection): void => {
+    if (collection.waiting.size > 0) return;
+    // Each metric by the aggregator declared with it (prom-client's default: sum); throws on an unknown one.
+    finish(collection, Promise.resolve().then(() => AggregatorRegistry.aggregate(collection.answers).metrics()));
+  };
+
+  const onMessage = (worker: Worker, message: unknown): void => {
+    if (!isWorkerMessage(message)) return;
+    if (message.op === 'ready') {
+      ready.set(worker.id, worker);
+      return;
+    }
+    if (message.op === 'scrape') {
+      if (current === undefined) {
+        const id = nextId++;
+        const collection: Collection = {
+          id,
+          waiting: new Set(),
+          answers: [],
+          scrapes: [],
+          finished: false,
+          timer: setTimeout(() => {
+            const missing = collection.waiting.size;
+            finish(collection, { error: `${missing} of ${ready.size} workers did not send their metrics within ${timeoutMs} ms` });
+          }, timeoutMs),
+        };
+        current = collection;
+        for (const [workerId, each] of ready) {
+          if (!each.isConnected()) continue;
+          collection.waiting.add(workerId);
+          const collect: PrimaryMessage = { channel: CHANNEL, op: 'collect', id };
+          each.send(collect);
+        }
+      }
+      current.scrapes.push({ worker, id: message.id });
+      settleIfComplete(current);
+      return;
+    }
+    // 'collected': a late answer to a finished collection is dropped.
+    const collection = current;
+    if (collection?.id !== message.id || !collection.waiting.delete(worker.id)) return;
+    if (message.error !== undefined || message.metrics === undefined) {
+      finish(collection, { error: `a worker could not collect its metrics: ${message.error ?? 'no metrics'}` });
+      return;
+    }
+    collection.answers.push(message.metrics);
+    settleIfComplete(collection);
+  };
+  const onExit = (worker: Worker): void => {
+    ready.delete(worker.id);
+    if (current?.waiting.delete(worker.id) === true) settleIfComplete(current);
+  };
+  cluster.on('message', onMessage);
+  cluster.on('exit', onExit);
+  return () => {
+    cluster.off('message', onMessage);
+    cluster.off('exit', onExit);
+    if (current !== undefined) finish(current, { error: 'the supervisor is stopping' });
+  };
+}
+
+/**
+ * A worker's side: answers the primary's requests for this registry, and renders a scrape by
+ * asking the primary for the whole gateway's metrics. `process.send` must exist (a cluster worker).
+ * It answers until the process exits, draining included: the primary stops waiting for a worker
+ * once it has exited, not before.
+ */
+export class ClusterMetricsClient {
+  private readonly waiting = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private nextId = 0;
+  private readonly onMessage = (message: unknown): void => {
+    if (!isPrimaryMessage(message)) return;
+    if (message.op === 'collect') {
+      const id = message.id;
+      this.registry.getMetricsAsJSON().then(
+        (metrics) => this.send({ channel: CHANNEL, op: 'collected', id, metrics }),
+        (err: unknown) => this.send({ channel: CHANNEL, op: 'collected', id, error: err instanceof Error ? err.message : String(err) }),
+      );
+      return;
+    }
+    const scrape = this.waiting.get(message.id);
+    if (scrape === undefined) return;
+    this.waiting.delete(message.id);
+    clearTimeout(scrape.timer);
+    if (message.text !== undefined) scrape.resolve(message.text);
+    else scrape.reject(new ClusterScrapeUnavailable(message.error ?? 'no answer'));
+  };
+
+  constructor(
+    private readonly registry: Registry,
+    private readonly timeoutMs = CLUSTER_SCRAPE_TIMEOUT_MS,
+  ) {
+    process.on('message', this.onMessage);
+    // Only now can the primary ask this worker; until then it is not waited for.
+    this.send({ channel: CHANNEL, op: 'ready' });
+  }
+
+  /** The whole gateway's exposition text, aggregated by the primary. */
+  render(): Promise<string> {
+    if (this.waiting.size >= MAX_WAITING_SCRAPES) return Promise.reject(new ClusterScrapeUnavailable(`${MAX_WAITING_SCRAPES} scrapes are already waiting`));
+    const id = this.nextId++;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new ClusterScrapeUnavailable(`the supervisor did not answer within ${this.timeoutMs + WORKER_WAIT_MARGIN_MS} ms`));
+      }, this.timeoutMs + WORKER_WAIT_MARGIN_MS);
+      this.waiting.set(id, { resolve, reject, timer });
+      if (!this.send({ channel: CHANNEL, op: 'scrape', id })) {
+        clearTimeout(timer);
+        this.waiting.delete(id);
+        reject(new ClusterScrapeUnavailable('the supervisor is gone'));
+      }
+    });
+  }
+
+  private send(message: WorkerMessage): boolean {
+    if (process.send === undefined || !process.connected) return false;
+    process.send(message);
+    return true;
+  }
+}
