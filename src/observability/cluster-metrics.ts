@@ -16,7 +16,9 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
  *
  * A ready worker that does not answer within the deadline fails the scrape (503): a sum without
  * it would be lower than the last one, which Prometheus reads as a counter reset (a rate spike).
- * A worker that exits stops being waited for; its counts leave the sum with it.
+ * For the same reason a worker that exits keeps its counters and histograms, as last collected, in
+ * every later sum (its gauges leave with it): the whole gateway's counters never fall while the
+ * supervisor lives. What it counted after its last collection is lost with it.
  */
 
 /** How long the primary waits for every worker's registry; a scrape fails after it. */
@@ -30,6 +32,8 @@ const MAX_WAITING_SCRAPES = 16;
 const CHANNEL = 'claude-gateway:metrics';
 
 type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+type MetricJson = MetricsJson[number];
+type ValueJson = MetricJson['values'][number] & { metricName?: string };
 
 type WorkerMessage =
   | { channel: typeof CHANNEL; op: 'ready' }
@@ -55,19 +59,65 @@ interface Collection {
   readonly id: number;
   /** Workers whose registry has not arrived yet. */
   readonly waiting: Set<number>;
-  readonly answers: MetricsJson[];
+  /** Registries that arrived, by worker id. */
+  readonly answers: Map<number, MetricsJson>;
   /** Scrapes sharing this collection: the asking worker and its scrape id. */
   readonly scrapes: { worker: Worker; id: number }[];
   readonly timer: NodeJS.Timeout;
   finished: boolean;
 }
 
+/** Metrics whose sum only grows: what exited workers counted stays in the gateway's totals. */
+function isCumulative(metric: MetricJson): boolean {
+  const type = metric.type as unknown as string;
+  return type === 'counter' || type === 'histogram';
+}
+
+/** One series of a metric: its sample name (a histogram's _bucket, _sum, _count) and its labels, in name order. */
+function seriesKey(value: ValueJson): string {
+  const labels = Object.entries(value.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return JSON.stringify([value.metricName ?? '', labels]);
+}
+
 /**
- * The primary's side: answers workers' scrapes with the aggregate of every ready worker.
- * Returns a function that stops listening.
+ * Counters and histograms of workers that exited, summed per series. Bounded like the workers'
+ * own registries: the same metrics and label sets (the `worker` label takes WORKERS values).
+ */
+class RetiredCounts {
+  private readonly metrics = new Map<string, { metric: MetricJson; series: Map<string, ValueJson> }>();
+
+  add(last: MetricsJson): void {
+    for (const metric of last) {
+      if (!isCumulative(metric)) continue;
+      let kept = this.metrics.get(metric.name);
+      if (kept === undefined) {
+        kept = { metric: { ...metric, values: [] }, series: new Map() };
+        this.metrics.set(metric.name, kept);
+      }
+      for (const value of metric.values as ValueJson[]) {
+        const key = seriesKey(value);
+        const sum = kept.series.get(key);
+        if (sum === undefined) kept.series.set(key, { ...value, labels: { ...value.labels } });
+        else sum.value += value.value;
+      }
+    }
+  }
+
+  /** As one more worker's getMetricsAsJSON() (empty until a worker exited after being collected). */
+  snapshot(): MetricsJson {
+    return [...this.metrics.values()].map(({ metric, series }) => ({ ...metric, values: [...series.values()].map((v) => ({ ...v })) }));
+  }
+}
+
+/**
+ * The primary's side: answers workers' scrapes with the aggregate of every ready worker (and what
+ * exited workers counted). Returns a function that stops listening.
  */
 export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE_TIMEOUT_MS): () => void {
   const ready = new Map<number, Worker>();
+  /** Each ready worker's registry as last collected: what it had counted by then. */
+  const lastCollected = new Map<number, MetricsJson>();
+  const retired = new RetiredCounts();
   let nextId = 0;
   let current: Collection | undefined;
 
@@ -90,7 +140,9 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
   const settleIfComplete = (collection: Collection): void => {
     if (collection.waiting.size > 0) return;
     // Each metric by the aggregator declared with it (prom-client's default: sum); throws on an unknown one.
-    finish(collection, Promise.resolve().then(() => AggregatorRegistry.aggregate(collection.answers).metrics()));
+    // Exited workers' counts last: the exposition keeps the live workers' order of metrics.
+    const answers = [...collection.answers.values(), retired.snapshot()];
+    finish(collection, Promise.resolve().then(() => AggregatorRegistry.aggregate(answers).metrics()));
   };
 
   const onMessage = (worker: Worker, message: unknown): void => {
@@ -105,7 +157,7 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
         const collection: Collection = {
           id,
           waiting: new Set(),
-          answers: [],
+          answers: new Map(),
           scrapes: [],
           finished: false,
           timer: setTimeout(() => {
@@ -132,11 +184,17 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
       finish(collection, { error: `a worker could not collect its metrics: ${message.error ?? 'no metrics'}` });
       return;
     }
-    collection.answers.push(message.metrics);
+    lastCollected.set(worker.id, message.metrics);
+    collection.answers.set(worker.id, message.metrics);
     settleIfComplete(collection);
   };
   const onExit = (worker: Worker): void => {
     ready.delete(worker.id);
+    const last = lastCollected.get(worker.id);
+    lastCollected.delete(worker.id);
+    if (last !== undefined) retired.add(last);
+    // Its answer to the running collection, if any, is now part of the retired counts.
+    current?.answers.delete(worker.id);
     if (current?.waiting.delete(worker.id) === true) settleIfComplete(current);
   };
   cluster.on('message', onMessage);

@@ -88,6 +88,10 @@ export class GatewayMetrics {
     // Heap, event-loop lag, file descriptors are facts about one process: per worker (a sum or an
     // average would hide the one in trouble), so across workers each keeps its own `worker` series.
     collectDefaultMetrics({ register: this.registry, ...(options.worker === undefined ? {} : { labels: { worker: options.worker } }) });
+    // prom-client leaves its start time out of cluster aggregates (its workers share no label); with `worker`
+    // each series is one process's, so keep it: a restarted worker shows as a new start time.
+    const startTime = this.registry.getSingleMetric('process_start_time_seconds') as { aggregator?: string } | undefined;
+    if (options.worker !== undefined && startTime !== undefined) startTime.aggregator = 'first';
     this.cluster = options.worker === undefined ? undefined : new ClusterMetricsClient(this.registry);
 
     this.tokens = new CellCounter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createServer, type AddressInfo } from 'node:net';
@@ -236,35 +236,43 @@ describe('WORKERS', () => {
   });
 });
 
-describe('WORKERS metrics', () => {
-  /** Starts a gateway with `workers` processes and waits until every one of them listens. */
-  const startWorkers = async (workers: number, upstream: string): Promise<{ running: Running; url: string }> => {
-    const port = await freePort();
-    const running = startMain({ UPSTREAM_URL: upstream, WORKERS: String(workers), PORT: String(port) });
-    await until(() => running.output.filter((l) => l.includes('gateway listening')).length === workers, 15_000, `${workers} workers to listen`);
-    return { running, url: `http://127.0.0.1:${port}` };
-  };
-  /** N distinct requests, each on its own connection (node:cluster hands connections round-robin to the workers). */
-  const sendDistinct = async (url: string, n: number): Promise<{ input: number; output: number; cacheCreation: number; cacheRead: number }> => {
-    const billed = { input: 0, output: 0, cacheCreation: 0, cacheRead: 0 };
-    for (let i = 0; i < n; i++) {
-      const body = JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `aggregate me ${i}` }] });
-      const answer = await rawExchange(url, rawRequest('POST', '/v1/messages', { 'x-api-key': SECRET, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body));
-      assert.equal(answer.status, 200, answer.body);
-      const { usage } = JSON.parse(answer.body) as { usage: { input_tokens: number; output_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number } };
-      billed.input += usage.input_tokens;
-      billed.output += usage.output_tokens;
-      billed.cacheCreation += usage.cache_creation_input_tokens;
-      billed.cacheRead += usage.cache_read_input_tokens;
-    }
-    return billed;
-  };
-  const scrapeText = async (url: string): Promise<string> => {
-    const answer = await rawExchange(url, rawRequest('GET', '/metrics'));
+/** Starts a gateway with `workers` processes and waits until every one of them listens. */
+const startWorkers = async (workers: number, upstream: string): Promise<{ running: Running; url: string }> => {
+  const port = await freePort();
+  const running = startMain({ UPSTREAM_URL: upstream, WORKERS: String(workers), PORT: String(port) });
+  await until(() => running.output.filter((l) => l.includes('gateway listening')).length === workers, 15_000, `${workers} workers to listen`);
+  return { running, url: `http://127.0.0.1:${port}` };
+};
+/** N distinct requests, each on its own connection (node:cluster hands connections round-robin to the workers). */
+const sendDistinct = async (url: string, n: number): Promise<{ input: number; output: number; cacheCreation: number; cacheRead: number }> => {
+  const billed = { input: 0, output: 0, cacheCreation: 0, cacheRead: 0 };
+  for (let i = 0; i < n; i++) {
+    const body = JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `aggregate me ${i}` }] });
+    const answer = await rawExchange(url, rawRequest('POST', '/v1/messages', { 'x-api-key': SECRET, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body));
     assert.equal(answer.status, 200, answer.body);
-    return answer.body;
-  };
+    const { usage } = JSON.parse(answer.body) as { usage: { input_tokens: number; output_tokens: number; cache_creation_input_tokens: number; cache_read_input_tokens: number } };
+    billed.input += usage.input_tokens;
+    billed.output += usage.output_tokens;
+    billed.cacheCreation += usage.cache_creation_input_tokens;
+    billed.cacheRead += usage.cache_read_input_tokens;
+  }
+  return billed;
+};
+const scrapeText = async (url: string): Promise<string> => {
+  const answer = await rawExchange(url, rawRequest('GET', '/metrics'));
+  assert.equal(answer.status, 200, answer.body);
+  return answer.body;
+};
+const listening = (running: Running): { pid: number; worker?: string }[] =>
+  running.output.filter((l) => l.includes('gateway listening')).map((l) => JSON.parse(l) as { pid: number; worker?: string });
+/** promtool's lint lines for an exposition (exit 3 with lines on stdout/stderr when it has any). */
+const promtoolLint = (text: string): string[] => {
+  const result = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  assert.ok(result.status === 0 || result.status === 3, `promtool failed: ${result.stderr}`);
+  return `${result.stdout}${result.stderr}`.split('\n').filter((l) => l !== '').sort();
+};
 
+describe('WORKERS metrics', () => {
   test('WORKERS=2: every scrape reads the whole gateway (counters equal what both workers did)', async () => {
     const mock = await createMockUpstream();
     const { running, url } = await startWorkers(2, mock.url);
@@ -293,9 +301,73 @@ describe('WORKERS metrics', () => {
         // No series is summed into a lie: one breaker-state value and redis_available are not added up.
         assert.ok(samples.filter((s) => s.name === 'circuit_breaker_state').every((s) => s.value >= 0 && s.value <= 2), `scrape ${scrape}: breaker state is a state`);
       }
+      // A worker dies; its replacement takes its slot, and the gateway's counters do not fall.
+      const victim = listening(running).find((l) => l.worker === '0');
+      assert.ok(victim !== undefined, 'worker 0 logged its pid');
+      process.kill(victim.pid, 'SIGKILL');
+      await until(() => listening(running).length === 3, 15_000, 'a replacement worker to listen');
+      assert.equal(listening(running)[2]?.worker, '0', 'the replacement takes the slot of the worker it replaces');
+      for (let scrape = 0; scrape < 4; scrape++) {
+        const samples = parseMetrics(await scrapeText(url));
+        assert.equal(sum(samples, 'http_requests_total', { route: '/v1/messages', status: '200' }), n, `after the crash, scrape ${scrape}: http_requests_total`);
+        assert.equal(sum(samples, 'claude_api_calls_total', { status: '200' }), n, `after the crash, scrape ${scrape}: claude_api_calls_total`);
+        assert.equal(sum(samples, 'claude_tokens_total', { type: 'output' }), billed.output, `after the crash, scrape ${scrape}: output tokens`);
+        assert.deepEqual(samples.filter((s) => s.name === 'nodejs_heap_size_used_bytes').map((s) => s.labels.worker).sort(), ['0', '1'], `after the crash, scrape ${scrape}: live workers only`);
+      }
     } finally {
       running.child.kill('SIGTERM');
       await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+      await mock.close();
+    }
+  });
+});
+
+describe('WORKERS metrics: deadline and exposition', () => {
+  test('WORKERS=2: a worker that does not answer fails the scrape with 503 (never a smaller sum), and scrapes recover when it does', async () => {
+    const mock = await createMockUpstream();
+    const { running, url } = await startWorkers(2, mock.url);
+    const stopped = listening(running)[0];
+    assert.ok(stopped !== undefined);
+    try {
+      await sendDistinct(url, 4);
+      process.kill(stopped.pid, 'SIGSTOP');
+      // A stopped worker takes at most one connection (it never acknowledges it), so of two scrapes at
+      // least one reaches the running worker, which must give up on the stopped one by its deadline.
+      const scrapes = [0, 1].map(() => rawExchange(url, rawRequest('GET', '/metrics'), 30_000));
+      const first = await Promise.race(scrapes);
+      assert.equal(first.status, 503, first.body);
+      const error = JSON.parse(first.body) as { type: string; error: { type: string; message: string } };
+      assert.equal(error.type, 'error');
+      assert.match(error.error.message, /1 of 2 workers did not send their metrics within 3000 ms/);
+      process.kill(stopped.pid, 'SIGCONT');
+      for (const answer of await Promise.all(scrapes)) assert.ok(answer.status === 200 || answer.status === 503, `${answer.status}`);
+      // Both answer again: the whole gateway's counts.
+      const samples = parseMetrics(await scrapeText(url));
+      assert.equal(sum(samples, 'http_requests_total', { route: '/v1/messages', status: '200' }), 4);
+    } finally {
+      process.kill(stopped.pid, 'SIGCONT');
+      running.child.kill('SIGTERM');
+      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+      await mock.close();
+    }
+  });
+
+  test('promtool check metrics finds nothing more in the aggregated exposition (WORKERS=2) than in one process\'s (WORKERS=1)', async () => {
+    const mock = await createMockUpstream();
+    const lint: string[][] = [];
+    try {
+      for (const workers of [1, 2]) {
+        const { running, url } = await startWorkers(workers, mock.url);
+        try {
+          await sendDistinct(url, 4);
+          lint.push(promtoolLint(await scrapeText(url)));
+        } finally {
+          running.child.kill('SIGTERM');
+          await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+        }
+      }
+      assert.deepEqual(lint[1], lint[0]);
+    } finally {
       await mock.close();
     }
   });
