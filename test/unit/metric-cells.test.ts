@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Histogram, Registry } from 'prom-client';
 import { CellCounter, CellHistogram } from '../../src/observability/metric-cells.js';
 
 /**
@@ -72,6 +72,42 @@ describe('cell metrics', () => {
     const ours = (await m.cells.counter.get()).values.map((v) => [v.labels, v.value]);
     const theirs = (await m.prom.counter.get()).values.map((v) => [v.labels, v.value]);
     assert.deepEqual(ours, theirs);
+  });
+
+  test('across workers, cell metrics aggregate (AggregatorRegistry, as WORKERS>1 scrapes do) to what one registry that saw every call renders', async () => {
+    // Two workers: the first sees the first half of the label sets and values, the second the rest,
+    // overlapping in one label set; prom-client's own metrics in one registry see all of it.
+    // Binary fractions, so a sum of partial sums is exactly the sum (bucket edges 1 and 10 included).
+    const values = [0, 2 ** -10, 2 ** -7, 2 ** -4, 0.5, 1, 3.5, 10, 10.5, 2 ** 20];
+    const workers = [both(), both()];
+    const single = both();
+    for (const [i, value] of values.entries()) {
+      const worker = workers[i % 2] as ReturnType<typeof both>;
+      for (const labels of i % 2 === 0 ? LABEL_SETS.slice(0, 3) : LABEL_SETS.slice(2)) {
+        worker.cells.counter.inc(labels, i + 1);
+        worker.cells.histogram.observe(labels, value);
+      }
+      worker.cells.bare.observe({}, value);
+      worker.cells.total.inc({});
+    }
+    // The same calls in the order the aggregate lists label sets: the first worker's, then the second's new ones.
+    for (const part of [0, 1]) {
+      for (const [i, value] of values.entries()) {
+        if (i % 2 !== part) continue;
+        for (const labels of part === 0 ? LABEL_SETS.slice(0, 3) : LABEL_SETS.slice(2)) {
+          single.prom.counter.inc(labels, i + 1);
+          single.prom.histogram.observe(labels, value);
+        }
+        single.prom.bare.observe(value);
+        single.prom.total.inc();
+      }
+    }
+    // Over IPC the registries travel as JSON: the aggregate must not depend on object identity.
+    const json = await Promise.all(workers.map(async (w) => JSON.parse(JSON.stringify(await w.ours.getMetricsAsJSON())) as object));
+    const aggregated = await AggregatorRegistry.aggregate(json).metrics();
+    assert.equal(aggregated, await single.theirs.metrics());
+    assert.match(aggregated, /overhead_seconds_count 10\n/);
+    assert.match(aggregated, /events_total 10\n/);
   });
 
   test('a counter refuses to go down or by a non-finite amount, like prom-client', () => {
