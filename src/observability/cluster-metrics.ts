@@ -52,6 +52,12 @@ function isPrimaryMessage(message: unknown): message is PrimaryMessage {
   return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
 }
 
+/**
+ * A send that loses the race with the other side's exit fails through this callback instead of an
+ * 'error' event nobody listens to; the exit itself is handled where it is seen ('exit', the deadline).
+ */
+const ignoreSendError = (): void => undefined;
+
 /** A scrape that cannot read the whole gateway right now (the route answers 503). */
 export class ClusterScrapeUnavailable extends Error {}
 
@@ -131,7 +137,7 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
       for (const scrape of collection.scrapes) {
         if (!scrape.worker.isConnected()) continue;
         const message: PrimaryMessage = { channel: CHANNEL, op: 'scraped', id: scrape.id, ...answer };
-        scrape.worker.send(message);
+        scrape.worker.send(message, undefined, ignoreSendError);
       }
     };
     if ('error' in outcome) reply(outcome);
@@ -170,7 +176,7 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
           if (!each.isConnected()) continue;
           collection.waiting.add(workerId);
           const collect: PrimaryMessage = { channel: CHANNEL, op: 'collect', id };
-          each.send(collect);
+          each.send(collect, undefined, ignoreSendError);
         }
       }
       current.scrapes.push({ worker, id: message.id });
@@ -262,7 +268,7 @@ export class ClusterMetricsClient {
 
   private send(message: WorkerMessage): boolean {
     if (process.send === undefined || !process.connected) return false;
-    process.send(message);
+    process.send(message, undefined, {}, ignoreSendError);
     return true;
   }
 }
