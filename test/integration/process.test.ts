@@ -345,7 +345,11 @@ describe('WORKERS metrics: deadline and exposition', () => {
       const samples = parseMetrics(await scrapeText(url));
       assert.equal(sum(samples, 'http_requests_total', { route: '/v1/messages', status: '200' }), 4);
     } finally {
-      process.kill(stopped.pid, 'SIGCONT');
+      try {
+        process.kill(stopped.pid, 'SIGCONT');
+      } catch {
+        // Already gone.
+      }
       running.child.kill('SIGTERM');
       await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
       await mock.close();
