@@ -4,6 +4,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { runCli } from './cli.js';
 import { ConfigError, loadConfig } from './config.js';
+import { nearMissVariables } from './config-typos.js';
 import { startTracing } from './observability/tracing.js';
 
 /**
@@ -42,6 +43,9 @@ async function main(): Promise<void> {
   const { createLogger } = await import('./observability/logger.js');
   const { startGateway } = await import('./server.js');
   const logger = createLogger(config.logLevel);
+  for (const { name, closest } of nearMissVariables(process.env, config.upstreams.flatMap((u) => u.apiKeyEnv ?? []))) {
+    logger.warn({ variable: name, closest }, `${name} is not a variable the gateway knows and is ignored: did you mean ${closest}?`);
+  }
   const gateway = await startGateway(config, logger, { tracer: tracing?.tracer });
   if (tracing !== undefined) logger.info('OpenTelemetry tracing on (OTLP exporter from OTEL_* variables)');
 

@@ -8,6 +8,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { createMockUpstream, type RecordedRequest } from '../../src/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { freePort } from '../helpers/ports.js';
+import { startRedis } from '../helpers/redis-server.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', import.meta.url));
@@ -100,6 +101,48 @@ describe('the gateway process', () => {
       held.resolve();
       if (running.child.exitCode === null) running.child.kill('SIGKILL');
       await mock.close();
+    }
+  });
+});
+
+describe('the gateway process: misconfiguration is loud', () => {
+  test('a variable that is almost a known one (UPSTREAM_ULR) is named at start-up with the one it meant', async () => {
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_ULR: mock.url });
+    try {
+      await running.url;
+      const warning = running.output.find((l) => l.includes('"variable":"UPSTREAM_ULR"'));
+      assert.ok(warning !== undefined, `no warning names UPSTREAM_ULR:\n${running.output.join('\n')}`);
+      assert.match(warning, /"level":"warn"/);
+      assert.match(warning, /"closest":"UPSTREAM_URL"/);
+      assert.ok(!running.output.some((l) => l.includes('"variable":"PATH"')), 'unrelated variables are not named');
+    } finally {
+      running.child.kill('SIGKILL');
+      await once(running.child, 'exit');
+      await mock.close();
+    }
+  });
+
+  test('REDIS_URL: unreachable at start-up, then available, then gone: a warn line each time, naming the coordination mode', async () => {
+    const redis = await startRedis();
+    await redis.stop();
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url, REDIS_URL: redis.url, REDIS_RETRY_MS: '100', TENANT_HASH_KEY: 'process-test-tenant-hash-key-0123456789' });
+    const warned = (text: string): boolean => running.output.some((l) => l.includes('"level":"warn"') && l.includes('"coordination":"redis"') && l.includes(text));
+    try {
+      await running.url;
+      assert.ok(running.output.some((l) => l.includes('"coordination":"redis"') && l.includes('coordination: Redis, connecting')), 'the start-up line names the mode');
+      await until(() => warned('Redis unreachable at start-up'), 10_000, 'a warning that Redis is unreachable');
+      await redis.start();
+      await until(() => warned('Redis available'), 10_000, 'a warning that Redis is available');
+      await redis.stop();
+      await until(() => warned('Redis unavailable'), 10_000, 'a warning that Redis went away');
+      assert.ok(!running.output.join('\n').includes('process-test-tenant-hash-key'), 'the hash key is never logged');
+    } finally {
+      running.child.kill('SIGKILL');
+      await once(running.child, 'exit');
+      await mock.close();
+      await redis.stop();
     }
   });
 });
