@@ -105,6 +105,41 @@ describe('the gateway process', () => {
   });
 });
 
+describe('the gateway process: SIGTERM with the default SHUTDOWN_DELAY_MS=0', () => {
+  test('the listener closes at once: /readyz is refused (no 503), while the in-flight call still finishes', async () => {
+    const held = deferred();
+    const arrived = deferred();
+    const mock = await createMockUpstream({
+      onRequest: async () => {
+        arrived.resolve();
+        await held.promise;
+      },
+    });
+    const running = startMain({ UPSTREAM_URL: mock.url });
+    try {
+      const url = await running.url;
+      const client = new Anthropic({ apiKey: SECRET, baseURL: url, maxRetries: 0 });
+      const message = client.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: 'hold me' }] });
+      await arrived.promise;
+      running.child.kill('SIGTERM');
+      await until(() => running.output.some((l) => l.includes('"draining"')), 5_000, 'the drain to start');
+      const refused = await fetch(`${url}/readyz`).then(
+        (res) => `answered ${res.status}`,
+        (err: unknown) => String((err as { cause?: { code?: string } }).cause?.code),
+      );
+      assert.equal(refused, 'ECONNREFUSED');
+      held.resolve();
+      assert.equal((await message).type, 'message');
+      const [code] = (await once(running.child, 'exit')) as [number];
+      assert.equal(code, 0);
+    } finally {
+      held.resolve();
+      if (running.child.exitCode === null) running.child.kill('SIGKILL');
+      await mock.close();
+    }
+  });
+});
+
 describe('the gateway process: misconfiguration is loud', () => {
   test('a variable that is almost a known one (UPSTREAM_ULR) is named at start-up with the one it meant', async () => {
     const mock = await createMockUpstream();
