@@ -20,7 +20,8 @@ export function redisTargets(url: string, clusterNodes: readonly string[] | unde
 /**
  * Makes the state of shared coordination loud: one `warn` line when the first attempt fails at
  * start-up (an unreachable REDIS_URL, before which the gateway only said it was connecting), and one
- * `warn` line on every change afterwards, down to local-only and back up. "Up" is what cross-instance
+ * `warn` line on every change afterwards, down to local-only and back up (a first connection that
+ * simply succeeds is an `info` line). "Up" is what cross-instance
  * coalescing needs (`redis_available`): the flights connection and its reader both in use. The
  * per-connection lines (redis.ts) say which connection failed and why; these say what it means.
  */
@@ -31,8 +32,11 @@ export function logCoordinationAvailability(mode: Exclude<CoordinationMode, 'loc
   const changed = (reported: boolean): void => {
     const up = flights.available && reader.available;
     if (up && state !== 'up') {
+      // A healthy start says so at info; coming back after a warn line is a warn line too, so that an
+      // operator who sees the one at warn level also sees the other.
+      const level = state === 'down' ? 'warn' : 'info';
       state = 'up';
-      logger.warn(fields, `${name} available: coalescing, rate limits and cache are shared across instances`);
+      logger[level](fields, `${name} available: coalescing, rate limits and cache are shared across instances`);
     } else if (!up && state === 'up') {
       state = 'down';
       logger.warn(fields, `${name} unavailable: coordination is local-only (each instance coalesces, rate-limits and caches on its own) until it answers`);
