@@ -1,4 +1,4 @@
-import { ConfigError, configVariables, loadConfig, type ConfigVariable } from './config.js';
+import { ConfigError, configVariables, loadConfig, redisUrlsOf, type ConfigVariable } from './config.js';
 
 /**
  * The operator's command line: `--help` (every variable, its default and meaning, generated from
@@ -24,18 +24,31 @@ export function isSecretVariable(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
+/** A value that starts like a URL (`scheme://`). */
+const URL_START = /^[a-z][a-z0-9+.-]*:\/\//i;
+
 /**
- * What may be shown of a value: nothing of a secret variable; a URL with its password (and only
- * that) replaced, whatever the variable (REDIS_URL=redis://user:pw@host).
+ * What may be shown of a value: nothing of a secret variable. Every URL (the value itself when it
+ * starts like one; each Redis endpoint of REDIS_URL and REDIS_CLUSTER_NODES, split as the gateway
+ * splits them) is shown as the WHATWG URL parser reads it, with its password (and only that)
+ * replaced; a URL that parser cannot read is not shown at all, since nothing tells where its
+ * password ends. The gateway's Redis client reads the same parser's answer.
  */
 export function redact(name: string, value: string): string {
   if (isSecretVariable(name)) return REDACTED;
-  const userinfo = /^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*)@/i.exec(value);
-  if (userinfo?.[1] !== undefined && userinfo[2] !== undefined) {
-    const colon = userinfo[2].indexOf(':');
-    if (colon >= 0) return `${userinfo[1]}${userinfo[2].slice(0, colon)}:${REDACTED}@${value.slice(userinfo[0].length)}`;
+  const urls = redisUrlsOf(name, value) ?? (URL_START.test(value) ? [value] : undefined);
+  return urls === undefined ? value : urls.map(redactUrl).join(',');
+}
+
+function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return REDACTED;
   }
-  return value;
+  if (url.password === '') return text;
+  return `${url.protocol}//${url.username}:${REDACTED}@${url.host}${url.pathname}${url.search}${url.hash}`;
 }
 
 function wrap(text: string, width: number, indent: string): string {

@@ -60,13 +60,44 @@ const hostList = (name: string) =>
       error: `${name} must be a comma-separated list of host or host:port values (IPv6 in brackets), e.g. gateway.internal:8080`,
     });
 
-/** Host:port pairs or redis(s):// URLs, normalised to URLs. */
-const redisNodes = (name: string) =>
+/**
+ * The Redis endpoints a variable names, as the gateway and its Redis client read them: REDIS_URL is
+ * one URL; REDIS_CLUSTER_NODES a comma-separated list of host:port or URLs (host:port means
+ * redis://host:port); undefined for any other variable. The one split rule, shared by validation
+ * and by --print-config (cli.ts).
+ */
+export function redisUrlsOf(name: string, value: string): string[] | undefined {
+  if (name === 'REDIS_URL') return [value];
+  if (name !== 'REDIS_CLUSTER_NODES') return undefined;
+  return value.split(',').map((n) => n.trim()).filter((n) => n.length > 0).map((n) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(n) ? n : `redis://${n}`));
+}
+
+/**
+ * A redis:// or rediss:// URL as the WHATWG URL parser (the one the Redis client uses) reads it,
+ * with a host and, when `needsPort`, a port; undefined for anything else. A raw `@` in a password
+ * is read as WHATWG reads it (the last `@` before the host ends the credentials).
+ */
+function parseRedisUrl(value: string, needsPort: boolean): URL | undefined {
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return undefined;
+    if (url.hostname === '' || (needsPort && url.port === '')) return undefined;
+    return url;
+  } catch {
+    return undefined;
+  }
+}
+
+/** REDIS_URL (one URL) or REDIS_CLUSTER_NODES (seed nodes with ports), validated; messages name the variable, never the value. */
+const redisUrls = (name: 'REDIS_URL' | 'REDIS_CLUSTER_NODES') =>
   z
     .string()
-    .transform((v) => v.split(',').map((n) => n.trim()).filter((n) => n.length > 0).map((n) => (/^rediss?:\/\//.test(n) ? n : `redis://${n}`)))
-    .refine((nodes) => nodes.length > 0 && nodes.every((n) => { try { const u = new URL(n); return u.hostname !== '' && u.port !== ''; } catch { return false; } }), {
-      error: `${name} must be a comma-separated list of host:port (or redis://host:port, rediss://user:password@host:port)`,
+    .transform((v) => redisUrlsOf(name, v) ?? [])
+    .refine((urls) => urls.length > 0 && urls.every((u) => parseRedisUrl(u, name === 'REDIS_CLUSTER_NODES') !== undefined), {
+      error:
+        name === 'REDIS_URL'
+          ? 'REDIS_URL must be a redis:// or rediss:// URL (redis://user:password@host:6379; percent-encode a password that contains / ? or #)'
+          : 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port (or redis://host:port, rediss://user:password@host:port; percent-encode a password that contains , / ? or #)',
     });
 
 /** A readable PEM file; its content. */
@@ -127,7 +158,7 @@ const schema = z.object({
   UPSTREAM_URL: httpUrl('UPSTREAM_URL').default('https://api.anthropic.com').describe('Claude API base URL; may carry a path prefix'),
   UPSTREAMS: z.string().optional().describe('JSON array of upstreams (name, kind, url, tier, weight, api_key_env, models, ...) for failover; replaces UPSTREAM_URL (README "Failover")'),
   UPSTREAMS_FILE: z.string().optional().describe('JSON or YAML file holding the UPSTREAMS array (instead of UPSTREAMS)'),
-  FAILOVER_MAX_ATTEMPTS: int('FAILOVER_MAX_ATTEMPTS', 1, 64).default(3).describe('upstream attempts one call may make across upstreams (moves past open breakers are free) [3]'),
+  FAILOVER_MAX_ATTEMPTS: int('FAILOVER_MAX_ATTEMPTS', 1, 64).default(3).describe('upstream attempts one client call may make in total, failover moves and retries together (moves past open breakers are free) [3]'),
   PUBLIC_URL: httpUrl('PUBLIC_URL').optional().describe('the gateway\'s own base URL, used to rewrite batch results_url (unset: from the request\'s Host)'),
   BASE_PATH: basePath('BASE_PATH').default('').describe('path prefix clients use in their base URL (e.g. /anthropic), removed before forwarding'),
   LOG_LEVEL: z
@@ -162,22 +193,19 @@ const schema = z.object({
   COALESCE_LINGER_CATCHUP_MS: int('COALESCE_LINGER_CATCHUP_MS', 0, 60_000).default(2_000).describe('past COALESCE_LINGER_MS, a lingering answer still serves identical requests for at most this long while the gateway has not been idle once since the call ended (they may have waited in its sockets since within the window); 0 = off'),
   CLIENT_WRITE_STALL_MS: int('CLIENT_WRITE_STALL_MS', 100, MS_DAY).default(30_000).describe('A client whose socket takes no byte for this long while bytes wait for it is dropped (alone)'),
   MAX_SSE_EVENT_BYTES: int('MAX_SSE_EVENT_BYTES', 1024, 1024 * 1024 * 1024).default(8 * 1024 * 1024).describe('One upstream stream event larger than this fails the stream with a final SSE error event'),
-  MODES: nameList('MODES').optional().describe('allowlist of x-gateway-mode values (others count as other); unset = the first MAX_MODES seen'),
-  MAX_MODES: int('MAX_MODES', 1, 1000).default(20).describe('distinct mode labels kept when no MODES allowlist is set'),
+  MODES: nameList('MODES').optional().describe('allowlist of x-gateway-mode values (others count as other); unset = the first MAX_MODES earned by a 2xx upstream answer'),
+  MAX_MODES: int('MAX_MODES', 1, 1000).default(20).describe('distinct mode labels earned at most when no MODES allowlist is set'),
   MAX_MODELS: int('MAX_MODELS', 1, 1000).default(50).describe('distinct model labels kept (the rest count as other)'),
   PRICING_JSON: pricing('PRICING_JSON').optional().describe('price overrides in USD per million tokens: {"<model or family>": {"input": n, "output": n, "cache_creation": n, "cache_read": n}}'),
   CACHE: bool('CACHE').default(false).describe('exact-match response cache keyed by the coalescing fingerprint'),
   CACHE_TTL_MS: int('CACHE_TTL_MS', 1, 30 * MS_DAY).default(300_000).describe('lifetime of a cache entry'),
   CACHE_MAX_ENTRIES: int('CACHE_MAX_ENTRIES', 1, 10_000_000).default(1_000).describe('cache entries kept at most (least recently used out first)'),
   CACHE_MAX_BYTES: int('CACHE_MAX_BYTES', 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024).describe('cache bytes kept at most; larger answers are not cached'),
-  REDIS_URL: z
-    .string()
-    .refine((v) => /^rediss?:\/\/.+/.test(v), { error: 'REDIS_URL must be a redis:// or rediss:// URL' })
-    .optional().describe('redis:// or rediss:// URL: coalescing, rate limits and cache shared by every instance; unset = single instance'),
+  REDIS_URL: redisUrls('REDIS_URL').optional().describe('redis:// or rediss:// URL: coalescing, rate limits and cache shared by every instance; unset = single instance'),
   REDIS_COMMAND_TIMEOUT_MS: int('REDIS_COMMAND_TIMEOUT_MS', 1, 60_000).default(250).describe('deadline of each Redis command; past it the gateway acts locally'),
   REDIS_RETRY_MS: int('REDIS_RETRY_MS', 1, 600_000).default(5_000).describe('after a Redis failure, local-only for this long before trying shared mode again'),
   REDIS_CLAIM_TTL_MS: int('REDIS_CLAIM_TTL_MS', 100, 600_000).default(5_000).describe('lifetime of a cross-instance flight claim without heartbeat'),
-  REDIS_CLUSTER_NODES: redisNodes('REDIS_CLUSTER_NODES').optional().describe('Redis Cluster seed nodes, comma-separated host:port or redis(s):// URLs (credentials and TLS of the first apply to all)'),
+  REDIS_CLUSTER_NODES: redisUrls('REDIS_CLUSTER_NODES').optional().describe('Redis Cluster seed nodes, comma-separated host:port or redis(s):// URLs (credentials and TLS of the first apply to all)'),
   REDIS_TLS_CA_FILE: pemFile('REDIS_TLS_CA_FILE').optional().describe('PEM file of the CA that signed the Redis server certificate (rediss://), when it is not a public CA'),
   REDIS_STREAM_MAX_BYTES: int('REDIS_STREAM_MAX_BYTES', 1024, 1024 * 1024 * 1024).default(64 * 1024 * 1024).describe('Body bytes a leader relays to other instances at most; past it remote followers get an explicit error'),
   REDIS_CACHE_MAX_ENTRY_BYTES: int('REDIS_CACHE_MAX_ENTRY_BYTES', 0, 512 * 1024 * 1024).default(1024 * 1024).describe('Largest answer the shared cache writes to Redis; larger ones stay in the local cache only'),
@@ -190,7 +218,7 @@ const schema = z.object({
   BREAKER_RESET_TIMEOUT_MS: int('BREAKER_RESET_TIMEOUT_MS', 1, MS_DAY).default(30_000).describe('time an open breaker waits before letting one probe through'),
   BREAKER_PROBE_TIMEOUT_MS: int('BREAKER_PROBE_TIMEOUT_MS', 1, MS_DAY).default(60_000).describe('A half-open probe that gets no upstream headers within this counts as a failure'),
   RATE_LIMIT_RPM: int('RATE_LIMIT_RPM', 0, 10_000_000).default(0).describe('requests per minute per client key (IP when none); 0 = off'),
-  UPSTREAM_RETRIES: int('UPSTREAM_RETRIES', 0, 10).default(2).describe('gateway retries of calls that provably never reached upstream (connect failures)'),
+  UPSTREAM_RETRIES: int('UPSTREAM_RETRIES', 0, 10).default(2).describe('gateway retries of calls that provably never reached upstream (connect failures), on the last upstream left and within FAILOVER_MAX_ATTEMPTS'),
   RETRY_ON_OVERLOADED: bool('RETRY_ON_OVERLOADED').default(false).describe('also retry upstream 529 answers (the SDK retries them itself by default)'),
   RETRY_BASE_DELAY_MS: int('RETRY_BASE_DELAY_MS', 0, 60_000).default(250).describe('full-jitter backoff base delay'),
   RETRY_MAX_DELAY_MS: int('RETRY_MAX_DELAY_MS', 0, 600_000).default(8_000).describe('full-jitter backoff cap; a longer retry-after is passed to the client instead'),
@@ -234,7 +262,7 @@ export interface Config {
   readonly upstreams: readonly UpstreamTarget[];
   /** The gateway holds the upstream credentials (clients present gateway keys); false = clients bring their own. */
   readonly injectsCredentials: boolean;
-  /** Upstream attempts one call may make across upstreams. */
+  /** Upstream attempts one client call may make in total, failover moves and retries together. */
   readonly failoverMaxAttempts: number;
   readonly publicUrl: string | undefined;
   readonly basePath: string;
@@ -349,9 +377,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
     );
   }
-  if (v.REDIS_URL !== undefined && v.TENANT_HASH_KEY === undefined) {
+  // One rule for both ways of naming Redis: every instance that shares it must hash tenants alike.
+  const redisVariable = v.REDIS_URL !== undefined ? 'REDIS_URL' : v.REDIS_CLUSTER_NODES !== undefined ? 'REDIS_CLUSTER_NODES' : undefined;
+  if (redisVariable !== undefined && v.TENANT_HASH_KEY === undefined) {
     problems.push(
-      'REDIS_URL is set but TENANT_HASH_KEY is not: instances would hash tenants with different random keys, ' +
+      `${redisVariable} is set but TENANT_HASH_KEY is not: instances would hash tenants with different random keys, ` +
         'so cross-instance coalescing and the shared cache could never match. Set TENANT_HASH_KEY to the same secret on every instance',
     );
   }
@@ -431,7 +461,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       v.REDIS_URL === undefined && v.REDIS_CLUSTER_NODES === undefined
         ? undefined
         : Object.freeze({
-            url: v.REDIS_URL ?? (v.REDIS_CLUSTER_NODES?.[0] as string),
+            url: v.REDIS_URL?.[0] ?? (v.REDIS_CLUSTER_NODES?.[0] as string),
             commandTimeoutMs: v.REDIS_COMMAND_TIMEOUT_MS,
             retryMs: v.REDIS_RETRY_MS,
             claimTtlMs: v.REDIS_CLAIM_TTL_MS,

@@ -43,6 +43,8 @@ export function anthropicErrorBody(status: number, message: string, requestId?: 
 /** Stable codes: logs, tests and metrics key on these, never on message text. */
 export type GatewayErrorCode =
   | 'INVALID_JSON'
+  /** The body's model is not a model id (upstream/model-id.ts): refused before any upstream, breaker or label sees it. */
+  | 'INVALID_MODEL'
   /** A request target the gateway never forwards (not origin-form, or with dot-segments). */
   | 'INVALID_TARGET'
   /** undici refused to send the request as given (an argument it rejects): the gateway's own refusal, never an upstream failure. */
@@ -50,6 +52,8 @@ export type GatewayErrorCode =
   | 'BODY_TOO_LARGE'
   | 'BODY_READ_FAILED'
   | 'UNAUTHENTICATED'
+  /** Pass-through: the request carries two different upstream credentials, so which one is billed (and rate limited) is unknown. */
+  | 'MULTIPLE_CREDENTIALS'
   | 'UPSTREAM_UNREACHABLE'
   /** The connection was never established: the request provably did not reach upstream. */
   | 'UPSTREAM_CONNECT_FAILED'

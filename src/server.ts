@@ -66,7 +66,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     flightsInProgress: () => flights.size,
   });
   const poolMetrics = new UpstreamPoolMetrics(metrics.registry);
-  const upstream = buildUpstreams(config, poolMetrics);
+  // A provider's own error text may name the deployment (ARNs, accounts, projects): clients get the
+  // gateway's words, the operator gets the provider's here, under the request id the client was given.
+  const upstream = buildUpstreams(config, poolMetrics, (name, report) => logger.warn({ upstream: name, ...report }, 'provider error (its text was kept from the client)'));
   poolMetrics.watch(() => upstream.snapshot());
   const breakers = new Breakers(config.breaker.enabled ? config.breaker : undefined, metrics, logger);
   const tracing = new RequestTracing(options.tracer);

@@ -13,6 +13,12 @@ const MAX_IN_FLIGHT = 4;
 /** Entry types in a flight's stream (field `t`); `d` carries the data. */
 export const ENTRY = { head: 'h', chunk: 'c', end: 'e', error: 'x' } as const;
 
+/**
+ * The end entry's data when the leader found its answer whole (pipeline/reuse.ts). Any other data
+ * (an empty one, as instances before this mark wrote) is an end that followers must not reuse.
+ */
+export const WHOLE_END = 'whole';
+
 /** The error entry's data: what followers turn back into a GatewayError. `aborted`: nobody listened. */
 export interface PublishedError {
   code: string;
@@ -191,11 +197,11 @@ export class RedisFlightPublisher implements SharedPublisher {
     this.publish(ENTRY.chunk, chunk);
   }
 
-  end(): void {
+  end(whole: boolean): void {
     if (this.finished) return;
     // The heartbeat goes on until the end entry is stored (a backlog may take a moment).
     this.finished = true;
-    this.publish(ENTRY.end, '');
+    this.publish(ENTRY.end, whole ? WHOLE_END : '');
   }
 
   fail(error: unknown): void {

@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors.js';
-import { ENTRY, type PublishedError } from './flight-publisher.js';
+import { ENTRY, WHOLE_END, type PublishedError } from './flight-publisher.js';
 import { evalArgs, FOLLOWER_HEARTBEAT, type FlightKeys } from './flight-keys.js';
 import type { RedisDomain } from './redis.js';
 
@@ -33,7 +33,8 @@ export interface ReaderOptions {
 export type FollowEvent =
   | { kind: 'head'; data: string }
   | { kind: 'chunk'; data: Buffer }
-  | { kind: 'end' }
+  /** `whole`: the leader's verdict that its answer may be reused (WHOLE_END). */
+  | { kind: 'end'; whole: boolean }
   | { kind: 'error'; error: PublishedError };
 
 export class FollowFailure extends Error {
@@ -308,7 +309,7 @@ export class FlightReader {
       }
       if (type === ENTRY.head) follow.push({ kind: 'head', data });
       else if (type === ENTRY.chunk) follow.push({ kind: 'chunk', data: Buffer.from(data, 'base64') });
-      else if (type === ENTRY.end) follow.push({ kind: 'end' });
+      else if (type === ENTRY.end) follow.push({ kind: 'end', whole: data === WHOLE_END });
       else follow.push({ kind: 'error', error: parseError(data) });
     }
   }

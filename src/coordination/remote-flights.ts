@@ -115,7 +115,8 @@ export class RedisSharedFlights implements SharedFlights {
       const outcome = await this.awaitHead(follow, signal);
       if (outcome.kind === 'head') {
         this.metrics.remoteCoalesced.inc({ role: 'follower' });
-        return { role: 'follower', answer: { head: outcome.head, body: relay(follow, signal) } };
+        const end = { whole: false };
+        return { role: 'follower', answer: { head: outcome.head, body: relay(follow, signal, end) }, whole: () => end.whole };
       }
       follow.close();
       if (outcome.kind === 'local') return { role: 'local' };
@@ -143,13 +144,16 @@ export class RedisSharedFlights implements SharedFlights {
   }
 }
 
-/** A follower's body: every byte the leader relayed, in order, then the end; or it throws. */
-async function* relay(follow: Follow, signal: AbortSignal): AsyncGenerator<Buffer> {
+/** A follower's body: every byte the leader relayed, in order, then the end (`end.whole` set from it); or it throws. */
+async function* relay(follow: Follow, signal: AbortSignal, end: { whole: boolean }): AsyncGenerator<Buffer> {
   try {
     for (;;) {
       const event = await follow.next(signal);
       if (event.kind === 'chunk') yield event.data;
-      else if (event.kind === 'end') return;
+      else if (event.kind === 'end') {
+        end.whole = event.whole;
+        return;
+      }
       else if (event.kind === 'error') throw toGatewayError(event.error);
       // a second head cannot happen: sequence numbers would have failed the follow first
     }

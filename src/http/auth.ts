@@ -38,6 +38,27 @@ export function upstreamCredentials(rawHeaders: readonly string[]): string[] {
 }
 
 /**
+ * Pass-through requests carry one upstream credential (the official SDKs and Claude Code send
+ * exactly one of `x-api-key` or `Authorization`). With two different ones, which one upstream
+ * bills is upstream's choice, so no rate-limit bucket or tenant could be the billed credential's:
+ * refused before anything counts or travels. The same key twice is one credential.
+ */
+function refuseSeveral(credentials: readonly string[]): GatewayError | undefined {
+  if (credentials.length < 2) return undefined;
+  const first = credentials[0];
+  for (let i = 1; i < credentials.length; i++) {
+    if (credentials[i] !== first) {
+      return new GatewayError(
+        'MULTIPLE_CREDENTIALS',
+        400,
+        'The request carries more than one upstream credential: send exactly one x-api-key or Authorization header',
+      );
+    }
+  }
+  return undefined;
+}
+
+/**
  * Tenant ids: an HMAC-SHA256 of the credential parts, keyed with TENANT_HASH_KEY, so whoever reads
  * the logs or Redis keys cannot test guessed keys against them without the deployment's secret.
  */
@@ -86,10 +107,11 @@ export interface AuthOptions {
  * bills, which decides who may share a flight, a cached or a lingering answer.
  * - The gateway injects its key: the tenant is the gateway key presented (or the injected key
  *   itself when the gateway runs open).
- * - Pass-through: the tenant is the client's own Anthropic credential(s), plus the gateway key
- *   when one is required. Without any upstream credential there is no tenant: the request is
- *   forwarded (upstream answers 401) but never shares anything with anyone.
- * `client` (rate limiting) is whoever presented a key: the gateway key, else the credential.
+ * - Pass-through: the tenant is the client's own Anthropic credential (exactly one: see
+ *   refuseSeveral), plus the gateway key when one is required. Without any upstream credential
+ *   there is no tenant: the request is forwarded (upstream answers 401) but never shares anything.
+ * `client` (rate limiting) is whoever presented a key that counts: the gateway key, else the
+ * billed credential; none (the client's address) on an open injecting gateway.
  * Gateway keys are compared by SHA-256 digest lookup, so the time taken does not depend on how
  * much of a guessed key matches.
  */
@@ -102,9 +124,21 @@ export function authenticate(options: AuthOptions): Stage {
   return (req, _res, next) => {
     const ctx = contextOf(req);
     if (allowed === undefined) {
+      if (injected !== undefined) {
+        // Open injecting gateway: the client's credential headers never travel and are not billed,
+        // so a client could name a fresh one on every request: its rate-limit identity is its address.
+        ctx.tenant = openInjectedTenant;
+        next();
+        return;
+      }
       const credentials = upstreamCredentials(req.rawHeaders);
-      const own = credentials.length === 0 ? undefined : tenants.id(['credential', ...credentials]);
-      ctx.tenant = openInjectedTenant ?? own;
+      const several = refuseSeveral(credentials);
+      if (several !== undefined) {
+        next(several);
+        return;
+      }
+      const own = credentials.length === 0 ? undefined : tenants.id(['credential', credentials[0] as string]);
+      ctx.tenant = own;
       ctx.client = own;
       next();
       return;
@@ -124,7 +158,12 @@ export function authenticate(options: AuthOptions): Stage {
     if (injected !== undefined) ctx.tenant = gatewayKey;
     else {
       const credentials = upstreamCredentials(req.rawHeaders);
-      ctx.tenant = credentials.length === 0 ? undefined : tenants.id(['gateway', presented, 'credential', ...credentials]);
+      const several = refuseSeveral(credentials);
+      if (several !== undefined) {
+        next(several);
+        return;
+      }
+      ctx.tenant = credentials.length === 0 ? undefined : tenants.id(['gateway', presented, 'credential', credentials[0] as string]);
     }
     next();
   };

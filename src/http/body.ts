@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../errors.js';
 import { JsonScanner } from './json-scan.js';
+import { isModelId, MODEL_ID_REFUSAL } from '../upstream/model-id.js';
 import type { FingerprintHash } from '../pipeline/fingerprint.js';
 
 export interface ReadBody {
   bytes: Buffer;
-  /** The top-level string `model` of a JSON object body; undefined otherwise. */
+  /** The top-level string `model` of a JSON object body, always a model id (upstream/model-id.ts); undefined when there is none. */
   model: string | undefined;
 }
 
@@ -84,5 +85,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number, fingerpri
   if (scanner === undefined || bytes.length === 0) return { bytes, model: undefined };
   const scan = scanner.end();
   if (!scan.ok) throw new GatewayError('INVALID_JSON', 400, `Request body is not valid JSON: ${scan.problem}`);
+  // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
+  if (scan.model !== undefined && !isModelId(scan.model)) throw new GatewayError('INVALID_MODEL', 400, MODEL_ID_REFUSAL);
   return { bytes, model: scan.model };
 }

@@ -10,7 +10,10 @@ export interface RequestContext {
   tenant: string | undefined;
   /** Keyed hash of the key the client presented (gateway key or Anthropic key), for rate limits. */
   client: string | undefined;
-  /** Bounded mode label (see BoundedLabel). */
+  /**
+   * The client's mode name, validated (modeOf): at most 64 characters of a fixed set. Not a label:
+   * metrics resolve it through ModeLabels (a name counts as `other` until earned).
+   */
   readonly mode: string;
   /** How coalescing served this request, once known. */
   role: string | undefined;

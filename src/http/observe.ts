@@ -21,7 +21,7 @@ export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tra
     const method = req.method ?? 'GET';
     const route = routeLabel(path);
     const span = tracing.enabled ? tracing.startServer(method, route, parseTraceparent(req.headers.traceparent)) : undefined;
-    const ctx = attachContext(req, metrics.modes.value(modeOf(req)), span, startedAt);
+    const ctx = attachContext(req, modeOf(req), span, startedAt);
     metrics.httpActive++;
     res.once('close', () => {
       const seconds = (performance.now() - startedAt) / 1000;

@@ -10,6 +10,7 @@ import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import { cacheOptedOut, isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
 import { startFingerprint } from '../pipeline/fingerprint.js';
+import { isWholeAnswer } from '../pipeline/reuse.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import { forwardRequestHeaders } from '../upstream/headers.js';
 import { pairValue } from '../upstream/header-list.js';
@@ -30,7 +31,7 @@ export interface ProxyDeps {
   cache: ResponseCache | undefined;
   /** The cache's tier on Redis (REDIS_URL with CACHE=on): answers any instance cached. */
   sharedCache?: SharedResponseCache | undefined;
-  /** Finished complete 2xx answers (plain and stream) kept COALESCE_LINGER_MS for identical arrivals. */
+  /** Finished whole answers (pipeline/reuse.ts) kept COALESCE_LINGER_MS for identical arrivals. */
   linger: ResponseCache | undefined;
 }
 
@@ -90,7 +91,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
 
     if (caching) {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
-      metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: ctx.mode });
+      metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
       if (hit !== undefined) {
         await serveFinished(res, ctx, flights, hit, 'cache');
         recordReuse(metrics, ctx.mode, model, hit, 'cache');
@@ -101,7 +102,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       const recent = linger.get(key);
       if (recent !== undefined) {
         await serveFinished(res, ctx, flights, recent, 'follower');
-        metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+        metrics.coalesced.inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
         recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
         return;
       }
@@ -119,7 +120,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       if (actual !== 'follower') observeOverhead(metrics, ctx, flight);
       return [ROLE_HEADER, actual];
     });
-    if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: ctx.mode });
+    if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
     else {
       // Batch answers carry an absolute results_url: re-root it at the address this client used.
       const rewriteJson = isBatchPath(path)
@@ -141,6 +142,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
         parentSpan: ctx.span,
         upstream: undefined,
         alternatives: 0,
+        attempts: undefined,
       };
       const keep = caching || (coalescing && linger !== undefined);
       const upstream = deps.upstream;
@@ -189,11 +191,11 @@ function observeOverhead(metrics: GatewayMetrics, ctx: RequestContext, flight: F
   metrics.gatewayOverhead.observe({}, (sentAt - ctx.receivedAt + (performance.now() - headersAt)) / 1000);
 }
 
-/** Offers a complete, successful answer for reuse (cache, lingering). */
+/** Offers a whole answer (pipeline/reuse.ts: the one verdict) for reuse (cache, lingering), if the flight kept all of it. */
 function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: CachedAnswer) => void): void {
-  if (!outcome.complete || outcome.error !== undefined || flight.facts.meter?.streamErrorType !== undefined) return;
+  if (!isWholeAnswer(outcome, flight.facts)) return;
   const replay = flight.finishedReplay();
-  if (replay === undefined || replay.head.status < 200 || replay.head.status >= 300) return;
+  if (replay === undefined) return;
   const meter = flight.facts.meter;
   meter?.finish();
   keep({

@@ -1,8 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { BEDROCK_STREAM_FAULTS, type BedrockStreamFault } from './provider-framing.js';
 
 /**
- * Failure injection: per request through `x-mock-*` headers (which a gateway forwards untouched),
- * or globally for the next N API requests. A header value wins over the global plan, field by field.
+ * Failure injection: per request through `x-mock-*` headers (which a gateway forwards untouched to an
+ * `anthropic` upstream; its Bedrock and Vertex adapters forward no such header), or globally for the
+ * next N API requests. A header value wins over the global plan, field by field.
  *
  * - reset: the socket is destroyed before any response.
  * - stall: no headers are ever sent; the request is held until the client leaves or the mock closes.
@@ -31,6 +33,11 @@ export interface FaultPlan {
   latencyMs?: number;
   /** Overrides the mock's delay between SSE events. */
   eventIntervalMs?: number;
+  /**
+   * Bedrock mode only, global plans only: the event-stream fault (`x-mock-bedrock-fault` per request).
+   * A gateway's Bedrock adapter forwards no client header, so a test behind a gateway sets it here.
+   */
+  bedrockFault?: BedrockStreamFault;
 }
 
 /** The per-request headers, by field. */
@@ -96,6 +103,10 @@ export function validateFaultPlan(value: unknown): FaultPlan | null | string {
   if (v.retryAfter !== undefined) {
     if (typeof v.retryAfter !== 'string' && typeof v.retryAfter !== 'number') return 'retryAfter must be a string or a number';
     plan.retryAfter = String(v.retryAfter);
+  }
+  if (v.bedrockFault !== undefined) {
+    if (!(BEDROCK_STREAM_FAULTS as readonly unknown[]).includes(v.bedrockFault)) return `bedrockFault must be one of ${BEDROCK_STREAM_FAULTS.join('|')}`;
+    plan.bedrockFault = v.bedrockFault as BedrockStreamFault;
   }
   for (const field of ['latencyMs', 'eventIntervalMs'] as const) {
     const ms = v[field];

@@ -44,6 +44,8 @@ const BEDROCK_VERSION = 'bedrock-2023-05-31';
 const VERTEX_VERSION = 'vertex-2023-10-16';
 /** Issued credentials and tokens kept; the oldest are forgotten first. */
 const MAX_ISSUED = 1_000;
+/** How long the Vertex mock says a call takes, against a request's X-Server-Timeout. */
+const VERTEX_MODELLED_SECONDS = 1;
 /** AWS rejects signatures dated further than this from its clock. */
 const MAX_SKEW_MS = 15 * 60 * 1000;
 
@@ -216,6 +218,12 @@ export class ProviderMock {
   }
 
   private authenticateVertex(headers: IncomingHttpHeaders): Refusal | undefined {
+    // Google's front end honours X-Server-Timeout (seconds); the mock models every call as taking longer than 1 s.
+    const serverTimeout = Number(one(headers, 'x-server-timeout') ?? NaN);
+    if (serverTimeout < VERTEX_MODELLED_SECONDS) {
+      const message = 'Deadline expired before operation could complete.';
+      return { status: 504, headers: {}, body: Buffer.from(JSON.stringify({ error: { code: 504, message, status: 'DEADLINE_EXCEEDED' } })) };
+    }
     const token = /^Bearer\s+(\S+)$/i.exec(one(headers, 'authorization') ?? '')?.[1];
     const issued = token === undefined ? undefined : this.issuedGoogle.get(token);
     const known = token !== undefined && (issued !== undefined || (this.vertex.tokens ?? []).some((t) => sameText(t, token)));

@@ -324,7 +324,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     // The API checks the key before the rate limit; an invalid key is never charged.
     const budget = key === undefined || key === TEST_INVALID_KEY || budgets === null ? undefined : budgets.charge(key, estimatedTokens(Buffer.byteLength(text)));
     const echo = req.headers['x-mock-echo-headers'];
-    const framing = kind === 'bedrock' ? bedrockFraming(provider.streamFault(req.headers)) : kind === 'vertex' ? vertexFraming() : undefined;
+    const framing = kind === 'bedrock' ? bedrockFraming(provider.streamFault(req.headers) ?? fault.bedrockFault) : kind === 'vertex' ? vertexFraming() : undefined;
     const reply = new Reply(res, {
       ...(budget === undefined ? {} : { headers: budget.headers }),
       ...(framing === undefined ? {} : { framing }),

@@ -1,25 +1,32 @@
+/** Mode names the gateway itself gives (no header; a malformed one): always their own label. */
+const GATEWAY_MODES: ReadonlySet<string> = new Set(['default', 'invalid']);
+
 /**
- * Bounded label values for client-chosen strings (the mode): an allowlist when configured,
- * otherwise the first `cap` distinct values, and `other` for everything beyond. Values are only
- * ever added, never evicted, so later junk cannot push out a value already counted. Memory and
- * series count are bounded either way.
+ * The `mode` label. A client names any mode it likes, on any request, authenticated or not, so a
+ * mode name earns its own label the way a model does: listed in MODES (then nothing else does), or
+ * carried by a request upstream answered with a 2xx (`earn`, at most `cap` such names, never
+ * evicted). Until then it counts as `other`: requests refused at the edge (401, bad paths), system
+ * routes and answers upstream refused can never take a slot. `default` and `invalid` are the
+ * gateway's own names and always count as themselves (without MODES).
  */
-export class BoundedLabel {
-  private readonly seen = new Set<string>();
+export class ModeLabels {
+  private readonly earned = new Set<string>();
 
   constructor(
     private readonly allow: ReadonlySet<string> | undefined,
     private readonly cap: number,
-    private readonly fallback = 'other',
   ) {}
 
-  value(raw: string | undefined): string {
-    if (raw === undefined || raw === '') return 'unknown';
-    if (this.allow !== undefined) return this.allow.has(raw) ? raw : this.fallback;
-    if (this.seen.has(raw)) return raw;
-    if (this.seen.size >= this.cap) return this.fallback;
-    this.seen.add(raw);
-    return raw;
+  /** The label of `raw` (a mode name as http/context.ts validated it) now: itself once allowed or earned, `other` before. */
+  known(raw: string): string {
+    if (this.allow !== undefined) return this.allow.has(raw) ? raw : 'other';
+    return this.earned.has(raw) || GATEWAY_MODES.has(raw) ? raw : 'other';
+  }
+
+  /** Called when upstream answered a request in mode `raw` with a 2xx: from now on it has its own label (within the cap). */
+  earn(raw: string): string {
+    if (this.allow === undefined && !this.earned.has(raw) && this.earned.size < this.cap && !GATEWAY_MODES.has(raw)) this.earned.add(raw);
+    return this.known(raw);
   }
 }
 

@@ -10,7 +10,7 @@ import type { Metric, Registry } from 'prom-client';
  * the registry reads these metrics through `get()`, in the shape its own metrics return (a unit
  * test compares the text with prom-client's Counter and Histogram).
  *
- * Label values must already be bounded (BoundedLabel, ModelLabels, fixed sets): there is one cell
+ * Label values must already be bounded (ModeLabels, ModelLabels, fixed sets): there is one cell
  * per distinct label set and cells are never evicted, as in prom-client.
  */
 

@@ -1,7 +1,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CellCounter, CellHistogram } from './metric-cells.js';
 import { TOKEN_TYPES, type TokenUsage } from '../upstream/usage.js';
-import { BoundedLabel, ModelLabels } from './labels.js';
+import { ModeLabels, ModelLabels } from './labels.js';
 import type { PriceTable } from './pricing.js';
 
 /** Seconds. LLM calls run from milliseconds (count_tokens) to ten minutes (long non-streaming answers). */
@@ -25,11 +25,11 @@ export interface MetricsOptions {
 /**
  * Every metric of the public contract, on an explicit registry (no global state: tests and
  * several gateways in one process each get their own). Label values for mode and model pass
- * through BoundedLabel and ModelLabels; nothing per-tenant or per-request ever becomes a label.
+ * through ModeLabels and ModelLabels; nothing per-tenant or per-request ever becomes a label.
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly modes: BoundedLabel;
+  readonly modes: ModeLabels;
   readonly models: ModelLabels;
   /**
    * Breaker keys and span attributes by requested model: the first MAX_MODELS model strings seen,
@@ -49,7 +49,10 @@ export class GatewayMetrics {
   readonly lingerCatchUp: CellCounter;
   readonly cacheHits: CellCounter<'endpoint' | 'mode'>;
   readonly cacheMisses: CellCounter<'endpoint' | 'mode'>;
+  /** Read at each scrape from the breakers that exist then (`reportBreakerStates`): never set on the request path. */
   readonly breakerState: Gauge<'breaker'>;
+  /** The breakers' (label, state) pairs, registered by the pipeline's Breakers; none before. */
+  private breakerStates: () => Iterable<readonly [string, number]> = () => [];
   readonly breakerEvents: CellCounter<'breaker' | 'event'>;
   readonly httpRequests: CellCounter<'method' | 'route' | 'status'>;
   readonly httpDuration: CellHistogram<'method' | 'route' | 'status'>;
@@ -64,7 +67,7 @@ export class GatewayMetrics {
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
-    this.modes = new BoundedLabel(options.modes, options.maxModes);
+    this.modes = new ModeLabels(options.modes, options.maxModes);
     const allowed = options.models;
     this.models = new ModelLabels((model) => allowed?.has(model) === true || options.prices.hasExact(model), options.maxModels);
     this.prices = options.prices;
@@ -92,7 +95,21 @@ export class GatewayMetrics {
     });
     this.cacheHits = new CellCounter({ name: 'cache_hits_total', help: 'Requests answered from the response cache', labelNames: ['endpoint', 'mode'], registers });
     this.cacheMisses = new CellCounter({ name: 'cache_misses_total', help: 'Cacheable requests not found in the response cache', labelNames: ['endpoint', 'mode'], registers });
-    this.breakerState = new Gauge({ name: 'circuit_breaker_state', help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open', labelNames: ['breaker'], registers });
+    const breakerStates = (): Iterable<readonly [string, number]> => this.breakerStates();
+    this.breakerState = new Gauge({
+      name: 'circuit_breaker_state',
+      help: 'Circuit breaker state: 0 closed, 1 half-open, 2 open (the worst of the breakers that share a label)',
+      labelNames: ['breaker'],
+      registers,
+      // One series per label of a breaker that exists now, with its state now: an evicted breaker's series
+      // goes with it, and breakers sharing a label (`<upstream>/other`) report the worst of them.
+      collect() {
+        const worst = new Map<string, number>();
+        for (const [breaker, state] of breakerStates()) worst.set(breaker, Math.max(state, worst.get(breaker) ?? state));
+        this.reset();
+        for (const [breaker, state] of worst) this.set({ breaker }, state);
+      },
+    });
     this.breakerEvents = new CellCounter({ name: 'circuit_breaker_events_total', help: 'Circuit breaker events (open, close, halfOpen, reject, success, failure)', labelNames: ['breaker', 'event'], registers });
     this.httpRequests = new CellCounter({ name: 'http_requests_total', help: 'Requests answered by the gateway', labelNames: ['method', 'route', 'status'], registers });
     // Starts when the request reaches the gateway; stops when the response ended or the client left.
@@ -113,6 +130,11 @@ export class GatewayMetrics {
     // Request received → upstream request sent, plus upstream headers received → client headers written (the client that made the call).
     this.gatewayOverhead = new CellHistogram({ name: 'gateway_overhead_seconds', help: 'Time the gateway itself adds to a request that makes an upstream call', buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
     this.rateLimited = new CellCounter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
+  }
+
+  /** Where `circuit_breaker_state` reads the breakers at each scrape (label, 0 closed / 1 half-open / 2 open). */
+  reportBreakerStates(source: () => Iterable<readonly [string, number]>): void {
+    this.breakerStates = source;
   }
 
   /** Billed usage of one upstream call, with its estimated cost. */

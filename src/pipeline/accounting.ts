@@ -37,11 +37,13 @@ export function recordCall(metrics: GatewayMetrics, call: UpstreamCall, facts: C
   }
   const sentAt = facts.sentAt;
   if (sentAt === undefined) return;
-  const { endpoint, mode } = call;
+  const { endpoint } = call;
   const status = statusLabel(outcome, facts);
-  // A 2xx answer earns the requested model its own label; junk models upstream refused stay `other`.
+  // A 2xx answer earns the requested model and the request's mode their own labels; junk upstream refused stays `other`.
   const raw = call.model ?? meter?.model;
-  const model = /^2\d\d$/.test(status) ? metrics.models.earn(raw) : metrics.models.known(raw);
+  const answered = /^2\d\d$/.test(status);
+  const model = answered ? metrics.models.earn(raw) : metrics.models.known(raw);
+  const mode = answered ? metrics.modes.earn(call.mode) : metrics.modes.known(call.mode);
   const upstream = facts.upstream ?? 'none';
   metrics.apiCalls.inc({ endpoint, mode, model, status, upstream });
   metrics.apiDuration.observe({ endpoint, mode, model, upstream }, (endedAt - sentAt) / 1000);
@@ -53,17 +55,17 @@ export function recordCall(metrics: GatewayMetrics, call: UpstreamCall, facts: C
 
 /** An attempt the route failed over from: an upstream call of its own (it reached the upstream), never billed. */
 export function recordAttempt(metrics: GatewayMetrics, call: UpstreamCall, upstream: string, status: string): void {
-  metrics.apiCalls.inc({ endpoint: call.endpoint, mode: call.mode, model: metrics.models.known(call.model), status, upstream });
+  metrics.apiCalls.inc({ endpoint: call.endpoint, mode: metrics.modes.known(call.mode), model: metrics.models.known(call.model), status, upstream });
 }
 
-/** A client received the complete, successful answer of someone else's upstream call. */
+/** A client received the complete, successful answer of someone else's upstream call (its mode earns a label: `mode` is the raw name). */
 export function recordDelivery(metrics: GatewayMetrics, mode: string, requested: string | undefined, meter: UsageMeter, source: 'coalesced' | 'cache'): void {
   if (!meter.finish() || meter.streamErrorType !== undefined) return;
-  metrics.recordSaved(mode, modelLabel(metrics, requested, meter), meter.usage, source);
+  metrics.recordSaved(metrics.modes.earn(mode), modelLabel(metrics, requested, meter), meter.usage, source);
 }
 
-/** A kept answer (cache hit, lingering answer) delivered again. */
+/** A kept answer (cache hit, lingering answer: complete 2xx only) delivered again; `mode` is the raw name, which earns a label. */
 export function recordReuse(metrics: GatewayMetrics, mode: string, requested: string | undefined, answer: { usage: TokenUsage | undefined; model: string | undefined }, source: 'coalesced' | 'cache'): void {
   if (answer.usage === undefined) return;
-  metrics.recordSaved(mode, metrics.models.known(requested ?? answer.model), answer.usage, source);
+  metrics.recordSaved(metrics.modes.earn(mode), metrics.models.known(requested ?? answer.model), answer.usage, source);
 }

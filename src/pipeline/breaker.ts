@@ -14,6 +14,10 @@ import type { GatewayMetrics } from '../observability/metrics.js';
  * settles itself through a permit once the upstream outcome is known. opossum's own `timeout` is
  * off: deadlines come from undici and per-request signals. A half-open breaker admits exactly one
  * probe; the probe's permit settles by its deadline at worst.
+ *
+ * Metrics: `circuit_breaker_state` is read from the breakers that exist at each scrape, each under
+ * its model's metric label (so its series lives and dies with the breaker, and never carries a raw
+ * model string); `circuit_breaker_events_total` counts under the label a breaker has at the event.
  */
 
 export interface BreakerOptions {
@@ -44,10 +48,11 @@ class ModelBreaker {
     /** What the breaker guards, as clients name it (the model, or `endpoint:<name>`). */
     readonly subject: string,
     /**
-     * Its metric and log name, read at each event: a model earns its own label only once upstream
-     * answered it with a 2xx (observability/labels.ts), so a breaker may report as `other` before that.
+     * Its metric and log name, read at each event and scrape: a model earns its own label only once
+     * it is vouched for or upstream answered it with a 2xx (observability/labels.ts); until then the
+     * breaker reports as `<upstream>/other`, with the other breakers of unvouched models.
      */
-    label: () => string,
+    readonly label: () => string,
     private readonly options: BreakerOptions,
     metrics: GatewayMetrics,
     logger: Logger,
@@ -60,28 +65,30 @@ class ModelBreaker {
       rollingCountBuckets: 10,
       resetTimeout: options.resetTimeoutMs,
     });
-    metrics.breakerState.set({ breaker: label() }, STATE_VALUE.closed);
     const emitter = this.breaker as unknown as NodeJS.EventEmitter;
     for (const event of EVENTS) {
       emitter.on(event, () => metrics.breakerEvents.inc({ breaker: label(), event }));
     }
     this.breaker.on('open', () => {
       this.openedAt = Date.now();
-      metrics.breakerState.set({ breaker: label() }, STATE_VALUE.open);
       logger.warn({ breaker: label(), state: 'open', retryAfterMs: options.resetTimeoutMs }, 'circuit breaker opened');
     });
     this.breaker.on('halfOpen', () => {
-      metrics.breakerState.set({ breaker: label() }, STATE_VALUE.halfOpen);
       logger.info({ breaker: label(), state: 'halfOpen' }, 'circuit breaker half-open: next call probes upstream');
     });
     this.breaker.on('close', () => {
-      metrics.breakerState.set({ breaker: label() }, STATE_VALUE.closed);
       logger.info({ breaker: label(), state: 'closed' }, 'circuit breaker closed');
     });
   }
 
   get closed(): boolean {
     return this.breaker.closed;
+  }
+
+  /** Its state as `circuit_breaker_state` reports it. */
+  get state(): number {
+    if (this.breaker.halfOpen) return STATE_VALUE.halfOpen;
+    return this.breaker.opened ? STATE_VALUE.open : STATE_VALUE.closed;
   }
 
   /** Seconds until the breaker lets a probe through (at least 1: the SDK retries on it). */
@@ -150,7 +157,16 @@ export class Breakers {
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
     private readonly maxBreakers = 1_000,
-  ) {}
+  ) {
+    // `circuit_breaker_state` is read from the breakers at each scrape: one series per label of a breaker
+    // that exists, so an evicted breaker's series is gone with it and nothing is set on the request path.
+    metrics.reportBreakerStates(() => this.states());
+  }
+
+  /** (label, state) of every breaker now. Labels are bounded (observability/labels.ts); breakers by the LRU. */
+  private *states(): Iterable<readonly [string, number]> {
+    for (const breaker of this.breakers.values()) yield [breaker.label(), breaker.state];
+  }
 
   get size(): number {
     return this.breakers.size;

@@ -3,26 +3,31 @@ import { UpstreamClient, type PoolObserver } from './client.js';
 import { AnthropicAdapter } from './kinds/anthropic.js';
 import { BedrockAdapter } from './kinds/bedrock.js';
 import type { UpstreamAdapter } from './kinds/kind.js';
+import type { ProviderErrorReport } from './kinds/provider-errors.js';
 import { VertexAdapter } from './kinds/vertex.js';
 import type { UpstreamTarget } from './targets.js';
 import { Upstream, UpstreamSet } from './upstreams.js';
 
+/** Where provider error texts kept from clients go (the process logs them at `warn`), with the upstream's name. */
+export type ProviderErrorLog = (upstream: string, report: ProviderErrorReport) => void;
+
 /** The adapter of one configured upstream: how its kind is spoken and authenticated. */
-export function adapterFor(target: UpstreamTarget): UpstreamAdapter {
+export function adapterFor(target: UpstreamTarget, log?: ProviderErrorLog): UpstreamAdapter {
+  const onProviderError = log === undefined ? undefined : (report: ProviderErrorReport): void => log(target.name, report);
   switch (target.kind) {
     case 'anthropic':
       return new AnthropicAdapter(target.apiKey, target.models !== undefined);
     case 'bedrock':
       if (target.region === undefined) throw new Error(`upstream "${target.name}": kind bedrock needs a region`);
-      return new BedrockAdapter({ url: target.origin + target.pathPrefix, region: target.region, profile: target.awsProfile, bearerToken: target.bearerToken });
+      return new BedrockAdapter({ url: target.origin + target.pathPrefix, region: target.region, profile: target.awsProfile, bearerToken: target.bearerToken, onProviderError });
     case 'vertex':
       if (target.region === undefined || target.project === undefined) throw new Error(`upstream "${target.name}": kind vertex needs a region and a project`);
-      return new VertexAdapter({ url: target.origin + target.pathPrefix, region: target.region, project: target.project });
+      return new VertexAdapter({ url: target.origin + target.pathPrefix, region: target.region, project: target.project, onProviderError });
   }
 }
 
 /** One pooled client and adapter per configured upstream; transport settings default to the UPSTREAM_* variables. */
-export function buildUpstreams(config: Config, poolObserver: PoolObserver | undefined): UpstreamSet {
+export function buildUpstreams(config: Config, poolObserver: PoolObserver | undefined, providerErrors?: ProviderErrorLog): UpstreamSet {
   return new UpstreamSet(
     config.upstreams.map((target) => {
       const http2 = target.http2 ?? config.upstreamHttp2;
@@ -42,7 +47,7 @@ export function buildUpstreams(config: Config, poolObserver: PoolObserver | unde
         ca: config.upstreamCa,
         poolObserver,
       });
-      return new Upstream(target, client, adapterFor(target));
+      return new Upstream(target, client, adapterFor(target, providerErrors));
     }),
   );
 }

@@ -63,6 +63,12 @@ export interface UpstreamResponse {
   body: Readable;
   /** True when the bytes differ from the upstream's (framing headers must not be forwarded). */
   decoded: boolean;
+  /**
+   * The body's end, when it comes, is marked by its framing: a content-length, a chunked body's
+   * terminating chunk, an HTTP/2 stream's end (undici fails a body that stops short of either).
+   * False for a body delimited only by the closing connection: a cut cannot be told from an end.
+   */
+  delimited: boolean;
   requestId: string | undefined;
 }
 
@@ -158,6 +164,14 @@ function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | unde
     default:
       return undefined;
   }
+}
+
+/** HTTP/1.1: a body framed by content-length or chunked encoding, or one the status says is empty (RFC 9112 §6.3). */
+function delimitedByHeaders(status: number, headers: UpstreamHeaders): boolean {
+  if (status === 204 || status === 304) return true;
+  if (headers['content-length'] !== undefined) return true;
+  // chunked must be the last coding; otherwise the connection's close ends the body (RFC 9112 §6.3).
+  return headerValue(headers, 'transfer-encoding')?.trim().toLowerCase().endsWith('chunked') === true;
 }
 
 /**
@@ -258,6 +272,7 @@ export class UpstreamClient {
       headers,
       body,
       decoded: decoder !== undefined,
+      delimited: this.http2 || delimitedByHeaders(res.statusCode, headers),
       requestId: headerValue(headers, 'request-id'),
     };
   }

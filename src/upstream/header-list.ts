@@ -22,6 +22,17 @@ export function withoutHeaders(list: readonly string[], names: ReadonlySet<strin
   return out;
 }
 
+/** Only the named headers of the list (names lower-case), in order: an adapter's allowlist. */
+export function onlyHeaders(list: readonly string[], names: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  if (names.size === 0) return out;
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    if (names.has(name.toLowerCase())) out.push(name, list[i + 1] as string);
+  }
+  return out;
+}
+
 /** Every value of the named header (lower-case name), in order. */
 export function headerValues(list: readonly string[], name: string): string[] {
   const out: string[] = [];

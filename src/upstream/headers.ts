@@ -58,11 +58,16 @@ export function forwardRequestHeaders(rawHeaders: readonly string[], options: Fo
     if (options.dropCredentials === true && CREDENTIAL_HEADERS.has(name)) continue;
     out.push(name, rawHeaders[i + 1] as string);
   }
-  // The gateway must read usage from every answer; identity keeps that cheap. Upstream answers
-  // that are compressed anyway are decoded in src/upstream/client.ts.
-  out.push('accept-encoding', 'identity');
+  out.push(...ACCEPT_IDENTITY);
   return out;
 }
+
+/**
+ * The gateway's own `accept-encoding` on every upstream request (the client's never travels): the
+ * gateway must read usage from every answer, and identity keeps that cheap. Upstream answers that are
+ * compressed anyway are decoded in src/upstream/client.ts.
+ */
+export const ACCEPT_IDENTITY: readonly string[] = ['accept-encoding', 'identity'];
 
 export type UpstreamHeaders = Record<string, string | string[] | undefined>;
 

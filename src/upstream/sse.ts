@@ -33,6 +33,14 @@ export class SseParser {
     private readonly maxEventLength = 8 * 1024 * 1024,
   ) {}
 
+  /**
+   * Nothing of an unfinished event is held: no partial line and no field since the last event (or
+   * blank line). Comment lines (`:`) leave nothing held.
+   */
+  get idle(): boolean {
+    return this.tail === '' && this.data.length === 0 && this.eventName === '';
+  }
+
   push(chunk: Buffer): void {
     let text = this.decoder.write(chunk);
     if (this.skipLeadingLf) {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { UpstreamKind } from './kinds/kind.js';
+import { isModelId } from './model-id.js';
 import type { Price } from '../observability/pricing.js';
 
 /**
@@ -52,6 +53,9 @@ export interface UpstreamTarget {
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,31}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
+/** A model id as every provider accepts it (model-id.ts). */
+const modelId = z.string().refine(isModelId, { error: 'models must map model ids to model ids (letters, digits, . _ - : @, or a Bedrock ARN)' });
+
 const entrySchema = z
   .object({
     name: z.string().regex(NAME, { error: 'name must match ^[a-z0-9][a-z0-9_.-]{0,31}$' }),
@@ -60,7 +64,7 @@ const entrySchema = z
     tier: z.number({ error: 'tier must be a whole number from 0 to 100' }).int().min(0).max(100).default(0),
     weight: z.number({ error: 'weight must be a number from 0.001 to 1000000' }).min(0.001).max(1_000_000).default(1),
     api_key_env: z.string().regex(ENV_NAME, { error: 'api_key_env must be an environment variable name' }).optional(),
-    models: z.record(z.string().min(1).max(256), z.string().min(1).max(256), { error: 'models must map model ids to model ids' }).optional(),
+    models: z.record(modelId, modelId, { error: 'models must map model ids to model ids' }).optional(),
     region: z.string().regex(/^[a-z0-9-]{1,64}$/, { error: 'region must look like us-east-1 or europe-west1' }).optional(),
     project: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'project must be a Google Cloud project id' }).optional(),
     aws_profile: z.string().min(1).max(128).optional(),

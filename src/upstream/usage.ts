@@ -62,6 +62,8 @@ export class UsageMeter {
   firstTokenAt: number | undefined;
   /** An `error` event arrived in the stream. */
   streamErrorType: string | undefined;
+  /** The name of the last complete stream event. */
+  private lastEvent: string | undefined;
   private sawUsage = false;
   private readonly parser: SseParser | undefined;
   private json: Buffer[] | undefined;
@@ -108,7 +110,16 @@ export class UsageMeter {
     return this.sawUsage;
   }
 
+  /**
+   * A stream whose bytes so far end exactly with a complete `message_stop` event: the last event
+   * is message_stop and nothing of another event follows it. False for anything that is not a stream.
+   */
+  get streamStopped(): boolean {
+    return this.parser !== undefined && this.lastEvent === 'message_stop' && this.parser.idle;
+  }
+
   private onEvent(e: SseEvent): void {
+    this.lastEvent = e.event;
     switch (e.event) {
       case 'content_block_delta':
       case 'content_block_start':

@@ -147,10 +147,9 @@ describe('the SDK sees the same answers from every kind', () => {
 
 describe('Bedrock faults as the SDK sees them through the gateway', () => {
   test('a stream cut mid-frame ends with an error the SDK raises, after the events that arrived whole', async () => {
-    const stream = client('bedrock').messages.stream(
-      { model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'cut me' }] },
-      { headers: { 'x-mock-bedrock-fault': 'cut-frame' } },
-    );
+    // The Bedrock adapter forwards no client header (x-mock-* included): the fault is the mock's plan.
+    bedrockMock.setFaults({ bedrockFault: 'cut-frame', count: 1 });
+    const stream = client('bedrock').messages.stream({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'cut me' }] });
     const seen: string[] = [];
     await assert.rejects(
       (async () => {

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deferred, until } from '../helpers/deferred.js';
 import { scrape, sum } from '../helpers/prom.js';
+import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { startStack } from '../helpers/stack.js';
 
 const TYPES = { input: 'input_tokens', output: 'output_tokens', cache_creation: 'cache_creation_input_tokens', cache_read: 'cache_read_input_tokens' } as const;
@@ -75,9 +76,51 @@ describe('token accounting', () => {
       for (let i = 0; i < 5; i++) await fetch(`${stack.gateway.url}/random/path/${i}`).then((r) => r.arrayBuffer());
       const samples = await scrape(stack.gateway.url);
       const modes = new Set(samples.filter((s) => s.name === 'claude_api_calls_total').map((s) => s.labels.mode));
-      assert.deepEqual([...modes].sort(), ['alpha', 'beta', 'other']);
+      // The unknown paths (no mode header) reached upstream as `default`: the gateway's own name takes no slot.
+      assert.deepEqual([...modes].sort(), ['alpha', 'beta', 'default', 'other']);
       assert.equal(sum(samples, 'http_requests_total', { route: 'other' }), 5);
       assert.ok(!samples.some((s) => s.labels.route?.startsWith('/random')));
+    } finally {
+      await stack.close();
+    }
+  });
+
+  test('mode labels are earned, not squatted: unauthenticated junk modes take no slot; a real client\'s mode is its own label', async () => {
+    const gatewayKey = 'gateway-key-modes-0123456789';
+    const stack = await startStack({ env: { GATEWAY_API_KEYS: gatewayKey, CACHE: 'on' } });
+    try {
+      const url = stack.gateway.url;
+      const junkBody = JSON.stringify(params('junk'));
+      // More junk modes than MAX_MODES (20), on every kind of request that upstream never answered with a 2xx.
+      for (let i = 0; i < 25; i++) {
+        const mode = `junk${i}`;
+        const noGatewayKey = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-gateway-mode': mode }, body: junkBody });
+        assert.equal(noGatewayKey.status, 401);
+        await noGatewayKey.arrayBuffer();
+        const health = await fetch(`${url}/healthz`, { headers: { 'x-gateway-mode': mode } });
+        assert.equal(health.status, 200);
+        await health.arrayBuffer();
+        assert.equal((await rawExchange(url, rawRequest('GET', '/v1/../v1/models', { 'x-gateway-mode': mode }))).status, 400, 'a refused path');
+        // Past the gateway key but without an Anthropic key: upstream answers 401.
+        const noCredential = await fetch(`${url}/v1/messages`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01', 'x-gateway-api-key': gatewayKey, 'x-gateway-mode': mode },
+          body: junkBody,
+        });
+        assert.equal(noCredential.status, 401);
+        await noCredential.arrayBuffer();
+      }
+      const real = stack.client({ defaultHeaders: { 'x-gateway-api-key': gatewayKey, 'x-gateway-mode': 'real-client' } });
+      await real.messages.create(params('first real call'));
+      const cached = await real.messages.create(params('first real call')).withResponse();
+      assert.equal(cached.response.headers.get('x-gateway-coalesce-role'), 'cache');
+
+      const samples = await scrape(url);
+      assert.equal(sum(samples, 'claude_api_calls_total', { mode: 'real-client', status: '200' }), 1);
+      assert.ok(sum(samples, 'claude_tokens_total', { mode: 'real-client' }) > 0);
+      assert.equal(sum(samples, 'cache_hits_total', { mode: 'real-client' }), 1, 'counted under its own label once earned');
+      assert.equal(sum(samples, 'claude_api_calls_total', { mode: 'other', status: '401' }), 25, 'upstream 401s count as other');
+      assert.ok(!samples.some((s) => s.labels.mode?.startsWith('junk')), 'no junk mode is a label');
     } finally {
       await stack.close();
     }

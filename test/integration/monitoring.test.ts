@@ -5,15 +5,20 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deferred, until } from '../helpers/deferred.js';
+import { deferred, eventually, until, type Deferred } from '../helpers/deferred.js';
 import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { scrape, sum } from '../helpers/prom.js';
+import { SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { freePort } from '../helpers/ports.js';
 
 /**
  * monitoring/ checked with the real Prometheus: promtool validates the config and rules and runs
- * the alert unit tests; a real Prometheus scrapes a gateway that served a short mixed load, and
- * every PromQL expression of the Grafana dashboard must return data.
+ * the alert unit tests; a real Prometheus scrapes two gateways (one instance on two upstreams, one
+ * on Redis with a one-connection upstream pool) that served a short mixed load, and every PromQL
+ * expression of the Grafana dashboard must return data.
  */
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -25,8 +30,29 @@ function promtool(...args: string[]): string {
 
 interface Panel {
   title?: string;
-  targets?: { expr?: string }[];
+  targets?: { expr?: string; refId?: string }[];
   panels?: Panel[];
+}
+
+/** The expression of one target of the dashboard, by panel title and refId. */
+function dashboardExpr(title: string, refId: string): string {
+  const dashboard = JSON.parse(readFileSync(join(MONITORING, 'grafana/dashboards/claude-gateway.json'), 'utf8')) as { panels: Panel[] };
+  const expr = dashboard.panels.find((p) => p.title === title)?.targets?.find((t) => t.refId === refId)?.expr;
+  assert.ok(expr !== undefined, `the dashboard has a "${title}" panel with a target ${refId}`);
+  return expr;
+}
+
+/**
+ * The lines monitoring/README documents as what `promtool check metrics` prints for a live scrape:
+ * the first ```text block under its "promtool check metrics" heading (an empty block: none).
+ */
+function documentedLintLines(): string[] {
+  const readme = readFileSync(join(MONITORING, 'README.md'), 'utf8');
+  const section = readme.split(/^### /m).find((s) => s.startsWith('`promtool check metrics`'));
+  assert.ok(section !== undefined, 'monitoring/README has a "promtool check metrics" section');
+  const block = /^```text\n([\s\S]*?)^```$/m.exec(section);
+  assert.ok(block !== null, 'the section lists the lines in a ```text block');
+  return (block[1] ?? '').split('\n').filter((l) => l.trim() !== '');
 }
 
 function dashboardExprs(): { title: string; expr: string }[] {
@@ -64,6 +90,11 @@ describe('monitoring/ with the real Prometheus', () => {
 
   describe('a gateway under a short load, scraped by Prometheus', () => {
     let stack: UpstreamsStack;
+    // The second instance: coordination on a real Redis, and one upstream connection, so a
+    // second call waits for it (the pool panels have waits to show).
+    let redis: RedisServer | undefined;
+    let pooled: Stack | undefined;
+    let poolHold: Deferred<void> | undefined;
     const mocks: MockUpstream[] = [];
     let prometheus: ChildProcess | undefined;
     let promUrl = '';
@@ -106,46 +137,82 @@ describe('monitoring/ with the real Prometheus', () => {
       for (let i = 0; i < 3; i++) await failing.messages.create({ model: 'claude-opus-5', max_tokens: 8, messages: [{ role: 'user', content: `x${i}` }] }).catch(() => undefined);
       for (let i = 0; i < 45; i++) await fetch(`${stack.gateway.url}/v1/models`, { headers: { 'x-api-key': 'sk-ant-burst-0000000000', 'anthropic-version': '2023-06-01' } }).then((r) => r.arrayBuffer());
 
+      redis = await startRedis();
+      pooled = await startStack({
+        env: { REDIS_URL: redis.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, UPSTREAM_CONNECTIONS: '1' },
+        mock: { onRequest: (r) => (r.body.includes('hold the connection') ? poolHold?.promise : undefined) },
+      });
+      const replica = pooled;
+      await eventually(async () => sum(await scrape(replica.gateway.url), 'redis_available') === 1, 10_000, 'the Redis-backed instance to use Redis');
+      /** One call holds the only upstream connection at the mock; a second one waits for it, then both end. */
+      const poolWait = async (): Promise<void> => {
+        const hold = deferred();
+        poolHold = hold;
+        const client = replica.client();
+        const holding = client.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: 'hold the connection' }] });
+        await until(() => replica.mock.stats().activeRequests === 1, 5_000, 'the first call to hold the only connection');
+        const waiting = client.messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: 'wait for the connection' }] });
+        await until(() => replica.gateway.upstream.snapshot().queued === 1, 5_000, 'the second call to wait for the connection');
+        hold.resolve();
+        await Promise.all([holding, waiting]);
+      };
+
       dir = mkdtempSync(join(tmpdir(), 'cgw-prom-'));
       const port = await freePort();
       promUrl = `http://127.0.0.1:${port}`;
       writeFileSync(
         join(dir, 'prometheus.yml'),
-        `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [${JSON.stringify(join(MONITORING, 'alerts.yml'))}]\nscrape_configs:\n  - job_name: claude-gateway\n    static_configs:\n      - targets: ['${new URL(stack.gateway.url).host}']\n`,
+        `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [${JSON.stringify(join(MONITORING, 'alerts.yml'))}]\nscrape_configs:\n  - job_name: claude-gateway\n    static_configs:\n      - targets: ['${new URL(stack.gateway.url).host}', '${new URL(pooled.gateway.url).host}']\n`,
       );
       prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-      // Enough scrapes for rate() over 1m windows to have two samples, and traffic between them.
-      let scrapes = 0;
-      for (let i = 0; i < 200 && scrapes < 4; i++) {
-        await new Promise((r) => setTimeout(r, 250));
+      /** The fewest scrapes Prometheus stored for either instance (0 until both have been scraped, or while its storage starts). */
+      const scrapeCount = async (): Promise<number> => {
         const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent('count_over_time(up{job="claude-gateway"}[1m])')}`).catch(() => undefined);
         // Prometheus answers 503 "Service Unavailable" (text) until its storage is ready: not yet, as for no answer.
         const body = res?.ok !== true ? undefined : ((await res.json()) as { data?: { result?: { value: [number, string] }[] } });
-        scrapes = Number(body?.data?.result?.[0]?.value[1] ?? 0);
-        if (scrapes === 2) {
-          // Traffic between scrapes, so every rate() has an increase to show.
+        const counts = (body?.data?.result ?? []).map((r) => Number(r.value[1]));
+        return counts.length === 2 ? Math.min(...counts) : 0;
+      };
+      // Two scrapes of both instances before traffic, and two more once it ended (one may have been
+      // taken before the traffic ended and stored after the count), so every rate() over 1m has an increase.
+      let scrapes = 0;
+      let needed = 2;
+      let between = false;
+      for (let i = 0; i < 200 && !(between && scrapes >= needed); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        scrapes = await scrapeCount();
+        if (scrapes >= 2 && !between) {
+          between = true;
           await stack.client({ defaultHeaders: { 'x-gateway-mode': 'chat' } }).messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'between scrapes' }] });
           await stack.client({ defaultHeaders: { 'x-gateway-mode': 'agent' } }).messages.stream({ model: 'claude-haiku-5-5', max_tokens: 16, messages: [{ role: 'user', content: 'stream between' }] }).finalMessage();
+          await poolWait();
+          needed = (await scrapeCount()) + 2;
         }
       }
-      assert.ok(scrapes >= 4, 'Prometheus scraped the gateway');
+      assert.ok(between && scrapes >= needed, `Prometheus scraped both instances before and after the traffic (${scrapes} of ${needed})`);
     });
 
     after(async () => {
       prometheus?.kill('SIGTERM');
+      poolHold?.resolve();
       await stack.close();
+      await pooled?.close();
+      await redis?.stop();
       await Promise.all(mocks.map((m) => m.close()));
       if (dir !== '') rmSync(dir, { recursive: true, force: true });
     });
 
-    test('promtool check metrics accepts a real /metrics scrape', async () => {
-      const text = await (await fetch(`${stack.gateway.url}/metrics`)).text();
-      const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-      // prom-client's own default gauges carry a _total suffix promtool lints; nothing else may be reported.
-      const KNOWN = /^nodejs_active_(handles|requests|resources)_total non-counter metrics should not have "_total" suffix$/;
-      const problems = `${run.stdout}${run.stderr}`.split('\n').filter((l) => l.trim() !== '' && !KNOWN.test(l));
-      assert.deepEqual(problems, []);
-      assert.ok(run.status === 0 || run.status === 3, `promtool exited ${String(run.status)}`);
+    test('promtool check metrics on a live scrape prints exactly the lines monitoring/README documents', async () => {
+      const documented = documentedLintLines();
+      for (const gateway of [stack.gateway, pooled?.gateway]) {
+        assert.ok(gateway !== undefined);
+        const text = await (await fetch(`${gateway.url}/metrics`)).text();
+        const run = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+        const lines = `${run.stdout}${run.stderr}`.split('\n').filter((l) => l.trim() !== '');
+        assert.deepEqual(lines.sort(), [...documented].sort(), `promtool check metrics on ${gateway.url}/metrics`);
+        // promtool exits 3 for lint findings, 1 for a scrape it cannot parse.
+        assert.equal(run.status, documented.length === 0 ? 0 : 3, `promtool exited ${String(run.status)}`);
+      }
     });
 
     test('every PromQL expression of the dashboard returns data', async () => {
@@ -159,6 +226,40 @@ describe('monitoring/ with the real Prometheus', () => {
         if ((body.data?.result?.length ?? 0) === 0) empty.push(`${title}: ${expr}`);
       }
       assert.deepEqual(empty, [], 'queries without data');
+    });
+
+    /** The value of each series `expr` returns (Grafana's variables as in `concrete`), keyed by the label `by`. */
+    async function values(expr: string, by: string): Promise<Record<string, number>> {
+      const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(concrete(expr))}`);
+      const body = (await res.json()) as { status: string; data?: { result?: { metric: Record<string, string>; value: [number, string] }[] } };
+      assert.equal(body.status, 'success', expr);
+      return Object.fromEntries((body.data?.result ?? []).map((r) => [r.metric[by] ?? '', Number(r.value[1])]));
+    }
+
+    /** The one value a query without grouping labels returns (NaN if none). */
+    async function value(expr: string): Promise<number> {
+      return (await values(expr, '__none__'))[''] ?? Number.NaN;
+    }
+
+    test('the overhead, pool and Redis panels show what happened', async () => {
+      const overheadP95 = await value(dashboardExpr('Gateway overhead p50 / p95 / p99', 'B'));
+      assert.ok(overheadP95 > 0, `gateway overhead p95: ${overheadP95}`);
+      const waited = await value(dashboardExpr('Upstream pool waits', 'A'));
+      assert.ok(waited > 0, `a call waited for an upstream connection (waits/s: ${waited})`);
+      const waitP95 = await value(dashboardExpr('Upstream pool waits', 'C'));
+      assert.ok(waitP95 > 0, `pool wait p95: ${waitP95}`);
+      const capacity = await value(dashboardExpr('Upstream pool occupancy', 'C'));
+      assert.ok(capacity >= 1, `pool capacity: ${capacity}`);
+
+      assert.ok(pooled !== undefined);
+      assert.deepEqual(
+        await values(dashboardExpr('Redis coordination', 'A'), 'instance'),
+        { [new URL(stack.gateway.url).host]: 0, [new URL(pooled.gateway.url).host]: 1 },
+        'redis_available: local only without REDIS_URL, 1 on Redis',
+      );
+      assert.deepEqual(await values(dashboardExpr('Redis coordination', 'B'), 'domain'), { flights: 1, reader: 1, 'rate-limit': 1 });
+      const errors = await values(dashboardExpr('Redis errors', 'A'), 'instance');
+      assert.equal(Object.keys(errors).length, 2, 'a Redis error rate per instance');
     });
   });
 });

@@ -340,6 +340,44 @@ describe('the gateway process: operator options', () => {
     assert.ok(!printed.stdout.includes('gateway listening') && !printed.stderr.includes('gateway listening'));
   });
 
+  test('--print-config shows no part of any Redis password, however the URL spells it; one TENANT_HASH_KEY rule for REDIS_URL and REDIS_CLUSTER_NODES', async () => {
+    const TENANT_HASH_KEY = 'print-config-tenant-hash-key-0123456789';
+    // Passwords with a raw `@` (WHATWG reads up to the last `@` before the host) and a raw `,`.
+    const passwords = ['Qz7@Xk9w', 'Jm4@Vb2y@Hr8t', 'Lp3,Ws6n'];
+    const cases: Record<string, string>[] = [
+      { REDIS_URL: `redis://gateway:${passwords[0]}@redis.internal:6379/0` },
+      { REDIS_URL: `rediss://:${passwords[2]}@redis.internal:6380` },
+      { REDIS_CLUSTER_NODES: `redis://gateway:${passwords[0]}@10.0.0.1:7000,rediss://gateway:${passwords[1]}@10.0.0.2:7001, 10.0.0.3:7002` },
+    ];
+    for (const env of cases) {
+      const printed = await run(['--print-config'], { ...env, TENANT_HASH_KEY, PORT: '0' });
+      assert.equal(printed.code, 0, printed.stderr);
+      const [name] = Object.keys(env) as [string];
+      assert.match(printed.stdout, new RegExp(`^${name}=rediss?://(?:gateway)?:<redacted>@`, 'm'));
+      for (const password of passwords) {
+        for (let i = 0; i + 3 <= password.length; i++) {
+          const part = password.slice(i, i + 3);
+          assert.ok(!printed.stdout.includes(part) && !printed.stderr.includes(part), `${name}: "${part}" of a password printed`);
+        }
+      }
+      // Without TENANT_HASH_KEY, either variable is refused the same way, naming both variables and no value.
+      const refused = await run(['--print-config'], { ...env, PORT: '0' });
+      assert.equal(refused.code, 1, `${name} without TENANT_HASH_KEY is refused`);
+      assert.equal(refused.stdout, '');
+      assert.match(refused.stderr, new RegExp(`${name} is set but TENANT_HASH_KEY is not`));
+      for (const password of passwords) assert.ok(!refused.stderr.includes(password.slice(0, 3)));
+    }
+    // What the WHATWG parser cannot read is refused, naming the variable, echoing nothing of it.
+    const unparseable: Record<string, string>[] = [{ REDIS_URL: 'redis://gateway:Tn5/Gc1q@redis.internal:6379' }, { REDIS_CLUSTER_NODES: '10.0.0.1:7000,redis://gateway:Tn5/Gc1q@10.0.0.2:7001' }];
+    for (const env of unparseable) {
+      const refused = await run(['--print-config'], { ...env, TENANT_HASH_KEY, PORT: '0' });
+      const [name] = Object.keys(env) as [string];
+      assert.equal(refused.code, 1, `${name}: an unparseable URL is refused`);
+      assert.match(refused.stderr, new RegExp(`${name} must be`));
+      assert.ok(!refused.stderr.includes('Tn5') && !refused.stderr.includes('Gc1q'));
+    }
+  });
+
   test('an unknown option exits 2 with usage', async () => {
     const result = await run(['--serve']);
     assert.equal(result.code, 2);

@@ -81,10 +81,24 @@ describe('cross-instance flights on Redis (the SharedFlights port)', () => {
     assert.deepEqual(follow.answer.head, HEAD);
     const parts = ['event: a\n\n', 'event: b\n\n', 'x'.repeat(200_000)];
     for (const p of parts) lead.publisher.chunk(Buffer.from(p));
-    lead.publisher.end();
+    lead.publisher.end(true);
     assert.equal((await within(collect(follow.answer.body), 5_000, 'the body')).toString(), parts.join(''));
+    assert.equal(follow.whole(), true, 'the leader marked its answer whole: the follower may keep it');
     // Released once the leader has the end entry's acknowledgement (the follower may read it first).
     await eventually(async () => (await probe.exists(`cgw:{${key}}:claim`)) === 0, 5_000, 'the claim to be released after the end');
+  });
+
+  test('an end not marked whole relays every byte and ends cleanly, but the follower must not keep it', async () => {
+    const key = nextKey();
+    const signal = new AbortController().signal;
+    const lead = leader(await a.coordination.shared.join(key, signal));
+    const joining = b.coordination.shared.join(key, signal);
+    lead.publisher.head(HEAD);
+    const follow = follower(await within(joining, 5_000, 'the follower to get the head'));
+    lead.publisher.chunk(Buffer.from('event: message_start\ndata: {}\n\n'));
+    lead.publisher.end(false);
+    assert.equal((await within(collect(follow.answer.body), 5_000, 'the body')).toString(), 'event: message_start\ndata: {}\n\n');
+    assert.equal(follow.whole(), false);
   });
 
   test('a lost entry (a gap in the sequence) fails the follower\'s body: never a complete-looking answer', async () => {
@@ -120,7 +134,7 @@ describe('cross-instance flights on Redis (the SharedFlights port)', () => {
     await probe.set(claim, 'successor:1', { expiration: { type: 'PX', value: 60_000 } });
     // A's next heartbeat finds it is not the owner: it must not extend the successor's TTL.
     await eventually(async () => (await metricValue(a.metrics, 'remote_flight_publishers')) === 0, 5_000, 'A to notice it lost its claim');
-    lead.publisher.end();
+    lead.publisher.end(true);
     assert.equal(await probe.get(claim), 'successor:1', 'the successor\'s claim survived');
     assert.ok((await probe.pTTL(claim)) > 30_000, 'and kept its own TTL (not shortened to the late leader\'s)');
   });
@@ -138,7 +152,7 @@ describe('cross-instance flights on Redis (the SharedFlights port)', () => {
     assert.equal(await clients(), before, 'no connection was opened for the follows');
     for (const l of leads) {
       l.publisher.chunk(Buffer.from('done'));
-      l.publisher.end();
+      l.publisher.end(true);
     }
     for (const f of follows) assert.equal((await within(collect(f.answer.body), 5_000, 'a body')).toString(), 'done');
     await eventually(async () => (await metricValue(b.metrics, 'remote_flight_followers')) === 0, 5_000, 'the follower gauge back to zero');

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { deferred } from '../helpers/deferred.js';
 import { freePort } from '../helpers/ports.js';
+import { rawExchange } from '../helpers/raw-http.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { startStack, TEST_API_KEY, type Stack } from '../helpers/stack.js';
 
@@ -247,6 +248,50 @@ describe('rate limiting', () => {
 
       mock.timers.tick(60_000);
       assert.equal((await post(stack, body('claude-sonnet-5', 'next window'))).status, 200, 'a new window admits again');
+    } finally {
+      mock.timers.reset();
+      await stack.close();
+    }
+  });
+
+  /** A raw POST carrying the SDK's headers plus `extra` header lines, as no HTTP client library would send them. */
+  function rawPost(stack: Stack, extra: string[], content: string): Promise<{ status: number; type: string | undefined }> {
+    const payload = body('claude-sonnet-5', content);
+    const head = ['POST /v1/messages HTTP/1.1', 'host: 127.0.0.1', 'connection: close', 'content-type: application/json', 'anthropic-version: 2023-06-01', ...extra, `content-length: ${Buffer.byteLength(payload)}`];
+    return rawExchange(stack.gateway.url, `${head.join('\r\n')}\r\n\r\n${payload}`).then((a) => ({
+      status: a.status,
+      type: a.body.startsWith('{') ? (JSON.parse(a.body) as Answer['json']).error?.type : undefined,
+    }));
+  }
+
+  test('pass-through: a second, different credential is refused 400 before it counts or travels; the billed key keeps its own budget', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 10_000_000 });
+    const stack = await startStack({ env: { RATE_LIMIT_RPM: '5' } });
+    try {
+      // The real key plus a rotating junk one, in either header and either order: each was a fresh bucket.
+      for (let i = 0; i < 10; i++) {
+        const junk = i % 2 === 0 ? `x-api-key: sk-ant-junk-${i}` : `authorization: Bearer sk-ant-junk-${i}`;
+        const extra = i % 4 < 2 ? [`x-api-key: ${TEST_API_KEY}`, junk] : [junk, `authorization: Bearer ${TEST_API_KEY}`];
+        const answer = await rawPost(stack, extra, `junk ${i}`);
+        assert.deepEqual(answer, { status: 400, type: 'invalid_request_error' }, `request ${i} with two credentials`);
+      }
+      assert.equal(stack.mock.requests.length, 0, 'no request with two credentials reached upstream');
+      // The same key in both headers is one credential, billed and counted once per request.
+      assert.equal((await rawPost(stack, [`x-api-key: ${TEST_API_KEY}`, `authorization: Bearer ${TEST_API_KEY}`], 'same key twice')).status, 200);
+      for (let i = 0; i < 4; i++) assert.equal((await rawPost(stack, [`x-api-key: ${TEST_API_KEY}`], `own ${i}`)).status, 200);
+      assert.deepEqual(await rawPost(stack, [`authorization: Bearer ${TEST_API_KEY}`], 'sixth'), { status: 429, type: 'rate_limit_error' });
+    } finally {
+      mock.timers.reset();
+      await stack.close();
+    }
+  });
+
+  test('an open injecting gateway limits by client address: client keys are not billed, so rotating them buys nothing', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 10_000_000 });
+    const stack = await startStack({ env: { RATE_LIMIT_RPM: '3', ANTHROPIC_API_KEY: 'sk-ant-gateway-held-0123456789', ALLOW_OPEN_GATEWAY: 'true' } });
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await rawPost(stack, [`x-api-key: sk-ant-rotating-${i}`], `open ${i}`)).status, 200);
+      assert.deepEqual(await rawPost(stack, ['x-api-key: sk-ant-rotating-3'], 'open 3'), { status: 429, type: 'rate_limit_error' });
     } finally {
       mock.timers.reset();
       await stack.close();

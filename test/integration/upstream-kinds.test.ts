@@ -9,7 +9,7 @@ import { GatewayError } from '../../src/errors.js';
 import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';
-import { BedrockAdapter } from '../../src/upstream/kinds/bedrock.js';
+import { BedrockAdapter, type AwsCredentials, type AwsCredentialSource } from '../../src/upstream/kinds/bedrock.js';
 import type { OutgoingRequest, UpstreamAdapter } from '../../src/upstream/kinds/kind.js';
 import { VertexAdapter } from '../../src/upstream/kinds/vertex.js';
 
@@ -60,6 +60,11 @@ async function readAll(body: Readable): Promise<{ text: string; error: unknown }
 
 const BASE_HEADERS = ['content-type', 'application/json', 'anthropic-version', '2023-06-01', 'x-api-key', 'sk-ant-client', 'accept-encoding', 'identity'];
 
+/** The mock's own `x-mock-*` controls: added to the wire request, since no Bedrock/Vertex adapter forwards a client's. */
+function mockControls(headers: string[]): string[] {
+  return headers.filter((_, i) => headers[i - (i % 2)]?.startsWith('x-mock-') === true);
+}
+
 async function call(adapter: UpstreamAdapter, upstream: UpstreamClient, path: string, body: string, extraHeaders: string[] = []): Promise<Answer> {
   const req: OutgoingRequest = {
     method: 'POST',
@@ -72,8 +77,8 @@ async function call(adapter: UpstreamAdapter, upstream: UpstreamClient, path: st
   const signal = AbortSignal.timeout(10_000);
   assert.equal(adapter.refuses(req), undefined);
   const prepared = await adapter.prepare(req, { signal });
-  const res = await upstream.send({ method: 'POST', path: prepared.path, headers: prepared.headers, body: prepared.body, signal });
-  const translated = prepared.translate({ status: res.status, headers: res.headers, body: res.body, decoded: res.decoded });
+  const res = await upstream.send({ method: 'POST', path: prepared.path, headers: [...prepared.headers, ...mockControls(extraHeaders)], body: prepared.body, signal });
+  const translated = await prepared.translate({ status: res.status, headers: res.headers, body: res.body, decoded: res.decoded });
   const { text, error } = await readAll(translated.body);
   return { status: translated.status, headers: translated.headers, text, error };
 }
@@ -330,6 +335,49 @@ describe('credentials', () => {
     assert.equal(again.status, 200, again.text);
     const secondKey = /Credential=([^/]+)/.exec(String(bedrockMock.requests.at(-1)?.headers.authorization))?.[1];
     assert.notEqual(secondKey, firstKey, 'new credentials were fetched');
+  });
+
+  test("bedrock: a client's x-amz-security-token never reaches the signed request, so it forces no credential refresh", async () => {
+    // Session credentials the mock issued (as a container endpoint would): their token is checked, and signed.
+    let refreshes = 0;
+    let current: AwsCredentials | undefined;
+    const source: AwsCredentialSource = async (options) => {
+      if (options?.forceRefresh === true) {
+        refreshes++;
+        current = undefined;
+      }
+      if (current === undefined) {
+        const issued = (await (await fetch(`${bedrockMock.url}/_mock/aws/credentials`)).json()) as Record<string, string>;
+        current = { accessKeyId: issued.AccessKeyId ?? '', secretAccessKey: issued.SecretAccessKey ?? '', sessionToken: issued.Token };
+      }
+      return current;
+    };
+    const adapter = new BedrockAdapter({ url: bedrockMock.url, region: 'us-east-1', credentials: source });
+    const hostile = ['x-amz-security-token', 'client-session-token', 'x-amz-date', '20200101T000000Z', 'x-amz-content-sha256', 'UNSIGNED-PAYLOAD', 'x-amzn-bedrock-trace', 'ENABLED'];
+    const statuses: number[] = [];
+    const tokens: unknown[] = [];
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await call(adapter, bedrockClient, '/v1/messages', messages(), hostile)).status);
+      const seen = bedrockMock.requests.at(-1)?.headers;
+      tokens.push(seen?.['x-amz-security-token'] === current?.sessionToken && seen?.['x-amzn-bedrock-trace'] === undefined);
+    }
+    assert.equal(refreshes, 0, 'no credential refresh');
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
+    assert.deepEqual(tokens, [true, true, true, true, true], 'only the gateway session token, no client x-amzn-*');
+  });
+
+  test('vertex: only anthropic-version and anthropic-beta of the client headers arrive; accept is the adapter\'s', async () => {
+    const hostile = ['x-goog-user-project', 'other-project', 'x-server-timeout', '30', 'x-http-method-override', 'GET', 'accept', 'text/html', 'anthropic-beta', 'beta-one'];
+    const got = await call(vertex(), vertexClient, '/v1/messages', messages({ stream: true }), hostile);
+    assert.equal(got.status, 200, got.text);
+    const seen = vertexMock.requests.at(-1)?.headers ?? {};
+    assert.equal(seen['x-goog-user-project'], undefined);
+    assert.equal(seen['x-server-timeout'], undefined);
+    assert.equal(seen['x-http-method-override'], undefined);
+    assert.equal(seen['x-api-key'], undefined);
+    assert.equal(seen.accept, 'text/event-stream');
+    assert.equal(seen['anthropic-beta'], 'beta-one');
+    assert.equal(seen['anthropic-version'], '2023-06-01');
   });
 
   test('vertex: a rejected token is replaced by a new one from ADC', async () => {

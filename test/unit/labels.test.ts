@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BoundedLabel, ModelLabels } from '../../src/observability/labels.js';
+import { ModeLabels, ModelLabels } from '../../src/observability/labels.js';
 
 describe('ModelLabels', () => {
   const vouched = new Set(['claude-opus-5']);
@@ -29,13 +29,23 @@ describe('ModelLabels', () => {
   });
 });
 
-describe('BoundedLabel (modes without MODES)', () => {
-  test('the first `cap` values keep their label whatever comes after; nothing evicts them', () => {
-    const modes = new BoundedLabel(undefined, 2);
-    assert.equal(modes.value('batch'), 'batch');
-    assert.equal(modes.value('chat'), 'chat');
-    for (let i = 0; i < 1_000; i++) assert.equal(modes.value(`junk-${i}`), 'other');
-    assert.equal(modes.value('batch'), 'batch');
-    assert.equal(modes.value('chat'), 'chat');
+describe('ModeLabels', () => {
+  test('a mode is `other` until a 2xx earns it; the first `cap` earned keep their label, nothing evicts them', () => {
+    const modes = new ModeLabels(undefined, 2);
+    for (let i = 0; i < 1_000; i++) assert.equal(modes.known(`junk-${i}`), 'other', 'seen is not earned');
+    assert.equal(modes.known('batch'), 'other');
+    assert.equal(modes.earn('batch'), 'batch');
+    assert.equal(modes.earn('chat'), 'chat');
+    assert.equal(modes.earn('late'), 'other', 'past the cap');
+    assert.equal(modes.known('batch'), 'batch');
+    assert.equal(modes.known('default'), 'default', "the gateway's own names need no slot");
+    assert.equal(modes.known('invalid'), 'invalid');
+  });
+
+  test('with MODES only the allowlist (and default) are labels; earning changes nothing', () => {
+    const modes = new ModeLabels(new Set(['chat', 'default']), 20);
+    assert.equal(modes.known('chat'), 'chat');
+    assert.equal(modes.earn('nope'), 'other');
+    assert.equal(modes.known('nope'), 'other');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mapBedrockError, mapVertexStatus } from '../../src/upstream/kinds/provider-errors.js';
+import { clientText, mapBedrockError, mapVertexStatus, namesDeployment, refineVertex } from '../../src/upstream/kinds/provider-errors.js';
 
 describe('provider error mapping', () => {
   test('Bedrock error types map to Anthropic statuses', () => {
@@ -39,5 +39,34 @@ describe('provider error mapping', () => {
     ];
     for (const [status, want] of cases) assert.equal(mapVertexStatus(status).status, want, String(status));
     assert.equal(mapVertexStatus(401).credentialRejected, true);
+  });
+
+  test('only the classes about the client\'s own request keep their text, and only when it names no deployment', () => {
+    const validation = mapBedrockError(400, 'ValidationException');
+    assert.equal(clientText(validation, 'max_tokens: Field required'), 'max_tokens: Field required');
+    for (const type of ['AccessDeniedException', 'ThrottlingException', 'ResourceNotFoundException', 'ModelErrorException', 'SomethingNew']) {
+      assert.equal(clientText(mapBedrockError(400, type), 'max_tokens: Field required'), undefined, type);
+    }
+    assert.equal(clientText(refineVertex(mapVertexStatus(400), 'INVALID_ARGUMENT'), 'bad field'), 'bad field');
+    assert.equal(clientText(refineVertex(mapVertexStatus(400), 'invalid_request_error'), 'bad field'), 'bad field');
+    assert.equal(clientText(refineVertex(mapVertexStatus(400), 'FAILED_PRECONDITION'), 'bad field'), undefined);
+    assert.equal(clientText(refineVertex(mapVertexStatus(403), 'INVALID_ARGUMENT'), 'bad field'), undefined, 'a class is refined only within its own status');
+    assert.equal(clientText(validation, 'x'.repeat(5000)), undefined, 'an overlong text is withheld');
+  });
+
+  test('deployment text is recognised', () => {
+    for (const text of [
+      'arn:aws:iam::123456789012:role/x',
+      'account 123456789012 is not allowed',
+      'key AKIAABCDEFGHIJKLMNOP',
+      'projects/acme-prod/locations/us-east5',
+      'gateway@acme.iam.gserviceaccount.com',
+      'ops@example.com',
+    ]) {
+      assert.equal(namesDeployment(text), true, text);
+    }
+    for (const text of ['messages.0.content: Field required', 'model claude-sonnet-4-5@20250929 is not valid', 'max_tokens: 1234567 > 64000']) {
+      assert.equal(namesDeployment(text), false, text);
+    }
   });
 });

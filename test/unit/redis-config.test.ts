@@ -21,7 +21,7 @@ test('Redis configuration: cluster nodes, TLS CA file and caps are validated and
   rejects({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_STREAM_MAX_BYTES: '10' }, 'REDIS_STREAM_MAX_BYTES');
   rejects({ REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CACHE_MAX_ENTRY_BYTES: '-1' }, 'REDIS_CACHE_MAX_ENTRY_BYTES');
 
-  const c = loadConfig({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, rediss://u:p@10.0.0.2:7001' });
+  const c = loadConfig({ TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_CLUSTER_NODES: '10.0.0.1:7000, rediss://u:p@10.0.0.2:7001' });
   assert.deepEqual(c.redis?.clusterNodes, ['redis://10.0.0.1:7000', 'rediss://u:p@10.0.0.2:7001']);
   assert.equal(loadConfig({}).redis, undefined, 'no Redis unless asked');
 

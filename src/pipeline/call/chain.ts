@@ -3,6 +3,7 @@ import type { Span } from '@opentelemetry/api';
 import type { CallScope, FlightSource } from '../coalesce/flight.js';
 import type { UsageMeter } from '../../upstream/usage.js';
 import type { Upstream } from '../../upstream/upstreams.js';
+import type { AttemptLimit } from './attempt-limit.js';
 
 /**
  * The upstream call as a chain of small interceptors around one typed outcome, in the style of
@@ -24,7 +25,7 @@ export interface UpstreamCall {
   readonly body: Buffer | Readable | null;
   /** Bounded endpoint label. */
   readonly endpoint: string;
-  /** Mode of the request that leads the call. */
+  /** Mode name of the request that leads the call (validated, not a label: accounting resolves it through ModeLabels). */
   readonly mode: string;
   /** The model the request names (raw, unbounded: never a label as is); undefined when none. */
   readonly model: string | undefined;
@@ -38,6 +39,8 @@ export interface UpstreamCall {
   readonly upstream: Upstream | undefined;
   /** route: upstreams still left to fail over to after this one (inner interceptors leave failures to the route when > 0). */
   readonly alternatives: number;
+  /** route: the call's attempts left (FAILOVER_MAX_ATTEMPTS), shared by every attempt of the call; the transport spends them. */
+  readonly attempts: AttemptLimit | undefined;
 }
 
 /**
@@ -49,6 +52,14 @@ export interface CallFacts {
   upstream: string | undefined;
   /** share: whether this instance made the upstream call or relayed another instance's. */
   origin: 'upstream' | 'remote' | undefined;
+  /**
+   * Whether the answer's body, once it ended, ended where its framing says it must rather than where
+   * a connection happened to close. transport: the HTTP framing of the call's own answer
+   * (upstream/client.ts `delimited`). share: for an answer relayed from another instance, that
+   * instance's verdict (pipeline/reuse.ts) as its end entry carried it, written when the relay ended.
+   * The two writers never meet: a relayed call runs no transport.
+   */
+  framed: boolean | undefined;
   /** transport: performance.now() when the (last) upstream request was sent. */
   sentAt: number | undefined;
   /** transport: performance.now() when the upstream response headers arrived. */
@@ -60,7 +71,7 @@ export interface CallFacts {
 }
 
 export function newFacts(): CallFacts {
-  return { upstream: undefined, origin: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
+  return { upstream: undefined, origin: undefined, framed: undefined, sentAt: undefined, headersAt: undefined, meter: undefined, span: undefined };
 }
 
 /** What each interceptor gets: the flight's scope, facts included (pipeline/coalesce/flight.ts). */

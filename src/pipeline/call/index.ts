@@ -20,7 +20,7 @@ export type { CallContext, CallFacts, Dispatch, Interceptor, UpstreamCall } from
 
 export interface UpstreamChainDeps {
   upstreams: UpstreamSet;
-  /** Upstream attempts one call may make across upstreams (FAILOVER_MAX_ATTEMPTS). */
+  /** Upstream attempts one call may make in total, failover moves and retries together (FAILOVER_MAX_ATTEMPTS). */
   failoverMaxAttempts: number;
   breakers: Breakers;
   metrics: GatewayMetrics;

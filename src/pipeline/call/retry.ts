@@ -1,7 +1,7 @@
 import { GatewayError } from '../../errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { backoffMs, requestedDelayMs, sleep, type RetryBudget, type RetryPolicy } from '../../upstream/retry.js';
-import type { Interceptor } from './chain.js';
+import type { Interceptor, UpstreamCall } from './chain.js';
 
 /**
  * Safe retries. The SDK already retries (2 by default), so the gateway retries only what is
@@ -10,23 +10,24 @@ import type { Interceptor } from './chain.js';
  * for a body that cannot be replayed, and only while the retry budget allows: during an outage
  * retries cannot multiply the load. Every wait is bounded (`maxDelayMs`) and ends with the signal.
  * When the route has another upstream to try (`call.alternatives > 0`), failing over is the retry:
- * nothing is retried here. The route deposits into the budget once per call.
+ * nothing is retried here. A retry is one more of the call's attempts (`call.attempts`, spent by the
+ * transport): none is made once the call has used FAILOVER_MAX_ATTEMPTS across upstreams and retries.
+ * The route deposits into the budget once per call.
  */
 export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics): Interceptor {
   return (next) => async (call, ctx) => {
     const replayable = (call.body === null || Buffer.isBuffer(call.body)) && call.alternatives === 0;
     for (let attempt = 0; ; attempt++) {
-      const canRetry = replayable && attempt < policy.maxRetries;
       let answer;
       try {
         answer = await next(call, ctx);
       } catch (err) {
-        if (!(canRetry && err instanceof GatewayError && err.code === 'UPSTREAM_CONNECT_FAILED' && budget.tryWithdraw())) throw err;
+        if (!(replayable && mayRetry(call, policy, attempt) && err instanceof GatewayError && err.code === 'UPSTREAM_CONNECT_FAILED' && budget.tryWithdraw())) throw err;
         metrics.upstreamRetries.inc({ reason: 'connect' });
         await sleep(backoffMs(attempt, policy), ctx.signal);
         continue;
       }
-      if (answer.head.status === 529 && policy.onOverloaded && canRetry) {
+      if (answer.head.status === 529 && policy.onOverloaded && replayable && mayRetry(call, policy, attempt)) {
         const asked = requestedDelayMs(answer.head.headers);
         // An upstream asking for a longer wait than we would ever sleep: pass its answer on.
         const delay = asked ?? backoffMs(attempt, policy);
@@ -40,6 +41,11 @@ export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: Gateway
       return answer;
     }
   };
+}
+
+/** Asked after an attempt was made (and spent its own): a retry needs the policy's leave and one more of the call's attempts. */
+function mayRetry(call: UpstreamCall, policy: RetryPolicy, attempt: number): boolean {
+  return attempt < policy.maxRetries && call.attempts !== undefined && call.attempts.left > 0;
 }
 
 /** Reads an unwanted answer body to its end so its socket goes back to the pool (a 529 body is small; undici's body timeout bounds it). */

@@ -6,6 +6,7 @@ import type { Upstream, UpstreamSet } from '../../upstream/upstreams.js';
 import { recordAttempt } from '../accounting.js';
 import type { FlightHead, FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
+import { AttemptLimit } from './attempt-limit.js';
 import type { CallFacts, Interceptor, UpstreamCall } from './chain.js';
 import { peekFirstEvent } from './first-event.js';
 
@@ -19,8 +20,12 @@ import { peekFirstEvent } from './first-event.js';
  *   its credentials;
  * - the upstream answered 5xx or 529, or (gateway-held keys only) 429 or 401;
  * - a stream's first event is `error` (peeked only when a move is possible).
- * A move needs a replayable body and an attempt left under FAILOVER_MAX_ATTEMPTS. Each upstream sees
- * at most one attempt per call, so a move to another host cannot multiply anyone's load. A move to
+ * A move needs a replayable body and an attempt left under FAILOVER_MAX_ATTEMPTS. The call's attempts
+ * are one count (attempt-limit.ts) that the route's moves and the retry interceptor's retries both
+ * spend, so a call makes at most FAILOVER_MAX_ATTEMPTS attempts whatever the retry settings. Each
+ * upstream sees at most one attempt per call, except the last one tried (no upstream left to move to),
+ * which the retry interceptor may retry while attempts are left; so a move to another host cannot
+ * multiply anyone's load. A move to
  * another key on the SAME host after a failure that host may be suffering from (5xx, 529, a broken
  * connection, a timeout, a stream error) would add load to it: that move also needs a token of the
  * retry budget. A 429 or 401 is about one key, and a failure that sent nothing (refused connection,
@@ -127,29 +132,30 @@ export function route(options: RouteOptions): Interceptor {
     budget.onRequest();
     const { candidates, refusal } = upstreams.plan(call);
     if (candidates.length === 0) throw new GatewayError('NO_UPSTREAM', 404, refusal ?? 'No configured upstream serves this request');
+    const attempts = new AttemptLimit(maxAttempts);
     if (candidates.length === 1) {
       // One candidate: nothing to fail over to, nothing to peek.
       const only = candidates[0] as Upstream;
       ctx.facts.upstream = only.name;
-      const answer = await next(routed(call, only, 0), ctx);
+      const answer = await next(routed(call, only, 0, attempts), ctx);
       only.note(answer.head.status, answer.head.headers);
       return labelled(answer, only.name);
     }
 
     const replayable = call.body === null || Buffer.isBuffer(call.body);
-    let attempts = 0;
     let lastError: Error | undefined;
     let earliestOpen: GatewayError | undefined;
     for (let i = 0; i < candidates.length; i++) {
       const upstream = candidates[i] as Upstream;
       const after = candidates[i + 1];
       // Whether this attempt may still be followed by a real move (the breaker check is free and needs none of this).
-      const mayMove = replayable && after !== undefined && attempts + 1 < maxAttempts;
+      // `left` still counts this attempt: a move needs one more after it.
+      const mayMove = replayable && after !== undefined && attempts.left > 1;
       ctx.facts.upstream = upstream.name;
       const attempt = new AttemptScope(ctx);
       let answer: FlightSource;
       try {
-        answer = await next(routed(call, upstream, mayMove ? candidates.length - 1 - i : 0), attempt);
+        answer = await next(routed(call, upstream, mayMove ? candidates.length - 1 - i : 0, attempts), attempt);
       } catch (err) {
         attempt.discard({ head: undefined, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
         const reason = errorReason(err);
@@ -159,7 +165,6 @@ export function route(options: RouteOptions): Interceptor {
           moved(upstream, after, reason);
           continue;
         }
-        attempts++;
         if (reason === undefined || !mayMove || (costsBudget(reason, upstream, after) && !budget.tryWithdraw())) throw err;
         lastError = err as GatewayError;
         forget(call, ctx.facts, upstream, 'error');
@@ -178,7 +183,6 @@ export function route(options: RouteOptions): Interceptor {
         } catch (err) {
           // The stream broke before its first event: a failure before any byte reached a client.
           attempt.discard({ head: answer.head, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
-          attempts++;
           if (isAbort(err) || (costsBudget('unreachable', upstream, after) && !budget.tryWithdraw())) throw err;
           lastError = err instanceof Error ? err : new Error(String(err));
           forget(call, ctx.facts, upstream, 'error');
@@ -190,7 +194,6 @@ export function route(options: RouteOptions): Interceptor {
         attempt.accept();
         return labelled(answer, upstream.name);
       }
-      attempts++;
       discard();
       const failed = reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Upstream stream began with an error event') : undefined;
       attempt.discard({ head: answer.head, error: failed, complete: failed === undefined, abandoned: false, subscribers: 0 });
@@ -203,6 +206,6 @@ export function route(options: RouteOptions): Interceptor {
   };
 }
 
-function routed(call: UpstreamCall, upstream: Upstream, alternatives: number): UpstreamCall {
-  return { ...call, upstream, alternatives };
+function routed(call: UpstreamCall, upstream: Upstream, alternatives: number, attempts: AttemptLimit): UpstreamCall {
+  return { ...call, upstream, alternatives, attempts };
 }

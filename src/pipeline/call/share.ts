@@ -1,4 +1,5 @@
 import type { SharedFlights, SharedPublisher } from '../coalesce/shared-flights.js';
+import { isWholeAnswer } from '../reuse.js';
 import type { CallContext, Interceptor } from './chain.js';
 
 /**
@@ -6,7 +7,7 @@ import type { CallContext, Interceptor } from './chain.js';
  * flights coalesce first, so each instance brings at most one call per fingerprint here.
  * - follower: another instance calls upstream; its answer is relayed and nothing inner runs.
  * - leader: the call goes on inward and what it answers is published, in order, ending with
- *   exactly one end or fail; while followers elsewhere still read, the call is held open even if
+ *   exactly one end (marked whole or not: pipeline/reuse.ts) or fail; while followers elsewhere still read, the call is held open even if
  *   this instance's own clients left (see keepRunningWhileListened).
  * - local: no coordination possible right now; the call goes on inward unshared.
  * The port counts `remote_flights_total` itself.
@@ -25,12 +26,17 @@ export function share(shared: SharedFlights | undefined): Interceptor {
     if (joined.role === 'local') return next(call, ctx);
     if (joined.role === 'follower') {
       ctx.facts.origin = 'remote';
+      // The relay is as whole as the leading instance found its answer (its end entry says).
+      ctx.finally(() => {
+        ctx.facts.framed = joined.whole();
+      });
       return joined.answer;
     }
     const publisher = joined.publisher;
     const release = keepRunningWhileListened(ctx, publisher);
+    // Runs after the meter's own hook (registered outside, so later): the verdict reads a finished meter.
     ctx.finally((outcome) => {
-      if (outcome.complete && outcome.error === undefined) publisher.end();
+      if (outcome.complete && outcome.error === undefined) publisher.end(isWholeAnswer(outcome, ctx.facts));
       else publisher.fail(outcome.error ?? new Error('abandoned'));
       release();
     });

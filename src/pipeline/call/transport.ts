@@ -7,6 +7,7 @@ import type { Dispatch } from './chain.js';
  * client. The upstream's adapter builds the provider's request (credentials, signature, path and
  * body for its kind) and turns the provider's answer into the Anthropic one. Deadlines are undici's
  * (connect, headers, body idle), the adapter's credential deadline, and the flight's signal.
+ * Every attempt spends one of the call's attempts (attempt-limit.ts) before anything else.
  * Records when the request was sent and when its headers arrived: the clocks of
  * `claude_api_duration_seconds`, TTFT and `gateway_overhead_seconds` start here, not before the
  * gateway's own work.
@@ -14,7 +15,9 @@ import type { Dispatch } from './chain.js';
 export function transport(): Dispatch {
   return async (call, ctx) => {
     const upstream = call.upstream;
-    if (upstream === undefined) throw new Error('transport: no upstream chosen (the route interceptor must run first)');
+    if (upstream === undefined || call.attempts === undefined) throw new Error('transport: no upstream chosen (the route interceptor must run first)');
+    // The one place an attempt is spent: the route and the retry interceptor only send while one is left.
+    if (!call.attempts.take()) throw new Error('transport: the call has no attempt left (FAILOVER_MAX_ATTEMPTS); the route and retry must check `attempts.left`');
     const model = upstream.modelFor(call.model) ?? undefined;
     const prepared = await upstream.adapter.prepare(
       { method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model },
@@ -23,7 +26,10 @@ export function transport(): Dispatch {
     ctx.facts.sentAt = performance.now();
     const raw = await upstream.client.send({ method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop });
     ctx.facts.headersAt = performance.now();
-    const answer = prepared.translate(raw);
+    ctx.facts.framed = raw.delimited;
+    const translated = prepared.translate(raw);
+    // Only rewritten answers (Bedrock/Vertex errors, count_tokens) wait; the others take no extra tick.
+    const answer = translated instanceof Promise ? await translated : translated;
     return {
       head: {
         status: answer.status,

@@ -11,7 +11,8 @@ import type { FlightHead, FlightSource } from './flight.js';
  *   `end` / `fail` (or `abandon` when the process is going away).
  * - `follower`: another instance makes the call; `answer` relays it. Its body either yields every
  *   byte the leader received, in order, or throws (a gap, a lost leader, a lost Redis): never a body
- *   that looks whole but is not.
+ *   that looks whole but is not. `whole()`, asked once the body ended, is the leader's verdict on
+ *   its answer (pipeline/reuse.ts): false until an end marked whole arrived.
  */
 export interface SharedFlights {
   join(key: string, signal: AbortSignal): Promise<SharedJoin>;
@@ -20,14 +21,15 @@ export interface SharedFlights {
 export type SharedJoin =
   | { role: 'local' }
   | { role: 'leader'; publisher: SharedPublisher }
-  | { role: 'follower'; answer: FlightSource };
+  | { role: 'follower'; answer: FlightSource; whole(): boolean };
 
 export interface SharedPublisher {
   /** True when this instance took over from a leader that vanished before sending its head. */
   readonly takeover: boolean;
   head(head: FlightHead): void;
   chunk(chunk: Buffer): void;
-  end(): void;
+  /** The body ended; `whole`: the answer may be reused (pipeline/reuse.ts), so followers may keep it too. */
+  end(whole: boolean): void;
   fail(error: unknown): void;
   /** Stops heartbeats without publishing an end (this process is going away). */
   abandon(): void;

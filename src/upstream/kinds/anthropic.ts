@@ -11,7 +11,13 @@ import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter }
  * mapped id differs: every other byte is the client's.
  */
 
-const CREDENTIALS = new Set(['x-api-key', 'authorization']);
+/**
+ * Client headers that do NOT reach Anthropic when the gateway holds the key: the client's credentials
+ * (the gateway's `x-api-key` replaces them). Every other end-to-end header travels as the client sent
+ * it (the faithful-proxy promise): hop-by-hop, `x-gateway-*`, `host`, `content-length`, `expect` and
+ * `accept-encoding` are the edge's (upstream/headers.ts). In pass-through mode nothing is removed here.
+ */
+export const ANTHROPIC_HELD_KEY_DROPS: ReadonlySet<string> = new Set(['x-api-key', 'authorization']);
 
 const identity = (res: ProviderResponse): ProviderResponse => res;
 
@@ -40,7 +46,7 @@ export class AnthropicAdapter implements UpstreamAdapter {
     // Pass-through: the list as the edge built it (nothing downstream mutates it), no copy per request.
     let headers = req.headers as string[];
     if (this.apiKey !== undefined) {
-      headers = withoutHeaders(req.headers, CREDENTIALS);
+      headers = withoutHeaders(req.headers, ANTHROPIC_HELD_KEY_DROPS);
       headers.push('x-api-key', this.apiKey);
     }
     const body = this.mapsModels && req.model !== undefined && Buffer.isBuffer(req.body) ? withModel(req.body, req.model) : req.body;

@@ -3,7 +3,7 @@ import { EventStreamCodec, type Message } from '@smithy/core/event-streams';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { anthropicErrorBody, GatewayError } from '../../errors.js';
 import { TopLevelObject } from './json-edit.js';
-import { mapBedrockError } from './provider-errors.js';
+import { bounded, clientText, ignoreProviderErrors, mapBedrockError, type ProviderErrorSink } from './provider-errors.js';
 
 /**
  * Bedrock's `invoke-with-response-stream` answer (`application/vnd.amazon.eventstream`: binary
@@ -14,7 +14,9 @@ import { mapBedrockError } from './provider-errors.js';
  *
  * Invariants: frames may arrive split across chunks at any byte, or several in one chunk; at most
  * one partial frame is held (bounded by MAX_FRAME). An exception frame becomes an SSE `error` event
- * in Anthropic's shape and ends the stream (the provider ends it there too). A frame whose CRC does
+ * in Anthropic's shape and ends the stream (the provider ends it there too); its text is the
+ * gateway's reason, the provider's own text only for a `clientMessage` class (provider-errors.ts),
+ * otherwise reported for the log with the stream's request id. A frame whose CRC does
  * not verify, a length out of bounds, or a body that ends mid-frame destroys the stream with a coded
  * GatewayError (UPSTREAM_RESPONSE_INVALID), which the gateway reports as its usual mid-stream error.
  */
@@ -43,21 +45,22 @@ function sseFrame(type: string, json: Buffer): Buffer {
 }
 
 /** Anthropic's SSE `error` event for a provider exception. */
-export function sseError(status: number, message: string): Buffer {
-  return Buffer.from(`event: error\ndata: ${JSON.stringify(anthropicErrorBody(status, message))}\n\n`);
+export function sseError(status: number, message: string, requestId?: string): Buffer {
+  return Buffer.from(`event: error\ndata: ${JSON.stringify(anthropicErrorBody(status, message, requestId))}\n\n`);
 }
 
-function payloadMessage(body: Uint8Array): string | undefined {
+/** An exception frame's message: `{"message"}` when its payload is JSON (the only text a client may read); otherwise its text, for the log. */
+function payloadMessage(body: Uint8Array): { json: string | undefined; text: string | undefined } {
   try {
     const parsed = JSON.parse(toUtf8(body)) as unknown;
     if (typeof parsed === 'object' && parsed !== null) {
       const m = (parsed as Record<string, unknown>).message ?? (parsed as Record<string, unknown>).Message;
-      if (typeof m === 'string') return m;
+      if (typeof m === 'string') return { json: m, text: m };
     }
   } catch {
-    // A payload that is not JSON is shown raw below.
+    // A payload that is not JSON is logged raw below.
   }
-  return body.length > 0 ? toUtf8(body).slice(0, 500) : undefined;
+  return { json: undefined, text: body.length > 0 ? toUtf8(body.subarray(0, 2048)) : undefined };
 }
 
 export class EventStreamToSse extends Transform {
@@ -67,6 +70,15 @@ export class EventStreamToSse extends Transform {
   private finished = false;
   /** Events re-emitted so far (observability, tests). */
   events = 0;
+
+  constructor(
+    /** Where exception texts kept from clients are reported. */
+    private readonly report: ProviderErrorSink = ignoreProviderErrors,
+    /** The request id the client was given for this stream. */
+    private readonly requestId?: string,
+  ) {
+    super();
+  }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     if (this.finished) {
@@ -139,8 +151,12 @@ export class EventStreamToSse extends Transform {
     if (messageType === 'exception' || messageType === 'error') {
       const type = messageType === 'exception' ? stringHeader(message, ':exception-type') : stringHeader(message, ':error-code');
       const mapped = mapBedrockError(500, type);
-      const detail = messageType === 'exception' ? payloadMessage(message.body) : stringHeader(message, ':error-message');
-      this.push(sseError(mapped.status, detail === undefined ? mapped.reason : `${mapped.reason}: ${detail}`));
+      const detail = messageType === 'exception' ? payloadMessage(message.body) : { json: undefined, text: stringHeader(message, ':error-message') };
+      const kept = clientText(mapped, detail.json);
+      if (kept === undefined) {
+        this.report({ kind: 'bedrock', providerStatus: undefined, providerType: bounded(type, 256), status: mapped.status, upstreamRequestId: this.requestId, providerMessage: bounded(detail.text) });
+      }
+      this.push(sseError(mapped.status, kept === undefined ? mapped.reason : `${mapped.reason}: ${kept}`, this.requestId));
       this.finished = true;
       this.push(null);
       return true;

@@ -4,15 +4,16 @@ import { SignatureV4 } from '@smithy/signature-v4';
 
 import { pipeline } from 'node:stream';
 import { GatewayError } from '../../errors.js';
-import { headerValue } from '../headers.js';
+import { ACCEPT_IDENTITY, headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { EventStreamToSse } from './bedrock-stream.js';
 import { withDeadline } from './deadline.js';
-import { listValues, withoutHeaders } from '../header-list.js';
+import { listValues, onlyHeaders } from '../header-list.js';
+import { isModelId, MODEL_ID_REFUSAL } from '../model-id.js';
 import { TopLevelObject } from './json-edit.js';
 import type { CallAbort, OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
-import { mapBedrockError, mappedErrorBody } from './provider-errors.js';
-import { rewrittenAnswer, rewrittenHeaders } from './responses.js';
+import { answerRequestId, bounded, clientText, ignoreProviderErrors, mapBedrockError, mappedErrorBody, MAX_LOGGED_MESSAGE, type ProviderErrorSink } from './provider-errors.js';
+import { invalidAnswer, rewrittenAnswer, rewrittenHeaders } from './responses.js';
 
 /** SHA-256 and HMAC from node:crypto (the AWS SDK's own choice in Node), for SigV4. */
 const Sha256Hash = Hash.bind(null, 'sha256');
@@ -30,7 +31,9 @@ const Sha256Hash = Hash.bind(null, 'sha256');
  *
  * Answers: invoke's body IS the Anthropic Message JSON (passed through); the event stream becomes
  * SSE (bedrock-stream.ts); `{"inputTokens": n}` becomes `{"input_tokens": n}`; errors take the
- * Anthropic shape and status (provider-errors.ts).
+ * Anthropic shape and status, in the gateway's words (provider-errors.ts). An answer that cannot be
+ * translated (a count without its count, a stream that is not an event stream, a body too large to
+ * read whole) is refused with a 502 before its head: clients always get a status line.
  */
 
 export const BEDROCK_ANTHROPIC_VERSION = 'bedrock-2023-05-31';
@@ -58,19 +61,41 @@ export interface BedrockAdapterOptions {
   credentials?: AwsCredentialSource | undefined;
   /** Longest a credential fetch may take before the call fails with UPSTREAM_AUTH_FAILED. Default 5 s. */
   credentialTimeoutMs?: number | undefined;
+  /** Where provider error texts kept from clients are reported (the log). */
+  onProviderError?: ProviderErrorSink | undefined;
 }
 
-/** Client headers Bedrock gets in another form (or must not get): credentials, version and betas travel in the body. */
-const DROPPED = new Set(['x-api-key', 'authorization', 'anthropic-version', 'anthropic-beta', 'content-type', 'accept', 'host']);
+/**
+ * Client headers that reach Bedrock as headers: none. InvokeModel documents `Content-Type`, `Accept`
+ * (the adapter's own, signed), and `X-Amzn-Bedrock-*` (trace, guardrail, performance, service tier),
+ * which are AWS control settings, the operator's and never a client's. `anthropic-beta` is read into
+ * the body's `anthropic_beta`, `anthropic-version` is the body's fixed `anthropic_version`. So nothing
+ * a client sends can sit beside the signature: no `x-amz-*` (date, security token, content hash),
+ * `x-amzn-*`, `authorization` or `host`. The request carries exactly: this list's headers, the
+ * gateway's `accept-encoding`, `content-type`, `accept` and the credential (SigV4 or bearer).
+ */
+export const BEDROCK_CLIENT_HEADERS: ReadonlySet<string> = new Set<string>();
 
 const EVENT_STREAM = 'application/vnd.amazon.eventstream';
 
-/** The mapped error answer for a Bedrock error response. */
-function errorAnswer(res: ProviderResponse, onCredentialRejected: () => void): ProviderResponse {
+/** A Bedrock error body's message: `{"message"}` (or `{"Message"}`) when it is JSON; otherwise its text, for the log only. */
+function errorMessage(whole: Buffer): { json: string | undefined; text: string | undefined } {
+  const object = TopLevelObject.parse(whole);
+  const json = object?.string('message') ?? object?.string('Message');
+  if (json !== undefined) return { json, text: json };
+  return { json: undefined, text: whole.length > 0 ? whole.toString('utf8', 0, Math.min(whole.length, MAX_LOGGED_MESSAGE)) : undefined };
+}
+
+/**
+ * The mapped error answer for a Bedrock error response. The client reads the gateway's reason;
+ * the provider's text reaches it only for a `clientMessage` class (provider-errors.ts), and is
+ * otherwise reported for the log with the request id the client is given.
+ */
+function errorAnswer(res: ProviderResponse, onCredentialRejected: () => void, report: ProviderErrorSink): Promise<ProviderResponse> {
   const errorType = headerValue(res.headers, 'x-amzn-errortype');
   const mapped = mapBedrockError(res.status, errorType);
   if (mapped.credentialRejected === true) onCredentialRejected();
-  const requestId = headerValue(res.headers, 'x-amzn-requestid');
+  const requestId = answerRequestId(headerValue(res.headers, 'request-id') ?? headerValue(res.headers, 'x-amzn-requestid'));
   const extra: Record<string, string> = {};
   if (mapped.status === 429 || mapped.status === 529) extra['retry-after'] = headerValue(res.headers, 'retry-after') ?? '1';
   const headers = rewrittenHeaders(res.headers, 'application/json', requestId, extra);
@@ -79,14 +104,22 @@ function errorAnswer(res: ProviderResponse, onCredentialRejected: () => void): P
     mapped.status,
     headers,
     (whole) => {
-      let message: string | undefined;
-      const object = TopLevelObject.parse(whole);
-      message = object?.string('message') ?? object?.string('Message');
-      if (message === undefined && object === undefined && whole.length > 0) message = whole.toString('utf8', 0, Math.min(whole.length, 500));
-      return mappedErrorBody(mapped, message, requestId);
+      const message = errorMessage(whole);
+      const kept = clientText(mapped, message.json);
+      if (kept === undefined) {
+        report({ kind: 'bedrock', providerStatus: res.status, providerType: bounded(errorType, 256), status: mapped.status, upstreamRequestId: requestId, providerMessage: bounded(message.text) });
+      }
+      return mappedErrorBody(mapped, kept, requestId);
     },
     'Bedrock',
   );
+}
+
+/** CountTokens' `{"inputTokens": n}` as Anthropic's `{"input_tokens": n}`; any other body is the provider's fault (502 before the head). */
+function countTokensBody(whole: Buffer): Buffer {
+  const raw = TopLevelObject.parse(whole)?.raw('inputTokens')?.toString('latin1');
+  if (raw === undefined || !/^\d{1,15}$/.test(raw)) throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Bedrock CountTokens answer has no inputTokens count');
+  return Buffer.from(`{"input_tokens":${raw}}`);
 }
 
 export class BedrockAdapter implements UpstreamAdapter {
@@ -96,6 +129,7 @@ export class BedrockAdapter implements UpstreamAdapter {
   private readonly source: AwsCredentialSource;
   private readonly signer: SignatureV4;
   private readonly credentialTimeoutMs: number;
+  private readonly report: ProviderErrorSink;
   /** Set when Bedrock rejected the credentials in use: the next fetch skips the provider's cache (one refresh for many callers). */
   private refreshNext = false;
 
@@ -103,6 +137,7 @@ export class BedrockAdapter implements UpstreamAdapter {
     this.base = new URL(options.url);
     this.bearerToken = options.bearerToken;
     this.credentialTimeoutMs = options.credentialTimeoutMs ?? 5_000;
+    this.report = options.onProviderError ?? ignoreProviderErrors;
     this.source = options.credentials ?? fromNodeProviderChain(options.profile === undefined ? {} : { profile: options.profile });
     this.signer = new SignatureV4({
       service: 'bedrock',
@@ -123,6 +158,8 @@ export class BedrockAdapter implements UpstreamAdapter {
     if (body === undefined) throw notTranslatable('bedrock');
     const model = req.model ?? body.string('model');
     if (model === undefined || model === '') throw new GatewayError('NOT_TRANSLATABLE', 400, 'model: a model is required to be served by a bedrock upstream');
+    // The id becomes a path segment: the grammar keeps it one (no `.`/`..`, no lone surrogate, bounded).
+    if (!isModelId(model)) throw new GatewayError('INVALID_MODEL', 400, MODEL_ID_REFUSAL);
     const countTokens = req.path.split('?')[0] === '/v1/messages/count_tokens';
     const stream = !countTokens && body.bool('stream') === true;
     const betas = listValues(req.headers, 'anthropic-beta');
@@ -133,7 +170,7 @@ export class BedrockAdapter implements UpstreamAdapter {
     const path = `/model/${encodeURIComponent(model)}/${action}`;
     const sent = countTokens ? Buffer.from(`{"input":{"invokeModel":{"body":"${invokeBody.toString('base64')}"}}}`) : invokeBody;
     const accept = stream ? EVENT_STREAM : 'application/json';
-    const headers = [...withoutHeaders(req.headers, DROPPED), 'content-type', 'application/json', 'accept', accept, ...(await this.authHeaders(path, accept, sent, abort.signal))];
+    const headers = [...onlyHeaders(req.headers, BEDROCK_CLIENT_HEADERS), ...ACCEPT_IDENTITY, 'content-type', 'application/json', 'accept', accept, ...(await this.authHeaders(path, accept, sent, abort.signal))];
     return {
       path,
       headers,
@@ -181,32 +218,24 @@ export class BedrockAdapter implements UpstreamAdapter {
     return this.source({ forceRefresh: true });
   }
 
-  private translate(res: ProviderResponse, countTokens: boolean, stream: boolean): ProviderResponse {
-    if (res.status >= 400) return errorAnswer(res, () => (this.refreshNext = true));
+  private translate(res: ProviderResponse, countTokens: boolean, stream: boolean): ProviderResponse | Promise<ProviderResponse> {
+    if (res.status >= 400) return errorAnswer(res, () => (this.refreshNext = true), this.report);
+    if (res.status < 200 || res.status >= 300) return invalidAnswer(res, `Bedrock answered with HTTP status ${res.status}`);
     const requestId = headerValue(res.headers, 'x-amzn-requestid');
-    if (countTokens) {
-      return rewrittenAnswer(
-        res,
-        res.status,
-        rewrittenHeaders(res.headers, 'application/json', requestId),
-        (whole) => {
-          const raw = TopLevelObject.parse(whole)?.raw('inputTokens')?.toString('latin1');
-          if (raw === undefined || !/^\d+$/.test(raw)) throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Bedrock CountTokens answer has no inputTokens');
-          return Buffer.from(`{"input_tokens":${raw}}`);
-        },
-        'Bedrock',
-      );
-    }
+    if (countTokens) return rewrittenAnswer(res, res.status, rewrittenHeaders(res.headers, 'application/json', requestId), countTokensBody, 'Bedrock');
     if (!stream) {
       if (requestId === undefined || headerValue(res.headers, 'request-id') !== undefined) return res;
       return { ...res, headers: { ...res.headers, 'request-id': requestId } };
     }
-    const sse = new EventStreamToSse();
+    // Anything but an event stream (a JSON body, an HTML page) cannot be translated: refused before the head.
+    if (headerValue(res.headers, 'content-type')?.startsWith(EVENT_STREAM) !== true) return invalidAnswer(res, 'Bedrock answered a stream request with something other than an event stream');
+    const streamRequestId = answerRequestId(headerValue(res.headers, 'request-id') ?? requestId);
+    const sse = new EventStreamToSse(this.report, streamRequestId);
     // pipeline() carries errors and destruction both ways: a consumer that leaves releases the connection.
     pipeline(res.body, sse, () => undefined);
     return {
       status: res.status,
-      headers: rewrittenHeaders(res.headers, 'text/event-stream; charset=utf-8', requestId, { 'cache-control': 'no-cache' }),
+      headers: rewrittenHeaders(res.headers, 'text/event-stream; charset=utf-8', streamRequestId, { 'cache-control': 'no-cache' }),
       body: sse,
       decoded: true,
     };

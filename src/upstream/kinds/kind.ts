@@ -25,7 +25,10 @@ export interface OutgoingRequest {
   readonly path: string;
   /** Bounded endpoint label (observability/labels.ts), e.g. `messages`, `count_tokens`. */
   readonly endpoint: string;
-  /** Raw header pairs to forward: hop-by-hop and `x-gateway-*` removed; client credentials removed when the gateway holds them. */
+  /**
+   * The client's raw header pairs: hop-by-hop and `x-gateway-*` removed; client credentials removed when
+   * the gateway holds them. Each adapter decides which of them reach its provider (its declared list).
+   */
   readonly headers: readonly string[];
   /** Raw JSON bytes for JSON requests; a stream for uploads (never translated). */
   readonly body: Buffer | Readable | null;
@@ -50,9 +53,12 @@ export interface PreparedCall {
   readonly body: Buffer | Readable | null;
   /**
    * Turns the provider's answer into the Anthropic one: same status semantics, Anthropic error
-   * shape, `text/event-stream` SSE for streams. Identity for the `anthropic` kind.
+   * shape, `text/event-stream` SSE for streams. Identity (synchronous) for the `anthropic` kind.
+   * An answer rewritten whole (errors, count_tokens) is a promise settled only once its body was
+   * read and rewritten: it rejects with a coded GatewayError (502) when the provider's answer
+   * cannot be made an Anthropic one, before any byte of a head reached a client.
    */
-  translate(res: ProviderResponse): ProviderResponse;
+  translate(res: ProviderResponse): ProviderResponse | Promise<ProviderResponse>;
 }
 
 export interface UpstreamAdapter {

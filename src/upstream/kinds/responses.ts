@@ -1,4 +1,6 @@
 import { Readable } from 'node:stream';
+import { GatewayError } from '../../errors.js';
+import { isAbort, translateUpstreamError } from '../client.js';
 import { readWhole } from '../read-whole.js';
 import { headerValue, type UpstreamHeaders } from '../headers.js';
 import type { ProviderResponse } from './kind.js';
@@ -25,18 +27,35 @@ export function rewrittenHeaders(headers: UpstreamHeaders, contentType: string, 
   return { ...out, ...extra };
 }
 
-/** An answer whose body is produced from the provider's whole (small) body; errors destroy the new body. */
-export function rewrittenAnswer(res: ProviderResponse, status: number, headers: UpstreamHeaders, rewrite: (whole: Buffer) => Buffer, kind: string): ProviderResponse {
-  const source = res.body;
-  const body = Readable.from(
-    (async function* () {
-      yield rewrite(await readWhole(source, MAX_REWRITTEN_BODY, kind));
-    })(),
-    { objectMode: false },
-  );
-  // The consumer leaving early must release the provider's connection too.
-  body.once('close', () => {
-    if (!source.destroyed && !source.readableEnded) source.destroy();
-  });
-  return { status, headers, body, decoded: true };
+/**
+ * An answer whose body is produced from the provider's whole (small) body. The body is read and
+ * rewritten BEFORE the answer's head is handed on: whatever goes wrong (a body over
+ * MAX_REWRITTEN_BODY, a connection lost mid-body, a body `rewrite` refuses) rejects with a coded
+ * GatewayError while no byte of the head was written, so the client gets an error answer with
+ * a status line rather than a reset socket. `rewrite` throws a GatewayError to refuse a body.
+ */
+export async function rewrittenAnswer(res: ProviderResponse, status: number, headers: UpstreamHeaders, rewrite: (whole: Buffer) => Buffer, kind: string): Promise<ProviderResponse> {
+  let whole: Buffer;
+  try {
+    whole = await readWhole(res.body, MAX_REWRITTEN_BODY, kind);
+  } catch (err) {
+    release(res.body);
+    // The call's own stop (every client left) stays an abort: nobody's failure, never the upstream's.
+    throw isAbort(err) ? err : translateUpstreamError(err, 'body');
+  }
+  const out = rewrite(whole);
+  return { status, headers: { ...headers, 'content-length': String(out.length) }, body: Readable.from([out], { objectMode: false }), decoded: false };
+}
+
+/** Refuses a provider answer the gateway cannot translate, before its head: the provider's body is released. */
+export function invalidAnswer(res: ProviderResponse, message: string): never {
+  release(res.body);
+  throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, message);
+}
+
+/** Closes a provider body nobody will read; the error its destruction raises (undici: "Request aborted") is nobody's to handle. */
+function release(body: Readable): void {
+  if (body.destroyed) return;
+  body.on('error', () => undefined);
+  body.destroy();
 }
