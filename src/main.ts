@@ -4,6 +4,7 @@ import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { runCli } from './cli.js';
 import { ConfigError, loadConfig } from './config.js';
+import { nearMissVariables } from './config-typos.js';
 import { startTracing } from './observability/tracing.js';
 
 /**
@@ -47,6 +48,9 @@ async function main(): Promise<void> {
   const worker = cluster.isWorker ? process.env[WORKER_SLOT_VARIABLE] : undefined;
   // WORKERS > 1: every line says which worker wrote it (the `worker` of the per-worker metrics).
   const logger = worker === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker });
+  for (const { name, closest } of nearMissVariables(process.env, config.upstreams.flatMap((u) => u.apiKeyEnv ?? []))) {
+    logger.warn({ variable: name, closest }, `${name} is not a variable the gateway knows and is ignored: did you mean ${closest}?`);
+  }
   const gateway = await startGateway(config, logger, { tracer: tracing?.tracer, worker });
   if (tracing !== undefined) logger.info('OpenTelemetry tracing on (OTLP exporter from OTEL_* variables)');
 

@@ -7,6 +7,7 @@ import { buildUpstreams } from './upstream/build.js';
 import type { UpstreamSet } from './upstream/upstreams.js';
 import { UpstreamPoolMetrics } from './upstream/pool-metrics.js';
 import { createApp } from './app.js';
+import { logCoordinationMode } from './coordination/availability-log.js';
 import { TenantHasher } from './http/auth.js';
 import { clientErrorHandler, onConnect } from './http/client-errors.js';
 import { FlightGroup } from './pipeline/coalesce/flight-group.js';
@@ -77,6 +78,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   // Shared coordination when REDIS_URL is set; everything also works (locally) while Redis is down.
   const coordination =
     config.redis === undefined ? undefined : (await import('./coordination/index.js')).startCoordination(config.redis, config, metrics, logger);
+  if (coordination === undefined) logCoordinationMode('local', [], logger);
   const upstreamCall = upstreamChain({
     upstreams: upstream,
     failoverMaxAttempts: config.failoverMaxAttempts,

@@ -3,6 +3,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { SharedFlights } from '../pipeline/coalesce/shared-flights.js';
+import { logCoordinationAvailability, logCoordinationMode, redisTargets } from './availability-log.js';
 import { RedisDomain, type RedisDomainOptions } from './redis.js';
 import { RedisSharedFlights, remoteFlightGauges } from './remote-flights.js';
 import { FallbackRateLimitStore } from './rate-limit-store.js';
@@ -25,6 +26,9 @@ export interface Coordination {
 }
 
 export function startCoordination(redisConfig: NonNullable<Config['redis']>, config: Config, metrics: GatewayMetrics, logger: Logger): Coordination {
+  const mode = redisConfig.clusterNodes === undefined ? 'redis' : 'redis-cluster';
+  const targets = redisTargets(redisConfig.url, redisConfig.clusterNodes);
+  logCoordinationMode(mode, targets, logger);
   const domain = (name: string): RedisDomain => {
     const options: RedisDomainOptions = {
       name,
@@ -54,6 +58,7 @@ export function startCoordination(redisConfig: NonNullable<Config['redis']>, con
   };
   flights.onAvailability(report);
   reader.onAvailability(report);
+  logCoordinationAvailability(mode, targets, flights, reader, logger);
 
   const shared = new RedisSharedFlights(
     flights,

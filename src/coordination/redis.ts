@@ -121,6 +121,8 @@ export class RedisDomain {
   private ready: Promise<void> | undefined;
   private downUntil = 0;
   private connected = false;
+  /** Whether a first attempt has ended either way (the start-up outcome has been reported). */
+  private settled = false;
   private closed = false;
   private readonly listeners = new Set<(available: boolean) => void>();
 
@@ -135,7 +137,10 @@ export class RedisDomain {
     this.open();
   }
 
-  /** Called with the new state whenever availability changes (metrics, reader wake-ups). */
+  /**
+   * Called with the new state whenever availability changes (metrics, reader wake-ups), and once
+   * with `false` when the very first attempt fails (Redis unreachable at start-up).
+   */
   onAvailability(listener: (available: boolean) => void): void {
     this.listeners.add(listener);
   }
@@ -155,6 +160,7 @@ export class RedisDomain {
         if (this.connection !== connection) return;
         if (!this.connected) this.logger.info({ domain: this.options.name }, 'redis connected: shared coordination on');
         this.connected = true;
+        this.settled = true;
         this.notify();
       },
       (err: unknown) => {
@@ -203,6 +209,8 @@ export class RedisDomain {
   private fail(err: unknown, recycle: boolean): void {
     if (this.closed) return;
     const wasUp = this.available;
+    const firstAttempt = !this.settled;
+    this.settled = true;
     this.downUntil = Date.now() + this.options.retryMs;
     this.metrics.redisErrors.inc({});
     if (recycle) {
@@ -220,6 +228,9 @@ export class RedisDomain {
     }
     if (wasUp) {
       this.logger.warn({ domain: this.options.name, err: err instanceof Error ? err.message : String(err), retryMs: this.options.retryMs }, 'redis unavailable: falling back to local-only coordination');
+      this.notify();
+    } else if (firstAttempt) {
+      this.logger.info({ domain: this.options.name, err: err instanceof Error ? err.message : String(err), retryMs: this.options.retryMs }, 'redis not reached: local-only coordination until it answers');
       this.notify();
     }
   }

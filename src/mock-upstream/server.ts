@@ -19,6 +19,7 @@ import { bedrockFraming, vertexFraming } from './provider-framing.js';
 import { ProviderMock, type BedrockMockOptions, type MockKind, type VertexMockOptions } from './providers.js';
 import { dispatch, type MockState } from './routes.js';
 import { StatsRecorder, type MockStats } from './stats.js';
+import { listenOutsideEphemeralRange } from './stable-port.js';
 
 /**
  * The project's own stand-in for Anthropic's API: the real wire format (JSON and SSE, error shapes,
@@ -27,7 +28,10 @@ import { StatsRecorder, type MockStats } from './stats.js';
  */
 
 export interface MockUpstreamOptions {
-  /** Default 0 (ephemeral). */
+  /**
+   * Default 0: a free port below the kernel's ephemeral range, so that nothing else is handed it
+   * while a script keeps the mock down (stable-port.ts; an ephemeral one where the range is unknown).
+   */
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
@@ -540,13 +544,18 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     socket.once('close', () => raw.delete(socket));
   });
   listener.on('connection', () => stats.connection());
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(options.port ?? 0, host, () => {
-      listener.off('error', reject);
-      resolve();
+  if ((options.port ?? 0) === 0) {
+    // Any mock can be taken down and brought back (a script): it keeps a port nobody else is handed meanwhile.
+    await listenOutsideEphemeralRange(listener, host);
+  } else {
+    await new Promise<void>((resolve, reject) => {
+      listener.once('error', reject);
+      listener.listen(options.port ?? 0, host, () => {
+        listener.off('error', reject);
+        resolve();
+      });
     });
-  });
+  }
   const port = (listener.address() as AddressInfo).port;
   const url = `${options.tls === undefined ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   state.publicUrl = (options.publicUrl ?? url).replace(/\/+$/, '');

@@ -79,8 +79,9 @@ describe('coalescing through the official SDK', () => {
   });
 
   test('N identical streams cost one upstream call and every client receives byte-identical SSE', async () => {
-    const { gate, options } = holdingMock();
-    const stack = await startStack({ mock: options });
+    // Two latches, one per round: the second holds the SDK streams until all four share one flight.
+    let gate = deferred();
+    const stack = await startStack({ mock: { onRequest: () => gate.promise } });
     try {
       const N = 8;
       const body = JSON.stringify({ ...params, stream: true });
@@ -97,11 +98,14 @@ describe('coalescing through the official SDK', () => {
 
       // The SDK's stream helper gets complete final messages from a shared stream too.
       const client = stack.client();
+      gate = deferred();
       const before = stack.mock.stats().requests;
       const streams = Array.from({ length: 4 }, () => client.messages.stream({ ...params, max_tokens: 33 }).finalMessage());
+      await until(() => stack.gateway.flights.subscribers() === 4, 5_000, 'the four SDK streams to join one flight');
+      gate.resolve();
       const finals = await Promise.all(streams);
       for (const f of finals) assert.deepEqual(f, finals[0]);
-      assert.ok(stack.mock.stats().requests - before >= 1);
+      assert.equal(stack.mock.stats().requests - before, 1, 'four identical SDK streams cost exactly one upstream call');
     } finally {
       gate.resolve();
       await stack.close();

@@ -89,3 +89,51 @@ test('README "Failover" example configuration is accepted as written (the export
   assert.deepEqual(config.upstreams.map((u) => [u.name, u.tier]), [['workspace-a', 0], ['workspace-b', 0], ['backup', 1]]);
   assert.equal(config.injectsCredentials, true);
 });
+
+test("README's configuration table lists exactly the variables the config schema knows, with the schema's defaults", async () => {
+  const { configVariables, loadConfig } = await import('../../src/config.js');
+  const schema = configVariables();
+  const known = new Set(schema.map((v) => v.name));
+  // Rows: | `NAME` | default | meaning |, or two names sharing a row: `A` / `B` | `1` / `2`.
+  const rows = new Map<string, string>();
+  for (const match of section('Configuration').matchAll(/^\| (`[A-Z0-9_]+`(?: \/ `[A-Z0-9_]+`)*) \| ([^|]*) \|/gm)) {
+    const names = (match[1] as string).split(' / ').map((n) => n.slice(1, -1));
+    const defaults = names.length === 1 ? [(match[2] as string).trim()] : (match[2] as string).split(' / ').map((d) => d.trim());
+    assert.equal(defaults.length, names.length, `row ${match[1] as string}: one default per variable`);
+    names.forEach((name, i) => {
+      assert.ok(!rows.has(name), `${name} has one row`);
+      rows.set(name, defaults[i] as string);
+    });
+  }
+  assert.deepEqual([...rows.keys()].filter((n) => !known.has(n)), [], 'README lists no variable the schema does not know');
+  assert.deepEqual(schema.map((v) => v.name).filter((n) => !rows.has(n)), [], 'README lists every variable the schema knows');
+
+  const defaults = loadConfig({});
+  for (const { name, defaultValue } of schema) {
+    const cell = rows.get(name) as string;
+    const literal = /^`([^`]*)`/.exec(cell)?.[1];
+    if (defaultValue === undefined) {
+      // No default in the schema: README says so in words (unset, built-in, ...) or names what it derives from.
+      assert.ok(literal === undefined || known.has(literal), `${name}: README gives the default ${cell}, the schema has none`);
+      continue;
+    }
+    // README's default, given as the variable's value, configures exactly what leaving it unset does.
+    const value = cell === 'empty' ? '' : literal;
+    assert.ok(value !== undefined, `${name}: README's default cell "${cell}" starts with no \`value\` (schema default ${defaultValue})`);
+    assert.deepEqual(loadConfig({ [name]: value }), defaults, `${name}: README's default ${cell} is not the schema's ${defaultValue}`);
+  }
+});
+
+test("monitoring/README names every gateway Prometheus scrapes (monitoring/prometheus.yml's targets)", async () => {
+  const { parse } = await import('yaml');
+  const config = parse(readFileSync(join(REPO_ROOT, 'monitoring/prometheus.yml'), 'utf8')) as {
+    scrape_configs: { static_configs?: { targets: string[] }[]; dns_sd_configs?: { names: string[] }[] }[];
+  };
+  const targets = config.scrape_configs.flatMap((job) => [
+    ...(job.static_configs ?? []).flatMap((c) => c.targets.map((t) => t.split(':')[0] as string)),
+    ...(job.dns_sd_configs ?? []).flatMap((c) => c.names),
+  ]);
+  assert.ok(targets.length > 0);
+  const row = readFileSync(join(REPO_ROOT, 'monitoring/README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `prometheus.yml` |')) ?? '';
+  assert.deepEqual(targets.filter((t) => !new RegExp(`\`${t}(?::\\d+[^\`]*)?\``).test(row)), [], 'every scraped gateway is named in monitoring/README');
+});

@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMockUpstream, KeyBudgets, parseScript, ScriptPlayer, type MockScript, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { ephemeralRange } from '../../src/mock-upstream/stable-port.js';
 import { eventually, until } from '../helpers/deferred.js';
 
 /**
@@ -193,6 +194,15 @@ describe('mock failure scripts over real sockets', () => {
     assert.equal(await tryConnect(mock.url), 'ECONNREFUSED');
     await eventually(async () => (await tryConnect(mock.url)) === 'connected', 10_000, 'the mock to listen again');
     assert.equal((await post(mock.url)).status, 200);
+  });
+
+  test('a mock listens below the kernel\'s ephemeral range: no listen(0) or outgoing connection is handed its port while it is down', async () => {
+    const range = ephemeralRange();
+    assert.ok(range !== undefined, 'Linux publishes its ephemeral port range');
+    for (const mock of [await start(), await start({ controlPort: 0 }), await start({ script: 'down' })]) {
+      const port = Number(new URL(mock.url).port);
+      assert.ok(port < range[0], `port ${port} is inside the ephemeral range ${range.join('-')}: another process could take it while the mock is down`);
+    }
   });
 
   test('a script from the start: down until told otherwise, in process', async () => {
