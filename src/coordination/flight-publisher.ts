@@ -50,6 +50,8 @@ export class RedisFlightPublisher implements SharedPublisher {
   /** No more input: end, fail, abandon or broken happened. */
   private finished = false;
   private broken = false;
+  /** remote_flight_publishers was decremented for this flight (once: at the claim's release or abandon). */
+  private unpublished = false;
   private closedToJoiners = false;
   private listeners = 0;
   private listening = false;
@@ -216,12 +218,16 @@ export class RedisFlightPublisher implements SharedPublisher {
   abandon(): void {
     this.finished = true;
     this.stopHeartbeat();
+    this.unpublish();
   }
 
-  /** After the terminal entry was stored: compare-and-delete the claim. */
+  /**
+   * After the terminal entry was stored: compare-and-delete the claim. The flight counts in
+   * `remote_flight_publishers` until that delete settled: at 0, no instance can join it any more.
+   */
   private release(): void {
     this.stopHeartbeat();
-    void this.redis.run(this.keys.claim, evalArgs(RELEASE, [this.keys.claim], [this.flightId]));
+    void this.redis.run(this.keys.claim, evalArgs(RELEASE, [this.keys.claim], [this.flightId])).finally(() => this.unpublish());
   }
 
   private stopHeartbeat(): void {
@@ -229,6 +235,11 @@ export class RedisFlightPublisher implements SharedPublisher {
     clearInterval(this.heartbeat);
     this.heartbeat = undefined;
     this.setListeners(0);
+  }
+
+  private unpublish(): void {
+    if (this.unpublished) return;
+    this.unpublished = true;
     this.gauges.publishers.dec();
   }
 

@@ -267,7 +267,13 @@ describe('only complete answers are reused across instances (real Redis)', () =>
           assert.equal(upstream.requests.length, before + 1, `${c.name}: one upstream call for both`);
           // Both instances kept what they may keep; the next identical request on each decides.
           await eventually(async () => (await metric(b.url, 'remote_flight_followers')) === 0, 5_000, `${c.name}: B to finish following`);
+          // Each repeat arrives after the flight before it ended for Redis too (its claim released): one
+          // that arrives while an instance still publishes may join that flight, which is coalescing.
+          const released = (what: string): Promise<void> =>
+            eventually(async () => (await metric(a.url, 'remote_flight_publishers')) === 0 && (await metric(b.url, 'remote_flight_publishers')) === 0, 5_000, `${c.name}: ${what}`);
+          await released("A's claim released");
           const againB = await post(b.url, bodyFor(c.name, c.stream), tenant);
+          await released("B's claim released");
           const againA = await post(a.url, bodyFor(c.name, c.stream), tenant);
           if (c.whole) {
             assert.notEqual(againB.headers['x-gateway-coalesce-role'], 'leader', `${c.name}: a whole relayed answer is reused on B`);
