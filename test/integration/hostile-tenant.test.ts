@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { scrape } from '../helpers/prom.js';
+import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
 /**
@@ -37,15 +38,7 @@ before(async () => {
   // The same store MOCK_BEDROCK_KEYS fills: signatures must verify against this key pair.
   bedrockMock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }] } });
   vertexMock = await createMockUpstream({ kind: 'vertex' });
-  for (const name of Object.keys(process.env)) if (name.startsWith('AWS_') || name.startsWith('GOOGLE_')) Reflect.deleteProperty(process.env, name);
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET,
-    AWS_CONFIG_FILE: join(dir, 'none'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
-  process.env.GOOGLE_APPLICATION_CREDENTIALS = writeExternalAccountAdc(dir, `${vertexMock.url}/_mock/google/token`, 'hostile-subject-token');
+  useMockCloudCredentials(dir, { accessKeyId: KEY_ID, secretAccessKey: SECRET }, vertexMock.url, 'hostile-subject-token');
 });
 
 after(async () => {

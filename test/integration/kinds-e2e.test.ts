@@ -4,8 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
 import { scrape, sum } from '../helpers/prom.js';
+import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
 /**
@@ -43,16 +44,7 @@ before(async () => {
   anthropicMock = await createMockUpstream();
   bedrockMock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }] } });
   vertexMock = await createMockUpstream({ kind: 'vertex' });
-  // The gateway runs in this process: the AWS chain reads these, and ADC reads the credentials file.
-  for (const name of Object.keys(process.env)) if (name.startsWith('AWS_') || name.startsWith('GOOGLE_')) Reflect.deleteProperty(process.env, name);
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET,
-    AWS_CONFIG_FILE: join(dir, 'none'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
-  process.env.GOOGLE_APPLICATION_CREDENTIALS = writeExternalAccountAdc(dir, `${vertexMock.url}/_mock/google/token`, 'e2e-subject-token');
+  useMockCloudCredentials(dir, { accessKeyId: KEY_ID, secretAccessKey: SECRET }, vertexMock.url, 'e2e-subject-token');
   const all = entries();
   for (const kind of ['anthropic', 'bedrock', 'vertex'] as const) stacks[kind] = await startUpstreamsGateway([all[kind]], ENV, GATEWAY_KEY);
 });

@@ -4,9 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { scrape } from '../helpers/prom.js';
+import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
 /**
@@ -32,15 +33,7 @@ before(async () => {
   mocks.anthropic = await createMockUpstream();
   mocks.bedrock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }] } });
   mocks.vertex = await createMockUpstream({ kind: 'vertex' });
-  for (const name of Object.keys(process.env)) if (name.startsWith('AWS_') || name.startsWith('GOOGLE_')) Reflect.deleteProperty(process.env, name);
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: KEY_ID,
-    AWS_SECRET_ACCESS_KEY: SECRET,
-    AWS_CONFIG_FILE: join(dir, 'none'),
-    AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-  });
-  process.env.GOOGLE_APPLICATION_CREDENTIALS = writeExternalAccountAdc(dir, `${mocks.vertex.url}/_mock/google/token`, 'model-id-subject-token');
+  useMockCloudCredentials(dir, { accessKeyId: KEY_ID, secretAccessKey: SECRET }, mocks.vertex.url, 'model-id-subject-token');
   const entries: Record<Kind, Record<string, unknown> & { name: string; url: string }> = {
     anthropic: { name: 'anthropic', kind: 'anthropic', url: mocks.anthropic.url, api_key_env: 'MODEL_ID_TEST_ANTHROPIC_KEY' },
     bedrock: { name: 'bedrock', kind: 'bedrock', url: mocks.bedrock.url, region: 'us-east-1' },
