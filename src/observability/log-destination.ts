@@ -28,7 +28,8 @@ const RETRY_MS = 10;
  * so the event loop never blocks on a slow log reader; to a file or device with one synchronous
  * write (`sync`). Measured against pino's own asynchronous destination (sonic-boom),
  * which concatenates and re-measures its buffer on every line, the per-line cost went from about
- * 4.5 µs to under 1 µs (BENCHMARKS.md); sonic-boom's buffer is also unbounded when stdout stalls.
+ * 4.5 µs to under 1 µs (benchmarks/HISTORY.md, 2026-11-24 night session); sonic-boom's buffer is
+ * also unbounded when stdout stalls.
  *
  * Bounded: past `maxBuffered` characters waiting, new lines are dropped and counted, and one line
  * saying how many were lost is written first once the reader drains again. A reader that is gone

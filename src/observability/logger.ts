@@ -33,7 +33,8 @@ export const LOG_MAX_BUFFERED = 16 * 1024 * 1024;
 /**
  * `destination` defaults to stdout written asynchronously in batches (LOG_BATCH_BYTES or every
  * LOG_FLUSH_MS) by a BatchedWriter (observability/log-destination.ts): the request log line was the
- * largest single cost the gateway adds per request (BENCHMARKS.md), and most of it was the writing.
+ * largest single cost the gateway adds per request (benchmarks/HISTORY.md, the `perf` branch
+ * section), and most of it was the writing.
  * Lines still buffered when the process exits are written synchronously by an exit hook; call
  * `logger.flush()` before a planned exit.
  */

@@ -6,7 +6,8 @@ import { EventEmitter } from 'node:events';
  * EventEmitter or an EventTarget) and subscribes to it far more cheaply than to an AbortSignal.
  * A real AbortSignal is made only when some code asks for one (a credential fetch, a retry's sleep,
  * a wait for a connection, a join on Redis): creating and subscribing an AbortSignal on every call
- * was a visible share of the gateway's CPU per request (BENCHMARKS.md).
+ * was a visible share of the gateway's CPU per request (benchmarks/HISTORY.md, 2026-11-24 night
+ * session).
  */
 export class CallStop extends EventEmitter {
   aborted = false;

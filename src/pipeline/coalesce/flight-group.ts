@@ -2,11 +2,12 @@ import { Flight, type FlightLimits, type FlightRegistry } from './flight.js';
 
 /**
  * A map entry: the map never holds a flight directly, and a flight holds no closure of the group's.
- * Measured under load (BENCHMARKS.md): with either, a finished flight's whole request (call, answer
- * head, body, meter) stayed reachable from old-generation objects (a retired backing table of the
- * map, the per-flight closure) across young-generation collections, so every request's garbage was
- * copied and promoted: about 4 KB per request, most of the gateway's GC time. The slot is emptied
- * before its entry is deleted, so whatever still points at it reaches nothing of the request.
+ * Measured under load (benchmarks/HISTORY.md, 2026-11-24 night session): with either, a finished
+ * flight's whole request (call, answer head, body, meter) stayed reachable from old-generation
+ * objects (a retired backing table of the map, the per-flight closure) across young-generation
+ * collections, so every request's garbage was copied and promoted: about 4 KB per request, most of
+ * the gateway's GC time. The slot is emptied before its entry is deleted, so whatever still points
+ * at it reaches nothing of the request.
  */
 interface Slot {
   flight: Flight | undefined;
