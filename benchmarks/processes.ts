@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 /** Processes under benchmark: each pinned to a CPU with taskset when available, loopback only. */
 
 const DIST_SRC = fileURLToPath(new URL('../src/', import.meta.url));
+/** The mock upstream's build: a test tool, outside the gateway's dist/src. */
+const DIST_MOCK = fileURLToPath(new URL('../tools/mock-upstream/', import.meta.url));
 
 export interface Running {
   name: string;
@@ -59,7 +61,7 @@ function stopper(child: ChildProcess): () => Promise<void> {
 
 export async function startMock(cpu: string, env: Record<string, string> = {}): Promise<Running> {
   const port = await freePort();
-  const [cmd, args] = pinned(cpu, process.execPath, [join(DIST_SRC, 'mock-upstream/main.js')]);
+  const [cmd, args] = pinned(cpu, process.execPath, [join(DIST_MOCK, 'main.js')]);
   const child = spawn(cmd, args, { env: { ...process.env, MOCK_PORT: String(port), MOCK_HOST: '127.0.0.1', ...env }, stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/_mock/stats`);

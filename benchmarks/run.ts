@@ -7,7 +7,7 @@ import { bigBodyStall, longTextBody, manyKeysBody } from './big-body.js';
 import { fixedRate, interleavedStreamTimings, percentile, streamTimings, type LatencyResult, type Request, type StreamTiming } from './load.js';
 import { coreTimes, describeMachine, pinSelf, processCpuSeconds, rssMiB, utilisation } from './machine.js';
 import { freePort } from '../test/helpers/ports.js';
-import { chunkFrame } from '../src/mock-upstream/provider-framing.js';
+import { chunkFrame } from '../tools/mock-upstream/provider-framing.js';
 import { EventStreamToSse } from '../src/upstream/kinds/bedrock-stream.js';
 import { pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream } from './workloads.js';

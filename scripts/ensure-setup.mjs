@@ -2,8 +2,9 @@
 // Makes `npm test` and `npm run demo` work on a fresh clone: installs the locked npm dependencies
 // when they are missing and, for the tests, the Debian tools they drive for real (promtool and
 // prometheus, redis-server, docker-compose to validate the compose file). With --build (the demo
-// and the mock), it then compiles dist/src, saying so first: tsc takes 15-30 s and prints nothing
-// while it works. Plain Node, no dependencies: it runs before they exist.
+// and the mock), it then compiles the gateway with its tools (dist/src and dist/tools), saying so
+// first: tsc takes 15-30 s and prints nothing while it works. Plain Node, no dependencies: it runs
+// before they exist.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 
@@ -45,7 +46,7 @@ if (forTests) {
 
 if (process.argv.includes('--build')) {
   const started = Date.now();
-  process.stderr.write('claude-gateway: compiling the gateway (npm run build:prod: TypeScript into dist/src, usually 15-30 s)...\n');
-  execSync('npm run build:prod --silent', { stdio: 'inherit' });
+  process.stderr.write('claude-gateway: compiling the gateway and its tools (npm run build:tools: TypeScript into dist/src and dist/tools, usually 15-30 s)...\n');
+  execSync('npm run build:tools --silent', { stdio: 'inherit' });
   process.stderr.write(`claude-gateway: compiled in ${((Date.now() - started) / 1000).toFixed(1)} s; starting\n`);
 }

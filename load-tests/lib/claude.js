@@ -487,7 +487,7 @@ export function mockFaults(plan) {
 }
 
 /**
- * POST {controlUrl}/_mock/script: play a failure script on a mock (src/mock-upstream/script.ts
+ * POST {controlUrl}/_mock/script: play a failure script on a mock (tools/mock-upstream/script.ts
  * shorthand, e.g. 'down', 'down:5s', '529:3'; 'healthy' ends it). `controlUrl` is the mock's
  * url, or its control-only port (MOCK_CONTROL_PORT) when the script takes its API port down.
  * @param {string} controlUrl

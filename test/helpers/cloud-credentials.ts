@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
+import { writeExternalAccountAdc } from '../../tools/mock-upstream/index.js';
 
 /**
  * Points this process's AWS chain and Google ADC at made-up credentials only the mocks accept, for a

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { listenOutsideEphemeralRange } from '../../src/mock-upstream/stable-port.js';
+import { listenOutsideEphemeralRange } from '../../tools/mock-upstream/stable-port.js';
 
 /**
  * A loopback port that was free a moment ago (and now has no listener). It lies below the kernel's

@@ -3,7 +3,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/server.js';
 import { LogCapture } from './log-capture.js';
-import { createMockUpstream, type MockUpstream, type MockUpstreamOptions } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream, type MockUpstreamOptions } from '../../tools/mock-upstream/index.js';
 
 export { LogCapture };
 

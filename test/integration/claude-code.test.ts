@@ -10,7 +10,7 @@ import { deferred } from '../helpers/deferred.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 import { startStack, TEST_API_KEY, type Stack } from '../helpers/stack.js';
 import { startUpstreamsGateway } from '../helpers/upstreams-stack.js';
-import { createMockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 
 /**
  * Claude Code (the `@anthropic-ai/claude-code` devDependency) as a second real client: run

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config.js';
-import { parseScript } from '../../src/mock-upstream/index.js';
+import { parseScript } from '../../tools/mock-upstream/index.js';
 import { envOf, services } from '../helpers/compose.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 

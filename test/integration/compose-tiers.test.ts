@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExternalAccountClient } from 'google-auth-library';
 import { loadConfig } from '../../src/config.js';
-import { createMockUpstream, parseScript } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, parseScript } from '../../tools/mock-upstream/index.js';
 import { envOf, services } from '../helpers/compose.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 

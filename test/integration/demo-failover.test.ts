@@ -9,7 +9,7 @@ import { deferred, eventually } from '../helpers/deferred.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 
 /**
- * `npm run demo -- --failover` (dist/src/demo.js --failover): two mocks behind UPSTREAMS, the
+ * `npm run demo -- --failover` (dist/tools/demo/main.js --failover): two mocks behind UPSTREAMS, the
  * primary playing a script (here `down`, from the start, so the test does not race a clock), its
  * control port reachable while it is down; answers keep coming from the secondary; bringing the
  * primary back through its control port returns the traffic to it.
@@ -42,7 +42,7 @@ function refused(url: string): Promise<boolean> {
 }
 
 async function startDemo(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; banner: Banner; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/demo.js'), ...args], {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/tools/demo/main.js'), ...args], {
     env: { ...keyless(), PORT: '0', MOCK_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -9,7 +9,7 @@ import { deferred, eventually } from '../helpers/deferred.js';
 import { REPO_ROOT } from '../helpers/k6.js';
 
 /**
- * `npm run demo -- --tiers` (dist/src/demo.js --tiers): an Anthropic mock (tier 0, here scripted
+ * `npm run demo -- --tiers` (dist/tools/demo/main.js --tiers): an Anthropic mock (tier 0, here scripted
  * `down` from the start so the test does not race a clock), a Bedrock mock (tier 1, SigV4 with
  * made-up keys) and a Vertex mock (tier 2, ADC external_account through the mock's STS) behind
  * UPSTREAMS, all real processes. The SDK gets answers from Bedrock while Anthropic is down, from
@@ -41,7 +41,7 @@ function keyless(): NodeJS.ProcessEnv {
 }
 
 async function startDemo(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; banner: Banner; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/demo.js'), ...args], {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/tools/demo/main.js'), ...args], {
     env: { ...keyless(), PORT: '0', MOCK_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -1,7 +1,7 @@
 import { afterEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { freePort } from '../helpers/ports.js';
 import { scrape, sum } from '../helpers/prom.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { scrape } from '../helpers/prom.js';
 import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 import { LOAD_TESTS, RUN_DEADLINE_MS, SHORT, explain, findK6, runK6 } from '../helpers/k6.js';
 
 /**

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { GATEWAY_ENV, RUN_DEADLINE_MS, SHORT, explain, findK6, runK6 } from '../helpers/k6.js';
-import { createMockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 import { startUpstreamsGateway } from '../helpers/upstreams-stack.js';
 
 /**

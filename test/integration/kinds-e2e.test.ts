@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';

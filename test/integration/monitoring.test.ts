@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deferred, eventually, until, type Deferred } from '../helpers/deferred.js';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server.js';

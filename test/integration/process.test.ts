@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createServer, type AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, type RecordedRequest } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type RecordedRequest } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { freePort } from '../helpers/ports.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';

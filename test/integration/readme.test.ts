@@ -10,7 +10,7 @@ import { REPO_ROOT } from '../helpers/k6.js';
 
 /**
  * README's "Using it" examples, verbatim but for the address, against the demo (`npm run demo`
- * runs dist/src/demo.js), with no ANTHROPIC_API_KEY in the environment: both must succeed.
+ * runs dist/tools/demo/main.js), with no ANTHROPIC_API_KEY in the environment: both must succeed.
  */
 
 const run = promisify(execFile);
@@ -39,7 +39,7 @@ function keyless(): NodeJS.ProcessEnv {
 }
 
 test("README's curl and SDK examples work against the demo with no API key set", { timeout: 60_000 }, async () => {
-  const demo = spawn(process.execPath, [join(REPO_ROOT, 'dist/src/demo.js')], {
+  const demo = spawn(process.execPath, [join(REPO_ROOT, 'dist/tools/demo/main.js')], {
     env: { ...keyless(), PORT: '0', MOCK_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,7 +4,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.js';

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
-import { chunkFrame } from '../../src/mock-upstream/provider-framing.js';
+import { chunkFrame } from '../../tools/mock-upstream/provider-framing.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { LAST_CHUNK, rawChunk, rawHead, rawUpstream, type RawUpstream } from '../helpers/raw-upstream.js';

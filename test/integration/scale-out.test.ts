@@ -5,7 +5,7 @@ import { createClient } from 'redis';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { allRedisConnectionsUp, eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { LogCapture } from '../helpers/log-capture.js';

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { startStack, type Stack, TEST_API_KEY } from '../helpers/stack.js';
-import { createMockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 
 const params = {
   model: 'claude-sonnet-5',

@@ -5,7 +5,7 @@ import { SpanKind } from '@opentelemetry/api';
 import { loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway, type Gateway } from '../../src/server.js';
-import { createMockUpstream, type MockUpstream } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { tracingConfigured } from '../../src/observability/tracing.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../../src/errors.js';
-import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../tools/mock-upstream/index.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';
 import { BedrockAdapter, type AwsCredentials, type AwsCredentialSource } from '../../src/upstream/kinds/bedrock.js';

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { EventStreamToSse } from '../../src/upstream/kinds/bedrock-stream.js';
-import { chunkFrame, encodeFrame, exceptionFrame } from '../../src/mock-upstream/provider-framing.js';
+import { chunkFrame, encodeFrame, exceptionFrame } from '../../tools/mock-upstream/provider-framing.js';
 import { GatewayError } from '../../src/errors.js';
 
 /** Bedrock's binary event stream in, Anthropic SSE out: exact event bytes, any split, faults coded. */

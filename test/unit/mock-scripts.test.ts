@@ -5,12 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMockUpstream, KeyBudgets, parseScript, ScriptPlayer, type MockScript, type MockUpstream } from '../../src/mock-upstream/index.js';
-import { ephemeralRange } from '../../src/mock-upstream/stable-port.js';
+import { createMockUpstream, KeyBudgets, parseScript, ScriptPlayer, type MockScript, type MockUpstream } from '../../tools/mock-upstream/index.js';
+import { ephemeralRange } from '../../tools/mock-upstream/stable-port.js';
 import { eventually, until } from '../helpers/deferred.js';
 
 /**
- * The mock's failure scripts (src/mock-upstream/script.ts): the shorthand, the stepping (on a fake
+ * The mock's failure scripts (tools/mock-upstream/script.ts): the shorthand, the stepping (on a fake
  * clock), and each script over real sockets: down (the API port refuses connections), a status for
  * N requests or T ms, a stream whose first event is `error`, per-key rate limits, and the control
  * endpoint that changes the script at run time.
@@ -280,7 +280,7 @@ describe('mock failure scripts over real sockets', () => {
 });
 
 describe('mock failure scripts: the CLI', () => {
-  const main = fileURLToPath(new URL('../../src/mock-upstream/main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../../tools/mock-upstream/main.js', import.meta.url));
 
   test('MOCK_SCRIPT=down with MOCK_CONTROL_PORT: the API port refuses, the control port answers and revives it', async () => {
     const child = spawn(process.execPath, [main], {

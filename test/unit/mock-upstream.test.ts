@@ -5,7 +5,7 @@ import { request as httpRequest } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { createMockUpstream, MOCK_MODELS, type MockStats, type MockUpstream, type RecordedRequest } from '../../src/mock-upstream/index.js';
+import { createMockUpstream, MOCK_MODELS, type MockStats, type MockUpstream, type RecordedRequest } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 
 const KEY = 'sk-ant-test-mock-0123456789';
@@ -521,7 +521,7 @@ describe('mock upstream', () => {
 });
 
 describe('mock upstream CLI', () => {
-  const main = fileURLToPath(new URL('../../src/mock-upstream/main.js', import.meta.url));
+  const main = fileURLToPath(new URL('../../tools/mock-upstream/main.js', import.meta.url));
 
   test('starts on MOCK_PORT, logs its url as one JSON line, and exits 0 on SIGTERM', async () => {
     const child = spawn(process.execPath, [main], { env: { ...process.env, MOCK_PORT: '0', MOCK_HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,7 +8,7 @@ import {
   type ServerHttp2Session,
 } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
-import { anthropicErrorBody } from '../errors.js';
+import { errorBody } from './error-body.js';
 import { countTokens, PromptCache, validateCountTokens } from './answers.js';
 import { BatchStore } from './batches.js';
 import { faultFromHeaders, FaultSchedule, validateFaultPlan, type FaultPlan } from './faults.js';
@@ -17,7 +17,8 @@ import { parseScript, ScriptPlayer, validateScript, type MockScript } from './sc
 import { Reply } from './reply.js';
 import { bedrockFraming, vertexFraming } from './provider-framing.js';
 import { ProviderMock, type BedrockMockOptions, type MockKind, type VertexMockOptions } from './providers.js';
-import { dispatch, type MockState } from './routes.js';
+import type { MockState } from './api-call.js';
+import { dispatch } from './routes.js';
 import { StatsRecorder, type MockStats } from './stats.js';
 import { listenOutsideEphemeralRange } from './stable-port.js';
 
@@ -208,11 +209,11 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     };
     const allowed = routes[path];
     if (allowed === undefined) {
-      controlJson(res, 404, anthropicErrorBody(404, `Unknown control endpoint ${path}`));
+      controlJson(res, 404, errorBody(404, `Unknown control endpoint ${path}`));
       return;
     }
     if (!allowed.includes(method)) {
-      controlJson(res, 405, anthropicErrorBody(405, `Method ${method} is not allowed for ${path}`));
+      controlJson(res, 405, errorBody(405, `Method ${method} is not allowed for ${path}`));
       return;
     }
     const { text } = await readBody(req);
@@ -244,12 +245,12 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       try {
         plan = JSON.parse(text.trim() === '' ? 'null' : text);
       } catch {
-        controlJson(res, 400, anthropicErrorBody(400, 'fault plan must be JSON (an object or null)'));
+        controlJson(res, 400, errorBody(400, 'fault plan must be JSON (an object or null)'));
         return;
       }
       const checked = validateFaultPlan(plan);
       if (typeof checked === 'string') {
-        controlJson(res, 400, anthropicErrorBody(400, checked));
+        controlJson(res, 400, errorBody(400, checked));
         return;
       }
       faults.set(checked);
@@ -272,7 +273,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     }
     const checked = value === null || value === '' ? null : typeof value === 'string' ? parseScript(value) : validateScript(value);
     if (typeof checked === 'string') {
-      controlJson(res, 400, anthropicErrorBody(400, checked));
+      controlJson(res, 400, errorBody(400, checked));
       return;
     }
     if (viaControlPort) {
@@ -410,7 +411,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
     const handled = api ? handleApi(req, res, url) : handleControl(req, res, url.pathname);
     handled.catch((err: unknown) => {
       if (res.headersSent) res.destroy();
-      else controlJson(res, 500, anthropicErrorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`));
+      else controlJson(res, 500, errorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`));
     });
   };
   const sessions = new Set<ServerHttp2Session>();
@@ -564,8 +565,8 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
   if (options.controlPort !== undefined) {
     controlServer = createServer((req, res) => {
       const path = new URL(req.url ?? '/', 'http://mock.invalid').pathname;
-      const handled = path.startsWith('/_mock/') ? handleControl(req, res, path, true) : Promise.resolve(controlJson(res, 404, anthropicErrorBody(404, 'the control port serves /_mock/* only')));
-      handled.catch((err: unknown) => controlJson(res, 500, anthropicErrorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`)));
+      const handled = path.startsWith('/_mock/') ? handleControl(req, res, path, true) : Promise.resolve(controlJson(res, 404, errorBody(404, 'the control port serves /_mock/* only')));
+      handled.catch((err: unknown) => controlJson(res, 500, errorBody(500, `mock failure: ${err instanceof Error ? err.message : String(err)}`)));
     });
     const control = controlServer;
     control.on('connection', (socket: Socket) => {

@@ -1,6 +1,6 @@
-import { anthropicErrorBody } from '../errors.js';
+import { errorBody } from './error-body.js';
 import { answerFor, countTokens, messageOf, validateCountTokens, validateMessages, type Answer, type MessagesRequest } from './answers.js';
-import type { ApiCall } from './routes.js';
+import type { ApiCall } from './api-call.js';
 import { formatEvent, messageEvents, startUsage } from './sse.js';
 import type { BilledUsage } from './stats.js';
 
@@ -53,7 +53,7 @@ async function streamAnswer(call: ApiCall, model: string, answer: Answer): Promi
   const writer = call.reply.eventStream();
   if (kind === 'first-event-error') {
     // Nothing of the answer was produced, so nothing is billed.
-    await writer.write(formatEvent({ name: 'error', data: anthropicErrorBody(529, 'Overloaded') }));
+    await writer.write(formatEvent({ name: 'error', data: errorBody(529, 'Overloaded') }));
     writer.end();
     return;
   }
@@ -65,7 +65,7 @@ async function streamAnswer(call: ApiCall, model: string, answer: Answer): Promi
         await call.sleep(call.eventIntervalMs);
       }
       if (i === strikeAt && kind === 'midstream-error') {
-        await writer.write(formatEvent({ name: 'error', data: anthropicErrorBody(529, 'Overloaded') }));
+        await writer.write(formatEvent({ name: 'error', data: errorBody(529, 'Overloaded') }));
         writer.end();
         return;
       }

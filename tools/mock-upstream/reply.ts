@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
-import { anthropicErrorBody } from '../errors.js';
+import { errorBody } from './error-body.js';
 import type { FaultKind } from './faults.js';
 import { ChunkWriter, type EventWriter } from './sse.js';
 
@@ -87,7 +87,7 @@ export class Reply {
       this.bytes(framed.status, 'application/json', framed.body, { ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }), ...framed.headers, ...extraHeaders });
       return;
     }
-    this.json(status, anthropicErrorBody(status, message, this.options.requestId), { ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }), ...extraHeaders });
+    this.json(status, errorBody(status, message, this.options.requestId), { ...(retryAfter === undefined ? {} : { 'retry-after': retryAfter }), ...extraHeaders });
   }
 
   /** A complete body. stall-body sends its first byte only; midstream-reset sends half, then cuts the connection. */

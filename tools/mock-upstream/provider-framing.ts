@@ -1,6 +1,6 @@
 import { EventStreamCodec, type MessageHeaders } from '@smithy/core/event-streams';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { anthropicErrorBody } from '../errors.js';
+import { errorBody } from './error-body.js';
 import type { ProviderFraming } from './reply.js';
 import type { ChunkWriter, EventWriter } from './sse.js';
 
@@ -148,7 +148,7 @@ export function vertexFraming(): ProviderFraming {
   return {
     headers: (requestId) => ({ 'x-vertex-ai-request-id': requestId }),
     error: (status, message, requestId) => {
-      if (status === 400 || status === 413) return { status, headers: {}, body: Buffer.from(JSON.stringify(anthropicErrorBody(status, message, requestId))) };
+      if (status === 400 || status === 413) return { status, headers: {}, body: Buffer.from(JSON.stringify(errorBody(status, message, requestId))) };
       const google = googleStatus(status);
       return { status: google.code, headers: {}, body: Buffer.from(JSON.stringify({ error: { code: google.code, message, status: google.status } })) };
     },

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from './mock-upstream/index.js';
-import { DEFAULT_PRIMARY_SCRIPT, demoPorts, primaryScript } from './demo-failover.js';
+import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../mock-upstream/index.js';
+import { DEFAULT_PRIMARY_SCRIPT, demoPorts, primaryScript } from './failover.js';
 
 /**
  * The three-tier demo's upstreams (`npm run demo -- --tiers`): a mock Anthropic API (tier 0) that

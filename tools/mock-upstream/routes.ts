@@ -1,33 +1,9 @@
-import type { PromptCache } from './answers.js';
-import { validateBatch, type BatchStore } from './batches.js';
-import type { FaultPlan } from './faults.js';
+import type { ApiCall } from './api-call.js';
+import { validateBatch } from './batches.js';
 import { countMessageTokens, createMessage, jsonBody } from './messages.js';
 import { page } from './paging.js';
-import type { Reply } from './reply.js';
-import type { BilledUsage } from './stats.js';
 
 /** The API surface of the mock: route table, models and batches. Auth and faults were handled before dispatch. */
-
-export interface MockState {
-  readonly promptCache: PromptCache;
-  readonly batches: BatchStore;
-  /** Base of the absolute URLs the mock hands out, without a trailing slash. */
-  publicUrl: string;
-  bill(model: string, usage: BilledUsage): void;
-}
-
-/** One authenticated API request on its way to a handler. */
-export interface ApiCall {
-  readonly method: string;
-  readonly url: URL;
-  readonly body: string;
-  readonly reply: Reply;
-  readonly fault: FaultPlan;
-  readonly eventIntervalMs: number;
-  readonly state: MockState;
-  /** Waits `ms`; returns at once when the mock closes. */
-  sleep(ms: number): Promise<void>;
-}
 
 export const MOCK_MODELS = [
   { type: 'model', id: 'claude-opus-5', display_name: 'Claude Opus 5', created_at: '2026-09-01T00:00:00Z' },

@@ -1,4 +1,4 @@
-import { createMockUpstream, parseScript, type MockUpstream } from './mock-upstream/index.js';
+import { createMockUpstream, parseScript, type MockUpstream } from '../mock-upstream/index.js';
 
 /**
  * The failover demo's upstreams (`npm run demo -- --failover`): two mock Anthropic APIs and the

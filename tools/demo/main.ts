@@ -1,9 +1,9 @@
-import { ConfigError, loadConfig } from './config.js';
-import { createLogger } from './observability/logger.js';
-import { startGateway } from './server.js';
-import { createMockUpstream } from './mock-upstream/index.js';
-import { failoverBanner, startFailoverUpstreams } from './demo-failover.js';
-import { startTiersUpstreams, tiersBanner } from './demo-tiers.js';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { startGateway } from '../../src/server.js';
+import { createMockUpstream } from '../mock-upstream/index.js';
+import { failoverBanner, startFailoverUpstreams } from './failover.js';
+import { startTiersUpstreams, tiersBanner } from './tiers.js';
 
 /** `--<name>=<value>` from argv, if given. */
 function flagValue(name: string): string | undefined {
@@ -15,8 +15,8 @@ function flagValue(name: string): string | undefined {
  * `npm run demo`: the gateway in front of the project's own mock Anthropic API, so the whole path
  * can be tried with no API key and no tokens spent. Any key works against the mock; the banner's
  * examples (the same as README's) fall back to `demo-key` when ANTHROPIC_API_KEY is unset.
- * `npm run demo -- --failover [--primary-script=<mock script>]`: two mocks behind UPSTREAMS (demo-failover.ts).
- * `npm run demo -- --tiers [--primary-script=<mock script>]`: Anthropic, Bedrock and Vertex mocks in three tiers (demo-tiers.ts).
+ * `npm run demo -- --failover [--primary-script=<mock script>]`: two mocks behind UPSTREAMS (failover.ts).
+ * `npm run demo -- --tiers [--primary-script=<mock script>]`: Anthropic, Bedrock and Vertex mocks in three tiers (tiers.ts).
  */
 async function demo(): Promise<void> {
   const mockPort = Number(process.env.MOCK_PORT ?? '4010');
