@@ -15,8 +15,10 @@ const PROGRAM = 'claude-gateway';
 const REDACTED = '<redacted>';
 
 /**
- * Variables whose whole value is a secret, by name: API keys, key lists, hash keys, passwords,
- * secrets and tokens (ANTHROPIC_API_KEY, GATEWAY_API_KEYS, TENANT_HASH_KEY, ..._PASSWORD).
+ * Names that mark a whole value as a secret: API keys, key lists, hash keys, passwords, secrets and
+ * tokens (ANTHROPIC_API_KEY, GATEWAY_API_KEYS, TENANT_HASH_KEY, ..._PASSWORD). The configuration
+ * table marks its secrets itself (`secret: true`; a unit test holds every table name this rule
+ * matches to be marked); the rule is the backstop for a variable added without the mark.
  */
 const SECRET_NAME = /(?:^|_)(?:KEY|KEYS|PASSWORD|PASS|SECRET|SECRETS|TOKEN|TOKENS|CREDENTIALS?)$|PASSWORD/;
 
@@ -24,18 +26,24 @@ export function isSecretVariable(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
+/** Whether `--print-config` must hide a variable's whole value: the table says so, or its name does. */
+function isSecret(variable: ConfigVariable): boolean {
+  return variable.secret === true || isSecretVariable(variable.name);
+}
+
 /** A value that starts like a URL (`scheme://`). */
 const URL_START = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /**
- * What may be shown of a value: nothing of a secret variable. Every URL (the value itself when it
+ * What may be shown of a value: nothing of a secret variable (`secret`: the configuration table's
+ * mark; by default, the name rule). Every URL (the value itself when it
  * starts like one; each Redis endpoint of REDIS_URL and REDIS_CLUSTER_NODES, split as the gateway
  * splits them) is shown as the WHATWG URL parser reads it, with its password (and only that)
  * replaced; a URL that parser cannot read is not shown at all, since nothing tells where its
  * password ends. The gateway's Redis client reads the same parser's answer.
  */
-export function redact(name: string, value: string): string {
-  if (isSecretVariable(name)) return REDACTED;
+export function redact(name: string, value: string, secret: boolean = isSecretVariable(name)): string {
+  if (secret) return REDACTED;
   const urls = redisUrlsOf(name, value) ?? (URL_START.test(value) ? [value] : undefined);
   return urls === undefined ? value : urls.map(redactUrl).join(',');
 }
@@ -83,7 +91,7 @@ export function helpText(version: string, variables: readonly ConfigVariable[] =
   ];
   for (const v of variables) {
     const fallback = v.defaultValue === undefined ? 'unset' : v.defaultValue === '' ? "''" : v.defaultValue;
-    out.push(`  ${v.name}  [default: ${fallback}]${isSecretVariable(v.name) ? '  (secret: never printed)' : ''}`);
+    out.push(`  ${v.name}  [default: ${fallback}]${isSecret(v) ? '  (secret: never printed)' : ''}`);
     out.push(wrap(v.description, 100, '      '));
   }
   out.push('');
@@ -100,7 +108,7 @@ export function printConfig(env: NodeJS.ProcessEnv, version: string, variables: 
   for (const v of variables) {
     // The rule loadConfig applies: values are trimmed, and empty means unset.
     const given = env[v.name]?.trim();
-    if (given !== undefined && given !== '') out.push(`${v.name}=${redact(v.name, given)}  # environment`);
+    if (given !== undefined && given !== '') out.push(`${v.name}=${redact(v.name, given, isSecret(v))}  # environment`);
     else if (v.defaultValue !== undefined) out.push(`${v.name}=${v.defaultValue}  # default`);
     else out.push(`# ${v.name} unset`);
   }

@@ -1,12 +1,13 @@
+import { z } from 'zod';
 import type { TokenUsage } from '../upstream/usage.js';
 
-/** USD per million tokens, by token type. */
-export interface Price {
-  input: number;
-  output: number;
-  cache_creation: number;
-  cache_read: number;
-}
+/**
+ * The one declaration of a price: USD per million tokens, by token type. PRICING_JSON (config.ts)
+ * and an upstream's `pricing` (upstream/targets.ts) are read against it.
+ */
+export const priceSchema = z.object({ input: z.number().min(0), output: z.number().min(0), cache_creation: z.number().min(0), cache_read: z.number().min(0) });
+
+export type Price = z.infer<typeof priceSchema>;
 
 /**
  * Estimated list prices by model family (USD per million tokens; cache writes at 1.25x input for

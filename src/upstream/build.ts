@@ -1,4 +1,4 @@
-import type { Config } from '../config.js';
+import { defaultUpstreamConnections, type Config } from '../config.js';
 import { UpstreamClient, type PoolObserver } from './client.js';
 import { AnthropicAdapter } from './kinds/anthropic.js';
 import { BedrockAdapter } from './kinds/bedrock.js';
@@ -34,9 +34,7 @@ export function buildUpstreams(config: Config, poolObserver: PoolObserver | unde
       const client = new UpstreamClient({
         origin: target.origin,
         pathPrefix: target.pathPrefix,
-        connections:
-          target.connections ??
-          (target.http2 === undefined ? config.upstreamConnections : http2 ? Math.ceil(config.maxConcurrentRequests / config.upstreamHttp2MaxStreams) : config.maxConcurrentRequests),
+        connections: target.connections ?? (target.http2 === undefined ? config.upstreamConnections : defaultUpstreamConnections(http2, config)),
         connectTimeoutMs: config.upstreamConnectTimeoutMs,
         headersTimeoutMs: config.upstreamHeadersTimeoutMs,
         bodyTimeoutMs: config.upstreamBodyTimeoutMs,

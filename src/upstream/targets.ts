@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { UpstreamKind } from './kinds/kind.js';
 import { isModelId } from './model-id.js';
-import type { Price } from '../observability/pricing.js';
+import { priceSchema, type Price } from '../observability/pricing.js';
 
 /**
  * Upstreams as configuration: `UPSTREAMS` (a JSON array) or `UPSTREAMS_FILE` (a JSON or YAML file
@@ -72,7 +72,7 @@ const entrySchema = z
     pricing: z
       .record(
         z.string().min(1).max(256),
-        z.object({ input: z.number().min(0), output: z.number().min(0), cache_creation: z.number().min(0), cache_read: z.number().min(0) }).strict(),
+        priceSchema.strict(),
         { error: 'pricing must map model ids or families to {"input", "output", "cache_creation", "cache_read"} in USD per million tokens' },
       )
       .optional(),

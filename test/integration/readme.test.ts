@@ -124,6 +124,14 @@ test("README's configuration table lists exactly the variables the config schema
   }
 });
 
+test("README's --print-config paragraph names every variable the configuration table marks secret", async () => {
+  const { configVariables } = await import('../../src/config.js');
+  const paragraph = /`--print-config` never prints[\s\S]*?\n\n/.exec(README)?.[0] ?? '';
+  const secrets = configVariables().filter((v) => v.secret === true).map((v) => v.name);
+  assert.ok(secrets.length > 0);
+  assert.deepEqual(secrets.filter((name) => !paragraph.includes(`\`${name}\``)), [], 'README names each secret variable');
+});
+
 test("monitoring/README names every gateway Prometheus scrapes (monitoring/prometheus.yml's targets)", async () => {
   const { parse } = await import('yaml');
   const config = parse(readFileSync(join(REPO_ROOT, 'monitoring/prometheus.yml'), 'utf8')) as {

@@ -88,6 +88,16 @@ describe('operator CLI', () => {
     assert.equal(redact('OTHER_URL', 'https://host/x'), 'https://host/x');
   });
 
+  test('the configuration table marks its secrets: every variable the name rule matches is marked, and a marked one is redacted whatever its name', () => {
+    const variables = configVariables();
+    assert.deepEqual(variables.filter((v) => isSecretVariable(v.name) && v.secret !== true).map((v) => v.name), [], 'secret by name but not marked in the table');
+    assert.deepEqual(variables.filter((v) => v.secret === true).map((v) => v.name), ['GATEWAY_API_KEYS', 'ANTHROPIC_API_KEY', 'TENANT_HASH_KEY']);
+    const text = printConfig({ SIGNING_MATERIAL: 'material-0000' }, VERSION, [{ name: 'SIGNING_MATERIAL', description: 'marked secret in the table', defaultValue: undefined, secret: true }]);
+    assert.ok(!text.includes('material-0000'));
+    assert.match(text, /^SIGNING_MATERIAL=<redacted> {2}# environment$/m);
+    assert.match(helpText(VERSION, [{ name: 'SIGNING_MATERIAL', description: 'marked secret in the table', defaultValue: undefined, secret: true }]), /SIGNING_MATERIAL {2}\[default: unset\] {2}\(secret: never printed\)/);
+  });
+
   test('--print-config on a bad configuration exits 1 naming the variable, echoing no value', () => {
     const outcome = runCli(['--print-config'], { PORT: 'eighty', ANTHROPIC_API_KEY: 'sk-ant-secret-but-open' }, VERSION);
     assert.ok(outcome.kind === 'exit');
