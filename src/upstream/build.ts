@@ -18,10 +18,8 @@ export function adapterFor(target: UpstreamTarget, log?: ProviderErrorLog): Upst
     case 'anthropic':
       return new AnthropicAdapter(target.apiKey, target.models !== undefined);
     case 'bedrock':
-      if (target.region === undefined) throw new Error(`upstream "${target.name}": kind bedrock needs a region`);
       return new BedrockAdapter({ url: target.origin + target.pathPrefix, region: target.region, profile: target.awsProfile, bearerToken: target.bearerToken, onProviderError });
     case 'vertex':
-      if (target.region === undefined || target.project === undefined) throw new Error(`upstream "${target.name}": kind vertex needs a region and a project`);
       return new VertexAdapter({ url: target.origin + target.pathPrefix, region: target.region, project: target.project, onProviderError });
   }
 }

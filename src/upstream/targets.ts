@@ -19,7 +19,8 @@ import { priceSchema, type Price } from '../observability/pricing.js';
  * A mix would let a client's traffic be billed to an account it does not own: start-up refuses it.
  */
 
-export interface UpstreamTarget {
+/** What every kind of upstream has. */
+interface TargetBase {
   /** `^[a-z0-9][a-z0-9_.-]{0,31}$`: the `upstream` label, `x-gateway-upstream`, the breaker prefix. */
   readonly name: string;
   readonly kind: UpstreamKind;
@@ -31,16 +32,8 @@ export interface UpstreamTarget {
   readonly tier: number;
   /** Share of traffic within its tier. */
   readonly weight: number;
-  /** The gateway-held Anthropic key (anthropic kind), resolved from `apiKeyEnv`. Secret. */
-  readonly apiKey: string | undefined;
-  readonly apiKeyEnv: string | undefined;
   /** Client model id -> this upstream's model id. When set, only these models are served here. */
   readonly models: ReadonlyMap<string, string> | undefined;
-  readonly region: string | undefined;
-  readonly project: string | undefined;
-  readonly awsProfile: string | undefined;
-  /** A Bedrock API key (bearer) resolved from `bearer_token_env`. Secret. */
-  readonly bearerToken: string | undefined;
   /** Prices of calls this upstream served, over PRICING_JSON and the built-in list prices (e.g. a provider's regional premium). */
   readonly pricing: Readonly<Record<string, Price>> | undefined;
   /** Per-upstream transport overrides (undefined = the UPSTREAM_* defaults). */
@@ -49,6 +42,36 @@ export interface UpstreamTarget {
   /** The gateway holds this upstream's credential (injection mode). */
   readonly holdsCredentials: boolean;
 }
+
+/** Another kind's fields: never set on this kind (so any target reads them, as undefined off their kind). */
+type Absent<K extends string> = { readonly [P in K]?: undefined };
+
+/** The Anthropic API: the gateway-held key, when there is one. */
+export interface AnthropicTarget extends TargetBase, Absent<'region' | 'project' | 'awsProfile' | 'bearerToken'> {
+  readonly kind: 'anthropic';
+  /** The gateway-held Anthropic key, resolved from `apiKeyEnv`; undefined = clients bring their own. Secret. */
+  readonly apiKey: string | undefined;
+  readonly apiKeyEnv: string | undefined;
+}
+
+/** Amazon Bedrock: a region, and the AWS chain (optionally a named profile) or a Bedrock API key. */
+export interface BedrockTarget extends TargetBase, Absent<'apiKey' | 'apiKeyEnv' | 'project'> {
+  readonly kind: 'bedrock';
+  readonly region: string;
+  readonly awsProfile: string | undefined;
+  /** A Bedrock API key (bearer) resolved from `bearer_token_env`. Secret. */
+  readonly bearerToken: string | undefined;
+}
+
+/** Google Vertex AI: a region (or `global`) and a project; credentials from ADC. */
+export interface VertexTarget extends TargetBase, Absent<'apiKey' | 'apiKeyEnv' | 'awsProfile' | 'bearerToken'> {
+  readonly kind: 'vertex';
+  readonly region: string;
+  readonly project: string;
+}
+
+/** One configured upstream; its kind decides which kind-specific fields it has. */
+export type UpstreamTarget = AnthropicTarget | BedrockTarget | VertexTarget;
 
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,31}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
@@ -186,27 +209,27 @@ export function parseUpstreams(
       if (bearerToken === undefined || bearerToken === '') say(`bearer_token_env names ${entry.bearer_token_env}, which is not set`);
     }
     if (url === undefined) return;
-    targets.push(
-      Object.freeze({
-        name: entry.name,
-        kind: entry.kind,
-        origin: url.origin,
-        pathPrefix: url.pathname.replace(/\/+$/, ''),
-        tier: entry.tier,
-        weight: entry.weight,
-        apiKey,
-        apiKeyEnv: entry.api_key_env,
-        models: entry.models === undefined ? undefined : new Map(Object.entries(entry.models)),
-        region: entry.region,
-        project: entry.project,
-        awsProfile: entry.aws_profile,
-        bearerToken,
-        pricing: entry.pricing,
-        http2: entry.http2,
-        connections: entry.connections,
-        holdsCredentials: entry.kind !== 'anthropic' || entry.api_key_env !== undefined,
-      }),
-    );
+    const common = {
+      name: entry.name,
+      origin: url.origin,
+      pathPrefix: url.pathname.replace(/\/+$/, ''),
+      tier: entry.tier,
+      weight: entry.weight,
+      models: entry.models === undefined ? undefined : new Map(Object.entries(entry.models)),
+      pricing: entry.pricing,
+      http2: entry.http2,
+      connections: entry.connections,
+    };
+    // A bedrock or vertex entry without its region (or a vertex one without its project) was reported above.
+    if (entry.kind === 'anthropic') {
+      targets.push(Object.freeze({ ...common, kind: entry.kind, apiKey, apiKeyEnv: entry.api_key_env, holdsCredentials: entry.api_key_env !== undefined }));
+    } else if (entry.region === undefined) {
+      return;
+    } else if (entry.kind === 'bedrock') {
+      targets.push(Object.freeze({ ...common, kind: entry.kind, region: entry.region, awsProfile: entry.aws_profile, bearerToken, holdsCredentials: true }));
+    } else if (entry.project !== undefined) {
+      targets.push(Object.freeze({ ...common, kind: entry.kind, region: entry.region, project: entry.project, holdsCredentials: true }));
+    }
   });
   if (problems.length > before) return undefined;
   const held = targets.filter((t) => t.holdsCredentials);
@@ -222,7 +245,7 @@ export function parseUpstreams(
 }
 
 /** The one-upstream shorthand: UPSTREAM_URL (+ ANTHROPIC_API_KEY), named `anthropic`. */
-export function shorthandUpstream(url: URL, apiKey: string | undefined): UpstreamTarget {
+export function shorthandUpstream(url: URL, apiKey: string | undefined): AnthropicTarget {
   return Object.freeze({
     name: 'anthropic',
     kind: 'anthropic',
@@ -233,10 +256,6 @@ export function shorthandUpstream(url: URL, apiKey: string | undefined): Upstrea
     apiKey,
     apiKeyEnv: apiKey === undefined ? undefined : 'ANTHROPIC_API_KEY',
     models: undefined,
-    region: undefined,
-    project: undefined,
-    awsProfile: undefined,
-    bearerToken: undefined,
     pricing: undefined,
     http2: undefined,
     connections: undefined,

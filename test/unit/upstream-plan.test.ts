@@ -9,12 +9,13 @@ import { Upstream, UpstreamSet, type Plannable } from '../../src/upstream/upstre
 import { firstEventName, peekFirstEvent } from '../../src/pipeline/call/first-event.js';
 import { reportedHeadroom, restMs } from '../../src/upstream/headroom.js';
 
+/** A target of any kind, with what a test leaves out filled in (the planner reads no kind-specific field). */
 function target(name: string, extra: Partial<UpstreamTarget> = {}): UpstreamTarget {
   return {
     name, kind: 'anthropic', origin: 'http://127.0.0.1:9', pathPrefix: '', tier: 0, weight: 1, apiKey: 'sk-held', apiKeyEnv: 'K',
     models: undefined, region: undefined, project: undefined, awsProfile: undefined, bearerToken: undefined, http2: undefined, connections: undefined,
     pricing: undefined, holdsCredentials: true, ...extra,
-  };
+  } as UpstreamTarget;
 }
 
 // The planner never touches the pool: a stand-in that fails loudly if it does.
