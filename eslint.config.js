@@ -22,8 +22,9 @@ export default tseslint.config(
       ],
     },
   },
-  { files: ['eslint.config.js', 'scripts/**/*.mjs'], ...tseslint.configs.disableTypeChecked },
+  { files: ['eslint.config.js', 'scripts/**/*.mjs', '.dependency-cruiser.cjs'], ...tseslint.configs.disableTypeChecked },
   { files: ['scripts/**/*.mjs'], languageOptions: { globals: { process: 'readonly' } } },
+  { files: ['.dependency-cruiser.cjs'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable' } } },
   // k6 scripts: k6 up to 0.52 parses with a Babel that rejects syntax after ES2017 (`??`, `?.`,
   // object spread, numeric separators, `catch {}`), so espree at ecmaVersion 2017 refuses it here.
   // Types are checked by `tsc -p load-tests/tsconfig.json` (checkJs against @types/k6).

@@ -9,7 +9,7 @@ import type { RequestTracing } from './observability/tracing.js';
 import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Store } from 'express-rate-limit';
 import type { SharedResponseCache } from './coordination/shared-cache.js';
-import { anthropicErrorBody, GatewayError } from './errors.js';
+import { anthropicErrorBody, GatewayError } from './core/errors.js';
 import { authenticate, type TenantHasher } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';

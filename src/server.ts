@@ -12,7 +12,7 @@ import { TenantHasher } from './http/auth.js';
 import { clientErrorHandler, onConnect } from './http/client-errors.js';
 import { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { GatewayMetrics } from './observability/metrics.js';
-import { PriceTable } from './observability/pricing.js';
+import { PriceTable } from './core/pricing.js';
 import { Breakers } from './pipeline/breaker.js';
 import { RetryBudget } from './upstream/retry.js';
 import { upstreamChain } from './pipeline/call/index.js';

@@ -1,31 +1,15 @@
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 import type { FlightHead } from '../pipeline/coalesce/flight.js';
 import type { SharedPublisher } from '../pipeline/coalesce/shared-flights.js';
 import { evalArgs, FlightKeys, LEADER_HEARTBEAT, PUBLISH, RELEASE, RELEASE_UNLESS_LISTENED } from './flight-keys.js';
-import type { RemoteFlightGauges, RemoteFlightOptions } from './remote-flights.js';
+import { ENTRY, WHOLE_END, type PublishedError } from './flight-stream.js';
+import type { RemoteFlightGauges, RemoteFlightOptions } from './remote-flight-options.js';
 import type { RedisDomain } from './redis.js';
 
 /** Raw body bytes in one published entry at most (chunks that queue up are merged up to it). */
 const MAX_ENTRY_BYTES = 512 * 1024;
 /** Publishes pipelined at once; later chunks wait (and merge) in the outbox. */
 const MAX_IN_FLIGHT = 4;
-
-/** Entry types in a flight's stream (field `t`); `d` carries the data. */
-export const ENTRY = { head: 'h', chunk: 'c', end: 'e', error: 'x' } as const;
-
-/**
- * The end entry's data when the leader found its answer whole (pipeline/reuse.ts). Any other data
- * (an empty one, as instances before this mark wrote) is an end that followers must not reuse.
- */
-export const WHOLE_END = 'whole';
-
-/** The error entry's data: what followers turn back into a GatewayError. `aborted`: nobody listened. */
-export interface PublishedError {
-  code: string;
-  status: number;
-  message: string;
-  aborted?: boolean;
-}
 
 /**
  * The leading instance's side of a cross-instance flight. Publishes head, chunks and one terminal

@@ -1,5 +1,5 @@
-import { GatewayError } from '../errors.js';
-import { ENTRY, WHOLE_END, type PublishedError } from './flight-publisher.js';
+import { GatewayError } from '../core/errors.js';
+import { ENTRY, WHOLE_END, type PublishedError } from './flight-stream.js';
 import { evalArgs, FOLLOWER_HEARTBEAT, type FlightKeys } from './flight-keys.js';
 import type { RedisDomain } from './redis.js';
 

@@ -1,11 +1,11 @@
 import { Gauge } from 'prom-client';
-import type { Config } from '../config.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { SharedFlights } from '../pipeline/coalesce/shared-flights.js';
 import { logCoordinationAvailability, logCoordinationMode, redisTargets } from './availability-log.js';
 import { RedisDomain, type RedisDomainOptions } from './redis.js';
-import { RedisSharedFlights, remoteFlightGauges } from './remote-flights.js';
+import { remoteFlightGauges } from './remote-flight-options.js';
+import { RedisSharedFlights } from './remote-flights.js';
 import { FallbackRateLimitStore } from './rate-limit-store.js';
 import { SharedResponseCache } from './shared-cache.js';
 
@@ -25,7 +25,21 @@ export interface Coordination {
   close(): Promise<void>;
 }
 
-export function startCoordination(redisConfig: NonNullable<Config['redis']>, config: Config, metrics: GatewayMetrics, logger: Logger): Coordination {
+/** The Redis settings (REDIS_*), as the server layer's Config has them: each connection's, and the flights' and shared cache's bounds. */
+export interface RedisSettings extends Omit<RedisDomainOptions, 'name'> {
+  readonly claimTtlMs: number;
+  readonly streamMaxBytes: number;
+  readonly cacheMaxEntryBytes: number;
+}
+
+/** What coordination reads of the rest of the configuration (the server layer passes its Config, which has these fields). */
+export interface CoordinationSettings {
+  readonly cache: { readonly enabled: boolean; readonly ttlMs: number };
+  readonly coalesceMaxReplayBytes: number;
+  readonly coalesceSubscriberBufferBytes: number;
+}
+
+export function startCoordination(redisConfig: RedisSettings, config: CoordinationSettings, metrics: GatewayMetrics, logger: Logger): Coordination {
   const mode = redisConfig.clusterNodes === undefined ? 'redis' : 'redis-cluster';
   const targets = redisTargets(redisConfig.url, redisConfig.clusterNodes);
   logCoordinationMode(mode, targets, logger);

@@ -1,6 +1,6 @@
 import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
 import type { FlightHead } from '../pipeline/coalesce/flight.js';
-import type { TokenUsage } from '../upstream/usage.js';
+import type { TokenUsage } from '../core/token-usage.js';
 import type { RedisDomain } from './redis.js';
 
 interface Stored {

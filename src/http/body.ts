@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
-import { GatewayError } from '../errors.js';
-import { JsonScanner } from './json-scan.js';
+import { GatewayError } from '../core/errors.js';
+import { JsonScanner } from '../core/json-scan.js';
 import { isModelId, MODEL_ID_REFUSAL } from '../upstream/model-id.js';
 import type { FingerprintHash } from '../pipeline/fingerprint.js';
 
@@ -34,7 +34,7 @@ function tooLarge(maxBytes: number): GatewayError {
  * Reads a whole request body into memory, never more than `maxBytes` (checked against the declared
  * length first, then while reading). Per chunk, as it arrives: the request's fingerprint when it
  * has one (pipeline/fingerprint.ts) and, for JSON, the validating scan that also finds `model`
- * (http/json-scan.ts). Nothing is parsed into values and
+ * (core/json-scan.ts). Nothing is parsed into values and
  * nothing is done at the end in proportion to the body's size but one copy (Buffer.concat): one
  * large body cannot hold the event loop for long.
  */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { anthropicErrorBody } from '../errors.js';
+import { anthropicErrorBody } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { ErrorStage } from './stage.js';
 import { pathOf } from './stage.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import { contextOf } from './context.js';
 

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Config } from '../config.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { endpointLabel } from '../observability/labels.js';
 import { linkTo } from '../observability/tracing.js';
@@ -21,8 +20,19 @@ import { contextOf, type RequestContext } from './context.js';
 import { publicOrigin } from './public-origin.js';
 import type { Stage } from './stage.js';
 
+/** What the proxy stage reads of the configuration (the server layer passes its Config, which has these fields). */
+export interface ProxySettings {
+  readonly injectsCredentials: boolean;
+  readonly publicUrl: string | undefined;
+  readonly allowedHosts: ReadonlySet<string> | undefined;
+  readonly host: string;
+  readonly basePath: string;
+  readonly coalesce: boolean;
+  readonly maxBodyBytes: number;
+}
+
 export interface ProxyDeps {
-  config: Config;
+  config: ProxySettings;
   metrics: GatewayMetrics;
   flights: FlightGroup;
   /** The upstream call chain (pipeline/call). */

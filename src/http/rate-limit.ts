@@ -1,7 +1,7 @@
 import { rateLimit, ipKeyGenerator, type Store } from 'express-rate-limit';
 import type { RequestHandler } from 'express';
 import type { Stage } from './stage.js';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { contextOf } from './context.js';
 

@@ -1,5 +1,5 @@
 import { Router } from 'express';
-import { errorTypeForStatus } from '../errors.js';
+import { errorTypeForStatus } from '../core/errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { ClusterScrapeUnavailable } from '../observability/cluster-metrics.js';
 

@@ -1,9 +1,9 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CellCounter, CellHistogram } from './metric-cells.js';
-import { TOKEN_TYPES, type TokenUsage } from '../upstream/usage.js';
+import { TOKEN_TYPES, type TokenUsage } from '../core/token-usage.js';
 import { ModeLabels, ModelLabels } from './labels.js';
 import { ClusterMetricsClient } from './cluster-metrics.js';
-import type { PriceTable } from './pricing.js';
+import type { PriceTable } from '../core/pricing.js';
 
 /** Seconds. LLM calls run from milliseconds (count_tokens) to ten minutes (long non-streaming answers). */
 const API_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];

@@ -1,8 +1,10 @@
 import type { GatewayMetrics } from '../observability/metrics.js';
-import type { TokenUsage, UsageMeter } from '../upstream/usage.js';
+import type { TokenUsage } from '../core/token-usage.js';
+import type { UsageMeter } from '../upstream/usage.js';
 import { isAbort } from '../upstream/client.js';
 import type { CallOutcome } from './coalesce/flight.js';
-import type { CallFacts, UpstreamCall } from './call/chain.js';
+import type { UpstreamCall } from './call/chain.js';
+import type { CallFacts } from './call/facts.js';
 
 /**
  * The one module where tokens, cost and upstream-call metrics are written: once per upstream call

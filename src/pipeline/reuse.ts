@@ -1,5 +1,5 @@
 import type { CallOutcome } from './coalesce/flight.js';
-import type { CallFacts } from './call/chain.js';
+import type { CallFacts } from './call/facts.js';
 
 /**
  * The one verdict on whether an answer may be served again to anyone who was not on its flight: a

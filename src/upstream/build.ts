@@ -1,5 +1,5 @@
-import { defaultUpstreamConnections, type Config } from '../config.js';
 import { UpstreamClient, type PoolObserver } from './client.js';
+import { defaultUpstreamConnections } from './connections.js';
 import { AnthropicAdapter } from './kinds/anthropic.js';
 import { BedrockAdapter } from './kinds/bedrock.js';
 import type { UpstreamAdapter } from './kinds/kind.js';
@@ -24,8 +24,26 @@ export function adapterFor(target: UpstreamTarget, log?: ProviderErrorLog): Upst
   }
 }
 
+/**
+ * What building the upstreams reads of the configuration (the server layer passes its Config, which
+ * has these fields: the UPSTREAMS targets and the UPSTREAM_* variables).
+ */
+export interface UpstreamSetSettings {
+  readonly upstreams: readonly UpstreamTarget[];
+  readonly upstreamHttp2: boolean;
+  readonly upstreamConnections: number;
+  readonly maxConcurrentRequests: number;
+  readonly upstreamHttp2MaxStreams: number;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly upstreamHeadersTimeoutMs: number;
+  readonly upstreamBodyTimeoutMs: number;
+  readonly upstreamKeepAliveTimeoutMs: number;
+  readonly upstreamPoolWaitMs: number;
+  readonly upstreamCa: string | undefined;
+}
+
 /** One pooled client and adapter per configured upstream; transport settings default to the UPSTREAM_* variables. */
-export function buildUpstreams(config: Config, poolObserver: PoolObserver | undefined, providerErrors?: ProviderErrorLog): UpstreamSet {
+export function buildUpstreams(config: UpstreamSetSettings, poolObserver: PoolObserver | undefined, providerErrors?: ProviderErrorLog): UpstreamSet {
   return new UpstreamSet(
     config.upstreams.map((target) => {
       const http2 = target.http2 ?? config.upstreamHttp2;

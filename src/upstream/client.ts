@@ -2,10 +2,10 @@ import { Pool, buildConnector, errors as undiciErrors } from 'undici';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { pipeline } from 'node:stream';
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 import { headerValue, type UpstreamHeaders } from './headers.js';
 import { ConnectionPermits, PoolWaitTimeout } from './permits.js';
-import { CallStop } from '../pipeline/coalesce/call-stop.js';
+import { CallStop } from '../core/call-stop.js';
 
 export interface UpstreamClientOptions {
   origin: string;
@@ -52,7 +52,7 @@ export interface UpstreamRequest {
   path: string;
   headers: string[];
   body: Buffer | Readable | null;
-  /** The call's stop (pipeline/coalesce/call-stop.ts) or any AbortSignal. */
+  /** The call's stop (core/call-stop.ts) or any AbortSignal. */
   signal: AbortSignal | CallStop;
 }
 

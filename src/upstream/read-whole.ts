@@ -1,4 +1,4 @@
-import { GatewayError } from '../errors.js';
+import { GatewayError } from '../core/errors.js';
 
 /**
  * Reads a whole answer body that is expected to be small (an error, a count, a batch object),

@@ -3,7 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { UpstreamKind } from './kinds/kind.js';
 import { isModelId } from './model-id.js';
-import { priceSchema, type Price } from '../observability/pricing.js';
+import { priceSchema, type Price } from '../core/pricing.js';
 
 /**
  * Upstreams as configuration: `UPSTREAMS` (a JSON array) or `UPSTREAMS_FILE` (a JSON or YAML file

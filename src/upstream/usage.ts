@@ -1,15 +1,6 @@
 import { SseParser, type SseEvent } from './sse.js';
 import { TopLevelObject } from './kinds/json-edit.js';
-
-/** Token counts of one upstream call, as billed. */
-export interface TokenUsage {
-  input: number;
-  output: number;
-  cache_creation: number;
-  cache_read: number;
-}
-
-export const TOKEN_TYPES = ['input', 'output', 'cache_creation', 'cache_read'] as const;
+import type { TokenUsage } from '../core/token-usage.js';
 
 interface ApiUsage {
   input_tokens?: number;

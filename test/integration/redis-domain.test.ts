@@ -5,7 +5,7 @@ import type { Options } from 'express-rate-limit';
 import { RedisDomain } from '../../src/coordination/redis.js';
 import { FallbackRateLimitStore } from '../../src/coordination/rate-limit-store.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { PriceTable } from '../../src/observability/pricing.js';
+import { PriceTable } from '../../src/core/pricing.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.js';

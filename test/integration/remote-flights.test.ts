@@ -5,7 +5,7 @@ import { loadConfig } from '../../src/config.js';
 import { startCoordination, type Coordination } from '../../src/coordination/index.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { PriceTable } from '../../src/observability/pricing.js';
+import { PriceTable } from '../../src/core/pricing.js';
 import type { FlightHead } from '../../src/pipeline/coalesce/flight.js';
 import type { SharedJoin } from '../../src/pipeline/coalesce/shared-flights.js';
 import { LogCapture } from '../helpers/log-capture.js';

@@ -5,7 +5,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GatewayError } from '../../src/errors.js';
+import { GatewayError } from '../../src/core/errors.js';
 import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../tools/mock-upstream/index.js';
 import { UpstreamClient } from '../../src/upstream/client.js';
 import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { GatewayError } from '../../src/errors.js';
+import { GatewayError } from '../../src/core/errors.js';
 import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';
 import type { OutgoingRequest } from '../../src/upstream/kinds/kind.js';
 import { MAX_REWRITTEN_BODY } from '../../src/upstream/kinds/responses.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { EventStreamToSse } from '../../src/upstream/kinds/bedrock-stream.js';
 import { chunkFrame, encodeFrame, exceptionFrame } from '../../tools/mock-upstream/provider-framing.js';
-import { GatewayError } from '../../src/errors.js';
+import { GatewayError } from '../../src/core/errors.js';
 
 /** Bedrock's binary event stream in, Anthropic SSE out: exact event bytes, any split, faults coded. */
 

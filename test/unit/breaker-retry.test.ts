@@ -1,9 +1,9 @@
 import { afterEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Breakers } from '../../src/pipeline/breaker.js';
-import { GatewayError } from '../../src/errors.js';
+import { GatewayError } from '../../src/core/errors.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { PriceTable } from '../../src/observability/pricing.js';
+import { PriceTable } from '../../src/core/pricing.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { backoffMs, RetryBudget, requestedDelayMs } from '../../src/upstream/retry.js';
 import { LogCapture } from '../helpers/log-capture.js';

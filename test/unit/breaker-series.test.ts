@@ -2,7 +2,7 @@ import { afterEach, describe, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Breakers } from '../../src/pipeline/breaker.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
-import { PriceTable } from '../../src/observability/pricing.js';
+import { PriceTable } from '../../src/core/pricing.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { parseMetrics } from '../helpers/prom.js';

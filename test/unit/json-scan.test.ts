@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { plainRunEnd, JsonScanner } from '../../src/http/json-scan.js';
+import { plainRunEnd, JsonScanner } from '../../src/core/json-scan.js';
 
 /**
  * The scanner must agree with JSON.parse on what is valid JSON (a valid request must never be

@@ -90,7 +90,7 @@ describe('UPSTREAMS', () => {
 describe('UPSTREAMS pricing', () => {
   test('an upstream may price its calls apart (a provider premium); bad prices name the entry', async () => {
     const { GatewayMetrics } = await import('../../src/observability/metrics.js');
-    const { PriceTable } = await import('../../src/observability/pricing.js');
+    const { PriceTable } = await import('../../src/core/pricing.js');
     const c = loadConfig({
       UPSTREAMS: JSON.stringify([
         { name: 'direct', url: 'http://127.0.0.1:9' },

@@ -1,5 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { BEDROCK_STREAM_FAULTS, type BedrockStreamFault } from './provider-framing.js';
+
+/** Bedrock-only stream faults, per request (`x-mock-bedrock-fault`), striking at the sixth event. */
+export type BedrockStreamFault = 'cut-frame' | 'bad-crc' | 'exception';
+export const BEDROCK_STREAM_FAULTS: readonly BedrockStreamFault[] = ['cut-frame', 'bad-crc', 'exception'];
 
 /**
  * Failure injection: per request through `x-mock-*` headers (which a gateway forwards untouched to an

@@ -1,6 +1,7 @@
 import { EventStreamCodec, type MessageHeaders } from '@smithy/core/event-streams';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
 import { errorBody } from './error-body.js';
+import type { BedrockStreamFault } from './faults.js';
 import type { ProviderFraming } from './reply.js';
 import type { ChunkWriter, EventWriter } from './sse.js';
 
@@ -13,9 +14,6 @@ import type { ChunkWriter, EventWriter } from './sse.js';
 
 const codec = new EventStreamCodec(toUtf8, fromUtf8);
 
-/** Bedrock-only stream faults, per request (`x-mock-bedrock-fault`), striking at the sixth event. */
-export type BedrockStreamFault = 'cut-frame' | 'bad-crc' | 'exception';
-export const BEDROCK_STREAM_FAULTS: readonly BedrockStreamFault[] = ['cut-frame', 'bad-crc', 'exception'];
 const STRIKE_AT = 5;
 
 /** Bedrock's error type and HTTP status for an Anthropic status. */

@@ -3,7 +3,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 
-import { BEDROCK_STREAM_FAULTS, bedrockErrorAnswer, type BedrockStreamFault } from './provider-framing.js';
+import { BEDROCK_STREAM_FAULTS, type BedrockStreamFault } from './faults.js';
+import { bedrockErrorAnswer } from './provider-framing.js';
 
 /** SHA-256 and HMAC from node:crypto (the AWS SDK's own choice in Node), for SigV4. */
 const Sha256Hash = Hash.bind(null, 'sha256');

@@ -1,5 +1,5 @@
 import type { FlightHead } from '../coalesce/flight.js';
-import type { TokenUsage } from '../../upstream/usage.js';
+import type { TokenUsage } from '../../core/token-usage.js';
 
 /** A complete, successful upstream answer, replayable byte for byte. */
 export interface CachedAnswer {

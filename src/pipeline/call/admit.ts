@@ -1,8 +1,9 @@
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../core/errors.js';
 import { isAbort, translateUpstreamError } from '../../upstream/client.js';
 import type { CallOutcome } from '../coalesce/flight.js';
 import type { Breakers } from '../breaker.js';
-import type { CallFacts, Interceptor } from './chain.js';
+import type { Interceptor } from './chain.js';
+import type { CallFacts } from './facts.js';
 
 /**
  * Breaker admission. Every admitted call holds a permit that settles exactly once:

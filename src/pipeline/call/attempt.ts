@@ -1,6 +1,7 @@
 import { reportFlightHookError, type CallOutcome } from '../coalesce/flight.js';
-import type { CallContext, CallFacts } from './chain.js';
-import type { CallStop } from '../coalesce/call-stop.js';
+import type { CallContext } from './chain.js';
+import type { CallFacts } from './facts.js';
+import type { CallStop } from '../../core/call-stop.js';
 
 /**
  * The scope of one attempt at one upstream, inside the flight's scope. Interceptors inside the

@@ -16,7 +16,8 @@ import { share } from './share.js';
 import { trace } from './trace.js';
 import { transport } from './transport.js';
 
-export type { CallContext, CallFacts, Dispatch, Interceptor, UpstreamCall } from './chain.js';
+export type { CallContext, Dispatch, Interceptor, UpstreamCall } from './chain.js';
+export type { CallFacts } from './facts.js';
 
 export interface UpstreamChainDeps {
   upstreams: UpstreamSet;

@@ -1,6 +1,6 @@
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { UsageMeter } from '../../upstream/usage.js';
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../core/errors.js';
 import { SseEventTooLarge } from '../../upstream/sse.js';
 import { recordCall } from '../accounting.js';
 import { pairValue } from '../../upstream/header-list.js';

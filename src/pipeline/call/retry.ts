@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { backoffMs, requestedDelayMs, sleep, type RetryBudget, type RetryPolicy } from '../../upstream/retry.js';
 import type { Interceptor, UpstreamCall } from './chain.js';

@@ -1,4 +1,4 @@
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { isAbort } from '../../upstream/client.js';
 import type { RetryBudget } from '../../upstream/retry.js';
@@ -7,7 +7,8 @@ import { recordAttempt } from '../accounting.js';
 import type { FlightHead, FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
 import { AttemptLimit } from './attempt-limit.js';
-import type { CallFacts, Interceptor, UpstreamCall } from './chain.js';
+import type { Interceptor, UpstreamCall } from './chain.js';
+import type { CallFacts } from './facts.js';
 import { peekFirstEvent } from './first-event.js';
 
 /**

@@ -1,8 +1,8 @@
 import type { OutgoingHttpHeader } from 'node:http';
-import type { GatewayError } from '../../errors.js';
-import { anthropicErrorBody } from '../../errors.js';
-import { newFacts, type CallFacts } from '../call/chain.js';
-import { CallStop } from './call-stop.js';
+import type { GatewayError } from '../../core/errors.js';
+import { anthropicErrorBody } from '../../core/errors.js';
+import { newFacts, type CallFacts } from '../call/facts.js';
+import { CallStop } from '../../core/call-stop.js';
 
 /**
  * One upstream call and everyone listening to it. A flight belongs to no single client: it runs
@@ -92,7 +92,7 @@ export interface CallOutcome {
 
 /** What the code running a flight's call gets: the call's signal, its facts and the flight's resource hooks. */
 export interface CallScope {
-  /** What the call learned on its way (pipeline/call/chain.ts names each field's writer). */
+  /** What the call learned on its way (pipeline/call/facts.ts names each field's writer). */
   readonly facts: CallFacts;
   /** Fires when nobody listens any more: the upstream call must stop (an AbortSignal, made on first use). */
   readonly signal: AbortSignal;

@@ -1,7 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { EventStreamCodec, type Message } from '@smithy/core/event-streams';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
-import { anthropicErrorBody, GatewayError } from '../../errors.js';
+import { anthropicErrorBody, GatewayError } from '../../core/errors.js';
 import { TopLevelObject } from './json-edit.js';
 import { bounded, clientText, ignoreProviderErrors, mapBedrockError, type ProviderErrorSink } from './provider-errors.js';
 

@@ -3,7 +3,7 @@ import { Hash } from '@smithy/core/serde';
 import { SignatureV4 } from '@smithy/signature-v4';
 
 import { pipeline } from 'node:stream';
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../core/errors.js';
 import { ACCEPT_IDENTITY, headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { EventStreamToSse } from './bedrock-stream.js';

@@ -4,7 +4,7 @@
  * edited members is kept as it was (nested values, unknown fields, key order, number spelling,
  * escapes, thinking signatures), which re-serialising a parsed object could not promise.
  *
- * A request body has already passed the gateway's validating scanner (src/http/json-scan.ts) on the
+ * A request body has already passed the gateway's validating scanner (src/core/json-scan.ts) on the
  * way in; this module only needs to find member boundaries, and says `undefined` (not translatable)
  * for anything that is not a well-formed object rather than guessing. The usage meter also reads a
  * plain upstream answer's members here (upstream/usage.ts); answers are not validated, and a value
@@ -12,7 +12,7 @@
  * the last of duplicate keys, so do reads here, and edits remove every duplicate.
  */
 
-import { plainRunEnd } from '../../http/json-scan.js';
+import { plainRunEnd } from '../../core/json-scan.js';
 
 /** One top-level member: byte offsets into the body. */
 interface Member {

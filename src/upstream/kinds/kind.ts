@@ -3,7 +3,7 @@ import type { UpstreamHeaders } from '../headers.js';
 
 /**
  * Where an adapter gets the call's AbortSignal: read `signal` only when something waits on it (a
- * credential fetch). The call's stop makes the AbortSignal on first use (pipeline/coalesce/call-stop.ts).
+ * credential fetch). The call's stop makes the AbortSignal on first use (core/call-stop.ts).
  */
 export interface CallAbort {
   readonly signal: AbortSignal;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { anthropicErrorBody } from '../../errors.js';
+import { anthropicErrorBody } from '../../core/errors.js';
 
 /**
  * Provider errors in Anthropic's terms: one table per provider, so the mappings cannot drift apart.

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../core/errors.js';
 import { isAbort, translateUpstreamError } from '../client.js';
 import { readWhole } from '../read-whole.js';
 import { headerValue, type UpstreamHeaders } from '../headers.js';

@@ -1,5 +1,5 @@
 import { GoogleAuth } from 'google-auth-library';
-import { GatewayError } from '../../errors.js';
+import { GatewayError } from '../../core/errors.js';
 import { ACCEPT_IDENTITY, headerValue } from '../headers.js';
 import { notTranslatable } from './anthropic.js';
 import { withDeadline } from './deadline.js';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { TokenUsage } from '../upstream/usage.js';
+import type { TokenUsage } from './token-usage.js';
 
 /**
  * The one declaration of a price: USD per million tokens, by token type. PRICING_JSON (config.ts)
