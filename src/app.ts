@@ -63,7 +63,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
   const capacity: Stage = (_req, _res, next) => {
     if (deps.activeRequests() > config.maxConcurrentRequests) {
       // The API's own overload answer: the SDKs raise OverloadedError and clients back off or fall back.
-      next(new GatewayError('AT_CAPACITY', 529, `Overloaded: the gateway is at capacity (${config.maxConcurrentRequests} concurrent requests). Retry shortly.`, { headers: { 'retry-after': '1' } }));
+      next(new GatewayError('AT_CAPACITY', `Overloaded: the gateway is at capacity (${config.maxConcurrentRequests} concurrent requests). Retry shortly.`, { headers: { 'retry-after': '1' } }));
     } else next();
   };
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics, store: deps.rateLimitStore });

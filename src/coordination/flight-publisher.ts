@@ -1,8 +1,8 @@
-import { GatewayError } from '../core/errors.js';
+import { ERRORS, GatewayError } from '../core/errors.js';
 import type { FlightHead } from '../pipeline/coalesce/flight.js';
 import type { SharedPublisher } from '../pipeline/coalesce/shared-flights.js';
 import { evalArgs, FlightKeys, LEADER_HEARTBEAT, PUBLISH, RELEASE, RELEASE_UNLESS_LISTENED } from './flight-keys.js';
-import { ENTRY, WHOLE_END, type PublishedError } from './flight-stream.js';
+import { ENTRY, REMOTE_FALLBACK_CODE, WHOLE_END, type PublishedError } from './flight-stream.js';
 import type { RemoteFlightGauges, RemoteFlightOptions } from './remote-flight-options.js';
 import type { RedisDomain } from './redis.js';
 
@@ -195,7 +195,7 @@ export class RedisFlightPublisher implements SharedPublisher {
     this.finished = true;
     const e = error instanceof GatewayError ? error : undefined;
     const entry: PublishedError =
-      e !== undefined ? { code: e.code, status: e.status, message: e.message } : { code: 'UPSTREAM_UNREACHABLE', status: 502, message: 'Shared upstream call failed', aborted: isAbortError(error) };
+      e !== undefined ? { code: e.code, status: e.status, message: e.message } : { code: REMOTE_FALLBACK_CODE, status: ERRORS[REMOTE_FALLBACK_CODE].status, message: 'Shared upstream call failed', aborted: isAbortError(error) };
     this.publish(ENTRY.error, JSON.stringify(entry));
   }
 
@@ -239,7 +239,7 @@ export class RedisFlightPublisher implements SharedPublisher {
     this.outbox.length = 0;
     this.pendingBytes = 0;
     this.seq++;
-    const entry: PublishedError = { code: 'UPSTREAM_UNREACHABLE', status: 502, message };
+    const entry: PublishedError = { code: REMOTE_FALLBACK_CODE, status: ERRORS[REMOTE_FALLBACK_CODE].status, message };
     void this.redis.run(this.streamKey, evalArgs(PUBLISH, [this.streamKey], [`0-${this.seq}`, ENTRY.error, JSON.stringify(entry), this.options.streamTtlMs])).then(() => this.release());
   }
 }

@@ -1,5 +1,5 @@
-import { GatewayError } from '../core/errors.js';
-import { ENTRY, WHOLE_END, type PublishedError } from './flight-stream.js';
+import { ERRORS, GatewayError, isErrorCode } from '../core/errors.js';
+import { ENTRY, REMOTE_FALLBACK_CODE, WHOLE_END, type PublishedError } from './flight-stream.js';
 import { evalArgs, FOLLOWER_HEARTBEAT, type FlightKeys } from './flight-keys.js';
 import type { RedisDomain } from './redis.js';
 
@@ -328,9 +328,14 @@ function parseError(raw: string): PublishedError {
   } catch {
     // fall through
   }
-  return { code: 'UPSTREAM_UNREACHABLE', status: 502, message: 'Shared upstream call failed' };
+  return { code: REMOTE_FALLBACK_CODE, status: ERRORS[REMOTE_FALLBACK_CODE].status, message: 'Shared upstream call failed' };
 }
 
+/**
+ * A published error back as a GatewayError. The code comes from Redis, so it passes `isErrorCode`
+ * (an unknown one becomes REMOTE_FALLBACK_CODE); the status is the code's own (ERRORS), never the
+ * published number.
+ */
 export function toGatewayError(e: PublishedError): GatewayError {
-  return new GatewayError(e.code as ConstructorParameters<typeof GatewayError>[0], e.status, e.message);
+  return new GatewayError(isErrorCode(e.code) ? e.code : REMOTE_FALLBACK_CODE, e.message);
 }

@@ -50,7 +50,6 @@ function refuseSeveral(credentials: readonly string[]): GatewayError | undefined
     if (credentials[i] !== first) {
       return new GatewayError(
         'MULTIPLE_CREDENTIALS',
-        400,
         'The request carries more than one upstream credential: send exactly one x-api-key or Authorization header',
       );
     }
@@ -150,7 +149,7 @@ export function authenticate(options: AuthOptions): Stage {
         injected !== undefined
           ? 'send a gateway API key as the SDK apiKey (x-api-key or Authorization: Bearer) or in x-gateway-api-key'
           : 'send a gateway API key in the x-gateway-api-key header';
-      next(new GatewayError('UNAUTHENTICATED', 401, `Missing or invalid gateway API key: ${hint}`));
+      next(new GatewayError('UNAUTHENTICATED', `Missing or invalid gateway API key: ${hint}`));
       return;
     }
     const gatewayKey = tenants.id(['gateway', presented]);

@@ -27,7 +27,7 @@ export function isJson(req: IncomingMessage): boolean {
 }
 
 function tooLarge(maxBytes: number): GatewayError {
-  return new GatewayError('BODY_TOO_LARGE', 413, `Request body exceeds the gateway limit of ${maxBytes} bytes (MAX_BODY_BYTES)`);
+  return new GatewayError('BODY_TOO_LARGE', `Request body exceeds the gateway limit of ${maxBytes} bytes (MAX_BODY_BYTES)`);
 }
 
 /**
@@ -67,7 +67,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number, fingerpri
     };
     const onError = (err: Error): void => {
       cleanup();
-      reject(new GatewayError('BODY_READ_FAILED', 400, 'Request body could not be read', { cause: err }));
+      reject(new GatewayError('BODY_READ_FAILED', 'Request body could not be read', { cause: err }));
     };
     const onAborted = (): void => onError(new Error('client aborted the request body'));
     const cleanup = (): void => {
@@ -84,8 +84,8 @@ export async function readBody(req: IncomingMessage, maxBytes: number, fingerpri
   const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
   if (scanner === undefined || bytes.length === 0) return { bytes, model: undefined };
   const scan = scanner.end();
-  if (!scan.ok) throw new GatewayError('INVALID_JSON', 400, `Request body is not valid JSON: ${scan.problem}`);
+  if (!scan.ok) throw new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`);
   // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
-  if (scan.model !== undefined && !isModelId(scan.model)) throw new GatewayError('INVALID_MODEL', 400, MODEL_ID_REFUSAL);
+  if (scan.model !== undefined && !isModelId(scan.model)) throw new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL);
   return { bytes, model: scan.model };
 }

@@ -11,7 +11,7 @@ import { contextOf } from './context.js';
 export function errorHandler(logger: Logger): ErrorStage {
   return (err, req, res) => {
     const known = err instanceof GatewayError ? err : undefined;
-    const gatewayError = known ?? new GatewayError('INTERNAL', 500, 'Internal gateway error', { cause: err });
+    const gatewayError = known ?? new GatewayError('INTERNAL', 'Internal gateway error', { cause: err });
     contextOf(req).errorCode = gatewayError.code;
     if (known === undefined) logger.error({ err, path: pathOf(req) }, 'unhandled error in request pipeline');
     if (res.headersSent) {

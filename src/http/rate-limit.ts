@@ -40,7 +40,7 @@ export function rateLimiter(options: RateLimitOptions): Stage | undefined {
       options.metrics.rateLimited.inc({ mode: options.metrics.modes.known(ctx.mode) });
       const reset = (req as { rateLimit?: { resetTime?: Date } }).rateLimit?.resetTime;
       const retryAfter = Math.max(1, Math.ceil(((reset?.getTime() ?? Date.now() + limitOptions.windowMs) - Date.now()) / 1000));
-      next(new GatewayError('RATE_LIMITED', 429, `Rate limit of ${options.rpm} requests per minute exceeded for this API key. Retry after ${retryAfter}s.`, {
+      next(new GatewayError('RATE_LIMITED', `Rate limit of ${options.rpm} requests per minute exceeded for this API key. Retry after ${retryAfter}s.`, {
         headers: { 'retry-after': String(retryAfter) },
       }));
     },

@@ -36,6 +36,6 @@ export function checkTarget(): Stage {
   return (req, _res, next) => {
     const problem = targetProblem(req.method, req.url ?? '');
     if (problem === undefined) next();
-    else next(new GatewayError('INVALID_TARGET', 400, `Invalid request target: ${problem}`));
+    else next(new GatewayError('INVALID_TARGET', `Invalid request target: ${problem}`));
   };
 }

@@ -109,7 +109,7 @@ class ModelBreaker {
       const retryAfter = this.retryAfterSeconds();
       const what = this.subject.length > 100 ? `${this.subject.slice(0, 100)}...` : this.subject;
       const state = this.breaker.halfOpen ? 'a recovery probe is in flight' : 'recent upstream calls failed';
-      throw new GatewayError('CIRCUIT_OPEN', 529, `${what} is temporarily overloaded (${state}; circuit breaker open). Retry after ${retryAfter}s.`, {
+      throw new GatewayError('CIRCUIT_OPEN', `${what} is temporarily overloaded (${state}; circuit breaker open). Retry after ${retryAfter}s.`, {
         headers: { 'retry-after': String(retryAfter) },
       });
     }

@@ -102,22 +102,22 @@ export function translateUpstreamError(err: unknown, phase: 'headers' | 'body'):
   const code = errorCode(err) ?? 'UNKNOWN';
   if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
     // Nothing left the gateway: undici refused the request itself. The client's request is at fault.
-    return new GatewayError('NOT_FORWARDABLE', 400, 'The request cannot be forwarded upstream as sent', { cause: err });
+    return new GatewayError('NOT_FORWARDABLE', 'The request cannot be forwarded upstream as sent', { cause: err });
   }
   if (code === 'UND_ERR_HEADERS_TIMEOUT') {
-    return new GatewayError('UPSTREAM_HEADERS_TIMEOUT', 504, 'Upstream did not send response headers in time', { cause: err });
+    return new GatewayError('UPSTREAM_HEADERS_TIMEOUT', 'Upstream did not send response headers in time', { cause: err });
   }
   if (code === 'UND_ERR_BODY_TIMEOUT') {
-    return new GatewayError('UPSTREAM_BODY_TIMEOUT', 504, 'Upstream response body stalled past the idle timeout', { cause: err });
+    return new GatewayError('UPSTREAM_BODY_TIMEOUT', 'Upstream response body stalled past the idle timeout', { cause: err });
   }
   if (CONNECT_CODES.has(code)) {
-    return new GatewayError('UPSTREAM_CONNECT_FAILED', 502, `Upstream unreachable (${code})`, { cause: err });
+    return new GatewayError('UPSTREAM_CONNECT_FAILED', `Upstream unreachable (${code})`, { cause: err });
   }
   if (UNREACHABLE_CODES.has(code) || phase === 'headers') {
     const what = phase === 'headers' ? 'Upstream unreachable' : 'Upstream connection failed mid-response';
-    return new GatewayError('UPSTREAM_UNREACHABLE', 502, `${what} (${code})`, { cause: err });
+    return new GatewayError('UPSTREAM_UNREACHABLE', `${what} (${code})`, { cause: err });
   }
-  return new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `Upstream response could not be read (${code})`, { cause: err });
+  return new GatewayError('UPSTREAM_RESPONSE_INVALID', `Upstream response could not be read (${code})`, { cause: err });
 }
 
 /**
@@ -225,7 +225,6 @@ export class UpstreamClient {
       this.observer?.timedOut();
       throw new GatewayError(
         'UPSTREAM_POOL_TIMEOUT',
-        529,
         `Gateway overloaded: all ${this.permits.capacity} upstream ${this.http2 ? 'streams' : 'connections'} stayed busy for ${this.poolWaitMs} ms (UPSTREAM_POOL_WAIT_MS). Retry shortly.`,
         { cause: err, headers: { 'retry-after': '1' } },
       );

@@ -10,7 +10,7 @@ export async function readWhole(body: AsyncIterable<Buffer> | Iterable<Buffer>, 
   let total = 0;
   for await (const chunk of body) {
     total += chunk.length;
-    if (total > limit) throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `${who} answer exceeded ${limit} bytes where a short JSON body was expected`);
+    if (total > limit) throw new GatewayError('UPSTREAM_RESPONSE_INVALID', `${who} answer exceeded ${limit} bytes where a short JSON body was expected`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks, total);

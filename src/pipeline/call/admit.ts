@@ -1,4 +1,4 @@
-import { GatewayError } from '../../core/errors.js';
+import { ERRORS, GatewayError } from '../../core/errors.js';
 import { isAbort, translateUpstreamError } from '../../upstream/client.js';
 import type { CallOutcome } from '../coalesce/flight.js';
 import type { Breakers } from '../breaker.js';
@@ -58,16 +58,14 @@ export const BREAKER_ACCOUNTING: Readonly<Record<CallEnd, BreakerRule>> = {
   stream_broke: { counts: true, why: 'a stream that broke after its head: cut, an `error` event, an oversized event' },
 };
 
-/** Gateway errors that say something about the upstream's health. Anything the gateway raised itself does not. */
-const UPSTREAM_FAILURES = new Set(['UPSTREAM_UNREACHABLE', 'UPSTREAM_CONNECT_FAILED', 'UPSTREAM_HEADERS_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT', 'UPSTREAM_RESPONSE_INVALID', 'UPSTREAM_AUTH_FAILED']);
-
 /**
- * Whether an error says the upstream failed. GatewayErrors by code; a coded transport error
+ * Whether an error says the upstream failed (`upstream_failed`, else `refused_by_gateway`).
+ * GatewayErrors by their code's `breaker` column in ERRORS (core/errors.ts); a coded transport error
  * (undici, sockets, decompression) raised while the body streamed counts; an abort, or an error
  * of the gateway's own (no code), never does.
  */
 export function isUpstreamFailure(error: unknown): boolean {
-  if (error instanceof GatewayError) return UPSTREAM_FAILURES.has(error.code);
+  if (error instanceof GatewayError) return ERRORS[error.code].breaker;
   if (isAbort(error)) return false;
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string';
 }

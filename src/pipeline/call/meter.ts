@@ -26,7 +26,7 @@ export function meter(metrics: GatewayMetrics, maxEventBytes: number): Intercept
         usage.push(chunk);
       } catch (err) {
         if (!(err instanceof SseEventTooLarge)) throw err;
-        throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `Upstream sent a stream event larger than ${maxEventBytes} bytes (MAX_SSE_EVENT_BYTES)`, { cause: err });
+        throw new GatewayError('UPSTREAM_RESPONSE_INVALID', `Upstream sent a stream event larger than ${maxEventBytes} bytes (MAX_SSE_EVENT_BYTES)`, { cause: err });
       }
     });
     return answer;

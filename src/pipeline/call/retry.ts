@@ -1,4 +1,4 @@
-import { GatewayError } from '../../core/errors.js';
+import { ERRORS, GatewayError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { backoffMs, requestedDelayMs, sleep, type RetryBudget, type RetryPolicy } from '../../upstream/retry.js';
 import type { Interceptor, UpstreamCall } from './chain.js';
@@ -22,8 +22,10 @@ export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: Gateway
       try {
         answer = await next(call, ctx);
       } catch (err) {
-        if (!(replayable && mayRetry(call, policy, attempt) && err instanceof GatewayError && err.code === 'UPSTREAM_CONNECT_FAILED' && budget.tryWithdraw())) throw err;
-        metrics.upstreamRetries.inc({ reason: 'connect' });
+        // Retryable: the code's `retryable` column in ERRORS (core/errors.ts).
+        if (!(replayable && err instanceof GatewayError && ERRORS[err.code].retryable && mayRetry(call, policy, attempt) && budget.tryWithdraw())) throw err;
+        // A retryable code also fails over (test/unit/errors-table.test.ts): its failover reason names the retry (`connect`).
+        metrics.upstreamRetries.inc({ reason: ERRORS[err.code].failover ?? err.code });
         await sleep(backoffMs(attempt, policy), ctx.signal);
         continue;
       }

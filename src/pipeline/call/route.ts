@@ -1,4 +1,4 @@
-import { GatewayError } from '../../core/errors.js';
+import { ERRORS, GatewayError, type ErrorFailoverReason } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { isAbort } from '../../upstream/client.js';
 import type { RetryBudget } from '../../upstream/retry.js';
@@ -45,7 +45,8 @@ export interface RouteOptions {
 
 export const UPSTREAM_HEADER = 'x-gateway-upstream';
 
-export type FailoverReason = 'circuit_open' | 'connect' | 'unreachable' | 'timeout' | 'pool_timeout' | 'auth' | 'status_5xx' | 'overloaded' | 'rate_limited' | 'stream_error';
+/** A gateway error's reason (its code's `failover` column in ERRORS), or one an upstream's answer gives. */
+export type FailoverReason = ErrorFailoverReason | 'status_5xx' | 'overloaded' | 'rate_limited' | 'stream_error';
 
 /** Failures that say the host itself may be struggling: another attempt on that host adds to its load. */
 const HOST_STRAIN = new Set<FailoverReason>(['unreachable', 'timeout', 'status_5xx', 'overloaded', 'stream_error']);
@@ -57,24 +58,7 @@ function costsBudget(reason: FailoverReason, from: Upstream, to: Upstream): bool
 
 /** Why a failed attempt may move on, or undefined when it must not (the client's abort, the gateway's own refusal). */
 function errorReason(err: unknown): FailoverReason | undefined {
-  if (!(err instanceof GatewayError)) return undefined;
-  switch (err.code) {
-    case 'CIRCUIT_OPEN':
-      return 'circuit_open';
-    case 'UPSTREAM_CONNECT_FAILED':
-      return 'connect';
-    case 'UPSTREAM_UNREACHABLE':
-    case 'UPSTREAM_RESPONSE_INVALID':
-      return 'unreachable';
-    case 'UPSTREAM_HEADERS_TIMEOUT':
-      return 'timeout';
-    case 'UPSTREAM_POOL_TIMEOUT':
-      return 'pool_timeout';
-    case 'UPSTREAM_AUTH_FAILED':
-      return 'auth';
-    default:
-      return undefined;
-  }
+  return err instanceof GatewayError ? ERRORS[err.code].failover : undefined;
 }
 
 /** Why an answer should not be the call's answer when another upstream can still serve it. */
@@ -132,7 +116,7 @@ export function route(options: RouteOptions): Interceptor {
   return (next) => async (call, ctx) => {
     budget.onRequest();
     const { candidates, refusal } = upstreams.plan(call);
-    if (candidates.length === 0) throw new GatewayError('NO_UPSTREAM', 404, refusal ?? 'No configured upstream serves this request');
+    if (candidates.length === 0) throw new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
     const attempts = new AttemptLimit(maxAttempts);
     if (candidates.length === 1) {
       // One candidate: nothing to fail over to, nothing to peek.
@@ -196,14 +180,14 @@ export function route(options: RouteOptions): Interceptor {
         return labelled(answer, upstream.name);
       }
       discard();
-      const failed = reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Upstream stream began with an error event') : undefined;
+      const failed = reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 'Upstream stream began with an error event') : undefined;
       attempt.discard({ head: answer.head, error: failed, complete: failed === undefined, abandoned: false, subscribers: 0 });
       forget(call, ctx.facts, upstream, reason === 'stream_error' ? 'error' : String(answer.head.status));
       lastError = undefined;
       moved(upstream, after, reason);
     }
     if (lastError !== undefined) throw lastError;
-    throw earliestOpen ?? new GatewayError('NO_UPSTREAM', 404, refusal ?? 'No configured upstream serves this request');
+    throw earliestOpen ?? new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
   };
 }
 

@@ -56,5 +56,5 @@ export class AnthropicAdapter implements UpstreamAdapter {
 
 /** Raised by adapters whose body edits need a JSON object and did not get one. */
 export function notTranslatable(kind: string): GatewayError {
-  return new GatewayError('NOT_TRANSLATABLE', 400, `The request body must be a JSON object to be served by a ${kind} upstream`);
+  return new GatewayError('NOT_TRANSLATABLE', `The request body must be a JSON object to be served by a ${kind} upstream`);
 }

@@ -34,7 +34,7 @@ function stringHeader(message: Message, name: string): string | undefined {
 }
 
 function invalid(what: string): GatewayError {
-  return new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `Bedrock event stream ${what}`);
+  return new GatewayError('UPSTREAM_RESPONSE_INVALID', `Bedrock event stream ${what}`);
 }
 
 /** `event:`/`data:` lines for one event; JSON that spans lines gets one `data:` line per line (SSE joins them with \n). */
@@ -96,7 +96,7 @@ export class EventStreamToSse extends Transform {
         try {
           message = codec.decode(buffer.subarray(0, total));
         } catch (err) {
-          throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, `Bedrock event stream frame is malformed (${err instanceof Error ? err.message : 'undecodable'})`, { cause: err });
+          throw new GatewayError('UPSTREAM_RESPONSE_INVALID', `Bedrock event stream frame is malformed (${err instanceof Error ? err.message : 'undecodable'})`, { cause: err });
         }
         buffer = buffer.subarray(total);
         ended = this.emitMessage(message);

@@ -118,7 +118,7 @@ function errorAnswer(res: ProviderResponse, onCredentialRejected: () => void, re
 /** CountTokens' `{"inputTokens": n}` as Anthropic's `{"input_tokens": n}`; any other body is the provider's fault (502 before the head). */
 function countTokensBody(whole: Buffer): Buffer {
   const raw = TopLevelObject.parse(whole)?.raw('inputTokens')?.toString('latin1');
-  if (raw === undefined || !/^\d{1,15}$/.test(raw)) throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, 'Bedrock CountTokens answer has no inputTokens count');
+  if (raw === undefined || !/^\d{1,15}$/.test(raw)) throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 'Bedrock CountTokens answer has no inputTokens count');
   return Buffer.from(`{"input_tokens":${raw}}`);
 }
 
@@ -157,9 +157,9 @@ export class BedrockAdapter implements UpstreamAdapter {
     const body = Buffer.isBuffer(req.body) ? TopLevelObject.parse(req.body) : undefined;
     if (body === undefined) throw notTranslatable('bedrock');
     const model = req.model ?? body.string('model');
-    if (model === undefined || model === '') throw new GatewayError('NOT_TRANSLATABLE', 400, 'model: a model is required to be served by a bedrock upstream');
+    if (model === undefined || model === '') throw new GatewayError('NOT_TRANSLATABLE', 'model: a model is required to be served by a bedrock upstream');
     // The id becomes a path segment: the grammar keeps it one (no `.`/`..`, no lone surrogate, bounded).
-    if (!isModelId(model)) throw new GatewayError('INVALID_MODEL', 400, MODEL_ID_REFUSAL);
+    if (!isModelId(model)) throw new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL);
     const countTokens = req.path.split('?')[0] === '/v1/messages/count_tokens';
     const stream = !countTokens && body.bool('stream') === true;
     const betas = listValues(req.headers, 'anthropic-beta');
@@ -202,7 +202,7 @@ export class BedrockAdapter implements UpstreamAdapter {
       );
     } catch (err) {
       if (signal.aborted) throw err;
-      throw new GatewayError('UPSTREAM_AUTH_FAILED', 502, `AWS credentials for the bedrock upstream could not be obtained (${err instanceof Error ? err.name : 'error'})`, { cause: err });
+      throw new GatewayError('UPSTREAM_AUTH_FAILED', `AWS credentials for the bedrock upstream could not be obtained (${err instanceof Error ? err.name : 'error'})`, { cause: err });
     }
     const out: string[] = [];
     for (const [name, value] of Object.entries(signed.headers)) {

@@ -50,7 +50,7 @@ export async function rewrittenAnswer(res: ProviderResponse, status: number, hea
 /** Refuses a provider answer the gateway cannot translate, before its head: the provider's body is released. */
 export function invalidAnswer(res: ProviderResponse, message: string): never {
   release(res.body);
-  throw new GatewayError('UPSTREAM_RESPONSE_INVALID', 502, message);
+  throw new GatewayError('UPSTREAM_RESPONSE_INVALID', message);
 }
 
 /** Closes a provider body nobody will read; the error its destruction raises (undici: "Request aborted") is nobody's to handle. */

@@ -112,9 +112,9 @@ export class VertexAdapter implements UpstreamAdapter {
     const body = Buffer.isBuffer(req.body) ? TopLevelObject.parse(req.body) : undefined;
     if (body === undefined) throw notTranslatable('vertex');
     const model = req.model ?? body.string('model');
-    if (model === undefined || model === '') throw new GatewayError('NOT_TRANSLATABLE', 400, 'model: a model is required to be served by a vertex upstream');
+    if (model === undefined || model === '') throw new GatewayError('NOT_TRANSLATABLE', 'model: a model is required to be served by a vertex upstream');
     // The id becomes a path segment: the grammar keeps it one (no `.`/`..`, no lone surrogate, bounded).
-    if (!isModelId(model)) throw new GatewayError('INVALID_MODEL', 400, MODEL_ID_REFUSAL);
+    if (!isModelId(model)) throw new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL);
     const countTokens = req.path.split('?')[0] === '/v1/messages/count_tokens';
     const version = JSON.stringify(VERTEX_ANTHROPIC_VERSION);
     const stream = !countTokens && body.bool('stream') === true;
@@ -149,7 +149,7 @@ export class VertexAdapter implements UpstreamAdapter {
       return value;
     } catch (err) {
       if (signal.aborted) throw err;
-      throw new GatewayError('UPSTREAM_AUTH_FAILED', 502, `Google credentials for the vertex upstream could not be obtained (${err instanceof Error ? err.name : 'error'})`, { cause: err });
+      throw new GatewayError('UPSTREAM_AUTH_FAILED', `Google credentials for the vertex upstream could not be obtained (${err instanceof Error ? err.name : 'error'})`, { cause: err });
     }
   }
 
