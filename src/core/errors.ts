@@ -143,11 +143,6 @@ export class GatewayError extends Error {
     this.headers = options.headers ?? {};
   }
 
-  /** The code's row in ERRORS. */
-  get rule(): ErrorRule {
-    return ERRORS[this.code];
-  }
-
   get type(): string {
     return ERRORS[this.code].type;
   }
