@@ -186,8 +186,8 @@ export function perUpstream(steps: Record<string, Step>): ScriptedNext {
  * The one place these tests build a GatewayError by hand (errors the gateway raises elsewhere: a breaker's
  * refusal, a credential failure, a client-caused refusal). Transport errors come from translateUpstreamError.
  */
-export function gatewayError(code: GatewayErrorCode, status: number, headers: Record<string, string> = {}): GatewayError {
-  return new GatewayError(code, status, `test: ${code}`, { headers });
+export function gatewayError(code: GatewayErrorCode, headers: Record<string, string> = {}): GatewayError {
+  return new GatewayError(code, `test: ${code}`, { headers });
 }
 
 /** A Node-style transport error translated as the upstream client does (ECONNREFUSED -> UPSTREAM_CONNECT_FAILED, ...). */

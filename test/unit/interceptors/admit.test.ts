@@ -41,7 +41,7 @@ const PROBE_TIMEOUT_MS = 1_000;
 const ENDS: Record<CallEnd, Partial<CallOutcome> & { head: CallOutcome['head']; streamError?: string }> = {
   answered: { head: answer(200).head },
   abandoned: { head: answer(200).head, abandoned: true, complete: false },
-  refused_by_gateway: { head: undefined, error: gatewayError('NOT_FORWARDABLE', 400) },
+  refused_by_gateway: { head: undefined, error: gatewayError('NOT_FORWARDABLE') },
   blames_request: { head: answer(400).head },
   rate_limited: { head: answer(429).head },
   overloaded: { head: answer(529).head },
@@ -62,7 +62,7 @@ describe('admit interceptor (breaker permit)', () => {
   });
 
   test('an open breaker refuses before anything inner runs, and registers nothing', () => {
-    const { breakers } = fakeBreakers(gatewayError('CIRCUIT_OPEN', 529));
+    const { breakers } = fakeBreakers(gatewayError('CIRCUIT_OPEN'));
     const fake = scriptedNext();
     const scope = new FakeScope();
     assert.throws(() => admit(breakers, PROBE_TIMEOUT_MS)(fake.next)(fakeCall({ upstream }), scope), (err: unknown) => (err as { code?: string }).code === 'CIRCUIT_OPEN');
