@@ -5,6 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { forSuite } from './suite.js';
 
 /**
  * Real redis-servers for tests, on free loopback ports, each in its own temporary directory, no
@@ -121,6 +122,11 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Redi
       await exited;
     },
   };
+}
+
+/** One redis-server for the enclosing suite: started before its tests, stopped after them (see `forSuite`). */
+export function redisForSuite(options: RedisServerOptions = {}): RedisServer & { tls: TlsMaterial | undefined } {
+  return forSuite(() => startRedis(options), (server) => server.stop(), 'the suite\'s redis-server');
 }
 
 /** A real Redis Cluster of three masters (no replicas) on free local ports. */

@@ -3,7 +3,8 @@ import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { deferred, until } from './deferred.js';
 import { scrape, sum } from './prom.js';
-import { TEST_API_KEY } from './stack.js';
+import type { Gateway } from '../../src/server.js';
+import { startTestGateway, TEST_API_KEY } from './stack.js';
 
 /** Helpers for tests with several gateway instances on one Redis. */
 
@@ -42,6 +43,48 @@ export async function eventually(predicate: () => Promise<boolean>, timeoutMs: n
 /** The value of a metric summed over matching labels, scraped now. */
 export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
   return sum(await scrape(url), name, labels);
+}
+
+/** An in-process instance of a deployment on the Redis at `redisUrl` (the deployment's shared tenant hash key; `env` may add to it). */
+export async function startInstance(upstreamUrl: string, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
+  return startTestGateway({ UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, ...env });
+}
+
+/** Resolves once every instance reports redis_available = `value` (1: it coordinates through Redis). */
+export async function redisAvailable(gateways: { url: string }[], value = 1): Promise<void> {
+  for (const gw of gateways) await eventually(async () => (await metric(gw.url, 'redis_available')) === value, 10_000, `redis_available to become ${value} on ${gw.url}`);
+}
+
+export interface PairOptions {
+  upstreamUrl: string;
+  redisUrl: string;
+  /** B's way to Redis when it is not A's (through a TCP proxy, to cut B alone). */
+  redisUrlB?: string;
+  env?: Record<string, string>;
+  /** Also wait until every Redis connection of both (rate limits, cache) is up, not just the flights'. */
+  allConnections?: boolean;
+  /** Runs first when the pair ends, before the shutdowns: lets held upstream calls end so the instances can drain. */
+  release?: () => void;
+  /** Runs last, after both instances shut down: closes what the test started for them. */
+  close?: () => Promise<void>;
+}
+
+/** Instances A and B in front of one upstream on one Redis, both on Redis before `run`; ended (release, shutdowns, close) whatever happens. */
+export async function withPair(options: PairOptions, run: (a: Gateway, b: Gateway) => Promise<void>): Promise<void> {
+  const started: Gateway[] = [];
+  try {
+    const a = await startInstance(options.upstreamUrl, options.redisUrl, options.env);
+    started.push(a);
+    const b = await startInstance(options.upstreamUrl, options.redisUrlB ?? options.redisUrl, options.env);
+    started.push(b);
+    await redisAvailable([a, b]);
+    if (options.allConnections === true) for (const gw of [a, b]) await eventually(() => allRedisConnectionsUp(gw.url), 10_000, 'every Redis connection (rate limits, cache) to be up');
+    await run(a, b);
+  } finally {
+    options.release?.();
+    for (const gw of started) await gw.shutdown();
+    await options.close?.();
+  }
 }
 
 /** The cross-instance gauges this branch adds; all must return to zero when nothing is in flight. */

@@ -1,9 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { loadConfig, type Config } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import { type Config } from '../../src/config.js';
+import { type Gateway } from '../../src/server.js';
 import { LogCapture } from './log-capture.js';
-import { TEST_API_KEY } from './stack.js';
+import { launchGateway, TEST_API_KEY } from './stack.js';
 
 /** One UPSTREAMS entry, as the test writes it (url filled in by the caller). */
 export type UpstreamEntry = Record<string, unknown> & { name: string; url: string };
@@ -19,9 +18,7 @@ export interface UpstreamsStack {
 
 /** A real gateway on a free loopback port in front of the given upstreams (UPSTREAMS); the caller owns and closes the upstreams. */
 export async function startUpstreamsGateway(upstreams: UpstreamEntry[], env: Record<string, string> = {}, apiKey = TEST_API_KEY): Promise<UpstreamsStack> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', UPSTREAMS: JSON.stringify(upstreams), ...env });
-  const logs = new LogCapture();
-  const gateway = await startGateway(config, createLogger(config.logLevel, logs));
+  const { gateway, config, logs } = await launchGateway({ UPSTREAMS: JSON.stringify(upstreams), ...env });
   return {
     gateway,
     config,

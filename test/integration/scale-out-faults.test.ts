@@ -1,15 +1,12 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from 'redis';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { until } from '../helpers/deferred.js';
-import { LogCapture } from '../helpers/log-capture.js';
 import { pacedUpstream, type PacedUpstream } from '../helpers/paced-upstream.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess, type RawStream, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
-import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { redisForSuite, type RedisServer } from '../helpers/redis-server.js';
+import { eventually, metric, rawStream, redisAvailable, remoteGaugesAtZero, spawnGateway, startInstance, withPair, within, type GatewayProcess, type RawStream } from '../helpers/scale-out.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
  * Cross-instance coalescing under faults (issue 12), on a real redis-server with real gateways
@@ -19,7 +16,7 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js';
  */
 
 /** Short claims so that faults resolve fast (heartbeats and reader rounds every 500 ms), with room for a loaded machine. */
-const FAST = { TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_CLAIM_TTL_MS: '1500', REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_RETRY_MS: '200' };
+const FAST = { REDIS_CLAIM_TTL_MS: '1500', REDIS_COMMAND_TIMEOUT_MS: '500', REDIS_RETRY_MS: '200' };
 /** The longest a follower may take to fail once Redis or its leader is gone (claim TTL, reader deadline, slack). */
 const FAULT_BOUND_MS = 5_000;
 
@@ -29,12 +26,44 @@ function streamBody(): string {
 }
 
 async function gateway(upstreamUrl: string, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl, ...FAST, ...env });
-  return startGateway(config, createLogger('info', new LogCapture()));
+  return startInstance(upstreamUrl, redisUrl, { ...FAST, ...env });
 }
 
-async function redisUp(url: string): Promise<void> {
-  await eventually(async () => (await metric(url, 'redis_available')) === 1, 10_000, `redis_available=1 on ${url}`);
+interface PacedPair {
+  up: PacedUpstream;
+  a: Gateway;
+  b: Gateway;
+  /** Between B and Redis when the pair was asked `proxied` (to cut B alone); reading it otherwise throws. */
+  readonly proxy: TcpProxy;
+}
+
+/** A paced upstream and instances A and B (FAST claims) on `redis`, B through a TCP proxy if `proxied`; everything ended after `run`. */
+async function onPacedPair(redis: RedisServer, run: (pair: PacedPair) => Promise<void>, options: { env?: Record<string, string>; proxied?: boolean } = {}): Promise<void> {
+  const up = await pacedUpstream();
+  const proxy = options.proxied === true ? await startTcpProxy(redis.port) : undefined;
+  await withPair(
+    {
+      upstreamUrl: up.url,
+      redisUrl: redis.url,
+      redisUrlB: proxy === undefined ? undefined : `redis://127.0.0.1:${proxy.port}`,
+      env: { ...FAST, ...options.env },
+      release: () => up.release(),
+      close: async () => {
+        await proxy?.close();
+        await up.close();
+      },
+    },
+    (a, b) =>
+      run({
+        up,
+        a,
+        b,
+        get proxy(): TcpProxy {
+          if (proxy === undefined) throw new Error('this pair has no proxy (ask `proxied`)');
+          return proxy;
+        },
+      }),
+  );
 }
 
 /** Billed output tokens on these instances together. */
@@ -67,21 +96,10 @@ function assertExplicitError(text: string): void {
 }
 
 describe('cross-instance coalescing under faults', () => {
-  let redis: RedisServer;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = redisForSuite();
 
   test('the leader\'s own client leaves: the remote follower still gets the whole answer, from the one upstream call', async () => {
-    const up = await pacedUpstream();
-    const a = await gateway(up.url, redis.url);
-    const b = await gateway(up.url, redis.url);
-    try {
-      await redisUp(a.url);
-      await redisUp(b.url);
+    await onPacedPair(redis, async ({ up, a, b }) => {
       const { onA, onB } = await leadAndFollow(up, a.url, b.url);
       // A has counted B as a listener of its flight (its heartbeat saw B's registration).
       await eventually(async () => (await metric(a.url, 'remote_flight_listeners')) === 1, 5_000, 'A to see its remote listener');
@@ -95,33 +113,18 @@ describe('cross-instance coalescing under faults', () => {
       assert.equal(await billedOutput([a.url, b.url]), up.outputTokens, 'billed once, by the leader');
       assert.equal(await metric(b.url, 'claude_tokens_saved_total', { type: 'output', source: 'coalesced' }), up.outputTokens);
       await gaugesReturnToZero([a.url, b.url]);
-    } finally {
-      up.release();
-      await a.shutdown();
-      await b.shutdown();
-      await up.close();
-    }
+    });
   });
 
   test('when no client listens on any instance, the upstream call is aborted', async () => {
-    const up = await pacedUpstream();
-    const a = await gateway(up.url, redis.url);
-    const b = await gateway(up.url, redis.url);
-    try {
-      await redisUp(a.url);
-      await redisUp(b.url);
+    await onPacedPair(redis, async ({ up, a, b }) => {
       const { onA, onB } = await leadAndFollow(up, a.url, b.url);
       await eventually(async () => (await metric(a.url, 'remote_flight_listeners')) === 1, 5_000, 'A to see its remote listener');
       onA.destroy();
       onB.destroy();
       await until(() => up.abandoned === 1, FAULT_BOUND_MS, 'the upstream call to be aborted once nobody listens anywhere');
       await gaugesReturnToZero([a.url, b.url]);
-    } finally {
-      up.release();
-      await a.shutdown();
-      await b.shutdown();
-      await up.close();
-    }
+    });
   });
 
   test('a leader stalled past its claim (SIGSTOP) cannot delete its successor\'s claim when it resumes', async (t) => {
@@ -132,7 +135,7 @@ describe('cross-instance coalescing under faults', () => {
     await probe.connect();
     try {
       leader = await spawnGateway({ UPSTREAM_URL: up.url, REDIS_URL: redis.url, ...FAST });
-      await redisUp(b.url);
+      await redisAvailable([b]);
       const body = streamBody();
       const onA = rawStream(leader.url, body);
       await until(() => up.calls === 1, 5_000, 'A to call upstream');
@@ -177,44 +180,32 @@ describe('cross-instance coalescing under faults', () => {
   });
 
   test('Redis stopped (SIGSTOP) mid-publish: the leader\'s client gets the whole answer, the follower an explicit error in bounded time', async (t) => {
-    const up = await pacedUpstream();
-    const a = await gateway(up.url, redis.url);
-    const b = await gateway(up.url, redis.url);
-    try {
-      await redisUp(a.url);
-      await redisUp(b.url);
-      const { onA, onB } = await leadAndFollow(up, a.url, b.url);
-      redis.pause();
-      const faultAt = performance.now();
+    await onPacedPair(redis, async ({ up, a, b }) => {
       try {
-        up.release();
-        const textA = await within(onA.done, FAULT_BOUND_MS, 'A\'s answer');
-        assert.equal(textA, up.expected);
-        assertExplicitError(await within(onB.done, FAULT_BOUND_MS, 'B to fail'));
-        t.diagnostic(`follower failed ${Math.round(performance.now() - faultAt)} ms after Redis stopped`);
+        const { onA, onB } = await leadAndFollow(up, a.url, b.url);
+        redis.pause();
+        const faultAt = performance.now();
+        try {
+          up.release();
+          const textA = await within(onA.done, FAULT_BOUND_MS, 'A\'s answer');
+          assert.equal(textA, up.expected);
+          assertExplicitError(await within(onB.done, FAULT_BOUND_MS, 'B to fail'));
+          t.diagnostic(`follower failed ${Math.round(performance.now() - faultAt)} ms after Redis stopped`);
+        } finally {
+          redis.resume();
+        }
+        assert.equal(up.calls, 1);
+        assert.equal(await billedOutput([a.url, b.url]), up.outputTokens, 'billed once');
+        assert.equal(await metric(b.url, 'claude_tokens_saved_total', { type: 'output' }), 0, 'an interrupted answer saves nothing');
+        await gaugesReturnToZero([a.url, b.url]);
       } finally {
         redis.resume();
       }
-      assert.equal(up.calls, 1);
-      assert.equal(await billedOutput([a.url, b.url]), up.outputTokens, 'billed once');
-      assert.equal(await metric(b.url, 'claude_tokens_saved_total', { type: 'output' }), 0, 'an interrupted answer saves nothing');
-      await gaugesReturnToZero([a.url, b.url]);
-    } finally {
-      redis.resume();
-      up.release();
-      await a.shutdown();
-      await b.shutdown();
-      await up.close();
-    }
+    });
   });
 
   test('Redis killed and restarted mid-stream: explicit error for the follower, then shared mode comes back', async () => {
-    const up = await pacedUpstream();
-    const a = await gateway(up.url, redis.url);
-    const b = await gateway(up.url, redis.url);
-    try {
-      await redisUp(a.url);
-      await redisUp(b.url);
+    await onPacedPair(redis, async ({ up, a, b }) => {
       const { onA, onB } = await leadAndFollow(up, a.url, b.url);
       await redis.stop();
       try {
@@ -227,80 +218,58 @@ describe('cross-instance coalescing under faults', () => {
       } finally {
         await redis.start();
       }
-      await redisUp(a.url);
-      await redisUp(b.url);
+      await redisAvailable([a, b]);
       up.rearm();
       const again = await leadAndFollow(up, a.url, b.url);
       up.release();
       assert.equal(await within(again.onB.done, FAULT_BOUND_MS, 'B following again'), up.expected);
       assert.equal(await within(again.onA.done, FAULT_BOUND_MS, 'A'), up.expected);
       await gaugesReturnToZero([a.url, b.url]);
-    } finally {
-      up.release();
-      await a.shutdown();
-      await b.shutdown();
-      await up.close();
-    }
+    });
   });
 
   test('a partition between one instance and Redis (packets dropped, no RST) ends its followers within the deadline', async (t) => {
-    const up = await pacedUpstream();
-    const proxy = await startTcpProxy(redis.port);
-    const a = await gateway(up.url, redis.url);
-    const b = await gateway(up.url, `redis://127.0.0.1:${proxy.port}`);
-    try {
-      await redisUp(a.url);
-      await redisUp(b.url);
-      const { onA, onB } = await leadAndFollow(up, a.url, b.url);
-      proxy.blackhole();
-      const faultAt = performance.now();
-      up.release();
-      assert.equal(await within(onA.done, FAULT_BOUND_MS, 'A\'s answer'), up.expected);
-      assertExplicitError(await within(onB.done, FAULT_BOUND_MS, 'B\'s follower to end despite the silent partition'));
-      t.diagnostic(`follower failed ${Math.round(performance.now() - faultAt)} ms after the partition`);
-      // B keeps answering, on its own, while the partition lasts.
-      const alone = rawStream(b.url, streamBody());
-      assert.equal(await within(alone.done, FAULT_BOUND_MS, 'a local answer on B during the partition'), up.expected);
-      proxy.heal();
-      await redisUp(b.url);
-      assert.equal(await billedOutput([a.url]), up.outputTokens);
-      await gaugesReturnToZero([a.url, b.url]);
-    } finally {
-      up.release();
-      await a.shutdown();
-      await b.shutdown();
-      await proxy.close();
-      await up.close();
-    }
+    await onPacedPair(
+      redis,
+      async ({ up, a, b, proxy }) => {
+        const { onA, onB } = await leadAndFollow(up, a.url, b.url);
+        proxy.blackhole();
+        const faultAt = performance.now();
+        up.release();
+        assert.equal(await within(onA.done, FAULT_BOUND_MS, 'A\'s answer'), up.expected);
+        assertExplicitError(await within(onB.done, FAULT_BOUND_MS, 'B\'s follower to end despite the silent partition'));
+        t.diagnostic(`follower failed ${Math.round(performance.now() - faultAt)} ms after the partition`);
+        // B keeps answering, on its own, while the partition lasts.
+        const alone = rawStream(b.url, streamBody());
+        assert.equal(await within(alone.done, FAULT_BOUND_MS, 'a local answer on B during the partition'), up.expected);
+        proxy.heal();
+        await redisAvailable([b]);
+        assert.equal(await billedOutput([a.url]), up.outputTokens);
+        await gaugesReturnToZero([a.url, b.url]);
+      },
+      { proxied: true },
+    );
   });
 
   test('failure domains: the shared cache\'s connection partitioned, coalescing across instances goes on', async () => {
-    const up = await pacedUpstream();
-    const proxy = await startTcpProxy(redis.port);
-    const a = await gateway(up.url, redis.url, { CACHE: 'on' });
-    const b = await gateway(up.url, `redis://127.0.0.1:${proxy.port}`, { CACHE: 'on' });
-    try {
-      await redisUp(a.url);
-      await redisUp(b.url);
-      // Whatever connection of B carries a shared-cache command stops answering (no RST).
-      proxy.blackholeWhen('cgw:cache:');
-      const errorsBefore = await metric(b.url, 'redis_errors_total');
-      const { onA, onB } = await leadAndFollow(up, a.url, b.url);
-      assert.ok(proxy.selectedDrops >= 1, 'B\'s cache lookup went to the partitioned connection');
-      up.release();
-      assert.equal(await within(onA.done, FAULT_BOUND_MS, 'A\'s answer'), up.expected);
-      assert.equal(await within(onB.done, FAULT_BOUND_MS, 'B\'s answer through Redis'), up.expected, 'B still followed A through Redis');
-      assert.ok((await metric(b.url, 'redis_errors_total')) > errorsBefore, 'the cache lookup timed out');
-      assert.equal(await metric(b.url, 'redis_available'), 1, 'coalescing stayed shared');
-      assert.equal(await billedOutput([a.url, b.url]), up.outputTokens);
-      await gaugesReturnToZero([a.url, b.url]);
-    } finally {
-      up.release();
-      await a.shutdown();
-      await b.shutdown();
-      await proxy.close();
-      await up.close();
-    }
+    await onPacedPair(
+      redis,
+      async ({ up, a, b, proxy }) => {
+        // Whatever connection of B carries a shared-cache command stops answering (no RST).
+        proxy.blackholeWhen('cgw:cache:');
+        const errorsBefore = await metric(b.url, 'redis_errors_total');
+        const { onA, onB } = await leadAndFollow(up, a.url, b.url);
+        assert.ok(proxy.selectedDrops >= 1, 'B\'s cache lookup went to the partitioned connection');
+        up.release();
+        assert.equal(await within(onA.done, FAULT_BOUND_MS, 'A\'s answer'), up.expected);
+        assert.equal(await within(onB.done, FAULT_BOUND_MS, 'B\'s answer through Redis'), up.expected, 'B still followed A through Redis');
+        assert.ok((await metric(b.url, 'redis_errors_total')) > errorsBefore, 'the cache lookup timed out');
+        assert.equal(await metric(b.url, 'redis_available'), 1, 'coalescing stayed shared');
+        assert.equal(await billedOutput([a.url, b.url]), up.outputTokens);
+        await gaugesReturnToZero([a.url, b.url]);
+      },
+      { env: { CACHE: 'on' }, proxied: true },
+    );
   });
 
   test('a 6 MiB answer: the remote follower gets every byte; past the cap new instances call upstream themselves', async () => {
@@ -312,7 +281,7 @@ describe('cross-instance coalescing under faults', () => {
     const b = await gateway(up.url, redis.url, roomy);
     const c = await gateway(up.url, redis.url, roomy);
     try {
-      for (const g of [a, b, c]) await redisUp(g.url);
+      await redisAvailable([a, b, c]);
       const body = streamBody();
       const { onA, onB } = await leadAndFollow(up, a.url, b.url, body);
       up.release();
