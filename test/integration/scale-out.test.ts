@@ -1,27 +1,22 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { createClient } from 'redis';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
-import { allRedisConnectionsUp, eventually, metric, rawStream, remoteGaugesAtZero, spawnGateway, within, type GatewayProcess, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
-import { LogCapture } from '../helpers/log-capture.js';
+import { eventually, metric, rawStream, redisAvailable, remoteGaugesAtZero, spawnGateway, startInstance, withPair, within, type GatewayProcess } from '../helpers/scale-out.js';
 import { scrape, sum } from '../helpers/prom.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
+import { redisForSuite } from '../helpers/redis-server.js';
 import { TEST_API_KEY } from '../helpers/stack.js';
 
 const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'user' as const, content: 'across instances' }] };
 
-async function gateway(mock: MockUpstream, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_RETRY_MS: '200', ...env });
-  return startGateway(config, createLogger('info', new LogCapture()));
-}
+/** Redis retried fast, so that shared mode comes back quickly after a Redis restart. */
+const RETRY_FAST = { REDIS_RETRY_MS: '200' };
 
-async function waitRedis(gws: Gateway[], value: number): Promise<void> {
-  for (const gw of gws) await eventually(async () => (await metric(gw.url, 'redis_available')) === value, 10_000, `redis_available to become ${value} on ${gw.url}`);
+async function gateway(mock: MockUpstream, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
+  return startInstance(mock.url, redisUrl, { ...RETRY_FAST, ...env });
 }
 
 /** A gateway as its own process (so it can really die), on the same Redis and upstream. */
@@ -29,19 +24,9 @@ async function spawnLeader(mock: MockUpstream, redisUrl: string): Promise<Gatewa
   return spawnGateway({ UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, REDIS_CLAIM_TTL_MS: '600' });
 }
 
-/** Two in-process instances on one Redis and one upstream, shut down whatever happens. */
-async function withPair(mock: MockUpstream, redisUrl: string, env: Record<string, string>, fn: (a: Gateway, b: Gateway) => Promise<void>): Promise<void> {
-  const a = await gateway(mock, redisUrl, env);
-  const b = await gateway(mock, redisUrl, env);
-  try {
-    await waitRedis([a, b], 1);
-    for (const gw of [a, b]) await eventually(() => allRedisConnectionsUp(gw.url), 10_000, 'every Redis connection (rate limits, cache) to be up');
-    await fn(a, b);
-  } finally {
-    await a.shutdown();
-    await b.shutdown();
-    await mock.close();
-  }
+/** Two in-process instances in front of `mock` on one Redis, every Redis connection up; the mock is closed after them. */
+async function pairOn(mock: MockUpstream, redisUrl: string, env: Record<string, string>, fn: (a: Gateway, b: Gateway) => Promise<void>): Promise<void> {
+  await withPair({ upstreamUrl: mock.url, redisUrl, env: { ...RETRY_FAST, ...env }, allConnections: true, close: () => mock.close() }, fn);
 }
 
 function client(gw: Gateway, key = TEST_API_KEY): Anthropic {
@@ -49,22 +34,17 @@ function client(gw: Gateway, key = TEST_API_KEY): Anthropic {
 }
 
 describe('two gateway instances on one real Redis', () => {
-  let redis: RedisServer;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = redisForSuite();
 
   test('identical concurrent calls split across instances cost one upstream call, plain and streamed', async () => {
     const gate = deferred();
     let current = gate;
     const mock = await createMockUpstream({ onRequest: () => current.promise });
-    const a = await gateway(mock, redis.url);
-    const b = await gateway(mock, redis.url);
-    try {
-      await waitRedis([a, b], 1);
+    const release = (): void => {
+      gate.resolve();
+      current.resolve();
+    };
+    await withPair({ upstreamUrl: mock.url, redisUrl: redis.url, env: RETRY_FAST, release, close: () => mock.close() }, async (a, b) => {
       // Plain: A leads (its call reaches upstream and holds), then B's requests follow through Redis.
       const viaA = Array.from({ length: 3 }, () => client(a).messages.create(params));
       await until(() => mock.requests.length === 1, 5_000, 'A to call upstream');
@@ -97,13 +77,7 @@ describe('two gateway instances on one real Redis', () => {
       // Honest roles: every client on B got another instance's call, its local leader included.
       for (const s of streamsB) assert.equal((await s.headers)['x-gateway-coalesce-role'], 'follower');
       assert.equal((await streamsA[0]?.headers)?.['x-gateway-coalesce-role'], 'leader');
-    } finally {
-      gate.resolve();
-      current.resolve();
-      await a.shutdown();
-      await b.shutdown();
-      await mock.close();
-    }
+    });
   });
 
   test('the leader instance killed mid-stream: followers on the other instance fail cleanly, never hang', async () => {
@@ -111,7 +85,7 @@ describe('two gateway instances on one real Redis', () => {
     const leader = await spawnLeader(mock, redis.url);
     const b = await gateway(mock, redis.url, { REDIS_CLAIM_TTL_MS: '600' });
     try {
-      await waitRedis([b], 1);
+      await redisAvailable([b]);
       const body = JSON.stringify({ ...params, stream: true, max_tokens: 40, messages: [{ role: 'user', content: 'leader dies' }] });
       const onA = rawStream(leader.url, body);
       await within(onA.received(), 5_000, 'the first bytes on A');
@@ -138,7 +112,7 @@ describe('two gateway instances on one real Redis', () => {
     const leader = await spawnLeader(mock, redis.url);
     const b = await gateway(mock, redis.url, { REDIS_CLAIM_TTL_MS: '600' });
     try {
-      await waitRedis([b], 1);
+      await redisAvailable([b]);
       const body = { ...params, max_tokens: 21, messages: [{ role: 'user' as const, content: 'leader dies early' }] };
       new Anthropic({ apiKey: TEST_API_KEY, baseURL: leader.url, maxRetries: 0 }).messages.create(body).catch(() => undefined);
       await until(() => mock.requests.length === 1, 5_000, 'A to call upstream');
@@ -162,33 +136,26 @@ describe('two gateway instances on one real Redis', () => {
 
   test('Redis stopped mid-run: requests keep succeeding locally, shared mode returns with Redis', async () => {
     const mock = await createMockUpstream();
-    const a = await gateway(mock, redis.url);
-    const b = await gateway(mock, redis.url);
-    try {
-      await waitRedis([a, b], 1);
+    await withPair({ upstreamUrl: mock.url, redisUrl: redis.url, env: RETRY_FAST, close: () => mock.close() }, async (a, b) => {
       assert.equal((await client(a).messages.create(params)).type, 'message');
       await redis.stop();
       try {
-      for (let i = 0; i < 4; i++) {
-        assert.equal((await client(a).messages.create({ ...params, max_tokens: 10 + i })).type, 'message');
-        assert.equal((await client(b).messages.stream({ ...params, max_tokens: 10 + i }).finalMessage()).type, 'message');
-      }
-      assert.ok(sum(await scrape(a.url), 'redis_errors_total') >= 1);
-      await waitRedis([a, b], 0);
+        for (let i = 0; i < 4; i++) {
+          assert.equal((await client(a).messages.create({ ...params, max_tokens: 10 + i })).type, 'message');
+          assert.equal((await client(b).messages.stream({ ...params, max_tokens: 10 + i }).finalMessage()).type, 'message');
+        }
+        assert.ok(sum(await scrape(a.url), 'redis_errors_total') >= 1);
+      await redisAvailable([a, b], 0);
       } finally {
         await redis.start();
       }
-      await waitRedis([a, b], 1);
+      await redisAvailable([a, b]);
       assert.equal((await client(b).messages.create(params)).type, 'message');
-    } finally {
-      await a.shutdown();
-      await b.shutdown();
-      await mock.close();
-    }
+    });
   });
 
   test('rate limits are shared across instances', async () => {
-    await withPair(await createMockUpstream(), redis.url, { RATE_LIMIT_RPM: '4' }, async (a, b) => {
+    await pairOn(await createMockUpstream(), redis.url, { RATE_LIMIT_RPM: '4' }, async (a, b) => {
       const key = `sk-ant-shared-limit-${Date.now()}`;
       for (const gw of [a, b, a, b]) assert.equal((await client(gw, key).messages.create({ ...params, max_tokens: 5 })).type, 'message');
       for (const gw of [a, b]) {
@@ -200,7 +167,7 @@ describe('two gateway instances on one real Redis', () => {
 
   test('with CACHE=on, an answer cached by one instance is served by the other', async () => {
     const mock = await createMockUpstream();
-    await withPair(mock, redis.url, { CACHE: 'on' }, async (a, b) => {
+    await pairOn(mock, redis.url, { CACHE: 'on' }, async (a, b) => {
       const cached = { ...params, max_tokens: 33, messages: [{ role: 'user' as const, content: `shared cache ${Date.now()}` }] };
       const first = await client(a).messages.create(cached);
       // A writes to Redis after answering; wait for the entry itself, not for B to guess.
