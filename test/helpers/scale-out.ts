@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { deferred, until } from './deferred.js';
 import { scrape, sum } from './prom.js';
 import type { Gateway } from '../../src/server.js';
+import type { LogCapture } from './log-capture.js';
 import { startTestGateway, TEST_API_KEY } from './stack.js';
 
 /** Helpers for tests with several gateway instances on one Redis. */
@@ -45,9 +46,12 @@ export async function metric(url: string, name: string, labels: Record<string, s
   return sum(await scrape(url), name, labels);
 }
 
-/** An in-process instance of a deployment on the Redis at `redisUrl` (the deployment's shared tenant hash key; `env` may add to it). */
-export async function startInstance(upstreamUrl: string, redisUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
-  return startTestGateway({ UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, ...env });
+/**
+ * An in-process instance of a deployment on the Redis at `redisUrl` (undefined: `env` names it, e.g.
+ * REDIS_CLUSTER_NODES), with the deployment's shared tenant hash key; `env` may add to it.
+ */
+export async function startInstance(upstreamUrl: string, redisUrl: string | undefined, env: Record<string, string> = {}, logs?: LogCapture): Promise<Gateway> {
+  return startTestGateway({ UPSTREAM_URL: upstreamUrl, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, ...env }, logs);
 }
 
 /** Resolves once every instance reports redis_available = `value` (1: it coordinates through Redis). */
@@ -57,10 +61,13 @@ export async function redisAvailable(gateways: { url: string }[], value = 1): Pr
 
 export interface PairOptions {
   upstreamUrl: string;
-  redisUrl: string;
+  /** Undefined when `env` names the Redis (REDIS_CLUSTER_NODES). */
+  redisUrl: string | undefined;
   /** B's way to Redis when it is not A's (through a TCP proxy, to cut B alone). */
   redisUrlB?: string;
   env?: Record<string, string>;
+  /** Where both instances log (a fresh capture each by default). */
+  logs?: LogCapture;
   /** Also wait until every Redis connection of both (rate limits, cache) is up, not just the flights'. */
   allConnections?: boolean;
   /** Runs first when the pair ends, before the shutdowns: lets held upstream calls end so the instances can drain. */
@@ -73,9 +80,9 @@ export interface PairOptions {
 export async function withPair(options: PairOptions, run: (a: Gateway, b: Gateway) => Promise<void>): Promise<void> {
   const started: Gateway[] = [];
   try {
-    const a = await startInstance(options.upstreamUrl, options.redisUrl, options.env);
+    const a = await startInstance(options.upstreamUrl, options.redisUrl, options.env, options.logs);
     started.push(a);
-    const b = await startInstance(options.upstreamUrl, options.redisUrlB ?? options.redisUrl, options.env);
+    const b = await startInstance(options.upstreamUrl, options.redisUrlB ?? options.redisUrl, options.env, options.logs);
     started.push(b);
     await redisAvailable([a, b]);
     if (options.allConnections === true) for (const gw of [a, b]) await eventually(() => allRedisConnectionsUp(gw.url), 10_000, 'every Redis connection (rate limits, cache) to be up');

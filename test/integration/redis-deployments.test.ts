@@ -1,14 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { startRedis, startRedisCluster } from '../helpers/redis-server.js';
-import { eventually, metric, remoteGaugesAtZero, within, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
+import { eventually, metric, remoteGaugesAtZero, startInstance, withPair, within } from '../helpers/scale-out.js';
 import { TEST_API_KEY } from '../helpers/stack.js';
 
 /**
@@ -18,9 +16,13 @@ import { TEST_API_KEY } from '../helpers/stack.js';
 
 const params = { model: 'claude-sonnet-5', max_tokens: 24, messages: [{ role: 'user' as const, content: 'deployments' }] };
 
-async function gateway(mock: MockUpstream, env: Record<string, string>, logs = new LogCapture()): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_CLAIM_TTL_MS: '600', REDIS_RETRY_MS: '200', ...env });
-  return startGateway(config, createLogger('info', logs));
+/** Short claims and fast retries: a deployment that recovers within a test. */
+const QUICK = { REDIS_CLAIM_TTL_MS: '600', REDIS_RETRY_MS: '200' };
+
+/** The mock, then the Redis deployment the test started for its instances. */
+async function closeBoth(mock: MockUpstream, redis: { stop(): Promise<void> }): Promise<void> {
+  await mock.close();
+  await redis.stop();
 }
 
 function client(gw: Gateway, key = TEST_API_KEY): Anthropic {
@@ -49,20 +51,12 @@ describe('Redis deployments', () => {
     const gate = deferred();
     const mock = await createMockUpstream({ onRequest: () => gate.promise });
     const logs = new LogCapture();
-    const env = { REDIS_URL: redis.url, REDIS_TLS_CA_FILE: redis.tls?.caFile ?? '' };
-    const a = await gateway(mock, env, logs);
-    const b = await gateway(mock, env, logs);
-    try {
-      for (const g of [a, b]) await eventually(async () => (await metric(g.url, 'redis_available')) === 1, 10_000, 'the TLS connection with ACL auth');
+    const env = { ...QUICK, REDIS_TLS_CA_FILE: redis.tls?.caFile ?? '' };
+    // Both on Redis before the test goes on: the TLS connection with ACL auth works.
+    await withPair({ upstreamUrl: mock.url, redisUrl: redis.url, env, logs, release: () => gate.resolve(), close: () => closeBoth(mock, redis) }, async (a, b) => {
       await coalescesAcross(mock, a, b, gate, 'over tls');
       assert.ok(!logs.text().includes(password), 'the Redis password is not logged');
-    } finally {
-      gate.resolve();
-      await a.shutdown();
-      await b.shutdown();
-      await mock.close();
-      await redis.stop();
-    }
+    });
   });
 
   test('a wrong ACL password: Redis stays unused, requests are served locally, the password is not logged', async () => {
@@ -70,7 +64,7 @@ describe('Redis deployments', () => {
     const mock = await createMockUpstream();
     const logs = new LogCapture();
     const wrong = 'wrong-password-xyz';
-    const gw = await gateway(mock, { REDIS_URL: `redis://gateway:${wrong}@127.0.0.1:${redis.port}` }, logs);
+    const gw = await startInstance(mock.url, `redis://gateway:${wrong}@127.0.0.1:${redis.port}`, QUICK, logs);
     try {
       await eventually(async () => (await metric(gw.url, 'redis_errors_total')) >= 1, 5_000, 'the refused login to be counted');
       assert.equal(await metric(gw.url, 'redis_available'), 0);
@@ -89,11 +83,9 @@ describe('Redis deployments', () => {
     const mock = await createMockUpstream({ onRequest: () => gate.promise });
     // Sharing is what this test checks, not the command deadline: under CI load a 250 ms deadline can fire once,
     // and the instance then counts locally for REDIS_RETRY_MS (by design; scale-out-faults tests that fallback).
-    const env = { REDIS_CLUSTER_NODES: cluster.nodes, RATE_LIMIT_RPM: '10', REDIS_COMMAND_TIMEOUT_MS: '2000' };
-    const a = await gateway(mock, env);
-    const b = await gateway(mock, env);
-    try {
-      for (const g of [a, b]) await eventually(async () => (await metric(g.url, 'redis_available')) === 1, 10_000, 'the cluster connection');
+    const env = { ...QUICK, REDIS_CLUSTER_NODES: cluster.nodes, RATE_LIMIT_RPM: '10', REDIS_COMMAND_TIMEOUT_MS: '2000' };
+    // Both on the cluster before the test goes on.
+    await withPair({ upstreamUrl: mock.url, redisUrl: undefined, env, release: () => gate.resolve(), close: () => closeBoth(mock, cluster) }, async (a, b) => {
       // Several flights, so that their keys land on different masters.
       for (let i = 0; i < 3; i++) {
         mock.reset();
@@ -105,12 +97,6 @@ describe('Redis deployments', () => {
       const key = `sk-ant-cluster-limit-${Date.now()}`;
       for (let i = 0; i < 10; i++) assert.equal((await client(i % 2 === 0 ? a : b, key).messages.create({ ...params, max_tokens: 5 })).type, 'message');
       await assert.rejects(client(b, key).messages.create({ ...params, max_tokens: 6 }), (err: unknown) => err instanceof Anthropic.RateLimitError);
-    } finally {
-      gate.resolve();
-      await a.shutdown();
-      await b.shutdown();
-      await mock.close();
-      await cluster.stop();
-    }
+    });
   });
 });
