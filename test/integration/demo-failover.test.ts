@@ -1,12 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { once } from 'node:events';
-import { connect } from 'node:net';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { deferred, eventually } from '../helpers/deferred.js';
-import { REPO_ROOT } from '../helpers/k6.js';
+import { eventually } from '../helpers/deferred.js';
+import { envWithout, startDemo, type RunningDemo } from '../helpers/demo.js';
+import { tryConnect } from '../helpers/ports.js';
 
 /**
  * `npm run demo -- --failover` (dist/tools/demo/main.js --failover): two mocks behind UPSTREAMS, the
@@ -23,60 +19,20 @@ interface Banner {
   upstreams: { name: string; url: string; tier: number }[];
 }
 
-function keyless(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('ANTHROPIC_') && k !== 'UPSTREAMS' && k !== 'UPSTREAMS_FILE') env[k] = v;
-  return env;
+/** The caller's environment without anything that would pick another upstream. */
+const KEYLESS = envWithout((k) => k.startsWith('ANTHROPIC_') || k === 'UPSTREAMS' || k === 'UPSTREAMS_FILE');
+
+function failoverBanner(out: string): Banner | undefined {
+  const gateway = /failover demo: gateway (http:\/\/[\d.:]+)/.exec(out)?.[1];
+  const primary = /primary {3}(http:\/\/[\d.:]+) .*control (http:\/\/[\d.:]+)\)/.exec(out);
+  const secondary = /secondary (http:\/\/[\d.:]+)/.exec(out)?.[1];
+  const upstreams = /UPSTREAMS=(\[.*\])/.exec(out)?.[1];
+  if (gateway === undefined || primary?.[1] === undefined || primary[2] === undefined || secondary === undefined || upstreams === undefined) return undefined;
+  return { gateway, primary: primary[1], control: primary[2], secondary, upstreams: JSON.parse(upstreams) as Banner['upstreams'] };
 }
 
-function refused(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
-  });
-}
-
-async function startDemo(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; banner: Banner; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/tools/demo/main.js'), ...args], {
-    env: { ...keyless(), PORT: '0', MOCK_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const ready = deferred<Banner>();
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => {
-    out += c.toString('utf8');
-    const gateway = /failover demo: gateway (http:\/\/[\d.:]+)/.exec(out)?.[1];
-    const primary = /primary {3}(http:\/\/[\d.:]+) .*control (http:\/\/[\d.:]+)\)/.exec(out);
-    const secondary = /secondary (http:\/\/[\d.:]+)/.exec(out)?.[1];
-    const upstreams = /UPSTREAMS=(\[.*\])/.exec(out)?.[1];
-    if (gateway !== undefined && primary?.[1] !== undefined && primary[2] !== undefined && secondary !== undefined && upstreams !== undefined) {
-      ready.resolve({ gateway, primary: primary[1], control: primary[2], secondary, upstreams: JSON.parse(upstreams) as Banner['upstreams'] });
-    }
-  });
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-  child.once('exit', (code) => ready.reject(new Error(`demo exited ${String(code)}: ${err}`)));
-  const timer = setTimeout(() => ready.reject(new Error(`the failover demo printed no banner within 20 s:\n${out}${err}`)), 20_000);
-  const stop = async (): Promise<void> => {
-    clearTimeout(timer);
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  };
-  try {
-    return { child, banner: await ready.promise, stop };
-  } catch (e) {
-    await stop();
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
+async function startFailoverDemo(args: string[], env: Record<string, string> = {}): Promise<RunningDemo<Banner>> {
+  return startDemo(args, { name: 'failover', baseEnv: KEYLESS, parseBanner: failoverBanner }, env);
 }
 
 function ask(gateway: string): Promise<Response> {
@@ -89,7 +45,7 @@ function ask(gateway: string): Promise<Response> {
 
 describe('npm run demo -- --failover', { timeout: 60_000 }, () => {
   test('two mocks behind UPSTREAMS: the primary refuses while down, its control port answers, the secondary serves', async () => {
-    const demo = await startDemo(['--failover', '--primary-script=down']);
+    const demo = await startFailoverDemo(['--failover', '--primary-script=down']);
     try {
       const { banner } = demo;
       assert.deepEqual(
@@ -99,7 +55,7 @@ describe('npm run demo -- --failover', { timeout: 60_000 }, () => {
           ['secondary', banner.secondary, 1],
         ],
       );
-      assert.equal(await refused(banner.primary), true, 'the primary is down: connections refused');
+      assert.equal(await tryConnect(banner.primary), 'ECONNREFUSED', 'the primary is down: connections refused');
       const state = (await (await fetch(`${banner.control}/_mock/script`)).json()) as { down: boolean };
       assert.equal(state.down, true);
       const secondary = await fetch(`${banner.secondary}/v1/models`, { headers: { 'x-api-key': 'demo-key', 'anthropic-version': '2023-06-01' } });
@@ -111,7 +67,7 @@ describe('npm run demo -- --failover', { timeout: 60_000 }, () => {
   });
 
   test('answers keep coming from the secondary while the primary is down, and return to it once revived', async () => {
-    const demo = await startDemo(['--failover', '--primary-script=down'], { BREAKER_RESET_TIMEOUT_MS: '500' });
+    const demo = await startFailoverDemo(['--failover', '--primary-script=down'], { BREAKER_RESET_TIMEOUT_MS: '500' });
     try {
       const { banner } = demo;
       for (let i = 0; i < 3; i++) {
@@ -138,6 +94,6 @@ describe('npm run demo -- --failover', { timeout: 60_000 }, () => {
   });
 
   test('an invalid --primary-script stops the demo with a message naming it', async () => {
-    await assert.rejects(startDemo(['--failover', '--primary-script=meltdown']), /demo exited 1: .*--primary-script: script token "meltdown"/s);
+    await assert.rejects(startFailoverDemo(['--failover', '--primary-script=meltdown']), /demo exited 1: .*--primary-script: script token "meltdown"/s);
   });
 });

@@ -1,12 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import Anthropic from '@anthropic-ai/sdk';
-import { deferred, eventually } from '../helpers/deferred.js';
-import { REPO_ROOT } from '../helpers/k6.js';
+import { eventually } from '../helpers/deferred.js';
+import { envWithout, startDemo, type RunningDemo } from '../helpers/demo.js';
 
 /**
  * `npm run demo -- --tiers` (dist/tools/demo/main.js --tiers): an Anthropic mock (tier 0, here scripted
@@ -32,54 +28,23 @@ interface Banner {
 }
 
 /** The caller's environment without anything that would pick another upstream or real credentials. */
-function keyless(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (!k.startsWith('ANTHROPIC_') && !k.startsWith('AWS_') && !k.startsWith('GOOGLE_') && !['UPSTREAMS', 'UPSTREAMS_FILE', 'GATEWAY_API_KEYS'].includes(k)) env[k] = v;
-  }
-  return env;
-}
+const KEYLESS = envWithout((k) => k.startsWith('ANTHROPIC_') || k.startsWith('AWS_') || k.startsWith('GOOGLE_') || ['UPSTREAMS', 'UPSTREAMS_FILE', 'GATEWAY_API_KEYS'].includes(k));
 
-async function startDemo(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcessByStdio<null, Readable, Readable>; banner: Banner; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, [join(REPO_ROOT, 'dist/tools/demo/main.js'), ...args], {
-    env: { ...keyless(), PORT: '0', MOCK_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const ready = deferred<Banner>();
-  let out = '';
+function tiersBanner(out: string): Banner | undefined {
   const tier = (name: string): Tier | undefined => {
     const m = new RegExp(`${name} +(http://[\\d.:]+) .*control (http://[\\d.:]+)\\)`).exec(out);
     return m?.[1] === undefined || m[2] === undefined ? undefined : { url: m[1], control: m[2] };
   };
-  child.stdout.on('data', (c: Buffer) => {
-    out += c.toString('utf8');
-    const gateway = /three-tier demo: gateway (http:\/\/[\d.:]+)/.exec(out)?.[1];
-    const key = /gateway key ([\w-]+)\)/.exec(out)?.[1];
-    const [anthropic, bedrock, vertex] = [tier('anthropic'), tier('bedrock'), tier('vertex')];
-    const upstreams = /UPSTREAMS=(\[.*\])/.exec(out)?.[1];
-    if (gateway !== undefined && key !== undefined && anthropic !== undefined && bedrock !== undefined && vertex !== undefined && upstreams !== undefined) {
-      ready.resolve({ gateway, key, anthropic, bedrock, vertex, upstreams: JSON.parse(upstreams) as Banner['upstreams'] });
-    }
-  });
-  let err = '';
-  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-  child.once('exit', (code) => ready.reject(new Error(`demo exited ${String(code)}: ${err}`)));
-  const timer = setTimeout(() => ready.reject(new Error(`the tiers demo printed no banner within 20 s:\n${out}${err}`)), 20_000);
-  const stop = async (): Promise<void> => {
-    clearTimeout(timer);
-    if (child.exitCode === null) {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-    }
-  };
-  try {
-    return { child, banner: await ready.promise, stop };
-  } catch (e) {
-    await stop();
-    throw e;
-  } finally {
-    clearTimeout(timer);
-  }
+  const gateway = /three-tier demo: gateway (http:\/\/[\d.:]+)/.exec(out)?.[1];
+  const key = /gateway key ([\w-]+)\)/.exec(out)?.[1];
+  const [anthropic, bedrock, vertex] = [tier('anthropic'), tier('bedrock'), tier('vertex')];
+  const upstreams = /UPSTREAMS=(\[.*\])/.exec(out)?.[1];
+  if (gateway === undefined || key === undefined || anthropic === undefined || bedrock === undefined || vertex === undefined || upstreams === undefined) return undefined;
+  return { gateway, key, anthropic, bedrock, vertex, upstreams: JSON.parse(upstreams) as Banner['upstreams'] };
+}
+
+async function startTiersDemo(args: string[], env: Record<string, string> = {}): Promise<RunningDemo<Banner>> {
+  return startDemo(args, { name: 'tiers', baseEnv: KEYLESS, parseBanner: tiersBanner }, env);
 }
 
 async function script(control: string, body: string): Promise<void> {
@@ -102,7 +67,7 @@ async function served(sdk: Anthropic): Promise<string[]> {
 
 describe('npm run demo -- --tiers', { timeout: 60_000 }, () => {
   test('answers move from Anthropic to Bedrock to Vertex as tiers go down, and back to Anthropic once revived', async () => {
-    const demo = await startDemo(['--tiers', '--primary-script=down'], { BREAKER_RESET_TIMEOUT_MS: '500' });
+    const demo = await startTiersDemo(['--tiers', '--primary-script=down'], { BREAKER_RESET_TIMEOUT_MS: '500' });
     try {
       const { banner } = demo;
       assert.deepEqual(
@@ -140,7 +105,7 @@ describe('npm run demo -- --tiers', { timeout: 60_000 }, () => {
   });
 
   test("the caller's own AWS and Google credentials never reach the mocks: only the demo's made-up ones do", async () => {
-    const demo = await startDemo(['--tiers', '--primary-script=down'], {
+    const demo = await startTiersDemo(['--tiers', '--primary-script=down'], {
       AWS_ACCESS_KEY_ID: 'AKIACALLERREALKEY001',
       AWS_SECRET_ACCESS_KEY: 'caller/real/secret/must/not/be/used/0000',
       AWS_SESSION_TOKEN: 'caller-real-session-token-must-not-leak',
@@ -162,6 +127,6 @@ describe('npm run demo -- --tiers', { timeout: 60_000 }, () => {
   });
 
   test('an invalid --primary-script stops the demo with a message naming it', async () => {
-    await assert.rejects(startDemo(['--tiers', '--primary-script=meltdown']), /demo exited 1: .*--primary-script: script token "meltdown"/s);
+    await assert.rejects(startTiersDemo(['--tiers', '--primary-script=meltdown']), /demo exited 1: .*--primary-script: script token "meltdown"/s);
   });
 });

@@ -1,13 +1,11 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMockUpstream, KeyBudgets, parseScript, ScriptPlayer, type MockScript, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { ephemeralRange } from '../../tools/mock-upstream/stable-port.js';
 import { eventually, until } from '../helpers/deferred.js';
+import { startMockProcess, runMockUntilExit } from '../helpers/mock-process.js';
+import { tryConnect } from '../helpers/ports.js';
 
 /**
  * The mock's failure scripts (tools/mock-upstream/script.ts): the shorthand, the stepping (on a fake
@@ -21,19 +19,6 @@ const params = { model: 'claude-sonnet-5', max_tokens: 32, messages: [{ role: 'u
 
 function post(url: string, body: unknown = params, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(`${url}/v1/messages`, { method: 'POST', headers: { ...HEADERS, ...headers }, body: JSON.stringify(body) });
-}
-
-/** Resolves with the connect error code, or 'connected'. */
-function tryConnect(url: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve) => {
-    const socket = connect(Number(port), hostname);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
 }
 
 /** The promise's value, or a rejection naming `what` after `ms`. */
@@ -280,32 +265,21 @@ describe('mock failure scripts over real sockets', () => {
 });
 
 describe('mock failure scripts: the CLI', () => {
-  const main = fileURLToPath(new URL('../../tools/mock-upstream/main.js', import.meta.url));
-
   test('MOCK_SCRIPT=down with MOCK_CONTROL_PORT: the API port refuses, the control port answers and revives it', async () => {
-    const child = spawn(process.execPath, [main], {
-      env: { ...process.env, MOCK_PORT: '0', MOCK_HOST: '127.0.0.1', MOCK_SCRIPT: 'down', MOCK_CONTROL_PORT: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const mock = await startMockProcess({ MOCK_HOST: '127.0.0.1', MOCK_SCRIPT: 'down', MOCK_CONTROL_PORT: '0' });
     try {
-      const [line] = (await once(child.stdout, 'data')) as [Buffer];
-      const log = JSON.parse(line.toString('utf8').trim()) as { url: string; controlUrl: string };
+      const { log } = mock;
       assert.equal(await tryConnect(log.url), 'ECONNREFUSED');
-      assert.equal((await fetch(`${log.controlUrl}/_mock/script`, { method: 'POST', body: '' })).status, 200);
+      assert.equal((await fetch(`${log.controlUrl ?? ''}/_mock/script`, { method: 'POST', body: '' })).status, 200);
       assert.equal((await post(log.url)).status, 200);
-      child.kill('SIGTERM');
-      const [code] = (await once(child, 'exit')) as [number | null];
-      assert.equal(code, 0);
+      assert.equal(await mock.stop(), 0);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      mock.kill();
     }
   });
 
   test('a bad MOCK_SCRIPT names the variable and the token, and exits 1', async () => {
-    const child = spawn(process.execPath, [main], { env: { ...process.env, MOCK_PORT: '0', MOCK_SCRIPT: '529:2,meltdown' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, stderr } = await runMockUntilExit({ MOCK_SCRIPT: '529:2,meltdown' });
     assert.equal(code, 1);
     assert.match(stderr, /MOCK_SCRIPT: script token "meltdown": unknown action/);
   });

@@ -1,12 +1,10 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { request as httpRequest } from 'node:http';
 import { gunzipSync } from 'node:zlib';
 import { test, describe, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createMockUpstream, MOCK_MODELS, type MockStats, type MockUpstream, type RecordedRequest } from '../../tools/mock-upstream/index.js';
 import { deferred, until } from '../helpers/deferred.js';
+import { startMockProcess, runMockUntilExit } from '../helpers/mock-process.js';
 
 const KEY = 'sk-ant-test-mock-0123456789';
 const HEADERS = { 'x-api-key': KEY, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' };
@@ -521,30 +519,22 @@ describe('mock upstream', () => {
 });
 
 describe('mock upstream CLI', () => {
-  const main = fileURLToPath(new URL('../../tools/mock-upstream/main.js', import.meta.url));
-
   test('starts on MOCK_PORT, logs its url as one JSON line, and exits 0 on SIGTERM', async () => {
-    const child = spawn(process.execPath, [main], { env: { ...process.env, MOCK_PORT: '0', MOCK_HOST: '127.0.0.1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const mock = await startMockProcess({ MOCK_HOST: '127.0.0.1' });
     try {
-      const [line] = (await once(child.stdout, 'data')) as [Buffer];
-      const log = JSON.parse(line.toString('utf8').trim()) as { url: string };
+      const { log } = mock;
       assert.match(log.url, /^http:\/\/127\.0\.0\.1:\d+$/);
       const models = await fetch(`${log.url}/v1/models`, { headers: HEADERS });
       assert.equal(models.status, 200);
       await models.arrayBuffer();
-      child.kill('SIGTERM');
-      const [code] = (await once(child, 'exit')) as [number | null];
-      assert.equal(code, 0);
+      assert.equal(await mock.stop(), 0);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      mock.kill();
     }
   });
 
   test('a bad value names its variable and exits 1', async () => {
-    const child = spawn(process.execPath, [main], { env: { ...process.env, MOCK_PORT: '0', MOCK_LATENCY_MS: 'soon' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const { code, stderr } = await runMockUntilExit({ MOCK_LATENCY_MS: 'soon' });
     assert.equal(code, 1);
     assert.match(stderr, /MOCK_LATENCY_MS/);
   });
