@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { forSuite } from './suite.js';
 
 /**
  * A hostile upstream that writes raw HTTP/1.1 bytes: whatever framing the test wants, including
@@ -63,6 +64,11 @@ export async function rawUpstream(script: RawScript): Promise<RawUpstream> {
       await new Promise((r) => server.close(r));
     },
   };
+}
+
+/** One raw upstream for the enclosing suite: listening before its tests, closed after them (see `forSuite`). */
+export function rawUpstreamForSuite(script: RawScript): RawUpstream {
+  return forSuite(() => rawUpstream(script), (upstream) => upstream.close(), 'the suite\'s raw upstream');
 }
 
 /** A status line and headers (`connection: close` added: every answer ends its connection). */

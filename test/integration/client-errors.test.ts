@@ -1,6 +1,6 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, type Stack, TEST_API_KEY } from '../helpers/stack.js';
+import { stackForSuite, TEST_API_KEY } from '../helpers/stack.js';
 import { rawExchange, type RawAnswer } from '../helpers/raw-http.js';
 
 /**
@@ -54,13 +54,7 @@ const CASES: { name: string; bytes: string; status: number; type: string }[] = [
 ];
 
 describe("errors raised by Node's HTTP parser are Anthropic-shaped and close the connection", () => {
-  let stack: Stack;
-  before(async () => {
-    stack = await startStack();
-  });
-  after(async () => {
-    await stack.close();
-  });
+  const stack = stackForSuite();
 
   for (const c of CASES) {
     test(`${c.name}: ${c.status} ${c.type}, connection: close, nothing upstream, the next client is served`, async () => {

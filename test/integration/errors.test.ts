@@ -1,9 +1,9 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import { freePort } from '../helpers/ports.js';
 import { deferred, until } from '../helpers/deferred.js';
-import { startStack, type Stack, TEST_API_KEY } from '../helpers/stack.js';
+import { stackForSuite, startStack, TEST_API_KEY } from '../helpers/stack.js';
 
 const params = {
   model: 'claude-sonnet-5',
@@ -36,13 +36,7 @@ function assertAnthropicError(answer: RawAnswer, status: number, type: string): 
 }
 
 describe('upstream errors pass through unchanged', () => {
-  let stack: Stack;
-  before(async () => {
-    stack = await startStack();
-  });
-  after(async () => {
-    await stack.close();
-  });
+  const stack = stackForSuite();
 
   for (const [status, type, ErrorClass] of [
     [400, 'invalid_request_error', Anthropic.BadRequestError],
@@ -73,13 +67,7 @@ describe('upstream errors pass through unchanged', () => {
 });
 
 describe('errors the gateway raises itself are Anthropic-shaped', () => {
-  let stack: Stack;
-  before(async () => {
-    stack = await startStack({ env: { MAX_BODY_BYTES: '1024', UPSTREAM_HEADERS_TIMEOUT_MS: '300' } });
-  });
-  after(async () => {
-    await stack.close();
-  });
+  const stack = stackForSuite({ env: { MAX_BODY_BYTES: '1024', UPSTREAM_HEADERS_TIMEOUT_MS: '300' } });
 
   test("the gateway's own endpoints answer other methods with an Anthropic-shaped 405", async () => {
     const answer = await post(`${stack.gateway.url}/healthz`, '{}');

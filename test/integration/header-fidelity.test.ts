@@ -1,17 +1,11 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startStack, type Stack, TEST_API_KEY } from '../helpers/stack.js';
+import { stackForSuite, TEST_API_KEY } from '../helpers/stack.js';
 
 const params = { model: 'claude-haiku-5-5', max_tokens: 16, messages: [{ role: 'user' as const, content: 'headers' }] };
 
 describe('header fidelity', () => {
-  let stack: Stack;
-  before(async () => {
-    stack = await startStack();
-  });
-  after(async () => {
-    await stack.close();
-  });
+  const stack = stackForSuite();
 
   test('the SDK request headers reach upstream unchanged; gateway-only and hop-by-hop ones do not', async () => {
     const client = stack.client({

@@ -1,17 +1,14 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { chunkFrame } from '../../tools/mock-upstream/provider-framing.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
-import { LogCapture } from '../helpers/log-capture.js';
-import { LAST_CHUNK, rawChunk, rawHead, rawUpstream, type RawUpstream } from '../helpers/raw-upstream.js';
-import { startRedis, type RedisServer } from '../helpers/redis-server.js';
-import { eventually, metric, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
+import { LAST_CHUNK, rawChunk, rawHead, rawUpstream, rawUpstreamForSuite, type RawUpstream } from '../helpers/raw-upstream.js';
+import { redisForSuite } from '../helpers/redis-server.js';
+import { eventually, metric, withPair } from '../helpers/scale-out.js';
 import { sseEvent } from '../helpers/scripted-upstream.js';
-import { TEST_API_KEY } from '../helpers/stack.js';
+import { startTestGateway, TEST_API_KEY } from '../helpers/stack.js';
 
 /**
  * Issue 24, item 3: only an answer that ended as its framing says it must is ever reused (a
@@ -111,8 +108,7 @@ function caseOf(body: string, cases: readonly Case[]): Case {
 }
 
 async function gatewayFor(upstreamUrl: string, env: Record<string, string>): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, LOG_LEVEL: 'info', ...env });
-  return startGateway(config, createLogger('info', new LogCapture()));
+  return startTestGateway({ UPSTREAM_URL: upstreamUrl, ...env });
 }
 
 /**
@@ -139,13 +135,7 @@ async function twice(gw: Gateway, upstream: RawUpstream, cases: readonly Case[],
 }
 
 describe('only complete answers are reused (anthropic upstream, raw HTTP)', () => {
-  let upstream: RawUpstream;
-  before(async () => {
-    upstream = await rawUpstream((req) => caseOf(req.body, CASES).raw);
-  });
-  after(async () => {
-    await upstream.close();
-  });
+  const upstream = rawUpstreamForSuite((req) => caseOf(req.body, CASES).raw);
 
   test('lingering answers (COALESCE_LINGER_MS): broken answers reach their own clients and nobody after them', async () => {
     // A window no test can outrun: a broken answer that lingered would certainly serve the repeat.
@@ -189,15 +179,9 @@ describe('only complete answers are reused (bedrock upstream, event stream)', ()
     { name: 'bedrock-close-no-stop', stream: true, raw: Buffer.concat([Buffer.from(rawHead(200, EVENT_STREAM)), noStop]), whole: false },
   ];
   const GATEWAY_KEY = 'gw-key-reuse-0123456789';
-  let upstream: RawUpstream;
-  before(async () => {
-    upstream = await rawUpstream((req) => {
-      assert.match(req.path, /^\/model\/[^/]+\/invoke-with-response-stream$/);
-      return caseOf(req.body, BEDROCK).raw;
-    });
-  });
-  after(async () => {
-    await upstream.close();
+  const upstream = rawUpstreamForSuite((req) => {
+    assert.match(req.path, /^\/model\/[^/]+\/invoke-with-response-stream$/);
+    return caseOf(req.body, BEDROCK).raw;
   });
 
   for (const [what, env, reusedAs] of [
@@ -206,8 +190,7 @@ describe('only complete answers are reused (bedrock upstream, event stream)', ()
   ] as const) {
     test(`${what}: a Bedrock stream that ended before its messageStop is not reused`, async () => {
       const upstreams = [{ name: 'bedrock', kind: 'bedrock', url: upstream.url, region: 'us-east-1', bearer_token_env: 'REUSE_BEDROCK_TOKEN' }];
-      const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', UPSTREAMS: JSON.stringify(upstreams), GATEWAY_API_KEYS: GATEWAY_KEY, REUSE_BEDROCK_TOKEN: 'bedrock-api-key-reuse', ...env });
-      const gw = await startGateway(config, createLogger('info', new LogCapture()));
+      const gw = await startTestGateway({ UPSTREAMS: JSON.stringify(upstreams), GATEWAY_API_KEYS: GATEWAY_KEY, REUSE_BEDROCK_TOKEN: 'bedrock-api-key-reuse', ...env });
       try {
         await twice(gw, upstream, BEDROCK, reusedAs, GATEWAY_KEY);
       } finally {
@@ -218,13 +201,7 @@ describe('only complete answers are reused (bedrock upstream, event stream)', ()
 });
 
 describe('only complete answers are reused across instances (real Redis)', () => {
-  let redis: RedisServer;
-  before(async () => {
-    redis = await startRedis();
-  });
-  after(async () => {
-    await redis.stop();
-  });
+  const redis = redisForSuite();
 
   // Each configuration is its own tenant: no key (claim, stream, cache entry) of one run meets the other.
   for (const [what, reuse, tenant] of [
@@ -245,11 +222,7 @@ describe('only complete answers are reused across instances (real Redis)', () =>
         await gates.get(c.name)?.promise;
         return c.raw;
       });
-      const env = { REDIS_URL: redis.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_RETRY_MS: '200', ...reuse };
-      const a = await gatewayFor(upstream.url, env);
-      const b = await gatewayFor(upstream.url, env);
-      try {
-        for (const gw of [a, b]) await eventually(async () => (await metric(gw.url, 'redis_available')) === 1, 10_000, 'the instances to reach Redis');
+      await withPair({ upstreamUrl: upstream.url, redisUrl: redis.url, env: { REDIS_RETRY_MS: '200', ...reuse }, close: () => upstream.close() }, async (a, b) => {
         for (const c of relayCases) {
           const gate = deferred();
           gates.set(c.name, gate);
@@ -285,11 +258,7 @@ describe('only complete answers are reused across instances (real Redis)', () =>
             assert.equal(upstream.requests.length, before + 3, `${c.name}: both repeats reached upstream`);
           }
         }
-      } finally {
-        await a.shutdown();
-        await b.shutdown();
-        await upstream.close();
-      }
+      });
     });
   }
 });
