@@ -3,6 +3,7 @@ import { type Config } from '../../src/config.js';
 import { type Gateway } from '../../src/server.js';
 import { LogCapture } from './log-capture.js';
 import { launchGateway, TEST_API_KEY } from './stack.js';
+import { forSuite } from './suite.js';
 
 /** One UPSTREAMS entry, as the test writes it (url filled in by the caller). */
 export type UpstreamEntry = Record<string, unknown> & { name: string; url: string };
@@ -28,4 +29,23 @@ export async function startUpstreamsGateway(upstreams: UpstreamEntry[], env: Rec
       await gateway.shutdown();
     },
   };
+}
+
+/**
+ * For the enclosing suite: one gateway per entry `entries()` names (each in front of that upstream
+ * alone, `env` and `apiKey` as `startUpstreamsGateway` takes them), started after the fixtures declared
+ * before it (so `entries` may read their urls), closed after the suite's tests.
+ */
+export function gatewaysForSuite<K extends string>(entries: () => Record<K, UpstreamEntry>, env: Record<string, string>, apiKey = TEST_API_KEY): Record<K, UpstreamsStack> {
+  return forSuite(
+    async () => {
+      const stacks = {} as Record<K, UpstreamsStack>;
+      for (const [name, entry] of Object.entries(entries()) as [K, UpstreamEntry][]) stacks[name] = await startUpstreamsGateway([entry], env, apiKey);
+      return stacks;
+    },
+    async (stacks) => {
+      for (const stack of Object.values<UpstreamsStack>(stacks)) await stack.close();
+    },
+    'the suite\'s gateways',
+  );
 }

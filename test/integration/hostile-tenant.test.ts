@@ -1,12 +1,8 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { scrape } from '../helpers/prom.js';
-import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';
+import { cloudMocksForSuite } from '../helpers/cloud-credentials.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
 /**
@@ -28,24 +24,7 @@ const ROUNDS = 40;
 /** The breaker judges after 4 calls and opens on any failure among them. */
 const BREAKER_ENV = { BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '1', BREAKER_WINDOW_MS: '600000', BREAKER_RESET_TIMEOUT_MS: '600000', UPSTREAM_RETRIES: '0' };
 
-let dir: string;
-let bedrockMock: MockUpstream;
-let vertexMock: MockUpstream;
-const savedEnv = { ...process.env };
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hostile-tenant-'));
-  // The same store MOCK_BEDROCK_KEYS fills: signatures must verify against this key pair.
-  bedrockMock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }] } });
-  vertexMock = await createMockUpstream({ kind: 'vertex' });
-  useMockCloudCredentials(dir, { accessKeyId: KEY_ID, secretAccessKey: SECRET }, vertexMock.url, 'hostile-subject-token');
-});
-
-after(async () => {
-  await Promise.all([bedrockMock.close(), vertexMock.close()]);
-  process.env = savedEnv;
-  rmSync(dir, { recursive: true, force: true });
-});
+const mocks = cloudMocksForSuite('hostile-tenant-', { accessKeyId: KEY_ID, secretAccessKey: SECRET }, 'hostile-subject-token');
 
 function body(content: string, model: string = MODEL): string {
   return JSON.stringify({ model, max_tokens: 16, messages: [{ role: 'user', content }] });
@@ -92,11 +71,11 @@ const ALLOWED_AT_PROVIDER: Record<'bedrock' | 'vertex', ReadonlySet<string>> = {
 for (const kind of ['bedrock', 'vertex'] as const) {
   describe(`${kind}: one tenant's hostile requests never reach another tenant`, () => {
     test(`tenant A sends ${ROUNDS} hostile requests; tenant B is served 200 throughout and the breaker stays closed`, async () => {
-      const mock = kind === 'bedrock' ? bedrockMock : vertexMock;
+      const mock = kind === 'bedrock' ? mocks.bedrock : mocks.vertex;
       const entry =
         kind === 'bedrock'
-          ? { name: 'bedrock', kind: 'bedrock', url: bedrockMock.url, region: 'us-east-1' }
-          : { name: 'vertex', kind: 'vertex', url: vertexMock.url, region: 'us-east5', project: 'test-project' };
+          ? { name: 'bedrock', kind: 'bedrock', url: mocks.bedrock.url, region: 'us-east-1' }
+          : { name: 'vertex', kind: 'vertex', url: mocks.vertex.url, region: 'us-east5', project: 'test-project' };
       const stack = await startUpstreamsGateway([entry], { GATEWAY_API_KEYS: `${KEY_A},${KEY_B}`, ...BREAKER_ENV }, KEY_B);
       const seenBefore = mock.requests.length;
       try {

@@ -1,13 +1,9 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { scrape, sum } from '../helpers/prom.js';
-import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';
-import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
+import { cloudMocksForSuite } from '../helpers/cloud-credentials.js';
+import { gatewaysForSuite, startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
 /**
  * The official SDK pointed at the gateway gets identical Message objects and SSE event sequences
@@ -22,39 +18,18 @@ const KEY_ID = 'AKIAMOCKE2E000000001';
 const SECRET = 'mock/e2e/secret/for/tests/only/000000000';
 const SIGNATURE = 'EqQBCkYIARgCIkD+/e2e-signature==';
 
-let dir: string;
-let anthropicMock: MockUpstream;
-let bedrockMock: MockUpstream;
-let vertexMock: MockUpstream;
-const stacks: Record<'anthropic' | 'bedrock' | 'vertex', UpstreamsStack | undefined> = { anthropic: undefined, bedrock: undefined, vertex: undefined };
-const savedEnv = { ...process.env };
+const mocks = cloudMocksForSuite('kinds-e2e-', { accessKeyId: KEY_ID, secretAccessKey: SECRET }, 'e2e-subject-token');
 
 function entries(): Record<'anthropic' | 'bedrock' | 'vertex', Record<string, unknown> & { name: string; url: string }> {
   return {
-    anthropic: { name: 'anthropic', kind: 'anthropic', url: anthropicMock.url, api_key_env: 'E2E_ANTHROPIC_KEY' },
-    bedrock: { name: 'bedrock', kind: 'bedrock', url: bedrockMock.url, region: 'us-east-1' },
-    vertex: { name: 'vertex', kind: 'vertex', url: vertexMock.url, region: 'us-east5', project: 'test-project' },
+    anthropic: { name: 'anthropic', kind: 'anthropic', url: mocks.anthropic.url, api_key_env: 'E2E_ANTHROPIC_KEY' },
+    bedrock: { name: 'bedrock', kind: 'bedrock', url: mocks.bedrock.url, region: 'us-east-1' },
+    vertex: { name: 'vertex', kind: 'vertex', url: mocks.vertex.url, region: 'us-east5', project: 'test-project' },
   };
 }
 
 const ENV = { GATEWAY_API_KEYS: GATEWAY_KEY, E2E_ANTHROPIC_KEY: 'sk-ant-e2e-held-0123456789' };
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kinds-e2e-'));
-  anthropicMock = await createMockUpstream();
-  bedrockMock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }] } });
-  vertexMock = await createMockUpstream({ kind: 'vertex' });
-  useMockCloudCredentials(dir, { accessKeyId: KEY_ID, secretAccessKey: SECRET }, vertexMock.url, 'e2e-subject-token');
-  const all = entries();
-  for (const kind of ['anthropic', 'bedrock', 'vertex'] as const) stacks[kind] = await startUpstreamsGateway([all[kind]], ENV, GATEWAY_KEY);
-});
-
-after(async () => {
-  for (const stack of Object.values(stacks)) await stack?.close();
-  await Promise.all([anthropicMock.close(), bedrockMock.close(), vertexMock.close()]);
-  process.env = savedEnv;
-  rmSync(dir, { recursive: true, force: true });
-});
+const stacks: Record<'anthropic' | 'bedrock' | 'vertex', UpstreamsStack | undefined> = gatewaysForSuite(entries, ENV, GATEWAY_KEY);
 
 function client(kind: 'anthropic' | 'bedrock' | 'vertex'): Anthropic {
   const stack = stacks[kind];
@@ -107,8 +82,8 @@ describe('the SDK sees the same answers from every kind', () => {
   test('a thinking round-trip with tool use: same answers, and the signature reaches each provider byte for byte', async () => {
     const want = await client('anthropic').messages.create(TURN_TWO);
     for (const [kind, mock] of [
-      ['bedrock', bedrockMock],
-      ['vertex', vertexMock],
+      ['bedrock', mocks.bedrock],
+      ['vertex', mocks.vertex],
     ] as const) {
       assert.deepEqual(await client(kind).messages.create(TURN_TWO), want, kind);
       const seen = mock.requests.at(-1)?.body ?? '';
@@ -140,7 +115,7 @@ describe('the SDK sees the same answers from every kind', () => {
 describe('Bedrock faults as the SDK sees them through the gateway', () => {
   test('a stream cut mid-frame ends with an error the SDK raises, after the events that arrived whole', async () => {
     // The Bedrock adapter forwards no client header (x-mock-* included): the fault is the mock's plan.
-    bedrockMock.setFaults({ bedrockFault: 'cut-frame', count: 1 });
+    mocks.bedrock.setFaults({ bedrockFault: 'cut-frame', count: 1 });
     const stream = client('bedrock').messages.stream({ model: MODEL, max_tokens: 64, messages: [{ role: 'user', content: 'cut me' }] });
     const seen: string[] = [];
     await assert.rejects(
@@ -176,11 +151,11 @@ describe('failover across kinds', () => {
       GATEWAY_KEY,
     );
     try {
-      const before = bedrockMock.stats().requests;
+      const before = mocks.bedrock.stats().requests;
       const { data, response } = await stack.client().messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: 'no credentials' }] }).withResponse();
       assert.equal(data.type, 'message');
       assert.equal(response.headers.get('x-gateway-upstream'), 'anthropic');
-      assert.equal(bedrockMock.stats().requests, before, 'nothing was sent to Bedrock without credentials');
+      assert.equal(mocks.bedrock.stats().requests, before, 'nothing was sent to Bedrock without credentials');
       const samples = await scrape(stack.gateway.url);
       assert.equal(sum(samples, 'upstream_failovers_total', { from: 'bedrock-no-profile', to: 'anthropic', reason: 'auth' }), 1);
       assert.ok(!stack.logs.text().includes(SECRET), 'no secret in the logs');
@@ -204,7 +179,7 @@ describe('failover across kinds', () => {
     try {
       const sdk = stack.client();
       const params = (i: number): Anthropic.MessageCreateParamsNonStreaming => ({ model: MODEL, max_tokens: 16, messages: [{ role: 'user' as const, content: `failover ${i}` }] });
-      anthropicMock.setFaults({ status: 529 });
+      mocks.anthropic.setFaults({ status: 529 });
       // Waves of 4 concurrent calls.
       const wave = async (from: number): Promise<{ data: Anthropic.Message; response: Response }[]> => {
         const out: { data: Anthropic.Message; response: Response }[] = [];
@@ -216,7 +191,7 @@ describe('failover across kinds', () => {
         assert.equal(data.type, 'message');
         assert.equal(response.headers.get('x-gateway-upstream'), 'bedrock');
       }
-      bedrockMock.setFaults({ status: 429 });
+      mocks.bedrock.setFaults({ status: 429 });
       const phase2 = await wave(100);
       for (const { data, response } of phase2) {
         assert.equal(data.type, 'message');
@@ -229,8 +204,8 @@ describe('failover across kinds', () => {
       assert.ok(sum(metrics, 'upstream_failovers_total', { from: 'bedrock', to: 'vertex' }) >= 1);
       assert.ok(sum(metrics, 'claude_api_calls_total', { upstream: 'vertex' }) >= 12);
     } finally {
-      anthropicMock.setFaults(null);
-      bedrockMock.setFaults(null);
+      mocks.anthropic.setFaults(null);
+      mocks.bedrock.setFaults(null);
       await stack.close();
     }
   });

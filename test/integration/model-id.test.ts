@@ -1,14 +1,10 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { scrape } from '../helpers/prom.js';
-import { useMockCloudCredentials } from '../helpers/cloud-credentials.js';
-import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
+import { cloudMocksForSuite } from '../helpers/cloud-credentials.js';
+import { gatewaysForSuite, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
 /**
  * The model id is checked before it is used anywhere (issue 24, item 4): what no provider accepts as
@@ -23,33 +19,18 @@ const SECRET = 'mock/model-id/secret/for/tests/only/0000';
 
 type Kind = 'anthropic' | 'bedrock' | 'vertex';
 
-let dir: string;
-const mocks = {} as Record<Kind, MockUpstream>;
-const stacks = {} as Record<Kind, UpstreamsStack>;
-const savedEnv = { ...process.env };
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'model-id-'));
-  mocks.anthropic = await createMockUpstream();
-  mocks.bedrock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }] } });
-  mocks.vertex = await createMockUpstream({ kind: 'vertex' });
-  useMockCloudCredentials(dir, { accessKeyId: KEY_ID, secretAccessKey: SECRET }, mocks.vertex.url, 'model-id-subject-token');
-  const entries: Record<Kind, Record<string, unknown> & { name: string; url: string }> = {
+const mocks = cloudMocksForSuite('model-id-', { accessKeyId: KEY_ID, secretAccessKey: SECRET }, 'model-id-subject-token');
+// A breaker that would open on the first counted failure.
+const ENV = { MODEL_ID_TEST_ANTHROPIC_KEY: 'sk-ant-model-id-held-0123456789', GATEWAY_API_KEYS: GATEWAY_KEY, BREAKER_VOLUME_THRESHOLD: '1', BREAKER_ERROR_THRESHOLD: '1', UPSTREAM_RETRIES: '0' };
+const stacks = gatewaysForSuite<Kind>(
+  () => ({
     anthropic: { name: 'anthropic', kind: 'anthropic', url: mocks.anthropic.url, api_key_env: 'MODEL_ID_TEST_ANTHROPIC_KEY' },
     bedrock: { name: 'bedrock', kind: 'bedrock', url: mocks.bedrock.url, region: 'us-east-1' },
     vertex: { name: 'vertex', kind: 'vertex', url: mocks.vertex.url, region: 'us-east5', project: 'test-project' },
-  };
-  // A breaker that would open on the first counted failure.
-  const env = { MODEL_ID_TEST_ANTHROPIC_KEY: 'sk-ant-model-id-held-0123456789', GATEWAY_API_KEYS: GATEWAY_KEY, BREAKER_VOLUME_THRESHOLD: '1', BREAKER_ERROR_THRESHOLD: '1', UPSTREAM_RETRIES: '0' };
-  for (const kind of ['anthropic', 'bedrock', 'vertex'] as const) stacks[kind] = await startUpstreamsGateway([entries[kind]], env, GATEWAY_KEY);
-});
-
-after(async () => {
-  for (const stack of Object.values(stacks)) await stack.close();
-  for (const mock of Object.values(mocks)) await mock.close();
-  process.env = savedEnv;
-  rmSync(dir, { recursive: true, force: true });
-});
+  }),
+  ENV,
+  GATEWAY_KEY,
+);
 
 /** Model values as raw JSON text (escapes kept as the client wrote them). */
 const REFUSED: [string, string][] = [
