@@ -1,13 +1,12 @@
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createMockUpstream, type MockUpstream, writeExternalAccountAdc } from '../../tools/mock-upstream/index.js';
+import { createMockUpstream, writeExternalAccountAdc } from '../../tools/mock-upstream/index.js';
 import { chunkFrame, exceptionFrame } from '../../tools/mock-upstream/provider-framing.js';
 import { rawExchange, rawRequest, type RawAnswer } from '../helpers/raw-http.js';
-import { scriptedUpstream, type ScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { scriptedUpstream } from '../helpers/scripted-upstream.js';
+import { scratchEnvForSuite } from '../helpers/cloud-credentials.js';
+import { forSuite } from '../helpers/suite.js';
 import { startUpstreamsGateway, type UpstreamsStack } from '../helpers/upstreams-stack.js';
 
 /**
@@ -30,35 +29,38 @@ const DEPLOYMENT = [ACCOUNT, 'arn:aws', 'gateway-prod-bedrock', PROJECT, SERVICE
 
 type Script = (req: IncomingMessage, res: ServerResponse) => void;
 let script: Script = (_req, res) => res.end();
-let hostile: ScriptedUpstream;
-let tokens: MockUpstream;
-let bedrock: UpstreamsStack;
-let vertex: UpstreamsStack;
-let dir: string;
-const savedEnv = { ...process.env };
-
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'provider-errors-'));
-  // Every request body is read before the script answers: the gateway's request is never cut short.
-  hostile = await scriptedUpstream((req, res) => {
-    req.resume();
-    req.once('end', () => script(req, res));
-  });
-  tokens = await createMockUpstream({ kind: 'vertex' }); // only its Google token endpoint is used
-  process.env.GOOGLE_APPLICATION_CREDENTIALS = writeExternalAccountAdc(dir, `${tokens.url}/_mock/google/token`, 'provider-errors-subject');
-  const env = { GATEWAY_API_KEYS: GATEWAY_KEY, PE_BEDROCK_KEY: 'bedrock-api-key-provider-errors', BREAKER: 'off' };
-  bedrock = await startUpstreamsGateway([{ name: 'bedrock', kind: 'bedrock', url: hostile.url, region: 'us-east-1', bearer_token_env: 'PE_BEDROCK_KEY' }], env, GATEWAY_KEY);
-  vertex = await startUpstreamsGateway([{ name: 'vertex', kind: 'vertex', url: hostile.url, region: 'us-east5', project: 'test-project' }], env, GATEWAY_KEY);
-});
-
-after(async () => {
-  await bedrock.close();
-  await vertex.close();
-  await hostile.close();
-  await tokens.close();
-  process.env = savedEnv;
-  rmSync(dir, { recursive: true, force: true });
-});
+const scratch = scratchEnvForSuite('provider-errors-');
+// Every request body is read before the script answers: the gateway's request is never cut short.
+const hostile = forSuite(
+  () =>
+    scriptedUpstream((req, res) => {
+      req.resume();
+      req.once('end', () => script(req, res));
+    }),
+  (upstream) => upstream.close(),
+  'the hostile upstream',
+);
+// Only its Google token endpoint is used: ADC points at it.
+forSuite(
+  async () => {
+    const mock = await createMockUpstream({ kind: 'vertex' });
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = writeExternalAccountAdc(scratch.dir, `${mock.url}/_mock/google/token`, 'provider-errors-subject');
+    return mock;
+  },
+  (mock) => mock.close(),
+  'the token endpoint',
+);
+const ENV = { GATEWAY_API_KEYS: GATEWAY_KEY, PE_BEDROCK_KEY: 'bedrock-api-key-provider-errors', BREAKER: 'off' };
+const bedrock = forSuite(
+  () => startUpstreamsGateway([{ name: 'bedrock', kind: 'bedrock', url: hostile.url, region: 'us-east-1', bearer_token_env: 'PE_BEDROCK_KEY' }], ENV, GATEWAY_KEY),
+  (stack) => stack.close(),
+  'the bedrock gateway',
+);
+const vertex = forSuite(
+  () => startUpstreamsGateway([{ name: 'vertex', kind: 'vertex', url: hostile.url, region: 'us-east5', project: 'test-project' }], ENV, GATEWAY_KEY),
+  (stack) => stack.close(),
+  'the vertex gateway',
+);
 
 /** A chunked body's payload (rawExchange reads only content-length framing). */
 function dechunked(body: string): string {

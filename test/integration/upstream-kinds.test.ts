@@ -1,8 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../../src/core/errors.js';
@@ -12,6 +10,7 @@ import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';
 import { BedrockAdapter, type AwsCredentials, type AwsCredentialSource } from '../../src/upstream/kinds/bedrock.js';
 import type { OutgoingRequest, UpstreamAdapter } from '../../src/upstream/kinds/kind.js';
 import { VertexAdapter } from '../../src/upstream/kinds/vertex.js';
+import { scratchEnvForSuite } from '../helpers/cloud-credentials.js';
 
 /**
  * Each adapter with the real pooled client over real sockets against the mock in the provider's
@@ -99,20 +98,18 @@ let anthropic: UpstreamClient;
 let bedrockClient: UpstreamClient;
 let vertexClient: UpstreamClient;
 let reference: AnthropicAdapter;
-let dir: string;
-const savedEnv = { ...process.env };
+const scratch = scratchEnvForSuite('kinds-');
 
 /** The SDK chain must see only what a test gives it: no host profiles, no instance metadata. */
 function isolateAwsEnv(vars: Record<string, string>): void {
   for (const name of Object.keys(process.env)) if (name.startsWith('AWS_')) Reflect.deleteProperty(process.env, name);
-  process.env.AWS_CONFIG_FILE = join(dir, 'no-aws-config');
-  process.env.AWS_SHARED_CREDENTIALS_FILE = join(dir, 'no-aws-credentials');
+  process.env.AWS_CONFIG_FILE = join(scratch.dir, 'no-aws-config');
+  process.env.AWS_SHARED_CREDENTIALS_FILE = join(scratch.dir, 'no-aws-credentials');
   process.env.AWS_EC2_METADATA_DISABLED = 'true';
   Object.assign(process.env, vars);
 }
 
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'kinds-'));
   anthropicMock = await createMockUpstream();
   bedrockMock = await createMockUpstream({ kind: 'bedrock', bedrock: { credentials: [{ accessKeyId: KEY_ID, secretAccessKey: SECRET }], bearerTokens: [BEARER] } });
   vertexMock = await createMockUpstream({ kind: 'vertex' });
@@ -123,14 +120,12 @@ before(async () => {
 });
 
 after(async () => {
-  process.env = savedEnv;
   await Promise.all([anthropic.close(), bedrockClient.close(), vertexClient.close()]);
   await Promise.all([anthropicMock.close(), bedrockMock.close(), vertexMock.close()]);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 function vertexCredentials(): string {
-  return writeExternalAccountAdc(dir, `${vertexMock.url}/_mock/google/token`, SUBJECT_TOKEN);
+  return writeExternalAccountAdc(scratch.dir, `${vertexMock.url}/_mock/google/token`, SUBJECT_TOKEN);
 }
 
 function bedrockWithEnvKeys(): BedrockAdapter {
@@ -419,7 +414,7 @@ describe('credentials', () => {
     });
     await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
     const port = (stalled.address() as { port: number }).port;
-    const file = writeExternalAccountAdc(dir, `http://127.0.0.1:${port}/token`, SUBJECT_TOKEN, 'adc-stalled.json');
+    const file = writeExternalAccountAdc(scratch.dir, `http://127.0.0.1:${port}/token`, SUBJECT_TOKEN, 'adc-stalled.json');
     try {
       const adapter = new VertexAdapter({ url: vertexMock.url, project: 'test-project', region: 'us-east5', keyFilename: file, credentialTimeoutMs: 200 });
       const req: OutgoingRequest = { method: 'POST', path: '/v1/messages', endpoint: 'messages', headers: BASE_HEADERS, body: Buffer.from(messages()), model: MODEL };
