@@ -3,13 +3,10 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { deferred, until } from '../helpers/deferred.js';
-import { LogCapture } from '../helpers/log-capture.js';
 import { scriptedUpstream, sseEvent } from '../helpers/scripted-upstream.js';
-import { startStack, TEST_API_KEY } from '../helpers/stack.js';
+import { startStack, TEST_API_KEY, startTestGateway } from '../helpers/stack.js';
 
 const params = {
   model: 'claude-sonnet-5',
@@ -51,8 +48,7 @@ function rawPost(url: string, body: string, headers: Record<string, string> = {}
 }
 
 async function gatewayFor(upstreamUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, ...env });
-  return startGateway(config, createLogger('info', new LogCapture()));
+  return startTestGateway({ UPSTREAM_URL: upstreamUrl, ...env });
 }
 
 describe('coalescing through the official SDK', () => {

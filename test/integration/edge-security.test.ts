@@ -3,15 +3,12 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { deferred, until } from '../helpers/deferred.js';
-import { LogCapture } from '../helpers/log-capture.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { scriptedUpstream } from '../helpers/scripted-upstream.js';
-import { startStack, TEST_API_KEY } from '../helpers/stack.js';
+import { startStack, TEST_API_KEY, startTestGateway } from '../helpers/stack.js';
 
 /**
  * Issue 10, the edge: no client reads another credential's answer, no client's junk degrades
@@ -157,8 +154,7 @@ describe('identical means byte-identical', () => {
 });
 
 async function gatewayFor(upstreamUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, ...env });
-  return startGateway(config, createLogger('info', new LogCapture()));
+  return startTestGateway({ UPSTREAM_URL: upstreamUrl, ...env });
 }
 
 describe('clean request targets', () => {

@@ -2,13 +2,11 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { deferred, eventually, until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { scriptedUpstream, sseEvent, type ScriptedUpstream } from '../helpers/scripted-upstream.js';
-import { TEST_API_KEY } from '../helpers/stack.js';
+import { TEST_API_KEY, launchGateway } from '../helpers/stack.js';
 
 /**
  * Liveness over real sockets: nothing a client or an upstream does can pin a flight, a capacity
@@ -54,9 +52,8 @@ async function streamDeltas(res: ServerResponse, up: Upstream, total: number, pa
 }
 
 async function gatewayFor(upstreamUrl: string, env: Record<string, string> = {}): Promise<{ gateway: Gateway; logs: LogCapture }> {
-  const logs = new LogCapture();
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl, ...env });
-  return { gateway: await startGateway(config, createLogger('info', logs)), logs };
+  const { gateway, logs } = await launchGateway({ UPSTREAM_URL: upstreamUrl, ...env });
+  return { gateway, logs };
 }
 
 function streamBody(content: string): string {

@@ -1,16 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway } from '../../src/server.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
 import { scriptedUpstream, sseEvent } from '../helpers/scripted-upstream.js';
-import { LogCapture } from '../helpers/log-capture.js';
+import { startTestGateway } from '../helpers/stack.js';
 
 async function gatewayFor(upstreamUrl: string) {
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: upstreamUrl });
-  return startGateway(config, createLogger('info', new LogCapture()));
+  return startTestGateway({ UPSTREAM_URL: upstreamUrl });
 }
 
 describe('event streams', () => {

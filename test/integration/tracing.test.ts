@@ -2,15 +2,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { SpanKind } from '@opentelemetry/api';
-import { loadConfig } from '../../src/config.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { startGateway, type Gateway } from '../../src/server.js';
+import type { Gateway } from '../../src/server.js';
 import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
 import { tracingConfigured } from '../../src/observability/tracing.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import Anthropic from '@anthropic-ai/sdk';
-import { TEST_API_KEY } from '../helpers/stack.js';
+import { TEST_API_KEY, startTestGateway } from '../helpers/stack.js';
 
 describe('OpenTelemetry traces', () => {
   const exporter = new InMemorySpanExporter();
@@ -23,8 +21,7 @@ describe('OpenTelemetry traces', () => {
 
   before(async () => {
     mock = await createMockUpstream({ onRequest: () => (hold ? gate.promise : undefined) });
-    const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', UPSTREAM_URL: mock.url });
-    gateway = await startGateway(config, createLogger('info', logs), { tracer: provider.getTracer('test') });
+    gateway = await startTestGateway({ UPSTREAM_URL: mock.url }, logs, { tracer: provider.getTracer('test') });
   });
   after(async () => {
     gate.resolve();
