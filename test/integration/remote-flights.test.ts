@@ -57,6 +57,16 @@ describe('cross-instance flights on Redis (the SharedFlights port)', () => {
   let n = 0;
   const nextKey = (): string => `k${Date.now()}x${++n}`;
 
+  /** A leads a new flight (`key`) and publishes its head; B joins that flight as a follower and has the head. */
+  async function leadOnAFollowOnB(): Promise<{ key: string; lead: Extract<SharedJoin, { role: 'leader' }>; follow: Extract<SharedJoin, { role: 'follower' }> }> {
+    const key = nextKey();
+    const signal = new AbortController().signal;
+    const lead = leader(await a.coordination.shared.join(key, signal));
+    const joining = b.coordination.shared.join(key, signal);
+    lead.publisher.head(HEAD);
+    return { key, lead, follow: follower(await within(joining, 5_000, 'the follower to get the head')) };
+  }
+
   before(async () => {
     redis = await startRedis();
     probe = createClient({ url: redis.url });
@@ -72,12 +82,7 @@ describe('cross-instance flights on Redis (the SharedFlights port)', () => {
   });
 
   test('one instance leads, the other follows: same head, every byte in order, then the end', async () => {
-    const key = nextKey();
-    const signal = new AbortController().signal;
-    const lead = leader(await a.coordination.shared.join(key, signal));
-    const joining = b.coordination.shared.join(key, signal);
-    lead.publisher.head(HEAD);
-    const follow = follower(await within(joining, 5_000, 'the follower to get the head'));
+    const { key, lead, follow } = await leadOnAFollowOnB();
     assert.deepEqual(follow.answer.head, HEAD);
     const parts = ['event: a\n\n', 'event: b\n\n', 'x'.repeat(200_000)];
     for (const p of parts) lead.publisher.chunk(Buffer.from(p));
@@ -89,12 +94,7 @@ describe('cross-instance flights on Redis (the SharedFlights port)', () => {
   });
 
   test('an end not marked whole relays every byte and ends cleanly, but the follower must not keep it', async () => {
-    const key = nextKey();
-    const signal = new AbortController().signal;
-    const lead = leader(await a.coordination.shared.join(key, signal));
-    const joining = b.coordination.shared.join(key, signal);
-    lead.publisher.head(HEAD);
-    const follow = follower(await within(joining, 5_000, 'the follower to get the head'));
+    const { lead, follow } = await leadOnAFollowOnB();
     lead.publisher.chunk(Buffer.from('event: message_start\ndata: {}\n\n'));
     lead.publisher.end(false);
     assert.equal((await within(collect(follow.answer.body), 5_000, 'the body')).toString(), 'event: message_start\ndata: {}\n\n');
