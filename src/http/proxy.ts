@@ -150,9 +150,6 @@ export function proxyHandler(deps: ProxyDeps): Stage {
         sharedKey: coalescing ? key : undefined,
         rewriteJson,
         parentSpan: ctx.span,
-        upstream: undefined,
-        alternatives: 0,
-        attempts: undefined,
       };
       const keep = caching || (coalescing && linger !== undefined);
       const upstream = deps.upstream;

@@ -4,7 +4,8 @@ import { GatewayError, type GatewayErrorCode } from '../../src/core/errors.js';
 import { PriceTable } from '../../src/core/pricing.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
 import type { CallOutcome, CallScope, FlightHead, FlightSource } from '../../src/pipeline/coalesce/flight.js';
-import type { CallContext, Dispatch, UpstreamCall } from '../../src/pipeline/call/chain.js';
+import { AttemptLimit } from '../../src/pipeline/call/attempt-limit.js';
+import type { CallContext, Dispatch, RouteDecision, RoutedCall, UpstreamCall } from '../../src/pipeline/call/chain.js';
 import { newFacts, type CallFacts } from '../../src/pipeline/call/facts.js';
 import type { UpstreamClient } from '../../src/upstream/client.js';
 import { translateUpstreamError } from '../../src/upstream/client.js';
@@ -89,14 +90,30 @@ export class FakeScope implements CallScope {
   }
 }
 
-/** A call as the edge classifies it; the route's fields (upstream, alternatives, attempts) as given. */
-export function fakeCall(overrides: Partial<UpstreamCall> = {}): UpstreamCall {
-  return {
+/** What a test may say of a call: the edge's fields, and the route's when it plays the route. */
+export type CallOverrides = Partial<RoutedCall>;
+
+/** Attempts no test of an inner interceptor counts unless it says so (`attempts`): as many as it makes. */
+const UNCOUNTED_ATTEMPTS = Number.MAX_SAFE_INTEGER;
+
+/**
+ * A call as the edge classifies it (an `UpstreamCall`, for interceptors outside the route); given an
+ * `upstream`, the call as the route hands it inward (a `RoutedCall`, for interceptors inside the
+ * route): no alternatives and uncounted attempts unless told.
+ */
+export function fakeCall<O extends CallOverrides = CallOverrides>(overrides?: O): O extends { upstream: Upstream } ? RoutedCall : UpstreamCall;
+export function fakeCall(overrides: CallOverrides = {}): UpstreamCall {
+  const edge: UpstreamCall = {
     method: 'POST', path: '/v1/messages', headers: [], body: Buffer.from('{"model":"claude-sonnet-5"}'), endpoint: 'messages', mode: 'default',
-    model: 'claude-sonnet-5', sharedKey: undefined, rewriteJson: undefined, parentSpan: undefined, upstream: undefined, alternatives: 0, attempts: undefined,
-    ...overrides,
+    model: 'claude-sonnet-5', sharedKey: undefined, rewriteJson: undefined, parentSpan: undefined,
   };
+  if (overrides.upstream === undefined) return { ...edge, ...overrides };
+  const route: RouteDecision = { upstream: overrides.upstream, alternatives: 0, attempts: new AttemptLimit(UNCOUNTED_ATTEMPTS) };
+  return { ...edge, ...route, ...overrides };
 }
+
+/** A call a fake `next` received: routed when it came through the route (or a test built it routed). */
+export type SeenCall = UpstreamCall & Partial<RouteDecision>;
 
 /** An answer: JSON unless told otherwise; `body` chunks as given. */
 export function answer(status: number, headers: [string, string][] = [], body: string[] = ['{}'], eventStream = false): FlightSource {
@@ -121,10 +138,10 @@ export function drainableBody(chunks: string[] = ['{}']): { body: AsyncIterable<
   return { body };
 }
 
-export type Step = (call: UpstreamCall, ctx: CallContext) => FlightSource | Promise<FlightSource>;
+export type Step = (call: SeenCall, ctx: CallContext) => FlightSource | Promise<FlightSource>;
 
 /** The transport's part a fake `next` plays: an attempt that reached the wire spends one of the call's attempts. */
-function spend(call: UpstreamCall): void {
+function spend(call: SeenCall): void {
   if (call.attempts !== undefined && !call.attempts.take()) throw new Error('fake next: sent with no attempt left');
 }
 
@@ -154,13 +171,13 @@ export function refuses(err: unknown): Step {
 export interface ScriptedNext {
   readonly next: Dispatch;
   /** Every call `next` received, with the scope it was given. */
-  readonly calls: { call: UpstreamCall; ctx: CallContext }[];
+  readonly calls: { call: SeenCall; ctx: CallContext }[];
 }
 
 /** A fake inner dispatch that plays `steps` in order, failing loudly when out of script. */
 export function scriptedNext(...steps: Step[]): ScriptedNext {
   const calls: ScriptedNext['calls'] = [];
-  const next: Dispatch = async (call, ctx) => {
+  const next: Dispatch = async (call: SeenCall, ctx) => {
     calls.push({ call, ctx });
     const step = steps[calls.length - 1];
     if (step === undefined) throw new Error(`fake next: no step scripted for call ${calls.length}`);
@@ -172,7 +189,7 @@ export function scriptedNext(...steps: Step[]): ScriptedNext {
 /** A fake inner dispatch answering per upstream (the route's tests): each upstream plays its own step. */
 export function perUpstream(steps: Record<string, Step>): ScriptedNext {
   const calls: ScriptedNext['calls'] = [];
-  const next: Dispatch = async (call, ctx) => {
+  const next: Dispatch = async (call: SeenCall, ctx) => {
     calls.push({ call, ctx });
     const name = call.upstream?.name ?? '';
     const step = steps[name];

@@ -2,7 +2,7 @@ import { ERRORS, GatewayError } from '../../core/errors.js';
 import { isAbort, translateUpstreamError } from '../../upstream/client.js';
 import type { CallOutcome } from '../coalesce/flight.js';
 import type { Breakers } from '../breaker.js';
-import type { Interceptor } from './chain.js';
+import type { InnerInterceptor } from './chain.js';
 import type { CallFacts } from './facts.js';
 
 /**
@@ -98,9 +98,9 @@ export function upstreamFault(outcome: CallOutcome, facts: CallFacts): string | 
   return `upstream answered ${outcome.head?.status ?? ''}`;
 }
 
-export function admit(breakers: Breakers, probeTimeoutMs: number): Interceptor {
+export function admit(breakers: Breakers, probeTimeoutMs: number): InnerInterceptor {
   return (next) => (call, ctx) => {
-    const permit = breakers.admit(call.upstream?.name ?? '', call.model, call.endpoint);
+    const permit = breakers.admit(call.upstream.name, call.model, call.endpoint);
     const probeTimer = permit.probe ? setTimeout(() => permit.fail(new Error(`probe got no answer within ${probeTimeoutMs} ms`)), probeTimeoutMs).unref() : undefined;
     ctx.finally((outcome) => {
       clearTimeout(probeTimer);

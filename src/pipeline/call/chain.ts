@@ -12,6 +12,10 @@ import type { AttemptLimit } from './attempt-limit.js';
  * scope (`observe`, `finally`), which the flight runs exactly once, guarded.
  *
  * Outer to inner (see index.ts): meter → report → share → route → admit (breaker) → trace → rewrite → retry → transport.
+ * The types carry that order: interceptors outside the route get an `UpstreamCall` (what the edge
+ * decided), interceptors inside it a `RoutedCall` (the route's decisions required), and the route is
+ * the one interceptor that turns the one into the other. Putting an inner interceptor outside the
+ * route, or an outer one inside it, does not compile.
  */
 
 /** One upstream call, as the edge classified it. Immutable: an interceptor passes a changed copy inward. */
@@ -34,23 +38,38 @@ export interface UpstreamCall {
   readonly rewriteJson: ((body: Buffer, upstreamBaseUrl: string) => Buffer | undefined) | undefined;
   /** SERVER span of the leading request: parent of the upstream call's span. */
   readonly parentSpan: Span | undefined;
-  /** route: the upstream this attempt goes to (undefined before the route). */
-  readonly upstream: Upstream | undefined;
-  /** route: upstreams still left to fail over to after this one (inner interceptors leave failures to the route when > 0). */
-  readonly alternatives: number;
-  /** route: the call's attempts left (FAILOVER_MAX_ATTEMPTS), shared by every attempt of the call; the transport spends them. */
-  readonly attempts: AttemptLimit | undefined;
 }
+
+/** What the route decides for one attempt of a call. */
+export interface RouteDecision {
+  /** The upstream this attempt goes to. */
+  readonly upstream: Upstream;
+  /** Upstreams still left to fail over to after this one (inner interceptors leave failures to the route when > 0). */
+  readonly alternatives: number;
+  /** The call's attempts left (FAILOVER_MAX_ATTEMPTS), shared by every attempt of the call; the transport spends them. */
+  readonly attempts: AttemptLimit;
+}
+
+/** One attempt of a call, as the route hands it inward: the call with the route's decisions. */
+export interface RoutedCall extends UpstreamCall, RouteDecision {}
 
 /** What each interceptor gets: the flight's scope, facts included (pipeline/coalesce/flight.ts). */
 export type CallContext = CallScope;
 
-export type Dispatch = (call: UpstreamCall, ctx: CallContext) => Promise<FlightSource>;
-export type Interceptor = (next: Dispatch) => Dispatch;
+/** Sends a call (an `UpstreamCall` outside the route, a `RoutedCall` inside it) and resolves with its answer. */
+export type Dispatch<Call extends UpstreamCall = UpstreamCall> = (call: Call, ctx: CallContext) => Promise<FlightSource>;
+/** An interceptor that keeps the call's stage: `next => dispatch`. */
+export type Interceptor<Call extends UpstreamCall> = (next: Dispatch<Call>) => Dispatch<Call>;
+/** Outside the route (meter, report, share): the call as the edge classified it. */
+export type OuterInterceptor = Interceptor<UpstreamCall>;
+/** Inside the route (admit, trace, rewrite, retry): one attempt, its upstream and attempts decided. */
+export type InnerInterceptor = Interceptor<RoutedCall>;
+/** The route: takes the edge's call, hands each attempt inward routed. */
+export type RouteInterceptor = (next: Dispatch<RoutedCall>) => Dispatch;
 
-/** `compose([a, b, c], transport)` = a(b(c(transport))): the first interceptor is the outermost. */
-export function compose(interceptors: readonly Interceptor[], transport: Dispatch): Dispatch {
-  let dispatch = transport;
-  for (let i = interceptors.length - 1; i >= 0; i--) dispatch = (interceptors[i] as Interceptor)(dispatch);
+/** `compose([a, b, c], innermost)` = a(b(c(innermost))): the first interceptor is the outermost. */
+export function compose<Call extends UpstreamCall>(interceptors: readonly Interceptor<Call>[], innermost: Dispatch<Call>): Dispatch<Call> {
+  let dispatch = innermost;
+  for (let i = interceptors.length - 1; i >= 0; i--) dispatch = (interceptors[i] as Interceptor<Call>)(dispatch);
   return dispatch;
 }

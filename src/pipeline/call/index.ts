@@ -6,7 +6,7 @@ import type { RetryBudget, RetryPolicy } from '../../upstream/retry.js';
 import type { Breakers } from '../breaker.js';
 import type { SharedFlights } from '../coalesce/shared-flights.js';
 import { admit } from './admit.js';
-import { compose, type Dispatch } from './chain.js';
+import { compose, type Dispatch, type RoutedCall, type UpstreamCall } from './chain.js';
 import { meter } from './meter.js';
 import { reportBrokenAnswers } from './report.js';
 import { retry } from './retry.js';
@@ -16,7 +16,7 @@ import { share } from './share.js';
 import { trace } from './trace.js';
 import { transport } from './transport.js';
 
-export type { CallContext, Dispatch, Interceptor, UpstreamCall } from './chain.js';
+export type { CallContext, Dispatch, InnerInterceptor, Interceptor, OuterInterceptor, RouteDecision, RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
 export type { CallFacts } from './facts.js';
 
 export interface UpstreamChainDeps {
@@ -44,19 +44,14 @@ export interface UpstreamChainDeps {
  * each upstream's breaker judges only its own attempts, and inside share so that a call that failed
  * over is still one shared call; retries are inside the breaker so that one attempt is one outcome,
  * however many tries it took.
+ * The compiler checks the split: the outer list takes `UpstreamCall`s, the inner one `RoutedCall`s,
+ * and only the route joins them (chain.ts).
  */
 export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
-  return compose(
-    [
-      meter(deps.metrics, deps.maxSseEventBytes),
-      reportBrokenAnswers(deps.logger),
-      share(deps.shared),
-      route({ upstreams: deps.upstreams, maxAttempts: deps.failoverMaxAttempts, budget: deps.retryBudget, metrics: deps.metrics }),
-      admit(deps.breakers, deps.breakerProbeTimeoutMs),
-      trace(deps.tracing),
-      rewrite(),
-      retry(deps.retryPolicy, deps.retryBudget, deps.metrics),
-    ],
+  const attempt = compose<RoutedCall>(
+    [admit(deps.breakers, deps.breakerProbeTimeoutMs), trace(deps.tracing), rewrite(), retry(deps.retryPolicy, deps.retryBudget, deps.metrics)],
     transport(),
   );
+  const routed = route({ upstreams: deps.upstreams, maxAttempts: deps.failoverMaxAttempts, budget: deps.retryBudget, metrics: deps.metrics })(attempt);
+  return compose<UpstreamCall>([meter(deps.metrics, deps.maxSseEventBytes), reportBrokenAnswers(deps.logger), share(deps.shared)], routed);
 }

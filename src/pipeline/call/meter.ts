@@ -4,7 +4,7 @@ import { GatewayError } from '../../core/errors.js';
 import { SseEventTooLarge } from '../../upstream/sse.js';
 import { recordCall } from '../accounting.js';
 import { pairValue } from '../../upstream/header-list.js';
-import type { Interceptor } from './chain.js';
+import type { OuterInterceptor } from './chain.js';
 
 /**
  * The usage meter, outermost: it reads usage, model and stream errors from every answer body as the
@@ -12,7 +12,7 @@ import type { Interceptor } from './chain.js';
  * One stream event larger than `maxEventBytes` fails the body (clients get a final SSE error event):
  * a misbehaving upstream cannot grow the gateway's memory.
  */
-export function meter(metrics: GatewayMetrics, maxEventBytes: number): Interceptor {
+export function meter(metrics: GatewayMetrics, maxEventBytes: number): OuterInterceptor {
   return (next) => async (call, ctx) => {
     ctx.finally((outcome) => recordCall(metrics, call, ctx.facts, outcome));
     const answer = await next(call, ctx);

@@ -1,13 +1,13 @@
 import type { Logger } from '../../observability/logger.js';
 import { isAbort, translateUpstreamError } from '../../upstream/client.js';
-import type { Interceptor } from './chain.js';
+import type { OuterInterceptor } from './chain.js';
 
 /**
  * One warning per call whose answer broke after its head (clients already got bytes and then an
  * SSE error event or a cut body). Failures before the head reach the client as errors and are
  * logged with its request line.
  */
-export function reportBrokenAnswers(logger: Logger): Interceptor {
+export function reportBrokenAnswers(logger: Logger): OuterInterceptor {
   return (next) => (call, ctx) => {
     ctx.finally((outcome) => {
       if (outcome.head === undefined || outcome.error === undefined || isAbort(outcome.error) || outcome.abandoned) return;

@@ -1,7 +1,7 @@
 import { ERRORS, GatewayError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { backoffMs, requestedDelayMs, sleep, type RetryBudget, type RetryPolicy } from '../../upstream/retry.js';
-import type { Interceptor, UpstreamCall } from './chain.js';
+import type { InnerInterceptor, RoutedCall } from './chain.js';
 
 /**
  * Safe retries. The SDK already retries (2 by default), so the gateway retries only what is
@@ -14,7 +14,7 @@ import type { Interceptor, UpstreamCall } from './chain.js';
  * transport): none is made once the call has used FAILOVER_MAX_ATTEMPTS across upstreams and retries.
  * The route deposits into the budget once per call.
  */
-export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics): Interceptor {
+export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics): InnerInterceptor {
   return (next) => async (call, ctx) => {
     const replayable = (call.body === null || Buffer.isBuffer(call.body)) && call.alternatives === 0;
     for (let attempt = 0; ; attempt++) {
@@ -46,8 +46,8 @@ export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: Gateway
 }
 
 /** Asked after an attempt was made (and spent its own): a retry needs the policy's leave and one more of the call's attempts. */
-function mayRetry(call: UpstreamCall, policy: RetryPolicy, attempt: number): boolean {
-  return attempt < policy.maxRetries && call.attempts !== undefined && call.attempts.left > 0;
+function mayRetry(call: RoutedCall, policy: RetryPolicy, attempt: number): boolean {
+  return attempt < policy.maxRetries && call.attempts.left > 0;
 }
 
 /** Reads an unwanted answer body to its end so its socket goes back to the pool (a 529 body is small; undici's body timeout bounds it). */

@@ -2,7 +2,7 @@ import { translateUpstreamError } from '../../upstream/client.js';
 import { pairValue } from '../../upstream/header-list.js';
 import { readWhole } from '../../upstream/read-whole.js';
 import type { FlightSource } from '../coalesce/flight.js';
-import type { CallContext, Dispatch, Interceptor, UpstreamCall } from './chain.js';
+import type { CallContext, Dispatch, InnerInterceptor, RoutedCall } from './chain.js';
 
 /** Answers to rewrite are small JSON objects; a larger one is refused rather than buffered. */
 const MAX_REWRITE_BYTES = 8 * 1024 * 1024;
@@ -12,14 +12,14 @@ const MAX_REWRITE_BYTES = 8 * 1024 * 1024;
  * batch `results_url`). The answer is buffered (bounded), rewritten and re-framed. Calls that do
  * not ask pass straight through (no promise of their own).
  */
-export function rewrite(): Interceptor {
+export function rewrite(): InnerInterceptor {
   return (next) => (call, ctx) => {
     const edit = call.rewriteJson;
     return edit === undefined ? next(call, ctx) : rewritten(next, call, ctx, edit);
   };
 }
 
-async function rewritten(next: Dispatch, call: UpstreamCall, ctx: CallContext, edit: NonNullable<UpstreamCall['rewriteJson']>): Promise<FlightSource> {
+async function rewritten(next: Dispatch<RoutedCall>, call: RoutedCall, ctx: CallContext, edit: NonNullable<RoutedCall['rewriteJson']>): Promise<FlightSource> {
   const answer = await next(call, ctx);
   if (answer.head.status >= 300) return answer;
   const type = pairValue(answer.head.headers, 'content-type');
@@ -30,7 +30,7 @@ async function rewritten(next: Dispatch, call: UpstreamCall, ctx: CallContext, e
   } catch (err) {
     throw translateUpstreamError(err, 'body');
   }
-  const out = (call.upstream === undefined ? undefined : edit(bytes, call.upstream.baseUrl)) ?? bytes;
+  const out = edit(bytes, call.upstream.baseUrl) ?? bytes;
   const headers = answer.head.headers.filter(([name]) => name !== 'content-length' && name !== 'content-encoding');
   return { head: { ...answer.head, headers: [...headers, ['content-length', String(out.length)]] }, body: [out] };
 }

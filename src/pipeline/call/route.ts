@@ -7,7 +7,7 @@ import { recordAttempt } from '../accounting.js';
 import type { FlightHead, FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
 import { AttemptLimit } from './attempt-limit.js';
-import type { Interceptor, UpstreamCall } from './chain.js';
+import type { RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
 import type { CallFacts } from './facts.js';
 import { peekFirstEvent } from './first-event.js';
 
@@ -97,7 +97,7 @@ function retryAfterOf(err: GatewayError): number {
   return Number.isFinite(seconds) ? seconds : Number.POSITIVE_INFINITY;
 }
 
-export function route(options: RouteOptions): Interceptor {
+export function route(options: RouteOptions): RouteInterceptor {
   const { upstreams, maxAttempts, budget, metrics } = options;
   const moved = (from: Upstream, to: Upstream | undefined, reason: FailoverReason): void => {
     if (to !== undefined) metrics.upstreamFailovers.inc({ from: from.name, to: to.name, reason });
@@ -191,6 +191,6 @@ export function route(options: RouteOptions): Interceptor {
   };
 }
 
-function routed(call: UpstreamCall, upstream: Upstream, alternatives: number, attempts: AttemptLimit): UpstreamCall {
+function routed(call: UpstreamCall, upstream: Upstream, alternatives: number, attempts: AttemptLimit): RoutedCall {
   return { ...call, upstream, alternatives, attempts };
 }

@@ -1,6 +1,6 @@
 import type { SharedFlights, SharedPublisher } from '../coalesce/shared-flights.js';
 import { isWholeAnswer } from '../reuse.js';
-import type { CallContext, Interceptor } from './chain.js';
+import type { CallContext, OuterInterceptor } from './chain.js';
 
 /**
  * Cross-instance coalescing through the SharedFlights port (Redis when configured). Local
@@ -12,7 +12,7 @@ import type { CallContext, Interceptor } from './chain.js';
  * - local: no coordination possible right now; the call goes on inward unshared.
  * The port counts `remote_flights_total` itself.
  */
-export function share(shared: SharedFlights | undefined): Interceptor {
+export function share(shared: SharedFlights | undefined): OuterInterceptor {
   if (shared === undefined) {
     return (next) => (call, ctx) => {
       ctx.facts.origin = 'upstream';

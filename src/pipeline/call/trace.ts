@@ -1,6 +1,6 @@
 import { traceparentOf, type RequestTracing } from '../../observability/tracing.js';
 import { withoutHeaders } from '../../upstream/header-list.js';
-import type { Interceptor } from './chain.js';
+import type { InnerInterceptor } from './chain.js';
 import { statusLabel } from '../accounting.js';
 
 const TRACE_HEADERS = new Set(['traceparent', 'tracestate']);
@@ -13,10 +13,10 @@ function withTraceparent(headers: readonly string[], traceparent: string): strin
 }
 
 /** A CLIENT span per upstream call, child of the leading request's span, ended with the call's outcome. */
-export function trace(tracing: RequestTracing): Interceptor {
+export function trace(tracing: RequestTracing): InnerInterceptor {
   if (!tracing.enabled) return (next) => next;
   return (next) => (call, ctx) => {
-    const span = tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model ?? 'unknown', serverAddress: call.upstream?.host ?? '', upstream: call.upstream?.name ?? '', kind: call.upstream?.kind ?? 'anthropic' });
+    const span = tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model ?? 'unknown', serverAddress: call.upstream.host, upstream: call.upstream.name, kind: call.upstream.kind });
     if (span === undefined) return next(call, ctx);
     ctx.facts.span = span;
     ctx.finally((outcome) => {

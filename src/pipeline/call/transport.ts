@@ -1,9 +1,10 @@
 import type { Readable } from 'node:stream';
 import { forwardResponseHeaders, headerValue } from '../../upstream/headers.js';
-import type { Dispatch } from './chain.js';
+import type { Dispatch, RoutedCall } from './chain.js';
 
 /**
- * The innermost dispatch: one request to the upstream the route chose, over its pooled undici
+ * The innermost dispatch: one request to the upstream the route chose (a `RoutedCall`: the types
+ * keep it inside the route), over its pooled undici
  * client. The upstream's adapter builds the provider's request (credentials, signature, path and
  * body for its kind) and turns the provider's answer into the Anthropic one. Deadlines are undici's
  * (connect, headers, body idle), the adapter's credential deadline, and the flight's signal.
@@ -12,10 +13,9 @@ import type { Dispatch } from './chain.js';
  * `claude_api_duration_seconds`, TTFT and `gateway_overhead_seconds` start here, not before the
  * gateway's own work.
  */
-export function transport(): Dispatch {
+export function transport(): Dispatch<RoutedCall> {
   return async (call, ctx) => {
     const upstream = call.upstream;
-    if (upstream === undefined || call.attempts === undefined) throw new Error('transport: no upstream chosen (the route interceptor must run first)');
     // The one place an attempt is spent: the route and the retry interceptor only send while one is left.
     if (!call.attempts.take()) throw new Error('transport: the call has no attempt left (FAILOVER_MAX_ATTEMPTS); the route and retry must check `attempts.left`');
     const model = upstream.modelFor(call.model) ?? undefined;

@@ -40,7 +40,7 @@ describe('retry interceptor', () => {
     const got = await pending;
     assert.equal(got.head.status, 200);
     assert.equal(fake.calls.length, 2);
-    assert.equal(c.attempts?.left, 3);
+    assert.equal(c.attempts.left, 3);
     assert.equal(await metricValue(metrics, 'upstream_retries_total', { reason: 'connect' }), 1);
   });
 
