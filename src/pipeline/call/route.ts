@@ -1,39 +1,32 @@
-import { ERRORS, GatewayError, type ErrorFailoverReason } from '../../core/errors.js';
+import { GatewayError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { isAbort } from '../../upstream/client.js';
 import type { RetryBudget } from '../../upstream/retry.js';
 import type { Upstream, UpstreamSet } from '../../upstream/upstreams.js';
 import { recordAttempt } from '../accounting.js';
-import type { FlightHead, FlightSource } from '../coalesce/flight.js';
+import type { FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
 import { AttemptLimit } from './attempt-limit.js';
 import type { RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
 import type { CallFacts } from './facts.js';
+import { answerReason, errorReason, mayMove, nextMove, type FailoverReason } from './failover-policy.js';
 import { peekFirstEvent } from './first-event.js';
 
 /**
- * Routing and failover. The route plans which upstreams may serve the call (upstream/upstreams.ts:
- * tiers, weights, headroom, rested keys, what each kind serves) and tries them in order, each
- * attempt in its own scope (attempt.ts) with its own breaker permit, span and outcome. The call
- * moves to the next upstream when, and only when, nothing reached a client yet:
- * - the breaker of (upstream, model) is open (free: nothing was sent);
- * - the attempt failed to connect, lost its connection, timed out before its head, or could not get
- *   its credentials;
- * - the upstream answered 5xx or 529, or (gateway-held keys only) 429 or 401;
- * - a stream's first event is `error` (peeked only when a move is possible).
- * A move needs a replayable body and an attempt left under FAILOVER_MAX_ATTEMPTS. The call's attempts
- * are one count (attempt-limit.ts) that the route's moves and the retry interceptor's retries both
- * spend, so a call makes at most FAILOVER_MAX_ATTEMPTS attempts whatever the retry settings. Each
- * upstream sees at most one attempt per call, except the last one tried (no upstream left to move to),
- * which the retry interceptor may retry while attempts are left; so a move to another host cannot
- * multiply anyone's load. A move to
- * another key on the SAME host after a failure that host may be suffering from (5xx, 529, a broken
- * connection, a timeout, a stream error) would add load to it: that move also needs a token of the
- * retry budget. A 429 or 401 is about one key, and a failure that sent nothing (refused connection,
- * no credentials, no free connection) added no load: moving on from those is free. The flight around the route
- * makes the whole thing one call: followers only ever see the answer that is finally accepted.
- * When every candidate's breaker is open, the answer is the overload answer with the earliest
- * retry-after of them.
+ * Routing and failover, the interceptor. The route plans which upstreams may serve the call
+ * (upstream/upstreams.ts: tiers, weights, headroom, rested keys, what each kind serves) and tries
+ * them in order, each attempt in its own scope (attempt.ts) with its own breaker permit, span and
+ * outcome, handing each one inward as a `RoutedCall`. What to do after an attempt (stop, move, move
+ * if the retry budget pays) is the failover policy's (failover-policy.ts, pure): the route only
+ * runs it, withdraws from the budget when a move must be paid, peeks at a stream's first event when
+ * a move is possible, and counts the moves. The call's attempts are one count (attempt-limit.ts)
+ * that the route's moves and the retry interceptor's retries both spend, so a call makes at most
+ * FAILOVER_MAX_ATTEMPTS attempts whatever the retry settings. Each upstream sees at most one
+ * attempt per call, except the last one tried (no upstream left to move to), which the retry
+ * interceptor may retry while attempts are left; so a move to another host cannot multiply anyone's
+ * load. The flight around the route makes the whole thing one call: followers only ever see the
+ * answer that is finally accepted. When every candidate's breaker is open, the answer is the
+ * overload answer with the earliest retry-after of them.
  */
 
 export interface RouteOptions {
@@ -44,34 +37,6 @@ export interface RouteOptions {
 }
 
 export const UPSTREAM_HEADER = 'x-gateway-upstream';
-
-/** A gateway error's reason (its code's `failover` column in ERRORS), or one an upstream's answer gives. */
-export type FailoverReason = ErrorFailoverReason | 'status_5xx' | 'overloaded' | 'rate_limited' | 'stream_error';
-
-/** Failures that say the host itself may be struggling: another attempt on that host adds to its load. */
-const HOST_STRAIN = new Set<FailoverReason>(['unreachable', 'timeout', 'status_5xx', 'overloaded', 'stream_error']);
-
-/** Whether moving from `from` to `to` after `reason` must be paid for from the retry budget. */
-function costsBudget(reason: FailoverReason, from: Upstream, to: Upstream): boolean {
-  return HOST_STRAIN.has(reason) && from.host === to.host;
-}
-
-/** Why a failed attempt may move on, or undefined when it must not (the client's abort, the gateway's own refusal). */
-function errorReason(err: unknown): FailoverReason | undefined {
-  return err instanceof GatewayError ? ERRORS[err.code].failover : undefined;
-}
-
-/** Why an answer should not be the call's answer when another upstream can still serve it. */
-function answerReason(head: FlightHead, upstream: Upstream): FailoverReason | undefined {
-  const status = head.status;
-  if (status < 400) return undefined;
-  if (status === 529) return 'overloaded';
-  if (status >= 500) return 'status_5xx';
-  // A 429 or 401 in pass-through mode is about the client's own key: another upstream would say the same.
-  if (upstream.holdsCredentials && status === 429) return 'rate_limited';
-  if (upstream.holdsCredentials && status === 401) return 'auth';
-  return undefined;
-}
 
 /** The answer with `x-gateway-upstream` naming who served it (an upstream's own `x-gateway-*` headers never get this far: upstream/headers.ts). */
 function labelled(answer: FlightSource, name: string): FlightSource {
@@ -134,32 +99,30 @@ export function route(options: RouteOptions): RouteInterceptor {
       const upstream = candidates[i] as Upstream;
       const after = candidates[i + 1];
       // Whether this attempt may still be followed by a real move (the breaker check is free and needs none of this).
-      // `left` still counts this attempt: a move needs one more after it.
-      const mayMove = replayable && after !== undefined && attempts.left > 1;
+      const movable = mayMove(replayable, after !== undefined, attempts.left);
       ctx.facts.upstream = upstream.name;
       const attempt = new AttemptScope(ctx);
       let answer: FlightSource;
       try {
-        answer = await next(routed(call, upstream, mayMove ? candidates.length - 1 - i : 0, attempts), attempt);
+        answer = await next(routed(call, upstream, movable ? candidates.length - 1 - i : 0, attempts), attempt);
       } catch (err) {
         attempt.discard({ head: undefined, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
-        const reason = errorReason(err);
-        if (reason === 'circuit_open') {
+        const move = nextMove(errorReason(err), upstream, after, movable);
+        if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) throw err;
+        if (move.reason === 'circuit_open') {
           const open = err as GatewayError;
           if (earliestOpen === undefined || retryAfterOf(open) < retryAfterOf(earliestOpen)) earliestOpen = open;
-          moved(upstream, after, reason);
-          continue;
+        } else {
+          lastError = err as GatewayError;
+          forget(call, ctx.facts, upstream, 'error');
         }
-        if (reason === undefined || !mayMove || (costsBudget(reason, upstream, after) && !budget.tryWithdraw())) throw err;
-        lastError = err as GatewayError;
-        forget(call, ctx.facts, upstream, 'error');
-        moved(upstream, after, reason);
+        moved(upstream, after, move.reason);
         continue;
       }
       upstream.note(answer.head.status, answer.head.headers);
-      let reason = answerReason(answer.head, upstream);
+      let reason = answerReason(answer.head.status, upstream);
       let discard = (): void => dispose(answer.body);
-      if (reason === undefined && mayMove && answer.head.eventStream && answer.head.status < 300) {
+      if (reason === undefined && movable && answer.head.eventStream && answer.head.status < 300) {
         try {
           const peeked = await peekFirstEvent(answer.body);
           answer = { head: answer.head, body: peeked.body };
@@ -168,23 +131,25 @@ export function route(options: RouteOptions): RouteInterceptor {
         } catch (err) {
           // The stream broke before its first event: a failure before any byte reached a client.
           attempt.discard({ head: answer.head, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
-          if (isAbort(err) || (costsBudget('unreachable', upstream, after) && !budget.tryWithdraw())) throw err;
+          const move = nextMove(isAbort(err) ? undefined : 'unreachable', upstream, after, movable);
+          if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) throw err;
           lastError = err instanceof Error ? err : new Error(String(err));
           forget(call, ctx.facts, upstream, 'error');
-          moved(upstream, after, 'unreachable');
+          moved(upstream, after, move.reason);
           continue;
         }
       }
-      if (reason === undefined || !mayMove || (costsBudget(reason, upstream, after) && !budget.tryWithdraw())) {
+      const move = nextMove(reason, upstream, after, movable);
+      if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) {
         attempt.accept();
         return labelled(answer, upstream.name);
       }
       discard();
-      const failed = reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 'Upstream stream began with an error event') : undefined;
+      const failed = move.reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 'Upstream stream began with an error event') : undefined;
       attempt.discard({ head: answer.head, error: failed, complete: failed === undefined, abandoned: false, subscribers: 0 });
-      forget(call, ctx.facts, upstream, reason === 'stream_error' ? 'error' : String(answer.head.status));
+      forget(call, ctx.facts, upstream, move.reason === 'stream_error' ? 'error' : String(answer.head.status));
       lastError = undefined;
-      moved(upstream, after, reason);
+      moved(upstream, after, move.reason);
     }
     if (lastError !== undefined) throw lastError;
     throw earliestOpen ?? new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
