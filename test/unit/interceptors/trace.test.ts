@@ -2,6 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import type { Dispatch } from '../../../src/pipeline/call/chain.js';
 import { meter } from '../../../src/pipeline/call/meter.js';
 import { trace } from '../../../src/pipeline/call/trace.js';
 import { RequestTracing, traceparentOf } from '../../../src/observability/tracing.js';
@@ -23,9 +24,16 @@ describe('trace interceptor (the upstream CLIENT span)', () => {
     return spans[0] as ReadableSpan;
   }
 
-  /** The meter outside the trace, as in the chain: the span's usage comes from the real meter. */
-  function metered(next: ReturnType<typeof scriptedNext>['next']): ReturnType<typeof scriptedNext>['next'] {
-    return meter(testMetrics(), 1 << 16)(trace(tracing)(next));
+  /** A call as the route hands it inward (the trace reads its upstream). */
+  const routed = (): ReturnType<typeof fakeCall> => fakeCall({ upstream: fakeUpstream('primary') });
+
+  /**
+   * The meter outside the trace, as in the chain: the span's usage comes from the real meter. In the
+   * chain the route sits between the two (meter is outer, trace inner); here every call the tests send
+   * is already routed (fakeCall with an upstream), so the traced dispatch stands in for the route's.
+   */
+  function metered(next: ReturnType<typeof scriptedNext>['next']): Dispatch {
+    return meter(testMetrics(), 1 << 16)(trace(tracing)(next) as unknown as Dispatch);
   }
 
   test('tracing off: the interceptor is not in the way (next itself), the headers untouched', () => {
@@ -72,7 +80,7 @@ describe('trace interceptor (the upstream CLIENT span)', () => {
   test('a 5xx answer marks the span an error typed by its status; a 4xx does not', async () => {
     exporter.reset();
     const scope = new FakeScope();
-    await scope.finish(await metered(scriptedNext(() => answer(529, [], ['{"type":"error","error":{"type":"overloaded_error","message":"x"}}'])).next)(fakeCall(), scope));
+    await scope.finish(await metered(scriptedNext(() => answer(529, [], ['{"type":"error","error":{"type":"overloaded_error","message":"x"}}'])).next)(routed(), scope));
     const span = clientSpan();
     assert.equal(span.attributes['http.response.status_code'], 529);
     assert.equal(span.attributes['error.type'], '529');
@@ -80,7 +88,7 @@ describe('trace interceptor (the upstream CLIENT span)', () => {
 
     exporter.reset();
     const client = new FakeScope();
-    await client.finish(await metered(scriptedNext(() => answer(400, [], ['{"type":"error","error":{"type":"invalid_request_error","message":"x"}}'])).next)(fakeCall(), client));
+    await client.finish(await metered(scriptedNext(() => answer(400, [], ['{"type":"error","error":{"type":"invalid_request_error","message":"x"}}'])).next)(routed(), client));
     assert.equal(clientSpan().attributes['error.type'], undefined);
     assert.equal(clientSpan().status.code, SpanStatusCode.UNSET);
   });
@@ -89,7 +97,7 @@ describe('trace interceptor (the upstream CLIENT span)', () => {
     exporter.reset();
     const scope = new FakeScope();
     const sse = ['event: message_start\ndata: {"type":"message_start","message":{"id":"msg_2","model":"m","usage":{"input_tokens":1,"output_tokens":0}}}\n\n', 'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"x"}}\n\n'];
-    await scope.finish(await metered(scriptedNext(() => answer(200, [], sse, true)).next)(fakeCall(), scope));
+    await scope.finish(await metered(scriptedNext(() => answer(200, [], sse, true)).next)(routed(), scope));
     const span = clientSpan();
     assert.equal(span.attributes['error.type'], 'overloaded_error');
     assert.equal(span.attributes['http.response.status_code'], undefined);
@@ -111,7 +119,7 @@ describe('trace interceptor (the upstream CLIENT span)', () => {
   test('a call every client left ends its span without an error', async () => {
     exporter.reset();
     const scope = new FakeScope();
-    const got = await metered(scriptedNext(() => answer(200, [], [JSON_ANSWER])).next)(fakeCall(), scope);
+    const got = await metered(scriptedNext(() => answer(200, [], [JSON_ANSWER])).next)(routed(), scope);
     scope.settle({ head: got.head, abandoned: true, complete: false });
     const span = clientSpan();
     assert.equal(span.attributes['error.type'], undefined);
