@@ -8,6 +8,7 @@ import { GatewayError } from '../../src/core/errors.js';
 import { BEDROCK_ANTHROPIC_VERSION, BEDROCK_CLIENT_HEADERS, BedrockAdapter, type AwsCredentials, type AwsCredentialSource } from '../../src/upstream/kinds/bedrock.js';
 import type { OutgoingRequest, PreparedCall, ProviderResponse } from '../../src/upstream/kinds/kind.js';
 import type { ProviderErrorReport } from '../../src/upstream/kinds/provider-errors.js';
+import { headerMap } from '../helpers/header-map.js';
 import { readWhole } from '../../src/upstream/read-whole.js';
 
 /**
@@ -48,17 +49,6 @@ const abort = { signal: new AbortController().signal };
 
 function prepare(a: BedrockAdapter, req: OutgoingRequest): Promise<PreparedCall> {
   return a.prepare(req, abort);
-}
-
-/** Header pairs as a map (each name once in what the adapter sends). */
-function headerMap(pairs: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < pairs.length; i += 2) {
-    const name = pairs[i] as string;
-    assert.equal(out.has(name), false, `header ${name} sent twice`);
-    out.set(name, pairs[i + 1] as string);
-  }
-  return out;
 }
 
 function bodyOf(prepared: PreparedCall): Record<string, unknown> {

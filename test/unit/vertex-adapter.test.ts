@@ -10,6 +10,7 @@ import type { ProviderErrorReport } from '../../src/upstream/kinds/provider-erro
 import { VERTEX_ANTHROPIC_VERSION, VERTEX_CLIENT_HEADERS, VertexAdapter, type VertexAdapterOptions } from '../../src/upstream/kinds/vertex.js';
 import { readWhole } from '../../src/upstream/read-whole.js';
 import { writeExternalAccountAdc } from '../../tools/mock-upstream/index.js';
+import { headerMap } from '../helpers/header-map.js';
 import { scratchEnvForSuite } from '../helpers/cloud-credentials.js';
 
 /**
@@ -62,16 +63,6 @@ function request(body: string, options: { path?: string; model?: string; headers
 }
 
 const abort = { signal: new AbortController().signal };
-
-function headerMap(pairs: readonly string[]): Map<string, string> {
-  const out = new Map<string, string>();
-  for (let i = 0; i < pairs.length; i += 2) {
-    const name = pairs[i] as string;
-    assert.equal(out.has(name), false, `header ${name} sent twice`);
-    out.set(name, pairs[i + 1] as string);
-  }
-  return out;
-}
 
 function bodyText(prepared: PreparedCall): string {
   assert.ok(Buffer.isBuffer(prepared.body));
