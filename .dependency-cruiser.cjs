@@ -16,6 +16,7 @@ const LAYERS = [
   { name: 'observability', path: '^src/observability/', holds: 'metrics, logs, traces' },
   { name: 'pipeline', path: '^src/pipeline/', holds: 'flights, the call chain, breakers, accounting, the ports it needs' },
   { name: 'coordination', path: '^src/coordination/', holds: "Redis: implements pipeline's ports" },
+  { name: 'governance', path: '^src/governance/', holds: 'keys, teams, budgets, the spend ledger and their store' },
   { name: 'http', path: '^src/http/', holds: 'the edge' },
   { name: 'server', path: '^src/(app|server|config|config-typos)\\.ts$', holds: 'wiring: reads the configuration, builds every part, owns start and stop' },
   // Entry points: the process, the command line, and the tools outside the production build (the
