@@ -102,6 +102,20 @@ const redisUrls = (name: 'REDIS_URL' | 'REDIS_CLUSTER_NODES') =>
           : 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port (or redis://host:port, rediss://user:password@host:port; percent-encode a password that contains , / ? or #)',
     });
 
+/** A PostgreSQL connection URL (node-postgres reads it); the message never echoes it (it may hold a password). */
+const postgresUrl = (name: string) =>
+  z.string().refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { error: `${name} must be a postgres:// or postgresql:// URL with a host, e.g. postgres://gateway:password@db:5432/gateway (percent-encode / ? # @ in the password)` },
+  );
+
 /** A readable PEM file; its content. */
 const pemFile = (name: string) =>
   z.string().transform((path, ctx) => {
@@ -205,6 +219,12 @@ const VARIABLES = {
   ANTHROPIC_API_KEY: { schema: z.string().min(1, { error: 'ANTHROPIC_API_KEY must not be empty when set' }), description: 'upstream key the gateway injects (requires GATEWAY_API_KEYS or ALLOW_OPEN_GATEWAY)', secret: true },
   ALLOW_OPEN_GATEWAY: { schema: bool('ALLOW_OPEN_GATEWAY'), default: 'false', description: 'allow ANTHROPIC_API_KEY without gateway keys' },
   TENANT_HASH_KEY: { schema: z.string().min(32, { error: 'TENANT_HASH_KEY must be at least 32 characters (a random secret, the same on every instance)' }), description: 'secret key of the HMAC that turns credentials into tenant ids (logs, coalescing, cache); same on every instance', secret: true },
+  ADMIN_API_KEY: { schema: z.string().min(32, { error: 'ADMIN_API_KEY must be at least 32 characters (a random secret)' }), description: 'admin credential (Authorization: Bearer) of the admin API; setting it turns on the governance store (database keys, teams, spend ledger) and the admin listener', secret: true },
+  ADMIN_HOST: { schema: z.string().min(1, { error: 'ADMIN_HOST must not be empty' }), default: '127.0.0.1', description: 'admin listener address (loopback: the admin API never faces the clients\' network unless you say so)' },
+  ADMIN_PORT: { schema: int('ADMIN_PORT', 0, 65535), default: '8081', description: 'admin listener port (0 = any free port); must differ from PORT' },
+  DATABASE_URL: { schema: postgresUrl('DATABASE_URL'), description: 'postgres(ql):// URL of the PostgreSQL every instance shares for keys, teams and the ledger; unset = embedded PGlite in GOVERNANCE_DATA_DIR (one instance)', secret: true },
+  GOVERNANCE_DATA_DIR: { schema: z.string().min(1, { error: 'GOVERNANCE_DATA_DIR must not be empty' }), default: 'data/governance', description: 'directory of the embedded store (PGlite) when DATABASE_URL is unset, relative to the working directory; memory: keeps nothing (tests)' },
+  GOVERNANCE_POLL_MS: { schema: int('GOVERNANCE_POLL_MS', 100, 5_000), default: '1000', description: 'how often each instance reads key and team changes from the store (revocations, rotations, limits, budgets apply within this plus one query)' },
   ALLOWED_HOSTS: { schema: hostList('ALLOWED_HOSTS'), description: 'Host header values batch results_url may be built from (default: the listen address and localhost, with the listen port)' },
   MODELS: { schema: nameList('MODELS'), description: 'model ids that always get their own metric label (others earn one from a 2xx upstream answer)' },
   COALESCE: { schema: bool('COALESCE'), default: 'true', description: 'share one upstream call among identical in-flight requests' },
@@ -313,7 +333,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const v = parsed.data;
   const problems: string[] = [];
-  if (v.ANTHROPIC_API_KEY !== undefined && v.GATEWAY_API_KEYS === undefined && !v.ALLOW_OPEN_GATEWAY) {
+  // With ADMIN_API_KEY every API request needs a gateway key (static or from the database): not open.
+  const keyed = v.GATEWAY_API_KEYS !== undefined || v.ADMIN_API_KEY !== undefined;
+  if (v.ANTHROPIC_API_KEY !== undefined && !keyed && !v.ALLOW_OPEN_GATEWAY) {
     problems.push(
       'ANTHROPIC_API_KEY is set but GATEWAY_API_KEYS is not: anyone who reaches the gateway would spend your key. ' +
         'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
@@ -326,6 +348,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `${redisVariable} is set but TENANT_HASH_KEY is not: instances would hash tenants with different random keys, ` +
         'so cross-instance coalescing and the shared cache could never match. Set TENANT_HASH_KEY to the same secret on every instance',
     );
+  }
+  if (v.ADMIN_API_KEY !== undefined) {
+    if (v.GATEWAY_API_KEYS?.includes(v.ADMIN_API_KEY) === true) {
+      problems.push('ADMIN_API_KEY equals a GATEWAY_API_KEYS entry: the admin credential must be a secret of its own (a client key must never administer)');
+    }
+    if (v.ADMIN_PORT === v.PORT && v.PORT !== 0) problems.push('ADMIN_PORT equals PORT: the admin API needs a listener of its own (README, "Keys, teams and budgets")');
+    if (v.DATABASE_URL === undefined && v.WORKERS > 1) {
+      problems.push('ADMIN_API_KEY with WORKERS > 1 needs DATABASE_URL: the embedded store (GOVERNANCE_DATA_DIR) belongs to one process');
+    }
   }
   let upstreamCa: string | undefined;
   if (v.UPSTREAM_CA_FILE !== undefined) {
@@ -340,7 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (v.UPSTREAMS !== undefined || v.UPSTREAMS_FILE !== undefined) {
     if (presentOnly(env).UPSTREAM_URL !== undefined) problems.push('UPSTREAM_URL and UPSTREAMS/UPSTREAMS_FILE are both set: list every upstream in UPSTREAMS');
     upstreams = parseUpstreams({ inline: v.UPSTREAMS, file: v.UPSTREAMS_FILE }, env, problems);
-    if (upstreams?.some((u) => u.holdsCredentials) === true && v.GATEWAY_API_KEYS === undefined && !v.ALLOW_OPEN_GATEWAY) {
+    if (upstreams?.some((u) => u.holdsCredentials) === true && !keyed && !v.ALLOW_OPEN_GATEWAY) {
       problems.push(
         'UPSTREAMS holds credentials (api_key_env, bedrock or vertex) but GATEWAY_API_KEYS is not set: anyone who reaches the gateway would spend them. ' +
           'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
@@ -434,6 +465,22 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
             tlsCa: v.REDIS_TLS_CA_FILE,
             streamMaxBytes: v.REDIS_STREAM_MAX_BYTES,
             cacheMaxEntryBytes: v.REDIS_CACHE_MAX_ENTRY_BYTES,
+          }),
+    /**
+     * Keys, teams and the spend ledger (issue 26), on when ADMIN_API_KEY is set: database keys are
+     * accepted next to GATEWAY_API_KEYS and the admin API listens on its own address.
+     */
+    governance:
+      v.ADMIN_API_KEY === undefined
+        ? undefined
+        : Object.freeze({
+            adminApiKey: v.ADMIN_API_KEY,
+            adminHost: v.ADMIN_HOST,
+            adminPort: v.ADMIN_PORT,
+            /** PostgreSQL shared by every instance; undefined: PGlite in dataDir. */
+            databaseUrl: v.DATABASE_URL,
+            dataDir: v.GOVERNANCE_DATA_DIR,
+            pollMs: v.GOVERNANCE_POLL_MS,
           }),
     workers: v.WORKERS,
     /** Requests in progress at most; past it the API answers 529 overloaded_error at once (bounds every per-request structure). */
