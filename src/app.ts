@@ -10,7 +10,7 @@ import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Store } from 'express-rate-limit';
 import type { SharedResponseCache } from './coordination/shared-cache.js';
 import { anthropicErrorBody, GatewayError } from './core/errors.js';
-import { authenticate, type TenantHasher } from './http/auth.js';
+import { authenticate, type DatabaseKeys, type TenantHasher } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
@@ -37,6 +37,8 @@ export interface AppDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Turns credentials into tenant ids (keyed with TENANT_HASH_KEY). */
   tenants: TenantHasher;
+  /** Keys issued by the gateway (ADMIN_API_KEY set), held in memory. */
+  databaseKeys?: DatabaseKeys | undefined;
 }
 
 /**
@@ -72,7 +74,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     checkTarget(),
     system,
     capacity,
-    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants }),
+    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants, databaseKeys: deps.databaseKeys }),
     ...(limiter === undefined ? [] : [limiter]),
     proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
   ];

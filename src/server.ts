@@ -21,6 +21,9 @@ import { closeQueuedWithSocket } from './http/pipelined.js';
 import { RequestTracing } from './observability/tracing.js';
 import { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Tracer } from '@opentelemetry/api';
+import { readFileSync } from 'node:fs';
+import { startGovernance, type Governance } from './governance/index.js';
+import { startAdminListener, type AdminListener } from './admin/server.js';
 
 export interface Gateway {
   readonly server: Server;
@@ -31,6 +34,10 @@ export interface Gateway {
   /** In-flight upstream calls that identical requests can join. */
   readonly flights: FlightGroup;
   readonly metrics: GatewayMetrics;
+  /** Keys, teams and the ledger (ADMIN_API_KEY set): the store and the in-memory key cache. */
+  readonly governance: Governance | undefined;
+  /** The admin API's listener (ADMIN_API_KEY set). */
+  readonly admin: AdminListener | undefined;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -117,6 +124,15 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     logger.warn('TENANT_HASH_KEY is not set: tenant ids in logs are keyed with a random per-process key and will differ between instances and restarts');
   }
   const tenants = new TenantHasher(config.tenantHashKey ?? randomBytes(32).toString('hex'));
+  // Keys, teams and the ledger: loaded before the listener opens, so the first request already knows every key.
+  const governance = config.governance === undefined ? undefined : await startGovernance(config.governance, logger, metrics.registry);
+  const admin =
+    config.governance === undefined || governance === undefined
+      ? undefined
+      : await startAdminListener(
+          { host: config.governance.adminHost, port: config.governance.adminPort },
+          { store: governance.store, adminApiKey: config.governance.adminApiKey, logger, version: packageVersion() },
+        );
   const app = createApp({
     tenants,
     config,
@@ -131,6 +147,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     rateLimitStore: coordination?.rateLimitStore,
     sharedCache: coordination?.sharedCache,
     activeRequests: () => active,
+    databaseKeys: governance?.keys,
   });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
@@ -159,11 +176,18 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   server.on('connect', onConnect);
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: Error): void => {
+      // The gateway does not start: what started before it closes (the admin listener, the store).
+      void (async () => {
+        await admin?.close();
+        await governance?.close();
+      })().finally(() => reject(err));
+    };
+    server.once('error', failed);
     // Node's default backlog (511) drops part of a burst of new connections; the dropped clients come
     // back only with SYN retries 1 s and 3 s later, long after an identical flight ended.
     server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -195,6 +219,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     server.closeAllConnections();
     await closed;
     breakers.shutdown();
+    await admin?.close();
+    await governance?.close();
     await coordination?.close();
     await upstream.close();
     logger.info({ forced }, 'stopped');
@@ -207,7 +233,18 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     upstream,
     flights,
     metrics,
+    governance,
+    admin,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };
+}
+
+/** The gateway's version (package.json next to dist/): the admin API's OpenAPI document names it. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
 }

@@ -3,6 +3,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Stage } from './stage.js';
 import { GatewayError } from '../core/errors.js';
 import { contextOf } from './context.js';
+import type { Principal } from '../governance/model.js';
+
+/** Database keys by the SHA-256 of their secret (governance/key-cache.ts): an in-memory lookup, never a query. */
+export interface DatabaseKeys {
+  lookup(hash: string): Principal | undefined;
+}
 
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
@@ -99,6 +105,8 @@ export interface AuthOptions {
   /** What identifies the gateway-held credentials (hashed: the tenant of an open injecting gateway). Secret. */
   injectionIdentity: readonly string[];
   tenants: TenantHasher;
+  /** Keys issued by the gateway (ADMIN_API_KEY set): accepted wherever a GATEWAY_API_KEYS key is, and then required. */
+  databaseKeys?: DatabaseKeys | undefined;
 }
 
 /**
@@ -116,13 +124,14 @@ export interface AuthOptions {
  */
 export function authenticate(options: AuthOptions): Stage {
   const allowed = options.gatewayApiKeys ? new Set(options.gatewayApiKeys.map(sha256Hex)) : undefined;
+  const { databaseKeys } = options;
   const injected = options.injectsCredentials ? true : undefined;
   const { tenants } = options;
   const openInjectedTenant = injected === undefined ? undefined : tenants.id(['upstream', ...options.injectionIdentity]);
 
   return (req, _res, next) => {
     const ctx = contextOf(req);
-    if (allowed === undefined) {
+    if (allowed === undefined && databaseKeys === undefined) {
       if (injected !== undefined) {
         // Open injecting gateway: the client's credential headers never travel and are not billed,
         // so a client could name a fresh one on every request: its rate-limit identity is its address.
@@ -144,7 +153,20 @@ export function authenticate(options: AuthOptions): Stage {
     }
     const header = req.headers['x-gateway-api-key'];
     const presented = typeof header === 'string' && header !== '' ? header : injected !== undefined ? clientCredential(req) : undefined;
-    if (presented === undefined || !allowed.has(sha256Hex(presented))) {
+    const hash = presented === undefined ? undefined : sha256Hex(presented);
+    // A static key, else a database key (unknown, revoked, rotated away and expired keys all miss).
+    // The identity of a database key is its id, not its secret: a rotation keeps the tenant.
+    let identity: readonly string[] | undefined;
+    if (hash !== undefined && allowed?.has(hash) === true) identity = ['gateway', presented as string];
+    else {
+      const principal = hash === undefined ? undefined : databaseKeys?.lookup(hash);
+      if (principal !== undefined) {
+        ctx.principal = principal;
+        identity = ['database-key', principal.keyId];
+      }
+    }
+    if (identity === undefined) {
+      // One message for every miss: it never tells a revoked or expired key from an unknown one.
       const hint =
         injected !== undefined
           ? 'send a gateway API key as the SDK apiKey (x-api-key or Authorization: Bearer) or in x-gateway-api-key'
@@ -152,7 +174,7 @@ export function authenticate(options: AuthOptions): Stage {
       next(new GatewayError('UNAUTHENTICATED', `Missing or invalid gateway API key: ${hint}`));
       return;
     }
-    const gatewayKey = tenants.id(['gateway', presented]);
+    const gatewayKey = tenants.id(identity);
     ctx.client = gatewayKey;
     if (injected !== undefined) ctx.tenant = gatewayKey;
     else {
@@ -162,7 +184,7 @@ export function authenticate(options: AuthOptions): Stage {
         next(several);
         return;
       }
-      ctx.tenant = credentials.length === 0 ? undefined : tenants.id(['gateway', presented, 'credential', credentials[0] as string]);
+      ctx.tenant = credentials.length === 0 ? undefined : tenants.id([...identity, 'credential', credentials[0] as string]);
     }
     next();
   };

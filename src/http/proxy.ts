@@ -15,6 +15,8 @@ import { forwardRequestHeaders } from '../upstream/headers.js';
 import { pairValue } from '../upstream/header-list.js';
 import { isAbort, translateUpstreamError } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
+import { GatewayError } from '../core/errors.js';
+import { modelAllowed } from '../governance/limits.js';
 import { hasBody, isJson, readBody } from './body.js';
 import { contextOf, type RequestContext } from './context.js';
 import { publicOrigin } from './public-origin.js';
@@ -96,6 +98,10 @@ export function proxyHandler(deps: ProxyDeps): Stage {
         // Uploads that are not JSON (multipart files) stream through without being held in memory.
         body = req;
       }
+    }
+    // A database key may be limited to some models: refused before anything is shared, counted or sent.
+    if (ctx.principal !== undefined && !modelAllowed(ctx.principal.limits, model)) {
+      throw new GatewayError('MODEL_NOT_ALLOWED', 'This gateway key may not call the requested model (its allowed models are set by the gateway administrator)');
     }
     const key = keyHash === undefined ? '' : keyHash.key();
 
