@@ -81,23 +81,27 @@ export class KeyCache {
     await this.polling?.catch(() => undefined);
   }
 
+  /**
+   * One scheduled poll: a failure keeps the last known keys, counts, and logs once per outage (the
+   * recovery once too). Never rejects.
+   */
+  async tick(): Promise<void> {
+    try {
+      await this.poll();
+      if (this.failing) this.options.logger.info('governance database reachable again: key changes apply again');
+      this.failing = false;
+    } catch (err) {
+      this.pollFailures.inc({});
+      if (!this.failing) this.options.logger.error({ err }, 'governance database poll failed: the last known keys stay in force until it answers');
+      this.failing = true;
+    }
+  }
+
   private schedule(): void {
     this.timer = setTimeout(() => {
-      this.poll()
-        .then(
-          () => {
-            if (this.failing) this.options.logger.info('governance database reachable again: key changes apply again');
-            this.failing = false;
-          },
-          (err: unknown) => {
-            this.pollFailures.inc({});
-            if (!this.failing) this.options.logger.error({ err }, 'governance database poll failed: the last known keys stay in force until it answers');
-            this.failing = true;
-          },
-        )
-        .finally(() => {
-          if (this.timer !== undefined) this.schedule();
-        });
+      void this.tick().finally(() => {
+        if (this.timer !== undefined) this.schedule();
+      });
     }, this.options.pollMs);
     this.timer.unref();
   }

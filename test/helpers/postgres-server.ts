@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -17,7 +17,10 @@ export interface PostgresServer {
   /** postgres://postgres@127.0.0.1:<port>/postgres (trust authentication, loopback only). */
   readonly url: string;
   readonly port: number;
+  /** Fast shutdown (SIGINT; SIGKILL after 10 s): the data stays, as after a crash-free restart. */
   stop(): Promise<void>;
+  /** Starts it again (after stop) on the same port and data directory. */
+  start(): Promise<void>;
 }
 
 export function postgresBinDir(): string {
@@ -58,30 +61,62 @@ export async function startPostgres(): Promise<PostgresServer> {
   execFileSync(initCmd, initArgs, { stdio: 'ignore' });
   const port = await freePort();
   const [cmd, args] = command(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=50']);
-  const child: ChildProcess = spawn(cmd, args, { stdio: 'ignore' });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  try {
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`postgres exited with ${child.exitCode}`);
-      return accepts(url);
-    }, 30_000, 'the test PostgreSQL to accept connections');
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  }
-  return {
-    url,
-    port,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      // SIGINT: PostgreSQL's fast shutdown (runuser passes it on); SIGKILL past the deadline.
-      child.kill('SIGINT');
-      const deadline = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(deadline);
-    },
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const start = async (): Promise<void> => {
+    const c = spawn(cmd, args, { stdio: 'ignore' });
+    child = c;
+    exited = new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    try {
+      await eventually(async () => {
+        if (c.exitCode !== null) throw new Error(`postgres exited with ${c.exitCode}`);
+        return accepts(url);
+      }, 30_000, 'the test PostgreSQL to accept connections');
+    } catch (err) {
+      const pid = postmasterPid();
+      if (pid !== undefined && alive(pid)) process.kill(pid, 'SIGKILL');
+      c.kill('SIGKILL');
+      throw err;
+    }
   };
+  /**
+   * The server's own pid, from postmaster.pid: runuser does not pass signals on to it, so the
+   * server is signalled directly (it is the process this helper started, under runuser or not).
+   */
+  const postmasterPid = (): number | undefined => {
+    try {
+      const pid = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const stop = async (): Promise<void> => {
+    const c = child;
+    if (c === undefined) return;
+    child = undefined;
+    const pid = postmasterPid() ?? c.pid;
+    if (pid === undefined) return;
+    // SIGINT: PostgreSQL's fast shutdown; SIGKILL past the deadline.
+    process.kill(pid, 'SIGINT');
+    try {
+      await eventually(() => Promise.resolve(!alive(pid)), 10_000, 'the test PostgreSQL to stop');
+    } catch {
+      process.kill(pid, 'SIGKILL');
+    }
+    await exited;
+  };
+  await start();
+  return { url, port, start, stop };
 }
 
 /** One PostgreSQL for the enclosing suite: started before its tests, stopped after them (see `forSuite`). */

@@ -73,4 +73,24 @@ describe('two instances sharing PostgreSQL', () => {
       await c.gateway.shutdown();
     }
   });
+
+  test('the database down: every instance keeps the keys it knows and says so; back up, changes apply again', async () => {
+    const adminA = adminClient((a.gateway.admin as { url: string }).url, ADMIN_KEY);
+    const team = await adminA.createTeam('outage');
+    const issued = await adminA.createKey(team.id);
+    await eventually(async () => (await status(b, issued.secret)) === 200, BOUND_MS, 'B to accept the key');
+    await postgres.stop();
+    try {
+      const failed = async (): Promise<boolean> => /^governance_key_poll_failures_total [1-9]/m.test(await (await fetch(`${b.gateway.url}/metrics`)).text());
+      await eventually(failed, BOUND_MS, "B to count a failed poll");
+      assert.equal(await status(b, issued.secret), 200, 'the last known keys stay in force');
+      const refused = await adminA.call('POST', `/admin/keys/${issued.key.id}/revoke`);
+      assert.equal(refused.status, 500, 'the admin API cannot change anything meanwhile');
+      assert.equal(b.logs.records().filter((r) => r.msg === 'governance database poll failed: the last known keys stay in force until it answers').length, 1, 'logged once per outage');
+    } finally {
+      await postgres.start();
+    }
+    await adminA.call('POST', `/admin/keys/${issued.key.id}/revoke`);
+    await eventually(async () => (await status(b, issued.secret)) === 401, BOUND_MS + 5_000, 'B to apply the revocation once the database answers');
+  });
 });

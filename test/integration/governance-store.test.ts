@@ -203,12 +203,14 @@ describe('governance store on PostgreSQL', () => {
     }
   });
 
-  test('a restart keeps teams, keys and ledger rows (a new pool on the same server)', async () => {
+  test('a restart keeps teams, keys and ledger rows (the PostgreSQL server restarted)', async () => {
     const first = await SqlGovernanceStore.open(await openPostgres(postgres.url));
     const team = await first.createTeam({ name: `kept-${Date.now()}` });
     const issued = await first.createKey({ teamId: team.id });
     await first.insertLedger([row({ keyId: issued.key.id, teamId: team.id })]);
     await first.close();
+    await postgres.stop();
+    await postgres.start();
     const second = await SqlGovernanceStore.open(await openPostgres(postgres.url));
     try {
       assert.equal((await second.getKey(issued.key.id))?.teamId, team.id);
