@@ -145,6 +145,9 @@ export function runCli(argv: readonly string[], env: NodeJS.ProcessEnv, version:
   }
 }
 
+/** Variables the admin command line reads that the gateway does not (main.ts: not typos of gateway variables). */
+export const CLI_VARIABLES: readonly string[] = ['ADMIN_URL'];
+
 /** The admin commands (they talk to a running gateway's admin API): `keys ...`, `teams ...`, `spend ...`. */
 export const ADMIN_COMMANDS: ReadonlySet<string> = new Set(['keys', 'teams', 'spend']);
 
