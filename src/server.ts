@@ -31,6 +31,8 @@ export interface Gateway {
   /** In-flight upstream calls that identical requests can join. */
   readonly flights: FlightGroup;
   readonly metrics: GatewayMetrics;
+  /** The circuit breakers per (upstream, model or endpoint). */
+  readonly breakers: Breakers;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -207,6 +209,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     upstream,
     flights,
     metrics,
+    breakers,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };
