@@ -178,6 +178,15 @@ export class Breakers {
   }
 
   /**
+   * Whether the breaker of this call is not closed now (open, or half-open with its one probe):
+   * cache affinity yields to it rather than waiting for the refusal. Creates nothing.
+   */
+  unsettled(upstream: string, model: string | undefined, endpoint: string): boolean {
+    const breaker = this.breakers.get(breakerKey(upstream, subjectOf(model, endpoint)));
+    return breaker !== undefined && !breaker.closed;
+  }
+
+  /**
    * Admits one call to `upstream` for `model` (or, when the request names none, for its endpoint),
    * or throws a 529 CIRCUIT_OPEN GatewayError when that breaker is open.
    */
