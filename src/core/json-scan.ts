@@ -15,9 +15,9 @@
  * top-level `tools` and `system` values are fed to a SHA-256 as they go by (sliced from the chunk,
  * never copied or decoded), and the keys inside them are checked for `cache_control` (and a
  * `"ttl": "1h"`). The result's `cachePrefix` is that digest when tools or system carry a breakpoint:
- * the identity of the prompt's cached head (pipeline/affinity/). A key or value split across two
- * chunks is not recognised (the request then simply has no identity); keys spelled with escapes
- * neither. Nothing is parsed: no JSON.parse, no value built (test/unit/cache-prefix.test.ts).
+ * the identity of the prompt's cached head (pipeline/affinity/). A key split across chunks is
+ * recognised through the few bytes kept of it; keys spelled with escapes are not (such a request
+ * simply has no identity). Nothing is parsed: no JSON.parse, no value built (test/unit/cache-prefix.test.ts).
  */
 
 import { createHash, type Hash } from 'node:crypto';
@@ -195,6 +195,8 @@ export class JsonScanner {
   private headMarked = false;
   private expectTtl = false;
   private ttl1h = false;
+  /** The first bytes of a short string inside a tapped section that goes on in the next chunk. */
+  private partial: Buffer | undefined;
 
   constructor(
     private readonly maxDepth: number,
@@ -365,7 +367,10 @@ export class JsonScanner {
     }
     // A string that goes on in the next chunk: keep what this chunk held of it.
     if (this.capturing && (state === STRING || state === ESCAPE || state === UNICODE)) this.capture(chunk.subarray(captureFrom));
-    if (this.section !== NO_SECTION) this.prefixHash?.update(chunk.subarray(sectionFrom));
+    if (this.section !== NO_SECTION) {
+      this.prefixHash?.update(chunk.subarray(sectionFrom));
+      if (state === STRING || state === ESCAPE || state === UNICODE) this.keepPartial(chunk, state);
+    }
     this.state = state;
     this.offset += n;
   }
@@ -432,21 +437,37 @@ export class JsonScanner {
 
   /**
    * Inside a tapped section: a `cache_control` key marks the head as cached, a `"ttl": "1h"` asks for
-   * the hour. `j` is the closing quote; strings that began in an earlier chunk or hold escapes are skipped.
+   * the hour. `j` is the closing quote. A short string that began in an earlier chunk is compared
+   * through the bytes kept of it (`partial`); strings with escapes are not recognised.
    */
   private noteString(chunk: Buffer, j: number): void {
     const length = this.offset + j - this.stringStartAt;
-    if (this.stringStartAt < this.offset || this.hasEscapes) {
+    const inChunk = this.stringStartAt >= this.offset;
+    const partial = this.partial;
+    this.partial = undefined;
+    const is = (word: Buffer): boolean => {
+      if (this.hasEscapes || length !== word.length) return false;
+      if (inChunk) return endsWith(chunk, j, word);
+      return partial !== undefined && endsWith(Buffer.concat([partial, chunk.subarray(0, j)]), length, word);
+    };
+    if (this.stringIsKey) {
+      if (is(CACHE_CONTROL)) this.headMarked = true;
+      this.expectTtl = is(TTL);
+    } else {
+      if (this.expectTtl && is(ONE_HOUR)) this.ttl1h = true;
       this.expectTtl = false;
+    }
+  }
+
+  /** At a chunk's end inside a tapped section's string: keep its bytes while it may still be a word noteString looks for. */
+  private keepPartial(chunk: Buffer, state: number): void {
+    const soFar = this.offset + chunk.length - this.stringStartAt;
+    if (state !== STRING || this.hasEscapes || soFar > CACHE_CONTROL.length) {
+      this.partial = undefined;
       return;
     }
-    if (this.stringIsKey) {
-      if (length === CACHE_CONTROL.length && endsWith(chunk, j, CACHE_CONTROL)) this.headMarked = true;
-      this.expectTtl = length === TTL.length && endsWith(chunk, j, TTL);
-    } else {
-      if (this.expectTtl && length === ONE_HOUR.length && endsWith(chunk, j, ONE_HOUR)) this.ttl1h = true;
-      this.expectTtl = false;
-    }
+    const piece = chunk.subarray(Math.max(0, this.stringStartAt - this.offset));
+    this.partial = this.stringStartAt < this.offset && this.partial !== undefined ? Buffer.concat([this.partial, piece]) : Buffer.from(piece);
   }
 
   private endString(): number {

@@ -74,11 +74,11 @@ export class CacheAffinity {
   async order(call: AffinityCall, candidates: readonly Upstream[]): Promise<readonly Upstream[]> {
     const affinity = call.affinity;
     if (affinity === undefined || candidates.length < 2) return candidates;
-    const { table, shared, unsettled, metrics } = this.options;
+    const { table, shared, metrics } = this.options;
     const warm = table.get(affinity.key) ?? (shared === undefined ? undefined : await shared.get(affinity.key));
     const now = this.now();
     const unhealthy = (u: Upstream): AffinityMoveReason | undefined => {
-      if (unsettled(u.name, call.model, call.endpoint)) return 'circuit_open';
+      if (this.options.unsettled(u.name, call.model, call.endpoint)) return 'circuit_open';
       if (u.headroom.resting(now)) return 'rested';
       if (u.headroom.factor() < MIN_HEADROOM) return 'headroom';
       return undefined;
