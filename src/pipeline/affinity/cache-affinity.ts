@@ -85,6 +85,10 @@ export class CacheAffinity {
     };
     const choice = chooseFirst(candidates, warm, unhealthy, (u) => table.pinnedTo(u.name));
     metrics.cacheAffinity.inc({ result: choice.result, reason: choice.reason });
+    // A new placement is pinned at once (locally), so that calls choosing while this one runs see it:
+    // a burst of new sessions spreads instead of all taking the same least-pinned key. The accepted
+    // answer's upstream overwrites it (`served`).
+    if (choice.result !== 'hit') table.set(affinity.key, (candidates[choice.first] as Upstream).name, affinity.ttlMs);
     return withFirst(candidates, choice.first);
   }
 
