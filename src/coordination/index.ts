@@ -24,7 +24,7 @@ export interface Coordination {
   shared: SharedFlights;
   rateLimitStore: FallbackRateLimitStore;
   sharedCache: SharedResponseCache | undefined;
-  /** The cache-affinity table shared by every instance (CACHE_AFFINITY on). */
+  /** The cache-affinity table shared by every instance (CACHE_AFFINITY on, more than one upstream). */
   sharedAffinity: SharedAffinity | undefined;
   close(): Promise<void>;
 }
@@ -42,6 +42,7 @@ export interface CoordinationSettings {
   readonly coalesceMaxReplayBytes: number;
   readonly coalesceSubscriberBufferBytes: number;
   readonly cacheAffinity: boolean;
+  readonly upstreams: readonly unknown[];
 }
 
 export function startCoordination(redisConfig: RedisSettings, config: CoordinationSettings, metrics: GatewayMetrics, logger: Logger): Coordination {
@@ -70,7 +71,8 @@ export function startCoordination(redisConfig: RedisSettings, config: Coordinati
   const reader = domain('reader');
   const rateLimits = domain('rate-limit');
   const cache = config.cache.enabled ? domain('cache') : undefined;
-  const affinity = config.cacheAffinity ? domain('affinity') : undefined;
+  // Cache affinity has a choice to make only among several upstreams (keys).
+  const affinity = config.cacheAffinity && config.upstreams.length > 1 ? domain('affinity') : undefined;
   // `redis_available` reports what coalescing across instances depends on.
   metrics.redisAvailable.set(0);
   const report = (): void => {
