@@ -84,7 +84,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   // Cache-affinity routing needs a choice to make: more than one upstream (key).
   const affinity =
     config.cacheAffinity && upstream.size > 1
-      ? new CacheAffinity({ table: new AffinityTable(), shared: coordination?.sharedAffinity, unsettled: (name, model, endpoint) => breakers.unsettled(name, model, endpoint), metrics })
+      ? new CacheAffinity({ table: new AffinityTable(), shared: coordination?.sharedAffinity, refuses: (name, model, endpoint) => breakers.refuses(name, model, endpoint), metrics })
       : undefined;
   const upstreamCall = upstreamChain({
     upstreams: upstream,

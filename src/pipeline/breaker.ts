@@ -178,12 +178,13 @@ export class Breakers {
   }
 
   /**
-   * Whether the breaker of this call is not closed now (open, or half-open with its one probe):
-   * cache affinity yields to it rather than waiting for the refusal. Creates nothing.
+   * Whether the breaker of this call is open now, refusing every call: cache affinity yields to it.
+   * A half-open breaker does not refuse its next call, the probe that may close it (affinity sending
+   * a session there is that probe; were it avoided too, nothing would ever probe it). Creates nothing.
    */
-  unsettled(upstream: string, model: string | undefined, endpoint: string): boolean {
+  refuses(upstream: string, model: string | undefined, endpoint: string): boolean {
     const breaker = this.breakers.get(breakerKey(upstream, subjectOf(model, endpoint)));
-    return breaker !== undefined && !breaker.closed;
+    return breaker !== undefined && breaker.state === STATE_VALUE.open;
   }
 
   /**

@@ -19,8 +19,8 @@ import type { AffinityTable } from './table.js';
  * projects: the system prompt carries the working directory, CLAUDE.md, git status). The digest is
  * taken by the body's one validating scan (core/json-scan.ts), never by a second parse.
  *
- * What overrides it (choose.ts): another tier, an open (or half-open) breaker for the call's model
- * on that upstream, a key resting after a 429, or headroom below MIN_HEADROOM. Each call with an
+ * What overrides it (choose.ts): another tier, an open breaker for the call's model on that
+ * upstream (not a half-open one: its next call is the probe that may close it), a key resting after a 429, or headroom below MIN_HEADROOM. Each call with an
  * identity is counted in `cache_affinity_total{result="hit|miss|moved", reason}`.
  *
  * The table: local and bounded (table.ts); with REDIS_URL also shared (SharedAffinity), read only
@@ -50,8 +50,8 @@ export function affinityKey(tenant: string | undefined, model: string | undefine
 export interface CacheAffinityOptions {
   table: AffinityTable;
   shared: SharedAffinity | undefined;
-  /** Whether the breaker of (upstream, model or endpoint) is not closed now (pipeline/breaker.ts). */
-  unsettled(upstream: string, model: string | undefined, endpoint: string): boolean;
+  /** Whether the breaker of (upstream, model or endpoint) is open now, refusing calls (pipeline/breaker.ts). */
+  refuses(upstream: string, model: string | undefined, endpoint: string): boolean;
   metrics: GatewayMetrics;
   now?: () => number;
 }
@@ -78,7 +78,7 @@ export class CacheAffinity {
     const warm = table.get(affinity.key) ?? (shared === undefined ? undefined : await shared.get(affinity.key));
     const now = this.now();
     const unhealthy = (u: Upstream): AffinityMoveReason | undefined => {
-      if (this.options.unsettled(u.name, call.model, call.endpoint)) return 'circuit_open';
+      if (this.options.refuses(u.name, call.model, call.endpoint)) return 'circuit_open';
       if (u.headroom.resting(now)) return 'rested';
       if (u.headroom.factor() < MIN_HEADROOM) return 'headroom';
       return undefined;

@@ -3,7 +3,7 @@
  * clock; the caller says how healthy each candidate is.
  *
  * - Eligible: the candidates in the tier of the plan's first candidate (the best tier that has a
- *   ready key) that are healthy: breaker closed, not resting after a 429, headroom at or above the
+ *   ready key) that are healthy: breaker not open, not resting after a 429, headroom at or above the
  *   threshold. Affinity never reaches past the plan (what serves the call, tiers) nor past health.
  * - `hit`: the upstream that last served this prefix is eligible: it goes first.
  * - `moved`: it is known but not eligible (`reason` says why): the call goes elsewhere and is counted.
