@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { affinityKey, type AffinityKey } from '../pipeline/affinity/cache-affinity.js';
 import type { Dispatch } from '../pipeline/call/index.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { ResponseCache } from '../pipeline/cache/response-cache.js';
@@ -39,6 +40,8 @@ export interface ProxyDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Finished whole answers (pipeline/reuse.ts) kept COALESCE_LINGER_MS for identical arrivals. */
   linger: ResponseCache | undefined;
+  /** Take each JSON body's cached-head identity for cache-affinity routing (CACHE_AFFINITY, more than one upstream). */
+  cacheAffinity?: boolean;
 }
 
 /**
@@ -51,6 +54,7 @@ export interface ProxyDeps {
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger, sharedCache } = deps;
+  const tapsCachePrefix = deps.cacheAffinity === true;
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
   const classifySettings = { basePath: config.basePath, coalesce: config.coalesce, cache: cache !== undefined };
   const finished: readonly AnswerSource[] = [
@@ -85,15 +89,18 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers }) : undefined;
     let body: Buffer | IncomingMessage | null = null;
     let model: string | undefined;
+    let affinity: AffinityKey | undefined;
     if (request.jsonBody) {
-      const read = await readBody(req, config.maxBodyBytes, fingerprint);
+      // The cached head's digest comes out of the body's one scan (core/json-scan.ts): no second parse.
+      const read = await readBody(req, config.maxBodyBytes, fingerprint, tapsCachePrefix);
       body = read.bytes;
       model = read.model;
+      affinity = affinityKey(ctx.tenant, model, read.cachePrefix);
     } else if (request.withBody) {
       // Uploads that are not JSON (multipart files) stream through without being held in memory.
       body = req;
     }
-    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key() };
+    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity };
     for (const source of finished) {
       const answered = source(exchange);
       if (answered === true || (answered !== false && (await answered))) return;

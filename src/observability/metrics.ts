@@ -57,6 +57,7 @@ export class GatewayMetrics {
   readonly apiDuration: CellHistogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
   readonly ttft: CellHistogram<'mode' | 'model' | 'upstream'>;
   readonly upstreamFailovers: CellCounter<'from' | 'to' | 'reason'>;
+  readonly cacheAffinity: CellCounter<'result' | 'reason'>;
   readonly coalesced: CellCounter<'endpoint' | 'mode'>;
   readonly lingerCatchUp: CellCounter;
   readonly cacheHits: CellCounter<'endpoint' | 'mode'>;
@@ -100,6 +101,7 @@ export class GatewayMetrics {
     this.costSavedUsd = new CellCounter({ name: 'claude_cost_saved_usd_total', help: 'Estimated cost in USD (list prices) of the tokens delivered without an upstream call of their own', labelNames: ['mode', 'model', 'source'], registers });
     this.costUsd = new CellCounter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
     this.apiCalls = new CellCounter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
+    this.cacheAffinity = new CellCounter({ name: 'cache_affinity_total', help: 'Calls with a cached prompt head routed by cache affinity: hit (sent to the key that holds it warm), miss (no key does), moved (it does, but health moved the call; reason says why)', labelNames: ['result', 'reason'], registers });
     this.upstreamFailovers = new CellCounter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
     // Starts when the gateway sends the upstream request; stops when the upstream body ended or failed.
     this.apiDuration = new CellHistogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model', 'upstream'], buckets: API_BUCKETS, registers });

@@ -188,6 +188,16 @@ export class Breakers {
   }
 
   /**
+   * Whether the breaker of this call is open now, refusing every call: cache affinity yields to it.
+   * A half-open breaker does not refuse its next call, the probe that may close it (affinity sending
+   * a session there is that probe; were it avoided too, nothing would ever probe it). Creates nothing.
+   */
+  refuses(upstream: string, model: string | undefined, endpoint: string): boolean {
+    const breaker = this.breakers.get(breakerKey(upstream, subjectOf(model, endpoint)));
+    return breaker !== undefined && breaker.state === STATE_VALUE.open;
+  }
+
+  /**
    * Admits one call to `upstream` for `model` (or, when the request names none, for its endpoint),
    * or throws a 529 CIRCUIT_OPEN GatewayError when that breaker is open.
    */
