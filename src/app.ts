@@ -76,7 +76,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     capacity,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants, databaseKeys: deps.databaseKeys }),
     ...(limiter === undefined ? [] : [limiter]),
-    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
+    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, cacheAffinity: config.cacheAffinity && config.upstreams.length > 1 }),
   ];
   return compose(stages, errorHandler(logger));
 }
