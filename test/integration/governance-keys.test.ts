@@ -116,6 +116,30 @@ describe('database keys at the edge (injecting gateway)', () => {
   });
 });
 
+describe('database keys on a pass-through gateway (clients bring their Anthropic key)', () => {
+  const stack = stackForSuite({ env: { ADMIN_API_KEY: ADMIN_KEY, ADMIN_PORT: '0', GOVERNANCE_DATA_DIR: 'memory:', GOVERNANCE_POLL_MS: '100' } });
+
+  test('with ADMIN_API_KEY every request needs a gateway key (x-gateway-api-key), though GATEWAY_API_KEYS is unset; the client key travels', async () => {
+    const admin = adminClient((stack.gateway.admin as { url: string }).url, ADMIN_KEY);
+    const team = await admin.createTeam('pass-through');
+    const issued = await admin.createKey(team.id);
+    const before = stack.mock.requests.length;
+    await assert.rejects(stack.client().messages.create(params), (err: unknown) => err instanceof Anthropic.AuthenticationError);
+    assert.equal(stack.mock.requests.length, before, 'refused at the edge, not by upstream');
+    const withKey = stack.client({ defaultHeaders: { 'x-gateway-api-key': issued.secret } });
+    await eventually(async () => {
+      try {
+        await withKey.messages.create(params);
+        return true;
+      } catch {
+        return false;
+      }
+    }, 5_000, 'the database key to be accepted');
+    const last = stack.mock.requests.at(-1);
+    assert.ok(last !== undefined && !JSON.stringify(last.headers).includes(issued.secret), 'the gateway key never travels upstream');
+  });
+});
+
 describe('the admin API refuses what it must', () => {
   const stack = stackForSuite({ env: { ADMIN_API_KEY: ADMIN_KEY, ADMIN_PORT: '0', GOVERNANCE_DATA_DIR: 'memory:', GATEWAY_API_KEYS: STATIC_KEY } });
   const url = () => (stack.gateway.admin as { url: string }).url;
