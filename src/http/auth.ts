@@ -120,7 +120,9 @@ export interface AuthOptions {
  * `client` (rate limiting) is whoever presented a key that counts: the gateway key, else the
  * billed credential; none (the client's address) on an open injecting gateway.
  * Gateway keys are compared by SHA-256 digest lookup, so the time taken does not depend on how
- * much of a guessed key matches.
+ * much of a guessed key matches. Database keys (ADMIN_API_KEY set) are found by the same digest in
+ * memory (governance/key-cache.ts) and count as gateway keys everywhere above, their identity being
+ * the key id rather than the secret; with them, a gateway key is required even without GATEWAY_API_KEYS.
  */
 export function authenticate(options: AuthOptions): Stage {
   const allowed = options.gatewayApiKeys ? new Set(options.gatewayApiKeys.map(sha256Hex)) : undefined;
