@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { endpointLabel } from '../observability/labels.js';
+import { sessionOf, type CacheBreak, type CacheBreaks } from '../observability/cache-breaks.js';
 import { linkTo } from '../observability/tracing.js';
 import { recordDelivery, recordReuse } from '../pipeline/accounting.js';
 import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
@@ -43,6 +44,8 @@ export interface ProxyDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Finished whole answers (pipeline/reuse.ts) kept COALESCE_LINGER_MS for identical arrivals. */
   linger: ResponseCache | undefined;
+  /** Prompt-cache break detection for requests that name a session (observability/cache-breaks.ts). */
+  cacheBreaks?: CacheBreaks | undefined;
 }
 
 /** The path to forward: the client's path and query, without the gateway's own BASE_PATH. */
@@ -61,7 +64,7 @@ export function upstreamPath(url: string, basePath: string): { path: string; via
  * subscribes the client and turns a failure before any byte into the error answer.
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
-  const { config, flights, metrics, cache, linger, sharedCache } = deps;
+  const { config, flights, metrics, cache, linger, sharedCache, cacheBreaks } = deps;
   // In injection mode the client's credential headers carry the gateway key: they never travel; each upstream's adapter adds its own.
   const dropCredentials = config.injectsCredentials;
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
@@ -87,11 +90,17 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     let body: Buffer | IncomingMessage | null = null;
     // The raw model string: accounting and the breaker bound it themselves.
     let model: string | undefined;
+    let cacheBreak: CacheBreak | undefined;
     if (withBody) {
       if (jsonBody) {
         const read = await readBody(req, config.maxBodyBytes, keyHash);
         body = read.bytes;
         model = read.model;
+        // Only a Messages request that names a session pays for the prompt-block scan.
+        if (cacheBreaks !== undefined && endpoint === 'messages' && ctx.tenant !== undefined) {
+          const session = sessionOf(req.headers);
+          if (session !== undefined) cacheBreak = cacheBreaks.inspect(ctx.tenant, session, ctx.mode, model, read.bytes);
+        }
       } else {
         // Uploads that are not JSON (multipart files) stream through without being held in memory.
         body = req;
@@ -103,6 +112,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
       metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
       if (hit !== undefined) {
+        if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, undefined);
         await serveFinished(res, ctx, flights, hit, 'cache');
         recordReuse(metrics, ctx.mode, model, hit, 'cache');
         return;
@@ -111,6 +121,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     if (coalescing && linger !== undefined) {
       const recent = linger.get(key);
       if (recent !== undefined) {
+        if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, undefined);
         await serveFinished(res, ctx, flights, recent, 'follower');
         metrics.coalesced.inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
         recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
@@ -173,6 +184,12 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     }
 
     const outcome = await served;
+    if (cacheBreak !== undefined) {
+      // This client has the whole answer, so the meter has seen every byte: finishing it here (as
+      // keepAnswer does; it is idempotent) reads a plain JSON answer's usage before the flight's hooks ran.
+      const meter = outcome.kind === 'served' && outcome.complete ? flight.facts.meter : undefined;
+      cacheBreaks?.report(cacheBreak, meter?.finish() === true ? meter.usage : undefined);
+    }
     if (role === 'follower' || ctx.role === 'follower') {
       const sharedSpan = flight.facts.span;
       if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));

@@ -60,6 +60,7 @@ export class GatewayMetrics {
   readonly lingerCatchUp: CellCounter;
   readonly cacheHits: CellCounter<'endpoint' | 'mode'>;
   readonly cacheMisses: CellCounter<'endpoint' | 'mode'>;
+  readonly promptCacheBreaks: CellCounter<'mode' | 'part'>;
   /** Read at each scrape from the breakers that exist then (`reportBreakerStates`): never set on the request path. */
   readonly breakerState: Gauge<'breaker'>;
   /** The breakers' (label, state) pairs, registered by the pipeline's Breakers; none before. */
@@ -117,6 +118,7 @@ export class GatewayMetrics {
     });
     this.cacheHits = new CellCounter({ name: 'cache_hits_total', help: 'Requests answered from the response cache', labelNames: ['endpoint', 'mode'], registers });
     this.cacheMisses = new CellCounter({ name: 'cache_misses_total', help: 'Cacheable requests not found in the response cache', labelNames: ['endpoint', 'mode'], registers });
+    this.promptCacheBreaks = new CellCounter({ name: 'claude_prompt_cache_breaks_total', help: 'Requests of a session (x-claude-code-session-id or x-gateway-session) whose prompt changed before the previous request\'s last cache_control breakpoint, by the first part that changed (tools, system, messages, model)', labelNames: ['mode', 'part'], registers });
     const breakerStates = (): Iterable<readonly [string, number]> => this.breakerStates();
     this.breakerState = new Gauge({
       name: 'circuit_breaker_state',
