@@ -52,6 +52,7 @@ export class GatewayMetrics {
   readonly tokens: CellCounter<'type' | 'mode' | 'model' | 'upstream'>;
   readonly tokensSaved: CellCounter<'type' | 'mode' | 'model' | 'source'>;
   readonly costUsd: CellCounter<'mode' | 'model' | 'upstream'>;
+  readonly cacheSavingsUsd: CellCounter<'mode' | 'model' | 'upstream'>;
   readonly apiCalls: CellCounter<'endpoint' | 'mode' | 'model' | 'status' | 'upstream'>;
   readonly apiDuration: CellHistogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
   readonly ttft: CellHistogram<'mode' | 'model' | 'upstream'>;
@@ -98,6 +99,7 @@ export class GatewayMetrics {
     this.tokens = new CellCounter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
     this.tokensSaved = new CellCounter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
     this.costUsd = new CellCounter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
+    this.cacheSavingsUsd = new CellCounter({ name: 'claude_prompt_cache_savings_usd_total', help: 'Estimated USD that prompt-cache reads saved against the same tokens billed as input (list prices)', labelNames: ['mode', 'model', 'upstream'], registers });
     this.apiCalls = new CellCounter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
     this.upstreamFailovers = new CellCounter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
     // Starts when the gateway sends the upstream request; stops when the upstream body ended or failed.
@@ -170,8 +172,11 @@ export class GatewayMetrics {
     for (const type of TOKEN_TYPES) {
       if (usage[type] > 0) this.tokens.inc({ type, mode, model, upstream }, usage[type]);
     }
-    const cost = (this.upstreamPrices.get(upstream) ?? this.prices).costUsd(model, usage);
+    const prices = this.upstreamPrices.get(upstream) ?? this.prices;
+    const cost = prices.costUsd(model, usage);
     if (cost > 0) this.costUsd.inc({ mode, model, upstream }, cost);
+    const saved = prices.cacheSavingsUsd(model, usage.cache_read);
+    if (saved > 0) this.cacheSavingsUsd.inc({ mode, model, upstream }, saved);
   }
 
   /** Usage a client received without its own upstream call. */

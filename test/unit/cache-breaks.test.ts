@@ -5,6 +5,8 @@ import { scanPromptBlocks } from '../../src/core/prompt-blocks.js';
 import { CacheBreaks, sessionOf } from '../../src/observability/cache-breaks.js';
 import { ModeLabels } from '../../src/observability/labels.js';
 import { CellCounter } from '../../src/observability/metric-cells.js';
+import { GatewayMetrics } from '../../src/observability/metrics.js';
+import { PriceTable } from '../../src/core/pricing.js';
 import { LogCapture } from '../helpers/log-capture.js';
 
 const EPHEMERAL = { type: 'ephemeral' };
@@ -215,5 +217,22 @@ describe('cache-break detection', () => {
     assert.equal(sessionOf({ 'x-gateway-session': 'bad value with spaces' }), undefined);
     assert.equal(sessionOf({ 'x-gateway-session': 'x'.repeat(200) }), undefined);
     assert.equal(sessionOf({}), undefined);
+  });
+});
+
+describe('dollars saved by prompt caching', () => {
+  test('cache reads at the input price minus their read price; nothing for unpriced models or no reads', () => {
+    const prices = new PriceTable();
+    assert.ok(Math.abs(prices.cacheSavingsUsd('claude-sonnet-5', 1_000_000) - 2.7) < 1e-9, 'sonnet: 3 - 0.3 USD per million');
+    assert.equal(prices.cacheSavingsUsd('claude-sonnet-5', 0), 0);
+    assert.equal(prices.cacheSavingsUsd('some-other-model', 1_000_000), 0);
+  });
+
+  test('recordBilled counts them in claude_prompt_cache_savings_usd_total', async () => {
+    const metrics = new GatewayMetrics({ modes: undefined, maxModes: 10, maxModels: 10, prices: new PriceTable(), flightsInProgress: () => 0 });
+    metrics.recordBilled('agent', 'claude-opus-5', 'primary', { input: 10, output: 5, cache_creation: 0, cache_read: 2_000_000 });
+    metrics.recordBilled('agent', 'claude-opus-5', 'primary', { input: 10, output: 5, cache_creation: 100, cache_read: 0 });
+    const text = await metrics.render();
+    assert.match(text, /claude_prompt_cache_savings_usd_total\{mode="agent",model="claude-opus-5",upstream="primary"\} 9\b/, 'opus: (5 - 0.5) x 2');
   });
 });
