@@ -110,7 +110,7 @@ export function scanPromptBlocks(bytes: Buffer, maxBlocks: number): PromptBlocks
           i++;
           break;
         }
-        const block: BlockScan = { crc: 0, breakpoint: false };
+        const block: BlockScan = { crc: 0, breakpoint: false, textContent: part === 'messages' };
         const start = i;
         i = valueEnd(bytes, i, block);
         if (blocks.hashes.length < maxBlocks) {
@@ -120,10 +120,12 @@ export function scanPromptBlocks(bytes: Buffer, maxBlocks: number): PromptBlocks
         }
       }
     } else {
-      // `system` as one string: one block, never a breakpoint of its own.
+      // `system` as one string: one block, never a breakpoint of its own, hashed as the one text
+      // block it stands for (the API caches the same tokens either way).
       const start = i;
       i = valueEnd(bytes, i, undefined);
-      blocks.hashes.push(crc32(bytes.subarray(start, i)));
+      const crc = bytes[start] === QUOTE ? crc32(TEXT_BLOCK_CLOSE, crc32(bytes.subarray(start, i), crc32(TEXT_BLOCK_OPEN))) : crc32(bytes.subarray(start, i));
+      blocks.hashes.push(crc);
       blocks.sizes.push(i - start);
     }
   }
@@ -134,7 +136,21 @@ export function scanPromptBlocks(bytes: Buffer, maxBlocks: number): PromptBlocks
 interface BlockScan {
   crc: number;
   breakpoint: boolean;
+  /** A message: its `content` as a string is hashed as the array of one text block it stands for. */
+  textContent: boolean;
 }
+
+/**
+ * `"content": "X"` is the same prompt as `"content": [{"type":"text","text":"X"}]`, and Claude Code
+ * sends a message the first way once it is no longer the newest (and so lost its cache_control
+ * marker) and the second way while it is: a string content is hashed as that array (compact, in the
+ * order the SDKs write it), and a string system prompt as that one block.
+ */
+const TEXT_BLOCK_OPEN = Buffer.from('{"type":"text","text":');
+const TEXT_BLOCK_CLOSE = Buffer.from('}');
+const TEXT_CONTENT_OPEN = Buffer.from('[{"type":"text","text":');
+const TEXT_CONTENT_CLOSE = Buffer.from('}]');
+const CONTENT = Buffer.from('content');
 
 /**
  * The index just past the value starting at `at`. With `block`, the value is hashed into it, less
@@ -162,12 +178,22 @@ function valueEnd(bytes: Buffer, at: number, block: BlockScan | undefined): numb
   let excludeDepth = -1;
   let excludeFirst = false;
   let lastComma = -1;
+  /** The last key read in the block's own object (depth 1) was `content`. */
+  let keyIsContent = false;
   let i = at;
   while (i < n) {
     const b = bytes[i] as number;
     if (b === QUOTE) {
       const end = stringEnd(bytes, i);
       const depth = kinds.length;
+      if (depth === 1 && block?.textContent === true) {
+        if (expectKey) keyIsContent = equalsAt(bytes, i + 1, end - 1, CONTENT);
+        else if (keyIsContent && excludeFrom < 0) {
+          block.crc = crc32(TEXT_CONTENT_OPEN, crc32(bytes.subarray(segmentStart, i), block.crc));
+          block.crc = crc32(TEXT_CONTENT_CLOSE, crc32(bytes.subarray(i, end), block.crc));
+          segmentStart = end;
+        }
+      }
       if (expectKey && block !== undefined && excludeFrom < 0 && equalsAt(bytes, i + 1, end - 1, CACHE_CONTROL)) {
         block.breakpoint = true;
         excludeFirst = !(hadMember[depth - 1] ?? false);

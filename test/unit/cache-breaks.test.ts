@@ -84,6 +84,17 @@ describe('prompt blocks (core/prompt-blocks.ts)', () => {
     assert.deepEqual([...only.hashes], [...scanPromptBlocks(Buffer.from('{"tools":[{}]}'), 10).hashes]);
   });
 
+  test('a string content is the one text block it stands for (Claude Code sends the newest message as blocks, older ones as strings); a string system too', () => {
+    const asString = scanPromptBlocks(Buffer.from('{"system":"be brief","messages":[{"role":"user","content":"hi \\"there\\""},{"role":"assistant","content":"ok"}]}'), 10);
+    const asBlocks = scanPromptBlocks(
+      Buffer.from('{"system":[{"type":"text","text":"be brief"}],"messages":[{"role":"user","content":[{"type":"text","text":"hi \\"there\\"","cache_control":{"type":"ephemeral"}}]},{"role":"assistant","content":[{"type":"text","text":"ok"}]}]}'),
+      10,
+    );
+    assert.deepEqual([...asString.hashes], [...asBlocks.hashes]);
+    const other = scanPromptBlocks(Buffer.from('{"system":"be brief","messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"ok"}]}'), 10);
+    assert.notEqual(other.hashes[1], asString.hashes[1], 'a different text is a different block');
+  });
+
   test('strings with escapes, brackets and commas inside do not confuse the scan; a string system is one block', () => {
     const blocks = scanPromptBlocks(Buffer.from('{"system":"a \\"quoted\\" }],{","messages":[{"role":"user","content":"[{,}]\\\\"},{"role":"assistant","content":"ok"}]}'), 10);
     assert.equal(blocks.system, 1);
