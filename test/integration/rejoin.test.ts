@@ -81,4 +81,22 @@ describe('rejoin (COALESCE_REJOIN_MS)', () => {
       await upstream.close();
     }
   });
+
+  test('shutdown does not wait out a window: the waiting call is aborted (the upstream pool closes under it)', async () => {
+    const upstream = await pacedUpstream();
+    const gateway = await startTestGateway({ UPSTREAM_URL: upstream.url, COALESCE_REJOIN_MS: '60000', COALESCE_LINGER_MS: '0', SHUTDOWN_DELAY_MS: '0' });
+    try {
+      const first = post(gateway.url);
+      await first.firstByte;
+      first.destroy();
+      await until(() => gateway.flights.waitingForRejoin === 1, 5_000, 'the abandoned flight to wait for a rejoin');
+      await gateway.shutdown();
+      await until(() => upstream.abandoned === 1, 5_000, 'the upstream to see the abort');
+      assert.equal(gateway.flights.waitingForRejoin, 0);
+    } finally {
+      upstream.release();
+      await gateway.shutdown();
+      await upstream.close();
+    }
+  });
 });
