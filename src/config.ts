@@ -179,6 +179,7 @@ const VARIABLES = {
   UPSTREAM_URL: { schema: httpUrl('UPSTREAM_URL'), default: 'https://api.anthropic.com', description: 'Claude API base URL; may carry a path prefix' },
   UPSTREAMS: { schema: z.string(), description: 'JSON array of upstreams (name, kind, url, tier, weight, api_key_env, models, ...) for failover; replaces UPSTREAM_URL (README "Failover")' },
   UPSTREAMS_FILE: { schema: z.string(), description: 'JSON or YAML file holding the UPSTREAMS array (instead of UPSTREAMS)' },
+  CACHE_AFFINITY: { schema: bool('CACHE_AFFINITY'), default: 'true', description: 'prefer the upstream key that last served the same cached prompt head (tools and system with a cache_control breakpoint) for the tenant while it is warm; health always overrides it' },
   FAILOVER_MAX_ATTEMPTS: { schema: int('FAILOVER_MAX_ATTEMPTS', 1, 64), default: '3', description: 'upstream attempts one client call may make in total, failover moves and retries together (moves past open breakers are free) [3]' },
   PUBLIC_URL: { schema: httpUrl('PUBLIC_URL'), description: 'the gateway\'s own base URL, used to rewrite batch results_url (unset: from the request\'s Host)' },
   BASE_PATH: { schema: basePath('BASE_PATH'), default: '', description: 'path prefix clients use in their base URL (e.g. /anthropic), removed before forwarding' },
@@ -380,6 +381,8 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
     injectsCredentials: targets.some((t) => t.holdsCredentials),
     /** Upstream attempts one client call may make in total, failover moves and retries together. */
     failoverMaxAttempts: v.FAILOVER_MAX_ATTEMPTS,
+    /** Cache-affinity routing among the keys that may serve a call (pipeline/affinity/). */
+    cacheAffinity: v.CACHE_AFFINITY,
     publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
     basePath: v.BASE_PATH,
     logLevel: v.LOG_LEVEL,

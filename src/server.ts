@@ -14,6 +14,8 @@ import { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { PriceTable } from './core/pricing.js';
 import { Breakers } from './pipeline/breaker.js';
+import { AffinityTable } from './pipeline/affinity/table.js';
+import { CacheAffinity } from './pipeline/affinity/cache-affinity.js';
 import { RetryBudget } from './upstream/retry.js';
 import { upstreamChain } from './pipeline/call/index.js';
 import { onFlightHookError } from './pipeline/coalesce/flight.js';
@@ -31,6 +33,8 @@ export interface Gateway {
   /** In-flight upstream calls that identical requests can join. */
   readonly flights: FlightGroup;
   readonly metrics: GatewayMetrics;
+  /** The circuit breakers per (upstream, model or endpoint). */
+  readonly breakers: Breakers;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -82,6 +86,11 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const coordination =
     config.redis === undefined ? undefined : (await import('./coordination/index.js')).startCoordination(config.redis, config, metrics, logger);
   if (coordination === undefined) logCoordinationMode('local', [], logger);
+  // Cache-affinity routing needs a choice to make: more than one upstream (key).
+  const affinity =
+    config.cacheAffinity && upstream.size > 1
+      ? new CacheAffinity({ table: new AffinityTable(), shared: coordination?.sharedAffinity, refuses: (name, model, endpoint) => breakers.refuses(name, model, endpoint), metrics })
+      : undefined;
   const upstreamCall = upstreamChain({
     upstreams: upstream,
     failoverMaxAttempts: config.failoverMaxAttempts,
@@ -94,6 +103,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     shared: coordination?.shared,
     maxSseEventBytes: config.maxSseEventBytes,
     breakerProbeTimeoutMs: config.breaker.probeTimeoutMs,
+    affinity,
   });
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering answers are a coalescing window, not a cache: short (COALESCE_LINGER_MS after the call
@@ -210,6 +220,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     upstream,
     flights,
     metrics,
+    breakers,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AffinityKey } from '../pipeline/affinity/cache-affinity.js';
 import type { RequestContext } from './context.js';
 import type { RequestClass } from './request-class.js';
 
@@ -14,6 +15,8 @@ export interface Exchange {
   readonly model: string | undefined;
   /** The request's fingerprint; '' when it may share nothing (neither coalescing nor caching). */
   readonly key: string;
+  /** The cached prompt head's identity (tenant, model, tools and system with a breakpoint) for cache-affinity routing; undefined when off or absent. */
+  readonly affinity: AffinityKey | undefined;
 }
 
 /**

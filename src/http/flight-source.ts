@@ -107,6 +107,7 @@ function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void 
     mode: ctx.mode,
     model: exchange.model,
     sharedKey: request.coalescing ? exchange.key : undefined,
+    affinity: exchange.affinity,
     rewriteJson,
     parentSpan: ctx.span,
   };

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { sessionOf, type CacheBreak, type CacheBreaks } from '../observability/cache-breaks.js';
+import { affinityKey, type AffinityKey } from '../pipeline/affinity/cache-affinity.js';
 import type { Dispatch } from '../pipeline/call/index.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { ResponseCache } from '../pipeline/cache/response-cache.js';
@@ -42,6 +43,8 @@ export interface ProxyDeps {
   linger: ResponseCache | undefined;
   /** Prompt-cache break detection for requests that name a session (observability/cache-breaks.ts). */
   cacheBreaks?: CacheBreaks | undefined;
+  /** Take each JSON body's cached-head identity for cache-affinity routing (CACHE_AFFINITY, more than one upstream). */
+  cacheAffinity?: boolean;
 }
 
 /**
@@ -54,6 +57,7 @@ export interface ProxyDeps {
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger, sharedCache, cacheBreaks } = deps;
+  const tapsCachePrefix = deps.cacheAffinity === true;
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
   const classifySettings = { basePath: config.basePath, coalesce: config.coalesce, cache: cache !== undefined };
   const finished: readonly AnswerSource[] = [
@@ -89,10 +93,13 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     let body: Buffer | IncomingMessage | null = null;
     let model: string | undefined;
     let cacheBreak: CacheBreak | undefined;
+    let affinity: AffinityKey | undefined;
     if (request.jsonBody) {
-      const read = await readBody(req, config.maxBodyBytes, fingerprint);
+      // The cached head's digest comes out of the body's one scan (core/json-scan.ts): no second parse.
+      const read = await readBody(req, config.maxBodyBytes, fingerprint, tapsCachePrefix);
       body = read.bytes;
       model = read.model;
+      affinity = affinityKey(ctx.tenant, model, read.cachePrefix);
       // Only a Messages request that names a session pays for the prompt-block scan.
       if (cacheBreaks !== undefined && request.endpoint === 'messages' && ctx.tenant !== undefined) {
         const session = sessionOf(req.headers);
@@ -102,7 +109,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       // Uploads that are not JSON (multipart files) stream through without being held in memory.
       body = req;
     }
-    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key() };
+    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity };
     for (const source of finished) {
       const answered = source(exchange);
       if (answered === true || (answered !== false && (await answered))) {

@@ -51,12 +51,14 @@ export class GatewayMetrics {
 
   readonly tokens: CellCounter<'type' | 'mode' | 'model' | 'upstream'>;
   readonly tokensSaved: CellCounter<'type' | 'mode' | 'model' | 'source'>;
+  readonly costSavedUsd: CellCounter<'mode' | 'model' | 'source'>;
   readonly costUsd: CellCounter<'mode' | 'model' | 'upstream'>;
   readonly cacheSavingsUsd: CellCounter<'mode' | 'model' | 'upstream'>;
   readonly apiCalls: CellCounter<'endpoint' | 'mode' | 'model' | 'status' | 'upstream'>;
   readonly apiDuration: CellHistogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
   readonly ttft: CellHistogram<'mode' | 'model' | 'upstream'>;
   readonly upstreamFailovers: CellCounter<'from' | 'to' | 'reason'>;
+  readonly cacheAffinity: CellCounter<'result' | 'reason'>;
   readonly coalesced: CellCounter<'endpoint' | 'mode'>;
   readonly lingerCatchUp: CellCounter;
   readonly cacheHits: CellCounter<'endpoint' | 'mode'>;
@@ -98,9 +100,11 @@ export class GatewayMetrics {
 
     this.tokens = new CellCounter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
     this.tokensSaved = new CellCounter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
+    this.costSavedUsd = new CellCounter({ name: 'claude_cost_saved_usd_total', help: 'Estimated cost in USD (list prices) of the tokens delivered without an upstream call of their own', labelNames: ['mode', 'model', 'source'], registers });
     this.costUsd = new CellCounter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
     this.cacheSavingsUsd = new CellCounter({ name: 'claude_prompt_cache_savings_usd_total', help: 'Estimated USD that prompt-cache reads saved against the same tokens billed as input (list prices)', labelNames: ['mode', 'model', 'upstream'], registers });
     this.apiCalls = new CellCounter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
+    this.cacheAffinity = new CellCounter({ name: 'cache_affinity_total', help: 'Calls with a cached prompt head routed by cache affinity: hit (sent to the key that holds it warm), miss (no key does), moved (it does, but health moved the call; reason says why)', labelNames: ['result', 'reason'], registers });
     this.upstreamFailovers = new CellCounter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
     // Starts when the gateway sends the upstream request; stops when the upstream body ended or failed.
     this.apiDuration = new CellHistogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model', 'upstream'], buckets: API_BUCKETS, registers });
@@ -179,11 +183,16 @@ export class GatewayMetrics {
     if (saved > 0) this.cacheSavingsUsd.inc({ mode, model, upstream }, saved);
   }
 
-  /** Usage a client received without its own upstream call. */
-  recordSaved(mode: string, model: string, usage: TokenUsage, source: 'coalesced' | 'cache'): void {
+  /**
+   * Usage a client received without its own upstream call. `model` is the label; `pricedAs`, the
+   * model id itself (the label may be `other` while the id has a price).
+   */
+  recordSaved(mode: string, model: string, usage: TokenUsage, source: 'coalesced' | 'cache', pricedAs: string | undefined): void {
     for (const type of TOKEN_TYPES) {
       if (usage[type] > 0) this.tokensSaved.inc({ type, mode, model, source }, usage[type]);
     }
+    const cost = this.prices.costUsd(pricedAs ?? model, usage);
+    if (cost > 0) this.costSavedUsd.inc({ mode, model, source }, cost);
   }
 
   /** What /metrics answers: this process's registry, or (WORKERS > 1) the whole gateway's. */
