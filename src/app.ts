@@ -14,6 +14,7 @@ import { authenticate, type DatabaseKeys, type TenantHasher } from './http/auth.
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
+import { CacheBreaks } from './observability/cache-breaks.js';
 import { rateLimiter } from './http/rate-limit.js';
 import { checkTarget } from './http/target.js';
 import { compose, pathOf, type Stage } from './http/stage.js';
@@ -76,7 +77,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     capacity,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants, databaseKeys: deps.databaseKeys }),
     ...(limiter === undefined ? [] : [limiter]),
-    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, cacheAffinity: config.cacheAffinity && config.upstreams.length > 1 }),
+    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, cacheAffinity: config.cacheAffinity && config.upstreams.length > 1, cacheBreaks: new CacheBreaks(metrics.promptCacheBreaks, metrics.modes, logger) }),
   ];
   return compose(stages, errorHandler(logger));
 }

@@ -232,6 +232,7 @@ const VARIABLES = {
   COALESCE_MAX_REPLAY_BYTES: { schema: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024), default: String(4 * 1024 * 1024), description: 'body bytes a flight keeps for late joiners; past it, new arrivals lead their own flight' },
   COALESCE_SUBSCRIBER_BUFFER_BYTES: { schema: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024), default: String(1024 * 1024), description: 'how far (beyond the replay) one client may fall behind the newest byte before it alone is dropped' },
   COALESCE_LINGER_MS: { schema: int('COALESCE_LINGER_MS', 0, 60_000), default: '100', description: 'keep a finished complete 2xx answer (plain or stream) this long for identical arrivals; 0 = off' },
+  COALESCE_REJOIN_MS: { schema: int('COALESCE_REJOIN_MS', 0, 60_000), default: '0', description: 'when the last client of a shared call leaves before its answer completed, keep the call this long for an identical request to join with full replay (a retry never pays twice); nobody joins: aborted when the window ends; 0 = off (aborted at once)' },
   COALESCE_LINGER_CATCHUP_MS: { schema: int('COALESCE_LINGER_CATCHUP_MS', 0, 60_000), default: '2000', description: 'past COALESCE_LINGER_MS, a lingering answer still serves identical requests for at most this long while the gateway has not been idle once since the call ended (they may have waited in its sockets since within the window); 0 = off' },
   CLIENT_WRITE_STALL_MS: { schema: int('CLIENT_WRITE_STALL_MS', 100, MS_DAY), default: '30000', description: 'A client whose socket takes no byte for this long while bytes wait for it is dropped (alone)' },
   MAX_SSE_EVENT_BYTES: { schema: int('MAX_SSE_EVENT_BYTES', 1024, 1024 * 1024 * 1024), default: String(8 * 1024 * 1024), description: 'One upstream stream event larger than this fails the stream with a final SSE error event' },
@@ -446,6 +447,8 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
     coalesceMaxReplayBytes: v.COALESCE_MAX_REPLAY_BYTES,
     coalesceSubscriberBufferBytes: v.COALESCE_SUBSCRIBER_BUFFER_BYTES,
     coalesceLingerMs: v.COALESCE_LINGER_MS,
+    /** A shared call nobody listens to any more waits this long for an identical request before it is aborted; 0 = aborted at once. */
+    coalesceRejoinMs: v.COALESCE_REJOIN_MS,
     /** Past the window, how long a lingering answer may still serve while the event loop has not been idle since the call ended. */
     coalesceLingerCatchUpMs: v.COALESCE_LINGER_CATCHUP_MS,
     clientWriteStallMs: v.CLIENT_WRITE_STALL_MS,

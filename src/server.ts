@@ -67,6 +67,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     maxReplayBytes: config.coalesceMaxReplayBytes,
     maxSubscriberBufferBytes: config.coalesceSubscriberBufferBytes,
     writeStallMs: config.clientWriteStallMs,
+    rejoinMs: config.coalesceRejoinMs,
+    // Every waiting flight was a request in progress moments ago: the same bound.
+    maxRejoinWaiting: config.maxConcurrentRequests,
   });
   onFlightHookError((err) => logger.error({ err }, 'flight resource hook failed (contained)'));
   const metrics = new GatewayMetrics({

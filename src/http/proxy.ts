@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { sessionOf, type CacheBreak, type CacheBreaks } from '../observability/cache-breaks.js';
 import { affinityKey, type AffinityKey } from '../pipeline/affinity/cache-affinity.js';
 import type { Dispatch } from '../pipeline/call/index.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
@@ -42,6 +43,8 @@ export interface ProxyDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Finished whole answers (pipeline/reuse.ts) kept COALESCE_LINGER_MS for identical arrivals. */
   linger: ResponseCache | undefined;
+  /** Prompt-cache break detection for requests that name a session (observability/cache-breaks.ts). */
+  cacheBreaks?: CacheBreaks | undefined;
   /** Take each JSON body's cached-head identity for cache-affinity routing (CACHE_AFFINITY, more than one upstream). */
   cacheAffinity?: boolean;
 }
@@ -55,7 +58,7 @@ export interface ProxyDeps {
  *    the identical call in flight, or lead a new one), which always answers.
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
-  const { config, flights, metrics, cache, linger, sharedCache } = deps;
+  const { config, flights, metrics, cache, linger, sharedCache, cacheBreaks } = deps;
   const tapsCachePrefix = deps.cacheAffinity === true;
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
   const classifySettings = { basePath: config.basePath, coalesce: config.coalesce, cache: cache !== undefined };
@@ -91,6 +94,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers }) : undefined;
     let body: Buffer | IncomingMessage | null = null;
     let model: string | undefined;
+    let cacheBreak: CacheBreak | undefined;
     let affinity: AffinityKey | undefined;
     if (request.jsonBody) {
       // The cached head's digest comes out of the body's one scan (core/json-scan.ts): no second parse.
@@ -98,6 +102,11 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       body = read.bytes;
       model = read.model;
       affinity = affinityKey(ctx.tenant, model, read.cachePrefix);
+      // Only a Messages request that names a session pays for the prompt-block scan.
+      if (cacheBreaks !== undefined && request.endpoint === 'messages' && ctx.tenant !== undefined) {
+        const session = sessionOf(req.headers);
+        if (session !== undefined) cacheBreak = cacheBreaks.inspect(ctx.tenant, session, ctx.mode, model, read.bytes);
+      }
     } else if (request.withBody) {
       // Uploads that are not JSON (multipart files) stream through without being held in memory.
       body = req;
@@ -109,8 +118,13 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity };
     for (const source of finished) {
       const answered = source(exchange);
-      if (answered === true || (answered !== false && (await answered))) return;
+      if (answered === true || (answered !== false && (await answered))) {
+        // A reused answer: no call, so no usage of its own to tell what was re-written.
+        if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, undefined);
+        return;
+      }
     }
-    await fromFlight(exchange);
+    const usage = await fromFlight(exchange);
+    if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, usage);
   };
 }

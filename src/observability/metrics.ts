@@ -53,6 +53,7 @@ export class GatewayMetrics {
   readonly tokensSaved: CellCounter<'type' | 'mode' | 'model' | 'source'>;
   readonly costSavedUsd: CellCounter<'mode' | 'model' | 'source'>;
   readonly costUsd: CellCounter<'mode' | 'model' | 'upstream'>;
+  readonly cacheSavingsUsd: CellCounter<'mode' | 'model' | 'upstream'>;
   readonly apiCalls: CellCounter<'endpoint' | 'mode' | 'model' | 'status' | 'upstream'>;
   readonly apiDuration: CellHistogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
   readonly ttft: CellHistogram<'mode' | 'model' | 'upstream'>;
@@ -62,6 +63,7 @@ export class GatewayMetrics {
   readonly lingerCatchUp: CellCounter;
   readonly cacheHits: CellCounter<'endpoint' | 'mode'>;
   readonly cacheMisses: CellCounter<'endpoint' | 'mode'>;
+  readonly promptCacheBreaks: CellCounter<'mode' | 'part'>;
   /** Read at each scrape from the breakers that exist then (`reportBreakerStates`): never set on the request path. */
   readonly breakerState: Gauge<'breaker'>;
   /** The breakers' (label, state) pairs, registered by the pipeline's Breakers; none before. */
@@ -100,6 +102,7 @@ export class GatewayMetrics {
     this.tokensSaved = new CellCounter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
     this.costSavedUsd = new CellCounter({ name: 'claude_cost_saved_usd_total', help: 'Estimated cost in USD (list prices) of the tokens delivered without an upstream call of their own', labelNames: ['mode', 'model', 'source'], registers });
     this.costUsd = new CellCounter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
+    this.cacheSavingsUsd = new CellCounter({ name: 'claude_prompt_cache_savings_usd_total', help: 'Estimated USD that prompt-cache reads saved against the same tokens billed as input (list prices)', labelNames: ['mode', 'model', 'upstream'], registers });
     this.apiCalls = new CellCounter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
     this.cacheAffinity = new CellCounter({ name: 'cache_affinity_total', help: 'Calls with a cached prompt head routed by cache affinity: hit (sent to the key that holds it warm), miss (no key does), moved (it does, but health moved the call; reason says why)', labelNames: ['result', 'reason'], registers });
     this.upstreamFailovers = new CellCounter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
@@ -121,6 +124,7 @@ export class GatewayMetrics {
     });
     this.cacheHits = new CellCounter({ name: 'cache_hits_total', help: 'Requests answered from the response cache', labelNames: ['endpoint', 'mode'], registers });
     this.cacheMisses = new CellCounter({ name: 'cache_misses_total', help: 'Cacheable requests not found in the response cache', labelNames: ['endpoint', 'mode'], registers });
+    this.promptCacheBreaks = new CellCounter({ name: 'claude_prompt_cache_breaks_total', help: 'Requests of a session (x-claude-code-session-id or x-gateway-session) whose prompt changed before the previous request\'s last cache_control breakpoint, by the first part that changed (tools, system, messages, model)', labelNames: ['mode', 'part'], registers });
     const breakerStates = (): Iterable<readonly [string, number]> => this.breakerStates();
     this.breakerState = new Gauge({
       name: 'circuit_breaker_state',
@@ -172,8 +176,11 @@ export class GatewayMetrics {
     for (const type of TOKEN_TYPES) {
       if (usage[type] > 0) this.tokens.inc({ type, mode, model, upstream }, usage[type]);
     }
-    const cost = (this.upstreamPrices.get(upstream) ?? this.prices).costUsd(model, usage);
+    const prices = this.upstreamPrices.get(upstream) ?? this.prices;
+    const cost = prices.costUsd(model, usage);
     if (cost > 0) this.costUsd.inc({ mode, model, upstream }, cost);
+    const saved = prices.cacheSavingsUsd(model, usage.cache_read);
+    if (saved > 0) this.cacheSavingsUsd.inc({ mode, model, upstream }, saved);
   }
 
   /**
