@@ -221,6 +221,7 @@ const VARIABLES = {
   ALLOW_OPEN_GATEWAY: { schema: bool('ALLOW_OPEN_GATEWAY'), default: 'false', description: 'allow ANTHROPIC_API_KEY without gateway keys' },
   TENANT_HASH_KEY: { schema: z.string().min(32, { error: 'TENANT_HASH_KEY must be at least 32 characters (a random secret, the same on every instance)' }), description: 'secret key of the HMAC that turns credentials into tenant ids (logs, coalescing, cache); same on every instance', secret: true },
   ADMIN_API_KEY: { schema: z.string().min(32, { error: 'ADMIN_API_KEY must be at least 32 characters (a random secret)' }), description: 'admin credential (Authorization: Bearer) of the admin API; setting it turns on the governance store (database keys, teams, spend ledger) and the admin listener', secret: true },
+  ADMIN_VIEWER_KEY: { schema: z.string().min(32, { error: 'ADMIN_VIEWER_KEY must be at least 32 characters (a random secret)' }), description: 'read-only credential of the web console (/console on the admin listener): may look, never change; needs ADMIN_API_KEY', secret: true },
   ADMIN_HOST: { schema: z.string().min(1, { error: 'ADMIN_HOST must not be empty' }), default: '127.0.0.1', description: 'admin listener address (loopback: the admin API never faces the clients\' network unless you say so)' },
   ADMIN_PORT: { schema: int('ADMIN_PORT', 0, 65535), default: '8081', description: 'admin listener port (0 = any free port); must differ from PORT' },
   DATABASE_URL: { schema: postgresUrl('DATABASE_URL'), description: 'postgres(ql):// URL of the PostgreSQL every instance shares for keys, teams and the ledger; unset = embedded PGlite in GOVERNANCE_DATA_DIR (one instance)', secret: true },
@@ -351,11 +352,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         'so cross-instance coalescing and the shared cache could never match. Set TENANT_HASH_KEY to the same secret on every instance',
     );
   }
+  if (v.ADMIN_VIEWER_KEY !== undefined && v.ADMIN_API_KEY === undefined) problems.push('ADMIN_VIEWER_KEY is set but ADMIN_API_KEY is not: the console lives on the admin listener, which ADMIN_API_KEY turns on');
   if (v.ADMIN_API_KEY !== undefined) {
     if (v.GATEWAY_API_KEYS?.includes(v.ADMIN_API_KEY) === true) {
       problems.push('ADMIN_API_KEY equals a GATEWAY_API_KEYS entry: the admin credential must be a secret of its own (a client key must never administer)');
     }
     if (v.ADMIN_PORT === v.PORT && v.PORT !== 0) problems.push('ADMIN_PORT equals PORT: the admin API needs a listener of its own (README, "Keys, teams and budgets")');
+    if (v.ADMIN_VIEWER_KEY !== undefined && (v.ADMIN_VIEWER_KEY === v.ADMIN_API_KEY || v.GATEWAY_API_KEYS?.includes(v.ADMIN_VIEWER_KEY) === true)) {
+      problems.push('ADMIN_VIEWER_KEY equals ADMIN_API_KEY or a GATEWAY_API_KEYS entry: the viewer credential must be a secret of its own');
+    }
     if (v.DATABASE_URL === undefined && v.WORKERS > 1) {
       problems.push('ADMIN_API_KEY with WORKERS > 1 needs DATABASE_URL: the embedded store (GOVERNANCE_DATA_DIR) belongs to one process');
     }
@@ -481,6 +486,8 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
         ? undefined
         : Object.freeze({
             adminApiKey: v.ADMIN_API_KEY,
+            /** The console's read-only credential. */
+            viewerKey: v.ADMIN_VIEWER_KEY,
             adminHost: v.ADMIN_HOST,
             adminPort: v.ADMIN_PORT,
             /** PostgreSQL shared by every instance; undefined: PGlite in dataDir. */

@@ -26,6 +26,7 @@ import type { Tracer } from '@opentelemetry/api';
 import { readFileSync } from 'node:fs';
 import { startGovernance, type Governance } from './governance/index.js';
 import { startAdminListener, type AdminListener } from './admin/server.js';
+import { createConsole } from './console/index.js';
 
 export interface Gateway {
   readonly server: Server;
@@ -144,7 +145,21 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
       ? undefined
       : await startAdminListener(
           { host: config.governance.adminHost, port: config.governance.adminPort },
-          { store: governance.store, adminApiKey: config.governance.adminApiKey, logger, version: packageVersion() },
+          {
+            store: governance.store,
+            adminApiKey: config.governance.adminApiKey,
+            logger,
+            version: packageVersion(),
+            surface: createConsole({
+              adminKey: config.governance.adminApiKey,
+              viewerKey: config.governance.viewerKey,
+              registry: metrics.registry,
+              breakers: () => breakers.snapshot(),
+              headroom: () => upstream.all.map((u) => ({ upstream: u.name, kind: u.kind, tier: u.tier, headroom: u.headroom.reported, restingMs: u.headroom.restLeftMs() })),
+              // Who logged in and from where; never the key presented.
+              onLogin: (role, address) => logger[role === undefined ? 'warn' : 'info']({ role: role ?? 'refused', address }, role === undefined ? 'console login refused' : 'console login'),
+            }).handle,
+          },
         );
   const app = createApp({
     tenants,

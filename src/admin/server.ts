@@ -64,7 +64,19 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   });
 }
 
-export function adminHandler(options: { store: GovernanceStore; adminApiKey: string; logger: Logger; version: string }): (req: IncomingMessage, res: ServerResponse) => void {
+/** Another surface on the admin listener (the web console): answers the requests it serves (true), declines the rest. */
+export type AdminSurface = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+export interface AdminOptions {
+  store: GovernanceStore;
+  adminApiKey: string;
+  logger: Logger;
+  version: string;
+  /** Asked first for every path outside /admin/ (the console: `/` and `/console/...`). */
+  surface?: AdminSurface | undefined;
+}
+
+export function adminHandler(options: AdminOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, logger } = options;
   const expected = createHash('sha256').update(options.adminApiKey).digest();
   const document = JSON.stringify(openApiDocument(ROUTES, options.version));
@@ -117,7 +129,7 @@ export function adminHandler(options: { store: GovernanceStore; adminApiKey: str
     return pathMatched ? error(405, `Method ${req.method ?? ''} not allowed on ${url.pathname}`) : error(404, `No admin route ${url.pathname}`);
   };
 
-  return (req, res) => {
+  const api = (req: IncomingMessage, res: ServerResponse): void => {
     answer(req).then(
       (result) => {
         if (result === 'too_large') {
@@ -129,6 +141,23 @@ export function adminHandler(options: { store: GovernanceStore; adminApiKey: str
       },
       (err: unknown) => {
         logger.error({ err, method: req.method, path: req.url?.split('?')[0] }, 'admin request failed');
+        send(res, error(500, 'Internal error (logged)'));
+      },
+    );
+  };
+  const { surface } = options;
+  if (surface === undefined) return api;
+  return (req, res) => {
+    if (req.url?.startsWith('/admin/') === true) {
+      api(req, res);
+      return;
+    }
+    surface(req, res).then(
+      (answered) => {
+        if (!answered) api(req, res);
+      },
+      (err: unknown) => {
+        logger.error({ err, method: req.method, path: req.url?.split('?')[0] }, 'console request failed');
         send(res, error(500, 'Internal error (logged)'));
       },
     );
@@ -151,7 +180,7 @@ export interface AdminListener {
 
 export async function startAdminListener(
   settings: { host: string; port: number },
-  options: { store: GovernanceStore; adminApiKey: string; logger: Logger; version: string },
+  options: AdminOptions,
 ): Promise<AdminListener> {
   const server = createServer(adminHandler(options));
   server.headersTimeout = 10_000;

@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import type { BrowserContext, Page } from 'playwright-core';
 import { stackForSuite } from '../helpers/stack.js';
-import { forSuite } from '../helpers/suite.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { artifactsDir, browserForSuite } from '../helpers/browser.js';
-import { ADMIN_KEY, VIEWER_KEY, startConsoleFor } from '../helpers/console.js';
+import { ADMIN_KEY, VIEWER_KEY, GATEWAY_KEY, consoleEnv } from '../helpers/console.js';
 
 /**
  * The web console (issue 27) in Debian's headless Chromium: login, the live pages' numbers against
@@ -17,10 +16,18 @@ import { ADMIN_KEY, VIEWER_KEY, startConsoleFor } from '../helpers/console.js';
 let gate: Deferred<void> = deferred();
 gate.resolve();
 const stack = stackForSuite({
-  env: { BREAKER_VOLUME_THRESHOLD: '2', BREAKER_ERROR_THRESHOLD: '50', BREAKER_RESET_TIMEOUT_MS: '600000', UPSTREAM_RETRIES: '0', COALESCE_LINGER_MS: '0' },
+  env: { ...consoleEnv(), BREAKER_VOLUME_THRESHOLD: '2', BREAKER_ERROR_THRESHOLD: '50', BREAKER_RESET_TIMEOUT_MS: '600000', UPSTREAM_RETRIES: '0', COALESCE_LINGER_MS: '0' },
   mock: { onRequest: () => gate.promise },
 });
-const consoleServer = forSuite(() => startConsoleFor(stack.gateway), (c) => c.close(), 'the console');
+/** The console on the gateway's admin listener. */
+const consoleServer = {
+  get url(): string {
+    const admin = stack.gateway.admin;
+    if (admin === undefined) throw new Error('the gateway has no admin listener');
+    return admin.url;
+  },
+};
+const client = (): ReturnType<typeof stack.client> => stack.client({ defaultHeaders: { 'x-gateway-api-key': GATEWAY_KEY } });
 const browser = browserForSuite();
 const shots = artifactsDir('console');
 const axeSource = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -67,9 +74,9 @@ describe('web console in Chromium', () => {
 
       // Four identical calls held at the mock until all four share one flight: one upstream call, three coalesced.
       gate = deferred();
-      const client = stack.client();
+      const sdk = client();
       const params = { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user' as const, content: 'console coalescing' }] };
-      const calls = Array.from({ length: 4 }, () => client.messages.create(params));
+      const calls = Array.from({ length: 4 }, () => sdk.messages.create(params));
       await until(() => stack.gateway.flights.subscribers() === 4, 10_000, 'four clients on one flight');
       gate.resolve();
       await Promise.all(calls);
@@ -110,9 +117,9 @@ describe('web console in Chromium', () => {
       await page.waitForURL(`${consoleServer.url}/console/upstreams`);
       const script = await fetch(`${stack.mock.url}/_mock/script`, { method: 'POST', body: '500:2' });
       assert.equal(script.status, 200);
-      const client = stack.client();
+      const sdk = client();
       for (let i = 0; i < 2; i++) {
-        await assert.rejects(client.messages.create({ model: 'claude-failing-1', max_tokens: 8, messages: [{ role: 'user', content: `fail ${i}` }] }));
+        await assert.rejects(sdk.messages.create({ model: 'claude-failing-1', max_tokens: 8, messages: [{ role: 'user', content: `fail ${i}` }] }));
       }
       await until(() => stack.gateway.breakers.snapshot().some((b) => b.state === 'open'), 10_000, 'a breaker to open');
       const open = stack.gateway.breakers.snapshot().find((b) => b.state === 'open');
@@ -179,7 +186,15 @@ describe('web console over plain HTTP (attacks)', () => {
     return { cookie, csrf };
   }
 
-  test('without a session: pages redirect to the login, readings are 401, a wrong key is 401 and sets no cookie', async () => {
+  test('without a session: pages redirect to the login, readings are 401, a wrong key (a gateway key too) is 401 and sets no cookie', async () => {
+    const root = await fetch(`${consoleServer.url}/`, { redirect: 'manual' });
+    assert.equal(root.status, 303);
+    assert.equal(root.headers.get('location'), '/console/');
+    const gatewayKey = await fetch(`${consoleServer.url}/console/login`, { method: 'POST', body: new URLSearchParams({ key: GATEWAY_KEY }), redirect: 'manual' });
+    assert.equal(gatewayKey.status, 401, 'a gateway key is not a console credential');
+    assert.equal(gatewayKey.headers.get('set-cookie'), null);
+    const clientSide = await fetch(`${stack.gateway.url}/console/`, { redirect: 'manual' });
+    assert.notEqual(clientSide.status, 200, 'the console is not served on the clients\' listener');
     for (const path of ['/console/', '/console/upstreams']) {
       const res = await fetch(`${consoleServer.url}${path}`, { redirect: 'manual' });
       assert.equal(res.status, 303, path);
