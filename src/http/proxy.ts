@@ -1,24 +1,20 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { endpointLabel } from '../observability/labels.js';
-import { linkTo } from '../observability/tracing.js';
-import { recordDelivery, recordReuse } from '../pipeline/accounting.js';
-import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
-import type { CallOutcome, Flight, FlightHead } from '../pipeline/coalesce/flight.js';
+import type { Dispatch } from '../pipeline/call/index.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
-import { cacheOptedOut, isCoalescable, optedOut, ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
-import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
+import type { ResponseCache } from '../pipeline/cache/response-cache.js';
 import { startFingerprint } from '../pipeline/fingerprint.js';
-import { isWholeAnswer } from '../pipeline/reuse.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
-import { forwardRequestHeaders } from '../upstream/headers.js';
-import { pairValue } from '../upstream/header-list.js';
-import { isAbort, translateUpstreamError } from '../upstream/client.js';
-import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
-import { hasBody, isJson, readBody } from './body.js';
-import { contextOf, type RequestContext } from './context.js';
+import { readBody } from './body.js';
+import { contextOf } from './context.js';
+import type { AnswerSource, Exchange } from './exchange.js';
+import { cacheSource, lingeringSource } from './finished-answers.js';
+import { flightSource, type AnswerKeeper } from './flight-source.js';
 import { publicOrigin } from './public-origin.js';
+import { classifyRequest } from './request-class.js';
 import type { Stage } from './stage.js';
+
+export { upstreamPath } from './request-class.js';
 
 /** What the proxy stage reads of the configuration (the server layer passes its Config, which has these fields). */
 export interface ProxySettings {
@@ -45,186 +41,63 @@ export interface ProxyDeps {
   linger: ResponseCache | undefined;
 }
 
-/** The path to forward: the client's path and query, without the gateway's own BASE_PATH. */
-export function upstreamPath(url: string, basePath: string): { path: string; viaBasePath: boolean } {
-  if (basePath !== '' && url.startsWith(basePath) && (url.length === basePath.length || '/?'.includes(url[basePath.length] as string))) {
-    const rest = url.slice(basePath.length);
-    return { path: rest === '' || rest.startsWith('?') ? '/' + rest : rest, viaBasePath: true };
-  }
-  return { path: url, viaBasePath: false };
-}
-
 /**
- * The last edge stage: classifies the request, answers it from a finished answer when one may be
- * reused (cache, lingering), and otherwise joins the identical call in flight or leads a new one.
- * Everything about the upstream call itself happens in the flight (pipeline/): this stage only
- * subscribes the client and turns a failure before any byte into the error answer.
+ * The last edge stage, in three steps:
+ * 1. classify the request (http/request-class.ts: pure; what it may take and give);
+ * 2. read its body (a JSON body whole, scanned and fingerprinted as it arrives);
+ * 3. ask the answer sources in order, the first that answers wins: the response cache, a
+ *    lingering answer (http/finished-answers.ts), then the flight (http/flight-source.ts: join
+ *    the identical call in flight, or lead a new one), which always answers.
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
   const { config, flights, metrics, cache, linger, sharedCache } = deps;
-  // In injection mode the client's credential headers carry the gateway key: they never travel; each upstream's adapter adds its own.
-  const dropCredentials = config.injectsCredentials;
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
-  /** Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts). */
-  const gatewayBaseUrl = (req: IncomingMessage, viaBasePath: boolean): string => originOf(req) + (viaBasePath ? config.basePath : '');
+  const classifySettings = { basePath: config.basePath, coalesce: config.coalesce, cache: cache !== undefined };
+  const finished: readonly AnswerSource[] = [
+    ...(cache === undefined ? [] : [cacheSource(flights, metrics, cache, sharedCache)]),
+    ...(linger === undefined ? [] : [lingeringSource(flights, metrics, linger)]),
+  ];
+  const keeper: AnswerKeeper = {
+    wants: (request) => request.caching || (request.coalescing && linger !== undefined),
+    keep: ({ request, key }, answer) => {
+      if (request.caching && cache !== undefined) {
+        cache.set(key, answer);
+        sharedCache?.set(key, answer);
+      }
+      if (request.coalescing) linger?.set(key, answer);
+    },
+  };
+  const fromFlight = flightSource({
+    flights,
+    metrics,
+    upstream: deps.upstream,
+    dropCredentials: config.injectsCredentials,
+    // Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts).
+    gatewayBaseUrl: (req: IncomingMessage, viaBasePath: boolean) => originOf(req) + (viaBasePath ? config.basePath : ''),
+    keeper,
+  });
 
   return async (req, res) => {
     const ctx = contextOf(req);
-    const method = req.method ?? 'GET';
-    const { path, viaBasePath } = upstreamPath(req.url ?? '/', config.basePath);
-
-    const endpoint = endpointLabel(path);
-    const withBody = hasBody(req);
-    const jsonBody = withBody && isJson(req);
-    // A streamed (non-JSON) body is consumed once: its call can never be shared or cached. A request
-    // without an upstream credential (no tenant) shares nothing: not a flight, a lingering or a cached answer.
-    const eligible = ctx.tenant !== undefined && (!withBody || jsonBody) && isCoalescable(method, path);
-    const coalescing = eligible && config.coalesce && !optedOut(req);
-    const caching = eligible && cache !== undefined && !cacheOptedOut(req);
+    const request = classifyRequest(req, ctx, classifySettings);
     // The fingerprint is hashed as the body arrives; a request that can share nothing is not hashed.
-    const keyHash = (coalescing || caching) && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method, path, headers: req.headers }) : undefined;
-
+    const shares = request.coalescing || request.caching;
+    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers }) : undefined;
     let body: Buffer | IncomingMessage | null = null;
-    // The raw model string: accounting and the breaker bound it themselves.
     let model: string | undefined;
-    if (withBody) {
-      if (jsonBody) {
-        const read = await readBody(req, config.maxBodyBytes, keyHash);
-        body = read.bytes;
-        model = read.model;
-      } else {
-        // Uploads that are not JSON (multipart files) stream through without being held in memory.
-        body = req;
-      }
+    if (request.jsonBody) {
+      const read = await readBody(req, config.maxBodyBytes, fingerprint);
+      body = read.bytes;
+      model = read.model;
+    } else if (request.withBody) {
+      // Uploads that are not JSON (multipart files) stream through without being held in memory.
+      body = req;
     }
-    const key = keyHash === undefined ? '' : keyHash.key();
-
-    if (caching) {
-      const hit = cache.get(key) ?? (sharedCache === undefined ? undefined : await sharedCache.get(key));
-      metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
-      if (hit !== undefined) {
-        await serveFinished(res, ctx, flights, hit, 'cache');
-        recordReuse(metrics, ctx.mode, model, hit, 'cache');
-        return;
-      }
+    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key() };
+    for (const source of finished) {
+      const answered = source(exchange);
+      if (answered === true || (answered !== false && (await answered))) return;
     }
-    if (coalescing && linger !== undefined) {
-      const recent = linger.get(key);
-      if (recent !== undefined) {
-        await serveFinished(res, ctx, flights, recent, 'follower');
-        metrics.coalesced.inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
-        recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
-        return;
-      }
-    }
-
-    const existing = coalescing ? flights.find(key) : undefined;
-    const role: CoalesceRole = existing !== undefined ? 'follower' : coalescing ? 'leader' : 'bypass';
-    const flight = existing ?? (coalescing ? flights.lead(key) : flights.solo());
-    ctx.role = role;
-    // Subscribe before the flight can run: the leader must never miss its own head.
-    const served = flight.subscribe(res, () => {
-      // A call relayed from another instance's upstream call makes its leader a follower too.
-      const actual = role === 'leader' && flight.facts.origin === 'remote' ? 'follower' : role;
-      ctx.role = actual;
-      if (actual !== 'follower') observeOverhead(metrics, ctx, flight);
-      return [ROLE_HEADER, actual];
-    });
-    if (role === 'follower') metrics.coalesced.inc({ endpoint, mode: metrics.modes.known(ctx.mode) });
-    else {
-      // Batch answers carry an absolute results_url: re-root it at the address this client used.
-      const rewriteJson = isBatchPath(path)
-        ? (bytes: Buffer, upstreamBaseUrl: string) => rewriteResultsUrls(bytes, upstreamBaseUrl, gatewayBaseUrl(req, viaBasePath))
-        : undefined;
-      const headers = forwardRequestHeaders(req.rawHeaders, { dropCredentials });
-      const length = req.headers['content-length'];
-      if (body === req && length !== undefined) headers.push('content-length', length);
-      const call: UpstreamCall = {
-        method,
-        path,
-        headers,
-        body,
-        endpoint,
-        mode: ctx.mode,
-        model,
-        sharedKey: coalescing ? key : undefined,
-        rewriteJson,
-        parentSpan: ctx.span,
-      };
-      const keep = caching || (coalescing && linger !== undefined);
-      const upstream = deps.upstream;
-      const running = flight.run((scope) => upstream(call, scope));
-      if (keep) {
-        void running.then((outcome) => {
-          // A throw here must never become an unhandled rejection: the answer is simply not kept.
-          try {
-            keepAnswer(flight, outcome, (answer) => {
-              if (caching) {
-                cache.set(key, answer);
-                sharedCache?.set(key, answer);
-              }
-              if (coalescing) linger?.set(key, answer);
-            });
-          } catch {
-            // not kept
-          }
-        });
-      }
-    }
-
-    const outcome = await served;
-    if (role === 'follower' || ctx.role === 'follower') {
-      const sharedSpan = flight.facts.span;
-      if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));
-    }
-    if (role === 'follower' && outcome.kind === 'served' && outcome.complete && res.statusCode < 300 && flight.facts.meter !== undefined) {
-      recordDelivery(metrics, ctx.mode, model, flight.facts.meter, 'coalesced');
-    }
-    if (outcome.kind === 'failed') {
-      if (isAbort(outcome.error)) return;
-      throw translateUpstreamError(outcome.error, 'headers');
-    }
-    noteRequestId(flight.answerHead, ctx);
-    if (outcome.kind === 'gone' && (outcome.reason === 'slow' || outcome.reason === 'stalled')) {
-      ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
-    }
+    await fromFlight(exchange);
   };
-}
-
-/** The time the gateway itself added for the client whose request made the call: received → sent, plus upstream head → client head. */
-function observeOverhead(metrics: GatewayMetrics, ctx: RequestContext, flight: Flight): void {
-  const { sentAt, headersAt, origin } = flight.facts;
-  if (origin !== 'upstream' || sentAt === undefined || headersAt === undefined) return;
-  metrics.gatewayOverhead.observe({}, (sentAt - ctx.receivedAt + (performance.now() - headersAt)) / 1000);
-}
-
-/** Offers a whole answer (pipeline/reuse.ts: the one verdict) for reuse (cache, lingering), if the flight kept all of it. */
-function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: CachedAnswer) => void): void {
-  if (!isWholeAnswer(outcome, flight.facts)) return;
-  const replay = flight.finishedReplay();
-  if (replay === undefined) return;
-  const meter = flight.facts.meter;
-  meter?.finish();
-  keep({
-    head: replay.head,
-    body: replay.body,
-    bytes: replay.body.reduce((n, c) => n + c.length, 0),
-    usage: meter?.hasUsage === true ? { ...meter.usage } : undefined,
-    model: meter?.model,
-  });
-}
-
-/** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */
-async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole): Promise<void> {
-  ctx.role = role;
-  const flight = flights.solo();
-  const outcome = flight.subscribe(res, () => [ROLE_HEADER, role]);
-  await flight.run(() => Promise.resolve({ head: answer.head, body: answer.body }));
-  await outcome;
-  noteRequestId(answer.head, ctx);
-}
-
-function noteRequestId(head: FlightHead | undefined, ctx: RequestContext): void {
-  const requestId = head === undefined ? undefined : pairValue(head.headers, 'request-id');
-  if (requestId !== undefined) ctx.upstreamRequestId = requestId;
 }

@@ -1,0 +1,23 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestContext } from './context.js';
+import type { RequestClass } from './request-class.js';
+
+/** One request at the proxy stage once classified and its body read: what every answer source is given. */
+export interface Exchange {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly ctx: RequestContext;
+  readonly request: RequestClass;
+  /** The JSON body read whole, the request itself for a body that streams through, or null. */
+  readonly body: Buffer | IncomingMessage | null;
+  /** The raw model string of a JSON body (a model id: http/body.ts); accounting and the breaker bound it themselves. */
+  readonly model: string | undefined;
+  /** The request's fingerprint; '' when it may share nothing (neither coalescing nor caching). */
+  readonly key: string;
+}
+
+/**
+ * Answers the request and says true, or declines with false (nothing written, nothing counted but
+ * its own lookup). Synchronous when it declines without waiting, so asking costs no promise.
+ */
+export type AnswerSource = (exchange: Exchange) => boolean | Promise<boolean>;

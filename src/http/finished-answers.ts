@@ -1,0 +1,80 @@
+import type { ServerResponse } from 'node:http';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { recordReuse } from '../pipeline/accounting.js';
+import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
+import { ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
+import type { CallOutcome, Flight } from '../pipeline/coalesce/flight.js';
+import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
+import { isWholeAnswer } from '../pipeline/reuse.js';
+import type { SharedResponseCache } from '../coordination/shared-cache.js';
+import type { RequestContext } from './context.js';
+import type { AnswerSource } from './exchange.js';
+import { noteRequestId } from './request-id.js';
+
+/**
+ * The answer sources that serve a finished upstream answer to a request that was not on its call:
+ * the response cache (CACHE=on; this instance, then Redis) and the lingering answers
+ * (COALESCE_LINGER_MS). What either may hold is decided in one place: keepAnswer, through
+ * pipeline/reuse.ts's isWholeAnswer.
+ */
+
+/** The response cache: asked for every request that may be cached, hit or miss counted. */
+export function cacheSource(flights: FlightGroup, metrics: GatewayMetrics, cache: ResponseCache, sharedCache: SharedResponseCache | undefined): AnswerSource {
+  const serve = async (res: ServerResponse, ctx: RequestContext, model: string | undefined, hit: CachedAnswer): Promise<boolean> => {
+    await serveFinished(res, ctx, flights, hit, 'cache');
+    recordReuse(metrics, ctx.mode, model, hit, 'cache');
+    return true;
+  };
+  return ({ request, key, res, ctx, model }) => {
+    if (!request.caching) return false;
+    const local = cache.get(key);
+    if (local !== undefined || sharedCache === undefined) {
+      metrics[local === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
+      return local === undefined ? false : serve(res, ctx, model, local);
+    }
+    return sharedCache.get(key).then((hit) => {
+      metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
+      return hit === undefined ? false : serve(res, ctx, model, hit);
+    });
+  };
+}
+
+/** A finished whole answer of an identical call that ended moments ago: served as a coalesced follower. */
+export function lingeringSource(flights: FlightGroup, metrics: GatewayMetrics, linger: ResponseCache): AnswerSource {
+  return ({ request, key, res, ctx, model }) => {
+    if (!request.coalescing) return false;
+    const recent = linger.get(key);
+    if (recent === undefined) return false;
+    return serveFinished(res, ctx, flights, recent, 'follower').then(() => {
+      metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
+      recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
+      return true;
+    });
+  };
+}
+
+/** Offers a whole answer (pipeline/reuse.ts: the one verdict) for reuse (cache, lingering), if the flight kept all of it. */
+export function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: CachedAnswer) => void): void {
+  if (!isWholeAnswer(outcome, flight.facts)) return;
+  const replay = flight.finishedReplay();
+  if (replay === undefined) return;
+  const meter = flight.facts.meter;
+  meter?.finish();
+  keep({
+    head: replay.head,
+    body: replay.body,
+    bytes: replay.body.reduce((n, c) => n + c.length, 0),
+    usage: meter?.hasUsage === true ? { ...meter.usage } : undefined,
+    model: meter?.model,
+  });
+}
+
+/** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */
+async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole): Promise<void> {
+  ctx.role = role;
+  const flight = flights.solo();
+  const outcome = flight.subscribe(res, () => [ROLE_HEADER, role]);
+  await flight.run(() => Promise.resolve({ head: answer.head, body: answer.body }));
+  await outcome;
+  noteRequestId(answer.head, ctx);
+}

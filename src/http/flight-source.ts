@@ -1,0 +1,126 @@
+import type { IncomingMessage } from 'node:http';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { linkTo } from '../observability/tracing.js';
+import { recordDelivery } from '../pipeline/accounting.js';
+import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
+import type { Flight } from '../pipeline/coalesce/flight.js';
+import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
+import { ROLE_HEADER } from '../pipeline/coalesce/policy.js';
+import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
+import { forwardRequestHeaders } from '../upstream/headers.js';
+import { isAbort, translateUpstreamError } from '../upstream/client.js';
+import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
+import type { RequestContext } from './context.js';
+import type { Exchange } from './exchange.js';
+import type { RequestClass } from './request-class.js';
+import { keepAnswer } from './finished-answers.js';
+import { noteRequestId } from './request-id.js';
+
+export interface FlightSourceDeps {
+  readonly flights: FlightGroup;
+  readonly metrics: GatewayMetrics;
+  /** The upstream call chain (pipeline/call). */
+  readonly upstream: Dispatch;
+  /** In injection mode the client's credential headers carry the gateway key: they never travel. */
+  readonly dropCredentials: boolean;
+  /** Where this client reached the gateway (for answers that name it: batch results_url). */
+  readonly gatewayBaseUrl: (req: IncomingMessage, viaBasePath: boolean) => string;
+  /** Where whole answers of calls this source led are kept for reuse (cache and lingering tiers). */
+  readonly keeper: AnswerKeeper;
+}
+
+/** Keeps finished whole answers for requests that were not on their call. */
+export interface AnswerKeeper {
+  /** Whether an answer to this request would be kept anywhere (nothing is copied out of a flight otherwise). */
+  wants(request: RequestClass): boolean;
+  keep(exchange: Exchange, answer: CachedAnswer): void;
+}
+
+/**
+ * The last answer source, which always answers: joins the identical call in flight (a follower),
+ * or leads a new one (a leader, or `bypass` when the request may share nothing). The request's role
+ * has one record, `ctx.role`: set here when the flight is chosen, and turned into `follower` at the
+ * head when the call this instance led was relayed from another instance's upstream call.
+ * Everything about the upstream call itself happens in the flight (pipeline/): this source only
+ * subscribes the client and turns a failure before any byte into the error answer.
+ */
+export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Promise<void> {
+  const { flights, metrics } = deps;
+  return async (exchange) => {
+    const { res, ctx, request, key } = exchange;
+    const existing = request.coalescing ? flights.find(key) : undefined;
+    /** Joined an identical call of this instance (not a relay: that one this instance leads). */
+    const joined = existing !== undefined;
+    const flight = existing ?? (request.coalescing ? flights.lead(key) : flights.solo());
+    ctx.role = joined ? 'follower' : request.coalescing ? 'leader' : 'bypass';
+    // Subscribe before the flight can run: the leader must never miss its own head.
+    const served = flight.subscribe(res, () => {
+      if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
+      if (ctx.role !== 'follower') observeOverhead(metrics, ctx, flight);
+      return [ROLE_HEADER, ctx.role as string];
+    });
+    if (joined) metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
+    else lead(deps, exchange, flight);
+
+    const outcome = await served;
+    if (ctx.role === 'follower') {
+      const sharedSpan = flight.facts.span;
+      if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));
+    }
+    if (joined && outcome.kind === 'served' && outcome.complete && res.statusCode < 300 && flight.facts.meter !== undefined) {
+      recordDelivery(metrics, ctx.mode, exchange.model, flight.facts.meter, 'coalesced');
+    }
+    if (outcome.kind === 'failed') {
+      if (isAbort(outcome.error)) return;
+      throw translateUpstreamError(outcome.error, 'headers');
+    }
+    noteRequestId(flight.answerHead, ctx);
+    if (outcome.kind === 'gone' && (outcome.reason === 'slow' || outcome.reason === 'stalled')) {
+      ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
+    }
+  };
+}
+
+/** Starts the upstream call of a flight this request leads (or runs alone), and offers its answer for keeping. */
+function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void {
+  const { req, ctx, request, body } = exchange;
+  const { path, viaBasePath } = request;
+  // Batch answers carry an absolute results_url: re-root it at the address this client used.
+  const rewriteJson = isBatchPath(path)
+    ? (bytes: Buffer, upstreamBaseUrl: string) => rewriteResultsUrls(bytes, upstreamBaseUrl, deps.gatewayBaseUrl(req, viaBasePath))
+    : undefined;
+  const headers = forwardRequestHeaders(req.rawHeaders, { dropCredentials: deps.dropCredentials });
+  const length = req.headers['content-length'];
+  if (body === req && length !== undefined) headers.push('content-length', length);
+  const call: UpstreamCall = {
+    method: request.method,
+    path,
+    headers,
+    body,
+    endpoint: request.endpoint,
+    mode: ctx.mode,
+    model: exchange.model,
+    sharedKey: request.coalescing ? exchange.key : undefined,
+    rewriteJson,
+    parentSpan: ctx.span,
+  };
+  const upstream = deps.upstream;
+  const running = flight.run((scope) => upstream(call, scope));
+  const { keeper } = deps;
+  if (!keeper.wants(request)) return;
+  void running.then((outcome) => {
+    // A throw here must never become an unhandled rejection: the answer is simply not kept.
+    try {
+      keepAnswer(flight, outcome, (answer) => keeper.keep(exchange, answer));
+    } catch {
+      // not kept
+    }
+  });
+}
+
+/** The time the gateway itself added for the client whose request made the call: received → sent, plus upstream head → client head. */
+function observeOverhead(metrics: GatewayMetrics, ctx: RequestContext, flight: Flight): void {
+  const { sentAt, headersAt, origin } = flight.facts;
+  if (origin !== 'upstream' || sentAt === undefined || headersAt === undefined) return;
+  metrics.gatewayOverhead.observe({}, (sentAt - ctx.receivedAt + (performance.now() - headersAt)) / 1000);
+}
