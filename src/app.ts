@@ -14,6 +14,10 @@ import { authenticate, type TenantHasher } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
+import { contextOf } from './http/context.js';
+import { keyLimitsStage } from './http/governance.js';
+import type { Governance } from './governance/index.js';
+import type { Principal } from './governance/model.js';
 import { rateLimiter } from './http/rate-limit.js';
 import { checkTarget } from './http/target.js';
 import { compose, pathOf, type Stage } from './http/stage.js';
@@ -37,11 +41,18 @@ export interface AppDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Turns credentials into tenant ids (keyed with TENANT_HASH_KEY). */
   tenants: TenantHasher;
+  /** Budgets, per-key limits and the ledger (issue 26), when a governance store is wired. */
+  governance?: Governance | undefined;
+  /**
+   * Names the principal of a request after auth. The seam for database keys until the store's auth
+   * sets `ctx.principal` itself (then this goes); tests use it with an in-memory principal.
+   */
+  principalOf?: ((req: IncomingMessage) => Principal | undefined) | undefined;
 }
 
 /**
  * The only place the order of stages is written:
- *   observe → target check → system routes (Express) | capacity → auth → rate limit → proxy;  errors → Anthropic-shaped answer.
+ *   observe → target check → system routes (Express) | capacity → auth → rate limit → key limits → proxy;  errors → Anthropic-shaped answer.
  * Express serves the gateway's own endpoints; the API path skips its router (see http/stage.ts).
  */
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -66,6 +77,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       next(new GatewayError('AT_CAPACITY', `Overloaded: the gateway is at capacity (${config.maxConcurrentRequests} concurrent requests). Retry shortly.`, { headers: { 'retry-after': '1' } }));
     } else next();
   };
+  const { principalOf } = deps;
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics, store: deps.rateLimitStore });
   const stages: Stage[] = [
     observeRequests(logger, metrics, deps.tracing),
@@ -73,8 +85,18 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     system,
     capacity,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants }),
+    ...(principalOf === undefined ? [] : [identify(principalOf)]),
     ...(limiter === undefined ? [] : [limiter]),
-    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache }),
+    ...(deps.governance === undefined ? [] : [keyLimitsStage(deps.governance.keyLimits)]),
+    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, governance: deps.governance?.calls }),
   ];
   return compose(stages, errorHandler(logger));
+}
+
+/** Sets the request's principal from `principalOf` (see AppDeps.principalOf). */
+function identify(principalOf: (req: IncomingMessage) => Principal | undefined): Stage {
+  return (req, _res, next) => {
+    contextOf(req).principal = principalOf(req);
+    next();
+  };
 }

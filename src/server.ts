@@ -21,6 +21,12 @@ import { closeQueuedWithSocket } from './http/pipelined.js';
 import { RequestTracing } from './observability/tracing.js';
 import { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Tracer } from '@opentelemetry/api';
+import type { IncomingMessage } from 'node:http';
+import { startGovernance, type Governance, type GovernancePorts } from './governance/index.js';
+import type { Principal } from './governance/model.js';
+
+/** How long shutdown waits for queued ledger rows to be written. */
+const LEDGER_SHUTDOWN_MS = 5_000;
 
 export interface Gateway {
   readonly server: Server;
@@ -31,6 +37,8 @@ export interface Gateway {
   /** In-flight upstream calls that identical requests can join. */
   readonly flights: FlightGroup;
   readonly metrics: GatewayMetrics;
+  /** Budgets, key limits and the ledger writer, when governance is wired. */
+  readonly governance: Governance | undefined;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -48,6 +56,11 @@ export interface GatewayOptions {
   loopIdleMs?: (() => number) | undefined;
   /** WORKERS > 1: this worker's slot; /metrics then answers for every worker (see GatewayMetrics). */
   worker?: string | undefined;
+  /**
+   * Budgets, per-key limits and the spend ledger (issue 26) over the store's ports; off without.
+   * `principalOf` names a request's principal until the store's auth sets it (tests use it).
+   */
+  governance?: (GovernancePorts & { principalOf?: (req: IncomingMessage) => Principal | undefined }) | undefined;
 }
 
 export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
@@ -92,6 +105,16 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     maxSseEventBytes: config.maxSseEventBytes,
     breakerProbeTimeoutMs: config.breaker.probeTimeoutMs,
   });
+  const governance =
+    options.governance === undefined
+      ? undefined
+      : startGovernance(
+          options.governance,
+          { failMode: config.budgetFailMode, pricing: config.pricing, upstreamPricing: new Map(config.upstreams.flatMap((u) => (u.pricing === undefined ? [] : [[u.name, u.pricing] as const]))) },
+          coordination?.openDomain('budgets'),
+          metrics.registry,
+          logger,
+        );
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering answers are a coalescing window, not a cache: short (COALESCE_LINGER_MS after the call
   // ended), bounded by entries and bytes, complete 2xx answers only (plain and stream), per tenant.
@@ -131,6 +154,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     rateLimitStore: coordination?.rateLimitStore,
     sharedCache: coordination?.sharedCache,
     activeRequests: () => active,
+    governance,
+    principalOf: options.governance?.principalOf,
   });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
@@ -195,6 +220,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     server.closeAllConnections();
     await closed;
     breakers.shutdown();
+    // Every call has ended (its ledger row queued): write them before the store goes.
+    await governance?.close(LEDGER_SHUTDOWN_MS);
     await coordination?.close();
     await upstream.close();
     logger.info({ forced }, 'stopped');
@@ -207,6 +234,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     upstream,
     flights,
     metrics,
+    governance,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };

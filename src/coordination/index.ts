@@ -22,6 +22,8 @@ export interface Coordination {
   shared: SharedFlights;
   rateLimitStore: FallbackRateLimitStore;
   sharedCache: SharedResponseCache | undefined;
+  /** Opens one more connection (failure domain) for other shared work, closed with the rest (governance budgets). */
+  openDomain(name: string): RedisDomain;
   close(): Promise<void>;
 }
 
@@ -91,14 +93,20 @@ export function startCoordination(redisConfig: RedisSettings, config: Coordinati
     remoteFlightGauges(metrics),
   );
   const rateLimitStore = new FallbackRateLimitStore(rateLimits, 'cgw:rl:');
+  const extra: RedisDomain[] = [];
   return {
+    openDomain: (name) => {
+      const d = domain(name);
+      extra.push(d);
+      return d;
+    },
     shared,
     rateLimitStore,
     sharedCache: cache === undefined ? undefined : new SharedResponseCache(cache, config.cache.ttlMs, redisConfig.cacheMaxEntryBytes),
     close: async () => {
       rateLimitStore.shutdown();
       await shared.close();
-      await Promise.all([flights.close(), reader.close(), rateLimits.close(), cache?.close()]);
+      await Promise.all([flights.close(), reader.close(), rateLimits.close(), cache?.close(), ...extra.map((d) => d.close())]);
     },
   };
 }

@@ -237,8 +237,11 @@ export function remainingOf(lines: readonly NamedLine[], used: readonly Used[]):
   return { microUsd, tokens, resetAt };
 }
 
+/** Dollars for a message: cents from $1 up, else to the micro-dollar (trailing zeros dropped). */
 export function usd(microUsd: number): string {
-  return (microUsd / 1_000_000).toFixed(2);
+  const dollars = microUsd / 1_000_000;
+  if (dollars >= 1) return dollars.toFixed(2);
+  return dollars.toFixed(6).replace(/0+$/, '').replace(/\.$/, '.00');
 }
 
 function refusal(line: NamedLine, used: Used, amount: CallCost): GatewayError {

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Span } from '@opentelemetry/api';
+import type { Principal } from '../governance/model.js';
 
 /** What the edge learns about a request and the later stages (and the request log) read. */
 export interface RequestContext {
@@ -10,6 +11,8 @@ export interface RequestContext {
   tenant: string | undefined;
   /** Keyed hash of the key the client presented (gateway key or Anthropic key), for rate limits. */
   client: string | undefined;
+  /** Who a database key belongs to (issue 26), set by auth; undefined for static keys and pass-through: such calls are not governed. */
+  principal: Principal | undefined;
   /**
    * The client's mode name, validated (modeOf): at most 64 characters of a fixed set. Not a label:
    * metrics resolve it through ModeLabels (a name counts as `other` until earned).
@@ -44,6 +47,7 @@ export function attachContext(req: IncomingMessage, mode: string, span?: Span, r
     receivedAt,
     tenant: undefined,
     client: undefined,
+    principal: undefined,
     mode,
     role: undefined,
     upstreamRequestId: undefined,

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GovernedRequest } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
 import type { RequestClass } from './request-class.js';
 
@@ -14,6 +15,8 @@ export interface Exchange {
   readonly model: string | undefined;
   /** The request's fingerprint; '' when it may share nothing (neither coalescing nor caching). */
   readonly key: string;
+  /** What governance sees of the request (http/governance.ts), when it applies. */
+  governed?: GovernedRequest | undefined;
 }
 
 /**

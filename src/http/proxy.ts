@@ -5,11 +5,13 @@ import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { ResponseCache } from '../pipeline/cache/response-cache.js';
 import { startFingerprint } from '../pipeline/fingerprint.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
+import type { CallGovernance } from '../governance/govern.js';
 import { readBody } from './body.js';
 import { contextOf } from './context.js';
 import type { AnswerSource, Exchange } from './exchange.js';
 import { cacheSource, lingeringSource } from './finished-answers.js';
 import { flightSource, type AnswerKeeper } from './flight-source.js';
+import { governedRequest } from './governance.js';
 import { publicOrigin } from './public-origin.js';
 import { classifyRequest } from './request-class.js';
 import type { Stage } from './stage.js';
@@ -39,6 +41,8 @@ export interface ProxyDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Finished whole answers (pipeline/reuse.ts) kept COALESCE_LINGER_MS for identical arrivals. */
   linger: ResponseCache | undefined;
+  /** Budgets, per-key accounting and the spend ledger (issue 26); undefined: nothing is governed. */
+  governance?: CallGovernance | undefined;
 }
 
 /**
@@ -54,8 +58,8 @@ export function proxyHandler(deps: ProxyDeps): Stage {
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
   const classifySettings = { basePath: config.basePath, coalesce: config.coalesce, cache: cache !== undefined };
   const finished: readonly AnswerSource[] = [
-    ...(cache === undefined ? [] : [cacheSource(flights, metrics, cache, sharedCache)]),
-    ...(linger === undefined ? [] : [lingeringSource(flights, metrics, linger)]),
+    ...(cache === undefined ? [] : [cacheSource(flights, metrics, cache, sharedCache, deps.governance)]),
+    ...(linger === undefined ? [] : [lingeringSource(flights, metrics, linger, deps.governance)]),
   ];
   const keeper: AnswerKeeper = {
     wants: (request) => request.caching || (request.coalescing && linger !== undefined),
@@ -75,6 +79,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     // Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts).
     gatewayBaseUrl: (req: IncomingMessage, viaBasePath: boolean) => originOf(req) + (viaBasePath ? config.basePath : ''),
     keeper,
+    governance: deps.governance,
   });
 
   return async (req, res) => {
@@ -94,6 +99,9 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       body = req;
     }
     const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key() };
+    exchange.governed = governedRequest(deps.governance, exchange);
+    // Answers that reserve nothing carry the key's last remaining budget; a leader's reservation sets fresh values.
+    if (exchange.governed !== undefined) deps.governance?.headers(exchange.governed);
     for (const source of finished) {
       const answered = source(exchange);
       if (answered === true || (answered !== false && (await answered))) return;
