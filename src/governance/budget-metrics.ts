@@ -14,6 +14,7 @@ export class BudgetMetrics {
   readonly usedRatio: Gauge<'team' | 'period'>;
   readonly refusals: Counter<'team' | 'reason'>;
   readonly unavailableCalls: Counter<'fail_mode'>;
+  readonly teamSpend: Counter<'team'>;
   readonly ledgerQueued: Gauge;
   readonly ledgerDropped: Counter;
   readonly ledgerWritten: Counter;
@@ -24,6 +25,7 @@ export class BudgetMetrics {
     this.usedRatio = new Gauge({ name: 'claude_gateway_budget_used_ratio', help: 'Share of a team budget used or held by open reservations at the last admission, per period', labelNames: ['team', 'period'], aggregator: 'max', registers });
     this.refusals = new Counter({ name: 'claude_gateway_budget_refusals_total', help: 'Governed calls refused, per team and reason (budget_usd, budget_tokens, unavailable, rpm, tpm, concurrency)', labelNames: ['team', 'reason'], registers });
     this.unavailableCalls = new Counter({ name: 'claude_gateway_budget_unavailable_total', help: 'Governed calls admitted (open) or refused (closed) while budgets could not be checked (BUDGET_FAIL_MODE)', labelNames: ['fail_mode'], registers });
+    this.teamSpend = new Counter({ name: 'claude_gateway_team_spend_usd_total', help: 'Billed spend of database keys per team, in USD at list prices (the bill is authoritative)', labelNames: ['team'], registers });
     this.ledgerQueued = new Gauge({ name: 'claude_gateway_ledger_queue_rows', help: 'Ledger rows waiting to be written', aggregator: 'sum', registers });
     this.ledgerDropped = new Counter({ name: 'claude_gateway_ledger_dropped_total', help: 'Ledger rows dropped (oldest first) because the queue was full while the sink failed', registers });
     this.ledgerWritten = new Counter({ name: 'claude_gateway_ledger_written_total', help: 'Ledger rows written to the sink', registers });
@@ -40,6 +42,10 @@ export class BudgetMetrics {
 
   refused(team: string, reason: string): void {
     this.refusals.inc({ team: this.team(team), reason });
+  }
+
+  spent(team: string, microUsd: number): void {
+    if (microUsd > 0) this.teamSpend.inc({ team: this.team(team) }, microUsd / 1_000_000);
   }
 
   unavailable(failMode: string): void {

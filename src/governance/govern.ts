@@ -3,6 +3,7 @@ import type { TokenUsage } from '../core/token-usage.js';
 import type { Dispatch, UpstreamCall, CallContext } from '../pipeline/call/index.js';
 import type { CallOutcome, FlightSource } from '../pipeline/coalesce/flight.js';
 import { pairValue } from '../upstream/header-list.js';
+import type { BudgetMetrics } from './budget-metrics.js';
 import { budgetHeaders, type Budgets } from './budgets.js';
 import { usageTokens, ZERO_COST, type CallCost, type CostEstimator } from './cost-estimate.js';
 import type { KeyLimits } from './key-limits.js';
@@ -47,6 +48,7 @@ export interface GovernanceDeps {
   readonly ledger: LedgerWriter | undefined;
   /** Per-key limits; `lead` records each call's tokens for tokensPerMinute. */
   readonly keyLimits: KeyLimits | undefined;
+  readonly metrics?: BudgetMetrics | undefined;
 }
 
 const SESSION_PATTERN = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -87,6 +89,7 @@ export class CallGovernance {
       const actual: CallCost = relayed ? ZERO_COST : billed;
       reservation?.end(actual);
       if (principal !== undefined && actual.tokens > 0) keyLimits?.spentTokens(principal, actual.tokens);
+      if (principal !== undefined) this.deps.metrics?.spent(principal.teamName, actual.microUsd);
       // An upstream call (sent), or a relayed answer (a reuse); a call never sent (refused, breaker open) is no row.
       if (ledger === undefined || (!relayed && facts.sentAt === undefined)) return;
       ledger.push(row(g, outcome, relayed ? 'coalesced' : 'upstream', model, facts.upstream, usage, relayed ? 0 : billed.microUsd, relayed ? billed.microUsd : 0));

@@ -56,6 +56,6 @@ export function startGovernance(ports: GovernancePorts, settings: GovernanceSett
   const local = new LocalWindowCounters();
   const keyLimits = new KeyLimits(redis === undefined ? local : new RedisWindowCounters(redis, local), metrics, local);
   const ledger = ports.ledger === undefined ? undefined : new LedgerWriter(ports.ledger, metrics, logger, settings.ledger);
-  const calls = new CallGovernance({ budgets, estimator: costEstimator(settings.pricing, settings.upstreamPricing), ledger, keyLimits });
+  const calls = new CallGovernance({ budgets, estimator: costEstimator(settings.pricing, settings.upstreamPricing), ledger, keyLimits, metrics });
   return { calls, budgets, keyLimits, ledger, close: async (deadlineMs) => ledger?.close(deadlineMs) };
 }
