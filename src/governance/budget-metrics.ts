@@ -45,8 +45,18 @@ export class BudgetMetrics {
   }
 
   spent(team: string, microUsd: number): void {
-    if (microUsd > 0) this.teamSpend.inc({ team: this.team(team) }, microUsd / 1_000_000);
+    if (microUsd <= 0) return;
+    let child = this.spendChildren.get(team);
+    if (child === undefined) {
+      child = this.teamSpend.labels({ team: this.team(team) });
+      if (this.spendChildren.size < MAX_TEAM_LABELS) this.spendChildren.set(team, child);
+    }
+    child.inc(microUsd / 1_000_000);
   }
+
+  /** Label children by team (label hashing per call showed in the per-request cost). */
+  private readonly spendChildren = new Map<string, { inc(value: number): void }>();
+  private readonly ratioChildren = new Map<string, { set(value: number): void }>();
 
   unavailable(failMode: string): void {
     this.unavailableCalls.inc({ fail_mode: failMode });
@@ -61,7 +71,14 @@ export class BudgetMetrics {
       const ratios: number[] = [];
       if (line.limitMicroUsd !== undefined && line.limitMicroUsd > 0) ratios.push(u.microUsd / line.limitMicroUsd);
       if (line.limitTokens !== undefined && line.limitTokens > 0) ratios.push(u.tokens / line.limitTokens);
-      if (ratios.length > 0) this.usedRatio.set({ team: this.team(team), period: line.period }, Math.max(...ratios));
+      if (ratios.length === 0) return;
+      const key = `${team}\0${line.period}`;
+      let child = this.ratioChildren.get(key);
+      if (child === undefined) {
+        child = this.usedRatio.labels({ team: this.team(team), period: line.period });
+        if (this.ratioChildren.size < 3 * MAX_TEAM_LABELS) this.ratioChildren.set(key, child);
+      }
+      child.set(Math.max(...ratios));
     });
   }
 }

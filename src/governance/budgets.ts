@@ -106,7 +106,7 @@ export class Budgets {
    */
   async reserve(principal: Principal, amount: CallCost): Promise<Reservation> {
     const now = this.now();
-    const lines = linesOf(principal, now);
+    const lines = this.linesFor(principal, now);
     if (lines.length === 0 || (amount.microUsd === 0 && amount.tokens === 0)) return NOTHING_HELD;
     const id = randomUUID();
     const group = safeId(principal.teamId);
@@ -135,7 +135,7 @@ export class Budgets {
     if (outcome.kind === 'refused') {
       const line = lines[outcome.line] as NamedLine;
       this.options.metrics?.refused(principal.teamName, line.limitMicroUsd !== undefined && !fitsUsd(line, outcome.used[outcome.line] as Used, amount) ? 'budget_usd' : 'budget_tokens');
-      throw refusal(line, outcome.used[outcome.line] as Used, amount);
+      throw refusal(line, outcome.used[outcome.line] as Used, amount, remaining);
     }
     this.openCount++;
     let ended = false;
@@ -153,6 +153,20 @@ export class Budgets {
       },
     };
   }
+
+  /**
+   * The principal's lines, computed once per principal object until the earliest of its periods
+   * ends (the store hands out one object per key version: a changed budget is a new object).
+   */
+  private linesFor(principal: Principal, now: number): NamedLine[] {
+    const known = this.lineMemo.get(principal);
+    if (known !== undefined && now < known.until) return known.lines;
+    const lines = linesOf(principal, now);
+    this.lineMemo.set(principal, { lines, until: Math.min(...lines.map((l) => l.resetAt)) });
+    return lines;
+  }
+
+  private readonly lineMemo = new WeakMap<Principal, { lines: NamedLine[]; until: number }>();
 
   private unavailable(principal: Principal, err: unknown): Reservation {
     const { failMode, metrics, logger } = this.options;
@@ -244,25 +258,45 @@ export function usd(microUsd: number): string {
   return dollars.toFixed(6).replace(/0+$/, '').replace(/\.$/, '.00');
 }
 
-function refusal(line: NamedLine, used: Used, amount: CallCost): GatewayError {
+function refusal(line: NamedLine, used: Used, amount: CallCost, remaining: Remaining): GatewayError {
   const owner = line.scope === 'key' ? `key "${line.name}"` : `team "${line.name}"`;
   const reset = new Date(line.resetAt).toISOString();
   const parts: string[] = [];
   if (line.limitMicroUsd !== undefined) parts.push(`$${usd(line.limitMicroUsd)} (used or held: $${usd(used.microUsd)}; this call may cost up to $${usd(amount.microUsd)})`);
   if (line.limitTokens !== undefined) parts.push(`${line.limitTokens} tokens (used or held: ${used.tokens}; this call may use up to ${amount.tokens})`);
-  return new GatewayError('BUDGET_EXCEEDED', `Budget exceeded: the ${periodAdjective(line.period)} budget of ${owner} is ${parts.join(' and ')}; it resets at ${reset}.`, {
-    headers: { 'x-gateway-budget-reset': reset },
-  });
+  // The remaining-budget headers too, with the reset of the budget that refused.
+  const headers: Record<string, string> = {};
+  const pairs = budgetHeaders({ ...remaining, resetAt: line.resetAt });
+  for (let i = 0; i + 1 < pairs.length; i += 2) headers[pairs[i] as string] = pairs[i + 1] as string;
+  return new GatewayError('BUDGET_EXCEEDED', `Budget exceeded: the ${periodAdjective(line.period)} budget of ${owner} is ${parts.join(' and ')}; it resets at ${reset}.`, { headers });
 }
 
 /** Answer headers of a governed key (README, Keys, teams and budgets). */
 export const BUDGET_HEADERS = { usd: 'x-gateway-budget-remaining-usd', tokens: 'x-gateway-budget-remaining-tokens', reset: 'x-gateway-budget-reset' } as const;
 
+/** Header pairs already made, per Remaining (answers that reuse the key's last values repeat them). */
+const madeHeaders = new WeakMap<Remaining, string[]>();
+/** The last reset instants in ISO form (one per period in use): toISOString showed in the per-request cost. */
+const isoMemo = new Map<number, string>();
+
+function iso(ms: number): string {
+  let text = isoMemo.get(ms);
+  if (text === undefined) {
+    if (isoMemo.size >= 16) isoMemo.clear();
+    text = new Date(ms).toISOString();
+    isoMemo.set(ms, text);
+  }
+  return text;
+}
+
 /** The header pairs for `remaining` (USD with 6 decimals: micro-dollars exactly). */
 export function budgetHeaders(remaining: Remaining): string[] {
+  const made = madeHeaders.get(remaining);
+  if (made !== undefined) return made;
   const out: string[] = [];
   if (remaining.microUsd !== undefined) out.push(BUDGET_HEADERS.usd, (remaining.microUsd / 1_000_000).toFixed(6));
   if (remaining.tokens !== undefined) out.push(BUDGET_HEADERS.tokens, String(remaining.tokens));
-  out.push(BUDGET_HEADERS.reset, new Date(remaining.resetAt).toISOString());
+  out.push(BUDGET_HEADERS.reset, iso(remaining.resetAt));
+  madeHeaders.set(remaining, out);
   return out;
 }

@@ -1,6 +1,5 @@
 import { PriceTable, type Price } from '../core/pricing.js';
 import type { TokenUsage } from '../core/token-usage.js';
-import { TopLevelObject } from '../upstream/kinds/json-edit.js';
 
 /**
  * A call's worst-case cost before it runs (issue 26: budgets reserve it, then settle to the bill).
@@ -63,12 +62,37 @@ export function estimateInputTokens(body: Buffer): number {
   return Math.ceil(body.length / BYTES_PER_TOKEN) + IMAGE_TOKENS * imageCount(body);
 }
 
-/** The body's top-level `max_tokens` when it is a non-negative integer; else 0. */
+const MAX_TOKENS_KEY = Buffer.from('"max_tokens"');
+
+/**
+ * The largest integer value of any `"max_tokens"` key in the body (the top-level one is the request's;
+ * a nested one, e.g. in a tool's schema, can only make the worst case larger: conservative); 0 when
+ * there is none. A located key, not a parse: an unescaped `"max_tokens"` can only be a key or a
+ * string value (inside a string, quotes are escaped), and a string value is not followed by a colon.
+ */
 export function maxTokensOf(body: Buffer): number {
-  const raw = TopLevelObject.parse(body)?.raw('max_tokens');
-  if (raw === undefined || raw.length > 16) return 0;
-  const n = Number(raw.toString('latin1'));
-  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  let best = 0;
+  let at = body.indexOf(MAX_TOKENS_KEY);
+  while (at !== -1) {
+    let i = at + MAX_TOKENS_KEY.length;
+    while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
+    if (body[i] === 0x3a) {
+      i++;
+      while (i < body.length && (body[i] === 0x20 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0x09)) i++;
+      let n = 0;
+      let digits = 0;
+      while (i < body.length && digits < 16 && (body[i] as number) >= 0x30 && (body[i] as number) <= 0x39) {
+        n = n * 10 + ((body[i] as number) - 0x30);
+        digits++;
+        i++;
+      }
+      // Digits followed by a fraction or exponent are not an integer: not a max_tokens the API accepts.
+      const next = body[i];
+      if (digits > 0 && digits < 16 && next !== 0x2e && next !== 0x65 && next !== 0x45) best = Math.max(best, n);
+    }
+    at = body.indexOf(MAX_TOKENS_KEY, at + MAX_TOKENS_KEY.length);
+  }
+  return best;
 }
 
 function highest(prices: readonly Price[]): Price {

@@ -36,8 +36,12 @@ export interface GovernedRequest {
   readonly receivedAt: number;
   /** `x-claude-code-session-id`, when well-formed. */
   readonly session: string | undefined;
-  /** Sets answer headers (before the head is written; ignored after). */
-  setHeaders(pairs: readonly string[]): void;
+  /**
+   * Header pairs the answer's head carries (the remaining budget), set before the head is written:
+   * the edge adds them to the head as it writes it (one write, no setHeader: that made node merge
+   * every upstream header one by one).
+   */
+  answerHeaders: readonly string[] | undefined;
 }
 
 export interface GovernanceDeps {
@@ -70,14 +74,14 @@ export class CallGovernance {
   headers(g: GovernedRequest): void {
     if (g.principal === undefined || this.deps.budgets === undefined) return;
     const remaining = this.deps.budgets.lastRemaining(g.principal);
-    if (remaining !== undefined) g.setHeaders(budgetHeaders(remaining));
+    if (remaining !== undefined) g.answerHeaders = budgetHeaders(remaining);
   }
 
   async lead(g: GovernedRequest, call: UpstreamCall, scope: CallContext, dispatch: Dispatch): Promise<FlightSource> {
     const { budgets, estimator, ledger, keyLimits } = this.deps;
     const principal = g.principal;
     const reservation = principal === undefined || budgets === undefined ? undefined : await budgets.reserve(principal, estimator.worstCase(g.endpoint, g.model, g.body));
-    if (reservation?.remaining !== undefined) g.setHeaders(budgetHeaders(reservation.remaining));
+    if (reservation?.remaining !== undefined) g.answerHeaders = budgetHeaders(reservation.remaining);
     scope.finally((outcome) => {
       const { facts } = scope;
       const meter = facts.meter;

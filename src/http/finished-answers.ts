@@ -11,6 +11,7 @@ import type { CallGovernance } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
 import type { AnswerSource, Exchange } from './exchange.js';
 import { noteRequestId } from './request-id.js';
+import { headPairs } from './governance.js';
 
 /**
  * The answer sources that serve a finished upstream answer to a request that was not on its call:
@@ -23,7 +24,7 @@ import { noteRequestId } from './request-id.js';
 export function cacheSource(flights: FlightGroup, metrics: GatewayMetrics, cache: ResponseCache, sharedCache: SharedResponseCache | undefined, governance?: CallGovernance): AnswerSource {
   const serve = async (exchange: Exchange, hit: CachedAnswer): Promise<boolean> => {
     const { res, ctx, model } = exchange;
-    await serveFinished(res, ctx, flights, hit, 'cache');
+    await serveFinished(res, ctx, flights, hit, 'cache', exchange);
     recordReuse(metrics, ctx.mode, model, hit, 'cache');
     if (exchange.governed !== undefined) governance?.reused(exchange.governed, hit, 'cache', hit.head.status, ctx.upstreamRequestId);
     return true;
@@ -50,7 +51,7 @@ export function lingeringSource(flights: FlightGroup, metrics: GatewayMetrics, l
     if (!request.coalescing) return false;
     const recent = linger.get(key);
     if (recent === undefined) return false;
-    return serveFinished(res, ctx, flights, recent, 'follower').then(() => {
+    return serveFinished(res, ctx, flights, recent, 'follower', exchange).then(() => {
       metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
       recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
       if (exchange.governed !== undefined) governance?.reused(exchange.governed, recent, 'lingering', recent.head.status, ctx.upstreamRequestId);
@@ -76,10 +77,10 @@ export function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: 
 }
 
 /** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */
-async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole): Promise<void> {
+async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole, exchange: Exchange): Promise<void> {
   ctx.role = role;
   const flight = flights.solo();
-  const outcome = flight.subscribe(res, () => [ROLE_HEADER, role]);
+  const outcome = flight.subscribe(res, () => headPairs([ROLE_HEADER, role], exchange));
   await flight.run(() => Promise.resolve({ head: answer.head, body: answer.body }));
   await outcome;
   noteRequestId(answer.head, ctx);

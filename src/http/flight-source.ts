@@ -16,6 +16,7 @@ import type { Exchange } from './exchange.js';
 import type { RequestClass } from './request-class.js';
 import { keepAnswer } from './finished-answers.js';
 import { noteRequestId } from './request-id.js';
+import { headPairs } from './governance.js';
 
 export interface FlightSourceDeps {
   readonly flights: FlightGroup;
@@ -60,7 +61,7 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Pr
     const served = flight.subscribe(res, () => {
       if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
       if (ctx.role !== 'follower') observeOverhead(metrics, ctx, flight);
-      return [ROLE_HEADER, ctx.role as string];
+      return headPairs([ROLE_HEADER, ctx.role as string], exchange);
     });
     if (joined) metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
     else lead(deps, exchange, flight);

@@ -3,14 +3,16 @@ import { claudeCodeSession } from '../governance/govern.js';
 import type { KeyLimits } from '../governance/key-limits.js';
 import { contextOf } from './context.js';
 import type { Exchange } from './exchange.js';
-import type { Stage } from './stage.js';
+import type { ServerResponse } from 'node:http';
+import type { Principal } from '../governance/model.js';
+import type { Next, Stage } from './stage.js';
 
 /**
  * The edge's side of governance (issue 26): what the answer sources hand it of a request. Built
  * only for a request governance applies to (a database key's, or any while a ledger is kept).
  */
 export function governedRequest(governance: CallGovernance | undefined, exchange: Exchange): GovernedRequest | undefined {
-  const { ctx, res, req } = exchange;
+  const { ctx, req } = exchange;
   if (governance === undefined || !governance.applies(ctx)) return undefined;
   return {
     principal: ctx.principal,
@@ -20,11 +22,14 @@ export function governedRequest(governance: CallGovernance | undefined, exchange
     body: Buffer.isBuffer(exchange.body) ? exchange.body : null,
     receivedAt: ctx.receivedAt,
     session: claudeCodeSession(req.headers['x-claude-code-session-id']),
-    setHeaders: (pairs) => {
-      if (res.headersSent) return;
-      for (let i = 0; i + 1 < pairs.length; i += 2) res.setHeader(pairs[i] as string, pairs[i + 1] as string);
-    },
+    answerHeaders: undefined,
   };
+}
+
+/** The head's own pairs (the coalescing role) plus governance's, if any. */
+export function headPairs(own: readonly string[], exchange: Exchange): readonly string[] {
+  const extra = exchange.governed?.answerHeaders;
+  return extra === undefined ? own : [...own, ...extra];
 }
 
 /**
@@ -32,14 +37,19 @@ export function governedRequest(governance: CallGovernance | undefined, exchange
  * before anything is read or sent; the concurrency slot is released when the response is over.
  */
 export function keyLimitsStage(limits: KeyLimits): Stage {
-  return async (req, res, next) => {
-    const principal = contextOf(req).principal;
-    if (principal === undefined) {
-      next();
-      return;
-    }
+  const admit = async (principal: Principal, res: ServerResponse, next: Next): Promise<void> => {
     const release = await limits.admit(principal);
     res.once('close', release);
     next();
+  };
+  return (req, res, next) => {
+    const principal = contextOf(req).principal;
+    const l = principal?.limits;
+    // Most keys have no per-key limits: no promise for them.
+    if (principal === undefined || (l?.requestsPerMinute === undefined && l?.tokensPerMinute === undefined && l?.maxConcurrent === undefined)) {
+      next();
+      return undefined;
+    }
+    return admit(principal, res, next);
   };
 }

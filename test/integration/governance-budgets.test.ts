@@ -28,6 +28,8 @@ describe('budgets at the edge (one instance)', () => {
       assert.equal(body.type, 'permission_error');
       assert.match(body.message, /^Budget exceeded: the daily budget of key "alice-laptop" is \$0\.\d+ \(used or held: \$0\.00; this call may cost up to \$0\.\d+\); it resets at \d{4}-\d\d-\d\dT00:00:00\.000Z\.$/);
       assert.equal(seen, 1, 'the SDK did not retry');
+      assert.equal(err.headers.get('x-gateway-budget-remaining-usd'), (Math.floor(worst.microUsd / 2) / 1e6).toFixed(6));
+      assert.match(err.headers.get('x-gateway-budget-reset') ?? '', /T00:00:00\.000Z$/);
       assert.equal(stack.mock.stats().requests, 0, 'nothing reached upstream');
       assert.equal(stack.gateway.governance?.budgets.open, 0);
       // Calls without a principal (static keys, pass-through) are not governed.

@@ -20,8 +20,12 @@ test('input estimate is never under a count of one token per 2 bytes for ordinar
   assert.ok(estimateInputTokens(body({ messages: [{ role: 'user', content: cjk }] })) >= cjk.length);
 });
 
-test('max_tokens: the top-level integer, else 0', () => {
+test('max_tokens: the largest integer max_tokens key (the top-level one, or a larger nested one: conservative), else 0', () => {
   assert.equal(maxTokensOf(body({ max_tokens: 1024, messages: [{ max_tokens: 99 }] })), 1024);
+  assert.equal(maxTokensOf(body({ max_tokens: 10, tools: [{ input_schema: { max_tokens: 5000 } }] })), 5000);
+  assert.equal(maxTokensOf(body({ max_tokens: 10, messages: [{ role: 'user', content: '"max_tokens": 99999' }] })), 10, 'quoted text inside a string is escaped: not a key');
+  assert.equal(maxTokensOf(Buffer.from('{"max_tokens" :\n 77}')), 77);
+  assert.equal(maxTokensOf(body({ max_tokens: 1.5 })), 0);
   assert.equal(maxTokensOf(body({ messages: [] })), 0);
   assert.equal(maxTokensOf(body({ max_tokens: 'lots' })), 0);
   assert.equal(maxTokensOf(body({ max_tokens: -5 })), 0);
