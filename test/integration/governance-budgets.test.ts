@@ -5,7 +5,9 @@ import { costEstimator } from '../../src/governance/cost-estimate.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { MemoryLedger, PRINCIPAL_HEADER, principalsByHeader, testPrincipal } from '../helpers/governance.js';
 import { scriptedUpstream, sseEvent } from '../helpers/scripted-upstream.js';
-import { startStack, startTestGateway, TEST_API_KEY } from '../helpers/stack.js';
+import { LogCapture, startStack, startTestGateway, TEST_API_KEY } from '../helpers/stack.js';
+import { startRedis } from '../helpers/redis-server.js';
+import { metric, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 
 const MODEL = 'claude-sonnet-4-5';
@@ -129,4 +131,38 @@ describe('budgets at the edge (one instance)', () => {
       await mock.close();
     }
   });
+});
+
+describe('BUDGET_FAIL_MODE with the budget counters (Redis) unreachable', () => {
+  for (const mode of ['closed', 'open'] as const) {
+    test(`${mode}: governed calls are ${mode === 'closed' ? 'refused with 503 overloaded_error' : 'admitted unchecked'}, counted, one log line`, async () => {
+      const redis = await startRedis();
+      const redisUrl = redis.url;
+      await redis.stop();
+      const mock = await createMockUpstream();
+      const ledger = new MemoryLedger();
+      const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: 100 * worst.microUsd }] });
+      const logs = new LogCapture();
+      const gateway = await startTestGateway({ UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, BUDGET_FAIL_MODE: mode }, logs, { governance: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
+      try {
+        const client = new Anthropic({ apiKey: TEST_API_KEY, baseURL: gateway.url, maxRetries: 0, defaultHeaders: { [PRINCIPAL_HEADER]: 'alice' } });
+        for (let i = 0; i < 2; i++) {
+          const result = await client.messages.create({ ...params, messages: [{ role: 'user', content: `call ${i}` }] }).then(() => 'answered', (e: unknown) => e);
+          if (mode === 'open') assert.equal(result, 'answered');
+          else {
+            assert.ok(result instanceof Anthropic.APIError && result.status === 503, String(result));
+            assert.equal((result.error as { error: { type: string } }).error.type, 'overloaded_error');
+          }
+        }
+        assert.equal(mock.stats().requests, mode === 'open' ? 2 : 0);
+        assert.equal(await metric(gateway.url, 'claude_gateway_budget_unavailable_total', { fail_mode: mode }), 2);
+        assert.equal(logs.records().filter((r) => String(r.msg).startsWith('budgets cannot be checked')).length, 1);
+        // Static keys and pass-through are not governed: never refused for it.
+        await new Anthropic({ apiKey: TEST_API_KEY, baseURL: gateway.url, maxRetries: 0 }).messages.create(params);
+      } finally {
+        await gateway.shutdown();
+        await mock.close();
+      }
+    });
+  }
 });
