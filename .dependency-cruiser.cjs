@@ -18,6 +18,8 @@ const LAYERS = [
   { name: 'coordination', path: '^src/coordination/', holds: "Redis: implements pipeline's ports" },
   { name: 'governance', path: '^src/governance/', holds: 'keys, teams, budgets, the spend ledger and their store' },
   { name: 'http', path: '^src/http/', holds: 'the edge' },
+  { name: 'admin', path: '^src/admin/', holds: 'the admin API (keys, teams, spend) on its own listener' },
+  { name: 'console', path: '^src/console/', holds: 'the web console on the admin listener: sessions, pages, live readings, its browser modules' },
   { name: 'server', path: '^src/(app|server|config|config-typos)\\.ts$', holds: 'wiring: reads the configuration, builds every part, owns start and stop' },
   // Entry points: the process, the command line, and the tools outside the production build (the
   // demos in tools/demo/ and the benchmarks) that start a gateway with its mock.

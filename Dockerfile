@@ -33,6 +33,8 @@ WORKDIR /app
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/dist/src ./dist/src
 COPY --chown=node:node package.json ./package.json
+# The embedded governance store (GOVERNANCE_DATA_DIR, when ADMIN_API_KEY is set without DATABASE_URL): mount a volume here.
+RUN mkdir -p /app/data/governance && chown -R node:node /app/data
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

@@ -24,7 +24,7 @@ const principal: Principal = {
 let written = 0;
 const config = loadConfig();
 await startGateway(config, createLogger(config.logLevel), {
-  governance: {
+  admission: {
     spend: { spendSince: () => Promise.resolve({ microUsd: 0, tokens: 0 }) },
     ledger: {
       insertLedger: (rows: readonly LedgerRow[]) => {

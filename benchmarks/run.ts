@@ -11,6 +11,7 @@ import { chunkFrame } from '../tools/mock-upstream/provider-framing.js';
 import { EventStreamToSse } from '../src/upstream/kinds/bedrock-stream.js';
 import { pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream } from './workloads.js';
+import { PROMPT_CACHE_WORKLOAD, promptCacheRun, type PromptCacheResult } from './prompt-cache.js';
 
 /**
  * `npm run bench`: the gateway beside nginx and a bare node:http + undici proxy, in the same run.
@@ -21,7 +22,7 @@ import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream
  * is about coalescing (it says so). Traffic stays on 127.0.0.1; every phase is bounded in count and time.
  *
  *   npm run bench                  all phases (about 10 minutes)
- *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds
+ *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds,prompt-cache
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
@@ -754,6 +755,43 @@ async function main(): Promise<void> {
     await mock.stop();
     report.soak = { seconds: soakSeconds, requests: i, rssSamplesMiB: samples };
     out(`\n## Soak (${soakSeconds} s mixed traffic, 32 connections, distinct bodies): ${i} requests; RSS every 30 s (MiB): ${samples.map((s) => fmt(s, 1)).join(', ')}`);
+  }
+
+  if (phase('prompt-cache')) {
+    // Cache-affinity routing on the caching mock: one key, three keys without affinity, three with it (benchmarks/prompt-cache.ts).
+    const mock = await startMock('1');
+    const gatewayKey = HEADERS['x-api-key'];
+    const keys = { BENCH_KEY_1: 'sk-ant-bench-key-one-00000', BENCH_KEY_2: 'sk-ant-bench-key-two-00000', BENCH_KEY_3: 'sk-ant-bench-key-three-000' };
+    const entries = (n: number): string => JSON.stringify(Object.keys(keys).slice(0, n).map((env, i) => ({ name: `key-${i + 1}`, url: mock.url, api_key_env: env })));
+    const configurations: [string, Record<string, string>][] = [
+      ['one key (upper bound)', { UPSTREAMS: entries(1) }],
+      ['three keys, no affinity', { UPSTREAMS: entries(3), CACHE_AFFINITY: 'off' }],
+      ['three keys, affinity', { UPSTREAMS: entries(3), CACHE_AFFINITY: 'on' }],
+    ];
+    const results: Record<string, PromptCacheResult> = {};
+    for (const [name, env] of configurations) {
+      // Every configuration starts with cold caches.
+      await fetch(`${mock.url}/_mock/reset`, { method: 'POST' });
+      const gateway = await startGateway('0', mock.url, { ...gatewayEnv, GATEWAY_API_KEYS: gatewayKey, ...keys, ...env });
+      results[name] = await promptCacheRun(gateway.url, gatewayKey);
+      await gateway.stop();
+    }
+    await mock.stop();
+    const upper = results['one key (upper bound)']?.readShare ?? NaN;
+    const affinity = results['three keys, affinity'];
+    const busiest = (r: PromptCacheResult): number => Math.max(...Object.values(r.perKey)) / Math.max(1, r.calls - r.errors);
+    const met = affinity !== undefined && affinity.errors === 0 && affinity.readShare >= 0.95 * upper && busiest(affinity) <= 0.4;
+    report.promptCache = { workload: PROMPT_CACHE_WORKLOAD, results, targetMet: met };
+    const w = PROMPT_CACHE_WORKLOAD;
+    out(`\n## Prompt cache: cache-affinity routing (${w.sessions} Claude-Code-like sessions x ${w.turns} turns, interleaved, ${w.concurrency} at a time; 20k-token head per project; the caching mock)`);
+    out(machineLine());
+    out('| configuration | calls | errors | cache-read share of input tokens | vs one key | input / cache write / cache read tokens | USD (list prices) | calls per key | busiest key | seconds |');
+    out('|---|---|---|---|---|---|---|---|---|---|');
+    for (const [name, r] of Object.entries(results)) {
+      const load = Object.entries(r.perKey).sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${k}: ${v}`).join(', ');
+      out(`| ${name} | ${r.calls} | ${r.errors} | ${pct(r.readShare)} | ${pct(r.readShare / upper)} | ${r.tokens.input} / ${r.tokens.cache_creation} / ${r.tokens.cache_read} | ${fmt(r.usd)} | ${load} | ${pct(busiest(r))} | ${fmt(r.seconds, 1)} |`);
+    }
+    out(`Target (affinity reaches 95 % of the one-key read share, no key above 40 % of the calls): ${met ? 'met' : 'NOT met'}.`);
   }
 
   out('\n```json');

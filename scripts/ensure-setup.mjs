@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 // Makes `npm test` and `npm run demo` work on a fresh clone: installs the locked npm dependencies
 // when they are missing and, for the tests, the Debian tools they drive for real (promtool and
-// prometheus, redis-server, docker-compose to validate the compose file). With --build (the demo
+// prometheus, redis-server, docker-compose to validate the compose file, chromium for the console's
+// browser tests, PostgreSQL's server binaries for the governance store tests). With --build (the demo
 // and the mock), it then compiles the gateway with its tools (dist/src and dist/tools), saying so
 // first: tsc takes 15-30 s and prints nothing while it works. Plain Node, no dependencies: it runs
 // before they exist.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 
 const forTests = process.argv.includes('--tests');
@@ -28,8 +29,13 @@ if (forTests) {
     }
   };
   // command -> Debian package
-  const tools = { promtool: 'prometheus', prometheus: 'prometheus', 'redis-server': 'redis-server', 'docker-compose': 'docker-compose' };
+  const tools = { promtool: 'prometheus', prometheus: 'prometheus', 'redis-server': 'redis-server', 'docker-compose': 'docker-compose', chromium: 'chromium' };
   const missing = [...new Set(Object.entries(tools).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];
+  // Debian keeps PostgreSQL's server binaries off PATH, in /usr/lib/postgresql/<version>/bin
+  // (test/helpers/postgres-server.ts starts them from there).
+  const pgRoot = '/usr/lib/postgresql';
+  const hasPostgres = existsSync(pgRoot) && readdirSync(pgRoot).some((version) => existsSync(`${pgRoot}/${version}/bin/initdb`));
+  if (!hasPostgres) missing.push('postgresql');
   if (missing.length > 0) {
     const root = typeof process.getuid === 'function' && process.getuid() === 0;
     if (!root || !has('apt-get')) {

@@ -10,13 +10,14 @@ import type { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Store } from 'express-rate-limit';
 import type { SharedResponseCache } from './coordination/shared-cache.js';
 import { anthropicErrorBody, GatewayError } from './core/errors.js';
-import { authenticate, type TenantHasher } from './http/auth.js';
+import { authenticate, type DatabaseKeys, type TenantHasher } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
+import { CacheBreaks } from './observability/cache-breaks.js';
 import { contextOf } from './http/context.js';
 import { keyLimitsStage } from './http/governance.js';
-import type { Governance } from './governance/index.js';
+import type { Admission } from './governance/admission.js';
 import type { Principal } from './governance/model.js';
 import { rateLimiter } from './http/rate-limit.js';
 import { checkTarget } from './http/target.js';
@@ -41,11 +42,13 @@ export interface AppDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Turns credentials into tenant ids (keyed with TENANT_HASH_KEY). */
   tenants: TenantHasher;
+  /** Keys issued by the gateway (ADMIN_API_KEY set), held in memory. */
+  databaseKeys?: DatabaseKeys | undefined;
   /** Budgets, per-key limits and the ledger (issue 26), when a governance store is wired. */
-  governance?: Governance | undefined;
+  admission?: Admission | undefined;
   /**
-   * Names the principal of a request after auth. The seam for database keys until the store's auth
-   * sets `ctx.principal` itself (then this goes); tests use it with an in-memory principal.
+   * Names the principal of a request after auth, when auth named none (tests: an in-memory principal
+   * without a database key).
    */
   principalOf?: ((req: IncomingMessage) => Principal | undefined) | undefined;
 }
@@ -84,19 +87,20 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     checkTarget(),
     system,
     capacity,
-    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants }),
+    authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants, databaseKeys: deps.databaseKeys }),
     ...(principalOf === undefined ? [] : [identify(principalOf)]),
     ...(limiter === undefined ? [] : [limiter]),
-    ...(deps.governance === undefined ? [] : [keyLimitsStage(deps.governance.keyLimits)]),
-    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, governance: deps.governance?.calls }),
+    ...(deps.admission === undefined ? [] : [keyLimitsStage(deps.admission.keyLimits)]),
+    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, cacheAffinity: config.cacheAffinity && config.upstreams.length > 1, cacheBreaks: new CacheBreaks(metrics.promptCacheBreaks, metrics.modes, logger), governance: deps.admission?.calls }),
   ];
   return compose(stages, errorHandler(logger));
 }
 
-/** Sets the request's principal from `principalOf` (see AppDeps.principalOf). */
+/** Sets the request's principal from `principalOf` when auth set none (see AppDeps.principalOf). */
 function identify(principalOf: (req: IncomingMessage) => Principal | undefined): Stage {
   return (req, _res, next) => {
-    contextOf(req).principal = principalOf(req);
+    const ctx = contextOf(req);
+    ctx.principal ??= principalOf(req);
     next();
   };
 }

@@ -102,6 +102,20 @@ const redisUrls = (name: 'REDIS_URL' | 'REDIS_CLUSTER_NODES') =>
           : 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port (or redis://host:port, rediss://user:password@host:port; percent-encode a password that contains , / ? or #)',
     });
 
+/** A PostgreSQL connection URL (node-postgres reads it); the message never echoes it (it may hold a password). */
+const postgresUrl = (name: string) =>
+  z.string().refine(
+    (v) => {
+      try {
+        const u = new URL(v);
+        return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { error: `${name} must be a postgres:// or postgresql:// URL with a host, e.g. postgres://gateway:password@db:5432/gateway (percent-encode / ? # @ in the password)` },
+  );
+
 /** A readable PEM file; its content. */
 const pemFile = (name: string) =>
   z.string().transform((path, ctx) => {
@@ -179,6 +193,7 @@ const VARIABLES = {
   UPSTREAM_URL: { schema: httpUrl('UPSTREAM_URL'), default: 'https://api.anthropic.com', description: 'Claude API base URL; may carry a path prefix' },
   UPSTREAMS: { schema: z.string(), description: 'JSON array of upstreams (name, kind, url, tier, weight, api_key_env, models, ...) for failover; replaces UPSTREAM_URL (README "Failover")' },
   UPSTREAMS_FILE: { schema: z.string(), description: 'JSON or YAML file holding the UPSTREAMS array (instead of UPSTREAMS)' },
+  CACHE_AFFINITY: { schema: bool('CACHE_AFFINITY'), default: 'true', description: 'prefer the upstream key that last served the same cached prompt head (tools and system with a cache_control breakpoint) for the tenant while it is warm; health always overrides it' },
   FAILOVER_MAX_ATTEMPTS: { schema: int('FAILOVER_MAX_ATTEMPTS', 1, 64), default: '3', description: 'upstream attempts one client call may make in total, failover moves and retries together (moves past open breakers are free) [3]' },
   PUBLIC_URL: { schema: httpUrl('PUBLIC_URL'), description: 'the gateway\'s own base URL, used to rewrite batch results_url (unset: from the request\'s Host)' },
   BASE_PATH: { schema: basePath('BASE_PATH'), default: '', description: 'path prefix clients use in their base URL (e.g. /anthropic), removed before forwarding' },
@@ -205,12 +220,19 @@ const VARIABLES = {
   ANTHROPIC_API_KEY: { schema: z.string().min(1, { error: 'ANTHROPIC_API_KEY must not be empty when set' }), description: 'upstream key the gateway injects (requires GATEWAY_API_KEYS or ALLOW_OPEN_GATEWAY)', secret: true },
   ALLOW_OPEN_GATEWAY: { schema: bool('ALLOW_OPEN_GATEWAY'), default: 'false', description: 'allow ANTHROPIC_API_KEY without gateway keys' },
   TENANT_HASH_KEY: { schema: z.string().min(32, { error: 'TENANT_HASH_KEY must be at least 32 characters (a random secret, the same on every instance)' }), description: 'secret key of the HMAC that turns credentials into tenant ids (logs, coalescing, cache); same on every instance', secret: true },
+  ADMIN_API_KEY: { schema: z.string().min(32, { error: 'ADMIN_API_KEY must be at least 32 characters (a random secret)' }), description: 'admin credential (Authorization: Bearer) of the admin API; setting it turns on the governance store (database keys, teams, spend ledger) and the admin listener', secret: true },
+  ADMIN_HOST: { schema: z.string().min(1, { error: 'ADMIN_HOST must not be empty' }), default: '127.0.0.1', description: 'admin listener address (loopback: the admin API never faces the clients\' network unless you say so)' },
+  ADMIN_PORT: { schema: int('ADMIN_PORT', 0, 65535), default: '8081', description: 'admin listener port (0 = any free port); must differ from PORT' },
+  DATABASE_URL: { schema: postgresUrl('DATABASE_URL'), description: 'postgres(ql):// URL of the PostgreSQL every instance shares for keys, teams and the ledger; unset = embedded PGlite in GOVERNANCE_DATA_DIR (one instance)', secret: true },
+  GOVERNANCE_DATA_DIR: { schema: z.string().min(1, { error: 'GOVERNANCE_DATA_DIR must not be empty' }), default: 'data/governance', description: 'directory of the embedded store (PGlite) when DATABASE_URL is unset, relative to the working directory; memory: keeps nothing (tests)' },
+  GOVERNANCE_POLL_MS: { schema: int('GOVERNANCE_POLL_MS', 100, 5_000), default: '1000', description: 'how often each instance reads key and team changes from the store (revocations, rotations, limits, budgets apply within this plus one query)' },
   ALLOWED_HOSTS: { schema: hostList('ALLOWED_HOSTS'), description: 'Host header values batch results_url may be built from (default: the listen address and localhost, with the listen port)' },
   MODELS: { schema: nameList('MODELS'), description: 'model ids that always get their own metric label (others earn one from a 2xx upstream answer)' },
   COALESCE: { schema: bool('COALESCE'), default: 'true', description: 'share one upstream call among identical in-flight requests' },
   COALESCE_MAX_REPLAY_BYTES: { schema: int('COALESCE_MAX_REPLAY_BYTES', 0, 1024 * 1024 * 1024), default: String(4 * 1024 * 1024), description: 'body bytes a flight keeps for late joiners; past it, new arrivals lead their own flight' },
   COALESCE_SUBSCRIBER_BUFFER_BYTES: { schema: int('COALESCE_SUBSCRIBER_BUFFER_BYTES', 1024, 1024 * 1024 * 1024), default: String(1024 * 1024), description: 'how far (beyond the replay) one client may fall behind the newest byte before it alone is dropped' },
   COALESCE_LINGER_MS: { schema: int('COALESCE_LINGER_MS', 0, 60_000), default: '100', description: 'keep a finished complete 2xx answer (plain or stream) this long for identical arrivals; 0 = off' },
+  COALESCE_REJOIN_MS: { schema: int('COALESCE_REJOIN_MS', 0, 60_000), default: '0', description: 'when the last client of a shared call leaves before its answer completed, keep the call this long for an identical request to join with full replay (a retry never pays twice); nobody joins: aborted when the window ends; 0 = off (aborted at once)' },
   COALESCE_LINGER_CATCHUP_MS: { schema: int('COALESCE_LINGER_CATCHUP_MS', 0, 60_000), default: '2000', description: 'past COALESCE_LINGER_MS, a lingering answer still serves identical requests for at most this long while the gateway has not been idle once since the call ended (they may have waited in its sockets since within the window); 0 = off' },
   CLIENT_WRITE_STALL_MS: { schema: int('CLIENT_WRITE_STALL_MS', 100, MS_DAY), default: '30000', description: 'A client whose socket takes no byte for this long while bytes wait for it is dropped (alone)' },
   MAX_SSE_EVENT_BYTES: { schema: int('MAX_SSE_EVENT_BYTES', 1024, 1024 * 1024 * 1024), default: String(8 * 1024 * 1024), description: 'One upstream stream event larger than this fails the stream with a final SSE error event' },
@@ -318,7 +340,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const v = parsed.data;
   const problems: string[] = [];
-  if (v.ANTHROPIC_API_KEY !== undefined && v.GATEWAY_API_KEYS === undefined && !v.ALLOW_OPEN_GATEWAY) {
+  // With ADMIN_API_KEY every API request needs a gateway key (static or from the database): not open.
+  const keyed = v.GATEWAY_API_KEYS !== undefined || v.ADMIN_API_KEY !== undefined;
+  if (v.ANTHROPIC_API_KEY !== undefined && !keyed && !v.ALLOW_OPEN_GATEWAY) {
     problems.push(
       'ANTHROPIC_API_KEY is set but GATEWAY_API_KEYS is not: anyone who reaches the gateway would spend your key. ' +
         'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
@@ -331,6 +355,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       `${redisVariable} is set but TENANT_HASH_KEY is not: instances would hash tenants with different random keys, ` +
         'so cross-instance coalescing and the shared cache could never match. Set TENANT_HASH_KEY to the same secret on every instance',
     );
+  }
+  if (v.ADMIN_API_KEY !== undefined) {
+    if (v.GATEWAY_API_KEYS?.includes(v.ADMIN_API_KEY) === true) {
+      problems.push('ADMIN_API_KEY equals a GATEWAY_API_KEYS entry: the admin credential must be a secret of its own (a client key must never administer)');
+    }
+    if (v.ADMIN_PORT === v.PORT && v.PORT !== 0) problems.push('ADMIN_PORT equals PORT: the admin API needs a listener of its own (README, "Keys, teams and budgets")');
+    if (v.DATABASE_URL === undefined && v.WORKERS > 1) {
+      problems.push('ADMIN_API_KEY with WORKERS > 1 needs DATABASE_URL: the embedded store (GOVERNANCE_DATA_DIR) belongs to one process');
+    }
   }
   let upstreamCa: string | undefined;
   if (v.UPSTREAM_CA_FILE !== undefined) {
@@ -345,7 +378,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (v.UPSTREAMS !== undefined || v.UPSTREAMS_FILE !== undefined) {
     if (presentOnly(env).UPSTREAM_URL !== undefined) problems.push('UPSTREAM_URL and UPSTREAMS/UPSTREAMS_FILE are both set: list every upstream in UPSTREAMS');
     upstreams = parseUpstreams({ inline: v.UPSTREAMS, file: v.UPSTREAMS_FILE }, env, problems);
-    if (upstreams?.some((u) => u.holdsCredentials) === true && v.GATEWAY_API_KEYS === undefined && !v.ALLOW_OPEN_GATEWAY) {
+    if (upstreams?.some((u) => u.holdsCredentials) === true && !keyed && !v.ALLOW_OPEN_GATEWAY) {
       problems.push(
         'UPSTREAMS holds credentials (api_key_env, bedrock or vertex) but GATEWAY_API_KEYS is not set: anyone who reaches the gateway would spend them. ' +
           'Set GATEWAY_API_KEYS, or ALLOW_OPEN_GATEWAY=true to run open on purpose',
@@ -384,6 +417,8 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
     injectsCredentials: targets.some((t) => t.holdsCredentials),
     /** Upstream attempts one client call may make in total, failover moves and retries together. */
     failoverMaxAttempts: v.FAILOVER_MAX_ATTEMPTS,
+    /** Cache-affinity routing among the keys that may serve a call (pipeline/affinity/). */
+    cacheAffinity: v.CACHE_AFFINITY,
     publicUrl: v.PUBLIC_URL?.replace(/\/+$/, ''),
     basePath: v.BASE_PATH,
     logLevel: v.LOG_LEVEL,
@@ -417,6 +452,8 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
     coalesceMaxReplayBytes: v.COALESCE_MAX_REPLAY_BYTES,
     coalesceSubscriberBufferBytes: v.COALESCE_SUBSCRIBER_BUFFER_BYTES,
     coalesceLingerMs: v.COALESCE_LINGER_MS,
+    /** A shared call nobody listens to any more waits this long for an identical request before it is aborted; 0 = aborted at once. */
+    coalesceRejoinMs: v.COALESCE_REJOIN_MS,
     /** Past the window, how long a lingering answer may still serve while the event loop has not been idle since the call ended. */
     coalesceLingerCatchUpMs: v.COALESCE_LINGER_CATCHUP_MS,
     clientWriteStallMs: v.CLIENT_WRITE_STALL_MS,
@@ -439,6 +476,22 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
             tlsCa: v.REDIS_TLS_CA_FILE,
             streamMaxBytes: v.REDIS_STREAM_MAX_BYTES,
             cacheMaxEntryBytes: v.REDIS_CACHE_MAX_ENTRY_BYTES,
+          }),
+    /**
+     * Keys, teams and the spend ledger (issue 26), on when ADMIN_API_KEY is set: database keys are
+     * accepted next to GATEWAY_API_KEYS and the admin API listens on its own address.
+     */
+    governance:
+      v.ADMIN_API_KEY === undefined
+        ? undefined
+        : Object.freeze({
+            adminApiKey: v.ADMIN_API_KEY,
+            adminHost: v.ADMIN_HOST,
+            adminPort: v.ADMIN_PORT,
+            /** PostgreSQL shared by every instance; undefined: PGlite in dataDir. */
+            databaseUrl: v.DATABASE_URL,
+            dataDir: v.GOVERNANCE_DATA_DIR,
+            pollMs: v.GOVERNANCE_POLL_MS,
           }),
     workers: v.WORKERS,
     /** Requests in progress at most; past it the API answers 529 overloaded_error at once (bounds every per-request structure). */

@@ -2,7 +2,7 @@
 import './v8-heap.js';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
-import { runCli } from './cli.js';
+import { CLI_VARIABLES, runAdminCli, runCli } from './cli.js';
 import { ConfigError, loadConfig } from './config.js';
 import { nearMissVariables } from './config-typos.js';
 import { startTracing } from './observability/tracing.js';
@@ -16,6 +16,13 @@ async function main(): Promise<void> {
   const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
   // --help, --version, --print-config answer and exit; only a bare command starts the gateway.
   const cli = runCli(process.argv.slice(2), process.env, version);
+  if (cli.kind === 'admin') {
+    const outcome = await runAdminCli(process.argv.slice(2), process.env);
+    process.stdout.write(outcome.stdout);
+    process.stderr.write(outcome.stderr);
+    process.exitCode = outcome.code;
+    return;
+  }
   if (cli.kind === 'exit') {
     process.stdout.write(cli.stdout);
     process.stderr.write(cli.stderr);
@@ -48,7 +55,8 @@ async function main(): Promise<void> {
   const worker = cluster.isWorker ? process.env[WORKER_SLOT_VARIABLE] : undefined;
   // WORKERS > 1: every line says which worker wrote it (the `worker` of the per-worker metrics).
   const logger = worker === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker });
-  for (const { name, closest } of nearMissVariables(process.env, config.upstreams.flatMap((u) => u.apiKeyEnv ?? []))) {
+  // ADMIN_URL is the admin command line's (cli.ts), not the gateway's: set next to ADMIN_API_KEY, it is no typo.
+  for (const { name, closest } of nearMissVariables(process.env, [...config.upstreams.flatMap((u) => u.apiKeyEnv ?? []), ...CLI_VARIABLES])) {
     logger.warn({ variable: name, closest }, `${name} is not a variable the gateway knows and is ignored: did you mean ${closest}?`);
   }
   const gateway = await startGateway(config, logger, { tracer: tracing?.tracer, worker });

@@ -14,6 +14,8 @@ import { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { PriceTable } from './core/pricing.js';
 import { Breakers } from './pipeline/breaker.js';
+import { AffinityTable } from './pipeline/affinity/table.js';
+import { CacheAffinity } from './pipeline/affinity/cache-affinity.js';
 import { RetryBudget } from './upstream/retry.js';
 import { upstreamChain } from './pipeline/call/index.js';
 import { onFlightHookError } from './pipeline/coalesce/flight.js';
@@ -21,8 +23,11 @@ import { closeQueuedWithSocket } from './http/pipelined.js';
 import { RequestTracing } from './observability/tracing.js';
 import { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Tracer } from '@opentelemetry/api';
+import { readFileSync } from 'node:fs';
+import { startGovernance, type Governance } from './governance/index.js';
+import { startAdminListener, type AdminListener } from './admin/server.js';
 import type { IncomingMessage } from 'node:http';
-import { startGovernance, type Governance, type GovernancePorts } from './governance/index.js';
+import { startAdmission, type Admission, type AdmissionPorts } from './governance/admission.js';
 import type { Principal } from './governance/model.js';
 
 /** How long shutdown waits for queued ledger rows to be written. */
@@ -37,8 +42,14 @@ export interface Gateway {
   /** In-flight upstream calls that identical requests can join. */
   readonly flights: FlightGroup;
   readonly metrics: GatewayMetrics;
-  /** Budgets, key limits and the ledger writer, when governance is wired. */
+  /** The circuit breakers per (upstream, model or endpoint). */
+  readonly breakers: Breakers;
+  /** Keys, teams and the ledger (ADMIN_API_KEY set): the store and the in-memory key cache. */
   readonly governance: Governance | undefined;
+  /** The admin API's listener (ADMIN_API_KEY set). */
+  readonly admin: AdminListener | undefined;
+  /** Budgets, per-key limits and the ledger writer (with the store, or GatewayOptions.admission). */
+  readonly admission: Admission | undefined;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -57,10 +68,10 @@ export interface GatewayOptions {
   /** WORKERS > 1: this worker's slot; /metrics then answers for every worker (see GatewayMetrics). */
   worker?: string | undefined;
   /**
-   * Budgets, per-key limits and the spend ledger (issue 26) over the store's ports; off without.
-   * `principalOf` names a request's principal until the store's auth sets it (tests use it).
+   * Budgets, per-key limits and the spend ledger (issue 26) over these ports instead of the store's
+   * (tests: in-memory fakes). `principalOf` names a request's principal when auth named none.
    */
-  governance?: (GovernancePorts & { principalOf?: (req: IncomingMessage) => Principal | undefined }) | undefined;
+  admission?: (AdmissionPorts & { principalOf?: (req: IncomingMessage) => Principal | undefined }) | undefined;
 }
 
 export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
@@ -69,6 +80,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     maxReplayBytes: config.coalesceMaxReplayBytes,
     maxSubscriberBufferBytes: config.coalesceSubscriberBufferBytes,
     writeStallMs: config.clientWriteStallMs,
+    rejoinMs: config.coalesceRejoinMs,
+    // Every waiting flight was a request in progress moments ago: the same bound.
+    maxRejoinWaiting: config.maxConcurrentRequests,
   });
   onFlightHookError((err) => logger.error({ err }, 'flight resource hook failed (contained)'));
   const metrics = new GatewayMetrics({
@@ -92,6 +106,11 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const coordination =
     config.redis === undefined ? undefined : (await import('./coordination/index.js')).startCoordination(config.redis, config, metrics, logger);
   if (coordination === undefined) logCoordinationMode('local', [], logger);
+  // Cache-affinity routing needs a choice to make: more than one upstream (key).
+  const affinity =
+    config.cacheAffinity && upstream.size > 1
+      ? new CacheAffinity({ table: new AffinityTable(), shared: coordination?.sharedAffinity, refuses: (name, model, endpoint) => breakers.refuses(name, model, endpoint), metrics })
+      : undefined;
   const upstreamCall = upstreamChain({
     upstreams: upstream,
     failoverMaxAttempts: config.failoverMaxAttempts,
@@ -104,17 +123,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     shared: coordination?.shared,
     maxSseEventBytes: config.maxSseEventBytes,
     breakerProbeTimeoutMs: config.breaker.probeTimeoutMs,
+    affinity,
   });
-  const governance =
-    options.governance === undefined
-      ? undefined
-      : startGovernance(
-          options.governance,
-          { failMode: config.budgetFailMode, pricing: config.pricing, upstreamPricing: new Map(config.upstreams.flatMap((u) => (u.pricing === undefined ? [] : [[u.name, u.pricing] as const]))) },
-          coordination?.openDomain('budgets'),
-          metrics.registry,
-          logger,
-        );
   const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering answers are a coalescing window, not a cache: short (COALESCE_LINGER_MS after the call
   // ended), bounded by entries and bytes, complete 2xx answers only (plain and stream), per tenant.
@@ -140,6 +150,27 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     logger.warn('TENANT_HASH_KEY is not set: tenant ids in logs are keyed with a random per-process key and will differ between instances and restarts');
   }
   const tenants = new TenantHasher(config.tenantHashKey ?? randomBytes(32).toString('hex'));
+  // Keys, teams and the ledger: loaded before the listener opens, so the first request already knows every key.
+  const governance = config.governance === undefined ? undefined : await startGovernance(config.governance, logger, metrics.registry);
+  const admin =
+    config.governance === undefined || governance === undefined
+      ? undefined
+      : await startAdminListener(
+          { host: config.governance.adminHost, port: config.governance.adminPort },
+          { store: governance.store, adminApiKey: config.governance.adminApiKey, logger, version: packageVersion() },
+        );
+  // Budgets, per-key limits and the spend ledger over the store (the ledger's spend, its inserts).
+  const ports = options.admission ?? (governance === undefined ? undefined : { spend: governance.store, ledger: governance.store });
+  const admission =
+    ports === undefined
+      ? undefined
+      : startAdmission(
+          ports,
+          { failMode: config.budgetFailMode, pricing: config.pricing, upstreamPricing: new Map(config.upstreams.flatMap((u) => (u.pricing === undefined ? [] : [[u.name, u.pricing] as const]))) },
+          coordination?.openDomain('budgets'),
+          metrics.registry,
+          logger,
+        );
   const app = createApp({
     tenants,
     config,
@@ -154,8 +185,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     rateLimitStore: coordination?.rateLimitStore,
     sharedCache: coordination?.sharedCache,
     activeRequests: () => active,
-    governance,
-    principalOf: options.governance?.principalOf,
+    databaseKeys: governance?.keys,
+    admission,
+    principalOf: options.admission?.principalOf,
   });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
@@ -184,11 +216,18 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   server.on('connect', onConnect);
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (err: Error): void => {
+      // The gateway does not start: what started before it closes (the admin listener, the store).
+      void (async () => {
+        await admin?.close();
+        await governance?.close();
+      })().finally(() => reject(err));
+    };
+    server.once('error', failed);
     // Node's default backlog (511) drops part of a burst of new connections; the dropped clients come
     // back only with SYN retries 1 s and 3 s later, long after an identical flight ended.
     server.listen({ port: config.port, host: config.host, backlog: config.listenBacklog }, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -221,7 +260,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     await closed;
     breakers.shutdown();
     // Every call has ended (its ledger row queued): write them before the store goes.
-    await governance?.close(LEDGER_SHUTDOWN_MS);
+    await admission?.close(LEDGER_SHUTDOWN_MS);
+    await admin?.close();
+    await governance?.close();
     await coordination?.close();
     await upstream.close();
     logger.info({ forced }, 'stopped');
@@ -234,8 +275,20 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     upstream,
     flights,
     metrics,
+    breakers,
     governance,
+    admin,
+    admission,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };
+}
+
+/** The gateway's version (package.json next to dist/): the admin API's OpenAPI document names it. */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
 }

@@ -1,6 +1,7 @@
 import { Gauge } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import type { SharedAffinity } from '../pipeline/affinity/shared-affinity.js';
 import type { SharedFlights } from '../pipeline/coalesce/shared-flights.js';
 import { logCoordinationAvailability, logCoordinationMode, redisTargets } from './availability-log.js';
 import { RedisDomain, type RedisDomainOptions } from './redis.js';
@@ -8,15 +9,16 @@ import { remoteFlightGauges } from './remote-flight-options.js';
 import { RedisSharedFlights } from './remote-flights.js';
 import { FallbackRateLimitStore } from './rate-limit-store.js';
 import { SharedResponseCache } from './shared-cache.js';
+import { RedisSharedAffinity } from './shared-affinity.js';
 
 /**
  * Everything shared through Redis, created together. Loaded only when REDIS_URL (or
  * REDIS_CLUSTER_NODES) is set (a dynamic import in server.ts), so single-instance gateways never
  * load the Redis client.
  *
- * Four connections, four failure domains: flight commands (claims, publishes, heartbeats), the
- * flights' one multiplexed reader, rate limits, and the shared cache. Trouble in one (a slow large
- * cache write, a blocked read) never marks another down.
+ * Up to five connections, five failure domains: flight commands (claims, publishes, heartbeats), the
+ * flights' one multiplexed reader, rate limits, the shared cache, and the cache-affinity table.
+ * Trouble in one (a slow large cache write, a blocked read) never marks another down.
  */
 export interface Coordination {
   shared: SharedFlights;
@@ -24,6 +26,8 @@ export interface Coordination {
   sharedCache: SharedResponseCache | undefined;
   /** Opens one more connection (failure domain) for other shared work, closed with the rest (governance budgets). */
   openDomain(name: string): RedisDomain;
+  /** The cache-affinity table shared by every instance (CACHE_AFFINITY on, more than one upstream). */
+  sharedAffinity: SharedAffinity | undefined;
   close(): Promise<void>;
 }
 
@@ -39,6 +43,8 @@ export interface CoordinationSettings {
   readonly cache: { readonly enabled: boolean; readonly ttlMs: number };
   readonly coalesceMaxReplayBytes: number;
   readonly coalesceSubscriberBufferBytes: number;
+  readonly cacheAffinity: boolean;
+  readonly upstreams: readonly unknown[];
 }
 
 export function startCoordination(redisConfig: RedisSettings, config: CoordinationSettings, metrics: GatewayMetrics, logger: Logger): Coordination {
@@ -67,6 +73,8 @@ export function startCoordination(redisConfig: RedisSettings, config: Coordinati
   const reader = domain('reader');
   const rateLimits = domain('rate-limit');
   const cache = config.cache.enabled ? domain('cache') : undefined;
+  // Cache affinity has a choice to make only among several upstreams (keys).
+  const affinity = config.cacheAffinity && config.upstreams.length > 1 ? domain('affinity') : undefined;
   // `redis_available` reports what coalescing across instances depends on.
   metrics.redisAvailable.set(0);
   const report = (): void => {
@@ -103,10 +111,11 @@ export function startCoordination(redisConfig: RedisSettings, config: Coordinati
     shared,
     rateLimitStore,
     sharedCache: cache === undefined ? undefined : new SharedResponseCache(cache, config.cache.ttlMs, redisConfig.cacheMaxEntryBytes),
+    sharedAffinity: affinity === undefined ? undefined : new RedisSharedAffinity(affinity),
     close: async () => {
       rateLimitStore.shutdown();
       await shared.close();
-      await Promise.all([flights.close(), reader.close(), rateLimits.close(), cache?.close(), ...extra.map((d) => d.close())]);
+      await Promise.all([flights.close(), reader.close(), rateLimits.close(), cache?.close(), affinity?.close(), ...extra.map((d) => d.close())]);
     },
   };
 }

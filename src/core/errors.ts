@@ -99,6 +99,8 @@ export const ERRORS = Object.freeze({
   BODY_TOO_LARGE: rule(413, 'the request body exceeds MAX_BODY_BYTES'),
   BODY_READ_FAILED: rule(400, 'the request body could not be read from the client'),
   UNAUTHENTICATED: rule(401, 'a missing or unknown gateway API key'),
+  /** A database key whose limits.models does not list the body's model: refused before anything counts or travels. */
+  MODEL_NOT_ALLOWED: rule(403, 'a database gateway key that may not call the requested model (its limits.models)'),
   MULTIPLE_CREDENTIALS: rule(400, 'pass-through: two different upstream credentials, so which one is billed is unknown'),
   UPSTREAM_UNREACHABLE: rule(502, 'the upstream connection failed or was lost before the answer\'s head', { breaker: true, failover: 'unreachable' }),
   UPSTREAM_CONNECT_FAILED: rule(502, 'the connection was never established: the request provably did not reach upstream', { breaker: true, failover: 'connect', retryable: true }),

@@ -10,7 +10,17 @@
  * below (no chunk is kept, except at most MAX_CAPTURE bytes of a top-level key or model value).
  * UTF-8 inside strings is not validated (JSON.parse of the decoded text did not either: invalid
  * sequences became U+FFFD). Where JSON.parse would take the last of duplicate keys, so does this.
+ *
+ * The cache-prefix tap (constructed with `tapCachePrefix`): in the same pass, the bytes of the
+ * top-level `tools` and `system` values are fed to a SHA-256 as they go by (sliced from the chunk,
+ * never copied or decoded), and the keys inside them are checked for `cache_control` (and a
+ * `"ttl": "1h"`). The result's `cachePrefix` is that digest when tools or system carry a breakpoint:
+ * the identity of the prompt's cached head (pipeline/affinity/). A key split across chunks is
+ * recognised through the few bytes kept of it; keys spelled with escapes are not (such a request
+ * simply has no identity). Nothing is parsed: no JSON.parse, no value built (test/unit/cache-prefix.test.ts).
  */
+
+import { createHash, type Hash } from 'node:crypto';
 
 // States. VALUE expects any value; ARRAY_FIRST a value or `]`; OBJECT_FIRST a key or `}`; KEY a key;
 // COLON `:`; AFTER `,` or a closer; END only whitespace. Numbers, strings and literals have their own.
@@ -127,7 +137,32 @@ export function plainRunEnd(chunk: Uint8Array, from: number, end: number): numbe
   return end;
 }
 
-export type ScanResult = { ok: true; model: string | undefined } | { ok: false; problem: string };
+/** The identity of a request's cached head: a digest of its `tools` and `system` values, when they carry a breakpoint. */
+export interface CachePrefix {
+  /** SHA-256 (base64url) of the top-level `tools` and `system` values' bytes, each after a marker naming it. */
+  readonly digest: string;
+  /** A breakpoint in them asked for the 1-hour TTL. */
+  readonly ttl1h: boolean;
+}
+
+export type ScanResult = { ok: true; model: string | undefined; cachePrefix?: CachePrefix | undefined } | { ok: false; problem: string };
+
+// The top-level sections the cache-prefix tap hashes.
+const NO_SECTION = 0;
+const TOOLS = 1;
+const SYSTEM = 2;
+const SECTION_MARKERS: Record<number, Buffer> = { [TOOLS]: Buffer.from('\0tools\0'), [SYSTEM]: Buffer.from('\0system\0') };
+const CACHE_CONTROL = Buffer.from('cache_control');
+const TTL = Buffer.from('ttl');
+const ONE_HOUR = Buffer.from('1h');
+
+/** Whether chunk[end - word.length, end) is `word`. */
+function endsWith(chunk: Buffer, end: number, word: Buffer): boolean {
+  const from = end - word.length;
+  if (from < 0) return false;
+  for (let k = 0; k < word.length; k++) if (chunk[from + k] !== word[k]) return false;
+  return true;
+}
 
 export class JsonScanner {
   private state = VALUE;
@@ -151,13 +186,29 @@ export class JsonScanner {
   /** The last top-level key read was "model". */
   private keyIsModel = false;
   private model: string | undefined;
+  // The cache-prefix tap: the top-level key just read, the section being hashed, what was seen in it.
+  private topKey = NO_SECTION;
+  private section = NO_SECTION;
+  private prefixHash: Hash | undefined;
+  /** Where the current string's bytes began (absolute offset). */
+  private stringStartAt = 0;
+  private headMarked = false;
+  private expectTtl = false;
+  private ttl1h = false;
+  /** The first bytes of a short string inside a tapped section that goes on in the next chunk. */
+  private partial: Buffer | undefined;
 
-  constructor(private readonly maxDepth: number) {}
+  constructor(
+    private readonly maxDepth: number,
+    private readonly tapCachePrefix = false,
+  ) {}
 
   push(chunk: Buffer): void {
     if (this.problem !== undefined) return;
     let state = this.state;
     let captureFrom = 0;
+    /** Start of the tapped section's bytes in this chunk. */
+    let sectionFrom = 0;
     const n = chunk.length;
     let i = 0;
     while (i < n) {
@@ -171,6 +222,7 @@ export class JsonScanner {
           const d = chunk[j] as number;
           if (d === 0x22) {
             if (this.capturing) this.capture(chunk.subarray(captureFrom, j));
+            if (this.section !== NO_SECTION) this.noteString(chunk, j);
             state = this.endString();
           } else if (d === 0x5c) {
             this.hasEscapes = true;
@@ -252,6 +304,7 @@ export class JsonScanner {
           if (c === 0x22) {
             state = this.beginString(false);
             captureFrom = i + 1;
+            this.stringStartAt = this.offset + captureFrom;
           } else if (c === 0x7b) {
             if (!this.open(OBJECT)) return this.fail(i, `nesting deeper than ${this.maxDepth} levels`);
             state = OBJECT_FIRST;
@@ -275,6 +328,7 @@ export class JsonScanner {
           if (c === 0x22) {
             state = this.beginString(true);
             captureFrom = i + 1;
+            this.stringStartAt = this.offset + captureFrom;
           } else if (c === 0x7d && state === OBJECT_FIRST) {
             this.depth--;
             state = this.afterValue();
@@ -284,9 +338,20 @@ export class JsonScanner {
           if (c !== 0x3a) return this.fail(i, ': expected');
           // A later top-level "model" replaces an earlier one, whatever its value is.
           if (this.keyIsModel) this.model = undefined;
+          if (this.tapCachePrefix && this.depth === 1 && this.topKey !== NO_SECTION) {
+            this.section = this.topKey;
+            this.prefixHash ??= createHash('sha256');
+            this.prefixHash.update(SECTION_MARKERS[this.section] as Buffer);
+            sectionFrom = i + 1;
+          }
           state = VALUE;
           break;
         case AFTER: {
+          // A top-level value ended: the tapped section's bytes end before this `,` or `}`.
+          if (this.section !== NO_SECTION && this.depth === 1) {
+            this.prefixHash?.update(chunk.subarray(sectionFrom, i));
+            this.section = NO_SECTION;
+          }
           const container = this.stack[this.depth - 1];
           if (c === 0x2c) state = container === OBJECT ? KEY : VALUE;
           else if ((c === 0x7d && container === OBJECT) || (c === 0x5d && container === ARRAY)) {
@@ -302,6 +367,10 @@ export class JsonScanner {
     }
     // A string that goes on in the next chunk: keep what this chunk held of it.
     if (this.capturing && (state === STRING || state === ESCAPE || state === UNICODE)) this.capture(chunk.subarray(captureFrom));
+    if (this.section !== NO_SECTION) {
+      this.prefixHash?.update(chunk.subarray(sectionFrom));
+      if (state === STRING || state === ESCAPE || state === UNICODE) this.keepPartial(chunk, state);
+    }
     this.state = state;
     this.offset += n;
   }
@@ -309,7 +378,10 @@ export class JsonScanner {
   /** The verdict once the body ended. */
   end(): ScanResult {
     if (this.problem !== undefined) return { ok: false, problem: this.problem };
-    if (this.state === END || (this.depth === 0 && numberMayEnd(this.state))) return { ok: true, model: this.model };
+    if (this.state === END || (this.depth === 0 && numberMayEnd(this.state))) {
+      const cachePrefix = this.headMarked && this.prefixHash !== undefined ? { digest: this.prefixHash.digest('base64url'), ttl1h: this.ttl1h } : undefined;
+      return { ok: true, model: this.model, cachePrefix };
+    }
     return { ok: false, problem: 'unexpected end of input' };
   }
 
@@ -363,9 +435,48 @@ export class JsonScanner {
     return this.hasEscapes ? (JSON.parse(`"${raw}"`) as string) : raw;
   }
 
+  /**
+   * Inside a tapped section: a `cache_control` key marks the head as cached, a `"ttl": "1h"` asks for
+   * the hour. `j` is the closing quote. A short string that began in an earlier chunk is compared
+   * through the bytes kept of it (`partial`); strings with escapes are not recognised.
+   */
+  private noteString(chunk: Buffer, j: number): void {
+    const length = this.offset + j - this.stringStartAt;
+    const inChunk = this.stringStartAt >= this.offset;
+    const partial = this.partial;
+    this.partial = undefined;
+    const is = (word: Buffer): boolean => {
+      if (this.hasEscapes || length !== word.length) return false;
+      if (inChunk) return endsWith(chunk, j, word);
+      return partial !== undefined && endsWith(Buffer.concat([partial, chunk.subarray(0, j)]), length, word);
+    };
+    if (this.stringIsKey) {
+      if (is(CACHE_CONTROL)) this.headMarked = true;
+      this.expectTtl = is(TTL);
+    } else {
+      if (this.expectTtl && is(ONE_HOUR)) this.ttl1h = true;
+      this.expectTtl = false;
+    }
+  }
+
+  /** At a chunk's end inside a tapped section's string: keep its bytes while it may still be a word noteString looks for. */
+  private keepPartial(chunk: Buffer, state: number): void {
+    const soFar = this.offset + chunk.length - this.stringStartAt;
+    if (state !== STRING || this.hasEscapes || soFar > CACHE_CONTROL.length) {
+      this.partial = undefined;
+      return;
+    }
+    const piece = chunk.subarray(Math.max(0, this.stringStartAt - this.offset));
+    this.partial = this.stringStartAt < this.offset && this.partial !== undefined ? Buffer.concat([this.partial, piece]) : Buffer.from(piece);
+  }
+
   private endString(): number {
     if (this.stringIsKey) {
-      if (this.depth === 1 && this.stack[0] === OBJECT) this.keyIsModel = this.capturing && this.capturedText() === 'model';
+      if (this.depth === 1 && this.stack[0] === OBJECT) {
+        const key = this.capturing ? this.capturedText() : undefined;
+        this.keyIsModel = key === 'model';
+        if (this.tapCachePrefix) this.topKey = key === 'tools' ? TOOLS : key === 'system' ? SYSTEM : NO_SECTION;
+      }
       this.capturing = false;
       return COLON;
     }

@@ -49,4 +49,11 @@ export class PriceTable {
     if (p === undefined) return 0;
     return (usage.input * p.input + usage.output * p.output + usage.cache_creation * p.cache_creation + usage.cache_read * p.cache_read) / 1_000_000;
   }
+
+  /** What reading `cacheRead` tokens from the prompt cache saved against sending them as input (list prices). */
+  cacheSavingsUsd(model: string, cacheRead: number): number {
+    const p = this.priceOf(model);
+    if (p === undefined || cacheRead <= 0) return 0;
+    return Math.max(0, (cacheRead * (p.input - p.cache_read)) / 1_000_000);
+  }
 }

@@ -3,6 +3,12 @@ import type { IncomingMessage } from 'node:http';
 import type { Stage } from './stage.js';
 import { GatewayError } from '../core/errors.js';
 import { contextOf } from './context.js';
+import type { Principal } from '../governance/model.js';
+
+/** Database keys by the SHA-256 of their secret (governance/key-cache.ts): an in-memory lookup, never a query. */
+export interface DatabaseKeys {
+  lookup(hash: string): Principal | undefined;
+}
 
 export function sha256Hex(value: string): string {
   return createHash('sha256').update(value).digest('hex');
@@ -99,6 +105,8 @@ export interface AuthOptions {
   /** What identifies the gateway-held credentials (hashed: the tenant of an open injecting gateway). Secret. */
   injectionIdentity: readonly string[];
   tenants: TenantHasher;
+  /** Keys issued by the gateway (ADMIN_API_KEY set): accepted wherever a GATEWAY_API_KEYS key is, and then required. */
+  databaseKeys?: DatabaseKeys | undefined;
 }
 
 /**
@@ -112,17 +120,20 @@ export interface AuthOptions {
  * `client` (rate limiting) is whoever presented a key that counts: the gateway key, else the
  * billed credential; none (the client's address) on an open injecting gateway.
  * Gateway keys are compared by SHA-256 digest lookup, so the time taken does not depend on how
- * much of a guessed key matches.
+ * much of a guessed key matches. Database keys (ADMIN_API_KEY set) are found by the same digest in
+ * memory (governance/key-cache.ts) and count as gateway keys everywhere above, their identity being
+ * the key id rather than the secret; with them, a gateway key is required even without GATEWAY_API_KEYS.
  */
 export function authenticate(options: AuthOptions): Stage {
   const allowed = options.gatewayApiKeys ? new Set(options.gatewayApiKeys.map(sha256Hex)) : undefined;
+  const { databaseKeys } = options;
   const injected = options.injectsCredentials ? true : undefined;
   const { tenants } = options;
   const openInjectedTenant = injected === undefined ? undefined : tenants.id(['upstream', ...options.injectionIdentity]);
 
   return (req, _res, next) => {
     const ctx = contextOf(req);
-    if (allowed === undefined) {
+    if (allowed === undefined && databaseKeys === undefined) {
       if (injected !== undefined) {
         // Open injecting gateway: the client's credential headers never travel and are not billed,
         // so a client could name a fresh one on every request: its rate-limit identity is its address.
@@ -144,7 +155,20 @@ export function authenticate(options: AuthOptions): Stage {
     }
     const header = req.headers['x-gateway-api-key'];
     const presented = typeof header === 'string' && header !== '' ? header : injected !== undefined ? clientCredential(req) : undefined;
-    if (presented === undefined || !allowed.has(sha256Hex(presented))) {
+    const hash = presented === undefined ? undefined : sha256Hex(presented);
+    // A static key, else a database key (unknown, revoked, rotated away and expired keys all miss).
+    // The identity of a database key is its id, not its secret: a rotation keeps the tenant.
+    let identity: readonly string[] | undefined;
+    if (hash !== undefined && allowed?.has(hash) === true) identity = ['gateway', presented as string];
+    else {
+      const principal = hash === undefined ? undefined : databaseKeys?.lookup(hash);
+      if (principal !== undefined) {
+        ctx.principal = principal;
+        identity = ['database-key', principal.keyId];
+      }
+    }
+    if (identity === undefined) {
+      // One message for every miss: it never tells a revoked or expired key from an unknown one.
       const hint =
         injected !== undefined
           ? 'send a gateway API key as the SDK apiKey (x-api-key or Authorization: Bearer) or in x-gateway-api-key'
@@ -152,7 +176,7 @@ export function authenticate(options: AuthOptions): Stage {
       next(new GatewayError('UNAUTHENTICATED', `Missing or invalid gateway API key: ${hint}`));
       return;
     }
-    const gatewayKey = tenants.id(['gateway', presented]);
+    const gatewayKey = tenants.id(identity);
     ctx.client = gatewayKey;
     if (injected !== undefined) ctx.tenant = gatewayKey;
     else {
@@ -162,7 +186,7 @@ export function authenticate(options: AuthOptions): Stage {
         next(several);
         return;
       }
-      ctx.tenant = credentials.length === 0 ? undefined : tenants.id(['gateway', presented, 'credential', credentials[0] as string]);
+      ctx.tenant = credentials.length === 0 ? undefined : tenants.id([...identity, 'credential', credentials[0] as string]);
     }
     next();
   };

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { GatewayError } from '../core/errors.js';
-import { JsonScanner } from '../core/json-scan.js';
+import { JsonScanner, type CachePrefix } from '../core/json-scan.js';
 import { isModelId, MODEL_ID_REFUSAL } from '../upstream/model-id.js';
 import type { FingerprintHash } from '../pipeline/fingerprint.js';
 
@@ -8,6 +8,8 @@ export interface ReadBody {
   bytes: Buffer;
   /** The top-level string `model` of a JSON object body, always a model id (upstream/model-id.ts); undefined when there is none. */
   model: string | undefined;
+  /** The identity of the prompt's cached head (tools and system carrying a breakpoint), when asked for and present. */
+  cachePrefix: CachePrefix | undefined;
 }
 
 /**
@@ -34,16 +36,17 @@ function tooLarge(maxBytes: number): GatewayError {
  * Reads a whole request body into memory, never more than `maxBytes` (checked against the declared
  * length first, then while reading). Per chunk, as it arrives: the request's fingerprint when it
  * has one (pipeline/fingerprint.ts) and, for JSON, the validating scan that also finds `model`
- * (core/json-scan.ts). Nothing is parsed into values and
+ * (core/json-scan.ts), which, with `tapCachePrefix`, also hashes the cached head of the prompt in
+ * the same pass (cache affinity). Nothing is parsed into values and
  * nothing is done at the end in proportion to the body's size but one copy (Buffer.concat): one
  * large body cannot hold the event loop for long.
  */
-export async function readBody(req: IncomingMessage, maxBytes: number, fingerprint?: FingerprintHash): Promise<ReadBody> {
+export async function readBody(req: IncomingMessage, maxBytes: number, fingerprint?: FingerprintHash, tapCachePrefix = false): Promise<ReadBody> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
 
   const json = isJson(req);
-  const scanner = json ? new JsonScanner(MAX_JSON_DEPTH) : undefined;
+  const scanner = json ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined;
   const chunks: Buffer[] = [];
   let total = 0;
   // Event-based rather than for-await: leaving a for-await early would destroy the socket before
@@ -82,10 +85,10 @@ export async function readBody(req: IncomingMessage, maxBytes: number, fingerpri
     req.on('aborted', onAborted);
   });
   const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-  if (scanner === undefined || bytes.length === 0) return { bytes, model: undefined };
+  if (scanner === undefined || bytes.length === 0) return { bytes, model: undefined, cachePrefix: undefined };
   const scan = scanner.end();
   if (!scan.ok) throw new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`);
   // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
   if (scan.model !== undefined && !isModelId(scan.model)) throw new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL);
-  return { bytes, model: scan.model };
+  return { bytes, model: scan.model, cachePrefix: scan.cachePrefix };
 }

@@ -11,7 +11,7 @@ export interface RequestContext {
   tenant: string | undefined;
   /** Keyed hash of the key the client presented (gateway key or Anthropic key), for rate limits. */
   client: string | undefined;
-  /** Who a database key belongs to (issue 26), set by auth; undefined for static keys and pass-through: such calls are not governed. */
+  /** Who the presented database key belongs to (its team, user, limits, budgets); undefined for static keys and keyless requests. */
   principal: Principal | undefined;
   /**
    * The client's mode name, validated (modeOf): at most 64 characters of a fixed set. Not a label:

@@ -3,6 +3,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import { linkTo } from '../observability/tracing.js';
 import { recordDelivery } from '../pipeline/accounting.js';
 import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
+import type { TokenUsage } from '../core/token-usage.js';
 import type { Flight } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import { ROLE_HEADER } from '../pipeline/coalesce/policy.js';
@@ -46,9 +47,10 @@ export interface AnswerKeeper {
  * has one record, `ctx.role`: set here when the flight is chosen, and turned into `follower` at the
  * head when the call this instance led was relayed from another instance's upstream call.
  * Everything about the upstream call itself happens in the flight (pipeline/): this source only
- * subscribes the client and turns a failure before any byte into the error answer.
+ * subscribes the client and turns a failure before any byte into the error answer. Resolves with
+ * the answer's usage when this client got the whole answer and it reported usage (else undefined).
  */
-export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Promise<void> {
+export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Promise<TokenUsage | undefined> {
   const { flights, metrics } = deps;
   return async (exchange) => {
     const { res, ctx, request, key } = exchange;
@@ -79,13 +81,17 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Pr
       deps.governance?.reused(exchange.governed, { usage: meter?.hasUsage === true ? meter.usage : undefined, model: meter?.model }, 'coalesced', res.statusCode, undefined);
     }
     if (outcome.kind === 'failed') {
-      if (isAbort(outcome.error)) return;
+      if (isAbort(outcome.error)) return undefined;
       throw translateUpstreamError(outcome.error, 'headers');
     }
     noteRequestId(flight.answerHead, ctx);
     if (outcome.kind === 'gone' && (outcome.reason === 'slow' || outcome.reason === 'stalled')) {
       ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
     }
+    // This client has the whole answer, so the meter has seen every byte: finishing it here (as
+    // keepAnswer does; it is idempotent) reads a plain JSON answer's usage before the flight's hooks ran.
+    const meter = outcome.kind === 'served' && outcome.complete ? flight.facts.meter : undefined;
+    return meter?.finish() === true ? meter.usage : undefined;
   };
 }
 
@@ -109,6 +115,7 @@ function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void 
     mode: ctx.mode,
     model: exchange.model,
     sharedKey: request.coalescing ? exchange.key : undefined,
+    affinity: exchange.affinity,
     rewriteJson,
     parentSpan: ctx.span,
   };

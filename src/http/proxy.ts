@@ -1,11 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { sessionOf, type CacheBreak, type CacheBreaks } from '../observability/cache-breaks.js';
+import { affinityKey, type AffinityKey } from '../pipeline/affinity/cache-affinity.js';
 import type { Dispatch } from '../pipeline/call/index.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { ResponseCache } from '../pipeline/cache/response-cache.js';
 import { startFingerprint } from '../pipeline/fingerprint.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import type { CallGovernance } from '../governance/govern.js';
+import { GatewayError } from '../core/errors.js';
+import { modelAllowed } from '../governance/limits.js';
 import { readBody } from './body.js';
 import { contextOf } from './context.js';
 import type { AnswerSource, Exchange } from './exchange.js';
@@ -43,6 +47,10 @@ export interface ProxyDeps {
   linger: ResponseCache | undefined;
   /** Budgets, per-key accounting and the spend ledger (issue 26); undefined: nothing is governed. */
   governance?: CallGovernance | undefined;
+  /** Prompt-cache break detection for requests that name a session (observability/cache-breaks.ts). */
+  cacheBreaks?: CacheBreaks | undefined;
+  /** Take each JSON body's cached-head identity for cache-affinity routing (CACHE_AFFINITY, more than one upstream). */
+  cacheAffinity?: boolean;
 }
 
 /**
@@ -54,7 +62,8 @@ export interface ProxyDeps {
  *    the identical call in flight, or lead a new one), which always answers.
  */
 export function proxyHandler(deps: ProxyDeps): Stage {
-  const { config, flights, metrics, cache, linger, sharedCache } = deps;
+  const { config, flights, metrics, cache, linger, sharedCache, cacheBreaks } = deps;
+  const tapsCachePrefix = deps.cacheAffinity === true;
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
   const classifySettings = { basePath: config.basePath, coalesce: config.coalesce, cache: cache !== undefined };
   const finished: readonly AnswerSource[] = [
@@ -90,22 +99,40 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers }) : undefined;
     let body: Buffer | IncomingMessage | null = null;
     let model: string | undefined;
+    let cacheBreak: CacheBreak | undefined;
+    let affinity: AffinityKey | undefined;
     if (request.jsonBody) {
-      const read = await readBody(req, config.maxBodyBytes, fingerprint);
+      // The cached head's digest comes out of the body's one scan (core/json-scan.ts): no second parse.
+      const read = await readBody(req, config.maxBodyBytes, fingerprint, tapsCachePrefix);
       body = read.bytes;
       model = read.model;
+      affinity = affinityKey(ctx.tenant, model, read.cachePrefix);
+      // Only a Messages request that names a session pays for the prompt-block scan.
+      if (cacheBreaks !== undefined && request.endpoint === 'messages' && ctx.tenant !== undefined) {
+        const session = sessionOf(req.headers);
+        if (session !== undefined) cacheBreak = cacheBreaks.inspect(ctx.tenant, session, ctx.mode, model, read.bytes);
+      }
     } else if (request.withBody) {
       // Uploads that are not JSON (multipart files) stream through without being held in memory.
       body = req;
     }
-    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key() };
+    // A database key may be limited to some models: refused before anything is shared, counted or sent.
+    if (ctx.principal !== undefined && !modelAllowed(ctx.principal.limits, model)) {
+      throw new GatewayError('MODEL_NOT_ALLOWED', 'This gateway key may not call the requested model (its allowed models are set by the gateway administrator)');
+    }
+    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity };
     exchange.governed = governedRequest(deps.governance, exchange);
     // Answers that reserve nothing carry the key's last remaining budget; a leader's reservation sets fresh values.
     if (exchange.governed !== undefined) deps.governance?.headers(exchange.governed);
     for (const source of finished) {
       const answered = source(exchange);
-      if (answered === true || (answered !== false && (await answered))) return;
+      if (answered === true || (answered !== false && (await answered))) {
+        // A reused answer: no call, so no usage of its own to tell what was re-written.
+        if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, undefined);
+        return;
+      }
     }
-    await fromFlight(exchange);
+    const usage = await fromFlight(exchange);
+    if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, usage);
   };
 }

@@ -51,15 +51,19 @@ export class GatewayMetrics {
 
   readonly tokens: CellCounter<'type' | 'mode' | 'model' | 'upstream'>;
   readonly tokensSaved: CellCounter<'type' | 'mode' | 'model' | 'source'>;
+  readonly costSavedUsd: CellCounter<'mode' | 'model' | 'source'>;
   readonly costUsd: CellCounter<'mode' | 'model' | 'upstream'>;
+  readonly cacheSavingsUsd: CellCounter<'mode' | 'model' | 'upstream'>;
   readonly apiCalls: CellCounter<'endpoint' | 'mode' | 'model' | 'status' | 'upstream'>;
   readonly apiDuration: CellHistogram<'endpoint' | 'mode' | 'model' | 'upstream'>;
   readonly ttft: CellHistogram<'mode' | 'model' | 'upstream'>;
   readonly upstreamFailovers: CellCounter<'from' | 'to' | 'reason'>;
+  readonly cacheAffinity: CellCounter<'result' | 'reason'>;
   readonly coalesced: CellCounter<'endpoint' | 'mode'>;
   readonly lingerCatchUp: CellCounter;
   readonly cacheHits: CellCounter<'endpoint' | 'mode'>;
   readonly cacheMisses: CellCounter<'endpoint' | 'mode'>;
+  readonly promptCacheBreaks: CellCounter<'mode' | 'part'>;
   /** Read at each scrape from the breakers that exist then (`reportBreakerStates`): never set on the request path. */
   readonly breakerState: Gauge<'breaker'>;
   /** The breakers' (label, state) pairs, registered by the pipeline's Breakers; none before. */
@@ -96,8 +100,11 @@ export class GatewayMetrics {
 
     this.tokens = new CellCounter({ name: 'claude_tokens_total', help: 'Tokens billed upstream, counted once per upstream call', labelNames: ['type', 'mode', 'model', 'upstream'], registers });
     this.tokensSaved = new CellCounter({ name: 'claude_tokens_saved_total', help: 'Tokens delivered to a client without an upstream call of its own', labelNames: ['type', 'mode', 'model', 'source'], registers });
+    this.costSavedUsd = new CellCounter({ name: 'claude_cost_saved_usd_total', help: 'Estimated cost in USD (list prices) of the tokens delivered without an upstream call of their own', labelNames: ['mode', 'model', 'source'], registers });
     this.costUsd = new CellCounter({ name: 'claude_cost_usd_total', help: 'Estimated cost in USD of billed tokens (list prices; the bill is authoritative)', labelNames: ['mode', 'model', 'upstream'], registers });
+    this.cacheSavingsUsd = new CellCounter({ name: 'claude_prompt_cache_savings_usd_total', help: 'Estimated USD that prompt-cache reads saved against the same tokens billed as input (list prices)', labelNames: ['mode', 'model', 'upstream'], registers });
     this.apiCalls = new CellCounter({ name: 'claude_api_calls_total', help: 'Upstream calls by outcome status ("error" for transport failures)', labelNames: ['endpoint', 'mode', 'model', 'status', 'upstream'], registers });
+    this.cacheAffinity = new CellCounter({ name: 'cache_affinity_total', help: 'Calls with a cached prompt head routed by cache affinity: hit (sent to the key that holds it warm), miss (no key does), moved (it does, but health moved the call; reason says why)', labelNames: ['result', 'reason'], registers });
     this.upstreamFailovers = new CellCounter({ name: 'upstream_failovers_total', help: 'Calls moved from one upstream to the next before any byte reached a client, by reason', labelNames: ['from', 'to', 'reason'], registers });
     // Starts when the gateway sends the upstream request; stops when the upstream body ended or failed.
     this.apiDuration = new CellHistogram({ name: 'claude_api_duration_seconds', help: 'Upstream call duration, request sent to body ended', labelNames: ['endpoint', 'mode', 'model', 'upstream'], buckets: API_BUCKETS, registers });
@@ -117,6 +124,7 @@ export class GatewayMetrics {
     });
     this.cacheHits = new CellCounter({ name: 'cache_hits_total', help: 'Requests answered from the response cache', labelNames: ['endpoint', 'mode'], registers });
     this.cacheMisses = new CellCounter({ name: 'cache_misses_total', help: 'Cacheable requests not found in the response cache', labelNames: ['endpoint', 'mode'], registers });
+    this.promptCacheBreaks = new CellCounter({ name: 'claude_prompt_cache_breaks_total', help: 'Requests of a session (x-claude-code-session-id or x-gateway-session) whose prompt changed before the previous request\'s last cache_control breakpoint, by the first part that changed (tools, system, messages, model)', labelNames: ['mode', 'part'], registers });
     const breakerStates = (): Iterable<readonly [string, number]> => this.breakerStates();
     this.breakerState = new Gauge({
       name: 'circuit_breaker_state',
@@ -168,15 +176,23 @@ export class GatewayMetrics {
     for (const type of TOKEN_TYPES) {
       if (usage[type] > 0) this.tokens.inc({ type, mode, model, upstream }, usage[type]);
     }
-    const cost = (this.upstreamPrices.get(upstream) ?? this.prices).costUsd(model, usage);
+    const prices = this.upstreamPrices.get(upstream) ?? this.prices;
+    const cost = prices.costUsd(model, usage);
     if (cost > 0) this.costUsd.inc({ mode, model, upstream }, cost);
+    const saved = prices.cacheSavingsUsd(model, usage.cache_read);
+    if (saved > 0) this.cacheSavingsUsd.inc({ mode, model, upstream }, saved);
   }
 
-  /** Usage a client received without its own upstream call. */
-  recordSaved(mode: string, model: string, usage: TokenUsage, source: 'coalesced' | 'cache'): void {
+  /**
+   * Usage a client received without its own upstream call. `model` is the label; `pricedAs`, the
+   * model id itself (the label may be `other` while the id has a price).
+   */
+  recordSaved(mode: string, model: string, usage: TokenUsage, source: 'coalesced' | 'cache', pricedAs: string | undefined): void {
     for (const type of TOKEN_TYPES) {
       if (usage[type] > 0) this.tokensSaved.inc({ type, mode, model, source }, usage[type]);
     }
+    const cost = this.prices.costUsd(pricedAs ?? model, usage);
+    if (cost > 0) this.costSavedUsd.inc({ mode, model, source }, cost);
   }
 
   /** What /metrics answers: this process's registry, or (WORKERS > 1) the whole gateway's. */

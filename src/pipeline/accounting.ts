@@ -63,11 +63,11 @@ export function recordAttempt(metrics: GatewayMetrics, call: UpstreamCall, upstr
 /** A client received the complete, successful answer of someone else's upstream call (its mode earns a label: `mode` is the raw name). */
 export function recordDelivery(metrics: GatewayMetrics, mode: string, requested: string | undefined, meter: UsageMeter, source: 'coalesced' | 'cache'): void {
   if (!meter.finish() || meter.streamErrorType !== undefined) return;
-  metrics.recordSaved(metrics.modes.earn(mode), modelLabel(metrics, requested, meter), meter.usage, source);
+  metrics.recordSaved(metrics.modes.earn(mode), modelLabel(metrics, requested, meter), meter.usage, source, requested ?? meter.model);
 }
 
 /** A kept answer (cache hit, lingering answer: complete 2xx only) delivered again; `mode` is the raw name, which earns a label. */
 export function recordReuse(metrics: GatewayMetrics, mode: string, requested: string | undefined, answer: { usage: TokenUsage | undefined; model: string | undefined }, source: 'coalesced' | 'cache'): void {
   if (answer.usage === undefined) return;
-  metrics.recordSaved(metrics.modes.earn(mode), metrics.models.known(requested ?? answer.model), answer.usage, source);
+  metrics.recordSaved(metrics.modes.earn(mode), metrics.models.known(requested ?? answer.model), answer.usage, source, requested ?? answer.model);
 }

@@ -172,9 +172,29 @@ export class Breakers {
     return this.breakers.size;
   }
 
+  /** Every breaker now, with its label and when an open one lets its probe through (the console's Upstreams page; not the request path). */
+  snapshot(): { breaker: string; state: 'closed' | 'halfOpen' | 'open'; probeInSeconds: number | undefined }[] {
+    const out: { breaker: string; state: 'closed' | 'halfOpen' | 'open'; probeInSeconds: number | undefined }[] = [];
+    for (const b of this.breakers.values()) {
+      const state = b.state === STATE_VALUE.open ? 'open' : b.state === STATE_VALUE.halfOpen ? 'halfOpen' : 'closed';
+      out.push({ breaker: b.label(), state, probeInSeconds: state === 'open' ? b.retryAfterSeconds() : undefined });
+    }
+    return out;
+  }
+
   /** Whether a breaker for this call exists now (for tests). */
   has(upstream: string, model: string | undefined, endpoint: string): boolean {
     return this.breakers.has(breakerKey(upstream, subjectOf(model, endpoint)));
+  }
+
+  /**
+   * Whether the breaker of this call is open now, refusing every call: cache affinity yields to it.
+   * A half-open breaker does not refuse its next call, the probe that may close it (affinity sending
+   * a session there is that probe; were it avoided too, nothing would ever probe it). Creates nothing.
+   */
+  refuses(upstream: string, model: string | undefined, endpoint: string): boolean {
+    const breaker = this.breakers.get(breakerKey(upstream, subjectOf(model, endpoint)));
+    return breaker !== undefined && breaker.state === STATE_VALUE.open;
   }
 
   /**

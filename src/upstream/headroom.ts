@@ -52,6 +52,11 @@ export class Headroom {
     if (status === 429) this.restedUntil = now + restMs(headers, now, this.maxRestMs);
   }
 
+  /** The share of its limit the last answer reported left, 0..1 (1: none reported). */
+  get reported(): number {
+    return this.ratio;
+  }
+
   resting(now = Date.now()): boolean {
     return now < this.restedUntil;
   }

@@ -105,7 +105,7 @@ export function fakeCall<O extends CallOverrides = CallOverrides>(overrides?: O)
 export function fakeCall(overrides: CallOverrides = {}): UpstreamCall {
   const edge: UpstreamCall = {
     method: 'POST', path: '/v1/messages', headers: [], body: Buffer.from('{"model":"claude-sonnet-5"}'), endpoint: 'messages', mode: 'default',
-    model: 'claude-sonnet-5', sharedKey: undefined, rewriteJson: undefined, parentSpan: undefined,
+    model: 'claude-sonnet-5', sharedKey: undefined, affinity: undefined, rewriteJson: undefined, parentSpan: undefined,
   };
   if (overrides.upstream === undefined) return { ...edge, ...overrides };
   const route: RouteDecision = { upstream: overrides.upstream, alternatives: 0, attempts: new AttemptLimit(UNCOUNTED_ATTEMPTS) };

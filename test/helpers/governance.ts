@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { LedgerRow, Principal } from '../../src/governance/model.js';
-import type { LedgerSink, SpendSource } from '../../src/governance/index.js';
+import type { LedgerSink, SpendSource } from '../../src/governance/admission.js';
 
 /**
  * In-memory fakes of the governance store's ports (issue 26, part A implements them over the

@@ -247,6 +247,27 @@ describe('Claude Code through the gateway', { skip: found !== undefined ? false 
       assert.equal(stack.mock.stats().byPath['POST /v1/messages'], 1, 'one upstream call for both runs');
     }, stack);
   });
+  test('a resumed session: its second turn reads the same prefix, so no prompt-cache break is counted', { timeout: 120_000 }, async () => {
+    /** The session header of every Messages call upstream saw. */
+    const sessions: (string | string[] | undefined)[] = [];
+    const stack = await startStack({ env: { LOG_LEVEL: 'info' }, mock: {
+        onRequest: (r) => {
+          if (r.method === 'POST' && r.path.startsWith('/v1/messages?')) sessions.push(r.headers['x-claude-code-session-id']);
+        },
+      },
+    });
+    await withClaudeStack(async (_stack, home, trap) => {
+      const sessionId = randomUUID();
+      parseResult(await runClaude(home, stack.gateway.url, trap.url, ['-p', 'first turn: say hello', '--session-id', sessionId, '--output-format', 'json']));
+      const second = parseResult(await runClaude(home, stack.gateway.url, trap.url, ['-p', 'second turn: say goodbye', '--resume', sessionId, '--output-format', 'json']));
+      assert.equal(second.is_error, false);
+      // Both turns named the session (the detector compared the second with the first).
+      assert.ok(sessions.filter((s) => s === sessionId).length >= 2, `session headers seen: ${JSON.stringify(sessions)}`);
+      const breaks = (await stack.gateway.metrics.promptCacheBreaks.get()).values;
+      assert.deepEqual(breaks, [], `cache breaks counted: ${stack.logs.text()}`);
+    }, stack);
+  });
+
   test('failover: the primary answers 529 and Claude Code gets its answer from the secondary, bytes unchanged', { timeout: 60_000 }, async () => {
     const primary = await createMockUpstream();
     const secondary = await createMockUpstream();

@@ -135,9 +135,15 @@ test('the dashboard shows what an operator acts on: gateway overhead, upstream p
   assert.deepEqual(missing, []);
 });
 
-test('token panels show tokens per second: a rate, in a tokens/s unit', () => {
-  const tokenPanels = allPanels(readDashboard().panels).filter((p) => (p.targets ?? []).some((t) => /claude_tokens(_saved)?_total/.test(t.expr ?? '')));
+test('token panels show tokens per second: a rate, in a tokens/s unit (share panels: a ratio of two such rates, in percent)', () => {
+  const readsTokens = allPanels(readDashboard().panels).filter((p) => (p.targets ?? []).some((t) => /claude_tokens(_saved)?_total/.test(t.expr ?? '')));
+  const sharePanels = readsTokens.filter((p) => / share /.test(p.title ?? ''));
+  const tokenPanels = readsTokens.filter((p) => !sharePanels.includes(p));
   assert.ok(tokenPanels.length >= 2, `${tokenPanels.length} token panels`);
+  for (const panel of sharePanels) {
+    assert.equal(panel.fieldConfig?.defaults?.unit, 'percentunit', `${panel.title ?? '?'}: unit`);
+    for (const t of panel.targets ?? []) assert.match(t.expr ?? '', /rate\(claude_tokens_total\{[^}]*\}\[\$__rate_interval\]\)\)\s*\/\s*\(sum by \(\w+\) \(rate\(claude_tokens_total\{[^}]*\}\[\$__rate_interval\]\)\) > 0\)/, `${panel.title ?? '?'}: a ratio of per-second rates, its denominator guarded`);
+  }
   for (const panel of tokenPanels) {
     assert.equal(panel.fieldConfig?.defaults?.unit, 'count:tokens/s', `${panel.title ?? '?'}: unit`);
     for (const t of panel.targets ?? []) assert.match(t.expr ?? '', /rate\(claude_tokens(_saved)?_total\{[^}]*\}\[\$__rate_interval\]\)/, `${panel.title ?? '?'}: a per-second rate`);

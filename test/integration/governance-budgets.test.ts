@@ -18,7 +18,7 @@ describe('budgets at the edge (one instance)', () => {
   test('a refused call: 403 permission_error the official SDK does not retry, naming the budget, its period and reset; nothing sent upstream', async () => {
     const ledger = new MemoryLedger();
     const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: Math.floor(worst.microUsd / 2) }] });
-    const stack = await startStack({ gateway: { governance: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } } });
+    const stack = await startStack({ gateway: { admission: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } } });
     let seen = 0;
     stack.gateway.server.on('request', () => seen++);
     try {
@@ -33,7 +33,7 @@ describe('budgets at the edge (one instance)', () => {
       assert.equal(err.headers.get('x-gateway-budget-remaining-usd'), (Math.floor(worst.microUsd / 2) / 1e6).toFixed(6));
       assert.match(err.headers.get('x-gateway-budget-reset') ?? '', /T00:00:00\.000Z$/);
       assert.equal(stack.mock.stats().requests, 0, 'nothing reached upstream');
-      assert.equal(stack.gateway.governance?.budgets.open, 0);
+      assert.equal(stack.gateway.admission?.budgets.open, 0);
       // Calls without a principal (static keys, pass-through) are not governed.
       await stack.client().messages.create(params);
       assert.equal(stack.mock.stats().requests, 1);
@@ -46,7 +46,7 @@ describe('budgets at the edge (one instance)', () => {
     const ledger = new MemoryLedger();
     const budget = 20 * worst.microUsd;
     const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: budget }], teamBudgets: [{ period: 'month', tokens: 1_000_000 }] });
-    const stack = await startStack({ env: { COALESCE_LINGER_MS: '60000' }, gateway: { governance: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } } });
+    const stack = await startStack({ env: { COALESCE_LINGER_MS: '60000' }, gateway: { admission: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } } });
     try {
       const client = stack.client({ defaultHeaders: { [PRINCIPAL_HEADER]: 'alice', 'x-claude-code-session-id': 'session-123' } });
       const first = await client.messages.create(params).withResponse();
@@ -69,7 +69,7 @@ describe('budgets at the edge (one instance)', () => {
       // The third call (a new prompt) sees the first call's bill, not its worst case.
       const third = await client.messages.create({ ...params, messages: [{ role: 'user', content: 'another' }] }).withResponse();
       assert.equal(third.response.headers.get('x-gateway-budget-remaining-usd'), ((budget - (call?.costMicroUsd ?? 0)) / 1e6).toFixed(6));
-      assert.equal(stack.gateway.governance?.budgets.open, 0);
+      assert.equal(stack.gateway.admission?.budgets.open, 0);
     } finally {
       await stack.close();
     }
@@ -86,7 +86,7 @@ describe('budgets at the edge (one instance)', () => {
     });
     const ledger = new MemoryLedger();
     const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: 20 * worst.microUsd }] });
-    const gateway = await startTestGateway({ UPSTREAM_URL: upstream.url }, undefined, { governance: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
+    const gateway = await startTestGateway({ UPSTREAM_URL: upstream.url }, undefined, { admission: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
     try {
       const abort = new AbortController();
       const res = await fetch(`${gateway.url}/v1/messages`, {
@@ -99,7 +99,7 @@ describe('budgets at the edge (one instance)', () => {
       await reader?.read();
       await sent.promise;
       abort.abort();
-      await until(() => gateway.governance?.budgets.open === 0, 10_000, 'the reservation settled');
+      await until(() => gateway.admission?.budgets.open === 0, 10_000, 'the reservation settled');
       await until(() => ledger.rows.length === 1, 10_000, 'the ledger row');
       const row = ledger.rows[0];
       // Sonnet: 1000 input x $3 + 1 output x $15 per million tokens.
@@ -116,14 +116,14 @@ describe('budgets at the edge (one instance)', () => {
     const ledger = new MemoryLedger();
     const budget = 2 * worst.microUsd;
     const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: budget }] });
-    const gateway = await startTestGateway({ UPSTREAM_URL: mock.url }, undefined, { governance: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
+    const gateway = await startTestGateway({ UPSTREAM_URL: mock.url }, undefined, { admission: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
     try {
       const client = new Anthropic({ apiKey: TEST_API_KEY, baseURL: gateway.url, maxRetries: 0, defaultHeaders: { [PRINCIPAL_HEADER]: 'alice' } });
       for (let i = 0; i < 5; i++) {
         const err = await client.messages.create(params).then(() => undefined, (e: unknown) => e);
         assert.ok(err instanceof Anthropic.InternalServerError, `call ${i}: ${String(err)}`);
       }
-      assert.equal(gateway.governance?.budgets.open, 0);
+      assert.equal(gateway.admission?.budgets.open, 0);
       // The budget fits two worst cases: had a failed call kept its hold, the third would have been refused (403).
       assert.ok(mock.stats().requests >= 1);
     } finally {
@@ -143,7 +143,7 @@ describe('BUDGET_FAIL_MODE with the budget counters (Redis) unreachable', () => 
       const ledger = new MemoryLedger();
       const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: 100 * worst.microUsd }] });
       const logs = new LogCapture();
-      const gateway = await startTestGateway({ UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, BUDGET_FAIL_MODE: mode }, logs, { governance: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
+      const gateway = await startTestGateway({ UPSTREAM_URL: mock.url, REDIS_URL: redisUrl, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, BUDGET_FAIL_MODE: mode }, logs, { admission: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
       try {
         const client = new Anthropic({ apiKey: TEST_API_KEY, baseURL: gateway.url, maxRetries: 0, defaultHeaders: { [PRINCIPAL_HEADER]: 'alice' } });
         for (let i = 0; i < 2; i++) {

@@ -14,7 +14,7 @@ async function withKey(limits: KeyLimits, run: (client: Anthropic, mock: Awaited
   const mock = await createMockUpstream({ onRequest: () => hold.gate });
   const ledger = new MemoryLedger();
   const alice = testPrincipal({ limits });
-  const gateway = await startTestGateway({ UPSTREAM_URL: mock.url, COALESCE: 'false' }, undefined, { governance: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
+  const gateway = await startTestGateway({ UPSTREAM_URL: mock.url, COALESCE: 'false' }, undefined, { admission: { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) } });
   try {
     await run(new Anthropic({ apiKey: TEST_API_KEY, baseURL: gateway.url, maxRetries: 0, defaultHeaders: { [PRINCIPAL_HEADER]: 'alice' } }), mock, hold);
   } finally {

@@ -11,7 +11,8 @@ function params(content: string, model = 'claude-sonnet-5') {
   return {
     model,
     max_tokens: 40,
-    system: [{ type: 'text' as const, text: 'You are a careful assistant. '.repeat(20), cache_control: { type: 'ephemeral' as const } }],
+    // Past the minimum cacheable length (1,024 tokens for Sonnet; the mock caches like the API).
+    system: [{ type: 'text' as const, text: 'You are a careful assistant. '.repeat(150), cache_control: { type: 'ephemeral' as const } }],
     messages: [{ role: 'user' as const, content }],
   };
 }

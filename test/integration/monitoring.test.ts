@@ -133,6 +133,13 @@ describe('monitoring/ with the real Prometheus', () => {
       hold = false;
       gate.resolve();
       await Promise.all(shared);
+      // Prompt caching: a session whose second call reads the cached system prompt and whose third
+      // changes it (a cache break); the prompt-cache panels read these.
+      const session = stack.client({ defaultHeaders: { 'x-gateway-mode': 'agent', 'x-claude-code-session-id': 'monitoring-session' } });
+      const cachedSystem = (text: string): { type: 'text'; text: string; cache_control: { type: 'ephemeral' } }[] => [{ type: 'text', text: text.repeat(400), cache_control: { type: 'ephemeral' } }];
+      await session.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, system: cachedSystem('You are a careful agent. '), messages: [{ role: 'user', content: 'first' }] });
+      await session.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, system: cachedSystem('You are a careful agent. '), messages: [{ role: 'user', content: 'first' }, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'second' }] });
+      await session.messages.create({ model: 'claude-sonnet-5', max_tokens: 16, system: cachedSystem('You are a different agent. '), messages: [{ role: 'user', content: 'third' }] });
       // An upstream outage on one model opens its breaker; a burst trips the rate limit.
       const failing = stack.client({ defaultHeaders: { 'x-mock-status': '529' } });
       for (let i = 0; i < 3; i++) await failing.messages.create({ model: 'claude-opus-5', max_tokens: 8, messages: [{ role: 'user', content: `x${i}` }] }).catch(() => undefined);
@@ -149,7 +156,7 @@ describe('monitoring/ with the real Prometheus', () => {
       pooled = await startStack({
         env: { REDIS_URL: redis.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, UPSTREAM_CONNECTIONS: '1' },
         mock: { onRequest: (r) => (r.body.includes('hold the connection') ? poolHold?.promise : undefined) },
-        gateway: { governance: { spend: ledger, ledger, principalOf: principalsByHeader(principals) } },
+        gateway: { admission: { spend: ledger, ledger, principalOf: principalsByHeader(principals) } },
       });
       const replica = pooled;
       await eventually(async () => sum(await scrape(replica.gateway.url), 'redis_available') === 1, 10_000, 'the Redis-backed instance to use Redis');

@@ -57,6 +57,20 @@ describe('breaker permits', () => {
     b.shutdown();
   });
 
+  test('refuses (read by cache affinity): true while open, false once half-open (its probe must be let through), creates nothing', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
+    const b = breakers();
+    assert.equal(b.refuses('primary', 'm', 'messages'), false);
+    assert.equal(b.has('primary', 'm', 'messages'), false, 'asking created no breaker');
+    b.admit('primary', 'm', 'messages').fail(new Error('500'));
+    await settle();
+    assert.equal(b.refuses('primary', 'm', 'messages'), true, 'open');
+    assert.equal(b.refuses('primary', 'other', 'messages'), false, 'per model');
+    mock.timers.tick(30_000);
+    assert.equal(b.refuses('primary', 'm', 'messages'), false, 'half-open: the next call is the probe');
+    b.shutdown();
+  });
+
   test('breakers are bounded: the least recently used closed breaker is evicted, an open one is kept', async () => {
     mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'Date'], now: 1_000_000 });
     const b = breakers(3);

@@ -318,3 +318,162 @@ describe('FlightGroup', () => {
     assert.equal(group.find('k'), second);
   });
 });
+
+describe('rejoin (COALESCE_REJOIN_MS)', () => {
+  const REJOIN = { ...LIMITS, rejoinMs: 5_000 };
+
+  /** A flight of `group` whose only client took the first chunk and then disconnected. */
+  async function abandoned(group: FlightGroup, key = 'k'): Promise<{ flight: Flight; body: ScriptedBody; running: Promise<CallOutcome>; first: FakeSink }> {
+    const flight = group.lead(key);
+    const body = new ScriptedBody();
+    const first = new FakeSink();
+    const served = flight.subscribe(first);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('one;');
+    await settle();
+    first.destroy();
+    assert.deepEqual(await served, { kind: 'gone', reason: 'disconnected' });
+    return { flight, body, running, first };
+  }
+
+  test('a client that disconnects mid-stream and retries within the window rejoins the same call and gets every byte', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const group = new FlightGroup(REJOIN);
+    const { flight, body, running } = await abandoned(group);
+    assert.equal(flight.signal.aborted, false, 'the call goes on while it waits');
+    assert.equal(group.waitingForRejoin, 1);
+    body.push('two;');
+    await settle();
+    t.mock.timers.tick(4_999);
+    const again = group.find('k');
+    assert.equal(again, flight, 'the identical request finds the waiting flight');
+    const retry = new FakeSink();
+    const served = again.subscribe(retry);
+    assert.equal(group.waitingForRejoin, 0, 'a rejoin ends the wait');
+    t.mock.timers.tick(10_000);
+    assert.equal(flight.signal.aborted, false, 'no window runs any more');
+    body.push('three;');
+    body.push(null);
+    const outcome = await running;
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+    assert.equal(retry.body, 'one;two;three;', 'the whole answer, replayed from its first byte');
+    assert.equal(outcome.complete, true);
+    assert.equal(outcome.subscribers, 2);
+  });
+
+  test('nobody returns: the upstream call is aborted when the window ends, and the flight is forgotten', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const group = new FlightGroup(REJOIN);
+    const { flight, body, running } = await abandoned(group);
+    t.mock.timers.tick(4_999);
+    await settle();
+    assert.equal(flight.signal.aborted, false);
+    t.mock.timers.tick(1);
+    assert.equal(flight.signal.aborted, true, 'the upstream sees the abort');
+    assert.equal(group.find('k'), undefined);
+    assert.equal(group.size, 0);
+    assert.equal(group.waitingForRejoin, 0);
+    // The fake body does not watch the signal (undici's does): the next chunk shows the pump it stopped.
+    body.push('late');
+    const outcome = await running;
+    assert.equal(outcome.abandoned, true);
+    assert.equal(body.returned, true, 'the upstream body was released');
+  });
+
+  test('off (0): the call is aborted the moment its last client leaves, as before', async () => {
+    const group = new FlightGroup({ ...LIMITS, rejoinMs: 0 });
+    const { flight, body, running } = await abandoned(group);
+    assert.equal(flight.signal.aborted, true);
+    assert.equal(group.find('k'), undefined);
+    body.push('late');
+    assert.equal((await running).abandoned, true);
+  });
+
+  test('a replay that overflows while waiting ends the wait and aborts at once: a rejoiner could not get every byte', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const group = new FlightGroup({ ...REJOIN, maxReplayBytes: 30 });
+    const { flight, body, running } = await abandoned(group);
+    assert.equal(flight.signal.aborted, false);
+    body.push('x'.repeat(40));
+    await settle();
+    assert.equal(flight.signal.aborted, true);
+    assert.equal(group.find('k'), undefined);
+    assert.equal(group.waitingForRejoin, 0);
+    body.push('late');
+    assert.equal((await running).abandoned, true);
+  });
+
+  test('an already overflowed replay never waits', async () => {
+    const group = new FlightGroup({ ...REJOIN, maxReplayBytes: 30 });
+    const flight = group.lead('k');
+    const body = new ScriptedBody();
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('x'.repeat(40));
+    await settle();
+    sink.destroy();
+    await served;
+    assert.equal(flight.signal.aborted, true);
+    body.push('late');
+    assert.equal((await running).abandoned, true);
+  });
+
+  test('an answer that completes during the window stays joinable until it ends, then goes', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const group = new FlightGroup(REJOIN);
+    const { flight, body, running } = await abandoned(group);
+    body.push('two;');
+    body.push(null);
+    const outcome = await running;
+    assert.equal(outcome.complete, true, 'the call ran to its end for nobody');
+    const again = group.find('k');
+    assert.equal(again, flight);
+    const retry = new FakeSink();
+    assert.deepEqual(await again.subscribe(retry), { kind: 'served', complete: true });
+    assert.equal(retry.body, 'one;two;');
+    t.mock.timers.tick(5_000);
+    assert.equal(group.find('k'), undefined, 'the window ended');
+    assert.equal(group.waitingForRejoin, 0);
+  });
+
+  test('at most maxRejoinWaiting flights wait; past it an abandoned call is aborted at once', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const group = new FlightGroup({ ...REJOIN, maxRejoinWaiting: 1 });
+    const one = await abandoned(group, 'one');
+    const two = await abandoned(group, 'two');
+    assert.equal(one.flight.signal.aborted, false);
+    assert.equal(two.flight.signal.aborted, true);
+    t.mock.timers.tick(5_000);
+    assert.equal(one.flight.signal.aborted, true);
+    one.body.push('late');
+    two.body.push('late');
+    await Promise.all([one.running, two.running]);
+  });
+
+  test('a held call (a remote listener) waits only once the hold is released', async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const group = new FlightGroup(REJOIN);
+    const flight = group.lead('k');
+    const body = new ScriptedBody();
+    const sink = new FakeSink();
+    void flight.subscribe(sink);
+    const release = deferred<() => void>();
+    const running = flight.run((scope) => {
+      release.resolve(scope.hold());
+      return Promise.resolve(source(body));
+    });
+    const letGo = await release.promise;
+    body.push('a');
+    await settle();
+    sink.destroy();
+    assert.equal(group.waitingForRejoin, 0, 'held: the holder decides');
+    letGo();
+    assert.equal(flight.signal.aborted, false, 'released: now it waits for a rejoin');
+    assert.equal(group.waitingForRejoin, 1);
+    t.mock.timers.tick(5_000);
+    assert.equal(flight.signal.aborted, true);
+    body.push('late');
+    await running;
+  });
+});

@@ -152,7 +152,8 @@ describe('mock upstream', () => {
     });
 
     test('cache_control marks a prefix: created the first time, read afterwards, never counted as input', async () => {
-      const system = 'You are a meticulous assistant. '.repeat(10);
+      // Long enough to cache: the API's minimum for Sonnet is 1,024 tokens (prompt-cache.ts).
+      const system = 'You are a meticulous assistant. '.repeat(140);
       const cached = { ...params, system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }], messages: [{ role: 'user', content: 'cache test one' }] };
       const prefixTokens = Math.ceil(system.length / 4);
       const first = (await (await post(mock, '/v1/messages', cached)).json()) as MessageBody;

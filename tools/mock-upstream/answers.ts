@@ -1,13 +1,12 @@
 import { createHash } from 'node:crypto';
+import { billPrompt, promptBlocks, type PromptCache } from './prompt-cache.js';
 
 /**
  * Deterministic answers and usage derived from the request alone (plus the mock's bounded memory
  * of cached prompt prefixes): the same body always yields the same text, id and token counts.
  *
- * Token model: one token per 4 characters (rounded up) of prompt text. The prompt is read in the
- * API's cache order (tools, system, messages); everything up to and including the last block that
- * carries `cache_control` is the cached prefix, billed as cache creation the first time the mock
- * sees it and as a cache read afterwards, never as `input_tokens`.
+ * Token model: one token per 4 characters (rounded up) of prompt text. Prompt caching (what is
+ * read, created and plain input, per credential, with TTLs and minimum lengths): prompt-cache.ts.
  */
 
 export interface Usage {
@@ -66,82 +65,13 @@ export function validateCountTokens(body: unknown): string | undefined {
   return undefined;
 }
 
-interface Segment {
-  text: string;
-  marked: boolean;
-}
-
-/** A block's text: its `text` when it has one, else its JSON without `cache_control`. */
-function blockText(block: Record<string, unknown>): string {
-  if (typeof block.text === 'string') return block.text;
-  const { cache_control: _cacheControl, ...rest } = block;
-  return JSON.stringify(rest);
-}
-
-function segmentsOf(content: unknown, into: Segment[]): void {
-  if (typeof content === 'string') {
-    into.push({ text: content, marked: false });
-    return;
+/** Text of the last user message (the answer quotes it). */
+function lastUserText(messages: unknown): string {
+  let last = '';
+  for (const m of Array.isArray(messages) ? messages : []) {
+    if (isObject(m) && m.role === 'user') last = promptBlocks({ messages: [m] }).map((b) => b.text).join(' ');
   }
-  if (!Array.isArray(content)) return;
-  for (const block of content) {
-    if (isObject(block)) into.push({ text: blockText(block), marked: block.cache_control !== undefined && block.cache_control !== null });
-  }
-}
-
-export interface PromptText {
-  /** Prompt text after the cached prefix. */
-  plain: string;
-  /** The cached prefix ('' when no block carries cache_control). */
-  cached: string;
-  /** Text of the last user message. */
-  lastUser: string;
-}
-
-export function promptText(req: { system?: unknown; tools?: unknown; messages?: unknown }): PromptText {
-  const segments: Segment[] = [];
-  segmentsOf(req.tools, segments);
-  segmentsOf(req.system, segments);
-  let lastUser = '';
-  for (const m of Array.isArray(req.messages) ? req.messages : []) {
-    if (!isObject(m)) continue;
-    const own: Segment[] = [];
-    segmentsOf(m.content, own);
-    segments.push(...own);
-    if (m.role === 'user') lastUser = own.map((s) => s.text).join(' ');
-  }
-  let lastMarked = -1;
-  segments.forEach((s, i) => {
-    if (s.marked) lastMarked = i;
-  });
-  const text = (from: number, to: number): string => segments.slice(from, to).map((s) => s.text).join('\n');
-  return { cached: text(0, lastMarked + 1), plain: text(lastMarked + 1, segments.length), lastUser };
-}
-
-export function tokensOf(text: string): number {
-  return Math.ceil(text.length / 4);
-}
-
-/** Remembers the cached prefixes it has seen (by hash), least recently used evicted first. */
-export class PromptCache {
-  private readonly seen = new Set<string>();
-  constructor(private readonly capacity = 10_000) {}
-
-  /** True when the prefix was already cached; remembers it either way. */
-  touch(prefix: string): boolean {
-    const key = sha256(prefix);
-    const hit = this.seen.delete(key);
-    if (!hit && this.seen.size >= this.capacity) {
-      const oldest = this.seen.values().next().value;
-      if (oldest !== undefined) this.seen.delete(oldest);
-    }
-    this.seen.add(key);
-    return hit;
-  }
-
-  clear(): void {
-    this.seen.clear();
-  }
+  return last;
 }
 
 export interface Answer {
@@ -153,33 +83,31 @@ export interface Answer {
 }
 
 /**
- * The answer depends on the request without its `stream` flag, so streamed and plain calls agree.
- * Without a `cache` (batch results), a cached prefix always counts as cache creation.
+ * The answer depends on the request without its `stream` flag, so streamed and plain calls agree;
+ * its usage also on what `cache` holds for the credential `scope`. Without a `cache` (batch
+ * results), a cacheable prefix always counts as cache creation.
  */
-export function answerFor(req: MessagesRequest, cache?: PromptCache): Answer {
+export function answerFor(req: MessagesRequest, cache?: PromptCache, scope = ''): Answer {
   const { stream: _stream, ...rest } = req;
   const digest = sha256(JSON.stringify(rest));
-  const prompt = promptText(req);
-  const words = `Mock reply to: ${prompt.lastUser.slice(0, 60)}`.split(/\s+/).filter((w) => w !== '');
+  const words = `Mock reply to: ${lastUserText(req.messages).slice(0, 60)}`.split(/\s+/).filter((w) => w !== '');
   const extra = 5 + (parseInt(digest.slice(0, 8), 16) % 20);
   for (let i = 0; i < extra; i++) {
     const at = 8 + (i % 28) * 2;
     words.push(WORDS[parseInt(digest.slice(at, at + 2), 16) % WORDS.length] ?? 'mock');
   }
   const emitted = words.slice(0, req.max_tokens);
-  const cachedTokens = tokensOf(prompt.cached);
-  const hit = cachedTokens > 0 && cache !== undefined && cache.touch(prompt.cached);
-  const created = hit ? 0 : cachedTokens;
+  const bill = billPrompt(promptBlocks(req), req.model, scope, cache);
   return {
     id: `msg_mock_${digest.slice(0, 24)}`,
     pieces: emitted.map((w, i) => (i === 0 ? w : ` ${w}`)),
     stopReason: words.length > req.max_tokens ? 'max_tokens' : 'end_turn',
     usage: {
-      input_tokens: Math.max(1, tokensOf(prompt.plain)),
+      input_tokens: bill.input_tokens,
       output_tokens: emitted.length,
-      cache_creation_input_tokens: created,
-      cache_read_input_tokens: hit ? cachedTokens : 0,
-      cache_creation: { ephemeral_5m_input_tokens: created, ephemeral_1h_input_tokens: 0 },
+      cache_creation_input_tokens: bill.cache_creation_input_tokens,
+      cache_read_input_tokens: bill.cache_read_input_tokens,
+      cache_creation: bill.cache_creation,
       service_tier: 'standard',
     },
   };
@@ -198,8 +126,8 @@ export function messageOf(answer: Answer, model: string): Message {
   };
 }
 
-/** count_tokens: the whole prompt, cached prefix included. */
-export function countTokens(req: { system?: unknown; tools?: unknown; messages?: unknown }): number {
-  const prompt = promptText(req);
-  return Math.max(1, tokensOf(prompt.plain) + tokensOf(prompt.cached));
+/** count_tokens: the whole prompt, cacheable prefix included (what read + created + input add up to). */
+export function countTokens(req: { model?: unknown; system?: unknown; tools?: unknown; messages?: unknown }): number {
+  const bill = billPrompt(promptBlocks(req), typeof req.model === 'string' ? req.model : '', '');
+  return bill.input_tokens + bill.cache_creation_input_tokens;
 }

@@ -1,4 +1,4 @@
-import type { PromptCache } from './answers.js';
+import type { PromptCache } from './prompt-cache.js';
 import type { BatchStore } from './batches.js';
 import type { FaultPlan } from './faults.js';
 import type { Reply } from './reply.js';
@@ -26,6 +26,8 @@ export interface ApiCall {
   readonly fault: FaultPlan;
   readonly eventIntervalMs: number;
   readonly state: MockState;
+  /** Whose prompt cache the call reads and writes: its API key, or the Bedrock account and region, or the Vertex project and region. */
+  readonly cacheScope: string;
   /** Waits `ms`; returns at once when the mock closes. */
   sleep(ms: number): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { errorBody } from './error-body.js';
 import { answerFor, countTokens, messageOf, validateCountTokens, validateMessages, type Answer, type MessagesRequest } from './answers.js';
 import type { ApiCall } from './api-call.js';
+import { breakpointProblem, promptBlocks } from './prompt-cache.js';
 import { formatEvent, messageEvents, startUsage } from './sse.js';
 import type { BilledUsage } from './stats.js';
 
@@ -33,7 +34,12 @@ export async function createMessage(call: ApiCall): Promise<void> {
     return;
   }
   const req = parsed.value as MessagesRequest;
-  const answer = answerFor(req, call.state.promptCache);
+  const tooMany = breakpointProblem(promptBlocks(req));
+  if (tooMany !== undefined) {
+    call.reply.error(400, tooMany);
+    return;
+  }
+  const answer = answerFor(req, call.state.promptCache, call.cacheScope);
   if (req.stream === true) {
     await streamAnswer(call, req.model, answer);
     return;

@@ -129,6 +129,14 @@ export class ProviderMock {
     this.vertexRegion = vertex.region ?? 'us-east5';
   }
 
+  /**
+   * Whose prompt cache a call uses: Bedrock's and Vertex's caches are per account (project) and
+   * region, and one mock imitates one account in one region.
+   */
+  cacheScope(): string {
+    return this.kind === 'bedrock' ? `bedrock:${this.bedrockRegion}` : `vertex:${this.vertexProject}/${this.vertexRegion}`;
+  }
+
   /** Bedrock's per-request stream fault (`x-mock-bedrock-fault`), if any. */
   streamFault(headers: IncomingHttpHeaders): BedrockStreamFault | undefined {
     const value = one(headers, 'x-mock-bedrock-fault')?.trim().toLowerCase();

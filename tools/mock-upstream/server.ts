@@ -9,7 +9,8 @@ import {
 } from 'node:http2';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
 import { errorBody } from './error-body.js';
-import { countTokens, PromptCache, validateCountTokens } from './answers.js';
+import { countTokens, validateCountTokens } from './answers.js';
+import { PromptCache } from './prompt-cache.js';
 import { BatchStore } from './batches.js';
 import { faultFromHeaders, FaultSchedule, validateFaultPlan, type FaultPlan } from './faults.js';
 import { estimatedTokens, KeyBudgets } from './key-budget.js';
@@ -68,6 +69,8 @@ export interface MockUpstreamOptions {
   kind?: MockKind;
   bedrock?: BedrockMockOptions;
   vertex?: VertexMockOptions;
+  /** The prompt cache's bound (prefixes kept, default 10,000) and clock (default Date.now; tests move time). */
+  promptCache?: { capacity?: number; now?: () => number };
 }
 
 export interface RecordedRequest {
@@ -161,7 +164,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
   const requests: RecordedRequest[] = [];
   const faults = new FaultSchedule();
   const stats = new StatsRecorder();
-  const promptCache = new PromptCache();
+  const promptCache = new PromptCache(options.promptCache?.capacity, options.promptCache?.now);
   const batches = new BatchStore();
   const kind = options.kind ?? 'anthropic';
   const provider = new ProviderMock(kind, options.bedrock, options.vertex);
@@ -369,6 +372,7 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
         fault,
         eventIntervalMs: fault.eventIntervalMs ?? options.eventIntervalMs ?? 0,
         state,
+        cacheScope: provider.cacheScope(),
         sleep,
       });
       return;
@@ -397,6 +401,8 @@ export async function createMockUpstream(options: MockUpstreamOptions = {}): Pro
       fault,
       eventIntervalMs: fault.eventIntervalMs ?? options.eventIntervalMs ?? 0,
       state,
+      // Caches are per organization: one per API key here (the key itself only seeds the prefix hashes).
+      cacheScope: `key:${key}`,
       sleep,
     });
   };

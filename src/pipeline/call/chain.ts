@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Span } from '@opentelemetry/api';
 import type { CallScope, FlightSource } from '../coalesce/flight.js';
 import type { Upstream } from '../../upstream/upstreams.js';
+import type { AffinityKey } from '../affinity/cache-affinity.js';
 import type { AttemptLimit } from './attempt-limit.js';
 
 /**
@@ -34,6 +35,8 @@ export interface UpstreamCall {
   readonly model: string | undefined;
   /** The coalescing fingerprint when other instances may share this call. */
   readonly sharedKey: string | undefined;
+  /** The cached prompt head's identity, for cache-affinity routing (pipeline/affinity/); undefined when it has none or affinity is off. */
+  readonly affinity: AffinityKey | undefined;
   /** Rewrites a successful JSON answer before anyone sees it (batch `results_url`), given the base URL of the upstream that answered. */
   readonly rewriteJson: ((body: Buffer, upstreamBaseUrl: string) => Buffer | undefined) | undefined;
   /** SERVER span of the leading request: parent of the upstream call's span. */

@@ -3,6 +3,7 @@ import type { Logger } from '../../observability/logger.js';
 import type { RequestTracing } from '../../observability/tracing.js';
 import type { UpstreamSet } from '../../upstream/upstreams.js';
 import type { RetryBudget, RetryPolicy } from '../../upstream/retry.js';
+import type { CacheAffinity } from '../affinity/cache-affinity.js';
 import type { Breakers } from '../breaker.js';
 import type { SharedFlights } from '../coalesce/shared-flights.js';
 import { admit } from './admit.js';
@@ -33,6 +34,8 @@ export interface UpstreamChainDeps {
   shared: SharedFlights | undefined;
   maxSseEventBytes: number;
   breakerProbeTimeoutMs: number;
+  /** Cache-affinity routing (CACHE_AFFINITY), if on. */
+  affinity?: CacheAffinity | undefined;
 }
 
 /**
@@ -52,6 +55,6 @@ export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
     [admit(deps.breakers, deps.breakerProbeTimeoutMs), trace(deps.tracing), rewrite(), retry(deps.retryPolicy, deps.retryBudget, deps.metrics)],
     transport(),
   );
-  const routed = route({ upstreams: deps.upstreams, maxAttempts: deps.failoverMaxAttempts, budget: deps.retryBudget, metrics: deps.metrics })(attempt);
+  const routed = route({ upstreams: deps.upstreams, maxAttempts: deps.failoverMaxAttempts, budget: deps.retryBudget, metrics: deps.metrics, affinity: deps.affinity })(attempt);
   return compose<UpstreamCall>([meter(deps.metrics, deps.maxSseEventBytes), reportBrokenAnswers(deps.logger), share(deps.shared)], routed);
 }

@@ -4,6 +4,7 @@ import { isAbort } from '../../upstream/client.js';
 import type { RetryBudget } from '../../upstream/retry.js';
 import type { Upstream, UpstreamSet } from '../../upstream/upstreams.js';
 import { recordAttempt } from '../accounting.js';
+import type { CacheAffinity } from '../affinity/cache-affinity.js';
 import type { FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
 import { AttemptLimit } from './attempt-limit.js';
@@ -26,7 +27,9 @@ import { peekFirstEvent } from './first-event.js';
  * interceptor may retry while attempts are left; so a move to another host cannot multiply anyone's
  * load. The flight around the route makes the whole thing one call: followers only ever see the
  * answer that is finally accepted. When every candidate's breaker is open, the answer is the
- * overload answer with the earliest retry-after of them.
+ * overload answer with the earliest retry-after of them. With cache affinity, the candidate that
+ * holds the call's cached prompt head warm goes first when it is healthy (pipeline/affinity/), and
+ * the upstream whose 2xx answer is accepted becomes the one that holds it.
  */
 
 export interface RouteOptions {
@@ -34,6 +37,8 @@ export interface RouteOptions {
   maxAttempts: number;
   budget: RetryBudget;
   metrics: GatewayMetrics;
+  /** Cache-affinity routing (CACHE_AFFINITY): which candidate goes first for a call with a cached head. */
+  affinity?: CacheAffinity | undefined;
 }
 
 export const UPSTREAM_HEADER = 'x-gateway-upstream';
@@ -63,7 +68,7 @@ function retryAfterOf(err: GatewayError): number {
 }
 
 export function route(options: RouteOptions): RouteInterceptor {
-  const { upstreams, maxAttempts, budget, metrics } = options;
+  const { upstreams, maxAttempts, budget, metrics, affinity } = options;
   const moved = (from: Upstream, to: Upstream | undefined, reason: FailoverReason): void => {
     if (to !== undefined) metrics.upstreamFailovers.inc({ from: from.name, to: to.name, reason });
   };
@@ -80,7 +85,10 @@ export function route(options: RouteOptions): RouteInterceptor {
 
   return (next) => async (call, ctx) => {
     budget.onRequest();
-    const { candidates, refusal } = upstreams.plan(call);
+    const plan = upstreams.plan(call);
+    const refusal = plan.refusal;
+    // Affinity only reorders the plan: who may serve, tiers and health stay the plan's (pipeline/affinity/).
+    const candidates = affinity === undefined || call.affinity === undefined || plan.candidates.length < 2 ? plan.candidates : await affinity.order(call, plan.candidates);
     if (candidates.length === 0) throw new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
     const attempts = new AttemptLimit(maxAttempts);
     if (candidates.length === 1) {
@@ -142,6 +150,7 @@ export function route(options: RouteOptions): RouteInterceptor {
       const move = nextMove(reason, upstream, after, movable);
       if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) {
         attempt.accept();
+        if (answer.head.status < 300) affinity?.served(call, upstream.name);
         return labelled(answer, upstream.name);
       }
       discard();

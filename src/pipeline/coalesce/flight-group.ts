@@ -18,14 +18,40 @@ interface Slot {
  * synchronously (before any await), so two requests arriving in the same tick can never both lead.
  * An entry is deleted only while the map still holds that same flight (identity-checked), so a
  * finishing flight never removes its successor. Bounded by the requests in progress
- * (MAX_CONCURRENT_REQUESTS): every entry has at least one live subscriber or is being closed.
+ * (MAX_CONCURRENT_REQUESTS): every entry has at least one live subscriber or is being closed, or
+ * waits for a rejoin (COALESCE_REJOIN_MS, at most `maxRejoinWaiting` at once).
  */
+export interface FlightGroupOptions extends FlightLimits {
+  /** Flights that may wait for a rejoin (COALESCE_REJOIN_MS) at once; past it, an abandoned call is aborted at once. */
+  maxRejoinWaiting?: number;
+}
+
 export class FlightGroup implements FlightRegistry {
   private readonly flights = new Map<string, Slot>();
   private readonly limits: FlightLimits;
+  private readonly maxRejoinWaiting: number;
+  /** Flights nobody listens to that wait for a rejoin now (each also in `flights` while it takes joiners). */
+  private rejoinWaiting = 0;
 
-  constructor(limits: FlightLimits) {
+  constructor(options: FlightGroupOptions) {
+    const { maxRejoinWaiting, ...limits } = options;
     this.limits = limits;
+    this.maxRejoinWaiting = maxRejoinWaiting ?? 1_000;
+  }
+
+  /** Flights waiting for a rejoin right now (for tests and gauges). */
+  get waitingForRejoin(): number {
+    return this.rejoinWaiting;
+  }
+
+  reserveRejoin(): boolean {
+    if (this.rejoinWaiting >= this.maxRejoinWaiting) return false;
+    this.rejoinWaiting++;
+    return true;
+  }
+
+  releaseRejoin(): void {
+    this.rejoinWaiting--;
   }
 
   /** Flights currently taking joiners. */

@@ -57,6 +57,14 @@ export interface FlightSource {
 /** Where a joinable flight is registered (FlightGroup); it leaves once it takes no more joiners. */
 export interface FlightRegistry {
   forget(key: string, flight: Flight): void;
+  /**
+   * Asked when the last client of this flight left before its answer completed: true reserves
+   * one of the group's bounded places for a flight waiting `rejoinMs` for an identical request
+   * (COALESCE_REJOIN_MS); false (off, or every place taken) aborts the call as before.
+   */
+  reserveRejoin?(): boolean;
+  /** Gives back a place `reserveRejoin` reserved (exactly once per reservation). */
+  releaseRejoin?(): void;
 }
 
 export type SubscriberOutcome =
@@ -74,6 +82,12 @@ export interface FlightLimits {
   maxSubscriberBufferBytes: number;
   /** A subscriber whose socket takes nothing for this long while bytes wait for it is dropped. */
   writeStallMs: number;
+  /**
+   * COALESCE_REJOIN_MS: how long a joinable flight whose last client left before its answer
+   * completed keeps its call for an identical request to join (with full replay); 0 = off (aborted
+   * at once). Needs the registry's reservation (bounded).
+   */
+  rejoinMs?: number;
 }
 
 /** How the call ended, as every `finally` hook sees it. */
@@ -180,6 +194,8 @@ export class Flight implements CallScope {
   private settleHooks: ((outcome: CallOutcome) => void)[] = [];
   private idleHooks: (() => void)[] = [];
   private closedToJoiners = false;
+  /** Set while nobody listens and the flight waits for a rejoin (COALESCE_REJOIN_MS): its place is reserved in the registry. */
+  private rejoinTimer: NodeJS.Timeout | undefined;
   /** Told once when the flight must take no more joiners (done, aborted, replay overflow): the group it is registered in. */
   private readonly registry: FlightRegistry | undefined;
 
@@ -252,6 +268,8 @@ export class Flight implements CallScope {
       };
       this.subscribers.add(sub);
       this.joinedTotal++;
+      // A rejoin: the call goes on for this client. A finished answer kept for the window stays until it ends.
+      if (this.state !== 'done') this.endRejoinWait();
       sink.once('close', sub.onClose);
       if (this.head !== undefined) {
         this.writeHead(sub);
@@ -268,8 +286,38 @@ export class Flight implements CallScope {
       for (const idle of this.idleHooks) guarded(idle);
       return;
     }
+    if (this.waitForRejoin()) return;
     this.closeToJoiners();
     this.stop.abort();
+  }
+
+  /**
+   * Nobody listens, the answer is not complete: with COALESCE_REJOIN_MS on, the call goes on for
+   * that long (its replay whole, its place reserved) so that a retry of the same request joins it
+   * instead of paying for a second call. False when off, closed to joiners (the replay overflowed:
+   * a rejoiner could not be given every byte) or every place is taken: then aborted as before.
+   */
+  private waitForRejoin(): boolean {
+    if (this.rejoinTimer !== undefined) return true;
+    const ms = this.limits.rejoinMs ?? 0;
+    if (ms <= 0 || this.closedToJoiners || this.registry?.reserveRejoin?.() !== true) return false;
+    this.rejoinTimer = setTimeout(() => this.rejoinExpired(), ms);
+    this.rejoinTimer.unref();
+    return true;
+  }
+
+  private endRejoinWait(): void {
+    if (this.rejoinTimer === undefined) return;
+    clearTimeout(this.rejoinTimer);
+    this.rejoinTimer = undefined;
+    guarded(() => this.registry?.releaseRejoin?.());
+  }
+
+  /** The window ended without a rejoin: a call still running is aborted; a finished answer kept for the window goes. */
+  private rejoinExpired(): void {
+    this.endRejoinWait();
+    this.closeToJoiners();
+    if (this.state !== 'done' && this.holds === 0) this.stop.abort();
   }
 
   private closeToJoiners(): void {
@@ -380,7 +428,14 @@ export class Flight implements CallScope {
   private append(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.total += chunk.length;
-    if (!this.closedToJoiners && this.total > this.limits.maxReplayBytes) this.closeToJoiners();
+    if (!this.closedToJoiners && this.total > this.limits.maxReplayBytes) {
+      this.closeToJoiners();
+      // Waiting for a rejoin that can no longer be served whole: nobody listens, stop now.
+      if (this.rejoinTimer !== undefined) {
+        this.endRejoinWait();
+        if (this.subscribers.size === 0 && this.holds === 0) this.stop.abort();
+      }
+    }
     const lagLimit = this.limits.maxReplayBytes + this.limits.maxSubscriberBufferBytes;
     for (const sub of [...this.subscribers]) {
       if (this.total - sub.written > lagLimit) this.drop(sub, 'slow');
@@ -461,6 +516,7 @@ export class Flight implements CallScope {
       source = await start(this);
     } catch (error) {
       this.state = 'done';
+      this.endRejoinWait();
       this.closeToJoiners();
       for (const sub of [...this.subscribers]) {
         if (signal.aborted) sub.settle({ kind: 'gone', reason: 'aborted' });
@@ -493,7 +549,13 @@ export class Flight implements CallScope {
     }
     this.state = 'done';
     this.ending = complete ? { kind: 'complete' } : { kind: 'failed' };
-    this.closeToJoiners();
+    // A complete answer that finished while the flight waited for a rejoin stays joinable (whole
+    // replay) until the window ends: the retry still gets it without a call of its own.
+    // (Waiting implies open to joiners, so the replay is whole.)
+    if (!complete || this.rejoinTimer === undefined) {
+      this.endRejoinWait();
+      this.closeToJoiners();
+    }
     for (const sub of [...this.subscribers]) this.flush(sub);
     // A body source that stopped early (abandoned, or failed) is closed by for-await's return().
     const abandoned = !complete && signal.aborted;

@@ -1,0 +1,38 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import { ConsoleAssets } from './assets.js';
+import { ConsoleCredentials, type ConsoleRole } from './credentials.js';
+import { consoleHandler } from './handler.js';
+import { LiveReadings, type BreakerView, type HeadroomView } from './live.js';
+import { SessionStore } from './sessions.js';
+
+export interface ConsoleOptions {
+  /** ADMIN_API_KEY: logs in as admin. */
+  readonly adminKey: string;
+  /** ADMIN_VIEWER_KEY: logs in as a viewer (may look, not change). */
+  readonly viewerKey: string | undefined;
+  readonly registry: Registry;
+  readonly breakers: () => readonly BreakerView[];
+  readonly headroom: () => readonly HeadroomView[];
+  readonly onLogin?: (role: ConsoleRole | undefined, address: string | undefined) => void;
+}
+
+/** Sessions last 12 hours from login; at most 1,000 are held (the oldest is logged out first). */
+const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
+const MAX_SESSIONS = 1_000;
+
+/** The console's request handler for the admin listener: true when it answered the request. */
+export type ConsoleHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
+
+export function createConsole(options: ConsoleOptions): { handle: ConsoleHandler; assets: ConsoleAssets } {
+  const assets = new ConsoleAssets();
+  const handle = consoleHandler({
+    credentials: new ConsoleCredentials(options.adminKey, options.viewerKey),
+    sessions: new SessionStore({ ttlMs: SESSION_TTL_MS, max: MAX_SESSIONS }),
+    assets,
+    live: new LiveReadings({ registry: options.registry, breakers: options.breakers, headroom: options.headroom }),
+    sessionSeconds: SESSION_TTL_MS / 1000,
+    onLogin: options.onLogin,
+  });
+  return { handle, assets };
+}
