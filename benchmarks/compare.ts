@@ -1,6 +1,6 @@
 import { fixedRate } from './load.js';
 import { describeMachine, pinSelf, processCpuSeconds } from './machine.js';
-import { pidOf, startBareProxy, startGateway, startMock, type Running } from './processes.js';
+import { pidOf, startBareProxy, startGateway, startGovernedGateway, startMock, type Running } from './processes.js';
 import { plain1k, plain1m } from './workloads.js';
 
 /**
@@ -10,7 +10,7 @@ import { plain1k, plain1m } from './workloads.js';
  *
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npm run build)
  *   npm run build && node dist/benchmarks/compare.js [--base=/tmp/base/dist/src] [--variant='name:K=V;K=V' ...]
- *       [--rate=1000] [--seconds=1.5] [--rounds=20] [--size=1k|1m] [--env=K=V;K=V] [--fresh]
+ *       [--rate=1000] [--seconds=1.5] [--rounds=20] [--size=1k|1m] [--env=K=V;K=V] [--fresh] [--governed]
  *
  * Steady (the default): every target is started once and warmed, then each round gives every target
  * one short window at `rate`, in a new random order per round. This machine has slow phases lasting
@@ -22,7 +22,9 @@ import { plain1k, plain1m } from './workloads.js';
  * Reported per target: the median µs/req, its ratio to the bare proxy's median, the median of the
  * per-round differences to the bare proxy (the µs the target adds; steadier than a ratio, since slow
  * phases add to both sides) and every round.
- * `--env` applies to every gateway target; `--variant` adds this build again with more settings.
+ * `--env` applies to every gateway target; `--variant` adds this build again with more settings;
+ * `--governed` adds this build with every request a governed key's (budget reservation, settle,
+ * headers, ledger row: benchmarks/governed-main.ts), to read what governance adds per request.
  */
 
 type Args = Map<string, string[]>;
@@ -54,6 +56,7 @@ type Target = [string, (mockUrl: string) => Promise<Running>];
 const targets: Target[] = [[BARE, (u) => startBareProxy('0', u)]];
 if (base !== undefined) targets.push([`gateway base (${base})`, (u) => startGateway('0', u, env, [], base)]);
 targets.push(['gateway this build', (u) => startGateway('0', u, env)]);
+if (args.has('governed')) targets.push(['this build, governed key (budget reservation + ledger)', (u) => startGovernedGateway('0', u, env)]);
 for (const spec of args.get('variant') ?? []) {
   const [name, settings] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
   const extra = parseEnv(settings ?? '');

@@ -69,9 +69,9 @@ export async function startMock(cpu: string, env: Record<string, string> = {}): 
 }
 
 /** `distSrc`: another build's dist/src (benchmarks/compare.ts runs a base build beside this one). */
-export async function startGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = [], distSrc = DIST_SRC): Promise<Running> {
+export async function startGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = [], distSrc = DIST_SRC, entry = 'main.js'): Promise<Running> {
   const port = await freePort();
-  const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, join(distSrc, 'main.js')]);
+  const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, join(distSrc, entry)]);
   const child = spawn(cmd, args, {
     // With UPSTREAMS the upstreams are the caller's (UPSTREAM_URL and UPSTREAMS exclude each other).
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...(env.UPSTREAMS === undefined ? { UPSTREAM_URL: upstreamUrl } : {}), LOG_LEVEL: 'info', ...env },
@@ -80,6 +80,11 @@ export async function startGateway(cpu: string, upstreamUrl: string, env: Record
   const url = `http://127.0.0.1:${port}`;
   await waitHttp(`${url}/healthz`);
   return { name: 'gateway', url, child, stop: stopper(child) };
+}
+
+/** This build with governance on, every request a governed key's (benchmarks/governed-main.ts). */
+export async function startGovernedGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}): Promise<Running> {
+  return startGateway(cpu, upstreamUrl, env, [], fileURLToPath(new URL('.', import.meta.url)), 'governed-main.js');
 }
 
 /** The bare node:http + undici proxy (benchmarks/bare-proxy.ts): the floor for a Node proxy. */

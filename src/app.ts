@@ -15,6 +15,10 @@ import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
 import { proxyHandler } from './http/proxy.js';
 import { CacheBreaks } from './observability/cache-breaks.js';
+import { contextOf } from './http/context.js';
+import { keyLimitsStage } from './http/governance.js';
+import type { Admission } from './governance/admission.js';
+import type { Principal } from './governance/model.js';
 import { rateLimiter } from './http/rate-limit.js';
 import { checkTarget } from './http/target.js';
 import { compose, pathOf, type Stage } from './http/stage.js';
@@ -40,11 +44,18 @@ export interface AppDeps {
   tenants: TenantHasher;
   /** Keys issued by the gateway (ADMIN_API_KEY set), held in memory. */
   databaseKeys?: DatabaseKeys | undefined;
+  /** Budgets, per-key limits and the ledger (issue 26), when a governance store is wired. */
+  admission?: Admission | undefined;
+  /**
+   * Names the principal of a request after auth, when auth named none (tests: an in-memory principal
+   * without a database key).
+   */
+  principalOf?: ((req: IncomingMessage) => Principal | undefined) | undefined;
 }
 
 /**
  * The only place the order of stages is written:
- *   observe → target check → system routes (Express) | capacity → auth → rate limit → proxy;  errors → Anthropic-shaped answer.
+ *   observe → target check → system routes (Express) | capacity → auth → rate limit → key limits → proxy;  errors → Anthropic-shaped answer.
  * Express serves the gateway's own endpoints; the API path skips its router (see http/stage.ts).
  */
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
@@ -69,6 +80,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
       next(new GatewayError('AT_CAPACITY', `Overloaded: the gateway is at capacity (${config.maxConcurrentRequests} concurrent requests). Retry shortly.`, { headers: { 'retry-after': '1' } }));
     } else next();
   };
+  const { principalOf } = deps;
   const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics, store: deps.rateLimitStore });
   const stages: Stage[] = [
     observeRequests(logger, metrics, deps.tracing),
@@ -76,8 +88,19 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     system,
     capacity,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants, databaseKeys: deps.databaseKeys }),
+    ...(principalOf === undefined ? [] : [identify(principalOf)]),
     ...(limiter === undefined ? [] : [limiter]),
-    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, cacheAffinity: config.cacheAffinity && config.upstreams.length > 1, cacheBreaks: new CacheBreaks(metrics.promptCacheBreaks, metrics.modes, logger) }),
+    ...(deps.admission === undefined ? [] : [keyLimitsStage(deps.admission.keyLimits)]),
+    proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, cacheAffinity: config.cacheAffinity && config.upstreams.length > 1, cacheBreaks: new CacheBreaks(metrics.promptCacheBreaks, metrics.modes, logger), governance: deps.admission?.calls }),
   ];
   return compose(stages, errorHandler(logger));
+}
+
+/** Sets the request's principal from `principalOf` when auth set none (see AppDeps.principalOf). */
+function identify(principalOf: (req: IncomingMessage) => Principal | undefined): Stage {
+  return (req, _res, next) => {
+    const ctx = contextOf(req);
+    ctx.principal ??= principalOf(req);
+    next();
+  };
 }

@@ -261,6 +261,11 @@ const VARIABLES = {
   BREAKER_WINDOW_MS: { schema: int('BREAKER_WINDOW_MS', 100, MS_DAY), default: '10000', description: 'rolling window of the error rate' },
   BREAKER_RESET_TIMEOUT_MS: { schema: int('BREAKER_RESET_TIMEOUT_MS', 1, MS_DAY), default: '30000', description: 'time an open breaker waits before letting one probe through' },
   BREAKER_PROBE_TIMEOUT_MS: { schema: int('BREAKER_PROBE_TIMEOUT_MS', 1, MS_DAY), default: '60000', description: 'A half-open probe that gets no upstream headers within this counts as a failure' },
+  BUDGET_FAIL_MODE: {
+    schema: z.enum(['closed', 'open'], { error: 'BUDGET_FAIL_MODE must be closed or open' }),
+    default: 'closed',
+    description: 'while budgets cannot be checked (Redis or the spend ledger unreachable): closed refuses database keys\' calls (503), open admits them unchecked',
+  },
   RATE_LIMIT_RPM: { schema: int('RATE_LIMIT_RPM', 0, 10_000_000), default: '0', description: 'requests per minute per client key (IP when none); 0 = off' },
   UPSTREAM_RETRIES: { schema: int('UPSTREAM_RETRIES', 0, 10), default: '2', description: 'gateway retries of calls that provably never reached upstream (connect failures), on the last upstream left and within FAILOVER_MAX_ATTEMPTS' },
   RETRY_ON_OVERLOADED: { schema: bool('RETRY_ON_OVERLOADED'), default: 'false', description: 'also retry upstream 529 answers (the SDK retries them itself by default)' },
@@ -508,6 +513,7 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
       probeTimeoutMs: v.BREAKER_PROBE_TIMEOUT_MS,
     }),
     rateLimitRpm: v.RATE_LIMIT_RPM,
+    budgetFailMode: v.BUDGET_FAIL_MODE,
     retry: Object.freeze({
       maxRetries: v.UPSTREAM_RETRIES,
       onOverloaded: v.RETRY_ON_OVERLOADED,

@@ -27,6 +27,12 @@ import { readFileSync } from 'node:fs';
 import { startGovernance, type Governance } from './governance/index.js';
 import { startAdminListener, type AdminListener } from './admin/server.js';
 import { createConsole } from './console/index.js';
+import type { IncomingMessage } from 'node:http';
+import { startAdmission, type Admission, type AdmissionPorts } from './governance/admission.js';
+import type { Principal } from './governance/model.js';
+
+/** How long shutdown waits for queued ledger rows to be written. */
+const LEDGER_SHUTDOWN_MS = 5_000;
 
 export interface Gateway {
   readonly server: Server;
@@ -43,6 +49,8 @@ export interface Gateway {
   readonly governance: Governance | undefined;
   /** The admin API's listener (ADMIN_API_KEY set). */
   readonly admin: AdminListener | undefined;
+  /** Budgets, per-key limits and the ledger writer (with the store, or GatewayOptions.admission). */
+  readonly admission: Admission | undefined;
   /** Requests being answered right now. */
   activeRequests(): number;
   /**
@@ -60,6 +68,11 @@ export interface GatewayOptions {
   loopIdleMs?: (() => number) | undefined;
   /** WORKERS > 1: this worker's slot; /metrics then answers for every worker (see GatewayMetrics). */
   worker?: string | undefined;
+  /**
+   * Budgets, per-key limits and the spend ledger (issue 26) over these ports instead of the store's
+   * (tests: in-memory fakes). `principalOf` names a request's principal when auth named none.
+   */
+  admission?: (AdmissionPorts & { principalOf?: (req: IncomingMessage) => Principal | undefined }) | undefined;
 }
 
 export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
@@ -161,6 +174,18 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
             }).handle,
           },
         );
+  // Budgets, per-key limits and the spend ledger over the store (the ledger's spend, its inserts).
+  const ports = options.admission ?? (governance === undefined ? undefined : { spend: governance.store, ledger: governance.store });
+  const admission =
+    ports === undefined
+      ? undefined
+      : startAdmission(
+          ports,
+          { failMode: config.budgetFailMode, pricing: config.pricing, upstreamPricing: new Map(config.upstreams.flatMap((u) => (u.pricing === undefined ? [] : [[u.name, u.pricing] as const]))) },
+          coordination?.openDomain('budgets'),
+          metrics.registry,
+          logger,
+        );
   const app = createApp({
     tenants,
     config,
@@ -176,6 +201,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     sharedCache: coordination?.sharedCache,
     activeRequests: () => active,
     databaseKeys: governance?.keys,
+    admission,
+    principalOf: options.admission?.principalOf,
   });
   const server = createServer();
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
@@ -247,6 +274,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     server.closeAllConnections();
     await closed;
     breakers.shutdown();
+    // Every call has ended (its ledger row queued): write them before the store goes.
+    await admission?.close(LEDGER_SHUTDOWN_MS);
     await admin?.close();
     await governance?.close();
     await coordination?.close();
@@ -264,6 +293,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     breakers,
     governance,
     admin,
+    admission,
     activeRequests: () => active,
     shutdown: () => (shutdownPromise ??= shutdown()),
   };

@@ -24,6 +24,8 @@ export interface Coordination {
   shared: SharedFlights;
   rateLimitStore: FallbackRateLimitStore;
   sharedCache: SharedResponseCache | undefined;
+  /** Opens one more connection (failure domain) for other shared work, closed with the rest (governance budgets). */
+  openDomain(name: string): RedisDomain;
   /** The cache-affinity table shared by every instance (CACHE_AFFINITY on, more than one upstream). */
   sharedAffinity: SharedAffinity | undefined;
   close(): Promise<void>;
@@ -99,7 +101,13 @@ export function startCoordination(redisConfig: RedisSettings, config: Coordinati
     remoteFlightGauges(metrics),
   );
   const rateLimitStore = new FallbackRateLimitStore(rateLimits, 'cgw:rl:');
+  const extra: RedisDomain[] = [];
   return {
+    openDomain: (name) => {
+      const d = domain(name);
+      extra.push(d);
+      return d;
+    },
     shared,
     rateLimitStore,
     sharedCache: cache === undefined ? undefined : new SharedResponseCache(cache, config.cache.ttlMs, redisConfig.cacheMaxEntryBytes),
@@ -107,7 +115,7 @@ export function startCoordination(redisConfig: RedisSettings, config: Coordinati
     close: async () => {
       rateLimitStore.shutdown();
       await shared.close();
-      await Promise.all([flights.close(), reader.close(), rateLimits.close(), cache?.close(), affinity?.close()]);
+      await Promise.all([flights.close(), reader.close(), rateLimits.close(), cache?.close(), affinity?.close(), ...extra.map((d) => d.close())]);
     },
   };
 }

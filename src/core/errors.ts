@@ -116,6 +116,12 @@ export const ERRORS = Object.freeze({
   AT_CAPACITY: rule(529, 'the gateway is at MAX_CONCURRENT_REQUESTS'),
   CIRCUIT_OPEN: rule(529, 'the breaker of (upstream, model) is open: nothing was sent', { failover: 'circuit_open' }),
   RATE_LIMITED: rule(429, 'over RATE_LIMIT_RPM for this gateway key'),
+  /** 403, not 429: the official SDKs retry 408, 409, 429 and 5xx, and a spent budget does not come back within a retry. */
+  BUDGET_EXCEEDED: rule(403, 'the call\'s worst-case cost does not fit a budget of the database key or its team (governance/budgets.ts)'),
+  /** BUDGET_FAIL_MODE=closed while the budget counters (Redis) or the spend ledger cannot be read: transient, so retryable by the SDKs. */
+  BUDGET_UNAVAILABLE: rule(503, 'budgets cannot be checked right now (BUDGET_FAIL_MODE=closed)'),
+  /** A per-key limit (requests or tokens per minute, concurrent calls) of a database key: retryable, with retry-after. */
+  KEY_LIMITED: rule(429, 'over a database key\'s requestsPerMinute, tokensPerMinute or maxConcurrent'),
   INTERNAL: rule(500, 'a bug: anything thrown in the pipeline that is not a GatewayError'),
 } satisfies Record<string, ErrorRule>);
 

@@ -39,6 +39,11 @@ export class PriceTable {
     return undefined;
   }
 
+  /** Every price the table holds (defaults and overrides). */
+  all(): Price[] {
+    return Object.values(this.prices);
+  }
+
   costUsd(model: string, usage: TokenUsage): number {
     const p = this.priceOf(model);
     if (p === undefined) return 0;

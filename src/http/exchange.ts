@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AffinityKey } from '../pipeline/affinity/cache-affinity.js';
+import type { GovernedRequest } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
 import type { RequestClass } from './request-class.js';
 
@@ -17,6 +18,8 @@ export interface Exchange {
   readonly key: string;
   /** The cached prompt head's identity (tenant, model, tools and system with a breakpoint) for cache-affinity routing; undefined when off or absent. */
   readonly affinity: AffinityKey | undefined;
+  /** What governance sees of the request (http/governance.ts), when it applies. */
+  governed?: GovernedRequest | undefined;
 }
 
 /**

@@ -7,9 +7,11 @@ import type { CallOutcome, Flight } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import { isWholeAnswer } from '../pipeline/reuse.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
+import type { CallGovernance } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
-import type { AnswerSource } from './exchange.js';
+import type { AnswerSource, Exchange } from './exchange.js';
 import { noteRequestId } from './request-id.js';
+import { headPairs } from './governance.js';
 
 /**
  * The answer sources that serve a finished upstream answer to a request that was not on its call:
@@ -19,35 +21,40 @@ import { noteRequestId } from './request-id.js';
  */
 
 /** The response cache: asked for every request that may be cached, hit or miss counted. */
-export function cacheSource(flights: FlightGroup, metrics: GatewayMetrics, cache: ResponseCache, sharedCache: SharedResponseCache | undefined): AnswerSource {
-  const serve = async (res: ServerResponse, ctx: RequestContext, model: string | undefined, hit: CachedAnswer): Promise<boolean> => {
-    await serveFinished(res, ctx, flights, hit, 'cache');
+export function cacheSource(flights: FlightGroup, metrics: GatewayMetrics, cache: ResponseCache, sharedCache: SharedResponseCache | undefined, governance?: CallGovernance): AnswerSource {
+  const serve = async (exchange: Exchange, hit: CachedAnswer): Promise<boolean> => {
+    const { res, ctx, model } = exchange;
+    await serveFinished(res, ctx, flights, hit, 'cache', exchange);
     recordReuse(metrics, ctx.mode, model, hit, 'cache');
+    if (exchange.governed !== undefined) governance?.reused(exchange.governed, hit, 'cache', hit.head.status, ctx.upstreamRequestId);
     return true;
   };
-  return ({ request, key, res, ctx, model }) => {
+  return (exchange) => {
+    const { request, key, ctx } = exchange;
     if (!request.caching) return false;
     const local = cache.get(key);
     if (local !== undefined || sharedCache === undefined) {
       metrics[local === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
-      return local === undefined ? false : serve(res, ctx, model, local);
+      return local === undefined ? false : serve(exchange, local);
     }
     return sharedCache.get(key).then((hit) => {
       metrics[hit === undefined ? 'cacheMisses' : 'cacheHits'].inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
-      return hit === undefined ? false : serve(res, ctx, model, hit);
+      return hit === undefined ? false : serve(exchange, hit);
     });
   };
 }
 
 /** A finished whole answer of an identical call that ended moments ago: served as a coalesced follower. */
-export function lingeringSource(flights: FlightGroup, metrics: GatewayMetrics, linger: ResponseCache): AnswerSource {
-  return ({ request, key, res, ctx, model }) => {
+export function lingeringSource(flights: FlightGroup, metrics: GatewayMetrics, linger: ResponseCache, governance?: CallGovernance): AnswerSource {
+  return (exchange) => {
+    const { request, key, res, ctx, model } = exchange;
     if (!request.coalescing) return false;
     const recent = linger.get(key);
     if (recent === undefined) return false;
-    return serveFinished(res, ctx, flights, recent, 'follower').then(() => {
+    return serveFinished(res, ctx, flights, recent, 'follower', exchange).then(() => {
       metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
       recordReuse(metrics, ctx.mode, model, recent, 'coalesced');
+      if (exchange.governed !== undefined) governance?.reused(exchange.governed, recent, 'lingering', recent.head.status, ctx.upstreamRequestId);
       return true;
     });
   };
@@ -70,10 +77,10 @@ export function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: 
 }
 
 /** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */
-async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole): Promise<void> {
+async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole, exchange: Exchange): Promise<void> {
   ctx.role = role;
   const flight = flights.solo();
-  const outcome = flight.subscribe(res, () => [ROLE_HEADER, role]);
+  const outcome = flight.subscribe(res, () => headPairs([ROLE_HEADER, role], exchange));
   await flight.run(() => Promise.resolve({ head: answer.head, body: answer.body }));
   await outcome;
   noteRequestId(answer.head, ctx);

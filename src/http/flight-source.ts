@@ -11,11 +11,13 @@ import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
 import { forwardRequestHeaders } from '../upstream/headers.js';
 import { isAbort, translateUpstreamError } from '../upstream/client.js';
 import { isBatchPath, rewriteResultsUrls } from '../upstream/batch-results-url.js';
+import type { CallGovernance } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { RequestClass } from './request-class.js';
 import { keepAnswer } from './finished-answers.js';
 import { noteRequestId } from './request-id.js';
+import { headPairs } from './governance.js';
 
 export interface FlightSourceDeps {
   readonly flights: FlightGroup;
@@ -28,6 +30,8 @@ export interface FlightSourceDeps {
   readonly gatewayBaseUrl: (req: IncomingMessage, viaBasePath: boolean) => string;
   /** Where whole answers of calls this source led are kept for reuse (cache and lingering tiers). */
   readonly keeper: AnswerKeeper;
+  /** Budgets and the ledger (issue 26): a led call reserves; a joined one is recorded as a reuse. */
+  readonly governance?: CallGovernance | undefined;
 }
 
 /** Keeps finished whole answers for requests that were not on their call. */
@@ -59,7 +63,7 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Pr
     const served = flight.subscribe(res, () => {
       if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
       if (ctx.role !== 'follower') observeOverhead(metrics, ctx, flight);
-      return [ROLE_HEADER, ctx.role as string];
+      return headPairs([ROLE_HEADER, ctx.role as string], exchange);
     });
     if (joined) metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
     else lead(deps, exchange, flight);
@@ -71,6 +75,10 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Pr
     }
     if (joined && outcome.kind === 'served' && outcome.complete && res.statusCode < 300 && flight.facts.meter !== undefined) {
       recordDelivery(metrics, ctx.mode, exchange.model, flight.facts.meter, 'coalesced');
+    }
+    if (joined && exchange.governed !== undefined && outcome.kind === 'served') {
+      const meter = flight.facts.meter;
+      deps.governance?.reused(exchange.governed, { usage: meter?.hasUsage === true ? meter.usage : undefined, model: meter?.model }, 'coalesced', res.statusCode, undefined);
     }
     if (outcome.kind === 'failed') {
       if (isAbort(outcome.error)) return undefined;
@@ -111,8 +119,9 @@ function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void 
     rewriteJson,
     parentSpan: ctx.span,
   };
-  const upstream = deps.upstream;
-  const running = flight.run((scope) => upstream(call, scope));
+  const { upstream, governance } = deps;
+  const governed = exchange.governed;
+  const running = flight.run(governance === undefined || governed === undefined ? (scope) => upstream(call, scope) : (scope) => governance.lead(governed, call, scope, upstream));
   const { keeper } = deps;
   if (!keeper.wants(request)) return;
   void running.then((outcome) => {

@@ -7,6 +7,7 @@ import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { ResponseCache } from '../pipeline/cache/response-cache.js';
 import { startFingerprint } from '../pipeline/fingerprint.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
+import type { CallGovernance } from '../governance/govern.js';
 import { GatewayError } from '../core/errors.js';
 import { modelAllowed } from '../governance/limits.js';
 import { readBody } from './body.js';
@@ -14,6 +15,7 @@ import { contextOf } from './context.js';
 import type { AnswerSource, Exchange } from './exchange.js';
 import { cacheSource, lingeringSource } from './finished-answers.js';
 import { flightSource, type AnswerKeeper } from './flight-source.js';
+import { governedRequest } from './governance.js';
 import { publicOrigin } from './public-origin.js';
 import { classifyRequest } from './request-class.js';
 import type { Stage } from './stage.js';
@@ -43,6 +45,8 @@ export interface ProxyDeps {
   sharedCache?: SharedResponseCache | undefined;
   /** Finished whole answers (pipeline/reuse.ts) kept COALESCE_LINGER_MS for identical arrivals. */
   linger: ResponseCache | undefined;
+  /** Budgets, per-key accounting and the spend ledger (issue 26); undefined: nothing is governed. */
+  governance?: CallGovernance | undefined;
   /** Prompt-cache break detection for requests that name a session (observability/cache-breaks.ts). */
   cacheBreaks?: CacheBreaks | undefined;
   /** Take each JSON body's cached-head identity for cache-affinity routing (CACHE_AFFINITY, more than one upstream). */
@@ -63,8 +67,8 @@ export function proxyHandler(deps: ProxyDeps): Stage {
   const originOf = publicOrigin({ publicUrl: config.publicUrl, allowedHosts: config.allowedHosts, listenHost: config.host });
   const classifySettings = { basePath: config.basePath, coalesce: config.coalesce, cache: cache !== undefined };
   const finished: readonly AnswerSource[] = [
-    ...(cache === undefined ? [] : [cacheSource(flights, metrics, cache, sharedCache)]),
-    ...(linger === undefined ? [] : [lingeringSource(flights, metrics, linger)]),
+    ...(cache === undefined ? [] : [cacheSource(flights, metrics, cache, sharedCache, deps.governance)]),
+    ...(linger === undefined ? [] : [lingeringSource(flights, metrics, linger, deps.governance)]),
   ];
   const keeper: AnswerKeeper = {
     wants: (request) => request.caching || (request.coalescing && linger !== undefined),
@@ -84,6 +88,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     // Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts).
     gatewayBaseUrl: (req: IncomingMessage, viaBasePath: boolean) => originOf(req) + (viaBasePath ? config.basePath : ''),
     keeper,
+    governance: deps.governance,
   });
 
   return async (req, res) => {
@@ -116,6 +121,9 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       throw new GatewayError('MODEL_NOT_ALLOWED', 'This gateway key may not call the requested model (its allowed models are set by the gateway administrator)');
     }
     const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity };
+    exchange.governed = governedRequest(deps.governance, exchange);
+    // Answers that reserve nothing carry the key's last remaining budget; a leader's reservation sets fresh values.
+    if (exchange.governed !== undefined) deps.governance?.headers(exchange.governed);
     for (const source of finished) {
       const answered = source(exchange);
       if (answered === true || (answered !== false && (await answered))) {

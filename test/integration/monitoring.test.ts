@@ -13,6 +13,7 @@ import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { freePort } from '../helpers/ports.js';
+import { MemoryLedger, PRINCIPAL_HEADER, principalsByHeader, testPrincipal } from '../helpers/governance.js';
 
 /**
  * monitoring/ checked with the real Prometheus: promtool validates the config and rules and runs
@@ -145,12 +146,25 @@ describe('monitoring/ with the real Prometheus', () => {
       for (let i = 0; i < 45; i++) await fetch(`${stack.gateway.url}/v1/models`, { headers: { 'x-api-key': 'sk-ant-burst-0000000000', 'anthropic-version': '2023-06-01' } }).then((r) => r.arrayBuffer());
 
       redis = await startRedis();
+      // Governed keys (issue 26) on this instance, so the spend and refusal panels have data: one with a
+      // budget, one whose budget fits no call.
+      const ledger = new MemoryLedger();
+      const principals = {
+        alice: testPrincipal({ keyBudgets: [{ period: 'day', microUsd: 10_000_000 }] }),
+        broke: testPrincipal({ keyId: 'key_broke', teamId: 'team_research', teamName: 'research', keyBudgets: [{ period: 'day', microUsd: 1 }] }),
+      };
       pooled = await startStack({
         env: { REDIS_URL: redis.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, UPSTREAM_CONNECTIONS: '1' },
         mock: { onRequest: (r) => (r.body.includes('hold the connection') ? poolHold?.promise : undefined) },
+        gateway: { admission: { spend: ledger, ledger, principalOf: principalsByHeader(principals) } },
       });
       const replica = pooled;
       await eventually(async () => sum(await scrape(replica.gateway.url), 'redis_available') === 1, 10_000, 'the Redis-backed instance to use Redis');
+      await eventually(async () => sum(await scrape(replica.gateway.url), 'redis_domain_available', { domain: 'budgets' }) === 1, 10_000, 'the budgets connection');
+      const governedCalls = async (): Promise<void> => {
+        await replica.client({ defaultHeaders: { [PRINCIPAL_HEADER]: 'alice' } }).messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: 'a governed call' }] });
+        await replica.client({ defaultHeaders: { [PRINCIPAL_HEADER]: 'broke' } }).messages.create({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: 'over budget' }] }).catch(() => undefined);
+      };
       /** One call holds the only upstream connection at the mock; a second one waits for it, then both end. */
       const poolWait = async (): Promise<void> => {
         const hold = deferred();
@@ -193,6 +207,7 @@ describe('monitoring/ with the real Prometheus', () => {
           await stack.client({ defaultHeaders: { 'x-gateway-mode': 'chat' } }).messages.create({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'between scrapes' }] });
           await stack.client({ defaultHeaders: { 'x-gateway-mode': 'agent' } }).messages.stream({ model: 'claude-haiku-5-5', max_tokens: 16, messages: [{ role: 'user', content: 'stream between' }] }).finalMessage();
           await poolWait();
+          await governedCalls();
           needed = (await scrapeCount()) + 2;
         }
       }
@@ -264,7 +279,8 @@ describe('monitoring/ with the real Prometheus', () => {
         { [new URL(stack.gateway.url).host]: 0, [new URL(pooled.gateway.url).host]: 1 },
         'redis_available: local only without REDIS_URL, 1 on Redis',
       );
-      assert.deepEqual(await values(dashboardExpr('Redis coordination', 'B'), 'domain'), { flights: 1, reader: 1, 'rate-limit': 1 });
+      // `budgets`: the governed instance's connection for budget counters (issue 26).
+      assert.deepEqual(await values(dashboardExpr('Redis coordination', 'B'), 'domain'), { flights: 1, reader: 1, 'rate-limit': 1, budgets: 1 });
       const errors = await values(dashboardExpr('Redis errors', 'A'), 'instance');
       assert.equal(Object.keys(errors).length, 2, 'a Redis error rate per instance');
     });

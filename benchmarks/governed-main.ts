@@ -1,0 +1,38 @@
+import { loadConfig } from '../src/config.js';
+import { createLogger } from '../src/observability/logger.js';
+import { startGateway } from '../src/server.js';
+import type { LedgerRow, Principal } from '../src/governance/model.js';
+
+/**
+ * A gateway for benchmarks/compare.ts `--governed`: this build with governance on (issue 26), every
+ * request a governed key's: its principal attached after auth, a worst-case reservation on a key
+ * and a team budget (never exhausted), the settle, the remaining-budget headers and a ledger row
+ * into an in-memory sink that keeps nothing. What a database key's request adds over the static-key
+ * path, short of the key lookup itself (the store's, part A: a cache hit in steady state).
+ */
+const principal: Principal = {
+  keyId: 'key_bench',
+  keyName: 'bench',
+  teamId: 'team_bench',
+  teamName: 'bench',
+  userId: undefined,
+  limits: {},
+  keyBudgets: [{ period: 'day', microUsd: Math.floor(Number.MAX_SAFE_INTEGER / 4) }],
+  teamBudgets: [{ period: 'month', microUsd: Math.floor(Number.MAX_SAFE_INTEGER / 4), tokens: Math.floor(Number.MAX_SAFE_INTEGER / 4) }],
+  expiresAt: undefined,
+};
+let written = 0;
+const config = loadConfig();
+await startGateway(config, createLogger(config.logLevel), {
+  admission: {
+    spend: { spendSince: () => Promise.resolve({ microUsd: 0, tokens: 0 }) },
+    ledger: {
+      insertLedger: (rows: readonly LedgerRow[]) => {
+        written += rows.length;
+        return Promise.resolve();
+      },
+    },
+    principalOf: () => principal,
+  },
+});
+process.on('SIGTERM', () => process.exit(written >= 0 ? 0 : 1));

@@ -1,0 +1,160 @@
+import type { CallCost } from './cost-estimate.js';
+
+/**
+ * Where budget counters live: in process (one instance) or in Redis (every instance; see
+ * redis-budget-counters.ts). Both keep the same invariants:
+ * - A counter (one budget of one key or team, one period) holds spend already recorded in the
+ *   ledger when it was created (its base), plus every settled call since, plus every open
+ *   reservation. It expires after its period ends (plus a grace for late settles).
+ * - `reserve` is atomic: it checks every line of the call and adds the amount to all of them, or to
+ *   none. A line without a counter yet is never guessed at 0: the caller is told to load its base.
+ * - A reservation ends exactly once: `settle` replaces its amount with the actual cost (the amount
+ *   is removed only if the reservation is still open). One never settled expires at `expiresAt`
+ *   (its amount released by the next `reserve` of the group), so nothing leaks forever; a settle
+ *   arriving after that adds the actual cost alone.
+ */
+
+/** One budget of the call, identified by its counter. */
+export interface BudgetLine {
+  /** Counter name: `<scope>:<id>:<period>:<period start ms>` (ids made safe: see safeId). */
+  readonly counter: string;
+  /** Limits; undefined: not limited in this unit. */
+  readonly limitMicroUsd: number | undefined;
+  readonly limitTokens: number | undefined;
+  /** When the counter may go: its period's end plus a grace. */
+  readonly expireAt: number;
+}
+
+export interface Used {
+  readonly microUsd: number;
+  readonly tokens: number;
+}
+
+export interface ReserveRequest {
+  /** Reservation id: unique per call. */
+  readonly id: string;
+  /** Every counter of one call shares the group (its team): one Redis Cluster slot. */
+  readonly group: string;
+  readonly lines: readonly BudgetLine[];
+  readonly amount: CallCost;
+  readonly now: number;
+  /** When the reservation expires if never settled. */
+  readonly expiresAt: number;
+  /** Spend already recorded this period, by counter, for counters that have none yet. */
+  readonly bases?: ReadonlyMap<string, Used> | undefined;
+}
+
+export type ReserveOutcome =
+  /** `used`: per line, before this reservation. */
+  | { readonly kind: 'reserved'; readonly used: readonly Used[] }
+  /** `line`: index of the first line the amount does not fit. */
+  | { readonly kind: 'refused'; readonly line: number; readonly used: readonly Used[] }
+  /** Indexes of lines without a counter: load their bases and reserve again. */
+  | { readonly kind: 'needs-base'; readonly lines: readonly number[] };
+
+export interface SettleRequest {
+  readonly id: string;
+  readonly group: string;
+  readonly lines: readonly BudgetLine[];
+  readonly reserved: CallCost;
+  readonly actual: CallCost;
+}
+
+export interface BudgetCounters {
+  reserve(request: ReserveRequest): Promise<ReserveOutcome>;
+  settle(request: SettleRequest): Promise<void>;
+}
+
+interface Counter {
+  microUsd: number;
+  tokens: number;
+  expireAt: number;
+}
+
+interface Pending {
+  readonly expiresAt: number;
+  readonly counters: readonly string[];
+  readonly amount: CallCost;
+}
+
+/** How often (at most) expired counters and reservations are swept in process. */
+const SWEEP_EVERY_MS = 1_000;
+
+/** One instance's counters. Atomic because each operation runs in one synchronous turn of the event loop. */
+export class LocalBudgetCounters implements BudgetCounters {
+  private readonly counters = new Map<string, Counter>();
+  private readonly pending = new Map<string, Pending>();
+  private sweptAt = 0;
+
+  reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    return Promise.resolve(this.reserveNow(request));
+  }
+
+  private reserveNow(request: ReserveRequest): ReserveOutcome {
+    this.sweep(request.now);
+    const missing: number[] = [];
+    request.lines.forEach((line, i) => {
+      if (this.counters.has(line.counter)) return;
+      const base = request.bases?.get(line.counter);
+      if (base === undefined) missing.push(i);
+      else this.counters.set(line.counter, { microUsd: base.microUsd, tokens: base.tokens, expireAt: line.expireAt });
+    });
+    if (missing.length > 0) return { kind: 'needs-base', lines: missing };
+    const counters = request.lines.map((line) => this.counters.get(line.counter) as Counter);
+    const used = counters.map((c) => ({ microUsd: c.microUsd, tokens: c.tokens }));
+    const { amount } = request;
+    for (let i = 0; i < request.lines.length; i++) {
+      const line = request.lines[i] as BudgetLine;
+      const c = counters[i] as Counter;
+      if (!fits(line, c, amount)) return { kind: 'refused', line: i, used };
+    }
+    for (const c of counters) {
+      c.microUsd += amount.microUsd;
+      c.tokens += amount.tokens;
+    }
+    this.pending.set(request.id, { expiresAt: request.expiresAt, counters: request.lines.map((l) => l.counter), amount });
+    return { kind: 'reserved', used };
+  }
+
+  settle(request: SettleRequest): Promise<void> {
+    const open = this.pending.get(request.id);
+    this.pending.delete(request.id);
+    const deltaUsd = request.actual.microUsd - (open === undefined ? 0 : open.amount.microUsd);
+    const deltaTokens = request.actual.tokens - (open === undefined ? 0 : open.amount.tokens);
+    for (const line of request.lines) {
+      const c = this.counters.get(line.counter);
+      if (c === undefined) continue;
+      c.microUsd += deltaUsd;
+      c.tokens += deltaTokens;
+    }
+    return Promise.resolve();
+  }
+
+  /** Reservations not yet settled nor expired (tests). */
+  get open(): number {
+    return this.pending.size;
+  }
+
+  private sweep(now: number): void {
+    if (now - this.sweptAt < SWEEP_EVERY_MS) return;
+    this.sweptAt = now;
+    for (const [id, p] of this.pending) {
+      if (p.expiresAt > now) continue;
+      this.pending.delete(id);
+      for (const name of p.counters) {
+        const c = this.counters.get(name);
+        if (c === undefined) continue;
+        c.microUsd -= p.amount.microUsd;
+        c.tokens -= p.amount.tokens;
+      }
+    }
+    for (const [name, c] of this.counters) if (c.expireAt <= now) this.counters.delete(name);
+  }
+}
+
+/** Whether `amount` fits what remains of the line's limits. */
+export function fits(line: BudgetLine, used: Used, amount: CallCost): boolean {
+  if (line.limitMicroUsd !== undefined && used.microUsd + amount.microUsd > line.limitMicroUsd) return false;
+  if (line.limitTokens !== undefined && used.tokens + amount.tokens > line.limitTokens) return false;
+  return true;
+}

@@ -1,0 +1,302 @@
+import { randomUUID } from 'node:crypto';
+import { GatewayError } from '../core/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { BudgetCounters, BudgetLine, Used } from './budget-counters.js';
+import type { BudgetMetrics } from './budget-metrics.js';
+import { ZERO_COST, type CallCost } from './cost-estimate.js';
+import type { Budget, BudgetPeriod, Principal } from './model.js';
+import { periodAdjective, periodWindow } from './periods.js';
+import { safeId } from './redis-budget-counters.js';
+
+/**
+ * Admission against budgets (issue 26): a governed call reserves its worst-case cost on every
+ * budget of its key and of its key's team, for every period, atomically (budget-counters.ts), or is
+ * refused; the end of the call settles the reservation to the billed usage. Whatever overlaps, the
+ * spend admitted never exceeds a budget by more than the estimate's error: worst cases are held
+ * until the bill replaces them.
+ */
+
+/** The store's port (part A implements it over the ledger): spend recorded since `sinceMs`. */
+export interface SpendSource {
+  spendSince(scope: 'key' | 'team', id: string, sinceMs: number): Promise<{ microUsd: number; tokens: number }>;
+}
+
+export type BudgetFailMode = 'closed' | 'open';
+
+export interface BudgetOptions {
+  counters: BudgetCounters;
+  spend: SpendSource;
+  /** BUDGET_FAIL_MODE: what admission does while counters or spend cannot be read. */
+  failMode: BudgetFailMode;
+  metrics: BudgetMetrics | undefined;
+  logger: Logger;
+  /** A reservation never settled is released after this (default 1 hour: longer than any call). */
+  reservationTtlMs?: number;
+  now?: () => number;
+}
+
+/** The tightest budget's remaining amounts at admission (before this call's own cost), for the answer's headers. */
+export interface Remaining {
+  /** Least remaining among budgets in USD (micro-dollars); undefined when none is in USD. */
+  readonly microUsd: number | undefined;
+  /** Least remaining among budgets in tokens; undefined when none is in tokens. */
+  readonly tokens: number | undefined;
+  /** When the tightest budget (least remaining share) resets. */
+  readonly resetAt: number;
+}
+
+/** One budget of a call, with what names it in a refusal. */
+interface NamedLine extends BudgetLine {
+  readonly scope: 'key' | 'team';
+  readonly name: string;
+  readonly teamName: string;
+  readonly period: BudgetPeriod;
+  /** The period's start: spend since then is the counter's base. */
+  readonly start: number;
+  readonly resetAt: number;
+}
+
+/** A counter outlives its period by this much, so that settles of calls admitted just before the end still land. */
+const COUNTER_GRACE_MS = 3_600_000;
+const DEFAULT_RESERVATION_TTL_MS = 3_600_000;
+/** Last remaining amounts per key, for answers that reserve nothing (reused); bounded. */
+const MAX_REMEMBERED = 10_000;
+
+/** A call's hold on its budgets. `end` settles it to the actual cost, exactly once; later calls do nothing. */
+export interface Reservation {
+  readonly remaining: Remaining | undefined;
+  end(actual: CallCost): void;
+}
+
+const NOTHING_HELD: Reservation = Object.freeze({ remaining: undefined, end: () => undefined });
+
+export class Budgets {
+  private readonly counters: BudgetCounters;
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  private readonly remembered = new Map<string, Remaining>();
+  private openCount = 0;
+  private settledCount = 0;
+  private down = false;
+
+  constructor(private readonly options: BudgetOptions) {
+    this.counters = options.counters;
+    this.ttlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Reservations made and not yet ended (tests: 0 once every call has ended). */
+  get open(): number {
+    return this.openCount;
+  }
+
+  /** Reservations ended so far. */
+  get settled(): number {
+    return this.settledCount;
+  }
+
+  /** The remaining amounts last seen for this key (answers that reserve nothing report them). */
+  lastRemaining(principal: Principal): Remaining | undefined {
+    return this.remembered.get(principal.keyId);
+  }
+
+  /**
+   * Reserves `amount` on every budget of the principal, or throws BUDGET_EXCEEDED naming the first
+   * budget it does not fit (BUDGET_UNAVAILABLE when they cannot be read and BUDGET_FAIL_MODE=closed).
+   */
+  async reserve(principal: Principal, amount: CallCost): Promise<Reservation> {
+    const now = this.now();
+    const lines = this.linesFor(principal, now);
+    if (lines.length === 0 || (amount.microUsd === 0 && amount.tokens === 0)) return NOTHING_HELD;
+    const id = randomUUID();
+    const group = safeId(principal.teamId);
+    let outcome;
+    try {
+      const request = { id, group, lines, amount, now, expiresAt: now + this.ttlMs };
+      outcome = await this.counters.reserve(request);
+      if (outcome.kind === 'needs-base') {
+        const bases = new Map<string, Used>();
+        await Promise.all(
+          outcome.lines.map(async (i) => {
+            const line = lines[i] as NamedLine;
+            bases.set(line.counter, await this.options.spend.spendSince(line.scope, line.scope === 'key' ? principal.keyId : principal.teamId, line.start));
+          }),
+        );
+        outcome = await this.counters.reserve({ ...request, bases });
+      }
+      if (outcome.kind === 'needs-base') throw new Error('budget counters lost their base twice');
+    } catch (err) {
+      return this.unavailable(principal, err);
+    }
+    this.recovered();
+    const remaining = remainingOf(lines, outcome.used);
+    this.remember(principal.keyId, remaining);
+    this.options.metrics?.usedRatios(principal.teamName, lines, outcome.used);
+    if (outcome.kind === 'refused') {
+      const line = lines[outcome.line] as NamedLine;
+      this.options.metrics?.refused(principal.teamName, line.limitMicroUsd !== undefined && !fitsUsd(line, outcome.used[outcome.line] as Used, amount) ? 'budget_usd' : 'budget_tokens');
+      throw refusal(line, outcome.used[outcome.line] as Used, amount, remaining);
+    }
+    this.openCount++;
+    let ended = false;
+    return {
+      remaining,
+      end: (actual) => {
+        if (ended) return;
+        ended = true;
+        this.openCount--;
+        this.settledCount++;
+        this.counters.settle({ id, group, lines, reserved: amount, actual }).catch((err: unknown) => {
+          // Not settled: the reservation expires (released) after its TTL; the ledger still holds the spend.
+          this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'budget settle failed: the reservation will expire instead');
+        });
+      },
+    };
+  }
+
+  /**
+   * The principal's lines, computed once per principal object until the earliest of its periods
+   * ends (the store hands out one object per key version: a changed budget is a new object).
+   */
+  private linesFor(principal: Principal, now: number): NamedLine[] {
+    const known = this.lineMemo.get(principal);
+    if (known !== undefined && now < known.until) return known.lines;
+    const lines = linesOf(principal, now);
+    this.lineMemo.set(principal, { lines, until: Math.min(...lines.map((l) => l.resetAt)) });
+    return lines;
+  }
+
+  private readonly lineMemo = new WeakMap<Principal, { lines: NamedLine[]; until: number }>();
+
+  private unavailable(principal: Principal, err: unknown): Reservation {
+    const { failMode, metrics, logger } = this.options;
+    metrics?.unavailable(failMode);
+    if (!this.down) {
+      this.down = true;
+      logger.error({ err: err instanceof Error ? err.message : String(err), failMode }, `budgets cannot be checked (counters or spend unreachable): admission ${failMode === 'closed' ? 'refuses governed calls' : 'admits governed calls unchecked'} until they answer (BUDGET_FAIL_MODE)`);
+    }
+    if (failMode === 'open') return NOTHING_HELD;
+    metrics?.refused(principal.teamName, 'unavailable');
+    throw new GatewayError('BUDGET_UNAVAILABLE', 'Budgets cannot be checked right now; the gateway refuses governed calls until they can be (BUDGET_FAIL_MODE=closed). Retry shortly.', { headers: { 'retry-after': '5' } });
+  }
+
+  private recovered(): void {
+    if (!this.down) return;
+    this.down = false;
+    this.options.logger.info('budgets can be checked again');
+  }
+
+  private remember(keyId: string, remaining: Remaining): void {
+    if (!this.remembered.has(keyId) && this.remembered.size >= MAX_REMEMBERED) this.remembered.delete(this.remembered.keys().next().value as string);
+    this.remembered.set(keyId, remaining);
+  }
+}
+
+function fitsUsd(line: BudgetLine, used: Used, amount: CallCost): boolean {
+  return line.limitMicroUsd === undefined || used.microUsd + amount.microUsd <= line.limitMicroUsd;
+}
+
+/** Every budget of the key, then of its team, for this instant's periods. */
+export function linesOf(principal: Principal, now: number): NamedLine[] {
+  const lines: NamedLine[] = [];
+  const add = (scope: 'key' | 'team', id: string, name: string, budgets: readonly Budget[]): void => {
+    for (const b of budgets) {
+      if (b.microUsd === undefined && b.tokens === undefined) continue;
+      const w = periodWindow(b.period, now);
+      lines.push({
+        counter: `${scope}:${safeId(id)}:${b.period}:${w.start}`,
+        limitMicroUsd: b.microUsd,
+        limitTokens: b.tokens,
+        expireAt: w.end + COUNTER_GRACE_MS,
+        scope,
+        name,
+        teamName: principal.teamName,
+        period: b.period,
+        start: w.start,
+        resetAt: w.end,
+      });
+    }
+  };
+  add('key', principal.keyId, principal.keyName, principal.keyBudgets);
+  add('team', principal.teamId, principal.teamName, principal.teamBudgets);
+  return lines;
+}
+
+/** The least remaining per unit, and the reset of the budget with the least remaining share. */
+export function remainingOf(lines: readonly NamedLine[], used: readonly Used[]): Remaining {
+  let microUsd: number | undefined;
+  let tokens: number | undefined;
+  let tightest = Infinity;
+  let resetAt = lines[0]?.resetAt ?? 0;
+  lines.forEach((line, i) => {
+    const u = used[i] ?? ZERO_COST;
+    const share = (left: number, limit: number): void => {
+      const s = limit === 0 ? 0 : left / limit;
+      if (s < tightest) {
+        tightest = s;
+        resetAt = line.resetAt;
+      }
+    };
+    if (line.limitMicroUsd !== undefined) {
+      const left = Math.max(0, line.limitMicroUsd - u.microUsd);
+      microUsd = Math.min(microUsd ?? Infinity, left);
+      share(left, line.limitMicroUsd);
+    }
+    if (line.limitTokens !== undefined) {
+      const left = Math.max(0, line.limitTokens - u.tokens);
+      tokens = Math.min(tokens ?? Infinity, left);
+      share(left, line.limitTokens);
+    }
+  });
+  return { microUsd, tokens, resetAt };
+}
+
+/** Dollars for a message: cents from $1 up, else to the micro-dollar (trailing zeros dropped). */
+export function usd(microUsd: number): string {
+  const dollars = microUsd / 1_000_000;
+  if (dollars >= 1) return dollars.toFixed(2);
+  return dollars.toFixed(6).replace(/0+$/, '').replace(/\.$/, '.00');
+}
+
+function refusal(line: NamedLine, used: Used, amount: CallCost, remaining: Remaining): GatewayError {
+  const owner = line.scope === 'key' ? `key "${line.name}"` : `team "${line.name}"`;
+  const reset = new Date(line.resetAt).toISOString();
+  const parts: string[] = [];
+  if (line.limitMicroUsd !== undefined) parts.push(`$${usd(line.limitMicroUsd)} (used or held: $${usd(used.microUsd)}; this call may cost up to $${usd(amount.microUsd)})`);
+  if (line.limitTokens !== undefined) parts.push(`${line.limitTokens} tokens (used or held: ${used.tokens}; this call may use up to ${amount.tokens})`);
+  // The remaining-budget headers too, with the reset of the budget that refused.
+  const headers: Record<string, string> = {};
+  const pairs = budgetHeaders({ ...remaining, resetAt: line.resetAt });
+  for (let i = 0; i + 1 < pairs.length; i += 2) headers[pairs[i] as string] = pairs[i + 1] as string;
+  return new GatewayError('BUDGET_EXCEEDED', `Budget exceeded: the ${periodAdjective(line.period)} budget of ${owner} is ${parts.join(' and ')}; it resets at ${reset}.`, { headers });
+}
+
+/** Answer headers of a governed key (README, Keys, teams and budgets). */
+export const BUDGET_HEADERS = { usd: 'x-gateway-budget-remaining-usd', tokens: 'x-gateway-budget-remaining-tokens', reset: 'x-gateway-budget-reset' } as const;
+
+/** Header pairs already made, per Remaining (answers that reuse the key's last values repeat them). */
+const madeHeaders = new WeakMap<Remaining, string[]>();
+/** The last reset instants in ISO form (one per period in use): toISOString showed in the per-request cost. */
+const isoMemo = new Map<number, string>();
+
+function iso(ms: number): string {
+  let text = isoMemo.get(ms);
+  if (text === undefined) {
+    if (isoMemo.size >= 16) isoMemo.clear();
+    text = new Date(ms).toISOString();
+    isoMemo.set(ms, text);
+  }
+  return text;
+}
+
+/** The header pairs for `remaining` (USD with 6 decimals: micro-dollars exactly). */
+export function budgetHeaders(remaining: Remaining): string[] {
+  const made = madeHeaders.get(remaining);
+  if (made !== undefined) return made;
+  const out: string[] = [];
+  if (remaining.microUsd !== undefined) out.push(BUDGET_HEADERS.usd, (remaining.microUsd / 1_000_000).toFixed(6));
+  if (remaining.tokens !== undefined) out.push(BUDGET_HEADERS.tokens, String(remaining.tokens));
+  out.push(BUDGET_HEADERS.reset, iso(remaining.resetAt));
+  madeHeaders.set(remaining, out);
+  return out;
+}
