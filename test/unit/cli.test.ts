@@ -91,7 +91,7 @@ describe('operator CLI', () => {
   test('the configuration table marks its secrets: every variable the name rule matches is marked, and a marked one is redacted whatever its name', () => {
     const variables = configVariables();
     assert.deepEqual(variables.filter((v) => isSecretVariable(v.name) && v.secret !== true).map((v) => v.name), [], 'secret by name but not marked in the table');
-    assert.deepEqual(variables.filter((v) => v.secret === true).map((v) => v.name), ['GATEWAY_API_KEYS', 'ANTHROPIC_API_KEY', 'TENANT_HASH_KEY', 'ADMIN_API_KEY', 'DATABASE_URL']);
+    assert.deepEqual(variables.filter((v) => v.secret === true).map((v) => v.name), ['GATEWAY_API_KEYS', 'ANTHROPIC_API_KEY', 'TENANT_HASH_KEY', 'ADMIN_API_KEY', 'ADMIN_VIEWER_KEY', 'DATABASE_URL']);
     const text = printConfig({ SIGNING_MATERIAL: 'material-0000' }, VERSION, [{ name: 'SIGNING_MATERIAL', description: 'marked secret in the table', defaultValue: undefined, secret: true }]);
     assert.ok(!text.includes('material-0000'));
     assert.match(text, /^SIGNING_MATERIAL=<redacted> {2}# environment$/m);

@@ -9,7 +9,7 @@ describe('governance configuration (ADMIN_API_KEY, DATABASE_URL, ...)', () => {
   test('off by default; ADMIN_API_KEY turns it on with loopback, port 8081, PGlite in data/governance, a 1 s poll', () => {
     assert.equal(loadConfig({}).governance, undefined);
     assert.deepEqual(loadConfig({ ADMIN_API_KEY: ADMIN }).governance, {
-      adminApiKey: ADMIN, adminHost: '127.0.0.1', adminPort: 8081, databaseUrl: undefined, dataDir: 'data/governance', pollMs: 1000,
+      adminApiKey: ADMIN, viewerKey: undefined, adminHost: '127.0.0.1', adminPort: 8081, databaseUrl: undefined, dataDir: 'data/governance', pollMs: 1000,
     });
     assert.equal(loadConfig({ ADMIN_API_KEY: ADMIN, DATABASE_URL: 'postgresql://gw:pw@db:5432/gw' }).governance?.databaseUrl, 'postgresql://gw:pw@db:5432/gw');
   });
@@ -25,6 +25,12 @@ describe('governance configuration (ADMIN_API_KEY, DATABASE_URL, ...)', () => {
 
     assert.match(problemsOf({ ADMIN_API_KEY: ADMIN, PORT: '9000', ADMIN_PORT: '9000' }).join(), /ADMIN_PORT equals PORT/);
     assert.match(problemsOf({ ADMIN_API_KEY: ADMIN, ADMIN_PORT: '8080' }).join(), /ADMIN_PORT equals PORT/, 'the defaults count too');
+
+    const viewerAlone = problemsOf({ ADMIN_VIEWER_KEY: `viewer-${ADMIN}` }).join('\n');
+    assert.match(viewerAlone, /ADMIN_VIEWER_KEY is set but ADMIN_API_KEY is not/);
+    const viewerIsAdmin = problemsOf({ ADMIN_API_KEY: ADMIN, ADMIN_VIEWER_KEY: ADMIN }).join('\n');
+    assert.match(viewerIsAdmin, /ADMIN_VIEWER_KEY equals ADMIN_API_KEY/);
+    assert.ok(!viewerIsAdmin.includes(ADMIN));
 
     const notPostgres = problemsOf({ ADMIN_API_KEY: ADMIN, DATABASE_URL: 'mysql://u:hunter2@db/x' }).join('\n');
     assert.match(notPostgres, /DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ URL/);
