@@ -78,7 +78,8 @@ export async function startGateway(cpu: string, upstreamUrl: string, env: Record
     stdio: 'ignore',
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`${url}/healthz`);
+  // The governance store's first start (PGlite compiling its WebAssembly) takes seconds on a busy machine.
+  await waitHttp(`${url}/healthz`, 60_000);
   return { name: 'gateway', url, child, stop: stopper(child) };
 }
 
@@ -88,10 +89,10 @@ export async function startGovernedGateway(cpu: string, upstreamUrl: string, env
 }
 
 /** The bare node:http + undici proxy (benchmarks/bare-proxy.ts): the floor for a Node proxy. */
-export async function startBareProxy(cpu: string, upstreamUrl: string): Promise<Running> {
+export async function startBareProxy(cpu: string, upstreamUrl: string, nodeArgs: string[] = []): Promise<Running> {
   const port = await freePort();
   const script = fileURLToPath(new URL('./bare-proxy.js', import.meta.url));
-  const [cmd, args] = pinned(cpu, process.execPath, [script, upstreamUrl, String(port)]);
+  const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, script, upstreamUrl, String(port)]);
   const child = spawn(cmd, args, { stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
