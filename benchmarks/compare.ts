@@ -113,7 +113,7 @@ function fullConfiguration(mockUrl: string, redisUrl: string): Record<string, st
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
     ADMIN_API_KEY: 'bench-admin-key-000000000000000000000000',
     ADMIN_PORT: '0',
-    GOVERNANCE_DATA_DIR: 'memory',
+    GOVERNANCE_DATA_DIR: 'memory:',
   };
 }
 /** Started with an inactive inspector port: nothing listens until the allocation phase sends SIGUSR1. */

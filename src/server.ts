@@ -24,9 +24,8 @@ import { RequestTracing } from './observability/tracing.js';
 import { ResponseCache } from './pipeline/cache/response-cache.js';
 import type { Tracer } from '@opentelemetry/api';
 import { readFileSync } from 'node:fs';
-import { startGovernance, type Governance } from './governance/index.js';
-import { startAdminListener, type AdminListener } from './admin/server.js';
-import { createConsole } from './console/index.js';
+import type { Governance } from './governance/index.js';
+import type { AdminListener } from './admin/server.js';
 import type { IncomingMessage } from 'node:http';
 import { startAdmission, type Admission, type AdmissionPorts } from './governance/admission.js';
 import type { Principal } from './governance/model.js';
@@ -99,7 +98,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   const poolMetrics = new UpstreamPoolMetrics(metrics.registry);
   // A provider's own error text may name the deployment (ARNs, accounts, projects): clients get the
   // gateway's words, the operator gets the provider's here, under the request id the client was given.
-  const upstream = buildUpstreams(config, poolMetrics, (name, report) => logger.warn({ upstream: name, ...report }, 'provider error (its text was kept from the client)'));
+  const upstream = await buildUpstreams(config, poolMetrics, (name, report) => logger.warn({ upstream: name, ...report }, 'provider error (its text was kept from the client)'));
   poolMetrics.watch(() => upstream.snapshot());
   const breakers = new Breakers(config.breaker.enabled ? config.breaker : undefined, metrics, logger);
   const tracing = new RequestTracing(options.tracer);
@@ -152,18 +151,20 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   }
   const tenants = new TenantHasher(config.tenantHashKey ?? randomBytes(32).toString('hex'));
   // Keys, teams and the ledger: loaded before the listener opens, so the first request already knows every key.
-  const governance = config.governance === undefined ? undefined : await startGovernance(config.governance, logger, metrics.registry);
+  // The store, the admin API and the console are modules of their own, loaded only when ADMIN_API_KEY turns them on.
+  const governance = config.governance === undefined ? undefined : await (await import('./governance/index.js')).startGovernance(config.governance, logger, metrics.registry);
+  const adminModules = governance === undefined ? undefined : await Promise.all([import('./admin/server.js'), import('./console/index.js')]);
   const admin =
-    config.governance === undefined || governance === undefined
+    config.governance === undefined || adminModules === undefined || governance === undefined
       ? undefined
-      : await startAdminListener(
+      : await adminModules[0].startAdminListener(
           { host: config.governance.adminHost, port: config.governance.adminPort },
           {
             store: governance.store,
             adminApiKey: config.governance.adminApiKey,
             logger,
             version: packageVersion(),
-            surface: createConsole({
+            surface: adminModules[1].createConsole({
               adminKey: config.governance.adminApiKey,
               viewerKey: config.governance.viewerKey,
               registry: metrics.registry,

@@ -1,9 +1,18 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type { parse as yamlParse } from 'yaml';
 import { z } from 'zod';
 import type { UpstreamKind } from './kinds/kind.js';
 import { isModelId } from './model-id.js';
 import { priceSchema, type Price } from '../core/pricing.js';
+
+/**
+ * YAML is read only from an UPSTREAMS_FILE ending in .yaml/.yml, so its parser is loaded then (the
+ * package is CommonJS: `require` gives the module `import` would), not held by every gateway.
+ */
+function parseYaml(text: string): unknown {
+  return (createRequire(import.meta.url)('yaml') as { parse: typeof yamlParse }).parse(text);
+}
 
 /**
  * Upstreams as configuration: `UPSTREAMS` (a JSON array) or `UPSTREAMS_FILE` (a JSON or YAML file

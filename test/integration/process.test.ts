@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { createMockUpstream, type RecordedRequest } from '../../tools/mock-upstream/index.js';
@@ -14,6 +17,7 @@ import { startRedis } from '../helpers/redis-server.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', import.meta.url));
+const MODULE_PROBE = fileURLToPath(new URL('../helpers/module-probe.js', import.meta.url));
 const SECRET = 'sk-ant-process-secret-4242424242';
 
 interface Running {
@@ -214,6 +218,95 @@ describe('the gateway process: V8 heap', () => {
   test('an operator who passes --allocation-site-pretenuring to node gets it (and the probe sees the difference)', async () => {
     const { pretenured, objects } = await probePretenuring(['--allocation-site-pretenuring']);
     assert.equal(pretenured, true, `the site was still not pretenured after ${objects} surviving objects`);
+  });
+});
+
+describe('the gateway process: memory not used is not held', () => {
+  /** Modules (packages, or the gateway's own by path) that only some configurations use. */
+  const OPTIONAL = [
+    '@aws-sdk/credential-providers',
+    '@smithy/signature-v4',
+    'google-auth-library',
+    'src/upstream/kinds/bedrock.js',
+    'src/upstream/kinds/vertex.js',
+    'redis',
+    'src/coordination/index.js',
+    '@opentelemetry/sdk-node',
+    '@electric-sql/pglite',
+    'pg',
+    'src/governance/index.js',
+    'src/admin/server.js',
+    'src/console/index.js',
+    'yaml',
+  ];
+
+  /** The modules a started gateway has imported once it answered one request (test/helpers/module-probe.ts). */
+  const loadedAfterOneRequest = async (env: Record<string, string>, apiKey: string): Promise<string[]> => {
+    const running = startMain(env, ['--import', MODULE_PROBE]);
+    try {
+      const url = await running.url;
+      const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
+      await answer.arrayBuffer();
+      assert.equal(answer.status, 200);
+      running.child.kill('SIGUSR2');
+      const report = (): string | undefined => running.output.find((l) => l.startsWith('module-probe '));
+      await until(() => report() !== undefined, 30_000, 'the module probe report');
+      return JSON.parse((report() ?? '').slice('module-probe '.length)) as string[];
+    } finally {
+      running.child.kill('SIGKILL');
+      await once(running.child, 'exit');
+    }
+  };
+
+  test('in front of Anthropic alone, the gateway loads no cloud SDK, Redis client, tracing SDK, database, admin API, console or YAML parser', async () => {
+    const mock = await createMockUpstream();
+    try {
+      const loaded = await loadedAfterOneRequest({ UPSTREAM_URL: mock.url }, SECRET);
+      assert.ok(loaded.includes('undici') && loaded.includes('src/server.js'), `the probe sees what the gateway imports: ${loaded.join(', ')}`);
+      assert.deepEqual(OPTIONAL.filter((m) => loaded.includes(m)), []);
+    } finally {
+      await mock.close();
+    }
+  });
+
+  test('each of them is loaded when the configuration uses it (Bedrock, Vertex, REDIS_URL, tracing, ADMIN_API_KEY, a YAML UPSTREAMS_FILE)', async () => {
+    const redis = await startRedis();
+    const mock = await createMockUpstream();
+    const dir = mkdtempSync(join(tmpdir(), 'cgw-lazy-'));
+    const file = join(dir, 'upstreams.yaml');
+    writeFileSync(
+      file,
+      [
+        `- { name: primary, kind: anthropic, url: "${mock.url}", api_key_env: LAZY_ANTHROPIC_KEY }`,
+        '- { name: bedrock, kind: bedrock, url: "http://127.0.0.1:9", region: us-east-1, bearer_token_env: LAZY_BEDROCK_TOKEN }',
+        '- { name: vertex, kind: vertex, url: "http://127.0.0.1:9", region: us-east5, project: lazy-project }',
+        '',
+      ].join('\n'),
+    );
+    const gatewayKey = 'lazy-gateway-key-0123456789';
+    try {
+      const loaded = await loadedAfterOneRequest(
+        {
+          UPSTREAMS_FILE: file,
+          LAZY_ANTHROPIC_KEY: SECRET,
+          LAZY_BEDROCK_TOKEN: 'lazy-bedrock-token-0123456789',
+          GATEWAY_API_KEYS: gatewayKey,
+          REDIS_URL: redis.url,
+          TENANT_HASH_KEY: 'process-test-tenant-hash-key-0123456789',
+          OTEL_TRACES_EXPORTER: 'otlp',
+          OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
+          ADMIN_API_KEY: 'lazy-admin-key-0123456789-0123456789',
+          ADMIN_PORT: '0',
+          GOVERNANCE_DATA_DIR: 'memory:',
+        },
+        gatewayKey,
+      );
+      // pg: only with DATABASE_URL (this configuration's store is the embedded PGlite).
+      assert.deepEqual(OPTIONAL.filter((m) => m !== 'pg' && !loaded.includes(m)), []);
+    } finally {
+      await mock.close();
+      await redis.stop();
+    }
   });
 });
 
