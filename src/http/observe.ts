@@ -28,8 +28,9 @@ export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tra
       // A client that left before the answer ended has no meaningful status: 499, as nginx logs it.
       const status = res.writableFinished || res.headersSent ? String(res.statusCode) : '499';
       metrics.httpActive--;
-      metrics.httpRequests.inc({ method: method, route, status });
-      metrics.httpDuration.observe({ method: method, route, status }, seconds);
+      const series = metrics.requestSeries(method, route, status);
+      series.requests.inc();
+      series.duration.observe(seconds);
       if (span !== undefined) {
         span.setAttribute('http.response.status_code', Number(status));
         span.setAttribute('claude_gateway.mode', ctx.mode);
@@ -39,19 +40,7 @@ export function observeRequests(baseLogger: Logger, metrics: GatewayMetrics, tra
       }
       const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
       if (!log.enabled(level)) return;
-      log.write(level, {
-        method: method,
-        path,
-        status: Number(status),
-        durationMs: Math.round(seconds * 100_000) / 100,
-        completed: res.writableFinished,
-        mode: ctx.mode,
-        tenant: ctx.tenant,
-        coalesce: ctx.role,
-        upstreamRequestId: ctx.upstreamRequestId,
-        code: ctx.errorCode,
-        trace_id: span?.spanContext().traceId,
-      });
+      log.write(level, method, path, Number(status), Math.round(seconds * 100_000) / 100, res.writableFinished, ctx, span?.spanContext().traceId);
     });
     next();
   };

@@ -41,6 +41,8 @@ const MODEL_ID = /^[A-Za-z0-9._:@/-]{1,128}$/;
  */
 export class ModelLabels {
   private readonly earned = new Set<string>();
+  /** Model strings found vouched for, so the check runs once per model: MODELS and priced ids only, so bounded by configuration. */
+  private readonly vouchedSeen = new Set<string>();
 
   constructor(
     private readonly vouched: (model: string) => boolean,
@@ -50,13 +52,17 @@ export class ModelLabels {
   /** The label of a model already vouched for or earned; `other` for any other; `unknown` for none. */
   known(raw: string | undefined): string {
     if (raw === undefined || raw === '') return 'unknown';
-    if (this.earned.has(raw) || (MODEL_ID.test(raw) && this.vouched(raw))) return raw;
+    if (this.earned.has(raw) || this.vouchedSeen.has(raw)) return raw;
+    if (MODEL_ID.test(raw) && this.vouched(raw)) {
+      this.vouchedSeen.add(raw);
+      return raw;
+    }
     return 'other';
   }
 
   /** Called when upstream answered a call for `raw` with a 2xx: from now on it has its own label (within the cap). */
   earn(raw: string | undefined): string {
-    if (raw !== undefined && !this.earned.has(raw) && this.earned.size < this.cap && MODEL_ID.test(raw) && !this.vouched(raw)) this.earned.add(raw);
+    if (raw !== undefined && !this.earned.has(raw) && !this.vouchedSeen.has(raw) && this.earned.size < this.cap && MODEL_ID.test(raw) && !this.vouched(raw)) this.earned.add(raw);
     return this.known(raw);
   }
 }

@@ -104,6 +104,19 @@ abstract class CellMetric<L extends string, C> {
   }
 }
 
+/** One series of a CellCounter, its label set resolved once (`CellCounter.labels`): valid until the metric's reset(). */
+export class CounterSeries {
+  constructor(
+    private readonly name: string,
+    private readonly cell: { value: number },
+  ) {}
+
+  inc(value = 1): void {
+    if (!(value >= 0) || !Number.isFinite(value)) throw new RangeError(`${this.name}: a counter only grows by a finite amount, not ${value}`);
+    this.cell.value += value;
+  }
+}
+
 export class CellCounter<L extends string = never> extends CellMetric<L, { value: number }> {
   readonly type = 'counter';
   readonly aggregator = 'sum';
@@ -122,10 +135,40 @@ export class CellCounter<L extends string = never> extends CellMetric<L, { value
     this.cellFor(labels).value += value;
   }
 
+  /**
+   * The series of `labels`, for a caller that adds to it again and again: no look-up per call. The
+   * series appears in the exposition (at 0) from this call on, so resolve it when it first counts.
+   */
+  labels(labels: Labels<L>): CounterSeries {
+    return new CounterSeries(this.name, this.cellFor(labels));
+  }
+
   get(): Promise<MetricSnapshot> {
     const values: MetricValue[] = [];
     for (const { labels, cell } of this.entries) values.push({ labels: { ...labels }, value: cell.value });
     return Promise.resolve({ name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator });
+  }
+}
+
+function observeInto(name: string, bounds: Float64Array, cell: HistogramCell, value: number): void {
+  if (!Number.isFinite(value)) throw new RangeError(`${name}: not a finite observation: ${value}`);
+  let i = 0;
+  while (i < bounds.length && value > (bounds[i] as number)) i++;
+  cell.counts[i] = (cell.counts[i] ?? 0) + 1;
+  cell.sum += value;
+  cell.count++;
+}
+
+/** One series of a CellHistogram, its label set resolved once (`CellHistogram.labels`): valid until the metric's reset(). */
+export class HistogramSeries {
+  constructor(
+    private readonly name: string,
+    private readonly bounds: Float64Array,
+    private readonly cell: HistogramCell,
+  ) {}
+
+  observe(value: number): void {
+    observeInto(this.name, this.bounds, this.cell, value);
   }
 }
 
@@ -153,15 +196,14 @@ export class CellHistogram<L extends string = never> extends CellMetric<L, Histo
   }
 
   observe(labels: Labels<L>, value: number): void {
-    if (!Number.isFinite(value)) throw new RangeError(`${this.name}: not a finite observation: ${value}`);
-    const cell = this.cellFor(labels);
-    const bounds = this.bounds;
-    let i = 0;
-    while (i < bounds.length && value > (bounds[i] as number)) i++;
-    cell.counts[i] = (cell.counts[i] ?? 0) + 1;
-    cell.sum += value;
-    cell.count++;
+    observeInto(this.name, this.bounds, this.cellFor(labels), value);
   }
+
+  /** The series of `labels`, resolved once (see CellCounter.labels). */
+  labels(labels: Labels<L>): HistogramSeries {
+    return new HistogramSeries(this.name, this.bounds, this.cellFor(labels));
+  }
+
 
   get(): Promise<MetricSnapshot> {
     const values: MetricValue[] = [];

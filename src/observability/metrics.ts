@@ -1,6 +1,7 @@
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { CellCounter, CellHistogram } from './metric-cells.js';
 import { TOKEN_TYPES, type TokenUsage } from '../core/token-usage.js';
+import { SeriesTables, type HttpSeries, type ModelSeries } from './series.js';
 import { ModeLabels, ModelLabels } from './labels.js';
 import { ClusterMetricsClient } from './cluster-metrics.js';
 import type { PriceTable } from '../core/pricing.js';
@@ -81,6 +82,8 @@ export class GatewayMetrics {
   readonly gatewayOverhead: CellHistogram;
   /** WORKERS > 1: renders scrapes from every worker's registry. */
   private readonly cluster: ClusterMetricsClient | undefined;
+  /** The request path's series, resolved once per label set (series.ts). */
+  private readonly series: SeriesTables;
 
   constructor(options: MetricsOptions) {
     const registers = [this.registry];
@@ -164,6 +167,17 @@ export class GatewayMetrics {
     // Request received → upstream request sent, plus upstream headers received → client headers written (the client that made the call).
     this.gatewayOverhead = new CellHistogram({ name: 'gateway_overhead_seconds', help: 'Time the gateway itself adds to a request that makes an upstream call', buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers });
     this.rateLimited = new CellCounter({ name: 'rate_limited_requests_total', help: 'Requests refused by the gateway rate limiter', labelNames: ['mode'], registers });
+    this.series = new SeriesTables(this, (upstream) => this.upstreamPrices.get(upstream) ?? this.prices);
+  }
+
+  /** The series of upstream calls of one (mode, model, upstream): labels already bounded (modes, models: see ModeLabels, ModelLabels). */
+  modelSeries(mode: string, model: string, upstream: string): ModelSeries {
+    return this.series.model(mode, model, upstream);
+  }
+
+  /** The two series of one answered request (http_requests_total, http_request_duration_seconds). */
+  requestSeries(method: string, route: string, status: string): HttpSeries {
+    return this.series.request(method, route, status);
   }
 
   /** Where `circuit_breaker_state` reads the breakers at each scrape (label, 0 closed / 1 half-open / 2 open). */
@@ -173,14 +187,7 @@ export class GatewayMetrics {
 
   /** Billed usage of one upstream call, with its estimated cost. */
   recordBilled(mode: string, model: string, upstream: string, usage: TokenUsage): void {
-    for (const type of TOKEN_TYPES) {
-      if (usage[type] > 0) this.tokens.inc({ type, mode, model, upstream }, usage[type]);
-    }
-    const prices = this.upstreamPrices.get(upstream) ?? this.prices;
-    const cost = prices.costUsd(model, usage);
-    if (cost > 0) this.costUsd.inc({ mode, model, upstream }, cost);
-    const saved = prices.cacheSavingsUsd(model, usage.cache_read);
-    if (saved > 0) this.cacheSavingsUsd.inc({ mode, model, upstream }, saved);
+    this.series.model(mode, model, upstream).billed(usage);
   }
 
   /**

@@ -1,18 +1,18 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
 
-/** What one request's log line says; undefined fields are left out, as pino leaves them out. */
-export interface RequestLine {
-  method: string;
-  path: string;
-  status: number;
-  durationMs: number;
-  completed: boolean;
-  mode: string;
-  tenant: string | undefined;
-  coalesce: string | undefined;
-  upstreamRequestId: string | undefined;
-  code: string | undefined;
-  trace_id: string | undefined;
+/**
+ * What a request's context says for its log line (the http layer's request context has these
+ * fields): read in place, so writing a line builds no object. Undefined fields are left out, as pino
+ * leaves them out.
+ */
+export interface RequestLogFacts {
+  readonly mode: string;
+  readonly tenant: string | undefined;
+  /** The coalescing role, logged as `coalesce`. */
+  readonly role: string | undefined;
+  readonly upstreamRequestId: string | undefined;
+  /** The gateway's error code, logged as `code`. */
+  readonly errorCode: string | undefined;
 }
 
 /**
@@ -39,14 +39,14 @@ export class RequestLog {
     return this.logger.isLevelEnabled(level);
   }
 
-  /** The caller checked `enabled(level)`. */
-  write(level: 'info' | 'debug', f: RequestLine): void {
-    let line = `{"level":"${level}","time":"${isoTime()}",${this.bindings}"method":${JSON.stringify(f.method)},"path":${JSON.stringify(f.path)},"status":${f.status},"durationMs":${f.durationMs},"completed":${f.completed},"mode":${JSON.stringify(f.mode)}`;
+  /** The caller checked `enabled(level)`: a level nobody reads builds no line. */
+  write(level: 'info' | 'debug', method: string, path: string, status: number, durationMs: number, completed: boolean, f: RequestLogFacts, traceId: string | undefined): void {
+    let line = `{"level":"${level}","time":"${isoTime()}",${this.bindings}"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"durationMs":${durationMs},"completed":${completed},"mode":${JSON.stringify(f.mode)}`;
     if (f.tenant !== undefined) line += `,"tenant":${JSON.stringify(f.tenant)}`;
-    if (f.coalesce !== undefined) line += `,"coalesce":${JSON.stringify(f.coalesce)}`;
+    if (f.role !== undefined) line += `,"coalesce":${JSON.stringify(f.role)}`;
     if (f.upstreamRequestId !== undefined) line += `,"upstreamRequestId":${JSON.stringify(f.upstreamRequestId)}`;
-    if (f.code !== undefined) line += `,"code":${JSON.stringify(f.code)}`;
-    if (f.trace_id !== undefined) line += `,"trace_id":${JSON.stringify(f.trace_id)}`;
+    if (f.errorCode !== undefined) line += `,"code":${JSON.stringify(f.errorCode)}`;
+    if (traceId !== undefined) line += `,"trace_id":${JSON.stringify(traceId)}`;
     this.destination.write(`${line},"msg":"request"}\n`);
   }
 }

@@ -43,16 +43,18 @@ export function recordCall(metrics: GatewayMetrics, call: UpstreamCall, facts: C
   const status = statusLabel(outcome, facts);
   // A 2xx answer earns the requested model and the request's mode their own labels; junk upstream refused stays `other`.
   const raw = call.model ?? meter?.model;
-  const answered = /^2\d\d$/.test(status);
+  // Statuses are HTTP statuses (three digits), `error` or `aborted`.
+  const answered = status.length === 3 && status.charCodeAt(0) === 50; /* '2' */
   const model = answered ? metrics.models.earn(raw) : metrics.models.known(raw);
   const mode = answered ? metrics.modes.earn(call.mode) : metrics.modes.known(call.mode);
-  const upstream = facts.upstream ?? 'none';
-  metrics.apiCalls.inc({ endpoint, mode, model, status, upstream });
-  metrics.apiDuration.observe({ endpoint, mode, model, upstream }, (endedAt - sentAt) / 1000);
+  const series = metrics.modelSeries(mode, model, facts.upstream ?? 'none');
+  const calls = series.endpoint(endpoint);
+  calls.call(status);
+  calls.duration((endedAt - sentAt) / 1000);
   if (meter === undefined) return;
-  if (meter.firstTokenAt !== undefined) metrics.ttft.observe({ mode, model, upstream }, (meter.firstTokenAt - sentAt) / 1000);
+  if (meter.firstTokenAt !== undefined) series.ttft((meter.firstTokenAt - sentAt) / 1000);
   // Billed whenever the upstream reported usage, even for a stream that failed after it started.
-  if (meter.hasUsage) metrics.recordBilled(mode, model, upstream, meter.usage);
+  if (meter.hasUsage) series.billed(meter.usage);
 }
 
 /** An attempt the route failed over from: an upstream call of its own (it reached the upstream), never billed. */

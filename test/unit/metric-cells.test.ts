@@ -116,4 +116,25 @@ describe('cell metrics', () => {
     assert.throws(() => m.cells.total.inc({}, Number.NaN), RangeError);
     assert.throws(() => m.cells.bare.observe({}, Number.POSITIVE_INFINITY), RangeError);
   });
+
+  test('series resolved once (labels()) render what prom-client renders for the same calls, and exist only from their first count', async () => {
+    const m = both();
+    const series = LABEL_SETS.map((labels) => ({ labels, counter: m.cells.counter.labels(labels), histogram: m.cells.histogram.labels(labels) }));
+    for (const [i, value] of VALUES.entries()) {
+      for (const { labels, counter, histogram } of series) {
+        counter.inc(i + 1);
+        m.prom.counter.inc(labels, i + 1);
+        histogram.observe(value);
+        m.prom.histogram.observe(labels, value);
+      }
+    }
+    assert.equal(await m.ours.metrics(), await m.theirs.metrics());
+    // A series resolved through inc() after labels() is the same cell: one series, both counts.
+    const first = LABEL_SETS[0] as (typeof LABEL_SETS)[number];
+    m.cells.counter.inc(first, 5);
+    m.prom.counter.inc(first, 5);
+    assert.equal(await m.ours.metrics(), await m.theirs.metrics());
+    assert.throws(() => m.cells.counter.labels(first).inc(-1), RangeError);
+    assert.throws(() => m.cells.histogram.labels(first).observe(Number.NaN), RangeError);
+  });
 });

@@ -1,8 +1,23 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLogger } from '../../src/observability/logger.js';
-import { RequestLog, isoTime, type RequestLine } from '../../src/observability/request-log.js';
+import { RequestLog, isoTime } from '../../src/observability/request-log.js';
 import { LogCapture } from '../helpers/log-capture.js';
+
+/** The record pino writes for a request (its keys in the line's order). */
+interface RequestLine {
+  method: string;
+  path: string;
+  status: number;
+  durationMs: number;
+  completed: boolean;
+  mode: string;
+  tenant: string | undefined;
+  coalesce: string | undefined;
+  upstreamRequestId: string | undefined;
+  code: string | undefined;
+  trace_id: string | undefined;
+}
 
 const LINES: RequestLine[] = [
   { method: 'POST', path: '/v1/messages', status: 200, durationMs: 1.27, completed: true, mode: 'default', tenant: 't:5f31df89', coalesce: 'leader', upstreamRequestId: 'req_01', code: undefined, trace_id: undefined },
@@ -18,9 +33,10 @@ describe('the request log line', () => {
     const log = new RequestLog(createLogger('debug', ours));
     const pino = createLogger('debug', theirs);
     for (const line of LINES) {
-      log.write('info', line);
+      const facts = { mode: line.mode, tenant: line.tenant, role: line.coalesce, upstreamRequestId: line.upstreamRequestId, errorCode: line.code };
+      log.write('info', line.method, line.path, line.status, line.durationMs, line.completed, facts, line.trace_id);
       pino.info(line, 'request');
-      log.write('debug', line);
+      log.write('debug', line.method, line.path, line.status, line.durationMs, line.completed, facts, line.trace_id);
       pino.debug(line, 'request');
     }
     assert.equal(ours.lines.length, LINES.length * 2);
