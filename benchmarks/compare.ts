@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freePort } from '../test/helpers/ports.js';
 import { AllocationSampler, type AllocationProfile } from './heap-profile.js';
 import { fixedRate } from './load.js';
@@ -94,7 +97,7 @@ for (const spec of args.get('variant') ?? []) {
 const FULL_CLIENT_KEY = 'bench-gateway-key-0000000000';
 /**
  * Everything optional on: Redis coordination, OpenTelemetry tracing (OTLP to a closed loopback port),
- * the governance store (PGlite in memory) with its admin listener and console, and Bedrock and Vertex
+ * the governance store (PGlite in a fresh temporary directory) with its admin listener and console, and Bedrock and Vertex
  * upstreams after the Anthropic one (never reached: the first answers).
  */
 function fullConfiguration(mockUrl: string, redisUrl: string): Record<string, string> {
@@ -113,7 +116,8 @@ function fullConfiguration(mockUrl: string, redisUrl: string): Record<string, st
     OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:9',
     ADMIN_API_KEY: 'bench-admin-key-000000000000000000000000',
     ADMIN_PORT: '0',
-    GOVERNANCE_DATA_DIR: 'memory:',
+    // On disk, as deployed (`memory:` would hold the whole database in the process's memory).
+    GOVERNANCE_DATA_DIR: mkdtempSync(join(tmpdir(), 'cgw-bench-governance-')),
   };
 }
 /** Started with an inactive inspector port: nothing listens until the allocation phase sends SIGUSR1. */
@@ -236,11 +240,11 @@ out(
 );
 const kb = (bytes: number): string => (bytes / 1024).toFixed(1);
 const bareAlloc = median(allocations.get(BARE)?.perRequest ?? []);
-if (rounds > 0) {
+if (rounds > 0 || allocRounds > 0) {
   out('| target | CPU µs/req (median) | / bare | added over bare (median of rounds) | allocated KB/req (median) | / bare | per round (CPU µs) | per window (KB) |');
   out('|---|---|---|---|---|---|---|---|');
   for (const [name, xs] of results) {
-    const added = median(xs.map((x, i) => x - (bare[i] ?? NaN)));
+    const added = xs.length === 0 ? NaN : median(xs.map((x, i) => x - (bare[i] ?? NaN)));
     const alloc = allocations.get(name)?.perRequest ?? [];
     out(
       `| ${name} | ${median(xs).toFixed(0)} | ${(median(xs) / bareMedian).toFixed(2)}x | ${name === BARE ? '-' : `+${added.toFixed(0)}`} | ` +

@@ -69,7 +69,9 @@ export class ModelLabels {
 
 /** Route label: a fixed set, so unknown paths can never mint series. */
 export function routeLabel(path: string): string {
-  const bare = path.split('?', 1)[0] ?? path;
+  // Once per request: no array, and no new string unless there is a query.
+  const q = path.indexOf('?');
+  const bare = q === -1 ? path : path.slice(0, q);
   if (bare === '/v1/messages') return '/v1/messages';
   if (bare === '/v1/messages/count_tokens') return '/v1/messages/count_tokens';
   if (bare.startsWith('/v1/messages/batches')) return '/v1/messages/batches';

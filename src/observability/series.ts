@@ -25,14 +25,14 @@ export interface SeriesMetrics {
   readonly httpDuration: CellHistogram<'method' | 'route' | 'status'>;
 }
 
-/** `map.get(key)`, or what `make` returns, stored under `key` first. */
-function entry<V>(map: Map<string, V>, key: string, make: () => V): V {
-  let value = map.get(key);
-  if (value === undefined) {
-    value = make();
-    map.set(key, value);
+/** The inner Map of `map` under `key`, created on first use. */
+function level<V>(map: Map<string, Map<string, V>>, key: string): Map<string, V> {
+  let inner = map.get(key);
+  if (inner === undefined) {
+    inner = new Map();
+    map.set(key, inner);
   }
-  return value;
+  return inner;
 }
 
 /** The series of one (mode, model, upstream): billed tokens, cost, prompt-cache savings, time to first token; and its calls by endpoint. */
@@ -72,7 +72,13 @@ export class ModelSeries {
 
   /** The calls of this (mode, model, upstream) to `endpoint`. */
   endpoint(endpoint: string): CallSeries {
-    return entry(this.endpoints, endpoint, () => new CallSeries(this.metrics, endpoint, this));
+    // No callback to a shared get-or-create: a closure per call would allocate on every request.
+    let series = this.endpoints.get(endpoint);
+    if (series === undefined) {
+      series = new CallSeries(this.metrics, endpoint, this);
+      this.endpoints.set(endpoint, series);
+    }
+    return series;
   }
 }
 
@@ -89,8 +95,13 @@ export class CallSeries {
 
   /** One upstream call ended with `status` (an HTTP status, `error` or `aborted`: a bounded set). */
   call(status: string): void {
-    const { metrics, endpointName: endpoint, of } = this;
-    entry(this.byStatus, status, () => metrics.apiCalls.labels({ endpoint, mode: of.mode, model: of.model, status, upstream: of.upstream })).inc();
+    let series = this.byStatus.get(status);
+    if (series === undefined) {
+      const of = this.of;
+      series = this.metrics.apiCalls.labels({ endpoint: this.endpointName, mode: of.mode, model: of.model, status, upstream: of.upstream });
+      this.byStatus.set(status, series);
+    }
+    series.inc();
   }
 
   /** Seconds from the upstream request sent to the body ended or failed. */
@@ -117,18 +128,23 @@ export class SeriesTables {
   ) {}
 
   model(mode: string, model: string, upstream: string): ModelSeries {
-    const byModel = entry(this.models, mode, () => new Map<string, Map<string, ModelSeries>>());
-    const byUpstream = entry(byModel, model, () => new Map<string, ModelSeries>());
-    return entry(byUpstream, upstream, () => new ModelSeries(this.metrics, this.pricesOf(upstream), mode, model, upstream));
+    const byUpstream = level(level(this.models, mode), model);
+    let series = byUpstream.get(upstream);
+    if (series === undefined) {
+      series = new ModelSeries(this.metrics, this.pricesOf(upstream), mode, model, upstream);
+      byUpstream.set(upstream, series);
+    }
+    return series;
   }
 
   /** `method` is one Node's parser accepted (a fixed set), `route` a routeLabel, `status` an HTTP status or 499. */
   request(method: string, route: string, status: string): HttpSeries {
-    const byRoute = entry(this.http, method, () => new Map<string, Map<string, HttpSeries>>());
-    const byStatus = entry(byRoute, route, () => new Map<string, HttpSeries>());
-    return entry(byStatus, status, () => ({
-      requests: this.metrics.httpRequests.labels({ method, route, status }),
-      duration: this.metrics.httpDuration.labels({ method, route, status }),
-    }));
+    const byStatus = level(level(this.http, method), route);
+    let series = byStatus.get(status);
+    if (series === undefined) {
+      series = { requests: this.metrics.httpRequests.labels({ method, route, status }), duration: this.metrics.httpDuration.labels({ method, route, status }) };
+      byStatus.set(status, series);
+    }
+    return series;
   }
 }
