@@ -39,7 +39,8 @@ import { HEADERS, plain1k, plain1m } from './workloads.js';
  * each gateway's N top allocation sites (bytes per request, summed over its windows).
  *
  * `--rss[=N]`: idle RSS, each target started anew N times (default 3) per configuration, one request,
- * a second to settle, then VmRSS; the median. Configurations: the defaults, and a full one (Redis,
+ * a second to settle, then VmRSS; then again after a full collection (HeapProfiler.collectGarbage over
+ * the inspector, which then holds a little memory itself): the median of each. Configurations: the defaults, and a full one (Redis,
  * OpenTelemetry tracing, the governance store and admin listener, Bedrock and Vertex upstreams beside
  * the Anthropic one) for the gateways. `--rounds=0` skips the CPU rounds.
  */
@@ -210,13 +211,21 @@ if (rssReps > 0) {
     for (const [configName, extra] of configurations) {
       for (const target of targets) {
         if (extra !== undefined && !target.gateway) continue;
-        const proxy = await target.start(mock.url, [], extra);
+        const inspectPort = await freePort();
+        const proxy = await target.start(mock.url, [`--inspect-port=127.0.0.1:${inspectPort}`], extra);
         const answer = await fetch(`${proxy.url}/v1/messages`, { method: 'POST', headers: extra === undefined ? HEADERS : { ...HEADERS, 'x-api-key': FULL_CLIENT_KEY }, body: make(nextBodies()).body });
         await answer.arrayBuffer();
         if (answer.status !== 200) process.stderr.write(`${target.name}, ${configName}: the request got ${answer.status}\n`);
         await new Promise((r) => setTimeout(r, 1000));
         const key = `${target.name} | ${configName}`;
         idleRss.set(key, [...(idleRss.get(key) ?? []), rssMiB(pidOf(proxy), 'VmRSS')]);
+        // Then what stays after a full collection: the memory held, not garbage not yet collected.
+        const sampler = new AllocationSampler(pidOf(proxy), inspectPort);
+        await sampler.collectGarbage();
+        sampler.close();
+        await new Promise((r) => setTimeout(r, 500));
+        const afterGcKey = `${key} | after a full collection`;
+        idleRss.set(afterGcKey, [...(idleRss.get(afterGcKey) ?? []), rssMiB(pidOf(proxy), 'VmRSS')]);
         await proxy.stop();
       }
     }
@@ -266,8 +275,11 @@ if (topSites > 0) {
 if (idleRss.size > 0) {
   out('');
   out(`Idle RSS after start-up and one request (MiB, median of ${rssReps} starts):`);
-  out('| target | configuration | RSS MiB | each start |');
-  out('|---|---|---|---|');
-  for (const [key, xs] of idleRss) out(`| ${key} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(1)).join(', ')} |`);
+  out('| target | configuration | when | RSS MiB | each start |');
+  out('|---|---|---|---|---|');
+  for (const [key, xs] of idleRss) {
+    const [name, configuration, when] = key.split(' | ');
+    out(`| ${name} | ${configuration} | ${when ?? 'idle, 1 s after one request'} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(1)).join(', ')} |`);
+  }
 }
 
