@@ -1,6 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import { adminDispatch } from '../admin/dispatch.js';
+import type { GovernanceStore } from '../governance/store.js';
+import type { FlightView } from '../pipeline/coalesce/flight-group.js';
 import { ConsoleAssets } from './assets.js';
+import { budgetBars } from './budget-bars.js';
 import { ConsoleCredentials, type ConsoleRole } from './credentials.js';
 import { consoleHandler } from './handler.js';
 import { LiveReadings, type BreakerView, type HeadroomView } from './live.js';
@@ -12,6 +16,10 @@ export interface ConsoleOptions {
   /** ADMIN_VIEWER_KEY: logs in as a viewer (may look, not change). */
   readonly viewerKey: string | undefined;
   readonly registry: Registry;
+  /** Keys, teams and the ledger: the Keys and Spend pages. */
+  readonly store: GovernanceStore;
+  /** The joinable flights now (FlightGroup.describe): the Live flights page. */
+  readonly flights: () => readonly FlightView[];
   readonly breakers: () => readonly BreakerView[];
   readonly headroom: () => readonly HeadroomView[];
   readonly onLogin?: (role: ConsoleRole | undefined, address: string | undefined) => void;
@@ -31,6 +39,11 @@ export function createConsole(options: ConsoleOptions): { handle: ConsoleHandler
     sessions: new SessionStore({ ttlMs: SESSION_TTL_MS, max: MAX_SESSIONS }),
     assets,
     live: new LiveReadings({ registry: options.registry, breakers: options.breakers, headroom: options.headroom }),
+    admin: adminDispatch(options.store),
+    readings: new Map<string, () => Promise<unknown>>([
+      ['budgets', () => budgetBars(options.store, Date.now())],
+      ['flights', () => Promise.resolve({ at: Date.now(), flights: options.flights() })],
+    ]),
     sessionSeconds: SESSION_TTL_MS / 1000,
     onLogin: options.onLogin,
   });
