@@ -5,6 +5,7 @@ import type { GovernanceStore } from '../governance/store.js';
 import type { FlightView } from '../pipeline/coalesce/flight-group.js';
 import { ConsoleAssets } from './assets.js';
 import { budgetBars } from './budget-bars.js';
+import { oncePer } from './once-per.js';
 import { ConsoleCredentials, type ConsoleRole } from './credentials.js';
 import { consoleHandler } from './handler.js';
 import { LiveReadings, type BreakerView, type HeadroomView } from './live.js';
@@ -28,6 +29,8 @@ export interface ConsoleOptions {
 /** Sessions last 12 hours from login; at most 1,000 are held (the oldest is logged out first). */
 const SESSION_TTL_MS = 12 * 60 * 60 * 1000;
 const MAX_SESSIONS = 1_000;
+/** The budgets and flights readings are taken at most this often, whatever the number of open pages. */
+const READING_INTERVAL_MS = 1_000;
 
 /** The console's request handler for the admin listener: true when it answered the request. */
 export type ConsoleHandler = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
@@ -41,8 +44,9 @@ export function createConsole(options: ConsoleOptions): { handle: ConsoleHandler
     live: new LiveReadings({ registry: options.registry, breakers: options.breakers, headroom: options.headroom }),
     admin: adminDispatch(options.store),
     readings: new Map<string, () => Promise<unknown>>([
-      ['budgets', () => budgetBars(options.store, Date.now())],
-      ['flights', () => Promise.resolve({ at: Date.now(), flights: options.flights() })],
+      // Like the metrics reading: at most one a second for every open page together.
+      ['budgets', oncePer(READING_INTERVAL_MS, () => budgetBars(options.store, Date.now()))],
+      ['flights', oncePer(READING_INTERVAL_MS, () => Promise.resolve({ at: Date.now(), flights: options.flights() }))],
     ]),
     sessionSeconds: SESSION_TTL_MS / 1000,
     onLogin: options.onLogin,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeader } from 'node:http';
 import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
-import { FlightGroup } from '../../src/pipeline/coalesce/flight-group.js';
+import { FlightGroup, MAX_DESCRIBED_FLIGHTS } from '../../src/pipeline/coalesce/flight-group.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
 
 /**
@@ -316,6 +316,24 @@ describe('FlightGroup', () => {
     await firstRun;
     group.forget('k', first);
     assert.equal(group.find('k'), second);
+  });
+
+  test('describe: the joinable flights with their label, subscribers and bytes so far; at most MAX_DESCRIBED_FLIGHTS', async () => {
+    const group = new FlightGroup(LIMITS);
+    const flight = group.lead('k');
+    flight.label = { mode: 'agent', model: 'claude-sonnet-4-5', tenant: 't-1', ledAt: 1_000 };
+    const body = new ScriptedBody();
+    void flight.subscribe(new FakeSink());
+    void flight.subscribe(new FakeSink());
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('abcd');
+    await settle();
+    assert.deepEqual(group.describe(3_000), [{ mode: 'agent', model: 'claude-sonnet-4-5', tenant: 't-1', subscribers: 2, bytes: 4, ageSeconds: 2 }]);
+    body.push(null);
+    await running;
+    assert.deepEqual(group.describe(), [], 'a finished flight is not listed');
+    for (let i = 0; i < MAX_DESCRIBED_FLIGHTS + 50; i++) group.lead(`many-${i}`);
+    assert.equal(group.describe().length, MAX_DESCRIBED_FLIGHTS);
   });
 });
 

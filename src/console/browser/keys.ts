@@ -13,6 +13,11 @@ let teams: TeamJson[] = [];
 let keys: KeyJson[] = [];
 
 const secretSlot = el('div', { 'data-testid': 'secret-slot' });
+/** Where a row action's failure is announced. */
+const actionStatus = el('p', { class: 'status error', role: 'status', 'data-testid': 'action-status' });
+const problem = (err: unknown): void => {
+  actionStatus.textContent = err instanceof Error ? err.message : String(err);
+};
 const keyTable = el('div', { 'data-testid': 'keys-table' });
 const teamTable = el('div', { 'data-testid': 'teams-table' });
 const teamSelects: HTMLSelectElement[] = [];
@@ -50,14 +55,18 @@ function keyActions(k: KeyJson): Node {
   const rotate = el('button', { type: 'button', 'data-action': 'rotate', 'aria-label': `Rotate ${k.name}` }, 'Rotate');
   const revoke = el('button', { type: 'button', 'data-action': 'revoke', class: 'danger', 'aria-label': `Revoke ${k.name}` }, 'Revoke');
   rotate.addEventListener('click', () => {
-    void change<{ secret: string }>('POST', `/admin/keys/${k.id}/rotate`).then((issued) => {
-      showSecret(`New secret of ${k.name}`, issued.secret);
-      void refresh();
-    });
+    void change<{ secret: string }>('POST', `/admin/keys/${k.id}/rotate`)
+      .then((issued) => {
+        showSecret(`New secret of ${k.name}`, issued.secret);
+        return refresh();
+      })
+      .catch(problem);
   });
   revoke.addEventListener('click', () => {
     if (!confirm(`Revoke the key ${k.name}? Calls with it are refused from now on; this cannot be undone.`)) return;
-    void change('POST', `/admin/keys/${k.id}/revoke`).then(() => refresh());
+    void change('POST', `/admin/keys/${k.id}/revoke`)
+      .then(() => refresh())
+      .catch(problem);
   });
   return el('span', { class: 'actions' }, rotate, revoke);
 }
@@ -190,6 +199,6 @@ function forms(): HTMLElement[] {
 }
 
 export function startKeys(): void {
-  app.replaceChildren(el('h2', {}, 'Keys'), secretSlot, keyTable, teamTable, ...(role === 'admin' ? forms() : []));
+  app.replaceChildren(el('h2', {}, 'Keys'), secretSlot, actionStatus, keyTable, teamTable, ...(role === 'admin' ? forms() : []));
   pollEvery(refresh);
 }

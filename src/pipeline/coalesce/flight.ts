@@ -110,7 +110,7 @@ export interface FlightLabel {
   readonly model: string | undefined;
   /** The tenant's keyed hash (its id, never the credential). */
   readonly tenant: string | undefined;
-  /** performance.now() when it was led. */
+  /** performance.now() when the leading request arrived. */
   readonly ledAt: number;
 }
 
