@@ -92,8 +92,10 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
           const refusal = changeRefusal(req, session, undefined);
           if (refusal !== undefined) return sendJson(res, 403, errorBody('permission_error', refusal));
         }
-        const url = new URL(req.url ?? '/', 'http://console');
-        const answer = await deps.admin(req, url.pathname.slice('/console/api'.length), url.searchParams);
+        // The path as sent (not normalised: no `..` can move it out of /admin/); the route patterns match it exactly.
+        const raw = req.url ?? '';
+        const query = raw.indexOf('?');
+        const answer = await deps.admin(req, path.slice('/console/api'.length), new URLSearchParams(query < 0 ? '' : raw.slice(query + 1)));
         if (answer === 'too_large') {
           res.setHeader('connection', 'close');
           const tooLarge = adminError(413, `The body exceeds ${MAX_ADMIN_BODY_BYTES} bytes`);
