@@ -100,6 +100,26 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
 }
 
+/**
+ * A flight whose call took a hold (a remote listener), delivered one chunk to its one local client,
+ * and then lost that client: what is left is the hold, its release (`letGo`), the body and the run.
+ */
+async function heldThenLeft(flight: Flight): Promise<{ body: ScriptedBody; running: Promise<CallOutcome>; letGo: () => void }> {
+  const body = new ScriptedBody();
+  const sink = new FakeSink();
+  void flight.subscribe(sink);
+  const release = deferred<() => void>();
+  const running = flight.run((scope) => {
+    release.resolve(scope.hold());
+    return Promise.resolve(source(body));
+  });
+  const letGo = await release.promise;
+  body.push('a');
+  await settle();
+  sink.destroy();
+  return { body, running, letGo };
+}
+
 describe('Flight', () => {
   test('every subscriber gets the same head and bytes; the outcome is complete', async () => {
     const flight = new Flight('k', LIMITS);
@@ -243,18 +263,7 @@ describe('Flight', () => {
 
   test('a hold keeps the call running without local subscribers; its release stops it', async () => {
     const flight = new Flight('k', LIMITS);
-    const body = new ScriptedBody();
-    const sink = new FakeSink();
-    void flight.subscribe(sink);
-    const release = deferred<() => void>();
-    const running = flight.run((scope) => {
-      release.resolve(scope.hold());
-      return Promise.resolve(source(body));
-    });
-    const letGo = await release.promise;
-    body.push('a');
-    await settle();
-    sink.destroy();
+    const { body, running, letGo } = await heldThenLeft(flight);
     body.push('b');
     await settle();
     assert.equal(flight.signal.aborted, false, 'held: still running');
@@ -473,18 +482,7 @@ describe('rejoin (COALESCE_REJOIN_MS)', () => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const group = new FlightGroup(REJOIN);
     const flight = group.lead('k');
-    const body = new ScriptedBody();
-    const sink = new FakeSink();
-    void flight.subscribe(sink);
-    const release = deferred<() => void>();
-    const running = flight.run((scope) => {
-      release.resolve(scope.hold());
-      return Promise.resolve(source(body));
-    });
-    const letGo = await release.promise;
-    body.push('a');
-    await settle();
-    sink.destroy();
+    const { body, running, letGo } = await heldThenLeft(flight);
     assert.equal(group.waitingForRejoin, 0, 'held: the holder decides');
     letGo();
     assert.equal(flight.signal.aborted, false, 'released: now it waits for a rejoin');
