@@ -24,7 +24,9 @@ import { plain1k, plain1m } from './workloads.js';
  * phases add to both sides) and every round.
  * `--env` applies to every gateway target; `--variant` adds this build again with more settings;
  * `--governed` adds this build with every request a governed key's (budget reservation, settle,
- * headers, ledger row: benchmarks/governed-main.ts), to read what governance adds per request.
+ * headers, ledger row: benchmarks/governed-main.ts), to read what governance adds per request; with
+ * `--base` too, the base build governed as well, and for each build the median of the per-round
+ * differences governed minus static key (what governance adds, before and after, in one run).
  */
 
 type Args = Map<string, string[]>;
@@ -54,9 +56,14 @@ const BARE = 'bare node:http + undici';
 /** A target's name and how to start it in front of the mock. */
 type Target = [string, (mockUrl: string) => Promise<Running>];
 const targets: Target[] = [[BARE, (u) => startBareProxy('0', u)]];
-if (base !== undefined) targets.push([`gateway base (${base})`, (u) => startGateway('0', u, env, [], base)]);
-targets.push(['gateway this build', (u) => startGateway('0', u, env)]);
-if (args.has('governed')) targets.push(['this build, governed key (budget reservation + ledger)', (u) => startGovernedGateway('0', u, env)]);
+const BASE = `gateway base (${base})`;
+const BASE_GOVERNED = 'base, governed key (budget reservation + ledger)';
+const THIS = 'gateway this build';
+const THIS_GOVERNED = 'this build, governed key (budget reservation + ledger)';
+if (base !== undefined) targets.push([BASE, (u) => startGateway('0', u, env, [], base)]);
+if (base !== undefined && args.has('governed')) targets.push([BASE_GOVERNED, (u) => startGovernedGateway('0', u, env, base)]);
+targets.push([THIS, (u) => startGateway('0', u, env)]);
+if (args.has('governed')) targets.push([THIS_GOVERNED, (u) => startGovernedGateway('0', u, env)]);
 for (const spec of args.get('variant') ?? []) {
   const [name, settings] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
   const extra = parseEnv(settings ?? '');
@@ -127,4 +134,11 @@ out('|---|---|---|---|---|');
 for (const [name, xs] of results) {
   const added = median(xs.map((x, i) => x - (bare[i] ?? NaN)));
   out(`| ${name} | ${median(xs).toFixed(0)} | ${(median(xs) / bareMedian).toFixed(2)}x | ${name === BARE ? '-' : `+${added.toFixed(0)}`} | ${xs.map((x) => x.toFixed(0)).join(', ')} |`);
+}
+/** What the governed key adds over the static key of the same build: the median of per-round differences. */
+for (const [governed, plain] of [[BASE_GOVERNED, BASE], [THIS_GOVERNED, THIS]] as const) {
+  const g = results.get(governed);
+  const p = results.get(plain);
+  if (g === undefined || p === undefined) continue;
+  out(`${governed} over ${plain}: +${median(g.map((x, i) => x - (p[i] ?? NaN))).toFixed(1)} µs CPU/req (median of rounds)`);
 }
