@@ -56,11 +56,13 @@ describe('a restart keeps keys, budgets and spend', () => {
 
         await instance.gateway.shutdown();
         instance = await launchGateway(env);
-        const again = await send(instance, issued.secret, SMALL.replace('a small call', 'after the restart'));
-        assert.equal(again.status, 200, `the key survives the restart: ${again.text}`);
+        // Nothing spent after the restart before the large call: only the spend from before can refuse it.
+        assert.equal((await send(instance, issued.secret, '{not json')).status, 400, 'the key known from the first load, before any poll');
         const after = await send(instance, issued.secret, LARGE);
         assert.equal(after.status, 403, `the spend before the restart still counts: ${after.text}`);
         assert.match((JSON.parse(after.text) as { error: { message: string } }).error.message, /daily budget of key "restarted"/);
+        const again = await send(instance, issued.secret, SMALL.replace('a small call', 'after the restart'));
+        assert.equal(again.status, 200, `the key and what remains of its budget survive the restart: ${again.text}`);
         const spend = await adminClient((instance.gateway.admin as { url: string }).url, ADMIN_KEY).call('GET', `/admin/spend?groupBy=key&key=${issued.key.id}`);
         assert.equal(spend.status, 200, spend.text);
         assert.ok(spend.text.includes(issued.key.id), spend.text);
