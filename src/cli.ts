@@ -158,7 +158,7 @@ export const ADMIN_USAGE = `usage (talks to the admin API at ADMIN_URL, default 
   ${PROGRAM} keys get|rotate|revoke KEY_ID
   ${PROGRAM} teams create NAME [--budget-usd USD] [--budget-tokens N] [--period day|week|month]
   ${PROGRAM} teams list
-  ${PROGRAM} spend --group-by team|key|user|mode|model|upstream|day [--from DATE] [--to DATE] [--team TEAM] [--key KEY_ID]
+  ${PROGRAM} spend --group-by team|key|user|mode|model|upstream|day|session [--from DATE] [--to DATE] [--team TEAM] [--key KEY_ID]
   (--json prints the admin API's JSON instead of a table; TEAM is a team id or name; --period defaults to month)
 `;
 

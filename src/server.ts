@@ -167,6 +167,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
               adminKey: config.governance.adminApiKey,
               viewerKey: config.governance.viewerKey,
               registry: metrics.registry,
+              store: governance.store,
+              flights: () => flights.describe(),
               breakers: () => breakers.snapshot(),
               headroom: () => upstream.all.map((u) => ({ upstream: u.name, kind: u.kind, tier: u.tier, headroom: u.headroom.reported, restingMs: u.headroom.restLeftMs() })),
               // Who logged in and from where; never the key presented.

@@ -1,12 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { z } from 'zod';
-import { anthropicErrorBody } from '../core/errors.js';
-import { GovernanceStoreError, type GovernanceStore } from '../governance/store.js';
+import type { GovernanceStore } from '../governance/store.js';
 import type { Logger } from '../observability/logger.js';
+import { adminDispatch, adminError as error, MAX_ADMIN_BODY_BYTES } from './dispatch.js';
 import { openApiDocument } from './openapi.js';
-import { ROUTES, type Answer, type Route } from './routes.js';
+import { ROUTES, type Answer } from './routes.js';
 
 /**
  * The admin API: JSON over its own listener (ADMIN_HOST:ADMIN_PORT, loopback by default), never the
@@ -14,55 +13,6 @@ import { ROUTES, type Answer, type Route } from './routes.js';
  * are not admin credentials: they are simply not the admin key. Nothing a request sends reaches SQL
  * text (the store binds parameters); bodies are bounded and validated strictly.
  */
-
-/** Largest admin request body; past it: 413 and the connection closes. */
-export const MAX_ADMIN_BODY_BYTES = 64 * 1024;
-
-const error = (status: number, message: string): Answer => ({ status, body: anthropicErrorBody(status, message) });
-
-interface Compiled {
-  readonly route: Route;
-  readonly pattern: RegExp;
-  readonly names: readonly string[];
-}
-
-const compiled: readonly Compiled[] = ROUTES.map((route) => {
-  const names: string[] = [];
-  const pattern = new RegExp(`^${route.path.replace(/\{(\w+)\}/g, (_, n: string) => (names.push(n), '([A-Za-z0-9_-]{1,100})'))}$`);
-  return { route, pattern, names };
-});
-
-/** The first problem zod found, naming its field: `budgets.0.usd: Too small: expected number to be >=0`. */
-function problemOf(issues: readonly z.core.$ZodIssue[]): string {
-  const issue = issues[0];
-  if (issue === undefined) return 'invalid request';
-  const field = issue.path.map(String).join('.');
-  return field === '' ? issue.message : `${field}: ${issue.message}`;
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_ADMIN_BODY_BYTES) {
-      resolve('too_large');
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_ADMIN_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.pause();
-        resolve('too_large');
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
-}
 
 /** Another surface on the admin listener (the web console): answers the requests it serves (true), declines the rest. */
 export type AdminSurface = (req: IncomingMessage, res: ServerResponse) => Promise<boolean>;
@@ -78,6 +28,7 @@ export interface AdminOptions {
 
 export function adminHandler(options: AdminOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, logger } = options;
+  const dispatch = adminDispatch(store);
   const expected = createHash('sha256').update(options.adminApiKey).digest();
   const document = JSON.stringify(openApiDocument(ROUTES, options.version));
   // Constant time: both sides are SHA-256 digests (equal length whatever was sent).
@@ -91,42 +42,7 @@ export function adminHandler(options: AdminOptions): (req: IncomingMessage, res:
     if (!authorized(req)) return error(401, 'Missing or invalid admin credential: send Authorization: Bearer <ADMIN_API_KEY>');
     const url = new URL(req.url ?? '/', 'http://admin');
     if (url.pathname === '/admin/openapi.json' && req.method === 'GET') return { status: 200, body: document };
-    let pathMatched = false;
-    for (const { route, pattern, names } of compiled) {
-      const match = pattern.exec(url.pathname);
-      if (match === null) continue;
-      pathMatched = true;
-      if (route.method !== req.method) continue;
-      const params = Object.fromEntries(names.map((n, i) => [n, match[i + 1] as string]));
-      let input: unknown;
-      if (route.body !== undefined) {
-        const raw = await readBody(req);
-        if (raw === 'too_large') return 'too_large';
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(raw.toString('utf8'));
-        } catch {
-          return error(400, 'The body is not valid JSON');
-        }
-        const checked = route.body.safeParse(parsed);
-        if (!checked.success) return error(400, problemOf(checked.error.issues));
-        input = checked.data;
-      } else if (route.query !== undefined) {
-        const checked = route.query.safeParse(Object.fromEntries(url.searchParams));
-        if (!checked.success) return error(400, problemOf(checked.error.issues));
-        input = checked.data;
-      }
-      try {
-        return await route.handle(store, { params, input });
-      } catch (err) {
-        if (err instanceof GovernanceStoreError) {
-          if (err.problem === 'team_not_found') return error(404, `team_id: ${err.message}`);
-          return error(409, err.message);
-        }
-        throw err;
-      }
-    }
-    return pathMatched ? error(405, `Method ${req.method ?? ''} not allowed on ${url.pathname}`) : error(404, `No admin route ${url.pathname}`);
+    return dispatch(req, url.pathname, url.searchParams);
   };
 
   const api = (req: IncomingMessage, res: ServerResponse): void => {

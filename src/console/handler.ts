@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TLSSocket } from 'node:tls';
+import { adminError, MAX_ADMIN_BODY_BYTES, type AdminDispatch } from '../admin/dispatch.js';
 import type { ConsoleAssets } from './assets.js';
 import type { ConsoleCredentials, ConsoleRole } from './credentials.js';
 import type { LiveReadings } from './live.js';
@@ -11,6 +12,10 @@ export interface ConsoleDeps {
   readonly sessions: SessionStore;
   readonly assets: ConsoleAssets;
   readonly live: LiveReadings;
+  /** The admin API's operations (its route table and schemas), reached at /console/api/admin/...: GET by any session, changes by an admin with the CSRF token. */
+  readonly admin: AdminDispatch;
+  /** Readings beside /console/api/live (budgets, flights): name → JSON. GET only. */
+  readonly readings: ReadonlyMap<string, () => Promise<unknown>>;
   /** Seconds a session lasts (the cookie's Max-Age). */
   readonly sessionSeconds: number;
   /** Notes a login (success or not) for the log; never given the key presented. */
@@ -81,12 +86,31 @@ export function consoleHandler(deps: ConsoleDeps): (req: IncomingMessage, res: S
     }
     if (path.startsWith('/console/api/')) {
       if (session === undefined) return sendJson(res, 401, errorBody('authentication_error', 'No console session: log in at /console/login'));
+      if (path.startsWith('/console/api/admin/')) {
+        // One declaration of each operation: the admin API's own dispatch, behind the session's role and CSRF token.
+        if (method !== 'GET') {
+          const refusal = changeRefusal(req, session, undefined);
+          if (refusal !== undefined) return sendJson(res, 403, errorBody('permission_error', refusal));
+        }
+        // The path as sent (not normalised: no `..` can move it out of /admin/); the route patterns match it exactly.
+        const raw = req.url ?? '';
+        const query = raw.indexOf('?');
+        const answer = await deps.admin(req, path.slice('/console/api'.length), new URLSearchParams(query < 0 ? '' : raw.slice(query + 1)));
+        if (answer === 'too_large') {
+          res.setHeader('connection', 'close');
+          const tooLarge = adminError(413, `The body exceeds ${MAX_ADMIN_BODY_BYTES} bytes`);
+          return sendJson(res, tooLarge.status, tooLarge.body);
+        }
+        return sendJson(res, answer.status, answer.body);
+      }
       if (method !== 'GET' && method !== 'HEAD') {
         const refusal = changeRefusal(req, session, undefined);
         if (refusal !== undefined) return sendJson(res, 403, errorBody('permission_error', refusal));
         return sendJson(res, 404, errorBody('not_found_error', 'No such console action'));
       }
       if (path === '/console/api/live') return sendJson(res, 200, await deps.live.read());
+      const reading = deps.readings.get(path.slice('/console/api/'.length));
+      if (reading !== undefined) return sendJson(res, 200, await reading());
       return sendJson(res, 404, errorBody('not_found_error', 'No such console reading'));
     }
     const page = PAGES.find((p) => p.path === path);

@@ -1,10 +1,13 @@
 import type { ConsoleRole } from './credentials.js';
 import { escapeHtml } from './html.js';
 
-/** The console's pages: name → path and title. The browser module (browser/main.ts) renders each by name. */
+/** The console's pages: name → path and title. The browser modules (browser/main.ts and the page modules it starts) render each by name. */
 export const PAGES = [
   { name: 'overview', path: '/console/', title: 'Overview' },
   { name: 'upstreams', path: '/console/upstreams', title: 'Upstreams' },
+  { name: 'flights', path: '/console/flights', title: 'Live flights' },
+  { name: 'spend', path: '/console/spend', title: 'Spend' },
+  { name: 'keys', path: '/console/keys', title: 'Keys' },
 ] as const;
 
 export type PageName = (typeof PAGES)[number]['name'];

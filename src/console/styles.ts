@@ -24,4 +24,19 @@ button { font: inherit; padding: .4rem .9rem; background: var(--accent); color: 
 .error { color: var(--bad); }
 .role { margin-left: auto; color: var(--muted); }
 .chart { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .5rem; margin-bottom: 1rem; }
+.forms { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 1rem; }
+form.action { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .8rem 1rem; }
+form.action h3 { margin-top: 0; font-size: 1rem; }
+.field { margin-bottom: .5rem; }
+main > .field { max-width: 260px; }
+.field label { display: block; font-size: .85rem; color: var(--muted); }
+.field input, .field select { width: 100%; padding: .35rem; font: inherit; }
+.actions button { margin-right: .4rem; }
+button.danger { background: var(--bad); }
+.secret { background: #fff8e1; border: 2px solid var(--warn); border-radius: 6px; padding: .8rem 1rem; margin-bottom: 1rem; }
+.secret code { display: block; font-size: 1.05rem; word-break: break-all; margin: .5rem 0; }
+.bars { list-style: none; padding: 0; display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: .8rem; }
+.bar { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: .6rem .8rem; }
+.bar meter { width: 100%; height: 1.2rem; }
+.bar .numbers { color: var(--muted); font-size: .85rem; }
 `;

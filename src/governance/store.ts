@@ -98,7 +98,7 @@ export interface KeyChanges {
 }
 
 export type SpendScope = 'key' | 'team';
-export const SPEND_GROUPS = ['team', 'key', 'user', 'mode', 'model', 'upstream', 'day'] as const;
+export const SPEND_GROUPS = ['team', 'key', 'user', 'mode', 'model', 'upstream', 'day', 'session'] as const;
 export type SpendGroup = (typeof SPEND_GROUPS)[number];
 
 export interface SpendFilters {
@@ -236,6 +236,7 @@ const GROUP_SQL: Readonly<Record<SpendGroup, string>> = {
   model: 'model',
   upstream: 'upstream',
   day: "to_char(to_timestamp(at / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+  session: 'claude_code_session',
 };
 
 function isUniqueViolation(err: unknown): boolean {

@@ -99,6 +99,8 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Pr
 function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void {
   const { req, ctx, request, body } = exchange;
   const { path, viaBasePath } = request;
+  // Once per led call (a flight's description for the console; nothing per chunk).
+  flight.label = { mode: ctx.mode, model: exchange.model, tenant: ctx.tenant, ledAt: ctx.receivedAt };
   // Batch answers carry an absolute results_url: re-root it at the address this client used.
   const rewriteJson = isBatchPath(path)
     ? (bytes: Buffer, upstreamBaseUrl: string) => rewriteResultsUrls(bytes, upstreamBaseUrl, deps.gatewayBaseUrl(req, viaBasePath))

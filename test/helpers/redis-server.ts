@@ -140,7 +140,14 @@ export interface RedisCluster {
 export async function startRedisCluster(): Promise<RedisCluster> {
   const servers: (RedisServer & { tls: TlsMaterial | undefined })[] = [];
   try {
-    for (let i = 0; i < 3; i++) servers.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${i}.conf`, '--cluster-node-timeout', '2000'] }));
+    // The cluster bus port is chosen free too (below the ephemeral range, as every test port is): by default it is the
+    // port + 10000, which lands in the ephemeral range, where an outgoing connection may hold it and fail the start.
+    const busPorts: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const busPort = String(await freePort());
+      busPorts.push(busPort);
+      servers.push(await startRedis({ args: ['--cluster-enabled', 'yes', '--cluster-port', busPort, '--cluster-config-file', `nodes-${i}.conf`, '--cluster-node-timeout', '2000'] }));
+    }
     const cli = (port: number, ...args: string[]): string => execFileSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args]).toString();
     const ranges: [number, number][] = [
       [0, 5460],
@@ -148,7 +155,8 @@ export async function startRedisCluster(): Promise<RedisCluster> {
       [10923, 16383],
     ];
     servers.forEach((s, i) => cli(s.port, 'CLUSTER', 'ADDSLOTSRANGE', String(ranges[i]?.[0]), String(ranges[i]?.[1])));
-    for (const s of servers.slice(1)) cli(s.port, 'CLUSTER', 'MEET', '127.0.0.1', String(servers[0]?.port));
+    // MEET names the bus port: without it a node assumes port + 10000.
+    for (const s of servers.slice(1)) cli(s.port, 'CLUSTER', 'MEET', '127.0.0.1', String(servers[0]?.port), busPorts[0] as string);
     // The cluster is usable once every node agrees that it is ok and knows all three masters.
     for (let i = 0; ; i++) {
       const ok = servers.every((s) => cli(s.port, 'CLUSTER', 'INFO').includes('cluster_state:ok') && cli(s.port, 'CLUSTER', 'INFO').includes('cluster_known_nodes:3'));

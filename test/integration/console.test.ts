@@ -1,9 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
+import Anthropic from '@anthropic-ai/sdk';
 import type { BrowserContext, Page } from 'playwright-core';
 import { stackForSuite } from '../helpers/stack.js';
-import { deferred, until, type Deferred } from '../helpers/deferred.js';
+import { deferred, eventually, until, type Deferred } from '../helpers/deferred.js';
 import { scrape, sum } from '../helpers/prom.js';
 import { artifactsDir, browserForSuite } from '../helpers/browser.js';
 import { ADMIN_KEY, VIEWER_KEY, GATEWAY_KEY, consoleEnv } from '../helpers/console.js';
@@ -16,7 +17,7 @@ import { ADMIN_KEY, VIEWER_KEY, GATEWAY_KEY, consoleEnv } from '../helpers/conso
 let gate: Deferred<void> = deferred();
 gate.resolve();
 const stack = stackForSuite({
-  env: { ...consoleEnv(), BREAKER_VOLUME_THRESHOLD: '2', BREAKER_ERROR_THRESHOLD: '50', BREAKER_RESET_TIMEOUT_MS: '600000', UPSTREAM_RETRIES: '0', COALESCE_LINGER_MS: '0' },
+  env: { ...consoleEnv(), BREAKER_VOLUME_THRESHOLD: '2', BREAKER_ERROR_THRESHOLD: '50', BREAKER_RESET_TIMEOUT_MS: '600000', UPSTREAM_RETRIES: '0', COALESCE_LINGER_MS: '0', GOVERNANCE_POLL_MS: '200' },
   mock: { onRequest: () => gate.promise },
 });
 /** The console on the gateway's admin listener. */
@@ -195,7 +196,7 @@ describe('web console over plain HTTP (attacks)', () => {
     assert.equal(gatewayKey.headers.get('set-cookie'), null);
     const clientSide = await fetch(`${stack.gateway.url}/console/`, { redirect: 'manual' });
     assert.notEqual(clientSide.status, 200, 'the console is not served on the clients\' listener');
-    for (const path of ['/console/', '/console/upstreams']) {
+    for (const path of ['/console/', '/console/upstreams', '/console/flights', '/console/spend', '/console/keys']) {
       const res = await fetch(`${consoleServer.url}${path}`, { redirect: 'manual' });
       assert.equal(res.status, 303, path);
       assert.equal(res.headers.get('location'), '/console/login');
@@ -208,6 +209,12 @@ describe('web console over plain HTTP (attacks)', () => {
     assert.equal(wrong.headers.get('set-cookie'), null);
     const forged = await fetch(`${consoleServer.url}/console/api/live`, { headers: { cookie: 'cgw_console=forged-session-id' } });
     assert.equal(forged.status, 401);
+    for (const path of ['/console/api/budgets', '/console/api/flights', '/console/api/admin/keys']) {
+      const reading = await fetch(`${consoleServer.url}${path}`);
+      assert.equal(reading.status, 401, path);
+    }
+    const change = await fetch(`${consoleServer.url}/console/api/admin/teams`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'no-session' }) });
+    assert.equal(change.status, 401, 'no session, no admin operation');
   });
 
   test('a change without the CSRF token (or with another session\'s) is refused; the viewer can look but not change', async () => {
@@ -248,7 +255,7 @@ describe('web console over plain HTTP (attacks)', () => {
     assert.deepEqual(scripts.map((s) => s.split('/').pop()), ['main.js']);
     const base = (scripts[0] as string).replace(/main\.js$/, '');
     let compressed = 0;
-    for (const name of ['main.js', 'dom.js', 'format.js', 'vendor/uplot.js']) {
+    for (const name of ['main.js', 'dom.js', 'format.js', 'api.js', 'forms.js', 'keys.js', 'spend.js', 'flights.js', 'vendor/uplot.js']) {
       const res = await fetch(`${consoleServer.url}${base}${name}`, { headers: { 'accept-encoding': 'br' }, decompress: false } as RequestInit);
       assert.equal(res.status, 200, name);
       assert.equal(res.headers.get('content-encoding'), 'br', name);
@@ -263,3 +270,236 @@ describe('web console over plain HTTP (attacks)', () => {
     assert.equal(traversal.status, 404);
   });
 });
+
+/** What tests read of a page's DOM inside page.waitForFunction (the tests compile without the DOM library). */
+interface PageElement {
+  readonly textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): PageElement | null;
+}
+interface PageDocument {
+  querySelector(selector: string): PageElement | null;
+  querySelectorAll(selector: string): Iterable<PageElement>;
+}
+
+describe('console Keys, Spend and Live flights pages in Chromium', () => {
+  const INJECTION = '<img src=x onerror=alert(1)>';
+  const params = { model: 'claude-sonnet-4-5', max_tokens: 16, messages: [{ role: 'user' as const, content: 'console keys' }] };
+  const withKey = (secret: string, headers: Record<string, string> = {}): ReturnType<typeof stack.client> => stack.client({ defaultHeaders: { 'x-gateway-api-key': secret, ...headers } });
+  const refused = async (secret: string): Promise<boolean> => {
+    try {
+      await withKey(secret).messages.create(params);
+      return false;
+    } catch (err) {
+      return err instanceof Anthropic.AuthenticationError;
+    }
+  };
+  let keyId = '';
+
+  test('create a team and a key in the page (names are HTML): the SDK gets 200; the secret is gone after dismissal and reload; revoke: 401', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await logIn(context);
+      const dialogs: string[] = [];
+      page.on('dialog', (dialog) => {
+        dialogs.push(dialog.message());
+        void dialog.accept();
+      });
+      await page.click('nav >> text=Keys');
+      await page.waitForURL(`${consoleServer.url}/console/keys`);
+      await page.waitForSelector('[data-testid="create-team"]');
+      await page.fill('#ct-name', INJECTION);
+      await page.selectOption('#ct-period', 'day');
+      await page.fill('#ct-usd', '100');
+      await page.click('[data-testid="create-team"] button[type=submit]');
+      await page.waitForFunction((name) => Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('[data-testid="teams"] td')).some((td) => td.textContent === name), INJECTION, { timeout: 10_000 });
+
+      await page.selectOption('#ck-team', { label: INJECTION });
+      await page.fill('#ck-name', INJECTION);
+      await page.fill('#ck-user', 'alice');
+      await page.selectOption('#ck-period', 'day');
+      await page.fill('#ck-usd', '5');
+      await page.click('[data-testid="create-key"] button[type=submit]');
+      await page.waitForSelector('[data-testid="secret"]', { timeout: 10_000 });
+      const secret = (await page.textContent('[data-testid="secret"]')) ?? '';
+      assert.match(secret, /^cgw_/);
+      await page.waitForFunction((name) => Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('[data-testid="keys"] td')).some((td) => td.textContent === name), INJECTION, { timeout: 10_000 });
+      // The names are text: no element came of them.
+      assert.equal(await page.locator('img').count(), 0, 'no <img> element: the names were shown as text');
+      await page.screenshot({ path: `${shots}/keys.png`, fullPage: true });
+
+      await eventually(async () => !(await refused(secret)), 10_000, 'the new key to be accepted');
+      const answer = await withKey(secret, { 'x-gateway-mode': INJECTION }).messages.create(params);
+      assert.equal(answer.type, 'message', 'the key made in the page works from the official SDK');
+
+      await page.click('[data-testid="dismiss-secret"]');
+      assert.equal((await page.content()).includes(secret), false, 'the secret is gone from the DOM once dismissed');
+      await page.reload();
+      await page.waitForSelector('[data-testid="keys"] tbody tr');
+      assert.equal((await page.content()).includes(secret), false, 'the secret is not in the page after a reload');
+
+      const listed = (await (await fetch(`${consoleServer.url}/console/api/admin/keys`, { headers: { cookie: await cookieOf(context) } })).json()) as { data: { id: string; name: string; prefix: string }[] };
+      const made = listed.data.find((k) => k.name === INJECTION);
+      assert.ok(made !== undefined);
+      keyId = made.id;
+      assert.ok(secret.startsWith(made.prefix));
+      await page.locator('[data-testid="keys"] tr', { hasText: made.prefix }).locator('button[data-action="revoke"]').click();
+      await eventually(() => refused(secret), 10_000, 'the key revoked in the page to be refused (401)');
+      assert.equal(dialogs.length, 1, 'revoking asked for confirmation');
+      await page.waitForFunction((prefix) => Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('[data-testid="keys"] tr')).some((tr) => tr.textContent?.includes(prefix) === true && tr.querySelector('button[data-action="revoke"]') === null), made.prefix, { timeout: 10_000 });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the Spend page: the budget bar of the key equals the ledger; an HTML mode is shown as text', async () => {
+    assert.notEqual(keyId, '', 'the previous test made a key');
+    const context = await browser.newContext();
+    try {
+      const page = await logIn(context);
+      await page.click('nav >> text=Spend');
+      await page.waitForURL(`${consoleServer.url}/console/spend`);
+      const cookie = await cookieOf(context);
+      const csrf = (await page.getAttribute('body', 'data-csrf')) ?? '';
+      const teams = (await (await fetch(`${consoleServer.url}/console/api/admin/teams`, { headers: { cookie } })).json()) as { data: { id: string; name: string }[] };
+      const team = teams.data.find((t) => t.name === INJECTION);
+      assert.ok(team !== undefined);
+      const bar = `[data-testid="budget-bars"] li[data-scope="team"][data-id="${team.id}"]`;
+      const teamSpend = async (): Promise<number> => {
+        const answer = (await (await fetch(`${consoleServer.url}/admin/spend?groupBy=team&team=${team.id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()) as { data: { cost_usd: number }[] };
+        return answer.data[0]?.cost_usd ?? 0;
+      };
+      await page.waitForSelector(bar);
+      const before = await teamSpend();
+      await page.waitForFunction((want) => Number((globalThis as unknown as { document: PageDocument }).document.querySelector(want.bar)?.getAttribute('data-spent')) === want.before, { bar, before }, { timeout: 15_000 });
+      assert.equal(await page.getAttribute(bar, 'data-limit'), '100');
+      // Traffic with a new key of the team (made through the console's admin dispatch): the bar moves to the ledger's new sum.
+      const made = await fetch(`${consoleServer.url}/console/api/admin/keys`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ team_id: team.id, name: 'spender', budgets: [{ period: 'month', tokens: 1_000_000 }] }) });
+      assert.equal(made.status, 201);
+      const { secret, key } = (await made.json()) as { secret: string; key: { id: string } };
+      await eventually(async () => !(await refused(secret)), 10_000, 'the new key to be accepted');
+      await withKey(secret, { 'x-claude-code-session-id': 'console-session-1' }).messages.create(params);
+      const keyRequests = async (): Promise<number> => {
+        const answer = (await (await fetch(`${consoleServer.url}/admin/spend?groupBy=key&key=${key.id}`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()) as { data: { requests: number }[] };
+        return answer.data[0]?.requests ?? 0;
+      };
+      await eventually(async () => (await keyRequests()) === 2, 10_000, 'the ledger to record both calls of the key');
+      assert.ok((await teamSpend()) > before);
+      const after = await teamSpend();
+      await page.waitForFunction((want) => Number((globalThis as unknown as { document: PageDocument }).document.querySelector(want.bar)?.getAttribute('data-spent')) === want.after, { bar, after }, { timeout: 15_000 });
+      const keyBar = `[data-testid="budget-bars"] li[data-scope="key"][data-id="${key.id}"]`;
+      await page.waitForFunction((selector) => Number((globalThis as unknown as { document: PageDocument }).document.querySelector(selector)?.getAttribute('data-spent')) > 0, keyBar, { timeout: 15_000 });
+      assert.equal(await page.getAttribute(keyBar, 'data-limit'), '1000000', 'a tokens budget: the bar counts tokens');
+      await page.waitForFunction(() => Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('[data-testid="spend-mode"] td')).some((td) => td.textContent === 'invalid'), undefined, { timeout: 10_000 });
+      await page.waitForFunction((name) => Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('[data-testid="spend-team"] td')).some((td) => td.textContent === name), INJECTION, { timeout: 10_000 });
+      await page.waitForFunction(() => Array.from((globalThis as unknown as { document: PageDocument }).document.querySelectorAll('[data-testid="spend-session"] td')).some((td) => td.textContent === 'console-session-1'), undefined, { timeout: 10_000 });
+      assert.equal(await page.locator('img').count(), 0);
+      await page.screenshot({ path: `${shots}/spend.png`, fullPage: true });
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the Live flights page lists a held call with its model, subscribers and tenant id, as FlightGroup.describe says', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await logIn(context);
+      await page.click('nav >> text=Live flights');
+      await page.waitForURL(`${consoleServer.url}/console/flights`);
+      gate = deferred();
+      const sdk = client();
+      const calls = Array.from({ length: 2 }, () => sdk.messages.create({ ...params, messages: [{ role: 'user' as const, content: 'console flights' }] }));
+      await until(() => stack.gateway.flights.subscribers() === 2, 10_000, 'two clients on one flight');
+      const [flight] = stack.gateway.flights.describe();
+      assert.ok(flight !== undefined && flight.tenant !== undefined);
+      await page.waitForFunction(() => (globalThis as unknown as { document: PageDocument }).document.querySelector('[data-metric="flights"]')?.textContent === '1', undefined, { timeout: 10_000 });
+      const row = (await page.textContent('[data-testid="flights"] tbody tr')) ?? '';
+      assert.ok(row.includes('claude-sonnet-4-5') && row.includes(flight.tenant), row);
+      const cells = await page.locator('[data-testid="flights"] tbody tr td').allTextContents();
+      assert.equal(cells[2], '2', 'subscribers');
+      await page.screenshot({ path: `${shots}/flights.png`, fullPage: true });
+      gate.resolve();
+      await Promise.all(calls);
+      await page.waitForFunction(() => (globalThis as unknown as { document: PageDocument }).document.querySelector('[data-metric="flights"]')?.textContent === '0', undefined, { timeout: 10_000 });
+    } finally {
+      gate.resolve();
+      await context.close();
+    }
+  });
+
+  test('the viewer sees the Keys page without change controls; its forged change is 403, and an admin\'s without the CSRF token too', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await logIn(context, VIEWER_KEY);
+      await page.goto(`${consoleServer.url}/console/keys`);
+      await page.waitForSelector('[data-testid="keys"] tbody tr');
+      assert.equal(await page.locator('form.action').count(), 0, 'no forms');
+      assert.equal(await page.locator('[data-action]').count(), 0, 'no rotate or revoke buttons');
+      const csrf = (await page.getAttribute('body', 'data-csrf')) ?? '';
+      const forged = await fetch(`${consoleServer.url}/console/api/admin/teams`, { method: 'POST', headers: { cookie: await cookieOf(context), 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'viewer-made' }) });
+      assert.equal(forged.status, 403);
+      const look = await fetch(`${consoleServer.url}/console/api/admin/teams`, { headers: { cookie: await cookieOf(context) } });
+      assert.equal(look.status, 200, 'the viewer may read');
+    } finally {
+      await context.close();
+    }
+    const admin = await browser.newContext();
+    try {
+      const page = await logIn(admin);
+      const cookie = await cookieOf(admin);
+      const csrf = (await page.getAttribute('body', 'data-csrf')) ?? '';
+      const body = JSON.stringify({ name: 'csrf-less' });
+      const noToken = await fetch(`${consoleServer.url}/console/api/admin/teams`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body });
+      assert.equal(noToken.status, 403, 'a change without the CSRF token is refused');
+      const invalid = await fetch(`${consoleServer.url}/console/api/admin/teams`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', colour: 'red' }) });
+      assert.equal(invalid.status, 400, 'the admin API\'s own validation (strict schemas)');
+      const made = await fetch(`${consoleServer.url}/console/api/admin/teams`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body });
+      assert.equal(made.status, 201);
+      const teams = (await (await fetch(`${consoleServer.url}/console/api/admin/teams`, { headers: { cookie } })).json()) as { data: { name: string }[] };
+      assert.deepEqual(teams.data.filter((t) => t.name === 'viewer-made' || t.name === 'csrf-less').map((t) => t.name), ['csrf-less'], 'only the admin\'s change with the token happened');
+    } finally {
+      await admin.close();
+    }
+  });
+
+  test('rotate in the page: the new secret is shown once and works, the old one is refused', async () => {
+    const context = await browser.newContext();
+    try {
+      const page = await logIn(context);
+      await page.goto(`${consoleServer.url}/console/keys`);
+      await page.waitForSelector('#ck-team option', { state: 'attached' });
+      await page.fill('#ck-name', 'rotating');
+      await page.click('[data-testid="create-key"] button[type=submit]');
+      await page.waitForSelector('[data-testid="secret"]');
+      const first = (await page.textContent('[data-testid="secret"]')) ?? '';
+      await page.click('[data-testid="dismiss-secret"]');
+      const prefix = (await (await fetch(`${consoleServer.url}/console/api/admin/keys`, { headers: { cookie: await cookieOf(context) } })).json() as { data: { name: string; prefix: string }[] }).data.find((k) => k.name === 'rotating')?.prefix ?? '';
+      assert.ok(prefix !== '' && first.startsWith(prefix));
+      await page.locator('[data-testid="keys"] tr', { hasText: prefix }).locator('button[data-action="rotate"]').click();
+      await page.waitForSelector('[data-testid="secret"]');
+      const second = (await page.textContent('[data-testid="secret"]')) ?? '';
+      assert.notEqual(second, first);
+      await eventually(async () => !(await refused(second)), 10_000, 'the rotated secret to be accepted');
+      await eventually(() => refused(first), 10_000, 'the old secret to be refused');
+      await page.click('[data-testid="dismiss-secret"]');
+      assert.equal((await page.content()).includes(second), false);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('the new pages have no serious or critical accessibility violation (axe-core)', async () => {
+    const context = await browser.newContext({ bypassCSP: true });
+    try {
+      await (await logIn(context)).close();
+      for (const path of ['/console/keys', '/console/spend', '/console/flights']) await assertAccessible(context, path);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+async function cookieOf(context: BrowserContext): Promise<string> {
+  const session = (await context.cookies()).find((c) => c.name === 'cgw_console');
+  return session === undefined ? '' : `cgw_console=${session.value}`;
+}

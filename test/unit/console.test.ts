@@ -4,12 +4,29 @@ import { Counter, Histogram, Registry } from 'prom-client';
 import { ConsoleCredentials } from '../../src/console/credentials.js';
 import { escapeHtml } from '../../src/console/html.js';
 import { LiveReadings } from '../../src/console/live.js';
+import { oncePer } from '../../src/console/once-per.js';
 import { loginPage, shellPage } from '../../src/console/pages.js';
 import { SessionStore } from '../../src/console/sessions.js';
 
 const assets = { url: (name: string) => `/console/assets/h/${name}` };
 
 describe('console parts', () => {
+  test('oncePer: one reading per interval whatever the number of callers; a failed one is not kept', async () => {
+    let clock = 0;
+    let reads = 0;
+    let fail = false;
+    const read = oncePer(1_000, () => (++reads, fail ? Promise.reject(new Error('store down')) : Promise.resolve(reads)), () => clock);
+    assert.deepEqual(await Promise.all([read(), read(), read()]), [1, 1, 1]);
+    clock = 999;
+    assert.equal(await read(), 1);
+    clock = 1_000;
+    fail = true;
+    await assert.rejects(read());
+    fail = false;
+    assert.equal(await read(), 3, 'the failure was not kept');
+    assert.equal(reads, 3);
+  });
+
   test('credentials: the admin key, the viewer key, nothing else', () => {
     const credentials = new ConsoleCredentials('admin-secret', 'viewer-secret');
     assert.equal(credentials.roleOf('admin-secret'), 'admin');

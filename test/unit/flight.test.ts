@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { OutgoingHttpHeader } from 'node:http';
 import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
-import { FlightGroup } from '../../src/pipeline/coalesce/flight-group.js';
+import { FlightGroup, MAX_DESCRIBED_FLIGHTS } from '../../src/pipeline/coalesce/flight-group.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
 
 /**
@@ -98,6 +98,26 @@ function source(body: AsyncIterable<Buffer> | Iterable<Buffer>): FlightSource {
 /** Resolves after pending promise callbacks ran (no timers involved). */
 async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
+}
+
+/**
+ * A flight whose call took a hold (a remote listener), delivered one chunk to its one local client,
+ * and then lost that client: what is left is the hold, its release (`letGo`), the body and the run.
+ */
+async function heldThenLeft(flight: Flight): Promise<{ body: ScriptedBody; running: Promise<CallOutcome>; letGo: () => void }> {
+  const body = new ScriptedBody();
+  const sink = new FakeSink();
+  void flight.subscribe(sink);
+  const release = deferred<() => void>();
+  const running = flight.run((scope) => {
+    release.resolve(scope.hold());
+    return Promise.resolve(source(body));
+  });
+  const letGo = await release.promise;
+  body.push('a');
+  await settle();
+  sink.destroy();
+  return { body, running, letGo };
 }
 
 describe('Flight', () => {
@@ -243,18 +263,7 @@ describe('Flight', () => {
 
   test('a hold keeps the call running without local subscribers; its release stops it', async () => {
     const flight = new Flight('k', LIMITS);
-    const body = new ScriptedBody();
-    const sink = new FakeSink();
-    void flight.subscribe(sink);
-    const release = deferred<() => void>();
-    const running = flight.run((scope) => {
-      release.resolve(scope.hold());
-      return Promise.resolve(source(body));
-    });
-    const letGo = await release.promise;
-    body.push('a');
-    await settle();
-    sink.destroy();
+    const { body, running, letGo } = await heldThenLeft(flight);
     body.push('b');
     await settle();
     assert.equal(flight.signal.aborted, false, 'held: still running');
@@ -316,6 +325,24 @@ describe('FlightGroup', () => {
     await firstRun;
     group.forget('k', first);
     assert.equal(group.find('k'), second);
+  });
+
+  test('describe: the joinable flights with their label, subscribers and bytes so far; at most MAX_DESCRIBED_FLIGHTS', async () => {
+    const group = new FlightGroup(LIMITS);
+    const flight = group.lead('k');
+    flight.label = { mode: 'agent', model: 'claude-sonnet-4-5', tenant: 't-1', ledAt: 1_000 };
+    const body = new ScriptedBody();
+    void flight.subscribe(new FakeSink());
+    void flight.subscribe(new FakeSink());
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('abcd');
+    await settle();
+    assert.deepEqual(group.describe(3_000), [{ mode: 'agent', model: 'claude-sonnet-4-5', tenant: 't-1', subscribers: 2, bytes: 4, ageSeconds: 2 }]);
+    body.push(null);
+    await running;
+    assert.deepEqual(group.describe(), [], 'a finished flight is not listed');
+    for (let i = 0; i < MAX_DESCRIBED_FLIGHTS + 50; i++) group.lead(`many-${i}`);
+    assert.equal(group.describe().length, MAX_DESCRIBED_FLIGHTS);
   });
 });
 
@@ -455,18 +482,7 @@ describe('rejoin (COALESCE_REJOIN_MS)', () => {
     t.mock.timers.enable({ apis: ['setTimeout'] });
     const group = new FlightGroup(REJOIN);
     const flight = group.lead('k');
-    const body = new ScriptedBody();
-    const sink = new FakeSink();
-    void flight.subscribe(sink);
-    const release = deferred<() => void>();
-    const running = flight.run((scope) => {
-      release.resolve(scope.hold());
-      return Promise.resolve(source(body));
-    });
-    const letGo = await release.promise;
-    body.push('a');
-    await settle();
-    sink.destroy();
+    const { body, running, letGo } = await heldThenLeft(flight);
     assert.equal(group.waitingForRejoin, 0, 'held: the holder decides');
     letGo();
     assert.equal(flight.signal.aborted, false, 'released: now it waits for a rejoin');

@@ -1,10 +1,14 @@
 import type { LiveSnapshot } from '../live-snapshot.js';
 import { el, table, tile } from './dom.js';
+import { startFlights } from './flights.js';
+import { startKeys } from './keys.js';
+import { startSpend } from './spend.js';
 import { count, percent, rate, seconds, usd } from './format.js';
 import uPlot from './vendor/uplot.js';
 
 /**
- * The console's one module: polls /console/api/live (one request per POLL_MS per open page; the
+ * The console's entry module: the Keys, Spend and Live flights pages are modules of their own;
+ * the Overview and Upstreams pages are here. These poll /console/api/live (one request per POLL_MS per open page; the
  * server builds at most one reading a second for all of them) and renders the page named by
  * <body data-page>. Rates are differences between two readings of the same counters.
  */
@@ -112,4 +116,7 @@ async function poll(): Promise<void> {
   setTimeout(() => void poll(), POLL_MS);
 }
 
-void poll();
+if (page === 'keys') startKeys();
+else if (page === 'spend') startSpend();
+else if (page === 'flights') startFlights();
+else void poll();

@@ -13,6 +13,19 @@ interface Slot {
   flight: Flight | undefined;
 }
 
+/** One joinable flight as the console shows it (FlightGroup.describe). */
+export interface FlightView {
+  readonly mode: string | undefined;
+  readonly model: string | undefined;
+  readonly tenant: string | undefined;
+  readonly subscribers: number;
+  readonly bytes: number;
+  readonly ageSeconds: number | undefined;
+}
+
+/** Flights described at most: the console's page shows the first of them. */
+export const MAX_DESCRIBED_FLIGHTS = 200;
+
 /**
  * Singleflight for HTTP calls: at most one joinable flight per key. `lead` registers a new flight
  * synchronously (before any await), so two requests arriving in the same tick can never both lead.
@@ -64,6 +77,26 @@ export class FlightGroup implements FlightRegistry {
     let total = 0;
     for (const slot of this.flights.values()) total += slot.flight?.subscriberCount ?? 0;
     return total;
+  }
+
+  /** The joinable flights now, at most MAX_DESCRIBED_FLIGHTS (walks the map: for the console, not the hot path). */
+  describe(now = performance.now()): FlightView[] {
+    const views: FlightView[] = [];
+    for (const slot of this.flights.values()) {
+      const flight = slot.flight;
+      if (flight === undefined || !flight.joinable) continue;
+      if (views.length >= MAX_DESCRIBED_FLIGHTS) break;
+      const label = flight.label;
+      views.push({
+        mode: label?.mode,
+        model: label?.model,
+        tenant: label?.tenant,
+        subscribers: flight.subscriberCount,
+        bytes: flight.bytesSoFar,
+        ageSeconds: label === undefined ? undefined : Math.max(0, (now - label.ledAt) / 1000),
+      });
+    }
+    return views;
   }
 
   /** The joinable flight for `key`, if any. */

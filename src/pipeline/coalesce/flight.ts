@@ -104,6 +104,16 @@ export interface CallOutcome {
   subscribers: number;
 }
 
+/** A led flight's description, set once by the edge that leads it: never read on the request path. */
+export interface FlightLabel {
+  readonly mode: string;
+  readonly model: string | undefined;
+  /** The tenant's keyed hash (its id, never the credential). */
+  readonly tenant: string | undefined;
+  /** performance.now() when the leading request arrived. */
+  readonly ledAt: number;
+}
+
 /** What the code running a flight's call gets: the call's signal, its facts and the flight's resource hooks. */
 export interface CallScope {
   /** What the call learned on its way (pipeline/call/facts.ts names each field's writer). */
@@ -198,6 +208,8 @@ export class Flight implements CallScope {
   private rejoinTimer: NodeJS.Timeout | undefined;
   /** Told once when the flight must take no more joiners (done, aborted, replay overflow): the group it is registered in. */
   private readonly registry: FlightRegistry | undefined;
+  /** What the edge that leads the flight knows of it (set once, when it leads): for the console's Live flights page. */
+  label: FlightLabel | undefined;
 
   constructor(key: string, limits: FlightLimits, registry?: FlightRegistry) {
     this.key = key;
@@ -217,6 +229,11 @@ export class Flight implements CallScope {
   /** The answer's head once it arrived (every subscriber gets this one). */
   get answerHead(): FlightHead | undefined {
     return this.head;
+  }
+
+  /** Body bytes the flight received so far (for the console; not the bytes kept). */
+  get bytesSoFar(): number {
+    return this.total;
   }
 
   get subscriberCount(): number {
