@@ -30,7 +30,9 @@ import { HEADERS, plain1k, plain1m } from './workloads.js';
  * phases add to both sides) and every round.
  * `--env` applies to every gateway target; `--variant` adds this build again with more settings;
  * `--governed` adds this build with every request a governed key's (budget reservation, settle,
- * headers, ledger row: benchmarks/governed-main.ts), to read what governance adds per request.
+ * headers, ledger row: benchmarks/governed-main.ts), to read what governance adds per request; with
+ * `--base` too, the base build governed as well, and for each build the median of the per-round
+ * differences governed minus static key (what governance adds, before and after, in one run).
  *
  * Allocation per request (steady mode): after the CPU rounds, `--alloc-rounds` windows per target of
  * `--alloc-seconds` at `rate`, in shuffled order, each sampled by V8's sampling heap profiler over the
@@ -85,10 +87,15 @@ interface Target {
   gateway: boolean;
   start(mockUrl: string, nodeArgs: string[], extraEnv?: Record<string, string>): Promise<Running>;
 }
+const BASE = `gateway base (${base})`;
+const BASE_GOVERNED = 'base, governed key (budget reservation + ledger)';
+const THIS = 'gateway this build';
+const THIS_GOVERNED = 'this build, governed key (budget reservation + ledger)';
 const targets: Target[] = [{ name: BARE, gateway: false, start: (u, n) => startBareProxy('0', u, n) }];
-if (base !== undefined) targets.push({ name: `gateway base (${base})`, gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n, base) });
-targets.push({ name: 'gateway this build', gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n) });
-if (args.has('governed')) targets.push({ name: 'this build, governed key (budget reservation + ledger)', gateway: false, start: (u) => startGovernedGateway('0', u, env) });
+if (base !== undefined) targets.push({ name: BASE, gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n, base) });
+if (base !== undefined && args.has('governed')) targets.push({ name: BASE_GOVERNED, gateway: false, start: (u) => startGovernedGateway('0', u, env, base) });
+targets.push({ name: THIS, gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n) });
+if (args.has('governed')) targets.push({ name: THIS_GOVERNED, gateway: false, start: (u) => startGovernedGateway('0', u, env) });
 for (const spec of args.get('variant') ?? []) {
   const [name, settings] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
   const extra = parseEnv(settings ?? '');
@@ -260,6 +267,13 @@ if (rounds > 0 || allocRounds > 0) {
         `${alloc.length === 0 ? '-' : kb(median(alloc))} | ${alloc.length === 0 ? '-' : `${(median(alloc) / bareAlloc).toFixed(2)}x`} | ${xs.map((x) => x.toFixed(0)).join(', ')} | ${alloc.map(kb).join(', ')} |`,
     );
   }
+}
+/** What the governed key adds over the static key of the same build: the median of per-round differences. */
+for (const [governed, plain] of [[BASE_GOVERNED, BASE], [THIS_GOVERNED, THIS]] as const) {
+  const g = results.get(governed);
+  const p = results.get(plain);
+  if (g === undefined || p === undefined) continue;
+  out(`${governed} over ${plain}: +${median(g.map((x, i) => x - (p[i] ?? NaN))).toFixed(1)} µs CPU/req (median of rounds)`);
 }
 if (topSites > 0) {
   for (const { name, gateway } of targets) {

@@ -83,9 +83,12 @@ export async function startGateway(cpu: string, upstreamUrl: string, env: Record
   return { name: 'gateway', url, child, stop: stopper(child) };
 }
 
-/** This build with governance on, every request a governed key's (benchmarks/governed-main.ts). */
-export async function startGovernedGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}): Promise<Running> {
-  return startGateway(cpu, upstreamUrl, env, [], fileURLToPath(new URL('.', import.meta.url)), 'governed-main.js');
+/**
+ * This build (or the build whose dist/src is `distSrc`) with governance on, every request a governed
+ * key's (benchmarks/governed-main.ts, beside dist/src in dist/benchmarks).
+ */
+export async function startGovernedGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, distSrc = DIST_SRC): Promise<Running> {
+  return startGateway(cpu, upstreamUrl, env, [], join(distSrc, '..', 'benchmarks'), 'governed-main.js');
 }
 
 /** The bare node:http + undici proxy (benchmarks/bare-proxy.ts): the floor for a Node proxy. */

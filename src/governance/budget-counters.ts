@@ -63,6 +63,10 @@ export interface SettleRequest {
 export interface BudgetCounters {
   reserve(request: ReserveRequest): Promise<ReserveOutcome>;
   settle(request: SettleRequest): Promise<void>;
+  /** The same as `reserve`, answered now: counters in process offer it (no promise on the request path). */
+  readonly reserveNow?: ((request: ReserveRequest) => ReserveOutcome) | undefined;
+  /** The same as `settle`, done now (counters in process). */
+  readonly settleNow?: ((request: SettleRequest) => void) | undefined;
 }
 
 interface Counter {
@@ -73,7 +77,7 @@ interface Counter {
 
 interface Pending {
   readonly expiresAt: number;
-  readonly counters: readonly string[];
+  readonly lines: readonly BudgetLine[];
   readonly amount: CallCost;
 }
 
@@ -90,33 +94,48 @@ export class LocalBudgetCounters implements BudgetCounters {
     return Promise.resolve(this.reserveNow(request));
   }
 
-  private reserveNow(request: ReserveRequest): ReserveOutcome {
+  readonly reserveNow = (request: ReserveRequest): ReserveOutcome => {
     this.sweep(request.now);
-    const missing: number[] = [];
-    request.lines.forEach((line, i) => {
-      if (this.counters.has(line.counter)) return;
-      const base = request.bases?.get(line.counter);
-      if (base === undefined) missing.push(i);
-      else this.counters.set(line.counter, { microUsd: base.microUsd, tokens: base.tokens, expireAt: line.expireAt });
-    });
-    if (missing.length > 0) return { kind: 'needs-base', lines: missing };
-    const counters = request.lines.map((line) => this.counters.get(line.counter) as Counter);
-    const used = counters.map((c) => ({ microUsd: c.microUsd, tokens: c.tokens }));
-    const { amount } = request;
-    for (let i = 0; i < request.lines.length; i++) {
-      const line = request.lines[i] as BudgetLine;
-      const c = counters[i] as Counter;
-      if (!fits(line, c, amount)) return { kind: 'refused', line: i, used };
+    const { lines, amount } = request;
+    const counters: Counter[] = [];
+    let missing: number[] | undefined;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i] as BudgetLine;
+      let c = this.counters.get(line.counter);
+      if (c === undefined) {
+        const base = request.bases?.get(line.counter);
+        if (base === undefined) {
+          (missing ??= []).push(i);
+          continue;
+        }
+        c = { microUsd: base.microUsd, tokens: base.tokens, expireAt: line.expireAt };
+        this.counters.set(line.counter, c);
+      }
+      counters.push(c);
     }
+    if (missing !== undefined) return { kind: 'needs-base', lines: missing };
+    const used: Used[] = [];
+    let refused = -1;
+    for (let i = 0; i < counters.length; i++) {
+      const c = counters[i] as Counter;
+      used.push({ microUsd: c.microUsd, tokens: c.tokens });
+      if (refused === -1 && !fits(lines[i] as BudgetLine, c, amount)) refused = i;
+    }
+    if (refused !== -1) return { kind: 'refused', line: refused, used };
     for (const c of counters) {
       c.microUsd += amount.microUsd;
       c.tokens += amount.tokens;
     }
-    this.pending.set(request.id, { expiresAt: request.expiresAt, counters: request.lines.map((l) => l.counter), amount });
+    this.pending.set(request.id, { expiresAt: request.expiresAt, lines, amount });
     return { kind: 'reserved', used };
-  }
+  };
 
   settle(request: SettleRequest): Promise<void> {
+    this.settleNow(request);
+    return Promise.resolve();
+  }
+
+  readonly settleNow = (request: SettleRequest): void => {
     const open = this.pending.get(request.id);
     this.pending.delete(request.id);
     const deltaUsd = request.actual.microUsd - (open === undefined ? 0 : open.amount.microUsd);
@@ -127,8 +146,7 @@ export class LocalBudgetCounters implements BudgetCounters {
       c.microUsd += deltaUsd;
       c.tokens += deltaTokens;
     }
-    return Promise.resolve();
-  }
+  };
 
   /** Reservations not yet settled nor expired (tests). */
   get open(): number {
@@ -141,8 +159,8 @@ export class LocalBudgetCounters implements BudgetCounters {
     for (const [id, p] of this.pending) {
       if (p.expiresAt > now) continue;
       this.pending.delete(id);
-      for (const name of p.counters) {
-        const c = this.counters.get(name);
+      for (const line of p.lines) {
+        const c = this.counters.get(line.counter);
         if (c === undefined) continue;
         c.microUsd -= p.amount.microUsd;
         c.tokens -= p.amount.tokens;

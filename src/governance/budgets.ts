@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { BudgetCounters, BudgetLine, Used } from './budget-counters.js';
+import type { BudgetCounters, BudgetLine, ReserveOutcome, ReserveRequest, Used } from './budget-counters.js';
 import type { BudgetMetrics } from './budget-metrics.js';
 import { ZERO_COST, type CallCost } from './cost-estimate.js';
 import type { Budget, BudgetPeriod, Principal } from './model.js';
@@ -56,6 +56,14 @@ interface NamedLine extends BudgetLine {
   readonly resetAt: number;
 }
 
+/** A principal's budget lines now, and the group their counters share (its team). */
+interface PrincipalLines {
+  readonly lines: NamedLine[];
+  readonly group: string;
+  /** When the earliest period ends (the lines are made again then). */
+  readonly until: number;
+}
+
 /** A counter outlives its period by this much, so that settles of calls admitted just before the end still land. */
 const COUNTER_GRACE_MS = 3_600_000;
 const DEFAULT_RESERVATION_TTL_MS = 3_600_000;
@@ -69,6 +77,30 @@ export interface Reservation {
 }
 
 const NOTHING_HELD: Reservation = Object.freeze({ remaining: undefined, end: () => undefined });
+
+/**
+ * Reservation ids: unique per call across instances (they name members of a shared Redis set): a
+ * random prefix per process, then a counter (a UUID per call showed in the per-request cost).
+ */
+const ID_PREFIX = randomBytes(9).toString('base64url');
+let idCount = 0;
+const reservationId = (): string => ID_PREFIX + (++idCount).toString(36);
+
+/** An open reservation (a class: no closures per call). */
+class Held implements Reservation {
+  private done = false;
+  constructor(
+    private readonly budgets: Budgets,
+    private readonly request: ReserveRequest,
+    readonly remaining: Remaining,
+  ) {}
+
+  end(actual: CallCost): void {
+    if (this.done) return;
+    this.done = true;
+    this.budgets.ended(this.request, actual);
+  }
+}
 
 export class Budgets {
   private readonly counters: BudgetCounters;
@@ -105,14 +137,36 @@ export class Budgets {
    * budget it does not fit (BUDGET_UNAVAILABLE when they cannot be read and BUDGET_FAIL_MODE=closed).
    */
   async reserve(principal: Principal, amount: CallCost): Promise<Reservation> {
+    return this.admit(principal, amount);
+  }
+
+  /**
+   * `reserve` for the request path: synchronous (a value, or a throw) when the counters are in
+   * process and already hold their base; a promise when they answer later (Redis, or a base to load).
+   */
+  admit(principal: Principal, amount: CallCost): Reservation | Promise<Reservation> {
     const now = this.now();
-    const lines = this.linesFor(principal, now);
+    const { lines, group } = this.linesFor(principal, now);
     if (lines.length === 0 || (amount.microUsd === 0 && amount.tokens === 0)) return NOTHING_HELD;
-    const id = randomUUID();
-    const group = safeId(principal.teamId);
-    let outcome;
+    const request: ReserveRequest = { id: reservationId(), group, lines, amount, now, expiresAt: now + this.ttlMs, bases: undefined };
+    const { counters } = this;
+    if (counters.reserveNow !== undefined) {
+      let outcome: ReserveOutcome;
+      try {
+        outcome = counters.reserveNow(request);
+      } catch (err) {
+        return this.unavailable(principal, err);
+      }
+      if (outcome.kind !== 'needs-base') return this.held(principal, request, outcome);
+    }
+    return this.reserveLater(principal, request);
+  }
+
+  /** The reservation when the counters answer asynchronously or a counter needs its base first. */
+  private async reserveLater(principal: Principal, request: ReserveRequest): Promise<Reservation> {
+    const lines = request.lines as readonly NamedLine[];
+    let outcome: ReserveOutcome;
     try {
-      const request = { id, group, lines, amount, now, expiresAt: now + this.ttlMs };
       outcome = await this.counters.reserve(request);
       if (outcome.kind === 'needs-base') {
         const bases = new Map<string, Used>();
@@ -128,6 +182,13 @@ export class Budgets {
     } catch (err) {
       return this.unavailable(principal, err);
     }
+    return this.held(principal, request, outcome);
+  }
+
+  /** The counters' answer: a reservation to end once, or the refusal naming the budget. */
+  private held(principal: Principal, request: ReserveRequest, outcome: Exclude<ReserveOutcome, { kind: 'needs-base' }>): Reservation {
+    const lines = request.lines as readonly NamedLine[];
+    const { amount } = request;
     this.recovered();
     const remaining = remainingOf(lines, outcome.used);
     this.remember(principal.keyId, remaining);
@@ -138,35 +199,39 @@ export class Budgets {
       throw refusal(line, outcome.used[outcome.line] as Used, amount, remaining);
     }
     this.openCount++;
-    let ended = false;
-    return {
-      remaining,
-      end: (actual) => {
-        if (ended) return;
-        ended = true;
-        this.openCount--;
-        this.settledCount++;
-        this.counters.settle({ id, group, lines, reserved: amount, actual }).catch((err: unknown) => {
-          // Not settled: the reservation expires (released) after its TTL; the ledger still holds the spend.
-          this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'budget settle failed: the reservation will expire instead');
-        });
-      },
-    };
+    return new Held(this, request, remaining);
+  }
+
+  /** Held.end: the reservation ends (settled to `actual`), once. */
+  ended(request: ReserveRequest, actual: CallCost): void {
+    this.openCount--;
+    this.settledCount++;
+    const settle = { id: request.id, group: request.group, lines: request.lines, reserved: request.amount, actual };
+    if (this.counters.settleNow !== undefined) {
+      this.counters.settleNow(settle);
+      return;
+    }
+    this.counters.settle(settle).catch((err: unknown) => {
+      // Not settled: the reservation expires (released) after its TTL; the ledger still holds the spend.
+      this.options.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'budget settle failed: the reservation will expire instead');
+    });
   }
 
   /**
-   * The principal's lines, computed once per principal object until the earliest of its periods
-   * ends (the store hands out one object per key version: a changed budget is a new object).
+   * The principal's lines and counter group, computed once per principal object until the earliest
+   * of its periods ends (the store hands out one object per key version: a changed budget is a new
+   * object).
    */
-  private linesFor(principal: Principal, now: number): NamedLine[] {
+  private linesFor(principal: Principal, now: number): PrincipalLines {
     const known = this.lineMemo.get(principal);
-    if (known !== undefined && now < known.until) return known.lines;
+    if (known !== undefined && now < known.until) return known;
     const lines = linesOf(principal, now);
-    this.lineMemo.set(principal, { lines, until: Math.min(...lines.map((l) => l.resetAt)) });
-    return lines;
+    const made = { lines, group: safeId(principal.teamId), until: Math.min(...lines.map((l) => l.resetAt)) };
+    this.lineMemo.set(principal, made);
+    return made;
   }
 
-  private readonly lineMemo = new WeakMap<Principal, { lines: NamedLine[]; until: number }>();
+  private readonly lineMemo = new WeakMap<Principal, PrincipalLines>();
 
   private unavailable(principal: Principal, err: unknown): Reservation {
     const { failMode, metrics, logger } = this.options;
@@ -289,14 +354,29 @@ function iso(ms: number): string {
   return text;
 }
 
-/** The header pairs for `remaining` (USD with 6 decimals: micro-dollars exactly). */
+/** Micro-dollars as USD with 6 decimals (exactly; integer arithmetic when it is exact, as it is for every amount here). */
+export function usdText(microUsd: number): string {
+  if (!Number.isSafeInteger(microUsd) || microUsd < 0) return (microUsd / 1_000_000).toFixed(6);
+  const whole = Math.floor(microUsd / 1_000_000);
+  const fraction = String(microUsd - whole * 1_000_000);
+  return `${whole}.${'000000'.slice(fraction.length)}${fraction}`;
+}
+
+/** The header pairs for `remaining` (USD with 6 decimals: micro-dollars exactly), made anew. */
 export function budgetHeaders(remaining: Remaining): string[] {
-  const made = madeHeaders.get(remaining);
-  if (made !== undefined) return made;
   const out: string[] = [];
-  if (remaining.microUsd !== undefined) out.push(BUDGET_HEADERS.usd, (remaining.microUsd / 1_000_000).toFixed(6));
+  if (remaining.microUsd !== undefined) out.push(BUDGET_HEADERS.usd, usdText(remaining.microUsd));
   if (remaining.tokens !== undefined) out.push(BUDGET_HEADERS.tokens, String(remaining.tokens));
   out.push(BUDGET_HEADERS.reset, iso(remaining.resetAt));
-  madeHeaders.set(remaining, out);
   return out;
+}
+
+/** `budgetHeaders`, made once per Remaining: answers that reserve nothing repeat the key's last values. */
+export function lastBudgetHeaders(remaining: Remaining): string[] {
+  let made = madeHeaders.get(remaining);
+  if (made === undefined) {
+    made = budgetHeaders(remaining);
+    madeHeaders.set(remaining, made);
+  }
+  return made;
 }

@@ -4,7 +4,7 @@ import type { Dispatch, UpstreamCall, CallContext } from '../pipeline/call/index
 import type { CallOutcome, FlightSource } from '../pipeline/coalesce/flight.js';
 import { pairValue } from '../upstream/header-list.js';
 import type { BudgetMetrics } from './budget-metrics.js';
-import { budgetHeaders, type Budgets } from './budgets.js';
+import { budgetHeaders, lastBudgetHeaders, type Budgets, type Remaining, type Reservation } from './budgets.js';
 import { usageTokens, ZERO_COST, type CallCost, type CostEstimator } from './cost-estimate.js';
 import type { KeyLimits } from './key-limits.js';
 import type { LedgerWriter } from './ledger-writer.js';
@@ -42,6 +42,16 @@ export interface GovernedRequest {
    * every upstream header one by one).
    */
   answerHeaders: readonly string[] | undefined;
+  /**
+   * The key's last remaining amounts this instance saw, for an answer that reserves nothing (its
+   * header pairs are made only if such an answer is written: see answerHeadersOf).
+   */
+  lastRemaining: Remaining | undefined;
+}
+
+/** The header pairs governance adds to the answer's head: a reservation's, else the key's last values seen. */
+export function answerHeadersOf(g: GovernedRequest): readonly string[] | undefined {
+  return g.answerHeaders ?? (g.lastRemaining === undefined ? undefined : lastBudgetHeaders(g.lastRemaining));
 }
 
 export interface GovernanceDeps {
@@ -71,16 +81,30 @@ export class CallGovernance {
     return g.principal !== undefined || this.deps.ledger !== undefined;
   }
 
+  /** Notes the key's last remaining amounts, for an answer that reserves nothing (a leader's reservation sets fresh ones). */
   headers(g: GovernedRequest): void {
     if (g.principal === undefined || this.deps.budgets === undefined) return;
-    const remaining = this.deps.budgets.lastRemaining(g.principal);
-    if (remaining !== undefined) g.answerHeaders = budgetHeaders(remaining);
+    g.lastRemaining = this.deps.budgets.lastRemaining(g.principal);
   }
 
-  async lead(g: GovernedRequest, call: UpstreamCall, scope: CallContext, dispatch: Dispatch): Promise<FlightSource> {
-    const { budgets, estimator, ledger, keyLimits } = this.deps;
+  lead(g: GovernedRequest, call: UpstreamCall, scope: CallContext, dispatch: Dispatch): Promise<FlightSource> {
+    const { budgets, estimator } = this.deps;
     const principal = g.principal;
-    const reservation = principal === undefined || budgets === undefined ? undefined : await budgets.reserve(principal, estimator.worstCase(g.endpoint, g.model, g.body));
+    let reservation: Reservation | Promise<Reservation> | undefined;
+    try {
+      reservation = principal === undefined || budgets === undefined ? undefined : budgets.admit(principal, estimator.worstCase(g.endpoint, g.model, g.body));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    // In-process counters answer at once: no promise between the request and its dispatch.
+    if (reservation instanceof Promise) return reservation.then((r) => this.dispatchHeld(g, r, call, scope, dispatch));
+    return this.dispatchHeld(g, reservation, call, scope, dispatch);
+  }
+
+  /** Dispatches the call that holds `reservation`; the flight's one end hook settles it and writes the ledger row. */
+  private dispatchHeld(g: GovernedRequest, reservation: Reservation | undefined, call: UpstreamCall, scope: CallContext, dispatch: Dispatch): Promise<FlightSource> {
+    const { estimator, ledger, keyLimits } = this.deps;
+    const principal = g.principal;
     if (reservation?.remaining !== undefined) g.answerHeaders = budgetHeaders(reservation.remaining);
     scope.finally((outcome) => {
       const { facts } = scope;

@@ -32,9 +32,7 @@ export const LEDGER_DEFAULTS: Readonly<Required<LedgerWriterOptions>> = Object.f
 
 /** A row's memory, estimated: fixed fields plus its strings (UTF-16). */
 function rowBytes(row: LedgerRow): number {
-  let n = 256;
-  for (const s of [row.requestId, row.keyId, row.teamId, row.userId, row.mode, row.model, row.upstream, row.claudeCodeSession]) if (s !== undefined) n += 2 * s.length;
-  return n;
+  return 256 + 2 * (row.requestId.length + row.mode.length + (row.keyId?.length ?? 0) + (row.teamId?.length ?? 0) + (row.userId?.length ?? 0) + (row.model?.length ?? 0) + (row.upstream?.length ?? 0) + (row.claudeCodeSession?.length ?? 0));
 }
 
 /**
@@ -70,6 +68,8 @@ export class LedgerWriter {
     options: LedgerWriterOptions = {},
   ) {
     this.opts = { ...LEDGER_DEFAULTS, ...options };
+    // The queue gauge reads the depth when scraped.
+    if (metrics !== undefined) metrics.ledgerDepth = () => this.depth;
   }
 
   /** Rows held now (queued, plus the batch being written). */
@@ -114,7 +114,6 @@ export class LedgerWriter {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    this.metrics?.ledgerQueued.set(this.depth);
   }
 
   private drop(n: number): void {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
-import { costEstimator } from '../../src/governance/cost-estimate.js';
 import type { Gateway } from '../../src/server.js';
+import { fireWorkload, IDENTICAL, sum, tenWorstCases, TOTAL } from '../helpers/budget-workload.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { MemoryLedger, PRINCIPAL_HEADER, principalsByHeader, testPrincipal } from '../helpers/governance.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -10,25 +10,10 @@ import { eventually, metric, redisAvailable, SHARED_TENANT_HASH_KEY } from '../h
 import { startTestGateway, TEST_API_KEY } from '../helpers/stack.js';
 import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 
-const MODEL = 'claude-sonnet-4-5';
-const TOTAL = 200;
-const IDENTICAL = 25;
-
-/** Request i: the first IDENTICAL plain ones share one prompt, the next IDENTICAL streamed ones another; the rest are distinct, every other one streamed. */
-function requestOf(i: number): { stream: boolean; prompt: string } {
-  if (i < IDENTICAL) return { stream: false, prompt: 'same-plain' };
-  if (i < 2 * IDENTICAL) return { stream: true, prompt: 'same-strem' };
-  return { stream: i % 2 === 0, prompt: `uniq-${String(i).padStart(5, '0')}` };
-}
-
-const bodyOf = (r: { stream: boolean; prompt: string }) => ({ model: MODEL, max_tokens: 64, messages: [{ role: 'user' as const, content: r.prompt }], ...(r.stream ? { stream: true as const } : {}) });
-
+/** The store faked (principals by a test header, an in-memory ledger); the same over PostgreSQL: governance-budget-postgres.test.ts. */
 test('200 concurrent calls (plain, streamed, identical) on two instances sharing Redis against a budget of 10 worst cases: never more than 10 held at once, all settled, ledger = upstream usage', async () => {
-  const estimator = costEstimator({}, new Map());
-  const worst = Array.from({ length: TOTAL }, (_, i) => estimator.worstCase('messages', MODEL, Buffer.from(JSON.stringify(bodyOf(requestOf(i))))).microUsd);
-  const maxWorst = Math.max(...worst);
-  const budget = 10 * maxWorst;
-  assert.ok(budget < 11 * Math.min(...worst), 'the budget fits 10 calls of any kind, never 11');
+  const { maxWorst, budget, minWorst } = tenWorstCases();
+  assert.ok(budget < 11 * minWorst, 'the budget fits 10 calls of any kind, never 11');
 
   const gate = deferred();
   let arrived = 0;
@@ -52,35 +37,17 @@ test('200 concurrent calls (plain, streamed, identical) on two instances sharing
     const open = (): number => (a.admission?.budgets.open ?? 0) + (b.admission?.budgets.open ?? 0);
     const clients = gateways.map((gw) => new Anthropic({ apiKey: TEST_API_KEY, baseURL: gw.url, maxRetries: 0, defaultHeaders: { [PRINCIPAL_HEADER]: 'alice' } }));
 
-    let refused = 0;
-    const calls = Array.from({ length: TOTAL }, async (_, i) => {
-      const client = clients[i % 2] as Anthropic;
-      const r = requestOf(i);
-      try {
-        if (r.stream) {
-          const stream = await client.messages.create({ ...bodyOf(r), stream: true });
-          for await (const _event of stream) continue;
-        } else {
-          await client.messages.create(bodyOf({ ...r, stream: false }));
-        }
-        return 'answered';
-      } catch (err) {
-        if (err instanceof Anthropic.PermissionDeniedError) {
-          refused++;
-          return 'refused';
-        }
-        throw err;
-      }
-    });
+    const workload = fireWorkload(clients);
+    const refused = workload.refused;
     // Held at the mock: 10 worst cases fill the budget, everything else is refused or follows a held call.
     await until(() => open() === 10, 30_000, 'the budget full of reservations');
     // At most 10 leaders are held, with at most 2 x IDENTICAL - 2 local followers: everything else was refused.
-    await until(() => refused >= TOTAL - 10 - 2 * IDENTICAL, 30_000, 'the calls that do not fit refused');
+    await until(() => refused() >= TOTAL - 10 - 2 * IDENTICAL, 30_000, 'the calls that do not fit refused');
     assert.ok(arrived <= 10, `${arrived} calls reached upstream at once on a budget of 10`);
     assert.equal(open(), 10);
     gate.resolve();
-    const results = await Promise.all(calls);
-    assert.equal(results.filter((r) => r === 'refused').length, refused);
+    const results = await workload.results;
+    assert.equal(results.filter((r) => r === 'refused').length, refused());
     await until(() => open() === 0, 10_000, 'every reservation settled');
     await until(() => ledger.rows.length === results.filter((r) => r === 'answered').length, 10_000, 'a ledger row per answer');
 
@@ -103,8 +70,3 @@ test('200 concurrent calls (plain, streamed, identical) on two instances sharing
     await mock.close();
   }
 });
-
-function sum<T>(rows: readonly T[], of: (row: T) => number): number {
-  return rows.reduce((n, r) => n + of(r), 0);
-}
-

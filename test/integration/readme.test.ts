@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { deferred } from '../helpers/deferred.js';
 import { REPO_ROOT } from '../helpers/k6.js';
+import { launchGateway } from '../helpers/stack.js';
+import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 
 /**
  * README's "Using it" examples, verbatim but for the address, against the demo (`npm run demo`
@@ -144,4 +146,24 @@ test("monitoring/README names every gateway Prometheus scrapes (monitoring/prome
   assert.ok(targets.length > 0);
   const row = readFileSync(join(REPO_ROOT, 'monitoring/README.md'), 'utf8').split('\n').find((l) => l.startsWith('| `prometheus.yml` |')) ?? '';
   assert.deepEqual(targets.filter((t) => !new RegExp(`\`${t}(?::\\d+[^\`]*)?\``).test(row)), [], 'every scraped gateway is named in monitoring/README');
+});
+
+test('README "Keys, teams and budgets" example from zero runs as written (from its second step, against a gateway started with ADMIN_API_KEY over the mock)', { timeout: 60_000 }, async () => {
+  const adminKey = 'readme-admin-key-0123456789abcdef-0123456789';
+  const mock = await createMockUpstream();
+  const { gateway } = await launchGateway({ UPSTREAM_URL: mock.url, ANTHROPIC_API_KEY: 'sk-ant-injected-0123456789', ADMIN_API_KEY: adminKey, ADMIN_PORT: '0', GOVERNANCE_DATA_DIR: 'memory:', GOVERNANCE_POLL_MS: '100' });
+  try {
+    const adminUrl = (gateway.admin as { url: string }).url;
+    const example = block(section('Keys, teams and budgets'), 'sh', '# 2. A team');
+    assert.match(example, /export ADMIN_API_KEY=.*\n.*npm start &/, 'step 1 starts the gateway with ADMIN_API_KEY');
+    const script = example.slice(example.indexOf('# 2. A team')).replaceAll('http://127.0.0.1:8081', adminUrl).replaceAll(DOCUMENTED_URL, gateway.url);
+    const { stdout } = await run('/bin/sh', ['-ec', script], { cwd: REPO_ROOT, env: { ...keyless(), ADMIN_API_KEY: adminKey, ADMIN_URL: adminUrl }, timeout: 30_000 });
+    assert.match(stdout, /cgw_[0-9A-Za-z]{40}/, 'the CLI prints the new secret');
+    assert.match(stdout, /^message remaining today: \$10\.000000$/m, stdout);
+    assert.match(stdout, /alice-laptop|key_/, 'the spend by key');
+    assert.match(stdout, /"alice"/, 'the spend by user');
+  } finally {
+    await gateway.shutdown();
+    await mock.close();
+  }
 });

@@ -9,7 +9,7 @@ import { RedisDomain } from '../../../src/coordination/redis.js';
 import { LocalBudgetCounters, type BudgetCounters } from '../../../src/governance/budget-counters.js';
 import { RedisBudgetCounters } from '../../../src/governance/redis-budget-counters.js';
 import { BudgetMetrics } from '../../../src/governance/budget-metrics.js';
-import { Budgets, budgetHeaders, type SpendSource } from '../../../src/governance/budgets.js';
+import { Budgets, budgetHeaders, usdText, type SpendSource } from '../../../src/governance/budgets.js';
 import type { Principal } from '../../../src/governance/model.js';
 import { LogCapture } from '../../helpers/log-capture.js';
 import { startRedis, type RedisServer } from '../../helpers/redis-server.js';
@@ -216,4 +216,27 @@ test('BUDGET_FAIL_MODE: closed refuses with 503 (retryable), open admits; one lo
   const spend = new FakeSpend();
   spend.fail = true;
   await assert.rejects(budgets(new LocalBudgetCounters(), spend).reserve(principal(), CALL), (e: unknown) => e instanceof GatewayError && e.code === 'BUDGET_UNAVAILABLE');
+});
+
+test('usdText: six decimals, exactly what toFixed(6) gives for micro-dollar amounts', () => {
+  for (const micro of [0, 1, 999_999, 1_000_000, 1_234_567, 9_990_000, Math.floor(Number.MAX_SAFE_INTEGER / 4), -5, 0.5]) {
+    assert.equal(usdText(micro), (micro / 1_000_000).toFixed(6), String(micro));
+  }
+});
+
+test('budget metrics kept per call reach a scrape: team spend and the used ratio of team budgets', async () => {
+  const registry = new Registry();
+  const metrics = new BudgetMetrics(registry);
+  const b = new Budgets({ counters: new LocalBudgetCounters(), spend: new FakeSpend(), failMode: 'closed', metrics, logger: createLogger('error', new LogCapture()), now: () => NOW });
+  const p = principal({ keyId: 'metrics-key', teamId: 'metrics-team', teamName: 'metrics', teamBudgets: [{ period: 'month', microUsd: 4 * CALL.microUsd }] });
+  (await b.reserve(p, CALL)).end(CALL);
+  metrics.spent('metrics', 2_500_000);
+  metrics.spent('metrics', 500_000);
+  (await b.reserve(p, CALL)).end(CALL);
+  const text = await registry.metrics();
+  assert.match(text, /claude_gateway_team_spend_usd_total\{team="metrics"\} 3\n/);
+  // At the second admission one call was spent of four: a quarter used.
+  assert.match(text, /claude_gateway_budget_used_ratio\{team="metrics",period="month"\} 0\.25\n/);
+  metrics.spent('metrics', 1_000_000);
+  assert.match(await registry.metrics(), /claude_gateway_team_spend_usd_total\{team="metrics"\} 4\n/, 'added once, at the next scrape');
 });
