@@ -68,3 +68,10 @@ export function fireWorkload(clients: readonly Anthropic[]): Workload {
 export function sum<T>(rows: readonly T[], of: (row: T) => number): number {
   return rows.reduce((n, r) => n + of(r), 0);
 }
+
+/**
+ * REDIS_COMMAND_TIMEOUT_MS for the two-instance budget tests: the default (250 ms) is a production deadline, and on a
+ * loaded test machine a relay read past it fails a remote follower's stream (the designed fallback), which these
+ * tests are not about.
+ */
+export const BUDGET_TEST_REDIS_DEADLINE_MS = 5_000;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import pg from 'pg';
 import { adminClient } from '../helpers/admin-api.js';
-import { BUDGET_MODEL, fireWorkload, IDENTICAL, tenWorstCases, TOTAL } from '../helpers/budget-workload.js';
+import { BUDGET_MODEL, fireWorkload, IDENTICAL, tenWorstCases, TOTAL, BUDGET_TEST_REDIS_DEADLINE_MS } from '../helpers/budget-workload.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { postgresForSuite } from '../helpers/postgres-server.js';
 import { redisForSuite } from '../helpers/redis-server.js';
@@ -47,6 +47,8 @@ describe('budgets on two instances sharing PostgreSQL and Redis', () => {
       DATABASE_URL: postgres.url,
       GOVERNANCE_POLL_MS: '100',
       REDIS_URL: redis.url,
+      // Not a test of Redis deadlines: a loaded machine must not turn a slow relay read into a local fallback mid-stream.
+      REDIS_COMMAND_TIMEOUT_MS: String(BUDGET_TEST_REDIS_DEADLINE_MS),
       TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY,
     };
     const instances: TestGateway[] = [];

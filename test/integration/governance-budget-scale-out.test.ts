@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import type { Gateway } from '../../src/server.js';
-import { fireWorkload, IDENTICAL, sum, tenWorstCases, TOTAL } from '../helpers/budget-workload.js';
+import { BUDGET_TEST_REDIS_DEADLINE_MS, fireWorkload, IDENTICAL, sum, tenWorstCases, TOTAL } from '../helpers/budget-workload.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { MemoryLedger, PRINCIPAL_HEADER, principalsByHeader, testPrincipal } from '../helpers/governance.js';
 import { startRedis } from '../helpers/redis-server.js';
@@ -27,7 +27,8 @@ test('200 concurrent calls (plain, streamed, identical) on two instances sharing
   const ledger = new MemoryLedger();
   const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: budget }] });
   const admission = { spend: ledger, ledger, principalOf: principalsByHeader({ alice }) };
-  const env = { UPSTREAM_URL: mock.url, REDIS_URL: redis.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY };
+  // Not a test of Redis deadlines: a loaded machine must not turn a slow relay read into a local fallback mid-stream.
+  const env = { UPSTREAM_URL: mock.url, REDIS_URL: redis.url, TENANT_HASH_KEY: SHARED_TENANT_HASH_KEY, REDIS_COMMAND_TIMEOUT_MS: String(BUDGET_TEST_REDIS_DEADLINE_MS) };
   const gateways: Gateway[] = [];
   try {
     gateways.push(await startTestGateway(env, undefined, { admission }), await startTestGateway(env, undefined, { admission }));
