@@ -6,6 +6,7 @@ import type { FlightView } from '../pipeline/coalesce/flight-group.js';
 import { ConsoleAssets } from './assets.js';
 import { budgetBars } from './budget-bars.js';
 import { oncePer } from './once-per.js';
+import { sharedSpendReads } from './shared-spend.js';
 import { ConsoleCredentials, type ConsoleRole } from './credentials.js';
 import { consoleHandler } from './handler.js';
 import { LiveReadings, type BreakerView, type HeadroomView } from './live.js';
@@ -42,7 +43,7 @@ export function createConsole(options: ConsoleOptions): { handle: ConsoleHandler
     sessions: new SessionStore({ ttlMs: SESSION_TTL_MS, max: MAX_SESSIONS }),
     assets,
     live: new LiveReadings({ registry: options.registry, breakers: options.breakers, headroom: options.headroom }),
-    admin: adminDispatch(options.store),
+    admin: sharedSpendReads(adminDispatch(options.store), READING_INTERVAL_MS),
     readings: new Map<string, () => Promise<unknown>>([
       // Like the metrics reading: at most one a second for every open page together.
       ['budgets', oncePer(READING_INTERVAL_MS, () => budgetBars(options.store, Date.now()))],

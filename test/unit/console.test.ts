@@ -7,6 +7,9 @@ import { LiveReadings } from '../../src/console/live.js';
 import { oncePer } from '../../src/console/once-per.js';
 import { loginPage, shellPage } from '../../src/console/pages.js';
 import { SessionStore } from '../../src/console/sessions.js';
+import { sharedSpendReads } from '../../src/console/shared-spend.js';
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 
 const assets = { url: (name: string) => `/console/assets/h/${name}` };
 
@@ -93,5 +96,24 @@ describe('console parts', () => {
     now = 1_000;
     assert.equal((await live.read()).overview.coalesced, 4);
     assert.equal(breakerReads, 2);
+  });
+
+  test('spend queries: one ledger query per interval for every open page together; other reads and changes go straight through', async () => {
+    const asked: string[] = [];
+    const dispatch = (req: IncomingMessage, pathname: string, search: URLSearchParams) => {
+      asked.push(`${req.method ?? ''} ${pathname}?${search.toString()}`);
+      return Promise.resolve({ status: 200, body: { n: asked.length } });
+    };
+    const shared = sharedSpendReads(dispatch, 60_000);
+    const request = (method: string): IncomingMessage => Object.assign(new IncomingMessage(new Socket()), { method });
+    const get = request('GET');
+    const byTeam = new URLSearchParams('groupBy=team&from=1');
+    const pages = await Promise.all([shared(get, '/admin/spend', byTeam), shared(get, '/admin/spend', new URLSearchParams('groupBy=team&from=1')), shared(get, '/admin/spend', byTeam)]);
+    assert.deepEqual(pages.map((p) => (p as { body: { n: number } }).body.n), [1, 1, 1], 'three pages, one query');
+    await shared(get, '/admin/spend', new URLSearchParams('groupBy=model&from=1'));
+    await shared(get, '/admin/keys', new URLSearchParams());
+    await shared(get, '/admin/keys', new URLSearchParams());
+    await shared(request('POST'), '/admin/spend', byTeam);
+    assert.deepEqual(asked, ['GET /admin/spend?groupBy=team&from=1', 'GET /admin/spend?groupBy=model&from=1', 'GET /admin/keys?', 'GET /admin/keys?', 'POST /admin/spend?groupBy=team&from=1']);
   });
 });
