@@ -16,6 +16,19 @@ export interface ShellAssets {
   url(name: string): string;
 }
 
+/** Every page's document start, to its </head>: no inline script or style (the CSP allows neither), no favicon request. */
+function documentHead(title: string, stylesheets: readonly string[], module: string | undefined): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
+<title>${escapeHtml(title)} · claude-gateway</title>
+${stylesheets.map((href) => `<link rel="stylesheet" href="${href}">`).join('\n')}${module === undefined ? '' : `\n<script type="module" src="${module}"></script>`}
+</head>`;
+}
+
 /**
  * A page's HTML: the frame (navigation, role, logout) is rendered here; the numbers by the page's
  * module from /console/api/live. Nothing inline: the Content-Security-Policy allows scripts and
@@ -24,17 +37,7 @@ export interface ShellAssets {
 export function shellPage(page: PageName, role: ConsoleRole, csrf: string, assets: ShellAssets): string {
   const current = PAGES.find((p) => p.name === page) ?? PAGES[0];
   const nav = PAGES.map((p) => `<a href="${p.path}"${p.name === page ? ' aria-current="page"' : ''}>${escapeHtml(p.title)}</a>`).join('');
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>${escapeHtml(current.title)} · claude-gateway</title>
-<link rel="stylesheet" href="${assets.url('vendor/uplot.css')}">
-<link rel="stylesheet" href="${assets.url('console.css')}">
-<script type="module" src="${assets.url('main.js')}"></script>
-</head>
+  return `${documentHead(current.title, [assets.url('vendor/uplot.css'), assets.url('console.css')], assets.url('main.js'))}
 <body data-page="${escapeHtml(page)}" data-csrf="${escapeHtml(csrf)}" data-role="${escapeHtml(role)}">
 <header>
 <h1>claude-gateway</h1>
@@ -48,15 +51,7 @@ export function shellPage(page: PageName, role: ConsoleRole, csrf: string, asset
 }
 
 export function loginPage(problem: string | undefined, assets: ShellAssets): string {
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>Log in · claude-gateway</title>
-<link rel="stylesheet" href="${assets.url('console.css')}">
-</head>
+  return `${documentHead('Log in', [assets.url('console.css')], undefined)}
 <body>
 <main>
 <form class="login" method="post" action="/console/login">

@@ -1,6 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import type { Price } from '../../src/core/pricing.js';
 import { costEstimator } from '../../src/governance/cost-estimate.js';
+import { createMockUpstream, type MockUpstream } from '../../tools/mock-upstream/index.js';
+import { deferred } from './deferred.js';
 
 /**
  * Issue 26's concurrency workload: TOTAL calls at once against one budget that fits 10 worst-case
@@ -75,3 +77,16 @@ export function sum<T>(rows: readonly T[], of: (row: T) => number): number {
  * tests are not about.
  */
 export const BUDGET_TEST_REDIS_DEADLINE_MS = 5_000;
+
+/** A mock that holds every call until `release()`: calls pile up at the gateways, counted as they arrive. */
+export async function heldMock(): Promise<{ mock: MockUpstream; arrived: () => number; release: () => void }> {
+  const gate = deferred();
+  let arrived = 0;
+  const mock = await createMockUpstream({
+    onRequest: async () => {
+      arrived++;
+      await gate.promise;
+    },
+  });
+  return { mock, arrived: () => arrived, release: () => gate.resolve() };
+}

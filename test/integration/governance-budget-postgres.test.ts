@@ -3,13 +3,12 @@ import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import pg from 'pg';
 import { adminClient } from '../helpers/admin-api.js';
-import { BUDGET_MODEL, fireWorkload, IDENTICAL, tenWorstCases, TOTAL, BUDGET_TEST_REDIS_DEADLINE_MS } from '../helpers/budget-workload.js';
-import { deferred, until } from '../helpers/deferred.js';
+import { BUDGET_MODEL, fireWorkload, IDENTICAL, tenWorstCases, TOTAL, BUDGET_TEST_REDIS_DEADLINE_MS, heldMock } from '../helpers/budget-workload.js';
+import { until } from '../helpers/deferred.js';
 import { postgresForSuite } from '../helpers/postgres-server.js';
 import { redisForSuite } from '../helpers/redis-server.js';
 import { eventually, metric, redisAvailable, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { launchGateway, type TestGateway } from '../helpers/stack.js';
-import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 
 /**
  * Issue 26's "done when", over the real parts: two instances sharing a real PostgreSQL
@@ -31,14 +30,7 @@ describe('budgets on two instances sharing PostgreSQL and Redis', () => {
   const redis = redisForSuite();
 
   test('200 concurrent calls (plain, streamed, identical) against a database key whose budget fits 10 worst cases: billed within one worst case of it, every reservation settled, the ledger in PostgreSQL = the upstream usage', async () => {
-    const gate = deferred();
-    let arrived = 0;
-    const mock = await createMockUpstream({
-      onRequest: async () => {
-        arrived++;
-        await gate.promise;
-      },
-    });
+    const { mock, arrived, release } = await heldMock();
     const env = {
       UPSTREAM_URL: mock.url,
       ANTHROPIC_API_KEY: 'sk-ant-injected-0123456789',
@@ -75,9 +67,9 @@ describe('budgets on two instances sharing PostgreSQL and Redis', () => {
       // Held at the mock: 10 worst cases fill the budget, everything else is refused or follows a held call.
       await until(() => open() === 10, 60_000, 'the budget full of reservations');
       await until(() => workload.refused() >= TOTAL - 10 - 2 * IDENTICAL, 60_000, 'the calls that do not fit refused');
-      assert.ok(arrived <= 10, `${arrived} calls reached upstream at once on a budget of 10`);
+      assert.ok(arrived() <= 10, `${arrived()} calls reached upstream at once on a budget of 10`);
       assert.equal(open(), 10);
-      gate.resolve();
+      release();
       const results = await workload.results;
       const answered = results.filter((r) => r === 'answered').length;
       await until(() => open() === 0, 10_000, 'every reservation settled');
@@ -108,7 +100,7 @@ describe('budgets on two instances sharing PostgreSQL and Redis', () => {
       const models = (await db.query<{ model: string }>('SELECT DISTINCT model FROM ledger WHERE key_id = $1', [keyId])).rows.map((r) => r.model);
       assert.deepEqual(models, [BUDGET_MODEL]);
     } finally {
-      gate.resolve();
+      release();
       for (const gw of instances) await gw.gateway.shutdown();
       await db.end().catch(() => undefined);
       await mock.close();

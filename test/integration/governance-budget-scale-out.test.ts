@@ -2,27 +2,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import type { Gateway } from '../../src/server.js';
-import { BUDGET_TEST_REDIS_DEADLINE_MS, fireWorkload, IDENTICAL, sum, tenWorstCases, TOTAL } from '../helpers/budget-workload.js';
-import { deferred, until } from '../helpers/deferred.js';
+import { BUDGET_TEST_REDIS_DEADLINE_MS, fireWorkload, IDENTICAL, sum, tenWorstCases, TOTAL, heldMock } from '../helpers/budget-workload.js';
+import { until } from '../helpers/deferred.js';
 import { MemoryLedger, PRINCIPAL_HEADER, principalsByHeader, testPrincipal } from '../helpers/governance.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { eventually, metric, redisAvailable, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out.js';
 import { startTestGateway, TEST_API_KEY } from '../helpers/stack.js';
-import { createMockUpstream } from '../../tools/mock-upstream/index.js';
 
 /** The store faked (principals by a test header, an in-memory ledger); the same over PostgreSQL: governance-budget-postgres.test.ts. */
 test('200 concurrent calls (plain, streamed, identical) on two instances sharing Redis against a budget of 10 worst cases: never more than 10 held at once, all settled, ledger = upstream usage', async () => {
   const { maxWorst, budget, minWorst } = tenWorstCases();
   assert.ok(budget < 11 * minWorst, 'the budget fits 10 calls of any kind, never 11');
 
-  const gate = deferred();
-  let arrived = 0;
-  const mock = await createMockUpstream({
-    onRequest: async () => {
-      arrived++;
-      await gate.promise;
-    },
-  });
+  const { mock, arrived, release } = await heldMock();
   const redis = await startRedis();
   const ledger = new MemoryLedger();
   const alice = testPrincipal({ keyBudgets: [{ period: 'day', microUsd: budget }] });
@@ -44,9 +36,9 @@ test('200 concurrent calls (plain, streamed, identical) on two instances sharing
     await until(() => open() === 10, 30_000, 'the budget full of reservations');
     // At most 10 leaders are held, with at most 2 x IDENTICAL - 2 local followers: everything else was refused.
     await until(() => refused() >= TOTAL - 10 - 2 * IDENTICAL, 30_000, 'the calls that do not fit refused');
-    assert.ok(arrived <= 10, `${arrived} calls reached upstream at once on a budget of 10`);
+    assert.ok(arrived() <= 10, `${arrived()} calls reached upstream at once on a budget of 10`);
     assert.equal(open(), 10);
-    gate.resolve();
+    release();
     const results = await workload.results;
     assert.equal(results.filter((r) => r === 'refused').length, refused());
     await until(() => open() === 0, 10_000, 'every reservation settled');
@@ -65,7 +57,7 @@ test('200 concurrent calls (plain, streamed, identical) on two instances sharing
     assert.ok(billed <= budget + maxWorst, `billed ${billed} µUSD on a budget of ${budget}`);
     for (const r of ledger.rows.filter((x) => x.source !== 'upstream')) assert.equal(r.costMicroUsd, 0);
   } finally {
-    gate.resolve();
+    release();
     for (const gw of gateways) await gw.shutdown();
     await redis.stop();
     await mock.close();
