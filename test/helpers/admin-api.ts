@@ -42,3 +42,18 @@ export function adminClient(url: string, adminKey: string) {
     createKey: async (teamId: string, extra: Record<string, unknown> = {}) => (await call('POST', '/admin/keys', { team_id: teamId, ...extra })).body as { key: { id: string }; secret: string },
   };
 }
+
+/**
+ * A gateway that injects its own upstream key, with governance on a shared PostgreSQL: its admin
+ * listener on a free port, keys polled every 100 ms. Tests add what they are about.
+ */
+export function postgresGovernedEnv(upstreamUrl: string, databaseUrl: string, adminKey: string): Record<string, string> {
+  return {
+    UPSTREAM_URL: upstreamUrl,
+    ANTHROPIC_API_KEY: 'sk-ant-injected-0123456789',
+    ADMIN_API_KEY: adminKey,
+    ADMIN_PORT: '0',
+    DATABASE_URL: databaseUrl,
+    GOVERNANCE_POLL_MS: '100',
+  };
+}

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import Anthropic from '@anthropic-ai/sdk';
 import pg from 'pg';
-import { adminClient } from '../helpers/admin-api.js';
+import { adminClient, postgresGovernedEnv } from '../helpers/admin-api.js';
 import { BUDGET_MODEL, fireWorkload, IDENTICAL, tenWorstCases, TOTAL, BUDGET_TEST_REDIS_DEADLINE_MS, heldMock } from '../helpers/budget-workload.js';
 import { until } from '../helpers/deferred.js';
 import { postgresForSuite } from '../helpers/postgres-server.js';
@@ -32,12 +32,7 @@ describe('budgets on two instances sharing PostgreSQL and Redis', () => {
   test('200 concurrent calls (plain, streamed, identical) against a database key whose budget fits 10 worst cases: billed within one worst case of it, every reservation settled, the ledger in PostgreSQL = the upstream usage', async () => {
     const { mock, arrived, release } = await heldMock();
     const env = {
-      UPSTREAM_URL: mock.url,
-      ANTHROPIC_API_KEY: 'sk-ant-injected-0123456789',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ADMIN_PORT: '0',
-      DATABASE_URL: postgres.url,
-      GOVERNANCE_POLL_MS: '100',
+      ...postgresGovernedEnv(mock.url, postgres.url, ADMIN_KEY),
       REDIS_URL: redis.url,
       // Not a test of Redis deadlines: a loaded machine must not turn a slow relay read into a local fallback mid-stream.
       REDIS_COMMAND_TIMEOUT_MS: String(BUDGET_TEST_REDIS_DEADLINE_MS),

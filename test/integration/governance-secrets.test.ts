@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { displayPrefix } from '../../src/governance/key-secret.js';
-import { adminClient } from '../helpers/admin-api.js';
+import { adminClient, postgresGovernedEnv } from '../helpers/admin-api.js';
 import { eventually } from '../helpers/deferred.js';
 import { postgresForSuite } from '../helpers/postgres-server.js';
 import { launchGateway } from '../helpers/stack.js';
@@ -27,12 +27,7 @@ describe('key secrets stay out of everything the gateway writes', () => {
 
   test('logs, /metrics, answers, admin listings and every table of the store: no secret, no part of one past its display prefix', async () => {
     const { gateway, logs } = await launchGateway({
-      UPSTREAM_URL: mock.url,
-      ANTHROPIC_API_KEY: 'sk-ant-injected-0123456789',
-      ADMIN_API_KEY: ADMIN_KEY,
-      ADMIN_PORT: '0',
-      DATABASE_URL: postgres.url,
-      GOVERNANCE_POLL_MS: '100',
+      ...postgresGovernedEnv(mock.url, postgres.url, ADMIN_KEY),
       LOG_LEVEL: 'debug',
       COALESCE: 'off',
     });
