@@ -12,6 +12,7 @@ import { EventStreamToSse } from '../src/upstream/kinds/bedrock-stream.js';
 import { pidOf, startBareProxy, startGateway, startMock, startNginx, startRedisServer, type Running } from './processes.js';
 import { HEADERS, STREAM_EVENTS, duplicate, liveStream, plain1k, plain1m, stream } from './workloads.js';
 import { PROMPT_CACHE_WORKLOAD, promptCacheRun, type PromptCacheResult } from './prompt-cache.js';
+import { cacheP99, DIRECT } from './cache-p99.js';
 
 /**
  * `npm run bench`: the gateway beside nginx and a bare node:http + undici proxy, in the same run.
@@ -22,8 +23,10 @@ import { PROMPT_CACHE_WORKLOAD, promptCacheRun, type PromptCacheResult } from '.
  * is about coalescing (it says so). Traffic stays on 127.0.0.1; every phase is bounded in count and time.
  *
  *   npm run bench                  all phases (about 10 minutes)
- *   npm run bench -- --only=cpu,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds,prompt-cache
+ *   npm run bench -- --only=cpu,cache-p99,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds,prompt-cache
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
+ *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--base=<another build's dist/src>]
+ *                                  interleaved windows of the cache's latency phase, and a base build beside this one
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
 
@@ -333,6 +336,36 @@ async function main(): Promise<void> {
     await mock.stop();
     report.cpu = r;
     cpuTable(`CPU per request: 1 KB bodies at ${rate} req/s (open loop, ${seconds} s recorded after ${warmup} s warm-up, every body distinct)`, r);
+  }
+
+  if (phase('cache-p99')) {
+    // The response cache's latency cost: this build's gateway with CACHE off and on (and a base build's, with --base),
+    // the bare proxy and direct, in interleaved windows (benchmarks/cache-p99.ts).
+    const mock = await startMock('1');
+    const rate = 1000;
+    const rounds = Number(args.get('rounds') ?? '8');
+    const windowSeconds = Number(args.get('window') ?? '3');
+    const base = args.get('base');
+    let r;
+    try {
+      r = await cacheP99(mock, { rate, rounds, windowSeconds, base });
+    } finally {
+      await mock.stop();
+    }
+    report.cacheP99 = r;
+    out(`\n## The response cache's latency: 1 KB at ${rate} req/s, open loop (latency from scheduled send), every body distinct; ${rounds} interleaved rounds of ${windowSeconds} s per target, medians of rounds`);
+    out(machineLine());
+    if (base !== undefined) out(`base build: ${base}`);
+    out('| target | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | collector pause µs/req, young / old | added p99 per round ms |');
+    out('|---|---|---|---|---|---|---|---|');
+    const direct = r.find((t) => t.name === DIRECT);
+    for (const t of r) {
+      const perRound = t.name === DIRECT ? '' : t.windows.map((w, i) => fmt(w.p99 - (direct?.windows[i]?.p99 ?? NaN), 1)).join(', ');
+      const gc = t.gcYoungUsPerRequest === undefined ? '' : `${fmt(t.gcYoungUsPerRequest, 1)} / ${fmt(t.gcOldUsPerRequest, 1)}`;
+      out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} | ${gc} | ${perRound} |`);
+    }
+    out('added = the target\'s percentile minus direct\'s in the same round; the median of those differences over the rounds.');
+    out('collector pause = the gateway\'s own nodejs_gc_duration_seconds over the window (scavenges; mark-compact and incremental marking), per completed request.');
   }
 
   if (phase('cpu1m')) {
