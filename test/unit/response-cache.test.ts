@@ -1,7 +1,10 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { until } from '../helpers/deferred.js';
-import { eventLoopIdleMs, ResponseCache, type CachedAnswer } from '../../src/pipeline/cache/response-cache.js';
+import { eventLoopIdleMs, packHeaders, ResponseCache, unpackHeaders, type CachedAnswer } from '../../src/pipeline/cache/response-cache.js';
+import type { FlightHead } from '../../src/pipeline/coalesce/flight.js';
 
 function answer(bytes: number): CachedAnswer {
   return { head: { status: 200, headers: [], eventStream: false }, body: [Buffer.alloc(bytes)], bytes, usage: undefined, model: undefined };
@@ -99,5 +102,57 @@ describe('response cache', () => {
     assert.equal(eventLoopIdleMs(), before);
     // Waiting on timers is idle time (until() polls with short timers; it fails loudly if the count never moves).
     await until(() => eventLoopIdleMs() > before, 5_000, 'the idle count to move while the loop waits');
+  });
+
+  test('a packed entry keeps the bytes the flight retained and none of the objects its head was made of; a hit replays the same head', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const bytes = Buffer.from('{"type":"message","content":[]}');
+    const expected: [string, string][] = [
+      ['content-type', 'application/json'],
+      ['request-id', 'req_0123456789'],
+      ['x-empty', ''],
+      ...Array.from({ length: 17 }, (_, i): [string, string] => [`anthropic-ratelimit-${i}`, String(4000 - i)]),
+    ];
+    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6, packHeads: true });
+    // Made and stored in a function of its own, so that only the weak references outlive it.
+    const store = (): WeakRef<object>[] => {
+      const headers = expected.map(([name, value]): [string, string] => [name, value]);
+      const body = [bytes];
+      const stored: CachedAnswer = { head: { status: 200, headers, eventStream: false }, body, bytes: bytes.length, usage: { input: 3, output: 5, cache_creation: 0, cache_read: 0 }, model: 'claude-sonnet-5' };
+      cache.set('k', stored);
+      return [new WeakRef(stored), new WeakRef(stored.head), new WeakRef(headers), new WeakRef(headers[1] as object), new WeakRef(body)];
+    };
+    const refs = store();
+    // A WeakRef's target stays alive until the job that made it ends.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    assert.deepEqual(
+      refs.map((r) => r.deref() === undefined),
+      [true, true, true, true, true],
+      'the answer, its head, its header list, a header and the chunk list were collected: the entry holds none of them',
+    );
+    const hit = cache.get('k');
+    assert.ok(hit);
+    assert.deepEqual(hit.head, { status: 200, headers: expected, eventStream: false });
+    assert.equal(hit.body.length, 1);
+    assert.equal(hit.body[0], bytes, 'the very Buffer the flight retained: no copy');
+    assert.deepEqual(hit.usage, { input: 3, output: 5, cache_creation: 0, cache_read: 0 });
+    assert.equal(hit.model, 'claude-sonnet-5');
+    assert.equal(cache.totalBytes, bytes.length);
+  });
+
+  test('a head that cannot be packed exactly (a list value) is kept as given; unpacking inverts packing', () => {
+    const listed: FlightHead['headers'] = [['content-type', 'text/event-stream'], ['set-cookie', ['a=1', 'b=2']]];
+    assert.equal(packHeaders(listed), undefined);
+    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6, packHeads: true });
+    const chunks = [Buffer.from('event: a\n\n'), Buffer.from('event: b\n\n')];
+    cache.set('listed', { head: { status: 200, headers: listed, eventStream: true }, body: chunks, bytes: 20, usage: undefined, model: undefined });
+    const hit = cache.get('listed');
+    assert.deepEqual(hit?.head, { status: 200, headers: listed, eventStream: true });
+    assert.deepEqual(hit.body, chunks);
+    for (const headers of [[], [['a', '']], [['x', 'y'], ['', 'z'], ['request-id', 'req_1']]] as [string, string][][]) {
+      assert.deepEqual(unpackHeaders(packHeaders(headers) as string), headers);
+    }
   });
 });

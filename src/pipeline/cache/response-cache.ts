@@ -10,13 +10,49 @@ export interface CachedAnswer {
   model: string | undefined;
 }
 
-/** The answer is emptied out when the entry leaves (see FlightGroup's Slot: a retired map table must reach nothing). */
+/**
+ * A kept answer, flat: one object per entry besides the bytes (the body's Buffers, as the flight
+ * retained them: never copied) and the usage. With `packHeads`, the head's header list is one string
+ * (`name\nvalue\n...`) instead of an array, a tuple and strings per header: an entry of the response
+ * cache lives for seconds, long enough to reach the old generation, and what it holds there is work
+ * for every collection until it leaves (issue 30: twenty headers made 60 of an entry's 67 objects).
+ * Its fields are emptied when the entry leaves (see FlightGroup's Slot: a retired map table must reach nothing).
+ */
 interface Entry {
-  answer: CachedAnswer | undefined;
+  status: number;
+  eventStream: boolean;
+  /** The header list as given, or packed (see packHeaders). */
+  headers: FlightHead['headers'] | string | undefined;
+  /** A single chunk is kept as itself (no array of one). */
+  body: Buffer | readonly Buffer[] | undefined;
   readonly bytes: number;
+  usage: TokenUsage | undefined;
+  readonly model: string | undefined;
   readonly expiresAt: number;
   /** The event loop's cumulative idle time when the entry was set (see `busyGraceMs`). */
   readonly idleAtSet: number;
+}
+
+/**
+ * The header list as one string, or undefined when it cannot be packed exactly: a value that is a list
+ * (its shape would not survive), or a character the separator needs (HTTP forbids CR, LF and NUL in
+ * names and values, so an upstream answer never has one).
+ */
+export function packHeaders(headers: FlightHead['headers']): string | undefined {
+  const parts: string[] = [];
+  for (const [name, value] of headers) {
+    if (typeof value !== 'string' || name.includes('\n') || value.includes('\n')) return undefined;
+    parts.push(name, value);
+  }
+  return parts.join('\n');
+}
+
+export function unpackHeaders(packed: string): [string, string][] {
+  if (packed === '') return [];
+  const parts = packed.split('\n');
+  const headers: [string, string][] = [];
+  for (let i = 0; i + 1 < parts.length; i += 2) headers.push([parts[i] as string, parts[i + 1] as string]);
+  return headers;
 }
 
 export interface ResponseCacheOptions {
@@ -34,6 +70,12 @@ export interface ResponseCacheOptions {
   loopIdleMs?: (() => number) | undefined;
   /** Told each time an entry answers past its TTL, within the busy grace. */
   onGraceHit?: (() => void) | undefined;
+  /**
+   * Keep each head's header list as one string (see Entry), rebuilt per hit: for entries that outlive
+   * a few young-generation collections (the response cache), not for a window of moments (lingering
+   * answers), where packing would be work per call that no collection needed.
+   */
+  packHeads?: boolean;
 }
 
 /** The event loop's cumulative idle time: libuv counts only time blocked waiting for I/O. */
@@ -78,7 +120,7 @@ export class ResponseCache {
     // Re-insert: Map order is the LRU order, least recently used first.
     this.entries.delete(key);
     this.entries.set(key, entry);
-    return entry.answer;
+    return answerOf(entry);
   }
 
   set(key: string, answer: CachedAnswer): void {
@@ -94,7 +136,19 @@ export class ResponseCache {
     }
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
-    this.entries.set(key, { answer, bytes: answer.bytes, expiresAt: now + this.options.ttlMs, idleAtSet: idle });
+    const { head, body } = answer;
+    const packed = this.options.packHeads === true ? packHeaders(head.headers) : undefined;
+    this.entries.set(key, {
+      status: head.status,
+      eventStream: head.eventStream,
+      headers: packed ?? head.headers,
+      body: body.length === 1 ? body[0] : body,
+      bytes: answer.bytes,
+      usage: answer.usage,
+      model: answer.model,
+      expiresAt: now + this.options.ttlMs,
+      idleAtSet: idle,
+    });
     this.bytes += answer.bytes;
     for (const [oldKey, oldEntry] of this.entries) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
@@ -109,8 +163,22 @@ export class ResponseCache {
   }
 
   private delete(key: string, entry: Entry): void {
-    entry.answer = undefined;
+    entry.headers = undefined;
+    entry.body = undefined;
+    entry.usage = undefined;
     this.entries.delete(key);
     this.bytes -= entry.bytes;
   }
+}
+
+/** A live entry as the answer it keeps (a new head and body list per hit; the bytes are the entry's own). */
+function answerOf(entry: Entry): CachedAnswer {
+  const { headers, body } = entry;
+  return {
+    head: { status: entry.status, headers: typeof headers === 'string' ? unpackHeaders(headers) : (headers ?? []), eventStream: entry.eventStream },
+    body: body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body,
+    bytes: entry.bytes,
+    usage: entry.usage,
+    model: entry.model,
+  };
 }
