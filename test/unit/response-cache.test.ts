@@ -151,8 +151,11 @@ describe('response cache', () => {
     const hit = cache.get('listed');
     assert.deepEqual(hit?.head, { status: 200, headers: listed, eventStream: true });
     assert.deepEqual(hit.body, chunks);
-    for (const headers of [[], [['a', '']], [['x', 'y'], ['', 'z'], ['request-id', 'req_1']]] as [string, string][][]) {
-      assert.deepEqual(unpackHeaders(packHeaders(headers) as string), headers);
+    assert.equal(packHeaders([['', 'no name']]), undefined);
+    for (const headers of [[], [['a', '']], [['x', 'y'], ['empty', ''], ['request-id', 'req_1']]] as [string, string][][]) {
+      const packed = packHeaders(headers);
+      assert.ok(packed);
+      assert.deepEqual(unpackHeaders(packed), headers);
     }
   });
 });

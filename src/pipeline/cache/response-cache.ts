@@ -12,8 +12,9 @@ export interface CachedAnswer {
 
 /**
  * A kept answer, flat: one object per entry besides the bytes (the body's Buffers, as the flight
- * retained them: never copied) and the usage. With `packHeads`, the head's header list is one string
- * (`name\nvalue\n...`) instead of an array, a tuple and strings per header: an entry of the response
+ * retained them: never copied) and the usage. With `packHeads`, the head's header list is two strings,
+ * its names (one string shared by every entry whose upstream sent the same names in the same order)
+ * and its values, instead of an array, a tuple and two strings per header: an entry of the response
  * cache lives for seconds, long enough to reach the old generation, and what it holds there is work
  * for every collection until it leaves (issue 30: twenty headers made 60 of an entry's 67 objects).
  * Its fields are emptied when the entry leaves (see FlightGroup's Slot: a retired map table must reach nothing).
@@ -21,8 +22,9 @@ export interface CachedAnswer {
 interface Entry {
   status: number;
   eventStream: boolean;
-  /** The header list as given, or packed (see packHeaders). */
+  /** The header list as given; or, with `names`, its values packed (see PackedHeaders). */
   headers: FlightHead['headers'] | string | undefined;
+  names: string | undefined;
   /** A single chunk is kept as itself (no array of one). */
   body: Buffer | readonly Buffer[] | undefined;
   readonly bytes: number;
@@ -33,27 +35,40 @@ interface Entry {
   readonly idleAtSet: number;
 }
 
-/**
- * The header list as one string, or undefined when it cannot be packed exactly: a value that is a list
- * (its shape would not survive), or a character the separator needs (HTTP forbids CR, LF and NUL in
- * names and values, so an upstream answer never has one).
- */
-export function packHeaders(headers: FlightHead['headers']): string | undefined {
-  const parts: string[] = [];
-  for (const [name, value] of headers) {
-    if (typeof value !== 'string' || name.includes('\n') || value.includes('\n')) return undefined;
-    parts.push(name, value);
-  }
-  return parts.join('\n');
+/** A header list as its names and its values, each joined by `\n` (HTTP forbids CR, LF and NUL in both). */
+export interface PackedHeaders {
+  names: string;
+  values: string;
 }
 
-export function unpackHeaders(packed: string): [string, string][] {
-  if (packed === '') return [];
-  const parts = packed.split('\n');
+/**
+ * The header list packed, or undefined when it cannot be packed exactly: a value that is a list (its
+ * shape would not survive), an empty name, or a name or value holding the separator (an upstream
+ * answer never has either).
+ */
+export function packHeaders(headers: FlightHead['headers']): PackedHeaders | undefined {
+  const names: string[] = [];
+  const values: string[] = [];
+  for (const [name, value] of headers) {
+    if (typeof value !== 'string' || name === '' || name.includes('\n') || value.includes('\n')) return undefined;
+    names.push(name);
+    values.push(value);
+  }
+  return { names: names.join('\n'), values: values.join('\n') };
+}
+
+export function unpackHeaders({ names, values }: PackedHeaders): [string, string][] {
   const headers: [string, string][] = [];
-  for (let i = 0; i + 1 < parts.length; i += 2) headers.push([parts[i] as string, parts[i + 1] as string]);
+  if (names === '') return headers;
+  const n = names.split('\n');
+  const v = values.split('\n');
+  for (let i = 0; i < n.length; i++) headers.push([n[i] as string, v[i] ?? '']);
   return headers;
 }
+
+/** Shared name lists at most, and the longest one shared (longer ones are kept per entry): bounded memory. */
+const SHARED_NAME_LISTS = 64;
+const SHARED_NAME_LIST_CHARS = 4096;
 
 export interface ResponseCacheOptions {
   ttlMs: number;
@@ -89,6 +104,8 @@ export const eventLoopIdleMs = (): number => performance.nodeTiming.idleTime;
  */
 export class ResponseCache {
   private readonly entries = new Map<string, Entry>();
+  /** Packed name lists seen, each kept once and shared by the entries that have it (see Entry). */
+  private readonly nameLists = new Map<string, string>();
   private bytes = 0;
   private readonly now: () => number;
   private readonly graceMs: number;
@@ -141,7 +158,8 @@ export class ResponseCache {
     this.entries.set(key, {
       status: head.status,
       eventStream: head.eventStream,
-      headers: packed ?? head.headers,
+      headers: packed === undefined ? head.headers : packed.values,
+      names: packed === undefined ? undefined : this.shared(packed.names),
       body: body.length === 1 ? body[0] : body,
       bytes: answer.bytes,
       usage: answer.usage,
@@ -156,6 +174,14 @@ export class ResponseCache {
     }
   }
 
+  /** The one copy of a name list (bounded: past the bounds, a list is simply not shared). */
+  private shared(names: string): string {
+    const known = this.nameLists.get(names);
+    if (known !== undefined) return known;
+    if (this.nameLists.size < SHARED_NAME_LISTS && names.length <= SHARED_NAME_LIST_CHARS) this.nameLists.set(names, names);
+    return names;
+  }
+
   /** Within its TTL, or past it within the busy grace while the loop has not been idle since the entry was set. */
   private live(entry: Entry, now: number, idle?: number): boolean {
     if (entry.expiresAt > now) return true;
@@ -164,6 +190,7 @@ export class ResponseCache {
 
   private delete(key: string, entry: Entry): void {
     entry.headers = undefined;
+    entry.names = undefined;
     entry.body = undefined;
     entry.usage = undefined;
     this.entries.delete(key);
@@ -173,9 +200,10 @@ export class ResponseCache {
 
 /** A live entry as the answer it keeps (a new head and body list per hit; the bytes are the entry's own). */
 function answerOf(entry: Entry): CachedAnswer {
-  const { headers, body } = entry;
+  const { headers, names, body } = entry;
+  // Packed values always come with their names (set together, emptied together).
   return {
-    head: { status: entry.status, headers: typeof headers === 'string' ? unpackHeaders(headers) : (headers ?? []), eventStream: entry.eventStream },
+    head: { status: entry.status, headers: typeof headers === 'string' ? unpackHeaders({ names: names ?? '', values: headers }) : (headers ?? []), eventStream: entry.eventStream },
     body: body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body,
     bytes: entry.bytes,
     usage: entry.usage,
