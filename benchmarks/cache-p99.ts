@@ -36,8 +36,9 @@ export interface CacheP99Target {
   errors: number;
   /**
    * The gateway's collector pauses per completed request (its own nodejs_gc_duration_seconds, read
-   * around each window; median of rounds): young generation (scavenges) and old (mark-compact,
-   * incremental marking steps). Undefined for targets without the metric (direct, the bare proxy).
+   * around each window; over all rounds, since an old-generation pause comes every few windows):
+   * young generation (scavenges) and old (mark-compact, incremental marking steps). Undefined for
+   * targets without the metric (direct, the bare proxy).
    */
   gcYoungUsPerRequest: number | undefined;
   gcOldUsPerRequest: number | undefined;
@@ -66,6 +67,9 @@ const median = (xs: readonly number[]): number => {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 };
+
+const perRequest = (sum: { young: number; old: number; requests: number } | undefined, generation: 'young' | 'old'): number | undefined =>
+  sum === undefined || sum.requests === 0 ? undefined : (sum[generation] * 1e6) / sum.requests;
 
 /** The targets of the phase, started in front of the mock at `mockUrl`. */
 function starters(mockUrl: string, base: string | undefined): [string, () => Promise<Running>][] {
@@ -96,7 +100,7 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
       await fixedRate(urlOf(proxy), rate, 4, (i) => plain1k(first + i), { warmupSeconds: 0 });
     }
     const windows = new Map<string, LatencyResult[]>(running.map(([name]) => [name, []]));
-    const gc = new Map<string, { young: number[]; old: number[] }>(running.map(([name]) => [name, { young: [], old: [] }]));
+    const gc = new Map<string, { young: number; old: number; requests: number }>();
     for (let round = 0; round < rounds; round++) {
       const order = [...running].sort(() => Math.random() - 0.5);
       for (const [name, proxy] of order) {
@@ -111,9 +115,9 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
         });
         windows.get(name)?.push(window);
         const completed = window.sent - window.errors;
-        if (before !== undefined && after !== undefined && completed > 0) {
-          gc.get(name)?.young.push(((after.young - before.young) * 1e6) / completed);
-          gc.get(name)?.old.push(((after.old - before.old) * 1e6) / completed);
+        if (before !== undefined && after !== undefined) {
+          const sum = gc.get(name) ?? { young: 0, old: 0, requests: 0 };
+          gc.set(name, { young: sum.young + after.young - before.young, old: sum.old + after.old - before.old, requests: sum.requests + completed });
         }
       }
     }
@@ -129,8 +133,8 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
         addedP50: added('p50'),
         addedP99: added('p99'),
         errors: ws.reduce((n, w) => n + w.errors, 0),
-        gcYoungUsPerRequest: gc.get(name)?.young.length ? median(gc.get(name)?.young ?? []) : undefined,
-        gcOldUsPerRequest: gc.get(name)?.old.length ? median(gc.get(name)?.old ?? []) : undefined,
+        gcYoungUsPerRequest: perRequest(gc.get(name), 'young'),
+        gcOldUsPerRequest: perRequest(gc.get(name), 'old'),
       };
     });
   } finally {

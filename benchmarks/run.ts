@@ -25,7 +25,7 @@ import { cacheP99, DIRECT } from './cache-p99.js';
  *   npm run bench                  all phases (about 10 minutes)
  *   npm run bench -- --only=cpu,cache-p99,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds,prompt-cache
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
- *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--base=<another build's dist/src>]
+ *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--rate=1000] [--base=<another build's dist/src>]
  *                                  interleaved windows of the cache's latency phase, and a base build beside this one
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
@@ -342,7 +342,7 @@ async function main(): Promise<void> {
     // The response cache's latency cost: this build's gateway with CACHE off and on (and a base build's, with --base),
     // the bare proxy and direct, in interleaved windows (benchmarks/cache-p99.ts).
     const mock = await startMock('1');
-    const rate = 1000;
+    const rate = Number(args.get('rate') ?? '1000');
     const rounds = Number(args.get('rounds') ?? '8');
     const windowSeconds = Number(args.get('window') ?? '3');
     const base = args.get('base');
@@ -365,7 +365,7 @@ async function main(): Promise<void> {
       out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} | ${gc} | ${perRound} |`);
     }
     out('added = the target\'s percentile minus direct\'s in the same round; the median of those differences over the rounds.');
-    out('collector pause = the gateway\'s own nodejs_gc_duration_seconds over the window (scavenges; mark-compact and incremental marking), per completed request.');
+    out('collector pause = the gateway\'s own nodejs_gc_duration_seconds over its windows (scavenges; mark-compact and incremental marking), per completed request.');
   }
 
   if (phase('cpu1m')) {

@@ -86,8 +86,8 @@ export interface ResponseCacheOptions {
   /** Told each time an entry answers past its TTL, within the busy grace. */
   onGraceHit?: (() => void) | undefined;
   /**
-   * Keep each head's header list as one string (see Entry), rebuilt per hit: for entries that outlive
-   * a few young-generation collections (the response cache), not for a window of moments (lingering
+   * Keep each head's header list packed (see Entry), rebuilt per hit: for entries that outlive a few
+   * young-generation collections (the response cache), not for a window of moments (lingering
    * answers), where packing would be work per call that no collection needed.
    */
   packHeads?: boolean;
