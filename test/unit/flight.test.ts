@@ -297,7 +297,7 @@ describe('Flight', () => {
     assert.match(sink.body, /event: error/);
   });
 
-  test('head hooks run once the head is known, in order, before any subscriber is written it; later ones at once; never without a head', async () => {
+  test('head hooks run once the head is known, in order (those they register too), before any subscriber is written it; later ones at once; never without a head', async () => {
     const flight = new Flight('k', LIMITS);
     const sink = new FakeSink();
     const served = flight.subscribe(sink);
@@ -312,11 +312,12 @@ describe('Flight', () => {
         // What a head hook registers joins the call as usual.
         scope.observe((chunk) => seen.push(`chunk ${chunk.toString()}`));
         scope.finally((o) => seen.push(`finally ${String(o.complete)}`));
+        scope.onHead(() => seen.push('registered by a head hook'));
       });
       return Promise.resolve(source([Buffer.from('x')]));
     });
     flight.onHead((head) => seen.push(`late: ${head.status}`));
-    assert.deepEqual(seen, ['first: 200, client head sent false', 'second: client head sent false', 'chunk x', 'finally true', 'late: 200']);
+    assert.deepEqual(seen, ['first: 200, client head sent false', 'second: client head sent false', 'registered by a head hook', 'chunk x', 'finally true', 'late: 200']);
     assert.deepEqual(await served, { kind: 'served', complete: true }, 'a throwing head hook cannot escape');
 
     const failed = new Flight('k', LIMITS);

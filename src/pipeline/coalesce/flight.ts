@@ -207,7 +207,8 @@ export class Flight implements CallScope {
   private joinedTotal = 0;
   private wake: (() => void) | undefined;
   private observers: ((chunk: Buffer) => void)[] = [];
-  private headHooks: ((head: FlightHead) => void)[] = [];
+  /** Made on first use, one element at a time: a call usually has one head hook (the meter's). */
+  private headHooks: ((head: FlightHead) => void)[] | undefined;
   private settleHooks: ((outcome: CallOutcome) => void)[] = [];
   private idleHooks: (() => void)[] = [];
   private closedToJoiners = false;
@@ -485,8 +486,9 @@ export class Flight implements CallScope {
 
   onHead(onHead: (head: FlightHead) => void): void {
     const head = this.head;
-    if (head === undefined) this.headHooks.push(onHead);
-    else guarded(() => onHead(head));
+    if (head !== undefined) guarded(() => onHead(head));
+    else if (this.headHooks === undefined) this.headHooks = [onHead];
+    else this.headHooks.push(onHead);
   }
 
   observe(onChunk: (chunk: Buffer) => void): void {
@@ -556,8 +558,18 @@ export class Flight implements CallScope {
     }
 
     const head = source.head;
-    for (const onHead of this.headHooks) guarded(() => onHead(head));
-    this.headHooks.length = 0;
+    const headHooks = this.headHooks;
+    if (headHooks !== undefined) {
+      // Guarded like every hook, without a closure each; a hook registered by one of these runs too.
+      for (const onHead of headHooks) {
+        try {
+          onHead(head);
+        } catch (err) {
+          reportHookError(err);
+        }
+      }
+      this.headHooks = undefined;
+    }
     this.head = head;
     this.state = 'streaming';
     for (const sub of [...this.subscribers]) this.writeHead(sub);
