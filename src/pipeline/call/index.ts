@@ -51,7 +51,7 @@ export interface UpstreamChainDeps {
  * and only the route joins them (chain.ts). Meter, report, trace (and share without a store) are
  * observers: neighbouring ones run as one synchronous step, so with no store the whole outer list is
  * one step in front of the route, and the awaited chain is route → retry → transport (admit waits
- * only for a probe, rewrite only for a call that asks).
+ * only for a probe, rewrite only for a call that asks, retry only for a call it may retry).
  */
 export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
   const attempt = compose<RoutedCall>(

@@ -1,5 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '../../../src/observability/logger.js';
 import { RequestTracing } from '../../../src/observability/tracing.js';
@@ -7,10 +8,12 @@ import { compose, observer, type Dispatch, type Interceptor, type RoutedCall, ty
 import { AttemptScope } from '../../../src/pipeline/call/attempt.js';
 import { meter } from '../../../src/pipeline/call/meter.js';
 import { reportBrokenAnswers } from '../../../src/pipeline/call/report.js';
+import { retry } from '../../../src/pipeline/call/retry.js';
 import { rewrite } from '../../../src/pipeline/call/rewrite.js';
 import { share } from '../../../src/pipeline/call/share.js';
 import { trace } from '../../../src/pipeline/call/trace.js';
 import type { FlightSource } from '../../../src/pipeline/coalesce/flight.js';
+import { RetryBudget, type RetryPolicy } from '../../../src/upstream/retry.js';
 import { deferred } from '../../helpers/deferred.js';
 import { LogCapture } from '../../helpers/log-capture.js';
 import { answer, FakeScope, fakeCall, fakeUpstream, testMetrics, type SeenCall } from '../../helpers/fake-call.js';
@@ -59,6 +62,24 @@ describe('chain: observers add no promise of their own', () => {
     } finally {
       await provider.shutdown();
     }
+  });
+
+  test('retry adds no promise where it can never retry (another upstream to move to, a streamed body, UPSTREAM_RETRIES=0); it waits only for a call it may retry', () => {
+    const policy: RetryPolicy = { maxRetries: 2, onOverloaded: true, baseDelayMs: 100, maxDelayMs: 5_000 };
+    const upstream = fakeUpstream('only');
+    const cases: [string, RetryPolicy, RoutedCall][] = [
+      ['another upstream left', policy, fakeCall({ upstream, alternatives: 1 })],
+      ['a streamed body', policy, fakeCall({ upstream, body: Readable.from([Buffer.from('x')]) })],
+      ['UPSTREAM_RETRIES=0', { ...policy, maxRetries: 0 }, fakeCall({ upstream })],
+    ];
+    for (const [what, given, call] of cases) {
+      const inner = pendingNext();
+      assert.equal(compose<RoutedCall>([retry(given, new RetryBudget(100), testMetrics())], inner.next)(call, new FakeScope()), inner.answered.promise, what);
+      inner.answered.resolve(answer(200));
+    }
+    const inner = pendingNext();
+    assert.notEqual(compose<RoutedCall>([retry(policy, new RetryBudget(100), testMetrics())], inner.next)(fakeCall({ upstream }), new FakeScope()), inner.answered.promise);
+    inner.answered.resolve(answer(200));
   });
 
   test('observers run in the written order around the interceptors between them, each handing the next its call', async () => {
