@@ -238,6 +238,7 @@ describe('the gateway process: memory not used is not held', () => {
     'src/admin/server.js',
     'src/console/index.js',
     'yaml',
+    'zod',
   ];
   /**
    * Modules no configuration needs at start-up: undici's index (the gateway takes its parts:
@@ -264,7 +265,7 @@ describe('the gateway process: memory not used is not held', () => {
     }
   };
 
-  test("in front of Anthropic alone, the gateway loads no cloud SDK, Redis client, tracing SDK, database, admin API, console, YAML parser, web framework, rate limiter or undici's index", async () => {
+  test("in front of Anthropic alone, the gateway loads no cloud SDK, Redis client, tracing SDK, database, admin API, console, YAML or schema parser, web framework, rate limiter or undici's index", async () => {
     const mock = await createMockUpstream();
     try {
       const loaded = await loadedAfterOneRequest({ UPSTREAM_URL: mock.url }, SECRET);
