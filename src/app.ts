@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express from 'express';
 import type { Config } from './config.js';
 import type { Logger } from './observability/logger.js';
 import type { GatewayMetrics } from './observability/metrics.js';
@@ -7,9 +6,8 @@ import type { FlightGroup } from './pipeline/coalesce/flight-group.js';
 import type { Dispatch } from './pipeline/call/index.js';
 import type { RequestTracing } from './observability/tracing.js';
 import type { ResponseCache } from './pipeline/cache/response-cache.js';
-import type { Store } from 'express-rate-limit';
 import type { SharedResponseCache } from './coordination/shared-cache.js';
-import { anthropicErrorBody, GatewayError } from './core/errors.js';
+import { GatewayError } from './core/errors.js';
 import { authenticate, type DatabaseKeys, type TenantHasher } from './http/auth.js';
 import { errorHandler } from './http/error-handler.js';
 import { observeRequests } from './http/observe.js';
@@ -19,7 +17,6 @@ import { contextOf } from './http/context.js';
 import { keyLimitsStage } from './http/governance.js';
 import type { Admission } from './governance/admission.js';
 import type { Principal } from './governance/model.js';
-import { rateLimiter } from './http/rate-limit.js';
 import { checkTarget } from './http/target.js';
 import { compose, pathOf, type Stage } from './http/stage.js';
 import { systemRoutes, SYSTEM_PATHS, type Readiness } from './http/system-routes.js';
@@ -37,8 +34,8 @@ export interface AppDeps {
   linger: ResponseCache | undefined;
   /** Requests in progress now (the capacity stage compares it with MAX_CONCURRENT_REQUESTS). */
   activeRequests: () => number;
-  /** Shared rate-limit counts (Redis with a local fallback); in-process when undefined. */
-  rateLimitStore?: Store | undefined;
+  /** The rate-limit stage (http/rate-limit.ts) when RATE_LIMIT_RPM turns limiting on. */
+  rateLimit?: Stage | undefined;
   sharedCache?: SharedResponseCache | undefined;
   /** Turns credentials into tenant ids (keyed with TENANT_HASH_KEY). */
   tenants: TenantHasher;
@@ -55,22 +52,14 @@ export interface AppDeps {
 
 /**
  * The only place the order of stages is written:
- *   observe → target check → system routes (Express) | capacity → auth → rate limit → key limits → proxy;  errors → Anthropic-shaped answer.
- * Express serves the gateway's own endpoints; the API path skips its router (see http/stage.ts).
+ *   observe → target check → system routes | capacity → auth → rate limit → key limits → proxy;  errors → Anthropic-shaped answer.
  */
 export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { config, logger, metrics } = deps;
-  const admin = express();
-  admin.disable('x-powered-by');
-  admin.set('etag', false);
-  admin.use(systemRoutes(deps.readiness, metrics));
-  // Only GET is served there; anything else gets an Anthropic-shaped 405, never Express's HTML page.
-  admin.use((req, res) => {
-    res.status(405).setHeader('allow', 'GET').json(anthropicErrorBody(405, `Method ${req.method} not allowed on ${req.path}`));
-  });
-
+  const serveSystem = systemRoutes(deps.readiness, metrics);
   const system: Stage = (req, res, next) => {
-    if (SYSTEM_PATHS.has(pathOf(req))) admin(req, res);
+    const path = pathOf(req);
+    if (SYSTEM_PATHS.has(path)) serveSystem(req, res, path);
     else next();
   };
   // Every in-flight structure (flights, buffers, sockets) grows with concurrent requests: cap them.
@@ -81,7 +70,6 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     } else next();
   };
   const { principalOf } = deps;
-  const limiter = rateLimiter({ rpm: config.rateLimitRpm, metrics, store: deps.rateLimitStore });
   const stages: Stage[] = [
     observeRequests(logger, metrics, deps.tracing),
     checkTarget(),
@@ -89,7 +77,7 @@ export function createApp(deps: AppDeps): (req: IncomingMessage, res: ServerResp
     capacity,
     authenticate({ gatewayApiKeys: config.gatewayApiKeys, injectsCredentials: config.injectsCredentials, injectionIdentity: config.upstreams.map((u) => `${u.name}:${u.apiKey ?? u.bearerToken ?? u.kind}`), tenants: deps.tenants, databaseKeys: deps.databaseKeys }),
     ...(principalOf === undefined ? [] : [identify(principalOf)]),
-    ...(limiter === undefined ? [] : [limiter]),
+    ...(deps.rateLimit === undefined ? [] : [deps.rateLimit]),
     ...(deps.admission === undefined ? [] : [keyLimitsStage(deps.admission.keyLimits)]),
     proxyHandler({ config, metrics, flights: deps.flights, upstream: deps.upstream, cache: deps.cache, linger: deps.linger, sharedCache: deps.sharedCache, cacheAffinity: config.cacheAffinity && config.upstreams.length > 1, cacheBreaks: new CacheBreaks(metrics.promptCacheBreaks, metrics.modes, logger), governance: deps.admission?.calls }),
   ];

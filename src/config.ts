@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
-import { priceSchema, type Price } from './core/pricing.js';
+import { PRICE_FIELDS, type Price } from './core/pricing.js';
 import { defaultUpstreamConnections } from './upstream/connections.js';
 import { parseUpstreams, shorthandUpstream, type UpstreamTarget } from './upstream/targets.js';
 
@@ -9,58 +8,81 @@ import { parseUpstreams, shorthandUpstream, type UpstreamTarget } from './upstre
  * Every problem is reported with the variable's name and what it accepts; start-up stops on any.
  */
 
-const bool = (name: string) =>
-  z
-    .enum(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'], {
-      error: `${name} must be one of on|off|true|false|1|0|yes|no`,
-    })
-    .transform((v) => v === 'on' || v === 'true' || v === '1' || v === 'yes');
+/**
+ * How one variable's text is checked and read: its value, or a thrown VariableProblem whose message
+ * names the variable, never the value (it may be a secret). Plain functions: the table below is
+ * read once at start-up, and a schema library would be held in memory for the life of the process.
+ */
+type Read<T> = (text: string) => T;
 
-const int = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, { error: `${name} must be a whole number from ${min} to ${max}` })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(min, { error: `${name} must be a whole number from ${min} to ${max}` })
-        .max(max, { error: `${name} must be a whole number from ${min} to ${max}` }),
-    );
+class VariableProblem extends Error {}
 
-const httpUrl = (name: string) =>
-  z.string().refine(
-    (v) => {
-      try {
-        const u = new URL(v);
-        return (u.protocol === 'http:' || u.protocol === 'https:') && u.search === '' && u.hash === '';
-      } catch {
-        return false;
-      }
-    },
-    { error: `${name} must be an absolute http(s) URL without query or fragment, e.g. https://api.anthropic.com` },
-  );
+const refuse = (message: string): never => {
+  throw new VariableProblem(message);
+};
 
-const keyList = (name: string) =>
-  z
-    .string()
-    .transform((v) => v.split(',').map((k) => k.trim()).filter((k) => k.length > 0))
-    .refine((keys) => keys.length > 0, { error: `${name} must list at least one key (comma-separated)` })
-    .refine((keys) => keys.every((k) => k.length >= 16), { error: `${name}: every key must be at least 16 characters` });
+/** Any text (empty values never reach a reader: they count as unset). */
+const text = (): Read<string> => (v) => v;
 
-const basePath = (name: string) =>
-  z.string().refine((v) => v === '' || /^\/[A-Za-z0-9._~\-/]*[^/]$/.test(v), {
-    error: `${name} must be empty or a path like /anthropic (leading slash, no trailing slash)`,
-  });
+/** Text of at least `min` characters. */
+const atLeast = (min: number, message: string): Read<string> => (v) => (v.length >= min ? v : refuse(message));
+
+/** One of `values`. */
+const oneOf =
+  <const T extends string>(values: readonly T[], message: string): Read<T> =>
+  (v) =>
+    (values as readonly string[]).includes(v) ? (v as T) : refuse(message);
+
+const TRUE_WORDS: ReadonlySet<string> = new Set(['on', 'true', '1', 'yes']);
+const bool = (name: string): Read<boolean> => {
+  const word = oneOf(['on', 'off', 'true', 'false', '1', '0', 'yes', 'no'], `${name} must be one of on|off|true|false|1|0|yes|no`);
+  return (v) => TRUE_WORDS.has(word(v));
+};
+
+const int = (name: string, min: number, max: number): Read<number> => {
+  const message = `${name} must be a whole number from ${min} to ${max}`;
+  return (v) => {
+    if (!/^\d+$/.test(v)) refuse(message);
+    const n = Number(v);
+    return n >= min && n <= max ? n : refuse(message);
+  };
+};
+
+const httpUrl =
+  (name: string): Read<string> =>
+  (v) => {
+    try {
+      const u = new URL(v);
+      if ((u.protocol === 'http:' || u.protocol === 'https:') && u.search === '' && u.hash === '') return v;
+    } catch {
+      // refused below
+    }
+    return refuse(`${name} must be an absolute http(s) URL without query or fragment, e.g. https://api.anthropic.com`);
+  };
+
+const keyList =
+  (name: string): Read<string[]> =>
+  (v) => {
+    const keys = v.split(',').map((k) => k.trim()).filter((k) => k.length > 0);
+    if (keys.length === 0) refuse(`${name} must list at least one key (comma-separated)`);
+    if (!keys.every((k) => k.length >= 16)) refuse(`${name}: every key must be at least 16 characters`);
+    return keys;
+  };
+
+const basePath =
+  (name: string): Read<string> =>
+  (v) =>
+    v === '' || /^\/[A-Za-z0-9._~\-/]*[^/]$/.test(v) ? v : refuse(`${name} must be empty or a path like /anthropic (leading slash, no trailing slash)`);
 
 /** Host header values as clients send them: `name` or `name:port`, IPv6 in brackets; compared lower-case. */
-const hostList = (name: string) =>
-  z
-    .string()
-    .transform((v) => v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0))
-    .refine((hosts) => hosts.length > 0 && hosts.every((h) => /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/.test(h)), {
-      error: `${name} must be a comma-separated list of host or host:port values (IPv6 in brackets), e.g. gateway.internal:8080`,
-    });
+const hostList =
+  (name: string): Read<string[]> =>
+  (v) => {
+    const hosts = v.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0);
+    return hosts.length > 0 && hosts.every((h) => /^(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::\d{1,5})?$/.test(h))
+      ? hosts
+      : refuse(`${name} must be a comma-separated list of host or host:port values (IPv6 in brackets), e.g. gateway.internal:8080`);
+  };
 
 /**
  * The Redis endpoints a variable names, as the gateway and its Redis client read them: REDIS_URL is
@@ -91,82 +113,75 @@ function parseRedisUrl(value: string, needsPort: boolean): URL | undefined {
 }
 
 /** REDIS_URL (one URL) or REDIS_CLUSTER_NODES (seed nodes with ports), validated; messages name the variable, never the value. */
-const redisUrls = (name: 'REDIS_URL' | 'REDIS_CLUSTER_NODES') =>
-  z
-    .string()
-    .transform((v) => redisUrlsOf(name, v) ?? [])
-    .refine((urls) => urls.length > 0 && urls.every((u) => parseRedisUrl(u, name === 'REDIS_CLUSTER_NODES') !== undefined), {
-      error:
-        name === 'REDIS_URL'
-          ? 'REDIS_URL must be a redis:// or rediss:// URL (redis://user:password@host:6379; percent-encode a password that contains / ? or #)'
-          : 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port (or redis://host:port, rediss://user:password@host:port; percent-encode a password that contains , / ? or #)',
-    });
+const redisUrls =
+  (name: 'REDIS_URL' | 'REDIS_CLUSTER_NODES'): Read<string[]> =>
+  (v) => {
+    const urls = redisUrlsOf(name, v) ?? [];
+    if (urls.length > 0 && urls.every((u) => parseRedisUrl(u, name === 'REDIS_CLUSTER_NODES') !== undefined)) return urls;
+    return refuse(
+      name === 'REDIS_URL'
+        ? 'REDIS_URL must be a redis:// or rediss:// URL (redis://user:password@host:6379; percent-encode a password that contains / ? or #)'
+        : 'REDIS_CLUSTER_NODES must be a comma-separated list of host:port (or redis://host:port, rediss://user:password@host:port; percent-encode a password that contains , / ? or #)',
+    );
+  };
 
 /** A PostgreSQL connection URL (node-postgres reads it); the message never echoes it (it may hold a password). */
-const postgresUrl = (name: string) =>
-  z.string().refine(
-    (v) => {
-      try {
-        const u = new URL(v);
-        return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
-      } catch {
-        return false;
-      }
-    },
-    { error: `${name} must be a postgres:// or postgresql:// URL with a host, e.g. postgres://gateway:password@db:5432/gateway (percent-encode / ? # @ in the password)` },
-  );
+const postgresUrl =
+  (name: string): Read<string> =>
+  (v) => {
+    try {
+      const u = new URL(v);
+      if ((u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '') return v;
+    } catch {
+      // refused below
+    }
+    return refuse(`${name} must be a postgres:// or postgresql:// URL with a host, e.g. postgres://gateway:password@db:5432/gateway (percent-encode / ? # @ in the password)`);
+  };
 
 /** A readable PEM file; its content. */
-const pemFile = (name: string) =>
-  z.string().transform((path, ctx) => {
+const pemFile =
+  (name: string): Read<string> =>
+  (path) => {
     try {
       const pem = readFileSync(path, 'utf8');
       if (pem.includes('-----BEGIN')) return pem;
     } catch {
-      // reported below
+      // refused below
     }
-    ctx.addIssue({ code: 'custom', message: `${name} must name a readable PEM file` });
-    return z.NEVER;
-  });
+    return refuse(`${name} must name a readable PEM file`);
+  };
 
 const MS_DAY = 86_400_000;
 
-/** The price fields PRICING_JSON requires (others are ignored), from the one price shape. */
-const PRICE_FIELDS = priceSchema.keyof().options;
-
-const pricing = (name: string) =>
-  z.string().transform((v, ctx) => {
+const pricing =
+  (name: string): Read<Record<string, Price>> =>
+  (v) => {
     const problem = `${name} must be a JSON object {"<model or family>": {"input": n, "output": n, "cache_creation": n, "cache_read": n}} in USD per million tokens`;
     let parsed: unknown;
     try {
       parsed = JSON.parse(v);
     } catch {
-      ctx.addIssue({ code: 'custom', message: problem });
-      return z.NEVER;
+      return refuse(problem);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      ctx.addIssue({ code: 'custom', message: problem });
-      return z.NEVER;
-    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return refuse(problem);
     const out: Record<string, Price> = {};
     for (const [model, price] of Object.entries(parsed as Record<string, unknown>)) {
+      // The price fields PRICING_JSON requires (others are ignored), from the one price shape.
       const p = price as Record<string, unknown> | null;
-      if (typeof p !== 'object' || p === null || !PRICE_FIELDS.every((f) => typeof p[f] === 'number' && p[f] >= 0)) {
-        ctx.addIssue({ code: 'custom', message: problem });
-        return z.NEVER;
-      }
+      if (typeof p !== 'object' || p === null || !PRICE_FIELDS.every((f) => typeof p[f] === 'number' && p[f] >= 0)) return refuse(problem);
       out[model] = Object.fromEntries(PRICE_FIELDS.map((f) => [f, p[f]])) as Price;
     }
     return out;
-  });
+  };
 
-const nameList = (name: string) =>
-  z
-    .string()
-    .transform((v) => v.split(',').map((k) => k.trim().toLowerCase()).filter((k) => k.length > 0))
-    .refine((names) => names.length > 0 && names.every((n) => /^[a-z0-9_.:-]{1,64}$/.test(n)), {
-      error: `${name} must be a comma-separated list of names made of a-z 0-9 _ . : - (at most 64 characters each)`,
-    });
+const nameList =
+  (name: string): Read<string[]> =>
+  (v) => {
+    const names = v.split(',').map((k) => k.trim().toLowerCase()).filter((k) => k.length > 0);
+    return names.length > 0 && names.every((n) => /^[a-z0-9_.:-]{1,64}$/.test(n))
+      ? names
+      : refuse(`${name} must be a comma-separated list of names made of a-z 0-9 _ . : - (at most 64 characters each)`);
+  };
 
 /**
  * One row of the configuration table: how the variable's text is checked and read (messages name the
@@ -175,7 +190,7 @@ const nameList = (name: string) =>
  * whether its whole value is a secret (`--print-config` redacts it; `--help` says so).
  */
 interface Variable {
-  readonly schema: z.ZodType<unknown, string>;
+  readonly schema: Read<unknown>;
   /** undefined = unset unless given. */
   readonly default?: string;
   readonly description: string;
@@ -189,16 +204,16 @@ interface Variable {
  */
 const VARIABLES = {
   PORT: { schema: int('PORT', 0, 65535), default: '8080', description: 'listen port (0 = any free port)' },
-  HOST: { schema: z.string().min(1, { error: 'HOST must not be empty' }), default: '0.0.0.0', description: 'listen address' },
+  HOST: { schema: atLeast(1, 'HOST must not be empty'), default: '0.0.0.0', description: 'listen address' },
   UPSTREAM_URL: { schema: httpUrl('UPSTREAM_URL'), default: 'https://api.anthropic.com', description: 'Claude API base URL; may carry a path prefix' },
-  UPSTREAMS: { schema: z.string(), description: 'JSON array of upstreams (name, kind, url, tier, weight, api_key_env, models, ...) for failover; replaces UPSTREAM_URL (README "Failover")' },
-  UPSTREAMS_FILE: { schema: z.string(), description: 'JSON or YAML file holding the UPSTREAMS array (instead of UPSTREAMS)' },
+  UPSTREAMS: { schema: text(), description: 'JSON array of upstreams (name, kind, url, tier, weight, api_key_env, models, ...) for failover; replaces UPSTREAM_URL (README "Failover")' },
+  UPSTREAMS_FILE: { schema: text(), description: 'JSON or YAML file holding the UPSTREAMS array (instead of UPSTREAMS)' },
   CACHE_AFFINITY: { schema: bool('CACHE_AFFINITY'), default: 'true', description: 'prefer the upstream key that last served the same cached prompt head (tools and system with a cache_control breakpoint) for the tenant while it is warm; health always overrides it' },
   FAILOVER_MAX_ATTEMPTS: { schema: int('FAILOVER_MAX_ATTEMPTS', 1, 64), default: '3', description: 'upstream attempts one client call may make in total, failover moves and retries together (moves past open breakers are free) [3]' },
   PUBLIC_URL: { schema: httpUrl('PUBLIC_URL'), description: 'the gateway\'s own base URL, used to rewrite batch results_url (unset: from the request\'s Host)' },
   BASE_PATH: { schema: basePath('BASE_PATH'), default: '', description: 'path prefix clients use in their base URL (e.g. /anthropic), removed before forwarding' },
   LOG_LEVEL: {
-    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent' }),
+    schema: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'LOG_LEVEL must be one of fatal|error|warn|info|debug|trace|silent'),
     default: 'info',
     description: 'fatal, error, warn, info, debug, trace or silent',
   },
@@ -206,7 +221,7 @@ const VARIABLES = {
   UPSTREAM_POOL_WAIT_MS: { schema: int('UPSTREAM_POOL_WAIT_MS', 1, MS_DAY), default: '5000', description: 'Longest a request waits for a free upstream connection before a 529 overloaded_error [5000]' },
   UPSTREAM_HTTP2: { schema: bool('UPSTREAM_HTTP2'), default: 'false', description: 'Speak HTTP/2 to the upstream: TLS+ALPN for https, prior-knowledge h2c for http [off]' },
   UPSTREAM_HTTP2_MAX_STREAMS: { schema: int('UPSTREAM_HTTP2_MAX_STREAMS', 1, 10_000), default: '100', description: 'Concurrent streams per upstream HTTP/2 connection (the server may lower it) [100]' },
-  UPSTREAM_CA_FILE: { schema: z.string(), description: 'PEM file of extra CA certificates to trust for an https upstream [unset = system CAs]' },
+  UPSTREAM_CA_FILE: { schema: text(), description: 'PEM file of extra CA certificates to trust for an https upstream [unset = system CAs]' },
   UPSTREAM_CONNECT_TIMEOUT_MS: { schema: int('UPSTREAM_CONNECT_TIMEOUT_MS', 1, MS_DAY), default: '10000', description: 'TCP/TLS connect timeout to upstream' },
   UPSTREAM_HEADERS_TIMEOUT_MS: { schema: int('UPSTREAM_HEADERS_TIMEOUT_MS', 1, MS_DAY), default: '600000', description: 'time allowed until upstream response headers (long non-streaming calls)' },
   UPSTREAM_BODY_TIMEOUT_MS: { schema: int('UPSTREAM_BODY_TIMEOUT_MS', 1, MS_DAY), default: '300000', description: 'longest silence allowed between two chunks of an upstream body (streams)' },
@@ -217,15 +232,15 @@ const VARIABLES = {
   SHUTDOWN_DELAY_MS: { schema: int('SHUTDOWN_DELAY_MS', 0, MS_DAY), default: '0', description: 'after SIGTERM, time /readyz answers 503 before the listener closes' },
   SHUTDOWN_GRACE_MS: { schema: int('SHUTDOWN_GRACE_MS', 0, MS_DAY), default: '30000', description: 'time in-flight requests and streams get to finish after the listener closes' },
   GATEWAY_API_KEYS: { schema: keyList('GATEWAY_API_KEYS'), description: 'comma-separated gateway keys (each >= 16 characters); unset = no gateway auth', secret: true },
-  ANTHROPIC_API_KEY: { schema: z.string().min(1, { error: 'ANTHROPIC_API_KEY must not be empty when set' }), description: 'upstream key the gateway injects (requires GATEWAY_API_KEYS or ALLOW_OPEN_GATEWAY)', secret: true },
+  ANTHROPIC_API_KEY: { schema: atLeast(1, 'ANTHROPIC_API_KEY must not be empty when set'), description: 'upstream key the gateway injects (requires GATEWAY_API_KEYS or ALLOW_OPEN_GATEWAY)', secret: true },
   ALLOW_OPEN_GATEWAY: { schema: bool('ALLOW_OPEN_GATEWAY'), default: 'false', description: 'allow ANTHROPIC_API_KEY without gateway keys' },
-  TENANT_HASH_KEY: { schema: z.string().min(32, { error: 'TENANT_HASH_KEY must be at least 32 characters (a random secret, the same on every instance)' }), description: 'secret key of the HMAC that turns credentials into tenant ids (logs, coalescing, cache); same on every instance', secret: true },
-  ADMIN_API_KEY: { schema: z.string().min(32, { error: 'ADMIN_API_KEY must be at least 32 characters (a random secret)' }), description: 'admin credential (Authorization: Bearer) of the admin API; setting it turns on the governance store (database keys, teams, spend ledger) and the admin listener', secret: true },
-  ADMIN_VIEWER_KEY: { schema: z.string().min(32, { error: 'ADMIN_VIEWER_KEY must be at least 32 characters (a random secret)' }), description: 'read-only credential of the web console (/console on the admin listener): may look, never change; needs ADMIN_API_KEY', secret: true },
-  ADMIN_HOST: { schema: z.string().min(1, { error: 'ADMIN_HOST must not be empty' }), default: '127.0.0.1', description: 'admin listener address (loopback: the admin API never faces the clients\' network unless you say so)' },
+  TENANT_HASH_KEY: { schema: atLeast(32, 'TENANT_HASH_KEY must be at least 32 characters (a random secret, the same on every instance)'), description: 'secret key of the HMAC that turns credentials into tenant ids (logs, coalescing, cache); same on every instance', secret: true },
+  ADMIN_API_KEY: { schema: atLeast(32, 'ADMIN_API_KEY must be at least 32 characters (a random secret)'), description: 'admin credential (Authorization: Bearer) of the admin API; setting it turns on the governance store (database keys, teams, spend ledger) and the admin listener', secret: true },
+  ADMIN_VIEWER_KEY: { schema: atLeast(32, 'ADMIN_VIEWER_KEY must be at least 32 characters (a random secret)'), description: 'read-only credential of the web console (/console on the admin listener): may look, never change; needs ADMIN_API_KEY', secret: true },
+  ADMIN_HOST: { schema: atLeast(1, 'ADMIN_HOST must not be empty'), default: '127.0.0.1', description: 'admin listener address (loopback: the admin API never faces the clients\' network unless you say so)' },
   ADMIN_PORT: { schema: int('ADMIN_PORT', 0, 65535), default: '8081', description: 'admin listener port (0 = any free port); must differ from PORT' },
   DATABASE_URL: { schema: postgresUrl('DATABASE_URL'), description: 'postgres(ql):// URL of the PostgreSQL every instance shares for keys, teams and the ledger; unset = embedded PGlite in GOVERNANCE_DATA_DIR (one instance)', secret: true },
-  GOVERNANCE_DATA_DIR: { schema: z.string().min(1, { error: 'GOVERNANCE_DATA_DIR must not be empty' }), default: 'data/governance', description: 'directory of the embedded store (PGlite) when DATABASE_URL is unset, relative to the working directory; memory: keeps nothing (tests)' },
+  GOVERNANCE_DATA_DIR: { schema: atLeast(1, 'GOVERNANCE_DATA_DIR must not be empty'), default: 'data/governance', description: 'directory of the embedded store (PGlite) when DATABASE_URL is unset, relative to the working directory; memory: keeps nothing (tests)' },
   GOVERNANCE_POLL_MS: { schema: int('GOVERNANCE_POLL_MS', 100, 5_000), default: '1000', description: 'how often each instance reads key and team changes from the store (revocations, rotations, limits, budgets apply within this plus one query)' },
   ALLOWED_HOSTS: { schema: hostList('ALLOWED_HOSTS'), description: 'Host header values batch results_url may be built from (default: the listen address and localhost, with the listen port)' },
   MODELS: { schema: nameList('MODELS'), description: 'model ids that always get their own metric label (others earn one from a 2xx upstream answer)' },
@@ -262,7 +277,7 @@ const VARIABLES = {
   BREAKER_RESET_TIMEOUT_MS: { schema: int('BREAKER_RESET_TIMEOUT_MS', 1, MS_DAY), default: '30000', description: 'time an open breaker waits before letting one probe through' },
   BREAKER_PROBE_TIMEOUT_MS: { schema: int('BREAKER_PROBE_TIMEOUT_MS', 1, MS_DAY), default: '60000', description: 'A half-open probe that gets no upstream headers within this counts as a failure' },
   BUDGET_FAIL_MODE: {
-    schema: z.enum(['closed', 'open'], { error: 'BUDGET_FAIL_MODE must be closed or open' }),
+    schema: oneOf(['closed', 'open'], 'BUDGET_FAIL_MODE must be closed or open'),
     default: 'closed',
     description: 'while budgets cannot be checked (Redis or the spend ledger unreachable): closed refuses database keys\' calls (503), open admits them unchecked',
   },
@@ -275,25 +290,31 @@ const VARIABLES = {
 } as const satisfies Record<string, Variable>;
 
 type Table = typeof VARIABLES;
-/** The parser of one row: its default applies when the variable is unset (then parsed as if given). */
-type FieldOf<V> = V extends { readonly schema: infer S extends z.ZodType; readonly default: string }
-  ? z.ZodPrefault<S>
-  : V extends { readonly schema: infer S extends z.ZodType }
-    ? z.ZodOptional<S>
-    : never;
-
-function schemaOf(table: Table): z.ZodObject<{ [K in keyof Table]: FieldOf<Table[K]> }> {
-  const shape: Record<string, z.ZodType> = {};
-  for (const [name, row] of Object.entries(table) as [string, Variable][]) {
-    shape[name] = row.default === undefined ? row.schema.optional() : row.schema.prefault(row.default);
-  }
-  return z.object(shape) as unknown as z.ZodObject<{ [K in keyof Table]: FieldOf<Table[K]> }>;
-}
-
-const schema = schemaOf(VARIABLES);
+/** What a row reads: its value, or undefined when the variable is unset and has no default. */
+type ValueOf<V> = V extends { readonly schema: Read<infer T>; readonly default: string } ? T : V extends { readonly schema: Read<infer T> } ? T | undefined : never;
 
 /** The variables as parsed: a value or its default; undefined for an optional variable left unset. */
-type Environment = z.output<typeof schema>;
+type Environment = { [K in keyof Table]: ValueOf<Table[K]> };
+
+/**
+ * Reads every variable of the table in table order (a default is read as if given); the problems,
+ * one per variable that was refused, in the same order.
+ */
+function readEnvironment(present: Record<string, string>): { environment: Environment; problems: string[] } {
+  const environment: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, row] of Object.entries(VARIABLES) as [string, Variable][]) {
+    const given = present[name] ?? row.default;
+    if (given === undefined) continue;
+    try {
+      environment[name] = row.schema(given);
+    } catch (err) {
+      if (!(err instanceof VariableProblem)) throw err;
+      problems.push(err.message);
+    }
+  }
+  return { environment: environment as Environment, problems };
+}
 
 /** One environment variable the configuration reads, as `--help` and `--print-config` show it. */
 export interface ConfigVariable {
@@ -326,7 +347,7 @@ export class ConfigError extends Error {
 /** Empty strings count as unset, as shells and compose files produce them for "no value". */
 function presentOnly(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const key of Object.keys(schema.shape)) {
+  for (const key of Object.keys(VARIABLES)) {
     const value = env[key];
     if (value !== undefined && value.trim() !== '') out[key] = value.trim();
   }
@@ -334,12 +355,9 @@ function presentOnly(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = schema.safeParse(presentOnly(env));
-  if (!parsed.success) {
-    // Messages name the variable; values are never echoed (they may be secrets).
-    throw new ConfigError(parsed.error.issues.map((i) => i.message));
-  }
-  const v = parsed.data;
+  const { environment: v, problems: refused } = readEnvironment(presentOnly(env));
+  // Messages name the variable; values are never echoed (they may be secrets).
+  if (refused.length > 0) throw new ConfigError(refused);
   const problems: string[] = [];
   // With ADMIN_API_KEY every API request needs a gateway key (static or from the database): not open.
   const keyed = v.GATEWAY_API_KEYS !== undefined || v.ADMIN_API_KEY !== undefined;

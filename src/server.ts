@@ -190,6 +190,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
           metrics.registry,
           logger,
         );
+  // express-rate-limit is loaded only when RATE_LIMIT_RPM turns limiting on.
+  const rateLimit = config.rateLimitRpm === 0 ? undefined : (await import('./http/rate-limit.js')).rateLimiter({ rpm: config.rateLimitRpm, metrics, store: coordination?.rateLimitStore });
   const app = createApp({
     tenants,
     config,
@@ -201,7 +203,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     tracing,
     cache,
     linger,
-    rateLimitStore: coordination?.rateLimitStore,
+    rateLimit,
     sharedCache: coordination?.sharedCache,
     activeRequests: () => active,
     databaseKeys: governance?.keys,

@@ -1,13 +1,12 @@
-import { z } from 'zod';
 import type { TokenUsage } from './token-usage.js';
 
 /**
- * The one declaration of a price: USD per million tokens, by token type. PRICING_JSON (config.ts)
- * and an upstream's `pricing` (upstream/targets.ts) are read against it.
+ * The one declaration of a price: USD per million tokens (each a number >= 0), by token type.
+ * PRICING_JSON (config.ts) and an upstream's `pricing` (upstream/targets.ts) are read against it.
  */
-export const priceSchema = z.object({ input: z.number().min(0), output: z.number().min(0), cache_creation: z.number().min(0), cache_read: z.number().min(0) });
+export const PRICE_FIELDS = ['input', 'output', 'cache_creation', 'cache_read'] as const;
 
-export type Price = z.infer<typeof priceSchema>;
+export type Price = Record<(typeof PRICE_FIELDS)[number], number>;
 
 /**
  * Estimated list prices by model family (USD per million tokens; cache writes at 1.25x input for

@@ -1,5 +1,5 @@
-import { Router } from 'express';
-import { errorTypeForStatus } from '../core/errors.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { anthropicErrorBody, errorTypeForStatus } from '../core/errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { ClusterScrapeUnavailable } from '../observability/cluster-metrics.js';
 
@@ -9,17 +9,26 @@ export interface Readiness {
 
 export const SYSTEM_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
 
-/** Liveness, readiness, metrics: answered by the gateway itself, never proxied, authenticated or limited. */
-export function systemRoutes(readiness: Readiness, metrics: GatewayMetrics): Router {
-  const router = Router();
-  router.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  router.get('/readyz', (_req, res) => {
-    if (readiness.draining) res.status(503).json({ status: 'draining' });
-    else res.json({ status: 'ready' });
-  });
-  router.get('/metrics', async (_req, res) => {
+/** Answers one system request; `path` is the request's path without its query, one of SYSTEM_PATHS. */
+export type SystemRoutes = (req: IncomingMessage, res: ServerResponse, path: string) => void;
+
+/** A JSON answer with its length (a HEAD request gets the same head and no body: node drops it). */
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(text));
+  res.end(text);
+}
+
+/**
+ * Liveness, readiness, metrics: answered by the gateway itself, never proxied, authenticated or
+ * limited. GET (and HEAD, its head only) is served; any other method gets an Anthropic-shaped 405
+ * with `allow: GET`. Plain node:http: these three answers needed no web framework (Express, which
+ * served them before, held about 2 MB of heap for them).
+ */
+export function systemRoutes(readiness: Readiness, metrics: GatewayMetrics): SystemRoutes {
+  const renderMetrics = async (res: ServerResponse): Promise<void> => {
     try {
       const text = await metrics.render();
       res.setHeader('content-type', metrics.registry.contentType);
@@ -27,8 +36,15 @@ export function systemRoutes(readiness: Readiness, metrics: GatewayMetrics): Rou
     } catch (err) {
       // A worker that did not answer in time (WORKERS > 1): a failed scrape, not a partial sum.
       const status = err instanceof ClusterScrapeUnavailable ? 503 : 500;
-      res.status(status).json({ type: 'error', error: { type: errorTypeForStatus(status), message: `metrics collection failed: ${err instanceof Error ? err.message : 'unknown'}` } });
+      json(res, status, { type: 'error', error: { type: errorTypeForStatus(status), message: `metrics collection failed: ${err instanceof Error ? err.message : 'unknown'}` } });
     }
-  });
-  return router;
+  };
+  return (req, res, path) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET');
+      json(res, 405, anthropicErrorBody(405, `Method ${req.method ?? ''} not allowed on ${path}`));
+    } else if (path === '/healthz') json(res, 200, { status: 'ok' });
+    else if (path === '/readyz') json(res, readiness.draining ? 503 : 200, { status: readiness.draining ? 'draining' : 'ready' });
+    else void renderMetrics(res);
+  };
 }

@@ -1,4 +1,5 @@
-import { Pool, buildConnector, errors as undiciErrors } from 'undici';
+import type { buildConnector as UndiciConnector } from 'undici';
+import { Pool, buildConnector, errors as undiciErrors } from './undici-parts.js';
 import type { Readable } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { pipeline } from 'node:stream';
@@ -125,7 +126,7 @@ export function translateUpstreamError(err: unknown, phase: 'headers' | 'body'):
  * with prior knowledge. A connection that did not end up on h2 is refused with a clear error rather
  * than used as HTTP/1.1 (where the client's stream-per-request settings would pipeline POSTs).
  */
-function h2OnlyConnector(options: UpstreamClientOptions): buildConnector.connector {
+function h2OnlyConnector(options: UpstreamClientOptions): UndiciConnector.connector {
   const https = options.origin.startsWith('https:');
   // `useH2c` (undici 7.9+: the socket speaks h2 from its first byte) is not in undici's BuildOptions type yet.
   const base = buildConnector({

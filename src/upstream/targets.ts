@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { parse as yamlParse } from 'yaml';
-import { z } from 'zod';
+import type { z as Z } from 'zod';
 import type { UpstreamKind } from './kinds/kind.js';
 import { isModelId } from './model-id.js';
-import { priceSchema, type Price } from '../core/pricing.js';
+import { PRICE_FIELDS, type Price } from '../core/pricing.js';
 
 /**
  * YAML is read only from an UPSTREAMS_FILE ending in .yaml/.yml, so its parser is loaded then (the
@@ -85,35 +85,47 @@ export type UpstreamTarget = AnthropicTarget | BedrockTarget | VertexTarget;
 const NAME = /^[a-z0-9][a-z0-9_.-]{0,31}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
-/** A model id as every provider accepts it (model-id.ts). */
-const modelId = z.string().refine(isModelId, { error: 'models must map model ids to model ids (letters, digits, . _ - : @, or a Bedrock ARN)' });
+type Zod = typeof Z;
 
-const entrySchema = z
-  .object({
-    name: z.string().regex(NAME, { error: 'name must match ^[a-z0-9][a-z0-9_.-]{0,31}$' }),
-    kind: z.enum(['anthropic', 'bedrock', 'vertex'], { error: 'kind must be anthropic, bedrock or vertex' }).default('anthropic'),
-    url: z.string().optional(),
-    tier: z.number({ error: 'tier must be a whole number from 0 to 100' }).int().min(0).max(100).default(0),
-    weight: z.number({ error: 'weight must be a number from 0.001 to 1000000' }).min(0.001).max(1_000_000).default(1),
-    api_key_env: z.string().regex(ENV_NAME, { error: 'api_key_env must be an environment variable name' }).optional(),
-    models: z.record(modelId, modelId, { error: 'models must map model ids to model ids' }).optional(),
-    region: z.string().regex(/^[a-z0-9-]{1,64}$/, { error: 'region must look like us-east-1 or europe-west1' }).optional(),
-    project: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'project must be a Google Cloud project id' }).optional(),
-    aws_profile: z.string().min(1).max(128).optional(),
-    bearer_token_env: z.string().regex(ENV_NAME, { error: 'bearer_token_env must be an environment variable name' }).optional(),
-    pricing: z
-      .record(
-        z.string().min(1).max(256),
-        priceSchema.strict(),
-        { error: 'pricing must map model ids or families to {"input", "output", "cache_creation", "cache_read"} in USD per million tokens' },
-      )
-      .optional(),
-    http2: z.boolean({ error: 'http2 must be true or false' }).optional(),
-    connections: z.number({ error: 'connections must be a whole number from 1 to 1000000' }).int().min(1).max(1_000_000).optional(),
-  })
-  .strict();
+/**
+ * The schema of one entry. zod is loaded only when UPSTREAMS or UPSTREAMS_FILE is read, as YAML is
+ * (CommonJS `require`: its CommonJS build, the same schemas), so a gateway configured without them
+ * does not hold it.
+ */
+function entrySchemaOf(z: Zod) {
+  /** A model id as every provider accepts it (model-id.ts). */
+  const modelId = z.string().refine(isModelId, { error: 'models must map model ids to model ids (letters, digits, . _ - : @, or a Bedrock ARN)' });
 
-type Entry = z.infer<typeof entrySchema>;
+  return z
+    .object({
+      name: z.string().regex(NAME, { error: 'name must match ^[a-z0-9][a-z0-9_.-]{0,31}$' }),
+      kind: z.enum(['anthropic', 'bedrock', 'vertex'], { error: 'kind must be anthropic, bedrock or vertex' }).default('anthropic'),
+      url: z.string().optional(),
+      tier: z.number({ error: 'tier must be a whole number from 0 to 100' }).int().min(0).max(100).default(0),
+      weight: z.number({ error: 'weight must be a number from 0.001 to 1000000' }).min(0.001).max(1_000_000).default(1),
+      api_key_env: z.string().regex(ENV_NAME, { error: 'api_key_env must be an environment variable name' }).optional(),
+      models: z.record(modelId, modelId, { error: 'models must map model ids to model ids' }).optional(),
+      region: z.string().regex(/^[a-z0-9-]{1,64}$/, { error: 'region must look like us-east-1 or europe-west1' }).optional(),
+      project: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: 'project must be a Google Cloud project id' }).optional(),
+      aws_profile: z.string().min(1).max(128).optional(),
+      bearer_token_env: z.string().regex(ENV_NAME, { error: 'bearer_token_env must be an environment variable name' }).optional(),
+      pricing: z
+        .record(
+          z.string().min(1).max(256),
+          z.object(Object.fromEntries(PRICE_FIELDS.map((f) => [f, z.number().min(0)])) as Record<keyof Price, Z.ZodNumber>).strict(),
+          { error: 'pricing must map model ids or families to {"input", "output", "cache_creation", "cache_read"} in USD per million tokens' },
+        )
+        .optional(),
+      http2: z.boolean({ error: 'http2 must be true or false' }).optional(),
+      connections: z.number({ error: 'connections must be a whole number from 1 to 1000000' }).int().min(1).max(1_000_000).optional(),
+    })
+    .strict();
+}
+
+let entrySchema: ReturnType<typeof entrySchemaOf> | undefined;
+const entrySchemaLoaded = (): ReturnType<typeof entrySchemaOf> => (entrySchema ??= entrySchemaOf((createRequire(import.meta.url)('zod') as { z: Zod }).z));
+
+type Entry = Z.infer<ReturnType<typeof entrySchemaOf>>;
 
 function defaultUrl(entry: Entry): string | undefined {
   switch (entry.kind) {
@@ -187,7 +199,7 @@ export function parseUpstreams(
   const names = new Set<string>();
   raw.forEach((item: unknown, index) => {
     const label = typeof item === 'object' && item !== null && typeof (item as { name?: unknown }).name === 'string' ? `${variable}[${index}] ("${(item as { name: string }).name.slice(0, 32)}")` : `${variable}[${index}]`;
-    const parsed = entrySchema.safeParse(item);
+    const parsed = entrySchemaLoaded().safeParse(item);
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const field = issue.path.join('.');

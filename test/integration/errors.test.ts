@@ -75,6 +75,21 @@ describe('errors the gateway raises itself are Anthropic-shaped', () => {
     assert.equal(answer.headers.get('allow'), 'GET');
   });
 
+  test("HEAD on the gateway's own endpoints gets GET's head without a body; OPTIONS gets the 405 too", async () => {
+    for (const path of ['/healthz', '/readyz?probe=1']) {
+      const get = await fetch(`${stack.gateway.url}${path}`);
+      const getBody = await get.text();
+      const head = await fetch(`${stack.gateway.url}${path}`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.equal(head.headers.get('content-length'), String(Buffer.byteLength(getBody)));
+      assert.equal(await head.text(), '');
+    }
+    const options = await fetch(`${stack.gateway.url}/metrics`, { method: 'OPTIONS' });
+    assertAnthropicError({ status: options.status, headers: options.headers, text: await options.text() }, 405, 'invalid_request_error');
+    assert.equal(options.headers.get('allow'), 'GET');
+  });
+
   test('malformed JSON: 400 invalid_request_error, nothing sent upstream', async () => {
     const before = stack.mock.stats().requests;
     assertAnthropicError(await post(`${stack.gateway.url}/v1/messages`, '{"model": '), 400, 'invalid_request_error');

@@ -238,7 +238,14 @@ describe('the gateway process: memory not used is not held', () => {
     'src/admin/server.js',
     'src/console/index.js',
     'yaml',
+    'zod',
   ];
+  /**
+   * Modules no configuration needs at start-up: undici's index (the gateway takes its parts:
+   * src/upstream/undici-parts.ts), Express (the system routes are plain node:http), and
+   * express-rate-limit, loaded only when RATE_LIMIT_RPM is set.
+   */
+  const NOT_FOR_THE_DEFAULTS = ['undici/index.js', 'express', 'express-rate-limit'];
 
   /** The modules a started gateway has imported once it answered one request (test/helpers/module-probe.ts). */
   const loadedAfterOneRequest = async (env: Record<string, string>, apiKey: string): Promise<string[]> => {
@@ -258,18 +265,18 @@ describe('the gateway process: memory not used is not held', () => {
     }
   };
 
-  test('in front of Anthropic alone, the gateway loads no cloud SDK, Redis client, tracing SDK, database, admin API, console or YAML parser', async () => {
+  test("in front of Anthropic alone, the gateway loads no cloud SDK, Redis client, tracing SDK, database, admin API, console, YAML or schema parser, web framework, rate limiter or undici's index", async () => {
     const mock = await createMockUpstream();
     try {
       const loaded = await loadedAfterOneRequest({ UPSTREAM_URL: mock.url }, SECRET);
       assert.ok(loaded.includes('undici') && loaded.includes('src/server.js'), `the probe sees what the gateway imports: ${loaded.join(', ')}`);
-      assert.deepEqual(OPTIONAL.filter((m) => loaded.includes(m)), []);
+      assert.deepEqual([...OPTIONAL, ...NOT_FOR_THE_DEFAULTS].filter((m) => loaded.includes(m)), []);
     } finally {
       await mock.close();
     }
   });
 
-  test('each of them is loaded when the configuration uses it (Bedrock, Vertex, REDIS_URL, tracing, ADMIN_API_KEY, a YAML UPSTREAMS_FILE)', async () => {
+  test('each of them is loaded when the configuration uses it (Bedrock, Vertex, REDIS_URL, tracing, ADMIN_API_KEY, a YAML UPSTREAMS_FILE, RATE_LIMIT_RPM)', async () => {
     const redis = await startRedis();
     const mock = await createMockUpstream();
     const dir = mkdtempSync(join(tmpdir(), 'cgw-lazy-'));
@@ -298,11 +305,12 @@ describe('the gateway process: memory not used is not held', () => {
           ADMIN_API_KEY: 'lazy-admin-key-0123456789-0123456789',
           ADMIN_PORT: '0',
           GOVERNANCE_DATA_DIR: 'memory:',
+          RATE_LIMIT_RPM: '1000',
         },
         gatewayKey,
       );
       // pg: only with DATABASE_URL (this configuration's store is the embedded PGlite).
-      assert.deepEqual(OPTIONAL.filter((m) => m !== 'pg' && !loaded.includes(m)), []);
+      assert.deepEqual([...OPTIONAL, 'express-rate-limit'].filter((m) => m !== 'pg' && !loaded.includes(m)), []);
     } finally {
       await mock.close();
       await redis.stop();
