@@ -14,6 +14,17 @@ export interface DirectHead {
   headers: UpstreamHeaders;
 }
 
+/**
+ * The one reader a body pushes to without listeners or a stream (the flight): no closure per call.
+ * `bodyData` gets each chunk once, in order (it may pause or destroy the body); `bodyEnd` is called
+ * once: undefined when every chunk was delivered, else why the body failed (undici's error, or a
+ * premature close when it was destroyed without one).
+ */
+export interface BodyReader {
+  bodyData(chunk: Buffer): void;
+  bodyEnd(error: Error | undefined): void;
+}
+
 type Listener = () => void;
 type ErrorListener = (err: Error) => void;
 type DataListener = (chunk: Buffer) => void;
@@ -45,6 +56,9 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
   /** Why the request must stop (the call's stop fired, or destroyed) before undici connected it. */
   private abortReason: Error | undefined;
   private dataListener: DataListener | undefined;
+  private reader: BodyReader | undefined;
+  /** The reader was told the end (`bodyEnd`). */
+  private told = false;
   private endListeners: Listener[] | undefined;
   private errorListeners: ErrorListener[] | undefined;
   private closeListeners: Listener[] | undefined;
@@ -95,13 +109,13 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.destroyed) return;
-    if (this.flowing && !this.paused && this.pending === undefined && this.dataListener !== undefined) {
-      this.dataListener(chunk);
+    if (this.flowing && !this.paused && this.pending === undefined && this.hasReader()) {
+      this.emitData(chunk);
       // The reader may have paused (or stopped) while taking the chunk.
       if (this.isPaused()) this.pauseUpstream(controller);
       return;
     }
-    if (this.flowing && !this.paused && this.dataListener === undefined) return; // resumed with nobody reading: discarded
+    if (this.flowing && !this.paused && !this.hasReader()) return; // resumed with nobody reading: discarded
     (this.pending ??= []).push(chunk);
     this.pendingBytes += chunk.length;
     if (this.pendingBytes >= HIGH_WATER_MARK || this.paused) this.pauseUpstream(controller);
@@ -153,7 +167,7 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
     switch (event) {
       case 'data':
         // One reader: a second one would silently take the first one's bytes.
-        if (this.dataListener !== undefined) throw new Error('DirectBody: a body has one data listener');
+        if (this.hasReader()) throw new Error('DirectBody: a body has one reader');
         this.dataListener = listener as DataListener;
         this.flowing = true;
         this.paused = false;
@@ -170,6 +184,15 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
         break;
     }
     return this;
+  }
+
+  /** Makes `reader` the body's one reader (instead of a data listener): delivery starts on a later tick. */
+  pushTo(reader: BodyReader): void {
+    if (this.hasReader()) throw new Error('DirectBody: a body has one reader');
+    this.reader = reader;
+    this.flowing = true;
+    this.paused = false;
+    this.scheduleDelivery();
   }
 
   pause(): this {
@@ -252,7 +275,7 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
       while (pending.length > 0 && this.reading()) {
         const chunk = pending.shift() as Buffer;
         this.pendingBytes -= chunk.length;
-        this.dataListener?.(chunk);
+        this.emitData(chunk);
       }
       if (pending.length > 0 || this.isDestroyed()) return;
       this.pending = undefined;
@@ -261,6 +284,7 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
     if (this.received === true) {
       if (this.ended) return;
       this.ended = true;
+      this.tell(undefined);
       for (const listener of this.endListeners ?? []) listener();
       emitClose(this);
       return;
@@ -271,13 +295,32 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
     }
   }
 
+  private hasReader(): boolean {
+    return this.dataListener !== undefined || this.reader !== undefined;
+  }
+
+  private emitData(chunk: Buffer): void {
+    const reader = this.reader;
+    if (reader !== undefined) reader.bodyData(chunk);
+    else this.dataListener?.(chunk);
+  }
+
+  private tell(error: Error | undefined): void {
+    if (this.told || this.reader === undefined) return;
+    this.told = true;
+    this.reader.bodyEnd(error);
+  }
+
   emitError(err: Error): void {
+    this.tell(err);
     for (const listener of this.errorListeners ?? []) listener(err);
   }
 
   emitClose(): void {
     if (this.closed) return;
     this.closed = true;
+    // Closed with neither an end nor an error (destroyed without one): what async iteration calls a premature close.
+    if (!this.told && this.reader !== undefined) this.tell(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
     for (const listener of this.closeListeners ?? []) listener();
   }
 }

@@ -6,6 +6,7 @@ import type { OutgoingHttpHeader } from 'node:http';
 import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
 import { FlightGroup, MAX_DESCRIBED_FLIGHTS } from '../../src/pipeline/coalesce/flight-group.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
+import { DirectBody } from '../../src/upstream/direct-body.js';
 
 /**
  * The flight's concurrency core with a fake sink: every order of events is forced by latches, no
@@ -438,6 +439,83 @@ describe('Flight reading a Readable body (by its events)', () => {
     assert.equal(outcome.error, bug);
     assert.equal(body.destroyed, true);
     assert.deepEqual(await served, { kind: 'served', complete: false });
+  });
+});
+
+/** undici's side of an `anthropic` answer: a DirectBody at its head, driven by the test through undici's handler calls. */
+function directAnswer() {
+  const controller = {
+    paused: false,
+    resumes: 0,
+    aborted: false,
+    reason: null as Error | null,
+    pause() {
+      this.paused = true;
+    },
+    resume() {
+      this.paused = false;
+      this.resumes++;
+    },
+    abort(reason: Error) {
+      this.aborted = true;
+      this.reason = reason;
+      body.onResponseError(this, reason);
+    },
+  };
+  const body: DirectBody = new DirectBody(() => undefined, () => undefined, null, undefined);
+  body.onRequestStart(controller);
+  body.onResponseStart(controller, 200, { 'content-type': 'text/event-stream' });
+  const listeners: string[] = [];
+  const on = body.on.bind(body) as (event: string, listener: () => void) => DirectBody;
+  (body as unknown as { on: (event: string, listener: () => void) => DirectBody }).on = (event, listener) => {
+    listeners.push(event);
+    return on(event, listener);
+  };
+  return { body, controller, listeners, data: (text: string) => body.onResponseData(controller, Buffer.from(text)), end: () => body.onResponseEnd() };
+}
+
+describe('Flight reading an anthropic answer (the flight is the DirectBody\'s reader)', () => {
+  test('no listener is registered; a lone blocked client pauses undici, its drain resumes it; every byte, complete', async () => {
+    const flight = new Flight('k', LIMITS);
+    const d = directAnswer();
+    const sink = new FakeSink(1);
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(d.body)));
+    await settle();
+    d.data('a');
+    assert.equal(sink.body, 'a');
+    assert.equal(d.controller.paused, true, 'nobody can take more: undici is paused');
+    d.data('b');
+    assert.equal(sink.body, 'a', 'kept, not written, while the client waits');
+    sink.drain();
+    await until(() => sink.body === 'ab', 5_000, 'the kept chunk after the drain');
+    await until(() => d.controller.resumes === 1, 5_000, 'undici resumed');
+    d.data('c');
+    d.end();
+    const outcome = await running;
+    assert.equal(outcome.complete, true);
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+    assert.equal(sink.body, 'abc');
+    assert.deepEqual(d.listeners, [], 'read by push: no listener, no closure per call');
+  });
+
+  test('the last client leaving aborts the request through the controller; the outcome is abandoned', async () => {
+    const flight = new Flight('k', LIMITS);
+    const d = directAnswer();
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const running = flight.run((scope) => {
+      // As UpstreamClient.sendDirect wires it: the call's stop stops the request.
+      scope.stop.once('abort', () => d.body.stop(scope.stop.reason as Error));
+      return Promise.resolve(source(d.body));
+    });
+    await settle();
+    d.data('a');
+    sink.destroy();
+    assert.deepEqual(await served, { kind: 'gone', reason: 'disconnected' });
+    const outcome = await running;
+    assert.equal(outcome.abandoned, true);
+    assert.equal(d.controller.aborted, true);
   });
 });
 

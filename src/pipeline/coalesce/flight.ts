@@ -3,6 +3,7 @@ import type { GatewayError } from '../../core/errors.js';
 import { anthropicErrorBody } from '../../core/errors.js';
 import { newFacts, type CallFacts } from '../call/facts.js';
 import { CallStop } from '../../core/call-stop.js';
+import type { BodyReader } from '../../upstream/direct-body.js';
 
 /**
  * One upstream call and everyone listening to it. A flight belongs to no single client: it runs
@@ -190,6 +191,18 @@ interface EventBody {
   destroy(): unknown;
 }
 
+/** A body that pushes to one reader (upstream/direct-body.ts): no listeners, no stream. */
+interface PushBody {
+  pushTo(reader: BodyReader): void;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
+
+function isPushBody(body: FlightSource['body']): body is FlightSource['body'] & PushBody {
+  return typeof (body as Partial<PushBody>).pushTo === 'function';
+}
+
 function isEventBody(body: FlightSource['body']): body is FlightSource['body'] & EventBody {
   const b = body as Partial<EventBody>;
   return typeof b.on === 'function' && typeof b.pause === 'function' && typeof b.resume === 'function' && typeof b.destroy === 'function';
@@ -235,7 +248,7 @@ function guarded(fn: () => void): void {
   }
 }
 
-export class Flight implements CallScope {
+export class Flight implements CallScope, BodyReader {
   readonly key: string;
   /** What the call learned (written by the call's interceptors; read by subscribers after their outcome). */
   readonly facts: CallFacts = newFacts();
@@ -258,6 +271,11 @@ export class Flight implements CallScope {
   private replayWhole = true;
   private joinedTotal = 0;
   private wake: (() => void) | undefined;
+  /** A push body being read (readPushed), and the end of that read. */
+  private pushed: PushBody | undefined;
+  private pushedEnd: ((end: BodyEnd) => void) | undefined;
+  /** The push body was paused because no subscriber could take more. */
+  private pushPaused = false;
   private observers: ((chunk: Buffer) => void)[] = [];
   private settleHooks: ((outcome: CallOutcome) => void)[] = [];
   private idleHooks: (() => void)[] = [];
@@ -340,11 +358,11 @@ export class Flight implements CallScope {
     clearTimeout(sub.stallTimer);
     sub.stallTimer = undefined;
     this.flush(sub);
-    this.wake?.();
+    this.wakePump();
   }
 
   private afterLeave(): void {
-    this.wake?.();
+    this.wakePump();
     this.trim();
     if (this.subscribers.size > 0 || this.state === 'done') return;
     if (this.holds > 0) {
@@ -525,6 +543,16 @@ export class Flight implements CallScope {
     return false;
   }
 
+  /** A subscriber can take more, or the set of subscribers changed: the pump goes on (it checks again at the next chunk). */
+  private wakePump(): void {
+    if (this.pushPaused) {
+      this.pushPaused = false;
+      this.pushed?.resume();
+      return;
+    }
+    this.wake?.();
+  }
+
   /** Resolves when a subscriber can take more bytes, or the set of subscribers changed. */
   private async anyReady(): Promise<void> {
     if (this.mayRead()) return;
@@ -610,7 +638,8 @@ export class Flight implements CallScope {
     if (this.lone !== undefined) this.writeHead(this.lone);
     else for (const sub of [...this.subscribers]) this.writeHead(sub);
 
-    const { error, complete } = isEventBody(source.body) ? await this.readEvents(source.body) : await this.iterate(source.body);
+    const body = source.body;
+    const { error, complete } = isPushBody(body) ? await this.readPushed(body) : isEventBody(body) ? await this.readEvents(body) : await this.iterate(body);
     this.state = 'done';
     this.ending = complete ? { kind: 'complete' } : { kind: 'failed' };
     // A complete answer that finished while the flight waited for a rejoin stays joinable (whole
@@ -625,6 +654,57 @@ export class Flight implements CallScope {
     // A body that stopped early (abandoned, or failed) was closed by the read (destroy, or for-await's return()).
     const abandoned = !complete && signal.aborted;
     return { head: this.head, error, complete, abandoned, subscribers: this.joinedTotal };
+  }
+
+  /**
+   * Reads a push body (an `anthropic` answer straight from undici's handler): the flight itself is its
+   * reader (`bodyData`, `bodyEnd`), so the read costs one promise and no closure per call. Same order,
+   * pause and end rules as `readEvents`.
+   */
+  private readPushed(body: PushBody): Promise<BodyEnd> {
+    return new Promise((resolve) => {
+      this.pushed = body;
+      this.pushedEnd = resolve;
+      body.pushTo(this);
+    });
+  }
+
+  /** One chunk of the push body (BodyReader; called by the body only). */
+  bodyData(chunk: Buffer): void {
+    const body = this.pushed;
+    if (body === undefined) return;
+    if (this.stop.aborted) {
+      this.endPushed(undefined, false);
+      body.destroy();
+      return;
+    }
+    try {
+      // Clients first, then the observers (see iterate).
+      this.append(chunk);
+      for (const observe of this.observers) observe(chunk);
+    } catch (err) {
+      this.endPushed(err, false);
+      body.destroy();
+      return;
+    }
+    if (!this.mayRead()) {
+      body.pause();
+      this.pushPaused = true;
+    }
+  }
+
+  /** The push body's end (BodyReader; called by the body only, once). */
+  bodyEnd(error: Error | undefined): void {
+    this.endPushed(error, error === undefined && !this.stop.aborted);
+  }
+
+  private endPushed(error: unknown, complete: boolean): void {
+    const resolve = this.pushedEnd;
+    if (resolve === undefined) return;
+    this.pushedEnd = undefined;
+    this.pushed = undefined;
+    this.pushPaused = false;
+    resolve({ error, complete });
   }
 
   /**
