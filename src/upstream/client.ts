@@ -7,6 +7,7 @@ import { GatewayError } from '../core/errors.js';
 import { headerValue, type UpstreamHeaders } from './headers.js';
 import { ConnectionPermits, PoolWaitTimeout } from './permits.js';
 import { CallStop } from '../core/call-stop.js';
+import { DirectBody, type DirectHead } from './direct-body.js';
 
 export interface UpstreamClientOptions {
   origin: string;
@@ -71,6 +72,11 @@ export interface UpstreamResponse {
    */
   delimited: boolean;
   requestId: string | undefined;
+}
+
+/** An answer read without a stream in between (`sendDirect`): the body is undici's handler itself, unless it had to be decoded. */
+export interface DirectResponse extends Omit<UpstreamResponse, 'body'> {
+  body: DirectBody | Readable;
 }
 
 /** Our connector's code for a connection that did not negotiate HTTP/2 under UPSTREAM_HTTP2=on. */
@@ -275,6 +281,78 @@ export class UpstreamClient {
       delimited: this.http2 || delimitedByHeaders(res.statusCode, headers),
       requestId: headerValue(headers, 'request-id'),
     };
+  }
+
+  /**
+   * Sends one request like `send`, for a caller that reads the answer as it comes (the flight):
+   * the body is undici's dispatch handler itself (upstream/direct-body.ts), with no body stream, async
+   * resource or abort-signal wiring of undici's `request()` per call. A compressed answer is decoded
+   * through a stream, as by `send`. Same failures, same permit accounting.
+   */
+  async sendDirect(req: UpstreamRequest): Promise<DirectResponse> {
+    if (!this.permits.tryAcquire()) await this.waitForPermit(req.signal instanceof CallStop ? req.signal.signal : req.signal);
+    let head: DirectHead;
+    let body: DirectBody;
+    try {
+      ({ head, body } = await this.dispatchDirect(req));
+    } catch (err) {
+      // The permit was given back by the handler (undici failed the request).
+      if (isAbort(err)) throw err;
+      throw translateUpstreamError(err, 'headers');
+    }
+    const headers = head.headers;
+    const decoder = decoderFor(headerValue(headers, 'content-encoding'));
+    return {
+      status: head.status,
+      headers,
+      body: decoder === undefined ? body : (pipeline(body.readable(), decoder, () => undefined) as unknown as Readable),
+      decoded: decoder !== undefined,
+      delimited: this.http2 || delimitedByHeaders(head.status, headers),
+      requestId: headerValue(headers, 'request-id'),
+    };
+  }
+
+  /** Dispatches with a DirectBody as the handler; resolves at the head. The permit is held, and given back by the handler. */
+  private dispatchDirect(req: UpstreamRequest): Promise<{ head: DirectHead; body: DirectBody }> {
+    return new Promise((resolve, reject) => {
+      const signal = req.signal;
+      const onAbort = (): void => body.stop((signal.reason as Error | undefined) ?? new undiciErrors.RequestAbortedError());
+      const unsubscribe =
+        signal instanceof CallStop
+          ? () => {
+              signal.off('abort', onAbort);
+            }
+          : () => {
+              signal.removeEventListener('abort', onAbort);
+            };
+      const body: DirectBody = new DirectBody(
+        (err, head) => {
+          if (head === undefined) reject(err ?? new Error('upstream request failed'));
+          else resolve({ head, body });
+        },
+        () => this.permits.release(),
+        req.body,
+        unsubscribe,
+      );
+      if (signal.aborted) {
+        body.stop((signal.reason as Error | undefined) ?? new undiciErrors.RequestAbortedError());
+      } else if (signal instanceof CallStop) {
+        signal.once('abort', onAbort);
+      } else {
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+      this.pool.dispatch(
+        {
+          path: this.pathPrefix + req.path,
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          // See `send`: h2 streams are independent.
+          ...(this.http2 ? { idempotent: true } : {}),
+        },
+        body,
+      );
+    });
   }
 
   async close(): Promise<void> {

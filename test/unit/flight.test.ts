@@ -1,10 +1,12 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
+import { Readable } from 'node:stream';
 import type { OutgoingHttpHeader } from 'node:http';
 import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
 import { FlightGroup, MAX_DESCRIBED_FLIGHTS } from '../../src/pipeline/coalesce/flight-group.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
+import { DirectBody } from '../../src/upstream/direct-body.js';
 
 /**
  * The flight's concurrency core with a fake sink: every order of events is forced by latches, no
@@ -338,6 +340,214 @@ describe('Flight', () => {
     assert.deepEqual(await served, { kind: 'failed', error });
     assert.equal(outcome.error, error);
     assert.equal(outcome.abandoned, false);
+  });
+});
+
+/**
+ * A Readable upstream body (what undici, a decoder or a provider translation hands the flight) that
+ * the test pushes chunk by chunk. It refuses async iteration: the flight must read it by its events
+ * (an async iterator costs promises and listeners per chunk on the hot path).
+ */
+class PushedBody extends Readable {
+  iterated = false;
+  override _read(): void {
+    // The test pushes.
+  }
+  override [Symbol.asyncIterator](): AsyncIterableIterator<Buffer> {
+    this.iterated = true;
+    throw new Error('the flight must not async-iterate a Readable body');
+  }
+}
+
+describe('Flight reading a Readable body (by its events)', () => {
+  test('every subscriber gets every byte in order; the body is never async-iterated; the outcome is complete', async () => {
+    const flight = new Flight('k', LIMITS);
+    const body = new PushedBody();
+    const a = new FakeSink();
+    const b = new FakeSink();
+    const sa = flight.subscribe(a);
+    const sb = flight.subscribe(b);
+    const seen: string[] = [];
+    const running = flight.run((scope) => {
+      scope.observe((chunk) => seen.push(chunk.toString()));
+      return Promise.resolve(source(body));
+    });
+    body.push('one ');
+    body.push('two');
+    body.push(null);
+    const outcome = await running;
+    assert.equal(body.iterated, false);
+    assert.equal(outcome.complete, true);
+    assert.equal(outcome.error, undefined);
+    assert.deepEqual(await sa, { kind: 'served', complete: true });
+    assert.deepEqual(await sb, { kind: 'served', complete: true });
+    assert.equal(a.body, 'one two');
+    assert.equal(b.body, 'one two');
+    assert.deepEqual(seen, ['one ', 'two'], 'observers see each chunk once, in order');
+    assert.equal(flight.finishedReplay()?.body.map(String).join(''), 'one two', 'the replay is kept whole');
+  });
+
+  test('a lone client that asks to wait pauses the body; its drain resumes it', async () => {
+    const flight = new Flight('k', LIMITS);
+    const body = new PushedBody();
+    const sink = new FakeSink(1);
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('a');
+    await until(() => sink.body === 'a', 5_000, 'the first chunk');
+    assert.equal(body.isPaused(), true, 'nobody can take more: the body is paused');
+    body.push('b');
+    await settle();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(sink.body, 'a', 'nothing more is read while the client waits');
+    sink.drain();
+    await until(() => sink.body === 'ab', 5_000, 'the second chunk after the drain');
+    body.push(null);
+    assert.equal((await running).complete, true);
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+  });
+
+  test('the last client leaving stops the call and destroys the body; the outcome is abandoned', async () => {
+    const flight = new Flight('k', LIMITS);
+    const body = new PushedBody();
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('a');
+    await until(() => sink.body === 'a', 5_000, 'the first chunk');
+    sink.destroy();
+    assert.deepEqual(await served, { kind: 'gone', reason: 'disconnected' });
+    assert.equal(flight.signal.aborted, true);
+    body.push('b');
+    const outcome = await running;
+    assert.equal(outcome.abandoned, true);
+    assert.equal(outcome.complete, false);
+    assert.equal(body.destroyed, true, 'a read that stopped early closes its body');
+  });
+
+  test('a body error mid-stream fails the answer: the client gets an SSE error event and the outcome that error', async () => {
+    const flight = new Flight('k', LIMITS);
+    const body = new PushedBody();
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(body)));
+    body.push('a');
+    await until(() => sink.body === 'a', 5_000, 'the first chunk');
+    const broken = new Error('socket reset');
+    body.destroy(broken);
+    const outcome = await running;
+    assert.equal(outcome.error, broken);
+    assert.equal(outcome.complete, false);
+    assert.equal(outcome.abandoned, false);
+    assert.deepEqual(await served, { kind: 'served', complete: false });
+    assert.match(sink.body, /^aevent: error/);
+  });
+
+  test('a body closed before its end fails like a premature close; an observer that throws fails the body and closes it', async () => {
+    const cut = new Flight('k', LIMITS);
+    const cutBody = new PushedBody();
+    void cut.subscribe(new FakeSink());
+    const cutRun = cut.run(() => Promise.resolve(source(cutBody)));
+    cutBody.push('a');
+    await settle();
+    cutBody.destroy();
+    const cutOutcome = await cutRun;
+    assert.equal((cutOutcome.error as { code?: string }).code, 'ERR_STREAM_PREMATURE_CLOSE');
+    assert.equal(cutOutcome.complete, false);
+
+    const flight = new Flight('k', LIMITS);
+    const body = new PushedBody();
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const bug = new Error('observer bug');
+    const running = flight.run((scope) => {
+      scope.observe(() => {
+        throw bug;
+      });
+      return Promise.resolve(source(body));
+    });
+    body.push('x');
+    const outcome = await running;
+    assert.equal(outcome.error, bug);
+    assert.equal(body.destroyed, true);
+    assert.deepEqual(await served, { kind: 'served', complete: false });
+  });
+});
+
+/** undici's side of an `anthropic` answer: a DirectBody at its head, driven by the test through undici's handler calls. */
+function directAnswer() {
+  const controller = {
+    paused: false,
+    resumes: 0,
+    aborted: false,
+    reason: null as Error | null,
+    pause() {
+      this.paused = true;
+    },
+    resume() {
+      this.paused = false;
+      this.resumes++;
+    },
+    abort(reason: Error) {
+      this.aborted = true;
+      this.reason = reason;
+      body.onResponseError(this, reason);
+    },
+  };
+  const body: DirectBody = new DirectBody(() => undefined, () => undefined, null, undefined);
+  body.onRequestStart(controller);
+  body.onResponseStart(controller, 200, { 'content-type': 'text/event-stream' });
+  const listeners: string[] = [];
+  const on = body.on.bind(body) as (event: string, listener: () => void) => DirectBody;
+  (body as unknown as { on: (event: string, listener: () => void) => DirectBody }).on = (event, listener) => {
+    listeners.push(event);
+    return on(event, listener);
+  };
+  return { body, controller, listeners, data: (text: string) => body.onResponseData(controller, Buffer.from(text)), end: () => body.onResponseEnd() };
+}
+
+describe('Flight reading an anthropic answer (the flight is the DirectBody\'s reader)', () => {
+  test('no listener is registered; a lone blocked client pauses undici, its drain resumes it; every byte, complete', async () => {
+    const flight = new Flight('k', LIMITS);
+    const d = directAnswer();
+    const sink = new FakeSink(1);
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(d.body)));
+    await settle();
+    d.data('a');
+    assert.equal(sink.body, 'a');
+    assert.equal(d.controller.paused, true, 'nobody can take more: undici is paused');
+    d.data('b');
+    assert.equal(sink.body, 'a', 'kept, not written, while the client waits');
+    sink.drain();
+    await until(() => sink.body === 'ab', 5_000, 'the kept chunk after the drain');
+    await until(() => d.controller.resumes === 1, 5_000, 'undici resumed');
+    d.data('c');
+    d.end();
+    const outcome = await running;
+    assert.equal(outcome.complete, true);
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+    assert.equal(sink.body, 'abc');
+    assert.deepEqual(d.listeners, [], 'read by push: no listener, no closure per call');
+  });
+
+  test('the last client leaving aborts the request through the controller; the outcome is abandoned', async () => {
+    const flight = new Flight('k', LIMITS);
+    const d = directAnswer();
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const running = flight.run((scope) => {
+      // As UpstreamClient.sendDirect wires it: the call's stop stops the request.
+      scope.stop.once('abort', () => d.body.stop(scope.stop.reason as Error));
+      return Promise.resolve(source(d.body));
+    });
+    await settle();
+    d.data('a');
+    sink.destroy();
+    assert.deepEqual(await served, { kind: 'gone', reason: 'disconnected' });
+    const outcome = await running;
+    assert.equal(outcome.abandoned, true);
+    assert.equal(d.controller.aborted, true);
   });
 });
 

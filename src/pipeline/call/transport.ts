@@ -1,5 +1,7 @@
 import type { Readable } from 'node:stream';
-import { forwardResponseHeaders, headerValue } from '../../upstream/headers.js';
+import { forwardResponseHeaders, headerValue, type UpstreamHeaders } from '../../upstream/headers.js';
+import { unchangedAnswer } from '../../upstream/kinds/kind.js';
+import type { FlightSource } from '../coalesce/flight.js';
 import type { Dispatch, RoutedCall } from './chain.js';
 
 /**
@@ -24,19 +26,31 @@ export function transport(): Dispatch<RoutedCall> {
       ctx.stop,
     );
     ctx.facts.sentAt = performance.now();
-    const raw = await upstream.client.send({ method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop });
+    const request = { method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop };
+    if (prepared.translate === unchangedAnswer) {
+      // Anthropic's answer as it is: read as it comes, no body stream in between (upstream/direct-body.ts).
+      const direct = await upstream.client.sendDirect(request);
+      ctx.facts.headersAt = performance.now();
+      ctx.facts.framed = direct.delimited;
+      return answerOf(direct.status, direct.headers, direct.decoded, direct.body);
+    }
+    const raw = await upstream.client.send(request);
     ctx.facts.headersAt = performance.now();
     ctx.facts.framed = raw.delimited;
     const translated = prepared.translate(raw);
     // Only rewritten answers (Bedrock/Vertex errors, count_tokens) wait; the others take no extra tick.
     const answer = translated instanceof Promise ? await translated : translated;
-    return {
-      head: {
-        status: answer.status,
-        headers: forwardResponseHeaders(answer.headers, answer.decoded),
-        eventStream: headerValue(answer.headers, 'content-type')?.startsWith('text/event-stream') === true,
-      },
-      body: answer.body as Readable & AsyncIterable<Buffer>,
-    };
+    return answerOf(answer.status, answer.headers, answer.decoded, answer.body as Readable & AsyncIterable<Buffer>);
+  };
+}
+
+function answerOf(status: number, headers: UpstreamHeaders, decoded: boolean, body: FlightSource['body']): FlightSource {
+  return {
+    head: {
+      status,
+      headers: forwardResponseHeaders(headers, decoded),
+      eventStream: headerValue(headers, 'content-type')?.startsWith('text/event-stream') === true,
+    },
+    body,
   };
 }

@@ -3,6 +3,7 @@ import type { GatewayError } from '../../core/errors.js';
 import { anthropicErrorBody } from '../../core/errors.js';
 import { newFacts, type CallFacts } from '../call/facts.js';
 import { CallStop } from '../../core/call-stop.js';
+import type { BodyReader } from '../../upstream/direct-body.js';
 
 /**
  * One upstream call and everyone listening to it. A flight belongs to no single client: it runs
@@ -140,20 +141,88 @@ export interface CallScope {
   localListeners(): number;
 }
 
-interface Subscriber {
-  readonly sink: Sink;
+/**
+ * One client of a flight. Its two socket listeners are made once per subscriber (the flight's
+ * methods do the work); `settle` is a method, not a closure.
+ */
+class Subscriber {
   /** Index (absolute, see `base`) of the next chunk to write. */
   next: number;
   /** Bytes written so far. */
-  written: number;
+  written = 0;
   /** The socket asked us to wait for `drain`. */
-  blocked: boolean;
-  stallTimer: NodeJS.Timeout | undefined;
-  beforeHead: BeforeHead | undefined;
-  done: boolean;
-  settle: (outcome: SubscriberOutcome) => void;
-  onDrain: () => void;
-  onClose: () => void;
+  blocked = false;
+  stallTimer: NodeJS.Timeout | undefined = undefined;
+  done = false;
+  readonly onDrain: () => void;
+  readonly onClose: () => void;
+
+  constructor(
+    readonly flight: Flight,
+    readonly sink: Sink,
+    next: number,
+    readonly beforeHead: BeforeHead | undefined,
+    private readonly resolve: (outcome: SubscriberOutcome) => void,
+  ) {
+    this.next = next;
+    this.onDrain = () => flight.drained(this);
+    this.onClose = () => {
+      if (!sink.writableFinished) this.settle({ kind: 'gone', reason: 'disconnected' });
+    };
+  }
+
+  /** Leaves the flight with this outcome (once). */
+  settle(outcome: SubscriberOutcome): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.stallTimer);
+    this.sink.off('close', this.onClose);
+    this.sink.off('drain', this.onDrain);
+    this.resolve(outcome);
+    this.flight.left(this);
+  }
+}
+
+/**
+ * A body with node's Readable events (undici's body, a decoder, a provider translation): the pump
+ * consumes it by events, pausing it while no subscriber can take more, instead of iterating it
+ * (an async iterator costs promises and listeners per chunk).
+ */
+interface EventBody {
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'end' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
+
+/** A body that pushes to one reader (upstream/direct-body.ts): no listeners, no stream. */
+interface PushBody {
+  pushTo(reader: BodyReader): void;
+  pause(): unknown;
+  resume(): unknown;
+  destroy(): unknown;
+}
+
+function isPushBody(body: FlightSource['body']): body is FlightSource['body'] & PushBody {
+  return typeof (body as Partial<PushBody>).pushTo === 'function';
+}
+
+function isEventBody(body: FlightSource['body']): body is FlightSource['body'] & EventBody {
+  const b = body as Partial<EventBody>;
+  return typeof b.on === 'function' && typeof b.pause === 'function' && typeof b.resume === 'function' && typeof b.destroy === 'function';
+}
+
+/** What async iteration reports for a body closed before its end (node's ERR_STREAM_PREMATURE_CLOSE). */
+function prematureClose(): Error {
+  return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+}
+
+/** How the pump's read of the body ended. */
+interface BodyEnd {
+  error: unknown;
+  complete: boolean;
 }
 
 type Ending = { kind: 'complete' } | { kind: 'failed' };
@@ -185,7 +254,7 @@ function guarded(fn: () => void): void {
   }
 }
 
-export class Flight implements CallScope {
+export class Flight implements CallScope, BodyReader {
   readonly key: string;
   /** What the call learned (written by the call's interceptors; read by subscribers after their outcome). */
   readonly facts: CallFacts = newFacts();
@@ -193,6 +262,8 @@ export class Flight implements CallScope {
   /** The call's stop: fires when nobody listens any more. */
   readonly stop = new CallStop();
   private readonly subscribers = new Set<Subscriber>();
+  /** The one subscriber when there is exactly one (the common case): fan-out without iterating the set. */
+  private lone: Subscriber | undefined;
   private holds = 0;
   private state: 'pending' | 'streaming' | 'done' = 'pending';
   private head: FlightHead | undefined;
@@ -206,6 +277,11 @@ export class Flight implements CallScope {
   private replayWhole = true;
   private joinedTotal = 0;
   private wake: (() => void) | undefined;
+  /** A push body being read (readPushed), and the end of that read. */
+  private pushed: PushBody | undefined;
+  private pushedEnd: ((end: BodyEnd) => void) | undefined;
+  /** The push body was paused because no subscriber could take more. */
+  private pushPaused = false;
   private observers: ((chunk: Buffer) => void)[] = [];
   /** Made on first use, one element at a time: a call usually has one head hook (the meter's). */
   private headHooks: ((head: FlightHead) => void)[] | undefined;
@@ -262,36 +338,9 @@ export class Flight implements CallScope {
    */
   subscribe(sink: Sink, beforeHead?: BeforeHead): Promise<SubscriberOutcome> {
     return new Promise((resolve) => {
-      const sub: Subscriber = {
-        sink,
-        next: this.base,
-        written: 0,
-        blocked: false,
-        stallTimer: undefined,
-        beforeHead,
-        done: false,
-        settle: (outcome) => {
-          if (sub.done) return;
-          sub.done = true;
-          clearTimeout(sub.stallTimer);
-          sink.off('close', sub.onClose);
-          sink.off('drain', sub.onDrain);
-          this.subscribers.delete(sub);
-          resolve(outcome);
-          this.afterLeave();
-        },
-        onDrain: () => {
-          sub.blocked = false;
-          clearTimeout(sub.stallTimer);
-          sub.stallTimer = undefined;
-          this.flush(sub);
-          this.wake?.();
-        },
-        onClose: () => {
-          if (!sink.writableFinished) sub.settle({ kind: 'gone', reason: 'disconnected' });
-        },
-      };
+      const sub = new Subscriber(this, sink, this.base, beforeHead, resolve);
       this.subscribers.add(sub);
+      this.lone = this.subscribers.size === 1 ? sub : undefined;
       this.joinedTotal++;
       // A rejoin: the call goes on for this client. A finished answer kept for the window stays until it ends.
       if (this.state !== 'done') this.endRejoinWait();
@@ -303,8 +352,25 @@ export class Flight implements CallScope {
     });
   }
 
+  /** `sub` settled (Subscriber.settle): it leaves the set. Called by Subscriber only. */
+  left(sub: Subscriber): void {
+    this.subscribers.delete(sub);
+    this.lone = undefined;
+    if (this.subscribers.size === 1) for (const only of this.subscribers) this.lone = only;
+    this.afterLeave();
+  }
+
+  /** `sub`'s socket drained: write what it waits for, and let the pump go on. Called by Subscriber only. */
+  drained(sub: Subscriber): void {
+    sub.blocked = false;
+    clearTimeout(sub.stallTimer);
+    sub.stallTimer = undefined;
+    this.flush(sub);
+    this.wakePump();
+  }
+
   private afterLeave(): void {
-    this.wake?.();
+    this.wakePump();
     this.trim();
     if (this.subscribers.size > 0 || this.state === 'done') return;
     if (this.holds > 0) {
@@ -462,17 +528,42 @@ export class Flight implements CallScope {
       }
     }
     const lagLimit = this.limits.maxReplayBytes + this.limits.maxSubscriberBufferBytes;
-    for (const sub of [...this.subscribers]) {
-      if (this.total - sub.written > lagLimit) this.drop(sub, 'slow');
-      else this.flush(sub);
+    const lone = this.lone;
+    if (lone !== undefined) {
+      if (this.total - lone.written > lagLimit) this.drop(lone, 'slow');
+      else this.flush(lone);
+    } else if (this.subscribers.size > 0) {
+      // A copy: writing may settle subscribers (and so change the set) on the way.
+      for (const sub of [...this.subscribers]) {
+        if (this.total - sub.written > lagLimit) this.drop(sub, 'slow');
+        else this.flush(sub);
+      }
     }
     this.trim();
   }
 
+  /** Whether the pump may read on: nobody listens locally (a hold), or some subscriber can take more. */
+  private mayRead(): boolean {
+    const lone = this.lone;
+    if (lone !== undefined) return !lone.blocked;
+    if (this.subscribers.size === 0) return true;
+    for (const sub of this.subscribers) if (!sub.blocked) return true;
+    return false;
+  }
+
+  /** A subscriber can take more, or the set of subscribers changed: the pump goes on (it checks again at the next chunk). */
+  private wakePump(): void {
+    if (this.pushPaused) {
+      this.pushPaused = false;
+      this.pushed?.resume();
+      return;
+    }
+    this.wake?.();
+  }
+
   /** Resolves when a subscriber can take more bytes, or the set of subscribers changed. */
   private async anyReady(): Promise<void> {
-    for (const sub of this.subscribers) if (!sub.blocked) return;
-    if (this.subscribers.size === 0) return;
+    if (this.mayRead()) return;
     await new Promise<void>((resolve) => {
       this.wake = () => {
         this.wake = undefined;
@@ -572,26 +663,11 @@ export class Flight implements CallScope {
     }
     this.head = head;
     this.state = 'streaming';
-    for (const sub of [...this.subscribers]) this.writeHead(sub);
+    if (this.lone !== undefined) this.writeHead(this.lone);
+    else for (const sub of [...this.subscribers]) this.writeHead(sub);
 
-    let error: unknown;
-    let complete = false;
-    try {
-      const observers = this.observers;
-      for await (const chunk of source.body) {
-        if (signal.aborted) break;
-        // Clients first, then the observers (usage meter, cross-instance publisher): parsing a stream
-        // event is off the path of its bytes to the clients. An observer that throws (an event past
-        // MAX_SSE_EVENT_BYTES) still ends the flight; chunks never align with events, so clients could
-        // already hold the start of that event either way.
-        this.append(chunk);
-        for (const observe of observers) observe(chunk);
-        await this.anyReady();
-      }
-      complete = !signal.aborted;
-    } catch (err) {
-      error = err;
-    }
+    const body = source.body;
+    const { error, complete } = isPushBody(body) ? await this.readPushed(body) : isEventBody(body) ? await this.readEvents(body) : await this.iterate(body);
     this.state = 'done';
     this.ending = complete ? { kind: 'complete' } : { kind: 'failed' };
     // A complete answer that finished while the flight waited for a rejoin stays joinable (whole
@@ -601,10 +677,133 @@ export class Flight implements CallScope {
       this.endRejoinWait();
       this.closeToJoiners();
     }
-    for (const sub of [...this.subscribers]) this.flush(sub);
-    // A body source that stopped early (abandoned, or failed) is closed by for-await's return().
+    if (this.lone !== undefined) this.flush(this.lone);
+    else for (const sub of [...this.subscribers]) this.flush(sub);
+    // A body that stopped early (abandoned, or failed) was closed by the read (destroy, or for-await's return()).
     const abandoned = !complete && signal.aborted;
     return { head: this.head, error, complete, abandoned, subscribers: this.joinedTotal };
+  }
+
+  /**
+   * Reads a push body (an `anthropic` answer straight from undici's handler): the flight itself is its
+   * reader (`bodyData`, `bodyEnd`), so the read costs one promise and no closure per call. Same order,
+   * pause and end rules as `readEvents`.
+   */
+  private readPushed(body: PushBody): Promise<BodyEnd> {
+    return new Promise((resolve) => {
+      this.pushed = body;
+      this.pushedEnd = resolve;
+      body.pushTo(this);
+    });
+  }
+
+  /** One chunk of the push body (BodyReader; called by the body only). */
+  bodyData(chunk: Buffer): void {
+    const body = this.pushed;
+    if (body === undefined) return;
+    if (this.stop.aborted) {
+      this.endPushed(undefined, false);
+      body.destroy();
+      return;
+    }
+    try {
+      // Clients first, then the observers (see iterate).
+      this.append(chunk);
+      for (const observe of this.observers) observe(chunk);
+    } catch (err) {
+      this.endPushed(err, false);
+      body.destroy();
+      return;
+    }
+    if (!this.mayRead()) {
+      body.pause();
+      this.pushPaused = true;
+    }
+  }
+
+  /** The push body's end (BodyReader; called by the body only, once). */
+  bodyEnd(error: Error | undefined): void {
+    this.endPushed(error, error === undefined && !this.stop.aborted);
+  }
+
+  private endPushed(error: unknown, complete: boolean): void {
+    const resolve = this.pushedEnd;
+    if (resolve === undefined) return;
+    this.pushedEnd = undefined;
+    this.pushed = undefined;
+    this.pushPaused = false;
+    resolve({ error, complete });
+  }
+
+  /**
+   * Reads a Readable body by its events: each chunk goes to the subscribers, then to the observers;
+   * the body is paused while no subscriber can take more and resumed when one can (a drain, or the
+   * set of subscribers changed). Ends as async iteration would: complete at 'end' unless the call
+   * was stopped; an error, or a close before the end, fails it; the body is destroyed when the read
+   * stops early. One promise and four listeners per call, nothing per chunk.
+   */
+  private readEvents(body: EventBody): Promise<BodyEnd> {
+    const stop = this.stop;
+    const observers = this.observers;
+    return new Promise((resolve) => {
+      let over = false;
+      const end = (error: unknown, complete: boolean): void => {
+        if (over) return;
+        over = true;
+        this.wake = undefined;
+        resolve({ error, complete });
+      };
+      const resume = (): void => {
+        this.wake = undefined;
+        if (!over) body.resume();
+      };
+      body.on('data', (chunk) => {
+        if (over) return;
+        if (stop.aborted) {
+          end(undefined, false);
+          body.destroy();
+          return;
+        }
+        try {
+          // Clients first, then the observers (see iterate).
+          this.append(chunk);
+          for (const observe of observers) observe(chunk);
+        } catch (err) {
+          end(err, false);
+          body.destroy();
+          return;
+        }
+        if (!this.mayRead()) {
+          body.pause();
+          this.wake = resume;
+        }
+      });
+      body.on('end', () => end(undefined, !stop.aborted));
+      // Stays attached after the end: a late error of a destroyed body is nobody's.
+      body.on('error', (err) => end(err, false));
+      body.on('close', () => end(prematureClose(), false));
+    });
+  }
+
+  /** Reads any other body (a rewritten answer, a peeked stream, a relay) by async iteration. */
+  private async iterate(body: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<BodyEnd> {
+    const stop = this.stop;
+    try {
+      const observers = this.observers;
+      for await (const chunk of body) {
+        if (stop.aborted) break;
+        // Clients first, then the observers (usage meter, cross-instance publisher): parsing a stream
+        // event is off the path of its bytes to the clients. An observer that throws (an event past
+        // MAX_SSE_EVENT_BYTES) still ends the flight; chunks never align with events, so clients could
+        // already hold the start of that event either way.
+        this.append(chunk);
+        for (const observe of observers) observe(chunk);
+        await this.anyReady();
+      }
+      return { error: undefined, complete: !stop.aborted };
+    } catch (err) {
+      return { error: err, complete: false };
+    }
   }
 
   /** The whole answer of a finished, complete flight (for caching and lingering); undefined when not kept whole. */

@@ -1,7 +1,7 @@
 import { GatewayError } from '../../core/errors.js';
 import { withoutHeaders } from '../header-list.js';
 import { TopLevelObject } from './json-edit.js';
-import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter } from './kind.js';
+import { unchangedAnswer, type OutgoingRequest, type PreparedCall, type UpstreamAdapter } from './kind.js';
 
 /**
  * Anthropic's own API: the request goes as the client sent it. With a gateway-held key, that key
@@ -18,8 +18,6 @@ import type { OutgoingRequest, PreparedCall, ProviderResponse, UpstreamAdapter }
  * `accept-encoding` are the edge's (upstream/headers.ts). In pass-through mode nothing is removed here.
  */
 export const ANTHROPIC_HELD_KEY_DROPS: ReadonlySet<string> = new Set(['x-api-key', 'authorization']);
-
-const identity = (res: ProviderResponse): ProviderResponse => res;
 
 /** The body with its top-level model set to `model`, or the same buffer when nothing changes. */
 export function withModel(body: Buffer, model: string): Buffer {
@@ -50,7 +48,7 @@ export class AnthropicAdapter implements UpstreamAdapter {
       headers.push('x-api-key', this.apiKey);
     }
     const body = this.mapsModels && req.model !== undefined && Buffer.isBuffer(req.body) ? withModel(req.body, req.model) : req.body;
-    return Promise.resolve({ path: req.path, headers, body, translate: identity });
+    return Promise.resolve({ path: req.path, headers, body, translate: unchangedAnswer });
   }
 }
 

@@ -61,6 +61,13 @@ export interface PreparedCall {
   translate(res: ProviderResponse): ProviderResponse | Promise<ProviderResponse>;
 }
 
+/**
+ * The `translate` of a kind whose answers are Anthropic's already (the `anthropic` kind). A call
+ * prepared with it is read as it comes: the transport asks the pooled client for the answer without
+ * a body stream in between (upstream/direct-body.ts).
+ */
+export const unchangedAnswer = (res: ProviderResponse): ProviderResponse => res;
+
 export interface UpstreamAdapter {
   readonly kind: UpstreamKind;
   /**
