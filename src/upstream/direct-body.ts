@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { errors as undiciErrors } from './undici-parts.js';
 import type { UpstreamHeaders } from './headers.js';
 
 /**
