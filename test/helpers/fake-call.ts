@@ -17,14 +17,18 @@ import { parseMetrics, sum } from './prom.js';
 
 /**
  * Drives one interceptor alone: a fake flight scope (what pipeline/coalesce/flight.ts gives a call:
- * facts, the stop, `observe`, `finally`, holds) and a scripted `next`. Nothing runs by itself: the
- * test pumps the body through the observers and settles the outcome, which runs the `finally`
- * hooks newest first, as the flight does.
+ * facts, the stop, `onHead`, `observe`, `finally`, holds) and a scripted `next`. Nothing runs by
+ * itself: the test hands the head on (`answered`, or pumping or settling an answer with a head runs
+ * the head hooks first), pumps the body through the observers and settles the outcome, which runs
+ * the `finally` hooks newest first, as the flight does.
  */
 export class FakeScope implements CallScope {
   readonly facts: CallFacts = newFacts();
   readonly stop = new CallStop();
   readonly observers: ((chunk: Buffer) => void)[] = [];
+  readonly headHooks: ((head: FlightHead) => void)[] = [];
+  /** The head the head hooks ran with, once they ran. */
+  head: FlightHead | undefined;
   readonly hooks: ((outcome: CallOutcome) => void)[] = [];
   readonly idleHooks: (() => void)[] = [];
   /** Holds taken and not released. */
@@ -36,8 +40,27 @@ export class FakeScope implements CallScope {
     return this.stop.signal;
   }
 
+  onHead(onHead: (head: FlightHead) => void): void {
+    if (this.head === undefined) this.headHooks.push(onHead);
+    else onHead(this.head);
+  }
+
   observe(onChunk: (chunk: Buffer) => void): void {
     this.observers.push(onChunk);
+  }
+
+  /** The head is known: runs the head hooks once, in order (unguarded), as the flight does before anyone sees it. */
+  headArrived(head: FlightHead): void {
+    if (this.head !== undefined) return;
+    this.head = head;
+    for (const hook of this.headHooks.splice(0)) hook(head);
+  }
+
+  /** Awaits a dispatch as the flight does: its answer's head runs the head hooks before the test sees it. */
+  async answered(dispatched: Promise<FlightSource>): Promise<FlightSource> {
+    const answer = await dispatched;
+    this.headArrived(answer.head);
+    return answer;
   }
 
   finally(onSettle: (outcome: CallOutcome) => void): void {
@@ -64,6 +87,7 @@ export class FakeScope implements CallScope {
 
   /** Hands every chunk of the answer's body to the observers, in order; returns the bytes. */
   async pump(answer: FlightSource): Promise<Buffer> {
+    this.headArrived(answer.head);
     const chunks: Buffer[] = [];
     for await (const chunk of answer.body) {
       chunks.push(chunk);
@@ -77,6 +101,7 @@ export class FakeScope implements CallScope {
     if (this.settled !== undefined) throw new Error('FakeScope settled twice');
     const full: CallOutcome = { error: undefined, complete: outcome.error === undefined && outcome.head !== undefined, abandoned: false, subscribers: 1, ...outcome };
     this.settled = full;
+    if (full.head !== undefined) this.headArrived(full.head);
     const hooks = this.hooks.splice(0);
     for (let i = hooks.length - 1; i >= 0; i--) (hooks[i] as (o: CallOutcome) => void)(full);
     return full;

@@ -297,6 +297,38 @@ describe('Flight', () => {
     assert.match(sink.body, /event: error/);
   });
 
+  test('head hooks run once the head is known, in order (those they register too), before any subscriber is written it; later ones at once; never without a head', async () => {
+    const flight = new Flight('k', LIMITS);
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink);
+    const seen: string[] = [];
+    await flight.run((scope) => {
+      scope.onHead((head) => seen.push(`first: ${head.status}, client head sent ${String(sink.headersSent)}`));
+      scope.onHead(() => {
+        throw new Error('hook bug');
+      });
+      scope.onHead(() => {
+        seen.push(`second: client head sent ${String(sink.headersSent)}`);
+        // What a head hook registers joins the call as usual.
+        scope.observe((chunk) => seen.push(`chunk ${chunk.toString()}`));
+        scope.finally((o) => seen.push(`finally ${String(o.complete)}`));
+        scope.onHead(() => seen.push('registered by a head hook'));
+      });
+      return Promise.resolve(source([Buffer.from('x')]));
+    });
+    flight.onHead((head) => seen.push(`late: ${head.status}`));
+    assert.deepEqual(seen, ['first: 200, client head sent false', 'second: client head sent false', 'registered by a head hook', 'chunk x', 'finally true', 'late: 200']);
+    assert.deepEqual(await served, { kind: 'served', complete: true }, 'a throwing head hook cannot escape');
+
+    const failed = new Flight('k', LIMITS);
+    let ran = false;
+    await failed.run((scope) => {
+      scope.onHead(() => (ran = true));
+      return Promise.reject(new Error('refused'));
+    });
+    assert.equal(ran, false);
+  });
+
   test('a failure before the head reaches every subscriber as that error', async () => {
     const flight = new Flight('k', LIMITS);
     const a = new FakeSink();

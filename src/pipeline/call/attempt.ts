@@ -1,21 +1,22 @@
-import { reportFlightHookError, type CallOutcome } from '../coalesce/flight.js';
+import { reportFlightHookError, type CallOutcome, type FlightHead } from '../coalesce/flight.js';
 import type { CallContext } from './chain.js';
 import type { CallFacts } from './facts.js';
 import type { CallStop } from '../../core/call-stop.js';
 
 /**
  * The scope of one attempt at one upstream, inside the flight's scope. Interceptors inside the
- * route register `finally` and `observe` hooks as usual; the route then decides the attempt's fate:
+ * route register `finally`, `onHead` and `observe` hooks as usual; the route then decides the attempt's fate:
  * - `accept()`: the attempt's answer is the call's answer: its hooks join the flight's, in the
- *   order they were registered, and run at the flight's end with the real outcome;
+ *   order they were registered, and run when the flight sees the head, the bytes, the end;
  * - `discard(outcome)`: the attempt failed over before any byte reached a client: its `finally`
  *   hooks run now, exactly once, with that attempt's own outcome (a breaker permit settles, a span
- *   ends), and its `observe` hooks never see a byte.
+ *   ends), and its `onHead` and `observe` hooks never run.
  * Exactly one of the two happens; later calls are ignored.
  */
 export class AttemptScope implements CallContext {
   private readonly settles: ((outcome: CallOutcome) => void)[] = [];
   private readonly observers: ((chunk: Buffer) => void)[] = [];
+  private readonly headHooks: ((head: FlightHead) => void)[] = [];
   private decided = false;
 
   constructor(private readonly parent: CallContext) {}
@@ -30,6 +31,11 @@ export class AttemptScope implements CallContext {
 
   get facts(): CallFacts {
     return this.parent.facts;
+  }
+
+  onHead(onHead: (head: FlightHead) => void): void {
+    if (this.decided) this.parent.onHead(onHead);
+    else this.headHooks.push(onHead);
   }
 
   observe(onChunk: (chunk: Buffer) => void): void {
@@ -58,8 +64,10 @@ export class AttemptScope implements CallContext {
     if (this.decided) return;
     this.decided = true;
     for (const hook of this.settles) this.parent.finally(hook);
+    for (const hook of this.headHooks) this.parent.onHead(hook);
     for (const hook of this.observers) this.parent.observe(hook);
     this.settles.length = 0;
+    this.headHooks.length = 0;
     this.observers.length = 0;
   }
 
@@ -68,6 +76,7 @@ export class AttemptScope implements CallContext {
     if (this.decided) return;
     this.decided = true;
     const hooks = this.settles.splice(0).reverse();
+    this.headHooks.length = 0;
     this.observers.length = 0;
     for (const hook of hooks) {
       try {

@@ -12,6 +12,12 @@ import type { AttemptLimit } from './attempt-limit.js';
  * byte); what happens to the body and how the call ended reach interceptors through the flight's
  * scope (`observe`, `finally`), which the flight runs exactly once, guarded.
  *
+ * An interceptor that only observes (meter, report, trace; share without a shared store) is an
+ * `Observer`: it registers its hooks on the scope (`onHead`, `observe`, `finally`) and passes the
+ * call inward synchronously. `compose` runs each run of neighbouring observers as one synchronous
+ * step in front of the dispatch inside them, so observers add no async frame and no promise: the
+ * awaited chain is only what may wait (share with a store, route, admit's probe, retry, transport).
+ *
  * Outer to inner (see index.ts): meter → report → share → route → admit (breaker) → trace → rewrite → retry → transport.
  * The types carry that order: interceptors outside the route get an `UpstreamCall` (what the edge
  * decided), interceptors inside it a `RoutedCall` (the route's decisions required), and the route is
@@ -70,9 +76,71 @@ export type InnerInterceptor = Interceptor<RoutedCall>;
 /** The route: takes the edge's call, hands each attempt inward routed. */
 export type RouteInterceptor = (next: Dispatch<RoutedCall>) => Dispatch;
 
-/** `compose([a, b, c], innermost)` = a(b(c(innermost))): the first interceptor is the outermost. */
+/**
+ * What an observer does per call: registers its hooks on the call's scope and returns the call to
+ * pass inward (the same one, or a changed copy). Synchronous, and it never sees the answer resolve:
+ * what it wants of the answer it asks the scope for (`onHead`, `observe`, `finally`).
+ */
+export type Observe<Call extends UpstreamCall> = (call: Call, ctx: CallContext) => Call;
+
+/**
+ * An observer as a stage of the chain. It is an interceptor too (usable alone: `observer(see)(next)`),
+ * so it goes into the same ordered lists and keeps the compile-time outer/inner split; `compose`
+ * recognises it by `see` and fuses it with its neighbouring observers.
+ */
+export interface Observer<Call extends UpstreamCall> extends Interceptor<Call> {
+  readonly see: Observe<Call>;
+}
+/** An observer outside the route (meter, report, share without a store). */
+export type OuterObserver = Observer<UpstreamCall>;
+/** An observer inside the route (trace). */
+export type InnerObserver = Observer<RoutedCall>;
+
+export function observer<Call extends UpstreamCall>(see: Observe<Call>): Observer<Call> {
+  const alone: Interceptor<Call> = (next) => observed([see], next);
+  return Object.assign(alone, { see });
+}
+
+function seeOf<Call extends UpstreamCall>(interceptor: Interceptor<Call>): Observe<Call> | undefined {
+  return (interceptor as Partial<Observer<Call>>).see;
+}
+
+/**
+ * One synchronous step for a run of observers (in order, outer first), then the dispatch inside
+ * them: no frame of its own in the awaited chain, and the promise it returns is `next`'s own.
+ * An observer that throws fails the call like a rejected dispatch (a dispatch never throws).
+ */
+function observed<Call extends UpstreamCall>(sees: readonly Observe<Call>[], next: Dispatch<Call>): Dispatch<Call> {
+  return (call, ctx) => {
+    let seen = call;
+    try {
+      for (let i = 0; i < sees.length; i++) seen = (sees[i] as Observe<Call>)(seen, ctx);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return next(seen, ctx);
+  };
+}
+
+/**
+ * `compose([a, b, c], innermost)` = a(b(c(innermost))): the first interceptor is the outermost.
+ * Neighbouring observers become one synchronous step (`observed`) instead of one frame each.
+ */
 export function compose<Call extends UpstreamCall>(interceptors: readonly Interceptor<Call>[], innermost: Dispatch<Call>): Dispatch<Call> {
   let dispatch = innermost;
-  for (let i = interceptors.length - 1; i >= 0; i--) dispatch = (interceptors[i] as Interceptor<Call>)(dispatch);
+  let i = interceptors.length - 1;
+  while (i >= 0) {
+    const interceptor = interceptors[i] as Interceptor<Call>;
+    if (seeOf(interceptor) === undefined) {
+      dispatch = interceptor(dispatch);
+      i--;
+      continue;
+    }
+    // The run of observers ending at i: one step, outer first.
+    let first = i;
+    while (first > 0 && seeOf(interceptors[first - 1] as Interceptor<Call>) !== undefined) first--;
+    dispatch = observed(interceptors.slice(first, i + 1).map((o) => seeOf(o) as Observe<Call>), dispatch);
+    i = first - 1;
+  }
   return dispatch;
 }

@@ -17,7 +17,7 @@ import { share } from './share.js';
 import { trace } from './trace.js';
 import { transport } from './transport.js';
 
-export type { CallContext, Dispatch, InnerInterceptor, Interceptor, OuterInterceptor, RouteDecision, RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
+export type { CallContext, Dispatch, InnerInterceptor, InnerObserver, Interceptor, Observe, Observer, OuterInterceptor, OuterObserver, RouteDecision, RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
 export type { CallFacts } from './facts.js';
 
 export interface UpstreamChainDeps {
@@ -48,7 +48,10 @@ export interface UpstreamChainDeps {
  * over is still one shared call; retries are inside the breaker so that one attempt is one outcome,
  * however many tries it took.
  * The compiler checks the split: the outer list takes `UpstreamCall`s, the inner one `RoutedCall`s,
- * and only the route joins them (chain.ts).
+ * and only the route joins them (chain.ts). Meter, report, trace (and share without a store) are
+ * observers: neighbouring ones run as one synchronous step, so with no store the whole outer list is
+ * one step in front of the route, and the awaited chain is route → retry → transport (admit waits
+ * only for a probe, rewrite only for a call that asks, retry only for a call it may retry).
  */
 export function upstreamChain(deps: UpstreamChainDeps): Dispatch {
   const attempt = compose<RoutedCall>(

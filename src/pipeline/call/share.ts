@@ -1,6 +1,7 @@
 import type { SharedFlights, SharedPublisher } from '../coalesce/shared-flights.js';
 import { isWholeAnswer } from '../reuse.js';
-import type { CallContext, OuterInterceptor } from './chain.js';
+import type { FlightSource } from '../coalesce/flight.js';
+import { observer, type CallContext, type Dispatch, type OuterInterceptor, type UpstreamCall } from './chain.js';
 
 /**
  * Cross-instance coalescing through the SharedFlights port (Redis when configured). Local
@@ -14,37 +15,44 @@ import type { CallContext, OuterInterceptor } from './chain.js';
  */
 export function share(shared: SharedFlights | undefined): OuterInterceptor {
   if (shared === undefined) {
-    return (next) => (call, ctx) => {
+    // Nothing to coordinate: an observer that only states where the answer comes from.
+    return observer((call, ctx) => {
       ctx.facts.origin = 'upstream';
-      return next(call, ctx);
-    };
-  }
-  return (next) => async (call, ctx) => {
-    ctx.facts.origin = 'upstream';
-    if (call.sharedKey === undefined) return next(call, ctx);
-    const joined = await shared.join(call.sharedKey, ctx.signal);
-    if (joined.role === 'local') return next(call, ctx);
-    if (joined.role === 'follower') {
-      ctx.facts.origin = 'remote';
-      // The relay is as whole as the leading instance found its answer (its end entry says).
-      ctx.finally(() => {
-        ctx.facts.framed = joined.whole();
-      });
-      return joined.answer;
-    }
-    const publisher = joined.publisher;
-    const release = keepRunningWhileListened(ctx, publisher);
-    // Runs after the meter's own hook (registered outside, so later): the verdict reads a finished meter.
-    ctx.finally((outcome) => {
-      if (outcome.complete && outcome.error === undefined) publisher.end(isWholeAnswer(outcome, ctx.facts));
-      else publisher.fail(outcome.error ?? new Error('abandoned'));
-      release();
+      return call;
     });
-    const answer = await next(call, ctx);
-    publisher.head(answer.head);
-    ctx.observe((chunk) => publisher.chunk(chunk));
-    return answer;
+  }
+  return (next) => (call, ctx) => {
+    ctx.facts.origin = 'upstream';
+    // A call no other instance may share passes straight through (no promise of its own).
+    const key = call.sharedKey;
+    return key === undefined ? next(call, ctx) : coordinated(shared, key, next, call, ctx);
   };
+}
+
+/** A call other instances may share: follower, leader or local, as the port decides (see share). */
+async function coordinated(shared: SharedFlights, key: string, next: Dispatch, call: UpstreamCall, ctx: CallContext): Promise<FlightSource> {
+  const joined = await shared.join(key, ctx.signal);
+  if (joined.role === 'local') return next(call, ctx);
+  if (joined.role === 'follower') {
+    ctx.facts.origin = 'remote';
+    // The relay is as whole as the leading instance found its answer (its end entry says).
+    ctx.finally(() => {
+      ctx.facts.framed = joined.whole();
+    });
+    return joined.answer;
+  }
+  const publisher = joined.publisher;
+  const release = keepRunningWhileListened(ctx, publisher);
+  // Runs after the meter's own hook (registered outside, so later): the verdict reads a finished meter.
+  ctx.finally((outcome) => {
+    if (outcome.complete && outcome.error === undefined) publisher.end(isWholeAnswer(outcome, ctx.facts));
+    else publisher.fail(outcome.error ?? new Error('abandoned'));
+    release();
+  });
+  const answer = await next(call, ctx);
+  publisher.head(answer.head);
+  ctx.observe((chunk) => publisher.chunk(chunk));
+  return answer;
 }
 
 /**

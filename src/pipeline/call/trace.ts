@@ -1,6 +1,6 @@
 import { traceparentOf, type RequestTracing } from '../../observability/tracing.js';
 import { withoutHeaders } from '../../upstream/header-list.js';
-import type { InnerInterceptor } from './chain.js';
+import { observer, type InnerInterceptor } from './chain.js';
 import { statusLabel } from '../accounting.js';
 
 const TRACE_HEADERS = new Set(['traceparent', 'tracestate']);
@@ -12,12 +12,16 @@ function withTraceparent(headers: readonly string[], traceparent: string): strin
   return out;
 }
 
-/** A CLIENT span per upstream call, child of the leading request's span, ended with the call's outcome. */
+/**
+ * A CLIENT span per upstream call, child of the leading request's span, ended with the call's outcome.
+ * An observer (it passes a copy of the call with the span's traceparent inward); with tracing off,
+ * not in the chain at all (next itself).
+ */
 export function trace(tracing: RequestTracing): InnerInterceptor {
   if (!tracing.enabled) return (next) => next;
-  return (next) => (call, ctx) => {
+  return observer((call, ctx) => {
     const span = tracing.startUpstream(call.parentSpan, { endpoint: call.endpoint, model: call.model ?? 'unknown', serverAddress: call.upstream.host, upstream: call.upstream.name, kind: call.upstream.kind });
-    if (span === undefined) return next(call, ctx);
+    if (span === undefined) return call;
     ctx.facts.span = span;
     ctx.finally((outcome) => {
       const meter = ctx.facts.meter;
@@ -31,6 +35,6 @@ export function trace(tracing: RequestTracing): InnerInterceptor {
         errorType: status === 'error' ? (meter?.streamErrorType ?? 'upstream_error') : /^5\d\d$/.test(status) ? status : undefined,
       });
     });
-    return next({ ...call, headers: withTraceparent(call.headers, traceparentOf(span)) }, ctx);
-  };
+    return { ...call, headers: withTraceparent(call.headers, traceparentOf(span)) };
+  });
 }

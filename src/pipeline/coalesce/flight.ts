@@ -122,6 +122,12 @@ export interface CallScope {
   readonly signal: AbortSignal;
   /** The same stop, cheap: what undici's request takes as its `signal`. */
   readonly stop: CallStop;
+  /**
+   * Runs once, in order of registration, when the answer's head is known and before any subscriber
+   * is written its head (each guarded); at once if it is already known. Never for a call that failed
+   * before its head. What an observer registers here (`observe`, `finally`) joins the call as usual.
+   */
+  onHead(onHead: (head: FlightHead) => void): void;
   /** Sees every body chunk once, in order, right after the subscribers were handed it. Throwing fails the body. */
   observe(onChunk: (chunk: Buffer) => void): void;
   /** Runs once when the outcome is known: hooks in reverse order of registration, each guarded. */
@@ -201,6 +207,8 @@ export class Flight implements CallScope {
   private joinedTotal = 0;
   private wake: (() => void) | undefined;
   private observers: ((chunk: Buffer) => void)[] = [];
+  /** Made on first use, one element at a time: a call usually has one head hook (the meter's). */
+  private headHooks: ((head: FlightHead) => void)[] | undefined;
   private settleHooks: ((outcome: CallOutcome) => void)[] = [];
   private idleHooks: (() => void)[] = [];
   private closedToJoiners = false;
@@ -476,6 +484,13 @@ export class Flight implements CallScope {
   // The call's scope (CallScope) is the flight itself, seen through that interface: one object, no
   // closures or copies per call.
 
+  onHead(onHead: (head: FlightHead) => void): void {
+    const head = this.head;
+    if (head !== undefined) guarded(() => onHead(head));
+    else if (this.headHooks === undefined) this.headHooks = [onHead];
+    else this.headHooks.push(onHead);
+  }
+
   observe(onChunk: (chunk: Buffer) => void): void {
     this.observers.push(onChunk);
   }
@@ -542,7 +557,20 @@ export class Flight implements CallScope {
       return { head: undefined, error, complete: false, abandoned: signal.aborted, subscribers: this.joinedTotal };
     }
 
-    this.head = source.head;
+    const head = source.head;
+    const headHooks = this.headHooks;
+    if (headHooks !== undefined) {
+      // Guarded like every hook, without a closure each; a hook registered by one of these runs too.
+      for (const onHead of headHooks) {
+        try {
+          onHead(head);
+        } catch (err) {
+          reportHookError(err);
+        }
+      }
+      this.headHooks = undefined;
+    }
+    this.head = head;
     this.state = 'streaming';
     for (const sub of [...this.subscribers]) this.writeHead(sub);
 

@@ -15,7 +15,7 @@ describe('meter interceptor (usage, accounting)', () => {
       ctx.facts.upstream = 'primary';
       return answer(200, [], [JSON_ANSWER.slice(0, 20), JSON_ANSWER.slice(20)]);
     });
-    const got = await meter(metrics, 1024)(inner.next)(fakeCall(), scope);
+    const got = await scope.answered(meter(metrics, 1024)(inner.next)(fakeCall(), scope));
     assert.ok(scope.facts.meter !== undefined);
     await scope.finish(got);
     assert.equal(scope.facts.meter.usage.input, 7);
