@@ -38,7 +38,8 @@ import { HEADERS, plain1k, plain1m } from './workloads.js';
  * `--alloc-seconds` at `rate`, in shuffled order, each sampled by V8's sampling heap profiler over the
  * inspector (benchmarks/heap-profile.ts: every allocation, those a collection freed included). The
  * profiler is opened only then, so it costs the CPU windows nothing. `--allocations[=N]` also prints
- * each gateway's N top allocation sites (bytes per request, summed over its windows).
+ * each gateway's N top allocation sites (bytes per request, summed over its windows), the governed
+ * ones included (they open their inspector like the others).
  *
  * `--rss[=N]`: idle RSS, each target started anew N times (default 3) per configuration, one request,
  * a second to settle, then VmRSS; then again after a full collection (HeapProfiler.collectGarbage over
@@ -93,9 +94,9 @@ const THIS = 'gateway this build';
 const THIS_GOVERNED = 'this build, governed key (budget reservation + ledger)';
 const targets: Target[] = [{ name: BARE, gateway: false, start: (u, n) => startBareProxy('0', u, n) }];
 if (base !== undefined) targets.push({ name: BASE, gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n, base) });
-if (base !== undefined && args.has('governed')) targets.push({ name: BASE_GOVERNED, gateway: false, start: (u) => startGovernedGateway('0', u, env, base) });
+if (base !== undefined && args.has('governed')) targets.push({ name: BASE_GOVERNED, gateway: false, start: (u, n) => startGovernedGateway('0', u, env, base, n) });
 targets.push({ name: THIS, gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n) });
-if (args.has('governed')) targets.push({ name: THIS_GOVERNED, gateway: false, start: (u) => startGovernedGateway('0', u, env) });
+if (args.has('governed')) targets.push({ name: THIS_GOVERNED, gateway: false, start: (u, n) => startGovernedGateway('0', u, env, undefined, n) });
 for (const spec of args.get('variant') ?? []) {
   const [name, settings] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
   const extra = parseEnv(settings ?? '');
@@ -276,9 +277,9 @@ for (const [governed, plain] of [[BASE_GOVERNED, BASE], [THIS_GOVERNED, THIS]] a
   out(`${governed} over ${plain}: +${median(g.map((x, i) => x - (p[i] ?? NaN))).toFixed(1)} µs CPU/req (median of rounds)`);
 }
 if (topSites > 0) {
-  for (const { name, gateway } of targets) {
+  for (const { name } of targets) {
     const sites = allocations.get(name)?.sites;
-    if (!gateway || sites === undefined || sites.size === 0) continue;
+    if (name === BARE || sites === undefined || sites.size === 0) continue;
     out('');
     out(`Top allocation sites, ${name} (bytes per request, mean of ${allocRounds} windows; self bytes of each function):`);
     out('| bytes/req | site |');

@@ -87,8 +87,8 @@ export async function startGateway(cpu: string, upstreamUrl: string, env: Record
  * This build (or the build whose dist/src is `distSrc`) with governance on, every request a governed
  * key's (benchmarks/governed-main.ts, beside dist/src in dist/benchmarks).
  */
-export async function startGovernedGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, distSrc = DIST_SRC): Promise<Running> {
-  return startGateway(cpu, upstreamUrl, env, [], join(distSrc, '..', 'benchmarks'), 'governed-main.js');
+export async function startGovernedGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, distSrc = DIST_SRC, nodeArgs: string[] = []): Promise<Running> {
+  return startGateway(cpu, upstreamUrl, env, nodeArgs, join(distSrc, '..', 'benchmarks'), 'governed-main.js');
 }
 
 /** The bare node:http + undici proxy (benchmarks/bare-proxy.ts): the floor for a Node proxy. */

@@ -19,10 +19,18 @@ export const DEFAULT_PRICES: Readonly<Record<string, Price>> = {
   haiku: { input: 1, output: 5, cache_creation: 1.25, cache_read: 0.1 },
 };
 
+/** Model ids remembered with the family price they resolved to; past this the memo is cleared (bounded: ids come from clients). */
+const MAX_RESOLVED = 1_000;
+
 export class PriceTable {
   private readonly prices: Record<string, Price>;
+  /** The table's names, in order (a model id takes the first family it contains). */
+  private readonly families: readonly string[];
+  /** Model ids not in the table by name, with the family price found (null: none). */
+  private readonly resolved = new Map<string, Price | null>();
   constructor(overrides: Record<string, Price> = {}) {
     this.prices = { ...DEFAULT_PRICES, ...overrides };
+    this.families = Object.keys(this.prices);
   }
 
   /** Whether `model` is priced by its exact id (PRICING_JSON), not only by a family it contains. */
@@ -31,11 +39,26 @@ export class PriceTable {
   }
 
   /** Exact model id first, then the first family name the id contains. */
+  /**
+   * The price of `model`: by its exact id, else the first family its id contains. Only the table's
+   * own names count: an id such as `constructor` or `toString` is not a price (a client names the
+   * model; an inherited property read as a price made the cost NaN, and NaN fits every budget).
+   * Called per call (budgets, metrics): a family look-up is remembered per id.
+   */
   priceOf(model: string): Price | undefined {
-    const exact = this.prices[model];
-    if (exact !== undefined) return exact;
-    for (const family of Object.keys(this.prices)) if (model.includes(family)) return this.prices[family];
-    return undefined;
+    if (Object.hasOwn(this.prices, model)) return this.prices[model];
+    const known = this.resolved.get(model);
+    if (known !== undefined) return known ?? undefined;
+    let found: Price | undefined;
+    for (const family of this.families) {
+      if (model.includes(family)) {
+        found = this.prices[family];
+        break;
+      }
+    }
+    if (this.resolved.size >= MAX_RESOLVED) this.resolved.clear();
+    this.resolved.set(model, found ?? null);
+    return found;
   }
 
   /** Every price the table holds (defaults and overrides). */

@@ -75,11 +75,8 @@ interface Counter {
   expireAt: number;
 }
 
-interface Pending {
-  readonly expiresAt: number;
-  readonly lines: readonly BudgetLine[];
-  readonly amount: CallCost;
-}
+/** An open reservation: the request that made it (held as is: no copy per call). */
+type Pending = Pick<ReserveRequest, 'expiresAt' | 'lines' | 'amount'>;
 
 /** How often (at most) expired counters and reservations are swept in process. */
 const SWEEP_EVERY_MS = 1_000;
@@ -97,9 +94,11 @@ export class LocalBudgetCounters implements BudgetCounters {
   readonly reserveNow = (request: ReserveRequest): ReserveOutcome => {
     this.sweep(request.now);
     const { lines, amount } = request;
-    const counters: Counter[] = [];
+    const n = lines.length;
+    // Arrays of the lines' length, filled by index (no growth on the request path).
+    const counters = new Array<Counter>(n);
     let missing: number[] | undefined;
-    for (let i = 0; i < lines.length; i++) {
+    for (let i = 0; i < n; i++) {
       const line = lines[i] as BudgetLine;
       let c = this.counters.get(line.counter);
       if (c === undefined) {
@@ -111,14 +110,14 @@ export class LocalBudgetCounters implements BudgetCounters {
         c = { microUsd: base.microUsd, tokens: base.tokens, expireAt: line.expireAt };
         this.counters.set(line.counter, c);
       }
-      counters.push(c);
+      counters[i] = c;
     }
     if (missing !== undefined) return { kind: 'needs-base', lines: missing };
-    const used: Used[] = [];
+    const used = new Array<Used>(n);
     let refused = -1;
-    for (let i = 0; i < counters.length; i++) {
+    for (let i = 0; i < n; i++) {
       const c = counters[i] as Counter;
-      used.push({ microUsd: c.microUsd, tokens: c.tokens });
+      used[i] = { microUsd: c.microUsd, tokens: c.tokens };
       if (refused === -1 && !fits(lines[i] as BudgetLine, c, amount)) refused = i;
     }
     if (refused !== -1) return { kind: 'refused', line: refused, used };
@@ -126,7 +125,7 @@ export class LocalBudgetCounters implements BudgetCounters {
       c.microUsd += amount.microUsd;
       c.tokens += amount.tokens;
     }
-    this.pending.set(request.id, { expiresAt: request.expiresAt, lines, amount });
+    this.pending.set(request.id, request);
     return { kind: 'reserved', used };
   };
 

@@ -289,30 +289,33 @@ export function linesOf(principal: Principal, now: number): NamedLine[] {
 
 /** The least remaining per unit, and the reset of the budget with the least remaining share. */
 export function remainingOf(lines: readonly NamedLine[], used: readonly Used[]): Remaining {
+  // A plain loop (no closure per line): this runs on every governed call.
   let microUsd: number | undefined;
   let tokens: number | undefined;
   let tightest = Infinity;
   let resetAt = lines[0]?.resetAt ?? 0;
-  lines.forEach((line, i) => {
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as NamedLine;
     const u = used[i] ?? ZERO_COST;
-    const share = (left: number, limit: number): void => {
-      const s = limit === 0 ? 0 : left / limit;
-      if (s < tightest) {
-        tightest = s;
-        resetAt = line.resetAt;
-      }
-    };
     if (line.limitMicroUsd !== undefined) {
       const left = Math.max(0, line.limitMicroUsd - u.microUsd);
       microUsd = Math.min(microUsd ?? Infinity, left);
-      share(left, line.limitMicroUsd);
+      const share = line.limitMicroUsd === 0 ? 0 : left / line.limitMicroUsd;
+      if (share < tightest) {
+        tightest = share;
+        resetAt = line.resetAt;
+      }
     }
     if (line.limitTokens !== undefined) {
       const left = Math.max(0, line.limitTokens - u.tokens);
       tokens = Math.min(tokens ?? Infinity, left);
-      share(left, line.limitTokens);
+      const share = line.limitTokens === 0 ? 0 : left / line.limitTokens;
+      if (share < tightest) {
+        tightest = share;
+        resetAt = line.resetAt;
+      }
     }
-  });
+  }
   return { microUsd, tokens, resetAt };
 }
 
@@ -358,21 +361,30 @@ function iso(ms: number): string {
 export function usdText(microUsd: number): string {
   if (!Number.isSafeInteger(microUsd) || microUsd < 0) return (microUsd / 1_000_000).toFixed(6);
   const whole = Math.floor(microUsd / 1_000_000);
-  const fraction = String(microUsd - whole * 1_000_000);
-  return `${whole}.${'000000'.slice(fraction.length)}${fraction}`;
+  // The fraction zero-padded to 6 digits: 1,000,000 + fraction has 7 digits; drop the leading 1.
+  return `${whole}.${String(1_000_000 + microUsd - whole * 1_000_000).slice(1)}`;
 }
 
-/** The header pairs for `remaining` (USD with 6 decimals: micro-dollars exactly), made anew. */
-export function budgetHeaders(remaining: Remaining): string[] {
-  const out: string[] = [];
+/**
+ * Appends the header pairs for `remaining` to `out` (USD with 6 decimals: micro-dollars exactly),
+ * in the order usd, tokens, reset; a governed answer's head gets them this way, with no array of
+ * their own.
+ */
+export function appendBudgetHeaders(out: string[], remaining: Remaining): void {
   if (remaining.microUsd !== undefined) out.push(BUDGET_HEADERS.usd, usdText(remaining.microUsd));
   if (remaining.tokens !== undefined) out.push(BUDGET_HEADERS.tokens, String(remaining.tokens));
   out.push(BUDGET_HEADERS.reset, iso(remaining.resetAt));
+}
+
+/** The header pairs for `remaining`, made anew (see appendBudgetHeaders). */
+export function budgetHeaders(remaining: Remaining): string[] {
+  const out: string[] = [];
+  appendBudgetHeaders(out, remaining);
   return out;
 }
 
 /** `budgetHeaders`, made once per Remaining: answers that reserve nothing repeat the key's last values. */
-export function lastBudgetHeaders(remaining: Remaining): string[] {
+export function lastBudgetHeaders(remaining: Remaining): readonly string[] {
   let made = madeHeaders.get(remaining);
   if (made === undefined) {
     made = budgetHeaders(remaining);

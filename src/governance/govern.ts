@@ -4,7 +4,7 @@ import type { Dispatch, UpstreamCall, CallContext } from '../pipeline/call/index
 import type { CallOutcome, FlightSource } from '../pipeline/coalesce/flight.js';
 import { pairValue } from '../upstream/header-list.js';
 import type { BudgetMetrics } from './budget-metrics.js';
-import { budgetHeaders, lastBudgetHeaders, type Budgets, type Remaining, type Reservation } from './budgets.js';
+import { appendBudgetHeaders, lastBudgetHeaders, type Budgets, type Remaining, type Reservation } from './budgets.js';
 import { usageTokens, ZERO_COST, type CallCost, type CostEstimator } from './cost-estimate.js';
 import type { KeyLimits } from './key-limits.js';
 import type { LedgerWriter } from './ledger-writer.js';
@@ -37,21 +37,25 @@ export interface GovernedRequest {
   /** `x-claude-code-session-id`, when well-formed. */
   readonly session: string | undefined;
   /**
-   * Header pairs the answer's head carries (the remaining budget), set before the head is written:
-   * the edge adds them to the head as it writes it (one write, no setHeader: that made node merge
-   * every upstream header one by one).
+   * The remaining amounts of this request's own reservation (a leader's), set before the head is
+   * written: the edge appends their header pairs to the head as it writes it (one write, no
+   * setHeader: that made node merge every upstream header one by one; see appendAnswerHeaders).
    */
-  answerHeaders: readonly string[] | undefined;
+  reserved: Remaining | undefined;
   /**
    * The key's last remaining amounts this instance saw, for an answer that reserves nothing (its
-   * header pairs are made only if such an answer is written: see answerHeadersOf).
+   * header pairs are made only if such an answer is written: see appendAnswerHeaders).
    */
   lastRemaining: Remaining | undefined;
 }
 
-/** The header pairs governance adds to the answer's head: a reservation's, else the key's last values seen. */
-export function answerHeadersOf(g: GovernedRequest): readonly string[] | undefined {
-  return g.answerHeaders ?? (g.lastRemaining === undefined ? undefined : lastBudgetHeaders(g.lastRemaining));
+/**
+ * Appends the header pairs governance adds to the answer's head to `out`: the reservation's
+ * remaining budget (formatted straight into the head's pairs), else the key's last values seen.
+ */
+export function appendAnswerHeaders(g: GovernedRequest, out: string[]): void {
+  if (g.reserved !== undefined) appendBudgetHeaders(out, g.reserved);
+  else if (g.lastRemaining !== undefined) for (const item of lastBudgetHeaders(g.lastRemaining)) out.push(item);
 }
 
 export interface GovernanceDeps {
@@ -105,7 +109,7 @@ export class CallGovernance {
   private dispatchHeld(g: GovernedRequest, reservation: Reservation | undefined, call: UpstreamCall, scope: CallContext, dispatch: Dispatch): Promise<FlightSource> {
     const { estimator, ledger, keyLimits } = this.deps;
     const principal = g.principal;
-    if (reservation?.remaining !== undefined) g.answerHeaders = budgetHeaders(reservation.remaining);
+    g.reserved = reservation?.remaining;
     scope.finally((outcome) => {
       const { facts } = scope;
       const meter = facts.meter;

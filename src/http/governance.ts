@@ -1,5 +1,5 @@
 import type { CallGovernance, GovernedRequest } from '../governance/govern.js';
-import { answerHeadersOf, claudeCodeSession } from '../governance/govern.js';
+import { appendAnswerHeaders, claudeCodeSession } from '../governance/govern.js';
 import type { KeyLimits } from '../governance/key-limits.js';
 import { contextOf } from './context.js';
 import type { Exchange } from './exchange.js';
@@ -22,15 +22,15 @@ export function governedRequest(governance: CallGovernance | undefined, exchange
     body: Buffer.isBuffer(exchange.body) ? exchange.body : null,
     receivedAt: ctx.receivedAt,
     session: claudeCodeSession(req.headers['x-claude-code-session-id']),
-    answerHeaders: undefined,
+    reserved: undefined,
     lastRemaining: undefined,
   };
 }
 
-/** The head's own pairs (the coalescing role) plus governance's, if any. */
-export function headPairs(own: readonly string[], exchange: Exchange): readonly string[] {
-  const extra = exchange.governed === undefined ? undefined : answerHeadersOf(exchange.governed);
-  return extra === undefined ? own : [...own, ...extra];
+/** The head's own pairs (the coalescing role; a fresh array, appended to) plus governance's, if any. */
+export function headPairs(own: string[], exchange: Exchange): readonly string[] {
+  if (exchange.governed !== undefined) appendAnswerHeaders(exchange.governed, own);
+  return own;
 }
 
 /**

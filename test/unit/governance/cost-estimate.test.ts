@@ -51,6 +51,20 @@ test('an unknown model is priced at the highest known price (never free), before
   assert.equal(est.billedMicroUsd('claude-haiku-4-5', undefined, { input: 10, output: 10, cache_creation: 0, cache_read: 0 }), 60);
 });
 
+test('a model id naming an inherited property is an unknown model, never a NaN cost (NaN would fit every budget)', () => {
+  const est = costEstimator({}, new Map());
+  const usage = { input: 10, output: 10, cache_creation: 0, cache_read: 0 };
+  for (const model of ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf']) {
+    const b = body({ model, max_tokens: 100, messages: [] });
+    const input = estimateInputTokens(b);
+    assert.equal(est.worstCase('messages', model, b).microUsd, Math.ceil(input * 6.25 + 100 * 25), model);
+    assert.equal(est.billedMicroUsd(model, undefined, usage), Math.ceil(10 * 5 + 10 * 25), model);
+  }
+  // A family found in an id is remembered, and stays the same answer.
+  assert.equal(est.billedMicroUsd('claude-haiku-4-5', undefined, usage), 60);
+  assert.equal(est.billedMicroUsd('claude-haiku-4-5', undefined, usage), 60);
+});
+
 test('endpoints not billed by tokens reserve nothing', () => {
   const est = costEstimator({}, new Map());
   assert.equal(est.worstCase('count_tokens', 'claude-sonnet-4-5', body({ max_tokens: 5 })), ZERO_COST);
