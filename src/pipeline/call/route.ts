@@ -2,13 +2,13 @@ import { GatewayError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { isAbort } from '../../upstream/client.js';
 import type { RetryBudget } from '../../upstream/retry.js';
-import type { Upstream, UpstreamSet } from '../../upstream/upstreams.js';
+import type { Plan, Upstream, UpstreamSet } from '../../upstream/upstreams.js';
 import { recordAttempt } from '../accounting.js';
 import type { CacheAffinity } from '../affinity/cache-affinity.js';
 import type { FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
 import { AttemptLimit } from './attempt-limit.js';
-import type { RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
+import type { CallContext, RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
 import type { CallFacts } from './facts.js';
 import { answerReason, errorReason, mayMove, nextMove, type FailoverReason } from './failover-policy.js';
 import { peekFirstEvent } from './first-event.js';
@@ -83,88 +83,120 @@ export function route(options: RouteOptions): RouteInterceptor {
     facts.headersAt = undefined;
   };
 
-  return (next) => async (call, ctx) => {
-    budget.onRequest();
-    const plan = upstreams.plan(call);
-    const refusal = plan.refusal;
-    // Affinity only reorders the plan: who may serve, tiers and health stay the plan's (pipeline/affinity/).
-    const candidates = affinity === undefined || call.affinity === undefined || plan.candidates.length < 2 ? plan.candidates : await affinity.order(call, plan.candidates);
-    if (candidates.length === 0) throw new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
-    const attempts = new AttemptLimit(maxAttempts);
-    if (candidates.length === 1) {
-      // One candidate: nothing to fail over to, nothing to peek.
-      const only = candidates[0] as Upstream;
-      ctx.facts.upstream = only.name;
-      const answer = await next(routed(call, only, 0, attempts), ctx);
-      only.note(answer.head.status, answer.head.headers);
-      return labelled(answer, only.name);
-    }
-
-    const replayable = call.body === null || Buffer.isBuffer(call.body);
-    let lastError: Error | undefined;
-    let earliestOpen: GatewayError | undefined;
-    for (let i = 0; i < candidates.length; i++) {
-      const upstream = candidates[i] as Upstream;
-      const after = candidates[i + 1];
-      // Whether this attempt may still be followed by a real move (the breaker check is free and needs none of this).
-      const movable = mayMove(replayable, after !== undefined, attempts.left);
+  return (next) => {
+    /**
+     * One candidate (the common case): nothing to reorder, fail over to or peek, so no async frame
+     * of its own: the attempt's promise, continued once. Anything thrown before it is sent is a
+     * rejection, as from an async function.
+     */
+    const only = (call: UpstreamCall, ctx: CallContext, upstream: Upstream): Promise<FlightSource> => {
       ctx.facts.upstream = upstream.name;
-      const attempt = new AttemptScope(ctx);
-      let answer: FlightSource;
-      try {
-        answer = await next(routed(call, upstream, movable ? candidates.length - 1 - i : 0, attempts), attempt);
-      } catch (err) {
-        attempt.discard({ head: undefined, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
-        const move = nextMove(errorReason(err), upstream, after, movable);
-        if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) throw err;
-        if (move.reason === 'circuit_open') {
-          const open = err as GatewayError;
-          if (earliestOpen === undefined || retryAfterOf(open) < retryAfterOf(earliestOpen)) earliestOpen = open;
-        } else {
-          lastError = err as GatewayError;
-          forget(call, ctx.facts, upstream, 'error');
-        }
-        moved(upstream, after, move.reason);
-        continue;
-      }
-      upstream.note(answer.head.status, answer.head.headers);
-      let reason = answerReason(answer.head.status, upstream);
-      let discard = (): void => dispose(answer.body);
-      if (reason === undefined && movable && answer.head.eventStream && answer.head.status < 300) {
+      return next(routed(call, upstream, 0, new AttemptLimit(maxAttempts)), ctx).then((answer) => {
+        upstream.note(answer.head.status, answer.head.headers);
+        return labelled(answer, upstream.name);
+      });
+    };
+    const failover = async (call: UpstreamCall, ctx: CallContext, plan: Plan): Promise<FlightSource> => {
+      const refusal = plan.refusal;
+      // Affinity only reorders the plan: who may serve, tiers and health stay the plan's (pipeline/affinity/).
+      const candidates = affinity === undefined || call.affinity === undefined || plan.candidates.length < 2 ? plan.candidates : await affinity.order(call, plan.candidates);
+      if (candidates.length === 0) throw new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
+      if (candidates.length === 1) return only(call, ctx, candidates[0] as Upstream);
+      return attemptEach(call, ctx, candidates, refusal);
+    };
+    const attemptEach = async (call: UpstreamCall, ctx: CallContext, candidates: readonly Upstream[], refusal: string | undefined): Promise<FlightSource> => {
+      const attempts = new AttemptLimit(maxAttempts);
+      const replayable = call.body === null || Buffer.isBuffer(call.body);
+      let lastError: Error | undefined;
+      let earliestOpen: GatewayError | undefined;
+      for (let i = 0; i < candidates.length; i++) {
+        const upstream = candidates[i] as Upstream;
+        const after = candidates[i + 1];
+        // Whether this attempt may still be followed by a real move (the breaker check is free and needs none of this).
+        const movable = mayMove(replayable, after !== undefined, attempts.left);
+        ctx.facts.upstream = upstream.name;
+        const attempt = new AttemptScope(ctx);
+        let answer: FlightSource;
         try {
-          const peeked = await peekFirstEvent(answer.body);
-          answer = { head: answer.head, body: peeked.body };
-          discard = () => peeked.discard();
-          if (peeked.error) reason = 'stream_error';
+          answer = await next(routed(call, upstream, movable ? candidates.length - 1 - i : 0, attempts), attempt);
         } catch (err) {
-          // The stream broke before its first event: a failure before any byte reached a client.
-          attempt.discard({ head: answer.head, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
-          const move = nextMove(isAbort(err) ? undefined : 'unreachable', upstream, after, movable);
+          attempt.discard({ head: undefined, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
+          const move = nextMove(errorReason(err), upstream, after, movable);
           if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) throw err;
-          lastError = err instanceof Error ? err : new Error(String(err));
-          forget(call, ctx.facts, upstream, 'error');
+          if (move.reason === 'circuit_open') {
+            const open = err as GatewayError;
+            if (earliestOpen === undefined || retryAfterOf(open) < retryAfterOf(earliestOpen)) earliestOpen = open;
+          } else {
+            lastError = err as GatewayError;
+            forget(call, ctx.facts, upstream, 'error');
+          }
           moved(upstream, after, move.reason);
           continue;
         }
+        upstream.note(answer.head.status, answer.head.headers);
+        let reason = answerReason(answer.head.status, upstream);
+        let discard = (): void => dispose(answer.body);
+        if (reason === undefined && movable && answer.head.eventStream && answer.head.status < 300) {
+          try {
+            const peeked = await peekFirstEvent(answer.body);
+            answer = { head: answer.head, body: peeked.body };
+            discard = () => peeked.discard();
+            if (peeked.error) reason = 'stream_error';
+          } catch (err) {
+            // The stream broke before its first event: a failure before any byte reached a client.
+            attempt.discard({ head: answer.head, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
+            const move = nextMove(isAbort(err) ? undefined : 'unreachable', upstream, after, movable);
+            if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) throw err;
+            lastError = err instanceof Error ? err : new Error(String(err));
+            forget(call, ctx.facts, upstream, 'error');
+            moved(upstream, after, move.reason);
+            continue;
+          }
+        }
+        const move = nextMove(reason, upstream, after, movable);
+        if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) {
+          attempt.accept();
+          if (answer.head.status < 300) affinity?.served(call, upstream.name);
+          return labelled(answer, upstream.name);
+        }
+        discard();
+        const failed = move.reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 'Upstream stream began with an error event') : undefined;
+        attempt.discard({ head: answer.head, error: failed, complete: failed === undefined, abandoned: false, subscribers: 0 });
+        forget(call, ctx.facts, upstream, move.reason === 'stream_error' ? 'error' : String(answer.head.status));
+        lastError = undefined;
+        moved(upstream, after, move.reason);
       }
-      const move = nextMove(reason, upstream, after, movable);
-      if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) {
-        attempt.accept();
-        if (answer.head.status < 300) affinity?.served(call, upstream.name);
-        return labelled(answer, upstream.name);
+      if (lastError !== undefined) throw lastError;
+      throw earliestOpen ?? new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
+    };
+    return (call, ctx) => {
+      try {
+        budget.onRequest();
+        const plan = upstreams.plan(call);
+        return plan.candidates.length === 1 ? only(call, ctx, plan.candidates[0] as Upstream) : failover(call, ctx, plan);
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
-      discard();
-      const failed = move.reason === 'stream_error' ? new GatewayError('UPSTREAM_RESPONSE_INVALID', 'Upstream stream began with an error event') : undefined;
-      attempt.discard({ head: answer.head, error: failed, complete: failed === undefined, abandoned: false, subscribers: 0 });
-      forget(call, ctx.facts, upstream, move.reason === 'stream_error' ? 'error' : String(answer.head.status));
-      lastError = undefined;
-      moved(upstream, after, move.reason);
-    }
-    if (lastError !== undefined) throw lastError;
-    throw earliestOpen ?? new GatewayError('NO_UPSTREAM', refusal ?? 'No configured upstream serves this request');
+    };
   };
 }
 
+/** The call with the route's decisions for one attempt (every field named: one object of one shape, no spread). */
 function routed(call: UpstreamCall, upstream: Upstream, alternatives: number, attempts: AttemptLimit): RoutedCall {
-  return { ...call, upstream, alternatives, attempts };
+  return {
+    method: call.method,
+    path: call.path,
+    headers: call.headers,
+    body: call.body,
+    endpoint: call.endpoint,
+    mode: call.mode,
+    model: call.model,
+    sharedKey: call.sharedKey,
+    affinity: call.affinity,
+    rewriteJson: call.rewriteJson,
+    parentSpan: call.parentSpan,
+    upstream,
+    alternatives,
+    attempts,
+  };
 }
