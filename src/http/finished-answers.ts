@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { recordReuse } from '../pipeline/accounting.js';
 import type { CachedAnswer, ResponseCache } from '../pipeline/cache/response-cache.js';
-import { ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
+import type { CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CallOutcome, Flight } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import { isWholeAnswer } from '../pipeline/reuse.js';
@@ -11,7 +11,7 @@ import type { CallGovernance } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
 import type { AnswerSource, Exchange } from './exchange.js';
 import { noteRequestId } from './request-id.js';
-import { headPairs } from './governance.js';
+import { roleHeaders } from './governance.js';
 
 /**
  * The answer sources that serve a finished upstream answer to a request that was not on its call:
@@ -80,7 +80,7 @@ export function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: 
 async function serveFinished(res: ServerResponse, ctx: RequestContext, flights: FlightGroup, answer: CachedAnswer, role: CoalesceRole, exchange: Exchange): Promise<void> {
   ctx.role = role;
   const flight = flights.solo();
-  const outcome = flight.subscribe(res, () => headPairs([ROLE_HEADER, role], exchange));
+  const outcome = flight.subscribe(res, () => roleHeaders(role, exchange));
   await flight.run(() => Promise.resolve({ head: answer.head, body: answer.body }));
   await outcome;
   noteRequestId(answer.head, ctx);

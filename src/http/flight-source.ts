@@ -4,9 +4,9 @@ import { linkTo } from '../observability/tracing.js';
 import { recordDelivery } from '../pipeline/accounting.js';
 import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
 import type { TokenUsage } from '../core/token-usage.js';
-import type { Flight } from '../pipeline/coalesce/flight.js';
+import type { Flight, SubscriberOutcome } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
-import { ROLE_HEADER } from '../pipeline/coalesce/policy.js';
+import type { CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
 import { forwardRequestHeaders } from '../upstream/headers.js';
 import { isAbort, translateUpstreamError } from '../upstream/client.js';
@@ -17,7 +17,7 @@ import type { Exchange } from './exchange.js';
 import type { RequestClass } from './request-class.js';
 import { keepAnswer } from './finished-answers.js';
 import { noteRequestId } from './request-id.js';
-import { headPairs } from './governance.js';
+import { roleHeaders } from './governance.js';
 
 export interface FlightSourceDeps {
   readonly flights: FlightGroup;
@@ -52,7 +52,8 @@ export interface AnswerKeeper {
  */
 export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Promise<TokenUsage | undefined> {
   const { flights, metrics } = deps;
-  return async (exchange) => {
+  // No async frame: one continuation of the subscriber's outcome (a sync throw here reaches the proxy's await as a rejection would).
+  return (exchange) => {
     const { res, ctx, request, key } = exchange;
     const existing = request.coalescing ? flights.find(key) : undefined;
     /** Joined an identical call of this instance (not a relay: that one this instance leads). */
@@ -63,36 +64,41 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Pr
     const served = flight.subscribe(res, () => {
       if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
       if (ctx.role !== 'follower') observeOverhead(metrics, ctx, flight);
-      return headPairs([ROLE_HEADER, ctx.role as string], exchange);
+      return roleHeaders(ctx.role as CoalesceRole, exchange);
     });
     if (joined) metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
     else lead(deps, exchange, flight);
-
-    const outcome = await served;
-    if (ctx.role === 'follower') {
-      const sharedSpan = flight.facts.span;
-      if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));
-    }
-    if (joined && outcome.kind === 'served' && outcome.complete && res.statusCode < 300 && flight.facts.meter !== undefined) {
-      recordDelivery(metrics, ctx.mode, exchange.model, flight.facts.meter, 'coalesced');
-    }
-    if (joined && exchange.governed !== undefined && outcome.kind === 'served') {
-      const meter = flight.facts.meter;
-      deps.governance?.reused(exchange.governed, { usage: meter?.hasUsage === true ? meter.usage : undefined, model: meter?.model }, 'coalesced', res.statusCode, undefined);
-    }
-    if (outcome.kind === 'failed') {
-      if (isAbort(outcome.error)) return undefined;
-      throw translateUpstreamError(outcome.error, 'headers');
-    }
-    noteRequestId(flight.answerHead, ctx);
-    if (outcome.kind === 'gone' && (outcome.reason === 'slow' || outcome.reason === 'stalled')) {
-      ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
-    }
-    // This client has the whole answer, so the meter has seen every byte: finishing it here (as
-    // keepAnswer does; it is idempotent) reads a plain JSON answer's usage before the flight's hooks ran.
-    const meter = outcome.kind === 'served' && outcome.complete ? flight.facts.meter : undefined;
-    return meter?.finish() === true ? meter.usage : undefined;
+    return served.then((outcome) => settle(deps, exchange, flight, joined, outcome));
   };
+}
+
+/** After this client's subscription ended: what a joined call records, the error answer of a failure before any byte, and the usage this client got whole. */
+function settle(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, joined: boolean, outcome: SubscriberOutcome): TokenUsage | undefined {
+  const { metrics } = deps;
+  const { res, ctx } = exchange;
+  if (ctx.role === 'follower') {
+    const sharedSpan = flight.facts.span;
+    if (sharedSpan !== undefined) ctx.span?.addLink(linkTo(sharedSpan));
+  }
+  if (joined && outcome.kind === 'served' && outcome.complete && res.statusCode < 300 && flight.facts.meter !== undefined) {
+    recordDelivery(metrics, ctx.mode, exchange.model, flight.facts.meter, 'coalesced');
+  }
+  if (joined && exchange.governed !== undefined && outcome.kind === 'served') {
+    const meter = flight.facts.meter;
+    deps.governance?.reused(exchange.governed, { usage: meter?.hasUsage === true ? meter.usage : undefined, model: meter?.model }, 'coalesced', res.statusCode, undefined);
+  }
+  if (outcome.kind === 'failed') {
+    if (isAbort(outcome.error)) return undefined;
+    throw translateUpstreamError(outcome.error, 'headers');
+  }
+  noteRequestId(flight.answerHead, ctx);
+  if (outcome.kind === 'gone' && (outcome.reason === 'slow' || outcome.reason === 'stalled')) {
+    ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
+  }
+  // This client has the whole answer, so the meter has seen every byte: finishing it here (as
+  // keepAnswer does; it is idempotent) reads a plain JSON answer's usage before the flight's hooks ran.
+  const meter = outcome.kind === 'served' && outcome.complete ? flight.facts.meter : undefined;
+  return meter?.finish() === true ? meter.usage : undefined;
 }
 
 /** Starts the upstream call of a flight this request leads (or runs alone), and offers its answer for keeping. */

@@ -6,6 +6,7 @@ import type { Exchange } from './exchange.js';
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '../governance/model.js';
 import type { Next, Stage } from './stage.js';
+import { ROLE_HEADER, type CoalesceRole } from '../pipeline/coalesce/policy.js';
 
 /**
  * The edge's side of governance (issue 26): what the answer sources hand it of a request. Built
@@ -27,9 +28,19 @@ export function governedRequest(governance: CallGovernance | undefined, exchange
   };
 }
 
-/** The head's own pairs (the coalescing role; a fresh array, appended to) plus governance's, if any. */
-export function headPairs(own: string[], exchange: Exchange): readonly string[] {
-  if (exchange.governed !== undefined) appendAnswerHeaders(exchange.governed, own);
+/** Each coalescing role's own header pair, shared by every answer governance adds nothing to (the flight only reads them). */
+const ROLE_PAIRS: Readonly<Record<CoalesceRole, readonly string[]>> = {
+  leader: [ROLE_HEADER, 'leader'],
+  follower: [ROLE_HEADER, 'follower'],
+  bypass: [ROLE_HEADER, 'bypass'],
+  cache: [ROLE_HEADER, 'cache'],
+};
+
+/** A client's own answer headers: its coalescing role, plus governance's when the request is governed (a fresh list then). */
+export function roleHeaders(role: CoalesceRole, exchange: Exchange): readonly string[] {
+  if (exchange.governed === undefined) return ROLE_PAIRS[role];
+  const own = [ROLE_HEADER, role];
+  appendAnswerHeaders(exchange.governed, own);
   return own;
 }
 
