@@ -177,6 +177,8 @@ export class JsonScanner {
   private capturing = false;
   private captured: Buffer[] = [];
   private capturedBytes = 0;
+  /** The captured string's raw text when it lay whole in one chunk (read straight from it: no copies). */
+  private capturedWhole: string | undefined;
   private captureOverflow = false;
   /** The current string holds escapes (its captured bytes need decoding). */
   private hasEscapes = false;
@@ -221,7 +223,7 @@ export class JsonScanner {
           if (j === n) continue;
           const d = chunk[j] as number;
           if (d === 0x22) {
-            if (this.capturing) this.capture(chunk.subarray(captureFrom, j));
+            if (this.capturing) this.captureEnd(chunk, captureFrom, j);
             if (this.section !== NO_SECTION) this.noteString(chunk, j);
             state = this.endString();
           } else if (d === 0x5c) {
@@ -409,11 +411,30 @@ export class JsonScanner {
     const topLevelObject = this.depth === 1 && this.stack[0] === OBJECT;
     // Captured: top-level keys (to spot "model") and the top-level model value.
     this.capturing = topLevelObject && (isKey || this.keyIsModel);
-    this.captured = [];
+    // Most strings are not captured, and a captured one mostly lies in one chunk: a new list only after pieces.
+    if (this.captured.length !== 0) this.captured = [];
     this.capturedBytes = 0;
+    this.capturedWhole = undefined;
     this.captureOverflow = false;
     this.hasEscapes = false;
     return STRING;
+  }
+
+  /**
+   * The captured string's last bytes, `chunk[from, to)`. When nothing of it came in an earlier chunk
+   * its text is read straight from this one (the same UTF-8 decoding as of the pieces joined).
+   */
+  private captureEnd(chunk: Buffer, from: number, to: number): void {
+    if (this.captureOverflow) return;
+    if (this.capturedBytes !== 0) {
+      this.capture(chunk.subarray(from, to));
+      return;
+    }
+    if (to - from > MAX_CAPTURE) {
+      this.captureOverflow = true;
+      return;
+    }
+    this.capturedWhole = chunk.toString('utf8', from, to);
   }
 
   private capture(bytes: Buffer): void {
@@ -431,7 +452,7 @@ export class JsonScanner {
   /** The captured string's value (escapes decoded; its grammar was checked), or undefined past MAX_CAPTURE. */
   private capturedText(): string | undefined {
     if (this.captureOverflow) return undefined;
-    const raw = Buffer.concat(this.captured, this.capturedBytes).toString('utf8');
+    const raw = this.capturedWhole ?? Buffer.concat(this.captured, this.capturedBytes).toString('utf8');
     return this.hasEscapes ? (JSON.parse(`"${raw}"`) as string) : raw;
   }
 
