@@ -41,9 +41,9 @@ function tooLarge(maxBytes: number): GatewayError {
  * nothing is done at the end in proportion to the body's size but one copy (Buffer.concat): one
  * large body cannot hold the event loop for long.
  */
-export async function readBody(req: IncomingMessage, maxBytes: number, fingerprint?: FingerprintHash, tapCachePrefix = false): Promise<ReadBody> {
+export function readBody(req: IncomingMessage, maxBytes: number, fingerprint?: FingerprintHash, tapCachePrefix = false): Promise<ReadBody> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBytes) throw tooLarge(maxBytes);
+  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(tooLarge(maxBytes));
 
   const json = isJson(req);
   const scanner = json ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined;
@@ -51,7 +51,8 @@ export async function readBody(req: IncomingMessage, maxBytes: number, fingerpri
   let total = 0;
   // Event-based rather than for-await: leaving a for-await early would destroy the socket before
   // the 413 could be sent. Past the cap the rest is discarded (req stays flowing), never stored.
-  await new Promise<void>((resolve, reject) => {
+  // One promise, settled with the result at the end (no async frame around it).
+  return new Promise<ReadBody>((resolve, reject) => {
     const onData = (chunk: Buffer): void => {
       total += chunk.length;
       if (total > maxBytes) {
@@ -66,7 +67,9 @@ export async function readBody(req: IncomingMessage, maxBytes: number, fingerpri
     };
     const onEnd = (): void => {
       cleanup();
-      resolve();
+      const read = bodyOf(chunks, total, scanner);
+      if (read instanceof GatewayError) reject(read);
+      else resolve(read);
     };
     const onError = (err: Error): void => {
       cleanup();
@@ -84,11 +87,15 @@ export async function readBody(req: IncomingMessage, maxBytes: number, fingerpri
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
+}
+
+/** The whole body read: its bytes and what the scan found, or the 400 of a body that is not a valid request. */
+function bodyOf(chunks: readonly Buffer[], total: number, scanner: JsonScanner | undefined): ReadBody | GatewayError {
   const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
   if (scanner === undefined || bytes.length === 0) return { bytes, model: undefined, cachePrefix: undefined };
   const scan = scanner.end();
-  if (!scan.ok) throw new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`);
+  if (!scan.ok) return new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`);
   // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
-  if (scan.model !== undefined && !isModelId(scan.model)) throw new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL);
+  if (scan.model !== undefined && !isModelId(scan.model)) return new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL);
   return { bytes, model: scan.model, cachePrefix: scan.cachePrefix };
 }
