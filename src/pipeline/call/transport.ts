@@ -1,8 +1,10 @@
 import type { Readable } from 'node:stream';
 import { forwardResponseHeaders, headerValue, type UpstreamHeaders } from '../../upstream/headers.js';
-import { unchangedAnswer } from '../../upstream/kinds/kind.js';
+import { unchangedAnswer, type PreparedCall } from '../../upstream/kinds/kind.js';
+import type { UpstreamRequest } from '../../upstream/client.js';
+import type { Upstream } from '../../upstream/upstreams.js';
 import type { FlightSource } from '../coalesce/flight.js';
-import type { Dispatch, RoutedCall } from './chain.js';
+import type { CallContext, Dispatch, RoutedCall } from './chain.js';
 
 /**
  * The innermost dispatch: one request to the upstream the route chose (a `RoutedCall`: the types
@@ -16,32 +18,45 @@ import type { Dispatch, RoutedCall } from './chain.js';
  * gateway's own work.
  */
 export function transport(): Dispatch<RoutedCall> {
-  return async (call, ctx) => {
-    const upstream = call.upstream;
-    // The one place an attempt is spent: the route and the retry interceptor only send while one is left.
-    if (!call.attempts.take()) throw new Error('transport: the call has no attempt left (FAILOVER_MAX_ATTEMPTS); the route and retry must check `attempts.left`');
-    const model = upstream.modelFor(call.model) ?? undefined;
-    const prepared = await upstream.adapter.prepare(
-      { method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model },
-      ctx.stop,
-    );
-    ctx.facts.sentAt = performance.now();
-    const request = { method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop };
-    if (prepared.translate === unchangedAnswer) {
-      // Anthropic's answer as it is: read as it comes, no body stream in between (upstream/direct-body.ts).
-      const direct = await upstream.client.sendDirect(request);
+  // No async frame: the adapter's promise and the client's, each continued once (a throw before either is a rejection, as from an async function).
+  return (call, ctx) => {
+    try {
+      const upstream = call.upstream;
+      // The one place an attempt is spent: the route and the retry interceptor only send while one is left.
+      if (!call.attempts.take()) throw new Error('transport: the call has no attempt left (FAILOVER_MAX_ATTEMPTS); the route and retry must check `attempts.left`');
+      const model = upstream.modelFor(call.model) ?? undefined;
+      return upstream.adapter
+        .prepare({ method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model }, ctx.stop)
+        .then((prepared) => send(upstream, call, ctx, prepared));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+}
+
+function send(upstream: Upstream, call: RoutedCall, ctx: CallContext, prepared: PreparedCall): Promise<FlightSource> {
+  ctx.facts.sentAt = performance.now();
+  const request = { method: call.method, path: prepared.path, headers: prepared.headers, body: prepared.body, signal: ctx.stop };
+  if (prepared.translate === unchangedAnswer) {
+    // Anthropic's answer as it is: read as it comes, no body stream in between (upstream/direct-body.ts).
+    return upstream.client.sendDirect(request).then((direct) => {
       ctx.facts.headersAt = performance.now();
       ctx.facts.framed = direct.delimited;
       return answerOf(direct.status, direct.headers, direct.decoded, direct.body);
-    }
-    const raw = await upstream.client.send(request);
-    ctx.facts.headersAt = performance.now();
-    ctx.facts.framed = raw.delimited;
-    const translated = prepared.translate(raw);
-    // Only rewritten answers (Bedrock/Vertex errors, count_tokens) wait; the others take no extra tick.
-    const answer = translated instanceof Promise ? await translated : translated;
-    return answerOf(answer.status, answer.headers, answer.decoded, answer.body as Readable & AsyncIterable<Buffer>);
-  };
+    });
+  }
+  return sendTranslated(upstream, ctx, request, prepared);
+}
+
+/** Another provider's answer, turned into the Anthropic one. */
+async function sendTranslated(upstream: Upstream, ctx: CallContext, request: UpstreamRequest, prepared: PreparedCall): Promise<FlightSource> {
+  const raw = await upstream.client.send(request);
+  ctx.facts.headersAt = performance.now();
+  ctx.facts.framed = raw.delimited;
+  const translated = prepared.translate(raw);
+  // Only rewritten answers (Bedrock/Vertex errors, count_tokens) wait; the others take no extra tick.
+  const answer = translated instanceof Promise ? await translated : translated;
+  return answerOf(answer.status, answer.headers, answer.decoded, answer.body as Readable & AsyncIterable<Buffer>);
 }
 
 function answerOf(status: number, headers: UpstreamHeaders, decoded: boolean, body: FlightSource['body']): FlightSource {
