@@ -474,7 +474,7 @@ describe('Flight reading a Readable body (by its events)', () => {
   });
 });
 
-/** undici's side of an `anthropic` answer: a DirectBody at its head, driven by the test through undici's handler calls. */
+/** undici's side of an `anthropic` answer: a DirectBody at its head, driven by the test through undici's (legacy) handler calls. */
 function directAnswer() {
   const controller = {
     paused: false,
@@ -491,19 +491,24 @@ function directAnswer() {
     abort(reason: Error) {
       this.aborted = true;
       this.reason = reason;
-      body.onResponseError(this, reason);
+      body.onError(reason);
     },
   };
   const body: DirectBody = new DirectBody(() => undefined, () => undefined, null, undefined);
-  body.onRequestStart(controller);
-  body.onResponseStart(controller, 200, { 'content-type': 'text/event-stream' });
+  body.onConnect((reason) => controller.abort(reason));
+  body.onHeaders(200, [Buffer.from('content-type'), Buffer.from('text/event-stream')], () => controller.resume());
   const listeners: string[] = [];
   const on = body.on.bind(body) as (event: string, listener: () => void) => DirectBody;
   (body as unknown as { on: (event: string, listener: () => void) => DirectBody }).on = (event, listener) => {
     listeners.push(event);
     return on(event, listener);
   };
-  return { body, controller, listeners, data: (text: string) => body.onResponseData(controller, Buffer.from(text)), end: () => body.onResponseEnd() };
+  return { body, controller, listeners, data: (text: string) => {
+      // undici's core pauses the connection when onData answers false.
+      if (!body.onData(Buffer.from(text))) controller.pause();
+    },
+    end: () => body.onComplete(),
+  };
 }
 
 describe('Flight reading an anthropic answer (the flight is the DirectBody\'s reader)', () => {

@@ -32,7 +32,9 @@ export function transport(): Dispatch<RoutedCall> {
       const direct = await upstream.client.sendDirect(request);
       ctx.facts.headersAt = performance.now();
       ctx.facts.framed = direct.delimited;
-      return answerOf(direct.status, direct.headers, direct.decoded, direct.body);
+      // The head was read from undici's raw list: the forwarded pairs are built already, once.
+      const head = direct.head;
+      return { head: { status: head.status, headers: head.forwarded, eventStream: isEventStream(head.contentType) }, body: direct.body };
     }
     const raw = await upstream.client.send(request);
     ctx.facts.headersAt = performance.now();
@@ -49,8 +51,12 @@ function answerOf(status: number, headers: UpstreamHeaders, decoded: boolean, bo
     head: {
       status,
       headers: forwardResponseHeaders(headers, decoded),
-      eventStream: headerValue(headers, 'content-type')?.startsWith('text/event-stream') === true,
+      eventStream: isEventStream(headerValue(headers, 'content-type')),
     },
     body,
   };
+}
+
+function isEventStream(contentType: string | undefined): boolean {
+  return contentType?.startsWith('text/event-stream') === true;
 }
