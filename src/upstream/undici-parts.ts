@@ -29,8 +29,8 @@ Object.assign(Dispatcher.prototype, require('undici/lib/api/index.js') as object
 export type RawHeaderList = readonly (Buffer | string)[];
 
 const util = require('undici/lib/core/util.js') as {
-  headerNameToString(name: Buffer | string): string;
-  parseHeaders(raw: RawHeaderList): Record<string, string | string[]>;
+  headerNameToString: (name: Buffer | string) => string;
+  parseHeaders: (raw: RawHeaderList) => Record<string, string | string[]>;
 };
 /**
  * undici's reader of one raw header name: a well-known name (content-type, request-id, ...) comes back

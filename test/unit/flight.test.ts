@@ -139,6 +139,20 @@ describe('Flight', () => {
     assert.equal(outcome.subscribers, 2);
   });
 
+  test("each subscriber's head is the answer's headers, then its own pairs, and nothing of another's (one list is reused for every head)", async () => {
+    const flight = new Flight('k', LIMITS);
+    const sinks = [new FakeSink(), new FakeSink(), new FakeSink()];
+    const own = [['x-own', 'a', 'x-only-a', '1'], ['x-own', 'b'], undefined];
+    const served = sinks.map((sink, i) => flight.subscribe(sink, () => own[i]));
+    const head = { status: 200, headers: [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]] as const, eventStream: true };
+    await flight.run(() => Promise.resolve({ head, body: [Buffer.from('x')] }));
+    await Promise.all(served);
+    const answer: [string, unknown][] = [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]];
+    assert.deepEqual([...(sinks[0] as FakeSink).headers], [...answer, ['x-own', 'a'], ['x-only-a', '1']]);
+    assert.deepEqual([...(sinks[1] as FakeSink).headers], [...answer, ['x-own', 'b']]);
+    assert.deepEqual([...(sinks[2] as FakeSink).headers], answer);
+  });
+
   test('a late joiner is caught up from the replay with backpressure, not in one burst, and is not dropped', async () => {
     const flight = new Flight('k', { ...LIMITS, maxReplayBytes: 10_000, maxSubscriberBufferBytes: 10 });
     const body = new ScriptedBody();
