@@ -1,4 +1,5 @@
-import { headerNameToString, parseHeaders, type RawHeaderList } from './undici-parts.js';
+import { headerName } from './header-names.js';
+import { parseHeaders, type RawHeaderList } from './undici-parts.js';
 
 /**
  * Header hygiene for both directions, in one place. Security intent: a client must not be able to
@@ -100,8 +101,8 @@ export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: bo
 /**
  * An upstream answer's head read from undici's raw list in one pass, with no headers object (undici's
  * wrapper for the new handler interface builds one per answer; upstream/direct-body.ts takes the raw
- * list through the legacy interface instead). Names are undici's own lower-cased ones (a well-known
- * name is an interned string: no allocation).
+ * list through the legacy interface instead). Names are interned lower-case strings (header-names.ts:
+ * a name seen before costs no allocation).
  *
  * Invariant: `forwarded` is what `forwardResponseHeaders(parseHeaders(raw), bodyChanged)` gives, with
  * `bodyChanged` false until `dropBodyFraming()`: lower-case names in first-arrival order, a repeated
@@ -110,7 +111,7 @@ export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: bo
  */
 export class AnswerHead {
   /** The headers to pass to the client, as an answer head's [name, value] pairs. */
-  readonly forwarded: [string, string | string[]][] = [];
+  readonly forwarded: [string, string | string[]][];
   /** First values of the headers the gateway reads (undefined when absent). */
   contentType: string | undefined;
   contentEncoding: string | undefined;
@@ -124,9 +125,11 @@ export class AnswerHead {
     readonly raw: RawHeaderList,
   ) {
     let connection: string | undefined;
-    const out = this.forwarded;
+    // Sized for every header at once (no growth), then cut to what was kept.
+    const out: [string, string | string[]][] = new Array<[string, string | string[]]>(raw.length >> 1);
+    let count = 0;
     for (let i = 0; i + 1 < raw.length; i += 2) {
-      const name = headerNameToString(raw[i] as Buffer | string);
+      const name = headerName(raw[i] as Buffer | string);
       const item = raw[i + 1] as Buffer | string;
       const value = typeof item === 'string' ? item : item.toString('latin1');
       switch (name) {
@@ -150,8 +153,10 @@ export class AnswerHead {
           break;
       }
       if (HOP_BY_HOP.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
-      addPair(out, name, value);
+      count = addPair(out, count, name, value);
     }
+    out.length = count;
+    this.forwarded = out;
     // Nearly every answer says only `keep-alive` (or `close`): nothing more to drop.
     const listed = connectionListed(connection);
     if (listed !== undefined) dropPairs(out, listed);
@@ -168,16 +173,18 @@ export class AnswerHead {
   }
 }
 
-/** Adds one header to pairs, merging a repeat into the first pair of its name (as undici's headers object does). */
-function addPair(pairs: [string, string | string[]][], name: string, value: string): void {
-  for (const pair of pairs) {
+/** Adds one header to the first `count` pairs, merging a repeat into the first pair of its name (as undici's headers object does); returns the new count. */
+function addPair(pairs: [string, string | string[]][], count: number, name: string, value: string): number {
+  for (let i = 0; i < count; i++) {
+    const pair = pairs[i] as [string, string | string[]];
     if (pair[0] !== name) continue;
     const had = pair[1];
     if (typeof had === 'string') pair[1] = [had, value];
     else had.push(value);
-    return;
+    return count;
   }
-  pairs.push([name, value]);
+  pairs[count] = [name, value];
+  return count + 1;
 }
 
 /** Removes the named headers from pairs, in place, keeping the order of the rest. */
