@@ -17,8 +17,10 @@ const principal: Principal = {
   teamName: 'bench',
   userId: undefined,
   limits: {},
-  keyBudgets: [{ period: 'day', microUsd: Math.floor(Number.MAX_SAFE_INTEGER / 4) }],
-  teamBudgets: [{ period: 'month', microUsd: Math.floor(Number.MAX_SAFE_INTEGER / 4), tokens: Math.floor(Number.MAX_SAFE_INTEGER / 4) }],
+  // Amounts an operator sets (USD 10,000 a day for the key; USD 1,000,000 and 10 billion tokens a month for the
+  // team): never exhausted by a run, and formatted in the headers as real remaining amounts are.
+  keyBudgets: [{ period: 'day', microUsd: 10_000 * 1_000_000 }],
+  teamBudgets: [{ period: 'month', microUsd: 1_000_000 * 1_000_000, tokens: 10_000_000_000 }],
   expiresAt: undefined,
 };
 let written = 0;
