@@ -75,7 +75,9 @@ export interface UpstreamResponse {
 }
 
 /** An answer read without a stream in between (`sendDirect`): the body is undici's handler itself, unless it had to be decoded. */
-export interface DirectResponse extends Omit<UpstreamResponse, 'body'> {
+export interface DirectResponse extends Omit<UpstreamResponse, 'body' | 'headers'> {
+  /** The head as read from undici's raw list: `head.forwarded` is what the client gets (framing dropped when decoded). */
+  head: DirectHead;
   body: DirectBody | Readable;
 }
 
@@ -175,10 +177,14 @@ function decoderFor(encoding: string | undefined): NodeJS.ReadWriteStream | unde
 
 /** HTTP/1.1: a body framed by content-length or chunked encoding, or one the status says is empty (RFC 9112 §6.3). */
 function delimitedByHeaders(status: number, headers: UpstreamHeaders): boolean {
+  return delimitedBy(status, headers['content-length'] !== undefined, headerValue(headers, 'transfer-encoding'));
+}
+
+function delimitedBy(status: number, hasContentLength: boolean, transferEncoding: string | undefined): boolean {
   if (status === 204 || status === 304) return true;
-  if (headers['content-length'] !== undefined) return true;
+  if (hasContentLength) return true;
   // chunked must be the last coding; otherwise the connection's close ends the body (RFC 9112 §6.3).
-  return headerValue(headers, 'transfer-encoding')?.trim().toLowerCase().endsWith('chunked') === true;
+  return transferEncoding?.trim().toLowerCase().endsWith('chunked') === true;
 }
 
 /**
@@ -300,15 +306,15 @@ export class UpstreamClient {
       if (isAbort(err)) throw err;
       throw translateUpstreamError(err, 'headers');
     }
-    const headers = head.headers;
-    const decoder = decoderFor(headerValue(headers, 'content-encoding'));
+    const decoder = decoderFor(head.contentEncoding);
+    if (decoder !== undefined) head.dropBodyFraming();
     return {
       status: head.status,
-      headers,
+      head,
       body: decoder === undefined ? body : (pipeline(body.readable(), decoder, () => undefined) as unknown as Readable),
       decoded: decoder !== undefined,
-      delimited: this.http2 || delimitedByHeaders(head.status, headers),
-      requestId: headerValue(headers, 'request-id'),
+      delimited: this.http2 || delimitedBy(head.status, head.hasContentLength, head.transferEncoding),
+      requestId: head.requestId,
     };
   }
 

@@ -1,7 +1,6 @@
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
-import { errors as undiciErrors } from './undici-parts.js';
-import type { UpstreamHeaders } from './headers.js';
+import { errors as undiciErrors, type RawHeaderList } from './undici-parts.js';
+import { AnswerHead } from './headers.js';
 
 /**
  * Bytes kept for a consumer that is not reading (not flowing yet, or paused) before undici is asked
@@ -9,11 +8,8 @@ import type { UpstreamHeaders } from './headers.js';
  */
 const HIGH_WATER_MARK = 64 * 1024;
 
-/** The answer's head, as the dispatch handler received it. */
-export interface DirectHead {
-  status: number;
-  headers: UpstreamHeaders;
-}
+/** The answer's head, read from the raw list the dispatch handler received (no headers object). */
+export type DirectHead = AnswerHead;
 
 /**
  * The one reader a body pushes to without listeners or a stream (the flight): no closure per call.
@@ -31,9 +27,15 @@ type ErrorListener = (err: Error) => void;
 type DataListener = (chunk: Buffer) => void;
 
 /**
- * One upstream request's dispatch handler (undici's handler interface) and its answer's body, in one
- * object: the body's bytes go from undici's parser to whoever reads them with no stream in between
- * (undici's `request()` puts a Readable, an async resource and a headers object per request there).
+ * One upstream request's dispatch handler and its answer's body, in one object: the body's bytes go
+ * from undici's parser to whoever reads them with no stream in between (undici's `request()` puts a
+ * Readable, an async resource and a headers object per request there).
+ *
+ * The handler implements undici's legacy interface (`onConnect`, `onHeaders`, `onData`, `onComplete`,
+ * `onError`), which undici's core calls as it is: the new one (`onRequestStart`...) is served through a
+ * wrapper that builds a controller and a headers object per answer (undici's `parseHeaders`); here the
+ * head is read from undici's raw list (AnswerHead). Backpressure as undici's core defines it: `onData`
+ * returning false pauses the connection; the `resume` given with the head resumes it.
  *
  * The body offers the part of node's Readable its readers use: `on('data' | 'end' | 'error' | 'close')`
  * (one data listener: the body has one reader),
@@ -49,10 +51,12 @@ type DataListener = (chunk: Buffer) => void;
  * - The connection's permit (`release`) is given back exactly once: when undici completes or fails the
  *   request (a destroy before the end aborts it, and undici then fails it).
  */
-export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHandler {
-  /** undici's control of the request (pause, resume, abort), from its start. */
-  private controller: Dispatcher.DispatchController | undefined;
-  /** undici was asked to pause: resumed once the kept chunks are delivered and the reader reads. */
+export class DirectBody implements AsyncIterable<Buffer> {
+  /** undici's abort of the request, from its start (`onConnect`); called at most once. */
+  private abortUpstream: ((reason: Error) => void) | undefined;
+  /** undici's resume of a paused connection, with the head. */
+  private resumeUpstream: (() => void) | undefined;
+  /** undici was told to pause (`onData` returned false): resumed once the kept chunks are delivered and the reader reads. */
   private upstreamPaused = false;
   /** Why the request must stop (the call's stop fired, or destroyed) before undici connected it. */
   private abortReason: Error | undefined;
@@ -91,43 +95,52 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
   stop(reason: Error): void {
     if (this.received !== undefined) return;
     if (this.headed) this.destroy(reason);
-    else if (this.controller !== undefined) this.controller.abort(reason);
+    else if (this.abortUpstream !== undefined) this.abort(reason);
     else this.abortReason ??= reason;
   }
 
-  // The dispatch handler (undici's handler interface).
+  // The dispatch handler (undici's legacy handler interface, which its core calls directly).
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    if (this.abortReason !== undefined) controller.abort(this.abortReason);
-    else this.controller = controller;
+  onConnect(abort: (reason: Error) => void): void {
+    if (this.abortReason !== undefined) abort(this.abortReason);
+    else this.abortUpstream = abort;
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: UpstreamHeaders): void {
-    if (statusCode < 200) return; // an informational head: the answer's comes later
+  /** Returns false to pause the connection (never at the head: nobody has read yet). */
+  onHeaders(statusCode: number, rawHeaders: RawHeaderList, resume: () => void): boolean {
+    if (statusCode < 200) return true; // an informational head: the answer's comes later
+    this.resumeUpstream = resume;
     this.headed = true;
-    this.onHead(undefined, { status: statusCode, headers });
+    this.onHead(undefined, new AnswerHead(statusCode, rawHeaders));
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  /** Returns false while the connection is to stay paused: the reader paused, or 64 KiB are kept for nobody reading. */
+  onData(chunk: Buffer): boolean {
+    this.take(chunk);
+    return !this.upstreamPaused;
+  }
+
+  private take(chunk: Buffer): void {
     if (this.destroyed) return;
     if (this.flowing && !this.paused && this.pending === undefined && this.hasReader()) {
       this.emitData(chunk);
       // The reader may have paused (or stopped) while taking the chunk.
-      if (this.isPaused()) this.pauseUpstream(controller);
+      if (this.isPaused()) this.upstreamPaused = true;
       return;
     }
     if (this.flowing && !this.paused && !this.hasReader()) return; // resumed with nobody reading: discarded
     (this.pending ??= []).push(chunk);
     this.pendingBytes += chunk.length;
-    if (this.pendingBytes >= HIGH_WATER_MARK || this.paused) this.pauseUpstream(controller);
+    if (this.pendingBytes >= HIGH_WATER_MARK || this.paused) this.upstreamPaused = true;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.finishUpstream(true);
     this.scheduleDelivery();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+  onError(err: Error): void {
     if (this.received !== undefined) return;
     this.finishUpstream(err);
     const body = this.requestBody as { destroy?: (err: Error) => void; on?: (e: string, l: () => void) => void } | null;
@@ -147,9 +160,12 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
     process.nextTick(emitErrorAndClose, this, err);
   }
 
-  private pauseUpstream(controller: Dispatcher.DispatchController): void {
-    this.upstreamPaused = true;
-    controller.pause();
+  /** Aborts the request once (undici then calls `onError`). */
+  private abort(reason: Error): void {
+    const abort = this.abortUpstream;
+    if (abort === undefined) return;
+    this.abortUpstream = undefined;
+    abort(reason);
   }
 
   private finishUpstream(verdict: true | Error): void {
@@ -221,7 +237,7 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
     this.pendingBytes = 0;
     if (this.received === undefined) {
       const reason = err ?? new undiciErrors.RequestAbortedError();
-      if (this.controller !== undefined) this.controller.abort(reason);
+      if (this.abortUpstream !== undefined) this.abort(reason);
       else this.abortReason ??= reason;
     }
     if (err !== undefined) process.nextTick(emitErrorAndClose, this, err);
@@ -292,7 +308,7 @@ export class DirectBody implements AsyncIterable<Buffer>, Dispatcher.DispatchHan
     }
     if (this.upstreamPaused && !this.paused) {
       this.upstreamPaused = false;
-      this.controller?.resume();
+      this.resumeUpstream?.();
     }
   }
 

@@ -1,3 +1,6 @@
+import { headerName } from './header-names.js';
+import { parseHeaders, type RawHeaderList } from './undici-parts.js';
+
 /**
  * Header hygiene for both directions, in one place. Security intent: a client must not be able to
  * smuggle hop-by-hop semantics or gateway-control headers to the upstream, and the gateway decides
@@ -89,10 +92,106 @@ export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: bo
     if (value === undefined) continue;
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     if (bodyChanged && BODY_FRAMING.has(name)) continue;
-    if (name.startsWith('x-gateway-')) continue;
+    if (name.startsWith(GATEWAY_PREFIX)) continue;
     out.push([name, value]);
   }
   return out;
+}
+
+/**
+ * An upstream answer's head read from undici's raw list in one pass, with no headers object (undici's
+ * wrapper for the new handler interface builds one per answer; upstream/direct-body.ts takes the raw
+ * list through the legacy interface instead). Names are interned lower-case strings (header-names.ts:
+ * a name seen before costs no allocation).
+ *
+ * Invariant: `forwarded` is what `forwardResponseHeaders(parseHeaders(raw), bodyChanged)` gives, with
+ * `bodyChanged` false until `dropBodyFraming()`: lower-case names in first-arrival order, a repeated
+ * header's values merged into one list at its first place. (One difference no upstream relies on: an
+ * object puts integer-like names such as `123` first; here every name keeps its place.)
+ */
+export class AnswerHead {
+  /** The headers to pass to the client, as an answer head's [name, value] pairs. */
+  readonly forwarded: [string, string | string[]][];
+  /** First values of the headers the gateway reads (undefined when absent). */
+  contentType: string | undefined;
+  contentEncoding: string | undefined;
+  transferEncoding: string | undefined;
+  requestId: string | undefined;
+  hasContentLength = false;
+
+  constructor(
+    readonly status: number,
+    /** undici's raw list (its parser builds a new one per head and keeps no reference). */
+    readonly raw: RawHeaderList,
+  ) {
+    let connection: string | undefined;
+    // Sized for every header at once (no growth), then cut to what was kept.
+    const out: [string, string | string[]][] = new Array<[string, string | string[]]>(raw.length >> 1);
+    let count = 0;
+    for (let i = 0; i + 1 < raw.length; i += 2) {
+      const name = headerName(raw[i] as Buffer | string);
+      const item = raw[i + 1] as Buffer | string;
+      const value = typeof item === 'string' ? item : item.toString('latin1');
+      switch (name) {
+        case 'content-type':
+          this.contentType ??= value;
+          break;
+        case 'content-encoding':
+          this.contentEncoding ??= value;
+          break;
+        case 'content-length':
+          this.hasContentLength = true;
+          break;
+        case 'transfer-encoding':
+          this.transferEncoding ??= value;
+          break;
+        case 'request-id':
+          this.requestId ??= value;
+          break;
+        case 'connection':
+          connection = connection === undefined ? value : `${connection},${value}`;
+          break;
+      }
+      if (HOP_BY_HOP.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
+      count = addPair(out, count, name, value);
+    }
+    out.length = count;
+    this.forwarded = out;
+    // Nearly every answer says only `keep-alive` (or `close`): nothing more to drop.
+    const listed = connectionListed(connection);
+    if (listed !== undefined) dropPairs(out, listed);
+  }
+
+  /** The body the client gets is not the upstream's bytes (decoded): its framing headers no longer describe it. */
+  dropBodyFraming(): void {
+    dropPairs(this.forwarded, BODY_FRAMING);
+  }
+
+  /** The head as undici's headers object, built on demand (nothing on the gateway's path reads it). */
+  get headers(): UpstreamHeaders {
+    return parseHeaders(this.raw);
+  }
+}
+
+/** Adds one header to the first `count` pairs, merging a repeat into the first pair of its name (as undici's headers object does); returns the new count. */
+function addPair(pairs: [string, string | string[]][], count: number, name: string, value: string): number {
+  for (let i = 0; i < count; i++) {
+    const pair = pairs[i] as [string, string | string[]];
+    if (pair[0] !== name) continue;
+    const had = pair[1];
+    if (typeof had === 'string') pair[1] = [had, value];
+    else had.push(value);
+    return count;
+  }
+  pairs[count] = [name, value];
+  return count + 1;
+}
+
+/** Removes the named headers from pairs, in place, keeping the order of the rest. */
+function dropPairs(pairs: [string, string | string[]][], names: ReadonlySet<string>): void {
+  let kept = 0;
+  for (const pair of pairs) if (!names.has(pair[0])) pairs[kept++] = pair;
+  pairs.length = kept;
 }
 
 export function headerValue(headers: UpstreamHeaders, name: string): string | undefined {

@@ -24,3 +24,19 @@ export const errors = require('undici/lib/core/errors.js') as typeof Undici.erro
 const Dispatcher = require('undici/lib/dispatcher/dispatcher.js') as typeof Undici.Dispatcher;
 // What undici's index does on load (`Object.assign(Dispatcher.prototype, api)`); idempotent.
 Object.assign(Dispatcher.prototype, require('undici/lib/api/index.js') as object);
+
+/** A header list as undici's parser hands it to a dispatch handler: name, value, name, value... (Buffers; strings possible). */
+export type RawHeaderList = readonly (Buffer | string)[];
+
+const util = require('undici/lib/core/util.js') as {
+  headerNameToString: (name: Buffer | string) => string;
+  parseHeaders: (raw: RawHeaderList) => Record<string, string | string[]>;
+};
+/**
+ * undici's reader of one raw header name: a well-known name (content-type, request-id, ...) comes back
+ * as one interned lower-case string, found in a tree over its bytes (no string built); others lower-cased.
+ * (undici's own, not exported by its index: test/unit/undici-parts.test.ts checks it.)
+ */
+export const headerNameToString = util.headerNameToString;
+/** undici's raw list to headers object (what its handler wrapper builds for every answer), for readers that want one. */
+export const parseHeaders = util.parseHeaders;

@@ -25,14 +25,14 @@ class FakeController {
     this.aborted = true;
     this.reason = reason;
     this.aborts.push(reason);
-    this.body().onResponseError(this, reason);
+    this.body().onError(reason);
   }
 }
 
 /**
- * The DirectBody as undici drives it (its dispatch handler contract: onRequestStart, onResponseStart,
- * onResponseData, onResponseEnd, onResponseError, and the controller's pause/resume/abort), with every
- * step forced by the test: no sockets, no timers.
+ * The DirectBody as undici's core drives it (its legacy dispatch handler contract: onConnect with the
+ * abort, onHeaders with the resume, onData whose false pauses the connection, onComplete, onError),
+ * with every step forced by the test: no sockets, no timers.
  */
 function driven() {
   const heads: (DirectHead | Error)[] = [];
@@ -45,20 +45,20 @@ function driven() {
     () => unsubscribed++,
   );
   const controller = new FakeController(() => body);
-  body.onRequestStart(controller);
+  body.onConnect((reason) => controller.abort(reason));
   return {
     body,
     controller,
     heads,
     head(): void {
-      body.onResponseStart(controller, 200, { 'content-type': 'text/event-stream' });
+      body.onHeaders(200, [Buffer.from('content-type'), Buffer.from('text/event-stream')], () => controller.resume());
     },
     data(chunk: Buffer | string): boolean {
-      body.onResponseData(controller, typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      if (!body.onData(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)) controller.pause();
       return !controller.paused;
     },
     end(): void {
-      body.onResponseEnd();
+      body.onComplete();
     },
     get released() {
       return released;
@@ -158,13 +158,13 @@ describe('DirectBody (the dispatch handler and the body, one object)', () => {
     const events: string[] = [];
     d.body.on('error', (err) => events.push(`error:${err.message}`));
     d.body.on('close', () => events.push('close'));
-    d.body.onResponseError(d.controller, new Error('socket reset'));
+    d.body.onError(new Error('socket reset'));
     await ticks();
     assert.deepEqual(events, ['error:socket reset', 'close']);
     assert.equal(d.released, 1);
 
     const early = driven();
-    early.body.onResponseError(early.controller, new Error('refused'));
+    early.body.onError(new Error('refused'));
     assert.equal((early.heads[0] as Error).message, 'refused');
     assert.equal(early.released, 1);
   });
@@ -175,7 +175,7 @@ describe('DirectBody (the dispatch handler and the body, one object)', () => {
     const before: DirectBody = new DirectBody((err, head) => heads.push(head ?? (err as Error)), () => undefined, null, undefined);
     before.stop(reason);
     const controller = new FakeController(() => before);
-    before.onRequestStart(controller);
+    before.onConnect((r) => controller.abort(r));
     assert.deepEqual(controller.aborts, [reason]);
     assert.deepEqual(heads, [reason]);
 

@@ -139,6 +139,20 @@ describe('Flight', () => {
     assert.equal(outcome.subscribers, 2);
   });
 
+  test("each subscriber's head is the answer's headers, then its own pairs, and nothing of another's (one list is reused for every head)", async () => {
+    const flight = new Flight('k', LIMITS);
+    const sinks = [new FakeSink(), new FakeSink(), new FakeSink()];
+    const own = [['x-own', 'a', 'x-only-a', '1'], ['x-own', 'b'], undefined];
+    const served = sinks.map((sink, i) => flight.subscribe(sink, () => own[i]));
+    const head = { status: 200, headers: [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]] as const, eventStream: true };
+    await flight.run(() => Promise.resolve({ head, body: [Buffer.from('x')] }));
+    await Promise.all(served);
+    const answer: [string, unknown][] = [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]];
+    assert.deepEqual([...(sinks[0] as FakeSink).headers], [...answer, ['x-own', 'a'], ['x-only-a', '1']]);
+    assert.deepEqual([...(sinks[1] as FakeSink).headers], [...answer, ['x-own', 'b']]);
+    assert.deepEqual([...(sinks[2] as FakeSink).headers], answer);
+  });
+
   test('a late joiner is caught up from the replay with backpressure, not in one burst, and is not dropped', async () => {
     const flight = new Flight('k', { ...LIMITS, maxReplayBytes: 10_000, maxSubscriberBufferBytes: 10 });
     const body = new ScriptedBody();
@@ -474,7 +488,7 @@ describe('Flight reading a Readable body (by its events)', () => {
   });
 });
 
-/** undici's side of an `anthropic` answer: a DirectBody at its head, driven by the test through undici's handler calls. */
+/** undici's side of an `anthropic` answer: a DirectBody at its head, driven by the test through undici's (legacy) handler calls. */
 function directAnswer() {
   const controller = {
     paused: false,
@@ -491,19 +505,24 @@ function directAnswer() {
     abort(reason: Error) {
       this.aborted = true;
       this.reason = reason;
-      body.onResponseError(this, reason);
+      body.onError(reason);
     },
   };
   const body: DirectBody = new DirectBody(() => undefined, () => undefined, null, undefined);
-  body.onRequestStart(controller);
-  body.onResponseStart(controller, 200, { 'content-type': 'text/event-stream' });
+  body.onConnect((reason) => controller.abort(reason));
+  body.onHeaders(200, [Buffer.from('content-type'), Buffer.from('text/event-stream')], () => controller.resume());
   const listeners: string[] = [];
   const on = body.on.bind(body) as (event: string, listener: () => void) => DirectBody;
   (body as unknown as { on: (event: string, listener: () => void) => DirectBody }).on = (event, listener) => {
     listeners.push(event);
     return on(event, listener);
   };
-  return { body, controller, listeners, data: (text: string) => body.onResponseData(controller, Buffer.from(text)), end: () => body.onResponseEnd() };
+  return { body, controller, listeners, data: (text: string) => {
+      // undici's core pauses the connection when onData answers false.
+      if (!body.onData(Buffer.from(text))) controller.pause();
+    },
+    end: () => body.onComplete(),
+  };
 }
 
 describe('Flight reading an anthropic answer (the flight is the DirectBody\'s reader)', () => {

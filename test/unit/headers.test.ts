@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { forwardRequestHeaders, forwardResponseHeaders } from '../../src/upstream/headers.js';
+import { AnswerHead, forwardRequestHeaders, forwardResponseHeaders } from '../../src/upstream/headers.js';
+import { parseHeaders } from '../../src/upstream/undici-parts.js';
 
 function pairs(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -90,5 +91,42 @@ describe('response header hygiene', () => {
   test('an upstream cannot speak in the gateway\'s namespace: its x-gateway-* headers are dropped (the gateway appends its own)', () => {
     const out = Object.fromEntries(forwardResponseHeaders({ 'x-gateway-coalesce-role': 'follower', 'x-gateway-upstream': 'evil', 'request-id': 'req_2', 'x-gatewayish': 'kept' }, false));
     assert.deepEqual(out, { 'request-id': 'req_2', 'x-gatewayish': 'kept' });
+  });
+});
+
+describe('an answer head read from undici\'s raw list (no headers object)', () => {
+  /** As undici's HTTP/1.1 parser hands them to a handler: Buffers, names in the upstream's case. */
+  const raw = (flat: string[]): Buffer[] => flat.map((item) => Buffer.from(item, 'latin1'));
+  const lists: Record<string, string[]> = {
+    'a usual answer': ['Content-Type', 'text/event-stream; charset=utf-8', 'Transfer-Encoding', 'chunked', 'request-id', 'req_1', 'anthropic-ratelimit-requests-remaining', '99', 'Connection', 'keep-alive', 'Keep-Alive', 'timeout=5'],
+    'repeats, connection-listed and gateway-namespaced headers': [
+      'Set-Cookie', 'a=1', 'content-length', '120', 'Connection', 'keep-alive, X-Hop', 'X-Hop', 'gone', 'set-cookie', 'b=2',
+      'Content-Encoding', 'gzip', 'x-gateway-upstream', 'evil', 'X-Custom', 'caf\u00e9', 'SET-COOKIE', 'c=3', 'connection', 'x-other', 'x-other', 'gone too', 'Retry-After', '3',
+    ],
+    'no headers': [],
+  };
+
+  for (const [name, flat] of Object.entries(lists)) {
+    test(`${name}: the same forwarded pairs as undici's headers object through forwardResponseHeaders, with and without the framing`, () => {
+      const object = parseHeaders(raw(flat));
+      const head = new AnswerHead(200, raw(flat));
+      assert.deepEqual(head.forwarded, forwardResponseHeaders(object, false));
+      assert.deepEqual(head.headers, object);
+      head.dropBodyFraming();
+      assert.deepEqual(head.forwarded, forwardResponseHeaders(object, true));
+    });
+  }
+
+  test('the values the gateway reads are the first ones, as headerValue reads them from the object', () => {
+    const head = new AnswerHead(200, raw(lists['repeats, connection-listed and gateway-namespaced headers'] as string[]));
+    assert.equal(head.contentEncoding, 'gzip');
+    assert.equal(head.hasContentLength, true);
+    assert.equal(head.contentType, undefined);
+    assert.equal(head.requestId, undefined);
+    const usual = new AnswerHead(200, raw(lists['a usual answer'] as string[]));
+    assert.equal(usual.contentType, 'text/event-stream; charset=utf-8');
+    assert.equal(usual.transferEncoding, 'chunked');
+    assert.equal(usual.requestId, 'req_1');
+    assert.equal(usual.hasContentLength, false);
   });
 });

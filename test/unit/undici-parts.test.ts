@@ -5,7 +5,7 @@ import { createServer } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 // First import of this file (node --test runs each file in its own process): undici's index is not loaded yet.
-import { Pool, buildConnector, errors } from '../../src/upstream/undici-parts.js';
+import { Pool, buildConnector, errors, headerNameToString, parseHeaders } from '../../src/upstream/undici-parts.js';
 
 const commonJsCache = createRequire(import.meta.url).cache;
 const undiciIndexLoaded = (): boolean => Object.keys(commonJsCache).some((path) => /\/node_modules\/undici\/index\.js$/.test(path));
@@ -34,5 +34,12 @@ describe("undici's parts without undici's index", () => {
     assert.equal(buildConnector, undici.buildConnector);
     assert.equal(errors, undici.errors);
     assert.equal(errors.RequestAbortedError, undici.errors.RequestAbortedError);
+  });
+
+  test("undici's raw header readers (internal, not in its index) are still there and read as the gateway expects", () => {
+    assert.equal(headerNameToString(Buffer.from('Content-Type')), 'content-type');
+    assert.equal(headerNameToString(Buffer.from('X-Not-Well-Known')), 'x-not-well-known');
+    assert.equal(headerNameToString('Request-Id'), 'request-id');
+    assert.deepEqual(parseHeaders([Buffer.from('A'), Buffer.from('1'), Buffer.from('a'), Buffer.from('2')]), { a: ['1', '2'] });
   });
 });

@@ -42,7 +42,9 @@ function send(upstream: Upstream, call: RoutedCall, ctx: CallContext, prepared: 
     return upstream.client.sendDirect(request).then((direct) => {
       ctx.facts.headersAt = performance.now();
       ctx.facts.framed = direct.delimited;
-      return answerOf(direct.status, direct.headers, direct.decoded, direct.body);
+      // The head was read from undici's raw list: the forwarded pairs are built already, once.
+      const head = direct.head;
+      return { head: { status: head.status, headers: head.forwarded, eventStream: isEventStream(head.contentType) }, body: direct.body };
     });
   }
   return sendTranslated(upstream, ctx, request, prepared);
@@ -64,8 +66,12 @@ function answerOf(status: number, headers: UpstreamHeaders, decoded: boolean, bo
     head: {
       status,
       headers: forwardResponseHeaders(headers, decoded),
-      eventStream: headerValue(headers, 'content-type')?.startsWith('text/event-stream') === true,
+      eventStream: isEventStream(headerValue(headers, 'content-type')),
     },
     body,
   };
+}
+
+function isEventStream(contentType: string | undefined): boolean {
+  return contentType?.startsWith('text/event-stream') === true;
 }

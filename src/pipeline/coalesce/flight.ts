@@ -227,6 +227,14 @@ interface BodyEnd {
 
 type Ending = { kind: 'complete' } | { kind: 'failed' };
 
+/**
+ * The flat name/value list every head is written from, one for the process: no list per answer. Safe
+ * because node's writeHead reads it before returning (into the head's bytes, or into the response's
+ * header table when headers were set before) and keeps no reference to it, and nothing runs between
+ * filling it and writing it (the subscriber's own pairs are taken before). Emptied after each write.
+ */
+const HEAD_LIST: (OutgoingHttpHeader | undefined)[] = [];
+
 /** Runs just before one subscriber's head is written; returns that client's own headers (flat name/value list), if any. */
 export type BeforeHead = () => readonly string[] | undefined;
 
@@ -425,17 +433,29 @@ export class Flight implements CallScope, BodyReader {
   private writeHead(sub: Subscriber): void {
     const head = this.head;
     if (head === undefined || sub.sink.headersSent) return;
-    const flat: OutgoingHttpHeader[] = [];
-    // node only reads the values (readonly in practice).
-    for (const [name, value] of head.headers) flat.push(name, value as string | string[]);
+    let own: readonly string[] | undefined;
     const before = sub.beforeHead;
-    if (before !== undefined) {
-      guarded(() => {
-        const own = before();
-        if (own !== undefined) for (const item of own) flat.push(item);
-      });
+    if (before !== undefined) guarded(() => (own = before()));
+    // The answer's pairs, then this client's own, in the one reused list (see HEAD_LIST).
+    const pairs = head.headers;
+    const ownLength = own === undefined ? 0 : own.length;
+    const length = 2 * pairs.length + ownLength;
+    const flat = HEAD_LIST;
+    flat.length = length;
+    let at = 0;
+    // node only reads the values (readonly in practice).
+    for (const [name, value] of pairs) {
+      flat[at++] = name;
+      flat[at++] = value as string | string[];
     }
-    sub.sink.writeHead(head.status, flat);
+    for (let i = 0; i < ownLength; i++) flat[at++] = (own as readonly string[])[i];
+    try {
+      // Every index below `length` was just filled.
+      sub.sink.writeHead(head.status, flat as OutgoingHttpHeader[]);
+    } finally {
+      // Holds no answer's values until the next head (length kept: no new backing store next time).
+      flat.fill(undefined);
+    }
     if (head.eventStream) sub.sink.flushHeaders();
   }
 
