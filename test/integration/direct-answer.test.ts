@@ -7,6 +7,7 @@ import { isAbort, UpstreamClient } from '../../src/upstream/client.js';
 import { DirectBody } from '../../src/upstream/direct-body.js';
 import { deferred, until } from '../helpers/deferred.js';
 import { scriptedUpstream, type ScriptedUpstream } from '../helpers/scripted-upstream.js';
+import { testUpstreamClient } from '../helpers/upstream-client.js';
 
 /**
  * `UpstreamClient.sendDirect` over real loopback sockets: the answer's body is undici's dispatch
@@ -16,18 +17,7 @@ import { scriptedUpstream, type ScriptedUpstream } from '../helpers/scripted-ups
  */
 
 function client(url: string): UpstreamClient {
-  return new UpstreamClient({
-    origin: new URL(url).origin,
-    pathPrefix: '',
-    connections: 2,
-    connectTimeoutMs: 2_000,
-    headersTimeoutMs: 10_000,
-    bodyTimeoutMs: 10_000,
-    keepAliveTimeoutMs: 4_000,
-    poolWaitMs: 2_000,
-    http2: false,
-    http2MaxStreams: 100,
-  });
+  return testUpstreamClient(url, 2);
 }
 
 /** Reads a body by its events, as the flight does. */

@@ -11,6 +11,7 @@ import { BedrockAdapter, type AwsCredentials, type AwsCredentialSource } from '.
 import type { OutgoingRequest, UpstreamAdapter } from '../../src/upstream/kinds/kind.js';
 import { VertexAdapter } from '../../src/upstream/kinds/vertex.js';
 import { scratchEnvForSuite } from '../helpers/cloud-credentials.js';
+import { testUpstreamClient } from '../helpers/upstream-client.js';
 
 /**
  * Each adapter with the real pooled client over real sockets against the mock in the provider's
@@ -25,19 +26,7 @@ const BEARER = 'bedrock-api-key-test';
 const SUBJECT_TOKEN = 'subject-token-for-the-sts-exchange';
 
 function client(url: string): UpstreamClient {
-  const u = new URL(url);
-  return new UpstreamClient({
-    origin: u.origin,
-    pathPrefix: '',
-    connections: 4,
-    connectTimeoutMs: 2_000,
-    headersTimeoutMs: 10_000,
-    bodyTimeoutMs: 10_000,
-    keepAliveTimeoutMs: 4_000,
-    poolWaitMs: 2_000,
-    http2: false,
-    http2MaxStreams: 100,
-  });
+  return testUpstreamClient(url, 4);
 }
 
 interface Answer {

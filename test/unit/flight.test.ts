@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
 import type { OutgoingHttpHeader } from 'node:http';
-import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink } from '../../src/pipeline/coalesce/flight.js';
+import { Flight, type CallOutcome, type FlightLimits, type FlightSource, type Sink, type SubscriberOutcome } from '../../src/pipeline/coalesce/flight.js';
 import { FlightGroup, MAX_DESCRIBED_FLIGHTS } from '../../src/pipeline/coalesce/flight-group.js';
 import { deferred, until, type Deferred } from '../helpers/deferred.js';
 import { DirectBody } from '../../src/upstream/direct-body.js';
@@ -373,6 +373,18 @@ class PushedBody extends Readable {
   }
 }
 
+/** A flight with one client reading a Readable body by its events, after the body's first chunk ('a') reached the client. */
+async function pushedFirstChunk(): Promise<{ flight: Flight; body: PushedBody; sink: FakeSink; served: Promise<SubscriberOutcome>; running: Promise<CallOutcome> }> {
+  const flight = new Flight('k', LIMITS);
+  const body = new PushedBody();
+  const sink = new FakeSink();
+  const served = flight.subscribe(sink);
+  const running = flight.run(() => Promise.resolve(source(body)));
+  body.push('a');
+  await until(() => sink.body === 'a', 5_000, 'the first chunk');
+  return { flight, body, sink, served, running };
+}
+
 describe('Flight reading a Readable body (by its events)', () => {
   test('every subscriber gets every byte in order; the body is never async-iterated; the outcome is complete', async () => {
     const flight = new Flight('k', LIMITS);
@@ -422,13 +434,7 @@ describe('Flight reading a Readable body (by its events)', () => {
   });
 
   test('the last client leaving stops the call and destroys the body; the outcome is abandoned', async () => {
-    const flight = new Flight('k', LIMITS);
-    const body = new PushedBody();
-    const sink = new FakeSink();
-    const served = flight.subscribe(sink);
-    const running = flight.run(() => Promise.resolve(source(body)));
-    body.push('a');
-    await until(() => sink.body === 'a', 5_000, 'the first chunk');
+    const { flight, body, sink, served, running } = await pushedFirstChunk();
     sink.destroy();
     assert.deepEqual(await served, { kind: 'gone', reason: 'disconnected' });
     assert.equal(flight.signal.aborted, true);
@@ -440,13 +446,7 @@ describe('Flight reading a Readable body (by its events)', () => {
   });
 
   test('a body error mid-stream fails the answer: the client gets an SSE error event and the outcome that error', async () => {
-    const flight = new Flight('k', LIMITS);
-    const body = new PushedBody();
-    const sink = new FakeSink();
-    const served = flight.subscribe(sink);
-    const running = flight.run(() => Promise.resolve(source(body)));
-    body.push('a');
-    await until(() => sink.body === 'a', 5_000, 'the first chunk');
+    const { body, sink, served, running } = await pushedFirstChunk();
     const broken = new Error('socket reset');
     body.destroy(broken);
     const outcome = await running;
