@@ -5,7 +5,7 @@ import type { RetryBudget } from '../../upstream/retry.js';
 import type { Plan, Upstream, UpstreamSet } from '../../upstream/upstreams.js';
 import { recordAttempt } from '../accounting.js';
 import type { CacheAffinity } from '../affinity/cache-affinity.js';
-import type { FlightSource } from '../coalesce/flight.js';
+import type { FlightHead, FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
 import { AttemptLimit } from './attempt-limit.js';
 import type { CallContext, RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
@@ -45,7 +45,13 @@ export const UPSTREAM_HEADER = 'x-gateway-upstream';
 
 /** The answer with `x-gateway-upstream` naming who served it (an upstream's own `x-gateway-*` headers never get this far: upstream/headers.ts). */
 function labelled(answer: FlightSource, name: string): FlightSource {
-  return { head: { ...answer.head, headers: [...answer.head.headers, [UPSTREAM_HEADER, name]] }, body: answer.body };
+  const { status, headers, eventStream } = answer.head;
+  // A copy sized once (a spread grows its array as it goes): the inner answer's list is never changed.
+  const n = headers.length;
+  const named = new Array<FlightHead['headers'][number]>(n + 1);
+  for (let i = 0; i < n; i++) named[i] = headers[i] as FlightHead['headers'][number];
+  named[n] = [UPSTREAM_HEADER, name];
+  return { head: { status, headers: named, eventStream }, body: answer.body };
 }
 
 /**
