@@ -221,9 +221,12 @@ function prematureClose(): Error {
 
 /** How the pump's read of the body ended. */
 interface BodyEnd {
-  error: unknown;
-  complete: boolean;
+  readonly error: unknown;
+  readonly complete: boolean;
 }
+
+/** A read stopped because the call was stopped (nobody listens): nobody's failure. */
+const STOPPED: BodyEnd = Object.freeze({ error: undefined, complete: false });
 
 type Ending = { kind: 'complete' } | { kind: 'failed' };
 
@@ -705,6 +708,22 @@ export class Flight implements CallScope, BodyReader {
   }
 
   /**
+   * One chunk of an event- or push-driven read: to the clients first, then the observers (see
+   * iterate). How the read ends when it must stop now (the call was stopped, or an observer threw:
+   * the caller destroys the body), else undefined (`mayRead` then says whether to pause).
+   */
+  private take(chunk: Buffer): BodyEnd | undefined {
+    if (this.stop.aborted) return STOPPED;
+    try {
+      this.append(chunk);
+      for (const observe of this.observers) observe(chunk);
+    } catch (err) {
+      return { error: err, complete: false };
+    }
+    return undefined;
+  }
+
+  /**
    * Reads a push body (an `anthropic` answer straight from undici's handler): the flight itself is its
    * reader (`bodyData`, `bodyEnd`), so the read costs one promise and no closure per call. Same order,
    * pause and end rules as `readEvents`.
@@ -721,17 +740,9 @@ export class Flight implements CallScope, BodyReader {
   bodyData(chunk: Buffer): void {
     const body = this.pushed;
     if (body === undefined) return;
-    if (this.stop.aborted) {
-      this.endPushed(undefined, false);
-      body.destroy();
-      return;
-    }
-    try {
-      // Clients first, then the observers (see iterate).
-      this.append(chunk);
-      for (const observe of this.observers) observe(chunk);
-    } catch (err) {
-      this.endPushed(err, false);
+    const ended = this.take(chunk);
+    if (ended !== undefined) {
+      this.endPushed(ended.error, ended.complete);
       body.destroy();
       return;
     }
@@ -764,7 +775,6 @@ export class Flight implements CallScope, BodyReader {
    */
   private readEvents(body: EventBody): Promise<BodyEnd> {
     const stop = this.stop;
-    const observers = this.observers;
     return new Promise((resolve) => {
       let over = false;
       const end = (error: unknown, complete: boolean): void => {
@@ -779,17 +789,9 @@ export class Flight implements CallScope, BodyReader {
       };
       body.on('data', (chunk) => {
         if (over) return;
-        if (stop.aborted) {
-          end(undefined, false);
-          body.destroy();
-          return;
-        }
-        try {
-          // Clients first, then the observers (see iterate).
-          this.append(chunk);
-          for (const observe of observers) observe(chunk);
-        } catch (err) {
-          end(err, false);
+        const ended = this.take(chunk);
+        if (ended !== undefined) {
+          end(ended.error, ended.complete);
           body.destroy();
           return;
         }
