@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { createClient, createCluster, ErrorReply } from 'redis';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import { asError } from '../core/errors.js';
 
 /**
  * One Redis connection with its own small circuit breaker: a failure domain. The gateway opens one
@@ -268,7 +269,7 @@ export function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
       },
       (e: unknown) => {
         clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
+        reject(asError(e));
       },
     );
   });

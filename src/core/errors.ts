@@ -159,3 +159,8 @@ export class GatewayError extends Error {
     return anthropicErrorBody(this.status, this.message, requestId);
   }
 }
+
+/** `err` as an Error (a thrown non-Error wrapped, its text kept): what a rejection or `lastError` carries. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}

@@ -9,6 +9,7 @@ import { usageTokens, ZERO_COST, type CallCost, type CostEstimator } from './cos
 import type { KeyLimits } from './key-limits.js';
 import type { LedgerWriter } from './ledger-writer.js';
 import type { LedgerRow, LedgerSource, Principal } from './model.js';
+import { asError } from '../core/errors.js';
 
 /**
  * The edge's hooks into governance (issue 26), for one request: the answer sources call them.
@@ -98,7 +99,7 @@ export class CallGovernance {
     try {
       reservation = principal === undefined || budgets === undefined ? undefined : budgets.admit(principal, estimator.worstCase(g.endpoint, g.model, g.body));
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return Promise.reject(asError(err));
     }
     // In-process counters answer at once: no promise between the request and its dispatch.
     if (reservation instanceof Promise) return reservation.then((r) => this.dispatchHeld(g, r, call, scope, dispatch));

@@ -1,5 +1,5 @@
 import CircuitBreaker from 'opossum';
-import { GatewayError } from '../core/errors.js';
+import { GatewayError, asError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 
@@ -125,7 +125,7 @@ class ModelBreaker {
       fail: (reason) => {
         if (done) return;
         done = true;
-        s.reject(reason instanceof Error ? reason : new Error(String(reason)));
+        s.reject(asError(reason));
       },
     };
   }

@@ -4,6 +4,7 @@ import type { CallScope, FlightSource } from '../coalesce/flight.js';
 import type { Upstream } from '../../upstream/upstreams.js';
 import type { AffinityKey } from '../affinity/cache-affinity.js';
 import type { AttemptLimit } from './attempt-limit.js';
+import { asError } from '../../core/errors.js';
 
 /**
  * The upstream call as a chain of small interceptors around one typed outcome, in the style of
@@ -116,7 +117,7 @@ function observed<Call extends UpstreamCall>(sees: readonly Observe<Call>[], nex
     try {
       for (let i = 0; i < sees.length; i++) seen = (sees[i] as Observe<Call>)(seen, ctx);
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return Promise.reject(asError(err));
     }
     return next(seen, ctx);
   };

@@ -1,4 +1,4 @@
-import { GatewayError } from '../../core/errors.js';
+import { GatewayError, asError } from '../../core/errors.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { isAbort } from '../../upstream/client.js';
 import type { RetryBudget } from '../../upstream/retry.js';
@@ -153,7 +153,7 @@ export function route(options: RouteOptions): RouteInterceptor {
             attempt.discard({ head: answer.head, error: err, complete: false, abandoned: isAbort(err), subscribers: 0 });
             const move = nextMove(isAbort(err) ? undefined : 'unreachable', upstream, after, movable);
             if (move.kind === 'stop' || (move.paid && !budget.tryWithdraw())) throw err;
-            lastError = err instanceof Error ? err : new Error(String(err));
+            lastError = asError(err);
             forget(call, ctx.facts, upstream, 'error');
             moved(upstream, after, move.reason);
             continue;
@@ -181,7 +181,7 @@ export function route(options: RouteOptions): RouteInterceptor {
         const plan = upstreams.plan(call);
         return plan.candidates.length === 1 ? only(call, ctx, plan.candidates[0] as Upstream) : failover(call, ctx, plan);
       } catch (err) {
-        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+        return Promise.reject(asError(err));
       }
     };
   };

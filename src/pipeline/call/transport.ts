@@ -5,6 +5,7 @@ import type { UpstreamRequest } from '../../upstream/client.js';
 import type { Upstream } from '../../upstream/upstreams.js';
 import type { FlightSource } from '../coalesce/flight.js';
 import type { CallContext, Dispatch, RoutedCall } from './chain.js';
+import { asError } from '../../core/errors.js';
 
 /**
  * The innermost dispatch: one request to the upstream the route chose (a `RoutedCall`: the types
@@ -29,7 +30,7 @@ export function transport(): Dispatch<RoutedCall> {
         .prepare({ method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model }, ctx.stop)
         .then((prepared) => send(upstream, call, ctx, prepared));
     } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      return Promise.reject(asError(err));
     }
   };
 }

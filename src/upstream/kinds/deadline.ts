@@ -1,3 +1,5 @@
+import { asError } from '../../core/errors.js';
+
 /** A credential fetch that took longer than its deadline. */
 export class CredentialDeadlineError extends Error {
   override readonly name = 'CredentialDeadlineError';
@@ -24,7 +26,7 @@ export function withDeadline<T>(work: Promise<T>, ms: number, signal: AbortSigna
     signal.addEventListener('abort', onAbort, { once: true });
     work.then(
       (value) => finish(() => resolve(value)),
-      (err: unknown) => finish(() => reject(err instanceof Error ? err : new Error(String(err)))),
+      (err: unknown) => finish(() => reject(asError(err))),
     );
   });
 }
