@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { freePort } from '../test/helpers/ports.js';
+import { median } from './load.js';
 import { describeMachine, pinSelf } from './machine.js';
-import { startMock } from './processes.js';
+import { startGateway, startMock } from './processes.js';
 import { plain1k } from './workloads.js';
 
 /**
@@ -69,40 +68,27 @@ async function run(distSrc: string, cache: 'off' | 'on', mockUrl: string, first:
   const dir = mkdtempSync(join(tmpdir(), 'cgw-cache-gc-'));
   const log = join(dir, 'gc.log');
   const fd = openSync(log, 'w');
-  const port = await freePort();
-  const child = spawn('taskset', ['-c', '0', process.execPath, '--trace-gc-nvp', join(distSrc, 'main.js')], {
-    // Request logs off: stdout carries the collector's lines only.
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', UPSTREAM_URL: mockUrl, LOG_LEVEL: 'warn', CACHE: cache },
-    stdio: ['ignore', fd, 'ignore'],
-  });
-  const url = `http://127.0.0.1:${port}`;
   try {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const up = await fetch(`${url}/healthz`).then((r) => r.arrayBuffer().then(() => true), () => false);
-      if (up) break;
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the gateway (${distSrc}) did not come up`);
-      await new Promise((r) => setTimeout(r, 50));
+    // Request logs off: stdout carries the collector's lines only.
+    const gateway = await startGateway('0', mockUrl, { LOG_LEVEL: 'warn', CACHE: cache }, ['--trace-gc-nvp'], distSrc, 'main.js', fd);
+    try {
+      const pool = new Pool(gateway.url, { connections: CONCURRENCY });
+      let n = 0;
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (n < requests) {
+            const r = plain1k(first + n++);
+            const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
+            await res.body.dump();
+            if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+          }
+        }),
+      );
+      await pool.close();
+    } finally {
+      await gateway.stop();
     }
-    const pool = new Pool(url, { connections: CONCURRENCY });
-    let n = 0;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (n < requests) {
-          const r = plain1k(first + n++);
-          const res = await pool.request({ path: r.path, method: 'POST', headers: r.headers, body: r.body });
-          await res.body.dump();
-          if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
-        }
-      }),
-    );
-    await pool.close();
   } finally {
-    const exited = new Promise((r) => child.once('exit', r));
-    if (child.exitCode === null) child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
     closeSync(fd);
   }
   const figures = gcFigures(readFileSync(log, 'utf8'), requests);
@@ -129,11 +115,6 @@ try {
   await mock.stop();
 }
 const out = (line: string): void => void process.stdout.write(line + '\n');
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 out(`machine: ${machine.cores} x ${machine.cpuModel}, node ${machine.node}; ${new Date().toISOString()}`);
 out(`${requests} distinct 1 KB requests per run, closed loop, ${CONCURRENCY} at a time; each gateway started anew on CPU 0 with --trace-gc-nvp; median of ${reps} runs (runs interleaved)`);
 if (base !== undefined) out(`base build: ${base}`);

@@ -1,4 +1,4 @@
-import { fixedRate, type LatencyResult } from './load.js';
+import { fixedRate, median, type LatencyResult } from './load.js';
 import { startBareProxy, startGateway, type Running } from './processes.js';
 import { plain1k } from './workloads.js';
 
@@ -60,13 +60,6 @@ async function gcSeconds(url: string): Promise<{ young: number; old: number } | 
 
 export const DIRECT = 'direct';
 const BARE = 'bare node:http + undici';
-
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 const perRequest = (sum: { young: number; old: number; requests: number } | undefined, generation: 'young' | 'old'): number | undefined =>
   sum === undefined || sum.requests === 0 ? undefined : (sum[generation] * 1e6) / sum.requests;

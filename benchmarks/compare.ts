@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/helpers/ports.js';
 import { AllocationSampler, type AllocationProfile } from './heap-profile.js';
-import { fixedRate } from './load.js';
+import { fixedRate, median } from './load.js';
 import { describeMachine, pinSelf, processCpuSeconds, rssMiB } from './machine.js';
 import { pidOf, startBareProxy, startGateway, startGovernedGateway, startMock, startRedisServer, type Running } from './processes.js';
 import { HEADERS, plain1k, plain1m } from './workloads.js';
@@ -242,11 +242,6 @@ if (rssReps > 0) {
 }
 await mock.stop();
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 const bare = results.get(BARE) ?? [];
 const bareMedian = median(bare);
 const out = (line: string): void => void process.stdout.write(line + '\n');

@@ -68,14 +68,25 @@ export async function startMock(cpu: string, env: Record<string, string> = {}): 
   return { name: 'mock', url, child, stop: stopper(child) };
 }
 
-/** `distSrc`: another build's dist/src (benchmarks/compare.ts runs a base build beside this one). */
-export async function startGateway(cpu: string, upstreamUrl: string, env: Record<string, string> = {}, nodeArgs: string[] = [], distSrc = DIST_SRC, entry = 'main.js'): Promise<Running> {
+/**
+ * `distSrc`: another build's dist/src (benchmarks/compare.ts runs a base build beside this one).
+ * `stdout`: a file descriptor for the gateway's standard output (e.g. V8's `--trace-gc-nvp` lines), else ignored.
+ */
+export async function startGateway(
+  cpu: string,
+  upstreamUrl: string,
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  distSrc = DIST_SRC,
+  entry = 'main.js',
+  stdout: 'ignore' | number = 'ignore',
+): Promise<Running> {
   const port = await freePort();
   const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, join(distSrc, entry)]);
   const child = spawn(cmd, args, {
     // With UPSTREAMS the upstreams are the caller's (UPSTREAM_URL and UPSTREAMS exclude each other).
     env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', ...(env.UPSTREAMS === undefined ? { UPSTREAM_URL: upstreamUrl } : {}), LOG_LEVEL: 'info', ...env },
-    stdio: 'ignore',
+    stdio: ['ignore', stdout, 'ignore'],
   });
   const url = `http://127.0.0.1:${port}`;
   // The governance store's first start (PGlite compiling its WebAssembly) takes seconds on a busy machine.
