@@ -128,6 +128,8 @@ export class AnswerHead {
     // Sized for every header at once (no growth), then cut to what was kept.
     const out: [string, string | string[]][] = new Array<[string, string | string[]]>(raw.length >> 1);
     let count = 0;
+    // Past a few dozen headers (a hostile upstream may send thousands), repeats are found by a Map, not a scan.
+    const index = raw.length > 2 * LINEAR_PAIRS ? new Map<string, [string, string | string[]]>() : undefined;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = headerName(raw[i] as Buffer | string);
       const item = raw[i + 1] as Buffer | string;
@@ -153,7 +155,7 @@ export class AnswerHead {
           break;
       }
       if (HOP_BY_HOP.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
-      count = addPair(out, count, name, value);
+      count = addPair(out, count, name, value, index);
     }
     out.length = count;
     this.forwarded = out;
@@ -173,17 +175,34 @@ export class AnswerHead {
   }
 }
 
-/** Adds one header to the first `count` pairs, merging a repeat into the first pair of its name (as undici's headers object does); returns the new count. */
-function addPair(pairs: [string, string | string[]][], count: number, name: string, value: string): number {
-  for (let i = 0; i < count; i++) {
-    const pair = pairs[i] as [string, string | string[]];
-    if (pair[0] !== name) continue;
+/** Heads with at most this many headers find a repeated name by scanning the pairs (no Map per answer). */
+const LINEAR_PAIRS = 32;
+
+/**
+ * Adds one header to the first `count` pairs, merging a repeat into the first pair of its name (as
+ * undici's headers object does); returns the new count. `index` (for long heads) finds the pair of a
+ * name in one look-up instead of a scan.
+ */
+function addPair(pairs: [string, string | string[]][], count: number, name: string, value: string, index: Map<string, [string, string | string[]]> | undefined): number {
+  let pair: [string, string | string[]] | undefined;
+  if (index !== undefined) pair = index.get(name);
+  else {
+    for (let i = 0; i < count; i++) {
+      if ((pairs[i] as [string, string | string[]])[0] === name) {
+        pair = pairs[i];
+        break;
+      }
+    }
+  }
+  if (pair !== undefined) {
     const had = pair[1];
     if (typeof had === 'string') pair[1] = [had, value];
     else had.push(value);
     return count;
   }
-  pairs[count] = [name, value];
+  pair = [name, value];
+  pairs[count] = pair;
+  index?.set(name, pair);
   return count + 1;
 }
 

@@ -104,6 +104,11 @@ describe('an answer head read from undici\'s raw list (no headers object)', () =
       'Content-Encoding', 'gzip', 'x-gateway-upstream', 'evil', 'X-Custom', 'caf\u00e9', 'SET-COOKIE', 'c=3', 'connection', 'x-other', 'x-other', 'gone too', 'Retry-After', '3',
     ],
     'no headers': [],
+    // More headers than the pairs are scanned for (LINEAR_PAIRS): repeats are found through a Map.
+    'a long head with repeats': [
+      ...Array.from({ length: 40 }, (_, i) => [`X-H-${i}`, `v${i}`]).flat(),
+      'Set-Cookie', 'a=1', 'x-h-3', 'again', 'set-cookie', 'b=2', 'Connection', 'x-h-7', 'X-H-3', 'third',
+    ],
   };
 
   for (const [name, flat] of Object.entries(lists)) {
