@@ -1,8 +1,9 @@
 import { setFlagsFromString } from 'node:v8';
 
 /**
- * V8 heap settings for the gateway process. Imported first by main.ts, so they hold before any
- * request code runs (and in every WORKERS process, each of which runs main.ts).
+ * V8 settings for the gateway process. Imported first by main.ts, so they hold before any request
+ * code runs (and in every WORKERS process, each of which runs main.ts). Each one yields to an operator
+ * who names it on node's command line.
  *
  * Allocation-site pretenuring is off. V8 watches the object and array literals each code site
  * allocates; when most of them survive young-generation collections, it decides, once and for
@@ -14,7 +15,19 @@ import { setFlagsFromString } from 'node:v8';
  * of 0.1 MB, scavenges twice as long, about 40-50 µs more CPU per request at 1 KB, 10 s after the
  * start-up had passed. Nearly everything a proxy allocates dies with its request, so the decision
  * helps nothing here. An operator who wants it back passes `--allocation-site-pretenuring` to node.
+ *
+ * WebAssembly stays on Liftoff, V8's baseline compiler. The only WebAssembly the gateway runs is
+ * undici's HTTP/1.1 parser (llhttp), one large state-machine function. Soon after the first
+ * upstream answer, V8 recompiles it with TurboFan on a platform worker thread, which mallocs about
+ * 36 MiB of compiler zones for it; freed, that memory stays in the worker thread's glibc arena in
+ * many starts (about 10 MiB more idle RSS). The parser's share of a request's CPU is small either
+ * way (`compare.js`, same run: no worse). The same holds for the governance store's PGlite (a
+ * WebAssembly Postgres): it starts faster and holds about 100 MiB less without the tier-up, its
+ * queries no slower (CHANGELOG, issue 30). `--no-liftoff-only` on node's command line restores it.
  */
 const PRETENURING = 'allocation-site-pretenuring';
+const LIFTOFF_ONLY = 'liftoff-only';
 
-if (!process.execArgv.some((arg) => arg.includes(PRETENURING))) setFlagsFromString(`--no-${PRETENURING}`);
+const named = (flag: string): boolean => process.execArgv.some((arg) => arg.includes(flag));
+if (!named(PRETENURING)) setFlagsFromString(`--no-${PRETENURING}`);
+if (!named(LIFTOFF_ONLY)) setFlagsFromString(`--${LIFTOFF_ONLY}`);

@@ -18,6 +18,7 @@ import { startRedis } from '../helpers/redis-server.js';
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', import.meta.url));
 const MODULE_PROBE = fileURLToPath(new URL('../helpers/module-probe.js', import.meta.url));
+const WASM_TIER_PROBE = fileURLToPath(new URL('../helpers/wasm-tier-probe.js', import.meta.url));
 const SECRET = 'sk-ant-process-secret-4242424242';
 
 interface Running {
@@ -218,6 +219,42 @@ describe('the gateway process: V8 heap', () => {
   test('an operator who passes --allocation-site-pretenuring to node gets it (and the probe sees the difference)', async () => {
     const { pretenured, objects } = await probePretenuring(['--allocation-site-pretenuring']);
     assert.equal(pretenured, true, `the site was still not pretenured after ${objects} surviving objects`);
+  });
+
+  /**
+   * Runs test/helpers/wasm-tier-probe.ts inside a started gateway that has answered one request
+   * (undici's parser, the WebAssembly the gateway runs, compiled and run): whether a hot WebAssembly
+   * function gets recompiled by TurboFan, the tier-up whose compiler zones (about 36 MiB for
+   * undici's parser) were left in a worker thread's malloc arena.
+   */
+  const probeWasmTier = async (nodeArgs: string[]): Promise<{ turbofan: boolean; liftoff: boolean }> => {
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url }, ['--allow-natives-syntax', '--import', WASM_TIER_PROBE, ...nodeArgs]);
+    try {
+      const url = await running.url;
+      const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': SECRET, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
+      await answer.arrayBuffer();
+      assert.equal(answer.status, 200);
+      running.child.kill('SIGUSR2');
+      const report = (): string | undefined => running.output.find((l) => l.startsWith('wasm-tier-probe '));
+      await until(() => report() !== undefined, 30_000, 'the wasm tier probe report');
+      const { turbofan, liftoff } = JSON.parse((report() ?? '').slice('wasm-tier-probe '.length)) as { turbofan: boolean; liftoff: boolean };
+      return { turbofan, liftoff };
+    } finally {
+      running.child.kill('SIGKILL');
+      await once(running.child, 'exit');
+      await mock.close();
+    }
+  };
+
+  test('WebAssembly stays on Liftoff: a hot function is not recompiled by TurboFan (no compiler zones left in a malloc arena)', async () => {
+    const tier = await probeWasmTier([]);
+    assert.deepEqual(tier, { turbofan: false, liftoff: true });
+  });
+
+  test('an operator who passes --no-liftoff-only to node gets the tier-up (and the probe sees the difference)', async () => {
+    const tier = await probeWasmTier(['--no-liftoff-only']);
+    assert.deepEqual(tier, { turbofan: true, liftoff: false });
   });
 });
 
