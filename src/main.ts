@@ -59,6 +59,8 @@ async function main(): Promise<void> {
   for (const { name, closest } of nearMissVariables(process.env, [...config.upstreams.flatMap((u) => u.apiKeyEnv ?? []), ...CLI_VARIABLES])) {
     logger.warn({ variable: name, closest }, `${name} is not a variable the gateway knows and is ignored: did you mean ${closest}?`);
   }
+  // Start-up's garbage and grown young generation returned before the first request (src/start-up-collection.ts).
+  await (await import('./start-up-collection.js')).collectStartUpGarbage();
   const gateway = await startGateway(config, logger, { tracer: tracing?.tracer, worker });
   if (tracing !== undefined) logger.info('OpenTelemetry tracing on (OTLP exporter from OTEL_* variables)');
 

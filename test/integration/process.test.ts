@@ -19,6 +19,7 @@ const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', import.meta.url));
 const MODULE_PROBE = fileURLToPath(new URL('../helpers/module-probe.js', import.meta.url));
 const WASM_TIER_PROBE = fileURLToPath(new URL('../helpers/wasm-tier-probe.js', import.meta.url));
+const COLLECTION_PROBE = fileURLToPath(new URL('../helpers/collection-probe.js', import.meta.url));
 const SECRET = 'sk-ant-process-secret-4242424242';
 
 interface Running {
@@ -255,6 +256,26 @@ describe('the gateway process: V8 heap', () => {
   test('an operator who passes --no-liftoff-only to node gets the tier-up (and the probe sees the difference)', async () => {
     const tier = await probeWasmTier(['--no-liftoff-only']);
     assert.deepEqual(tier, { turbofan: true, liftoff: false });
+  });
+
+  test("start-up's garbage is collected (a memory-reducing collection, the young generation shrunk) once, before the gateway listens", async () => {
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url }, ['--import', COLLECTION_PROBE]);
+    try {
+      const url = await running.url;
+      const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': SECRET, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
+      await answer.arrayBuffer();
+      assert.equal(answer.status, 200);
+      running.child.kill('SIGUSR2');
+      const report = (): string | undefined => running.output.find((l) => l.startsWith('collection-probe '));
+      await until(() => report() !== undefined, 30_000, 'the collection probe report');
+      const { collections } = JSON.parse((report() ?? '').slice('collection-probe '.length)) as { collections: { listening: boolean }[] };
+      assert.deepEqual(collections, [{ listening: false }]);
+    } finally {
+      running.child.kill('SIGKILL');
+      await once(running.child, 'exit');
+      await mock.close();
+    }
   });
 });
 
