@@ -12,11 +12,13 @@ export interface CachedAnswer {
 
 /**
  * A kept answer, flat: one object per entry besides the bytes (the body's Buffers, as the flight
- * retained them: never copied) and the usage. With `packHeads`, the head's header list is two strings,
+ * retained them: never copied) and the usage. The head's header list is kept packed as two strings,
  * its names (one string shared by every entry whose upstream sent the same names in the same order)
- * and its values, instead of an array, a tuple and two strings per header: an entry of the response
- * cache lives for seconds, long enough to reach the old generation, and what it holds there is work
- * for every collection until it leaves (issue 30: twenty headers made 60 of an entry's 67 objects).
+ * and its values, instead of an array, a tuple and two strings per header. Both tiers pack: an entry
+ * of the response cache lives for seconds, long enough to reach the old generation, and a lingering
+ * answer (COALESCE_LINGER_MS) is alive at most scavenges (about a hundred of them at 1,000 req/s):
+ * what an entry holds is copied by every collection it lives through (issue 30: twenty headers made
+ * 60 of an entry's 67 objects; unpacked lingering heads were most of each scavenge's survivors).
  * Its fields are emptied when the entry leaves (see FlightGroup's Slot: a retired map table must reach nothing).
  */
 interface Entry {
@@ -57,6 +59,12 @@ export function packHeaders(headers: FlightHead['headers']): PackedHeaders | und
   return { names: names.join('\n'), values: values.join('\n') };
 }
 
+/** Whether the headers have exactly these names, in this order (same length checked by the caller). */
+function sameNames(headers: FlightHead['headers'], names: readonly string[]): boolean {
+  for (let i = 0; i < names.length; i++) if ((headers[i] as FlightHead['headers'][number])[0] !== names[i]) return false;
+  return true;
+}
+
 export function unpackHeaders({ names, values }: PackedHeaders): [string, string][] {
   const headers: [string, string][] = [];
   if (names === '') return headers;
@@ -85,12 +93,6 @@ export interface ResponseCacheOptions {
   loopIdleMs?: (() => number) | undefined;
   /** Told each time an entry answers past its TTL, within the busy grace. */
   onGraceHit?: (() => void) | undefined;
-  /**
-   * Keep each head's header list packed (see Entry), rebuilt per hit: for entries that outlive a few
-   * young-generation collections (the response cache), not for a window of moments (lingering
-   * answers), where packing would be work per call that no collection needed.
-   */
-  packHeads?: boolean;
 }
 
 /** The event loop's cumulative idle time: libuv counts only time blocked waiting for I/O. */
@@ -106,6 +108,8 @@ export class ResponseCache {
   private readonly entries = new Map<string, Entry>();
   /** Packed name lists seen, each kept once and shared by the entries that have it (see Entry). */
   private readonly nameLists = new Map<string, string>();
+  /** The names of the last head packed with a shared name list: that list, and its names one by one. */
+  private lastNames: { joined: string; list: readonly string[] } | undefined;
   private bytes = 0;
   private readonly now: () => number;
   private readonly graceMs: number;
@@ -154,12 +158,12 @@ export class ResponseCache {
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
     const { head, body } = answer;
-    const packed = this.options.packHeads === true ? packHeaders(head.headers) : undefined;
+    const packed = this.pack(head.headers);
     this.entries.set(key, {
       status: head.status,
       eventStream: head.eventStream,
       headers: packed === undefined ? head.headers : packed.values,
-      names: packed === undefined ? undefined : this.shared(packed.names),
+      names: packed?.names,
       body: body.length === 1 ? body[0] : body,
       bytes: answer.bytes,
       usage: answer.usage,
@@ -172,6 +176,30 @@ export class ResponseCache {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
       this.delete(oldKey, oldEntry);
     }
+  }
+
+  /**
+   * packHeaders, with the names shared: a head whose names are those of the last packed head (an
+   * upstream sends the same names in the same order answer after answer; names are interned, see
+   * upstream/header-names.ts) is recognized by comparing them, and its names cost no string.
+   */
+  private pack(headers: FlightHead['headers']): PackedHeaders | undefined {
+    const last = this.lastNames;
+    if (last === undefined || last.list.length !== headers.length || !sameNames(headers, last.list)) {
+      const packed = packHeaders(headers);
+      if (packed === undefined) return undefined;
+      const names = this.shared(packed.names);
+      // One list remembered, and a short one: bounded.
+      if (names.length <= SHARED_NAME_LIST_CHARS) this.lastNames = { joined: names, list: headers.map(([name]) => name) };
+      return { names, values: packed.values };
+    }
+    const values = new Array<string>(headers.length);
+    for (let i = 0; i < headers.length; i++) {
+      const value = (headers[i] as FlightHead['headers'][number])[1];
+      if (typeof value !== 'string' || value.includes('\n')) return undefined;
+      values[i] = value;
+    }
+    return { names: last.joined, values: values.join('\n') };
   }
 
   /** The one copy of a name list (bounded: past the bounds, a list is simply not shared). */
