@@ -96,7 +96,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const request = classifyRequest(req, ctx, classifySettings);
     // The fingerprint is hashed as the body arrives; a request that can share nothing is not hashed.
     const shares = request.coalescing || request.caching;
-    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers }) : undefined;
+    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers, rawHeaders: req.rawHeaders }) : undefined;
     let body: Buffer | IncomingMessage | null = null;
     let model: string | undefined;
     let cacheBreak: CacheBreak | undefined;
