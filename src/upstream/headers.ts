@@ -50,19 +50,36 @@ export interface ForwardOptions {
 export function forwardRequestHeaders(rawHeaders: readonly string[], options: ForwardOptions = {}): string[] {
   let connection: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() === 'connection') connection = rawHeaders[i + 1];
+    const sent = rawHeaders[i] as string;
+    if (sent.length === 10 && lowerCaseName(sent) === 'connection') connection = rawHeaders[i + 1];
   }
   const listed = connectionListed(connection);
-  const out: string[] = [];
+  // Sized once for every header, the gateway's accept-encoding and a content-length the caller may add; cut to what was kept.
+  const out = new Array<string>(rawHeaders.length + ACCEPT_IDENTITY.length + 2);
+  let n = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
+    const name = lowerCaseName(rawHeaders[i] as string);
     if (HOP_BY_HOP.has(name) || REQUEST_OWNED.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
     if (listed?.has(name)) continue;
     if (options.dropCredentials === true && CREDENTIAL_HEADERS.has(name)) continue;
-    out.push(name, rawHeaders[i + 1] as string);
+    out[n++] = name;
+    out[n++] = rawHeaders[i + 1] as string;
   }
-  out.push(...ACCEPT_IDENTITY);
+  for (const item of ACCEPT_IDENTITY) out[n++] = item;
+  out.length = n;
   return out;
+}
+
+/**
+ * A header name in lower case: the very string when it has no upper-case letter (toLowerCase makes a
+ * copy even then, per header of every request).
+ */
+export function lowerCaseName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c > 0x7f) return name.toLowerCase();
+  }
+  return name;
 }
 
 /**

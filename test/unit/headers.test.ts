@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnswerHead, forwardRequestHeaders, forwardResponseHeaders } from '../../src/upstream/headers.js';
+import { AnswerHead, forwardRequestHeaders, forwardResponseHeaders, lowerCaseName } from '../../src/upstream/headers.js';
 import { parseHeaders } from '../../src/upstream/undici-parts.js';
 
 function pairs(flat: string[]): [string, string][] {
@@ -48,6 +48,12 @@ describe('request header hygiene', () => {
     const names = pairs(forwardRequestHeaders(raw)).map(([n]) => n);
     for (const dropped of ['host', 'connection', 'x-drop-me', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-authorization', 'content-length', 'x-gateway-mode', 'x-gateway-coalesce']) {
       assert.ok(!names.includes(dropped), `${dropped} must not be forwarded`);
+    }
+  });
+
+  test('lowerCaseName lower-cases as toLowerCase does (a name with nothing to change is returned as it is)', () => {
+    for (const name of ['content-type', 'Content-Type', 'X-API-KEY', 'anthropic-beta', 'x-\u00c4b', 'a', '', 'Z', '@[`{']) {
+      assert.equal(lowerCaseName(name), name.toLowerCase(), name);
     }
   });
 
