@@ -128,6 +128,15 @@ describe('an answer head read from undici\'s raw list (no headers object)', () =
     });
   }
 
+  test('answer after answer, every value is the one sent (a value remembered per name is reused only for the same bytes)', () => {
+    const values = ['99', '98', '98', '', '9', '99 ', ' 99', 'caf\u00e9', 'cafe', 'x'.repeat(200), 'x'.repeat(200), 'x'.repeat(199) + 'y', '99'];
+    for (const value of values) {
+      const flat = ['Content-Type', 'application/json', 'anthropic-ratelimit-requests-remaining', value, 'X-Same', value];
+      const head = new AnswerHead(200, raw(flat));
+      assert.deepEqual(head.forwarded, forwardResponseHeaders(parseHeaders(raw(flat)), false), JSON.stringify(value));
+    }
+  });
+
   test('the values the gateway reads are the first ones, as headerValue reads them from the object', () => {
     const head = new AnswerHead(200, raw(lists['repeats, connection-listed and gateway-namespaced headers'] as string[]));
     assert.equal(head.contentEncoding, 'gzip');
