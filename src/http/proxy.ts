@@ -120,7 +120,8 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     if (ctx.principal !== undefined && !modelAllowed(ctx.principal.limits, model)) {
       throw new GatewayError('MODEL_NOT_ALLOWED', 'This gateway key may not call the requested model (its allowed models are set by the gateway administrator)');
     }
-    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity };
+    // Every field in the literal (`governed` too, set just below): one shape, no property added later.
+    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity, governed: undefined };
     exchange.governed = governedRequest(deps.governance, exchange);
     // Answers that reserve nothing carry the key's last remaining budget; a leader's reservation sets fresh values.
     if (exchange.governed !== undefined) deps.governance?.headers(exchange.governed);
