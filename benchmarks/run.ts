@@ -25,8 +25,9 @@ import { cacheP99, DIRECT } from './cache-p99.js';
  *   npm run bench                  all phases (about 10 minutes)
  *   npm run bench -- --only=cpu,cache-p99,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds,prompt-cache
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
- *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--rate=1000] [--base=<another build's dist/src>]
- *                                  interleaved windows of the cache's latency phase, and a base build beside this one
+ *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--rate=1000] [--base=<another build's dist/src>] [--split]
+ *                                  interleaved windows of the cache's latency phase, and a base build beside this one;
+ *                                  --split: each proxy's own p99 and its upstream's, from a probe preloaded in every proxy
  *   npm run bench -- --only=ttfb [--base=<another build's dist/src>]   the first-byte phase with a base build's gateway beside this one's
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
@@ -347,9 +348,10 @@ async function main(): Promise<void> {
     const rounds = Number(args.get('rounds') ?? '8');
     const windowSeconds = Number(args.get('window') ?? '3');
     const base = args.get('base');
+    const split = args.has('split');
     let r;
     try {
-      r = await cacheP99(mock, { rate, rounds, windowSeconds, base });
+      r = await cacheP99(mock, { rate, rounds, windowSeconds, base, split });
     } finally {
       await mock.stop();
     }
@@ -357,15 +359,18 @@ async function main(): Promise<void> {
     out(`\n## The response cache's latency: 1 KB at ${rate} req/s, open loop (latency from scheduled send), every body distinct; ${rounds} interleaved rounds of ${windowSeconds} s per target, medians of rounds`);
     out(machineLine());
     if (base !== undefined) out(`base build: ${base}`);
-    out('| target | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | collector pause µs/req, young / old | added p99 per round ms |');
-    out('|---|---|---|---|---|---|---|---|');
+    const splitHead = split ? ' proxy\'s own request p99 ms | its upstream answer head p99 ms |' : '';
+    out(`| target | errors | p50 ms | p99 ms | added p50 ms | added p99 ms |${splitHead} collector pause µs/req, young / old | added p99 per round ms |`);
+    out(`|---|---|---|---|---|---|${split ? '---|---|' : ''}---|---|`);
     const direct = r.find((t) => t.name === DIRECT);
     for (const t of r) {
       const perRound = t.name === DIRECT ? '' : t.windows.map((w, i) => fmt(w.p99 - (direct?.windows[i]?.p99 ?? NaN), 1)).join(', ');
       const gc = t.gcYoungUsPerRequest === undefined ? '' : `${fmt(t.gcYoungUsPerRequest, 1)} / ${fmt(t.gcOldUsPerRequest, 1)}`;
-      out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} | ${gc} | ${perRound} |`);
+      const splitCells = split ? ` ${t.name === DIRECT ? '' : fmt(t.requestP99)} | ${t.name === DIRECT ? '' : fmt(t.upstreamHeadP99)} |` : '';
+      out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} |${splitCells} ${gc} | ${perRound} |`);
     }
     out('added = the target\'s percentile minus direct\'s in the same round; the median of those differences over the rounds.');
+    if (split) out('split (--split, benchmarks/latency-probe.ts in every proxy): the proxy\'s own time from reading a request\'s head to finishing its answer, and its upstream calls\' time from writing the head to reading the answer\'s head; medians over rounds of each window\'s p99.');
     out('collector pause = the gateway\'s own nodejs_gc_duration_seconds over its windows (scavenges; mark-compact and incremental marking), per completed request.');
   }
 
