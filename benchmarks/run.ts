@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { bigBodyStall, longTextBody, manyKeysBody } from './big-body.js';
-import { fixedRate, interleavedStreamTimings, percentile, streamTimings, type LatencyResult, type Request, type StreamTiming } from './load.js';
+import { fixedRate, interleavedStreamTimings, pairedTtfbDifference, percentile, streamTimings, type LaneTiming, type LatencyResult, type Request } from './load.js';
 import { coreTimes, describeMachine, pinSelf, processCpuSeconds, rssMiB, utilisation } from './machine.js';
 import { freePort } from '../test/helpers/ports.js';
 import { chunkFrame } from '../tools/mock-upstream/provider-framing.js';
@@ -28,6 +28,7 @@ import { cacheP99, DIRECT } from './cache-p99.js';
  *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--rate=1000] [--base=<another build's dist/src>] [--split]
  *                                  interleaved windows of the cache's latency phase, and a base build beside this one;
  *                                  --split: each proxy's own p99 and its upstream's, from a probe preloaded in every proxy
+ *   npm run bench -- --only=ttfb [--base=<another build's dist/src>]   the first-byte phase with a base build's gateway beside this one's
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
 
@@ -422,9 +423,14 @@ async function main(): Promise<void> {
     const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: '5' });
     const running: Running[] = [];
     const targets: { name: string; url: string }[] = [{ name: 'direct', url: mock.url }];
-    let r: Record<string, StreamTiming>;
+    let r: Record<string, LaneTiming>;
     try {
-      for (const [name, start] of proxyStarters(mock, gatewayEnv)) {
+      const ttfbBase = args.get('base');
+      const starters: [string, () => Promise<Running | undefined>][] = [
+        ...proxyStarters(mock, gatewayEnv),
+        ...(ttfbBase === undefined ? [] : [['gateway base', () => startGateway('0', mock.url, gatewayEnv, [], ttfbBase)] as [string, () => Promise<Running>]]),
+      ];
+      for (const [name, start] of starters) {
         const proxy = await start();
         if (proxy === undefined) out(`(${name} skipped: not installed; on Debian \`apt-get install nginx\`)`);
         else {
@@ -437,17 +443,24 @@ async function main(): Promise<void> {
       for (const proxy of running) await proxy.stop();
       await mock.stop();
     }
-    report.ttfb = r;
+    report.ttfb = Object.fromEntries(Object.entries(r).map(([name, v]) => [name, { ttfb: v.ttfb, total: v.total }]));
     out(`\n## Streams one at a time (${STREAM_EVENTS} events 5 ms apart; every target alive, one stream each in rotating order, ${TTFB_ROUNDS} rounds after 300 warm-up streams and 20 unrecorded rounds)`);
     out(machineLine());
-    out('| target | TTFB p50 ms | TTFB p99 ms | total p50 ms | added TTFB p50 ms | added per event ms |');
-    out('|---|---|---|---|---|---|');
+    if (args.get('base') !== undefined) out(`base build: ${args.get('base')}`);
+    out('| target | TTFB p50 ms | TTFB p99 ms | total p50 ms | added TTFB p50 ms | added per event ms | TTFB over bare, paired ms |');
+    out('|---|---|---|---|---|---|---|');
     const base = r.direct;
+    const bare = r['bare node:http + undici'];
     for (const [name, v] of Object.entries(r)) {
       const addedTtfb = v.ttfb.p50 - (base?.ttfb.p50 ?? NaN);
       const addedTotal = v.total.p50 - (base?.total.p50 ?? NaN);
-      out(`| ${name} | ${fmt(v.ttfb.p50)} | ${fmt(v.ttfb.p99)} | ${fmt(v.total.p50)} | ${name === 'direct' ? '' : fmt(addedTtfb)} | ${name === 'direct' ? '' : fmt((addedTotal - addedTtfb) / STREAM_EVENTS, 3)} |`);
+      const overBare = name.startsWith('gateway') && bare !== undefined ? fmt(pairedTtfbDifference(v, bare), 3) : '';
+      out(`| ${name} | ${fmt(v.ttfb.p50)} | ${fmt(v.ttfb.p99)} | ${fmt(v.total.p50)} | ${name === 'direct' ? '' : fmt(addedTtfb)} | ${name === 'direct' ? '' : fmt((addedTotal - addedTtfb) / STREAM_EVENTS, 3)} | ${overBare} |`);
     }
+    out('TTFB over bare, paired: the median over rounds of the gateway\'s first-byte time minus the bare proxy\'s in the same round.');
+    const gateway = r.gateway;
+    const gatewayBase = r['gateway base'];
+    if (gateway !== undefined && gatewayBase !== undefined) out(`This build's gateway minus the base build's, paired: ${fmt(pairedTtfbDifference(gateway, gatewayBase), 3)} ms.`);
   }
 
   if (phase('live')) {
