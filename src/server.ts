@@ -125,8 +125,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     breakerProbeTimeoutMs: config.breaker.probeTimeoutMs,
     affinity,
   });
-  // Cache entries live for seconds (past young-generation collections): their heads are packed (see ResponseCache).
-  const cache = config.cache.enabled ? new ResponseCache({ ...config.cache, packHeads: true }) : undefined;
+  // Both tiers keep their answers' heads packed (see ResponseCache): what an entry holds is work for every collection it lives through.
+  const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
   // Lingering answers are a coalescing window, not a cache: short (COALESCE_LINGER_MS after the call
   // ended), bounded by entries and bytes, complete 2xx answers only (plain and stream), per tenant.
   // The window is about when identical requests arrived, not when a busy gateway got to read them:

@@ -96,7 +96,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const request = classifyRequest(req, ctx, classifySettings);
     // The fingerprint is hashed as the body arrives; a request that can share nothing is not hashed.
     const shares = request.coalescing || request.caching;
-    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers }) : undefined;
+    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers, rawHeaders: req.rawHeaders }) : undefined;
     let body: Buffer | IncomingMessage | null = null;
     let model: string | undefined;
     let cacheBreak: CacheBreak | undefined;
@@ -120,7 +120,8 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     if (ctx.principal !== undefined && !modelAllowed(ctx.principal.limits, model)) {
       throw new GatewayError('MODEL_NOT_ALLOWED', 'This gateway key may not call the requested model (its allowed models are set by the gateway administrator)');
     }
-    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity };
+    // Every field in the literal (`governed` too, set just below): one shape, no property added later.
+    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity, governed: undefined };
     exchange.governed = governedRequest(deps.governance, exchange);
     // Answers that reserve nothing carry the key's last remaining budget; a leader's reservation sets fresh values.
     if (exchange.governed !== undefined) deps.governance?.headers(exchange.governed);

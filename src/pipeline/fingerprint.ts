@@ -31,6 +31,12 @@ export interface FingerprintFields {
   /** Upstream path including the query string. */
   path: string;
   headers: IncomingHttpHeaders;
+  /**
+   * The same request's raw header list (node's `rawHeaders`), when at hand: the `anthropic-*` names are
+   * found in it (a walk of a list) instead of by enumerating `headers` (a null-prototype object whose
+   * enumeration builds a key list per request). Values are still read from `headers`: the key is the same.
+   */
+  rawHeaders?: readonly string[] | undefined;
 }
 
 /** A fingerprint being computed: feed it the body's bytes in order, then take the key once. */
@@ -39,25 +45,66 @@ export interface FingerprintHash {
   key(): string;
 }
 
-export function startFingerprint(fields: FingerprintFields): FingerprintHash {
-  // Length-prefixed fields, one string: no value can be crafted to shift the boundary into the
-  // next field. The body comes last, after its marker, so it needs no length of its own.
-  const field = (s: string): string => `${s.length}:${s}`;
-  let prefix = field(fields.tenant) + field(fields.method) + field(fields.path);
-  const names: string[] = [];
-  for (const name in fields.headers) if (name.startsWith('anthropic-')) names.push(name);
-  names.sort();
-  for (const name of names) {
-    const raw = fields.headers[name];
-    const value = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
-    prefix += field(name) + field(name === 'anthropic-beta' ? normalizeBeta(value) : value);
+const ANTHROPIC = 'anthropic-';
+
+/** The request's `anthropic-*` header names, lower-case, each once, sorted (undefined when none). */
+function anthropicNames(fields: FingerprintFields): string[] | undefined {
+  let names: string[] | undefined;
+  const raw = fields.rawHeaders;
+  if (raw === undefined) {
+    for (const name in fields.headers) if (name.startsWith(ANTHROPIC)) names = withName(names, name);
+  } else {
+    for (let i = 0; i < raw.length; i += 2) {
+      const sent = raw[i] as string;
+      // Only a name that may be one is lower-cased (toLowerCase allocates even when nothing changes).
+      if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) continue;
+      const name = sent.toLowerCase();
+      if (name.startsWith(ANTHROPIC)) names = withName(names, name);
+    }
   }
-  const hash: Hash = createHash('sha256').update(prefix + field('body'));
-  return {
-    update: (chunk) => void hash.update(chunk),
-    key: () => hash.digest('base64url'),
-  };
+  if (names !== undefined && names.length > 1) names.sort();
+  return names;
 }
+
+/** The names with one more, once (a list made with its first name: an empty literal grown by a push is allocated far larger). */
+function withName(names: string[] | undefined, name: string): string[] {
+  if (names === undefined) return [name];
+  if (!names.includes(name)) names.push(name);
+  return names;
+}
+
+/** One SHA-256 in progress (one object: no closures per request). */
+class Fingerprinting implements FingerprintHash {
+  constructor(private readonly hash: Hash) {}
+
+  update(chunk: Buffer): void {
+    this.hash.update(chunk);
+  }
+
+  key(): string {
+    return this.hash.digest('base64url');
+  }
+}
+
+export function startFingerprint(fields: FingerprintFields): FingerprintHash {
+  // Length-prefixed fields, one string (one template: fewer intermediate strings than a sum). The body
+  // comes last, after its marker, so it needs no length of its own.
+  const { tenant, method, path } = fields;
+  let prefix = `${tenant.length}:${tenant}${method.length}:${method}${path.length}:${path}`;
+  const names = anthropicNames(fields);
+  if (names !== undefined) {
+    for (const name of names) {
+      const raw = fields.headers[name];
+      const sent = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
+      const value = name === 'anthropic-beta' ? normalizeBeta(sent) : sent;
+      prefix += `${name.length}:${name}${value.length}:${value}`;
+    }
+  }
+  return new Fingerprinting(createHash('sha256').update(prefix + BODY_MARKER));
+}
+
+/** `body`, length-prefixed as every field is: no value can be crafted to shift a boundary into the next field. */
+const BODY_MARKER = '4:body';
 
 /** The fingerprint of a request whose body is at hand (`undefined` without a body). */
 export function fingerprint(fields: FingerprintFields, body?: Buffer | string): string {

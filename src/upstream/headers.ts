@@ -50,19 +50,36 @@ export interface ForwardOptions {
 export function forwardRequestHeaders(rawHeaders: readonly string[], options: ForwardOptions = {}): string[] {
   let connection: string | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if ((rawHeaders[i] as string).toLowerCase() === 'connection') connection = rawHeaders[i + 1];
+    const sent = rawHeaders[i] as string;
+    if (sent.length === 10 && lowerCaseName(sent) === 'connection') connection = rawHeaders[i + 1];
   }
   const listed = connectionListed(connection);
-  const out: string[] = [];
+  // Sized once for every header, the gateway's accept-encoding and a content-length the caller may add; cut to what was kept.
+  const out = new Array<string>(rawHeaders.length + ACCEPT_IDENTITY.length + 2);
+  let n = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
+    const name = lowerCaseName(rawHeaders[i] as string);
     if (HOP_BY_HOP.has(name) || REQUEST_OWNED.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
     if (listed?.has(name)) continue;
     if (options.dropCredentials === true && CREDENTIAL_HEADERS.has(name)) continue;
-    out.push(name, rawHeaders[i + 1] as string);
+    out[n++] = name;
+    out[n++] = rawHeaders[i + 1] as string;
   }
-  out.push(...ACCEPT_IDENTITY);
+  for (const item of ACCEPT_IDENTITY) out[n++] = item;
+  out.length = n;
   return out;
+}
+
+/**
+ * A header name in lower case: the very string when it has no upper-case letter (toLowerCase makes a
+ * copy even then, per header of every request).
+ */
+export function lowerCaseName(name: string): string {
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if ((c >= 0x41 && c <= 0x5a) || c > 0x7f) return name.toLowerCase();
+  }
+  return name;
 }
 
 /**
@@ -133,7 +150,7 @@ export class AnswerHead {
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = headerName(raw[i] as Buffer | string);
       const item = raw[i + 1] as Buffer | string;
-      const value = typeof item === 'string' ? item : item.toString('latin1');
+      const value = typeof item === 'string' ? item : valueString(name, item);
       switch (name) {
         case 'content-type':
           this.contentType ??= value;
@@ -173,6 +190,36 @@ export class AnswerHead {
   get headers(): UpstreamHeaders {
     return parseHeaders(this.raw);
   }
+}
+
+/**
+ * The value last read for each header name of an answer head (names interned: header-names.ts).
+ * Bounded: at most MAX_REMEMBERED_NAMES names (the first ones seen), values of at most
+ * MAX_REMEMBERED_VALUE_BYTES bytes; one value per name, replaced by the next one read.
+ */
+const lastValues = new Map<string, string>();
+const MAX_REMEMBERED_NAMES = 512;
+const MAX_REMEMBERED_VALUE_BYTES = 128;
+
+/**
+ * A raw header value as the string undici's headers object would hold (latin1): the very string read
+ * last time for this name when the bytes are the same. An upstream repeats most of its head answer
+ * after answer (content type, organization, limits, server), and each value read anew was a string
+ * per header per answer, kept alive with the answer while it lingers.
+ */
+function valueString(name: string, bytes: Buffer): string {
+  const last = lastValues.get(name);
+  if (last !== undefined && sameLatin1(last, bytes)) return last;
+  const value = bytes.toString('latin1');
+  if (bytes.length <= MAX_REMEMBERED_VALUE_BYTES && (last !== undefined || lastValues.size < MAX_REMEMBERED_NAMES)) lastValues.set(name, value);
+  return value;
+}
+
+/** Whether the string is exactly these bytes read as latin1; compared from the end, where changing values (counts, dates) differ. */
+function sameLatin1(s: string, bytes: Buffer): boolean {
+  if (s.length !== bytes.length) return false;
+  for (let i = bytes.length - 1; i >= 0; i--) if (s.charCodeAt(i) !== bytes[i]) return false;
+  return true;
 }
 
 /** Heads with at most this many headers find a repeated name by scanning the pairs (no Map per answer). */

@@ -1,5 +1,5 @@
 import { SseParser, type SseEvent } from './sse.js';
-import { TopLevelObject } from './kinds/json-edit.js';
+import { forEachMember, hasEscape, keyIs, stringAt, TopLevelObject } from './kinds/json-edit.js';
 import type { TokenUsage } from '../core/token-usage.js';
 
 interface ApiUsage {
@@ -25,11 +25,44 @@ function merge(into: TokenUsage, next: ApiUsage | null | undefined): void {
 
 /**
  * `id`, `model` and `usage` of a plain JSON answer. Only those values are parsed: the answer's
- * members are located without building the rest (kinds/json-edit.ts), and its content blocks,
- * most of its bytes, are skipped; JSON.parse of the whole answer was the meter's largest cost.
- * Anything that is not one JSON object is parsed whole, as before. Throws when it is not JSON.
+ * members are walked without building them (kinds/json-edit.ts forEachMember: no member list, no key
+ * strings), the last of duplicate keys winning as in JSON.parse, and its content blocks, most of its
+ * bytes, are skipped; JSON.parse of the whole answer was the meter's largest cost. An answer with an
+ * escaped top-level key is read through TopLevelObject (keys decoded); anything that is not one JSON
+ * object is parsed whole, as before. Throws when it is not JSON.
  */
 function answerFacts(text: Buffer): { usage?: ApiUsage; model?: unknown; id?: unknown } {
+  let idAt = -1;
+  let idEnd = -1;
+  let modelAt = -1;
+  let modelEnd = -1;
+  let usageAt = -1;
+  let usageEnd = -1;
+  let escapedKey = false as boolean; // set in the walk's callback
+  const close = forEachMember(text, (keyStart, keyEnd, valueStart, end) => {
+    if (hasEscape(text, keyStart, keyEnd)) escapedKey = true;
+    else if (keyIs(text, keyStart, keyEnd, 'id')) {
+      idAt = valueStart;
+      idEnd = end;
+    } else if (keyIs(text, keyStart, keyEnd, 'model')) {
+      modelAt = valueStart;
+      modelEnd = end;
+    } else if (keyIs(text, keyStart, keyEnd, 'usage')) {
+      usageAt = valueStart;
+      usageEnd = end;
+    }
+  });
+  if (close < 0) return JSON.parse(text.toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
+  if (escapedKey) return decodedAnswerFacts(text);
+  return {
+    id: idAt < 0 ? undefined : stringAt(text, idAt, idEnd),
+    model: modelAt < 0 ? undefined : stringAt(text, modelAt, modelEnd),
+    usage: usageAt < 0 ? undefined : (JSON.parse(text.toString('utf8', usageAt, usageEnd)) as ApiUsage),
+  };
+}
+
+/** answerFacts through TopLevelObject, whose keys are decoded (`"\u0069d"` is `id`). */
+function decodedAnswerFacts(text: Buffer): { usage?: ApiUsage; model?: unknown; id?: unknown } {
   const answer = TopLevelObject.parse(text);
   if (answer === undefined) return JSON.parse(text.toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
   const usage = answer.raw('usage');

@@ -78,4 +78,22 @@ describe('fingerprint', () => {
       assert.equal(hash.key(), key({}), `chunks of ${cut} bytes`);
     }
   });
+
+  test('with the raw header list, the anthropic-* names found in it give the key the headers object gives (any case, repeats, betas in any order)', () => {
+    const { body: _body, ...fields } = base;
+    const cases: [string[], Record<string, string>][] = [
+      [['Host', 'h', 'Anthropic-Version', '2023-06-01', 'content-type', 'application/json'], { host: 'h', 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }],
+      [
+        ['anthropic-beta', 'b-2', 'ANTHROPIC-BETA', 'a-1', 'anthropic-version', 'v', 'Accept', '*/*', 'anthropic-', 'empty-suffix', 'x-anthropic-nope', '1'],
+        { 'anthropic-beta': 'b-2, a-1', 'anthropic-version': 'v', accept: '*/*', 'anthropic-': 'empty-suffix', 'x-anthropic-nope': '1' },
+      ],
+      [['content-type', 'application/json', 'authorization', 'Bearer x'], { 'content-type': 'application/json', authorization: 'Bearer x' }],
+    ];
+    for (const [rawHeaders, headers] of cases) {
+      const expected = fingerprint({ ...fields, headers }, BODY);
+      const hash = startFingerprint({ ...fields, headers, rawHeaders });
+      hash.update(Buffer.from(BODY));
+      assert.equal(hash.key(), expected, rawHeaders.join(' '));
+    }
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AnswerHead, forwardRequestHeaders, forwardResponseHeaders } from '../../src/upstream/headers.js';
+import { AnswerHead, forwardRequestHeaders, forwardResponseHeaders, lowerCaseName } from '../../src/upstream/headers.js';
 import { parseHeaders } from '../../src/upstream/undici-parts.js';
 
 function pairs(flat: string[]): [string, string][] {
@@ -48,6 +48,12 @@ describe('request header hygiene', () => {
     const names = pairs(forwardRequestHeaders(raw)).map(([n]) => n);
     for (const dropped of ['host', 'connection', 'x-drop-me', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'proxy-authorization', 'content-length', 'x-gateway-mode', 'x-gateway-coalesce']) {
       assert.ok(!names.includes(dropped), `${dropped} must not be forwarded`);
+    }
+  });
+
+  test('lowerCaseName lower-cases as toLowerCase does (a name with nothing to change is returned as it is)', () => {
+    for (const name of ['content-type', 'Content-Type', 'X-API-KEY', 'anthropic-beta', 'x-\u00c4b', 'a', '', 'Z', '@[`{']) {
+      assert.equal(lowerCaseName(name), name.toLowerCase(), name);
     }
   });
 
@@ -121,6 +127,15 @@ describe('an answer head read from undici\'s raw list (no headers object)', () =
       assert.deepEqual(head.forwarded, forwardResponseHeaders(object, true));
     });
   }
+
+  test('answer after answer, every value is the one sent (a value remembered per name is reused only for the same bytes)', () => {
+    const values = ['99', '98', '98', '', '9', '99 ', ' 99', 'caf\u00e9', 'cafe', 'x'.repeat(200), 'x'.repeat(200), 'x'.repeat(199) + 'y', '99'];
+    for (const value of values) {
+      const flat = ['Content-Type', 'application/json', 'anthropic-ratelimit-requests-remaining', value, 'X-Same', value];
+      const head = new AnswerHead(200, raw(flat));
+      assert.deepEqual(head.forwarded, forwardResponseHeaders(parseHeaders(raw(flat)), false), JSON.stringify(value));
+    }
+  });
 
   test('the values the gateway reads are the first ones, as headerValue reads them from the object', () => {
     const head = new AnswerHead(200, raw(lists['repeats, connection-listed and gateway-namespaced headers'] as string[]));

@@ -105,54 +105,86 @@ describe('response cache', () => {
   });
 
   test('a packed entry keeps the bytes the flight retained and none of the objects its head was made of; a hit replays the same head', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const bytes = Buffer.from('{"type":"message","content":[]}');
-    const expected: [string, string][] = [
-      ['content-type', 'application/json'],
-      ['request-id', 'req_0123456789'],
-      ['x-empty', ''],
-      ...Array.from({ length: 17 }, (_, i): [string, string] => [`anthropic-ratelimit-${i}`, String(4000 - i)]),
-    ];
-    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6, packHeads: true });
-    // Made and stored in a function of its own, so that only the weak references outlive it.
-    const store = (): WeakRef<object>[] => {
-      const headers = expected.map(([name, value]): [string, string] => [name, value]);
-      const body = [bytes];
-      const stored: CachedAnswer = { head: { status: 200, headers, eventStream: false }, body, bytes: bytes.length, usage: { input: 3, output: 5, cache_creation: 0, cache_read: 0 }, model: 'claude-sonnet-5' };
-      cache.set('k', stored);
-      return [new WeakRef(stored), new WeakRef(stored.head), new WeakRef(headers), new WeakRef(headers[1] as object), new WeakRef(body)];
-    };
-    const refs = store();
-    // A WeakRef's target stays alive until the job that made it ends.
-    await new Promise((resolve) => setImmediate(resolve));
-    gc();
-    assert.deepEqual(
-      refs.map((r) => r.deref() === undefined),
-      [true, true, true, true, true],
-      'the answer, its head, its header list, a header and the chunk list were collected: the entry holds none of them',
-    );
-    const hit = cache.get('k');
-    assert.ok(hit);
-    assert.deepEqual(hit.head, { status: 200, headers: expected, eventStream: false });
-    assert.equal(hit.body.length, 1);
-    assert.equal(hit.body[0], bytes, 'the very Buffer the flight retained: no copy');
-    assert.deepEqual(hit.usage, { input: 3, output: 5, cache_creation: 0, cache_read: 0 });
-    assert.equal(hit.model, 'claude-sonnet-5');
-    assert.equal(cache.totalBytes, bytes.length);
+    await keepsNoHeadObjects(new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6 }));
   });
 
+  test('a lingering answer (the tier server.ts builds for COALESCE_LINGER_MS) is packed too: it keeps none of the objects its head was made of', async () => {
+    await keepsNoHeadObjects(new ResponseCache({ ttlMs: 1e9, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024, now: () => performance.now(), busyGraceMs: 2_000 }));
+  });
+
+  test('heads with the names of one before share its name list; a head with other names, or a value that cannot be packed, is still kept exactly', () => {
+    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6 });
+    const heads: FlightHead['headers'][] = [
+      [['content-type', 'application/json'], ['request-id', 'req_1']],
+      [['content-type', 'application/json'], ['request-id', 'req_2']],
+      [['content-type', 'text/plain'], ['x-other', 'o']],
+      [['content-type', 'application/json'], ['request-id', 'line\nbreak']],
+      [['content-type', 'application/json'], ['request-id', ['a', 'b']]],
+      [],
+      [['content-type', 'application/json'], ['request-id', '']],
+    ];
+    heads.forEach((headers, i) => cache.set(`k${i}`, { head: { status: 200, headers, eventStream: false }, body: [Buffer.from('x')], bytes: 1, usage: undefined, model: undefined }));
+    heads.forEach((headers, i) => assert.deepEqual(cache.get(`k${i}`)?.head.headers, headers, `head ${i}`));
+  });
+
+  test('more distinct name lists than are shared, interleaved: every head is kept exactly', () => {
+    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 1_000, maxBytes: 1e6 });
+    const headsOf = (i: number): FlightHead['headers'] => [['content-type', 'application/json'], [`x-list-${i % 40}`, `v${i}`], ['request-id', `req_${i}`]];
+    for (let i = 0; i < 200; i++) cache.set(`k${i}`, { head: { status: 200, headers: headsOf(i), eventStream: false }, body: [Buffer.from('x')], bytes: 1, usage: undefined, model: undefined });
+    for (let i = 0; i < 200; i++) assert.deepEqual(cache.get(`k${i}`)?.head.headers, headsOf(i), `head ${i}`);
+  });
+});
+
+/** Stores one answer in the cache and shows that the entry holds none of its head's objects and that a hit replays it. */
+async function keepsNoHeadObjects(cache: ResponseCache): Promise<void> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const bytes = Buffer.from('{"type":"message","content":[]}');
+  const expected: [string, string][] = [
+    ['content-type', 'application/json'],
+    ['request-id', 'req_0123456789'],
+    ['x-empty', ''],
+    ...Array.from({ length: 17 }, (_, i): [string, string] => [`anthropic-ratelimit-${i}`, String(4000 - i)]),
+  ];
+  // Made and stored in a function of its own, so that only the weak references outlive it.
+  const store = (): WeakRef<object>[] => {
+    const headers = expected.map(([name, value]): [string, string] => [name, value]);
+    const body = [bytes];
+    const stored: CachedAnswer = { head: { status: 200, headers, eventStream: false }, body, bytes: bytes.length, usage: { input: 3, output: 5, cache_creation: 0, cache_read: 0 }, model: 'claude-sonnet-5' };
+    cache.set('k', stored);
+    return [new WeakRef(stored), new WeakRef(stored.head), new WeakRef(headers), new WeakRef(headers[1] as object), new WeakRef(body)];
+  };
+  const refs = store();
+  // A WeakRef's target stays alive until the job that made it ends.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  assert.deepEqual(
+    refs.map((r) => r.deref() === undefined),
+    [true, true, true, true, true],
+    'the answer, its head, its header list, a header and the chunk list were collected: the entry holds none of them',
+  );
+  const hit = cache.get('k');
+  assert.ok(hit);
+  assert.deepEqual(hit.head, { status: 200, headers: expected, eventStream: false });
+  assert.equal(hit.body.length, 1);
+  assert.equal(hit.body[0], bytes, 'the very Buffer the flight retained: no copy');
+  assert.deepEqual(hit.usage, { input: 3, output: 5, cache_creation: 0, cache_read: 0 });
+  assert.equal(hit.model, 'claude-sonnet-5');
+  assert.equal(cache.totalBytes, bytes.length);
+}
+
+describe('response cache: packing', () => {
   test('a head that cannot be packed exactly (a list value) is kept as given; unpacking inverts packing', () => {
     const listed: FlightHead['headers'] = [['content-type', 'text/event-stream'], ['set-cookie', ['a=1', 'b=2']]];
     assert.equal(packHeaders(listed), undefined);
-    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6, packHeads: true });
+    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6 });
     const chunks = [Buffer.from('event: a\n\n'), Buffer.from('event: b\n\n')];
     cache.set('listed', { head: { status: 200, headers: listed, eventStream: true }, body: chunks, bytes: 20, usage: undefined, model: undefined });
     const hit = cache.get('listed');
     assert.deepEqual(hit?.head, { status: 200, headers: listed, eventStream: true });
     assert.deepEqual(hit.body, chunks);
-    assert.equal(packHeaders([['', 'no name']]), undefined);
-    for (const headers of [[], [['a', '']], [['x', 'y'], ['empty', ''], ['request-id', 'req_1']]] as [string, string][][]) {
+    // Lists need no separator: any name and value packs exactly.
+    for (const headers of [[], [['a', '']], [['x', 'y'], ['empty', ''], ['request-id', 'req_1']], [['', 'no name']], [['a\nb', 'c\nd']]] as [string, string][][]) {
       const packed = packHeaders(headers);
       assert.ok(packed);
       assert.deepEqual(unpackHeaders(packed), headers);

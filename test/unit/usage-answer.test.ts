@@ -27,6 +27,8 @@ const ANSWERS: string[] = [
   '{"id":7,"model":["m"],"usage":{"input_tokens":"12","output_tokens":-3}}',
   // A key with an escape (the member scan decodes it, as JSON.parse does).
   '{"us\\u0061ge":{"input_tokens":8},"model":"escaped-key"}',
+  // An escaped key after a plain one of the same name wins (the walk without key strings hands such answers to the decoding scan).
+  '{"id":"msg_plain","model":"m","\\u0069d":"msg_escaped","x\\n":1}',
   // What the scan hands to JSON.parse whole: a top-level array, invalid or truncated JSON.
   '[{"usage":{"input_tokens":1}}]',
   '{"usage":{"input_tokens":1},"content":"never ends',

@@ -12,19 +12,22 @@ export interface CachedAnswer {
 
 /**
  * A kept answer, flat: one object per entry besides the bytes (the body's Buffers, as the flight
- * retained them: never copied) and the usage. With `packHeads`, the head's header list is two strings,
- * its names (one string shared by every entry whose upstream sent the same names in the same order)
- * and its values, instead of an array, a tuple and two strings per header: an entry of the response
- * cache lives for seconds, long enough to reach the old generation, and what it holds there is work
- * for every collection until it leaves (issue 30: twenty headers made 60 of an entry's 67 objects).
+ * retained them: never copied) and the usage. The head's header list is kept packed as two lists,
+ * its names (one list shared by every entry whose upstream sent the same names in the same order)
+ * and its values (strings an answer head mostly shares with the answers before it: upstream/headers.ts),
+ * instead of an array, a tuple and a value per header. Both tiers pack: an entry of the response
+ * cache lives for seconds, long enough to reach the old generation, and a lingering answer
+ * (COALESCE_LINGER_MS) is alive at most scavenges (about a hundred of them at 1,000 req/s): what an
+ * entry holds is copied by every collection it lives through (issue 30: twenty headers made 60 of an
+ * entry's 67 objects; unpacked lingering heads were most of each scavenge's survivors).
  * Its fields are emptied when the entry leaves (see FlightGroup's Slot: a retired map table must reach nothing).
  */
 interface Entry {
   status: number;
   eventStream: boolean;
-  /** The header list as given; or, with `names`, its values packed (see PackedHeaders). */
-  headers: FlightHead['headers'] | string | undefined;
-  names: string | undefined;
+  /** The header list as given; or, with `names`, its values (see PackedHeaders). */
+  headers: FlightHead['headers'] | readonly string[] | undefined;
+  names: readonly string[] | undefined;
   /** A single chunk is kept as itself (no array of one). */
   body: Buffer | readonly Buffer[] | undefined;
   readonly bytes: number;
@@ -35,40 +38,45 @@ interface Entry {
   readonly idleAtSet: number;
 }
 
-/** A header list as its names and its values, each joined by `\n` (HTTP forbids CR, LF and NUL in both). */
+/** A header list as its names and its values, in order (two lists instead of a tuple per header). */
 export interface PackedHeaders {
-  names: string;
-  values: string;
+  names: readonly string[];
+  values: readonly string[];
 }
 
-/**
- * The header list packed, or undefined when it cannot be packed exactly: a value that is a list (its
- * shape would not survive), an empty name, or a name or value holding the separator (an upstream
- * answer never has either).
- */
+/** The header list packed, or undefined when a value is a list (its shape would not survive). */
 export function packHeaders(headers: FlightHead['headers']): PackedHeaders | undefined {
-  const names: string[] = [];
-  const values: string[] = [];
-  for (const [name, value] of headers) {
-    if (typeof value !== 'string' || name === '' || name.includes('\n') || value.includes('\n')) return undefined;
-    names.push(name);
-    values.push(value);
+  const values = valuesOf(headers);
+  return values === undefined ? undefined : { names: headers.map(([name]) => name), values };
+}
+
+/** The header values in order, or undefined when one is a list. */
+function valuesOf(headers: FlightHead['headers']): string[] | undefined {
+  const values = new Array<string>(headers.length);
+  for (let i = 0; i < headers.length; i++) {
+    const value = (headers[i] as FlightHead['headers'][number])[1];
+    if (typeof value !== 'string') return undefined;
+    values[i] = value;
   }
-  return { names: names.join('\n'), values: values.join('\n') };
+  return values;
+}
+
+/** Whether the headers have exactly these names, in this order. */
+function sameNames(headers: FlightHead['headers'], names: readonly string[]): boolean {
+  if (headers.length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) if ((headers[i] as FlightHead['headers'][number])[0] !== names[i]) return false;
+  return true;
 }
 
 export function unpackHeaders({ names, values }: PackedHeaders): [string, string][] {
-  const headers: [string, string][] = [];
-  if (names === '') return headers;
-  const n = names.split('\n');
-  const v = values.split('\n');
-  for (let i = 0; i < n.length; i++) headers.push([n[i] as string, v[i] ?? '']);
+  const headers = new Array<[string, string]>(names.length);
+  for (let i = 0; i < names.length; i++) headers[i] = [names[i] as string, values[i] ?? ''];
   return headers;
 }
 
 /** Shared name lists at most, and the longest one shared (longer ones are kept per entry): bounded memory. */
-const SHARED_NAME_LISTS = 64;
-const SHARED_NAME_LIST_CHARS = 4096;
+const SHARED_NAME_LISTS = 16;
+const SHARED_NAME_LIST_NAMES = 128;
 
 export interface ResponseCacheOptions {
   ttlMs: number;
@@ -85,12 +93,6 @@ export interface ResponseCacheOptions {
   loopIdleMs?: (() => number) | undefined;
   /** Told each time an entry answers past its TTL, within the busy grace. */
   onGraceHit?: (() => void) | undefined;
-  /**
-   * Keep each head's header list packed (see Entry), rebuilt per hit: for entries that outlive a few
-   * young-generation collections (the response cache), not for a window of moments (lingering
-   * answers), where packing would be work per call that no collection needed.
-   */
-  packHeads?: boolean;
 }
 
 /** The event loop's cumulative idle time: libuv counts only time blocked waiting for I/O. */
@@ -104,8 +106,8 @@ export const eventLoopIdleMs = (): number => performance.nodeTiming.idleTime;
  */
 export class ResponseCache {
   private readonly entries = new Map<string, Entry>();
-  /** Packed name lists seen, each kept once and shared by the entries that have it (see Entry). */
-  private readonly nameLists = new Map<string, string>();
+  /** Name lists seen, each kept once and shared by the entries that have it (see Entry); the last one found first. */
+  private readonly nameLists: (readonly string[])[] = [];
   private bytes = 0;
   private readonly now: () => number;
   private readonly graceMs: number;
@@ -154,12 +156,12 @@ export class ResponseCache {
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
     const { head, body } = answer;
-    const packed = this.options.packHeads === true ? packHeaders(head.headers) : undefined;
+    const values = valuesOf(head.headers);
     this.entries.set(key, {
       status: head.status,
       eventStream: head.eventStream,
-      headers: packed === undefined ? head.headers : packed.values,
-      names: packed === undefined ? undefined : this.shared(packed.names),
+      headers: values ?? head.headers,
+      names: values === undefined ? undefined : this.namesOf(head.headers),
       body: body.length === 1 ? body[0] : body,
       bytes: answer.bytes,
       usage: answer.usage,
@@ -174,12 +176,31 @@ export class ResponseCache {
     }
   }
 
-  /** The one copy of a name list (bounded: past the bounds, a list is simply not shared). */
-  private shared(names: string): string {
-    const known = this.nameLists.get(names);
-    if (known !== undefined) return known;
-    if (this.nameLists.size < SHARED_NAME_LISTS && names.length <= SHARED_NAME_LIST_CHARS) this.nameLists.set(names, names);
-    return names;
+  /**
+   * The shared list of these headers' names: found by comparing (an upstream sends the same names in
+   * the same order answer after answer, and names are interned: upstream/header-names.ts), so a head
+   * whose names were seen costs no list. Bounded: past the bounds, a list is simply not shared.
+   */
+  private namesOf(headers: FlightHead['headers']): readonly string[] {
+    const lists = this.nameLists;
+    for (let i = 0; i < lists.length; i++) {
+      const list = lists[i] as readonly string[];
+      if (!sameNames(headers, list)) continue;
+      // The last one found goes first: the next head most likely has it too.
+      if (i > 0) {
+        lists[i] = lists[0] as readonly string[];
+        lists[0] = list;
+      }
+      return list;
+    }
+    const list = headers.map(([name]) => name);
+    if (list.length <= SHARED_NAME_LIST_NAMES) {
+      // First; the one it displaces goes last (when every place is taken, in place of the last one).
+      if (lists.length < SHARED_NAME_LISTS) lists.push(list);
+      lists[lists.length - 1] = lists[0] as readonly string[];
+      lists[0] = list;
+    }
+    return list;
   }
 
   /** Within its TTL, or past it within the busy grace while the loop has not been idle since the entry was set. */
@@ -203,7 +224,7 @@ function answerOf(entry: Entry): CachedAnswer {
   const { headers, names, body } = entry;
   // Packed values always come with their names (set together, emptied together).
   return {
-    head: { status: entry.status, headers: typeof headers === 'string' ? unpackHeaders({ names: names ?? '', values: headers }) : (headers ?? []), eventStream: entry.eventStream },
+    head: { status: entry.status, headers: names === undefined ? ((headers as FlightHead['headers'] | undefined) ?? []) : unpackHeaders({ names, values: headers as readonly string[] }), eventStream: entry.eventStream },
     body: body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body,
     bytes: entry.bytes,
     usage: entry.usage,

@@ -94,6 +94,67 @@ function decodeKey(raw: Buffer): string | undefined {
 }
 
 /**
+ * Walks the members of `body`'s top-level object without building anything: `visit` gets each
+ * member's offsets in order (the key's raw bytes inside its quotes, escapes not decoded; the value's
+ * first byte and the offset just past its last). Returns the offset of the closing brace, or -1 when
+ * the body is not one well-formed JSON object (the members visited until then mean nothing).
+ */
+export function forEachMember(body: Buffer, visit: (keyStart: number, keyEnd: number, valueStart: number, end: number) => void): number {
+  let i = skipWhitespace(body, 0);
+  if (body[i] !== 0x7b) return -1;
+  i = skipWhitespace(body, i + 1);
+  if (body[i] === 0x7d) return wholeBodyEnds(body, i);
+  for (;;) {
+    if (body[i] !== QUOTE) return -1;
+    const keyEnd = skipString(body, i);
+    if (keyEnd < 0) return -1;
+    const keyStart = i + 1;
+    i = skipWhitespace(body, keyEnd);
+    if (body[i] !== 0x3a) return -1;
+    const valueStart = skipWhitespace(body, i + 1);
+    const end = skipValue(body, valueStart);
+    if (end < 0) return -1;
+    visit(keyStart, keyEnd - 1, valueStart, end);
+    i = skipWhitespace(body, end);
+    if (body[i] === 0x2c) {
+      i = skipWhitespace(body, i + 1);
+      continue;
+    }
+    if (body[i] === 0x7d) return wholeBodyEnds(body, i);
+    return -1;
+  }
+}
+
+/** `close` when only whitespace follows the closing brace at `close`, else -1. */
+function wholeBodyEnds(body: Buffer, close: number): number {
+  return skipWhitespace(body, close + 1) === body.length ? close : -1;
+}
+
+/** Whether the raw key bytes at [start, end) are exactly `name` (ASCII; a key with an escape never is: callers decode those). */
+export function keyIs(body: Buffer, start: number, end: number, name: string): boolean {
+  if (end - start !== name.length) return false;
+  for (let i = 0; i < name.length; i++) if (body[start + i] !== name.charCodeAt(i)) return false;
+  return true;
+}
+
+/** Whether the bytes at [start, end) hold a backslash (an escaped key or string). */
+export function hasEscape(body: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (body[i] === BACKSLASH) return true;
+  return false;
+}
+
+/** The JSON string value at [start, end) decoded (as JSON.parse would), or undefined when the value is not a string. */
+export function stringAt(body: Buffer, start: number, end: number): string | undefined {
+  if (body[start] !== QUOTE) return undefined;
+  if (!hasEscape(body, start, end)) return body.toString('utf8', start + 1, end - 1);
+  try {
+    return JSON.parse(body.toString('utf8', start, end)) as string;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * A body's top-level object, its members located once; reads and edits work from these offsets.
  * Immutable: `edit` returns a new buffer and leaves this one as it was.
  */
@@ -109,37 +170,15 @@ export class TopLevelObject {
 
   /** Locates the members of `body`'s top-level object; undefined when the body is not one well-formed JSON object. */
   static parse(body: Buffer): TopLevelObject | undefined {
-    let i = skipWhitespace(body, 0);
-    if (body[i] !== 0x7b) return undefined;
-    const open = i + 1;
     const members: Member[] = [];
-    i = skipWhitespace(body, open);
-    if (body[i] === 0x7d) return TopLevelObject.finish(body, members, open, i);
-    for (;;) {
-      if (body[i] !== QUOTE) return undefined;
-      const start = i;
-      const keyEnd = skipString(body, i);
-      if (keyEnd < 0) return undefined;
-      const key = decodeKey(body.subarray(start + 1, keyEnd - 1));
-      if (key === undefined) return undefined;
-      i = skipWhitespace(body, keyEnd);
-      if (body[i] !== 0x3a) return undefined;
-      const valueStart = skipWhitespace(body, i + 1);
-      const end = skipValue(body, valueStart);
-      if (end < 0) return undefined;
-      members.push({ key, start, valueStart, end });
-      i = skipWhitespace(body, end);
-      if (body[i] === 0x2c) {
-        i = skipWhitespace(body, i + 1);
-        continue;
-      }
-      if (body[i] === 0x7d) return TopLevelObject.finish(body, members, open, i);
-      return undefined;
-    }
-  }
-
-  private static finish(body: Buffer, members: Member[], open: number, close: number): TopLevelObject | undefined {
-    return skipWhitespace(body, close + 1) === body.length ? new TopLevelObject(body, members, open, close) : undefined;
+    let keysDecoded = true as boolean; // set in the walk's callback
+    const close = forEachMember(body, (keyStart, keyEnd, valueStart, end) => {
+      const key = keysDecoded ? decodeKey(body.subarray(keyStart, keyEnd)) : undefined;
+      if (key === undefined) keysDecoded = false;
+      else members.push({ key, start: keyStart - 1, valueStart, end });
+    });
+    if (close < 0 || !keysDecoded) return undefined;
+    return new TopLevelObject(body, members, skipWhitespace(body, 0) + 1, close);
   }
 
   /** Whether the object has the key at all. */
@@ -155,14 +194,8 @@ export class TopLevelObject {
 
   /** The key's value when it is a string (the last duplicate wins, as in JSON.parse), else undefined. */
   string(key: string): string | undefined {
-    const raw = this.raw(key);
-    if (raw?.[0] !== QUOTE) return undefined;
-    if (!raw.includes(BACKSLASH)) return raw.toString('utf8', 1, raw.length - 1);
-    try {
-      return JSON.parse(raw.toString('utf8')) as string;
-    } catch {
-      return undefined;
-    }
+    const m = this.last(key);
+    return m === undefined ? undefined : stringAt(this.body, m.valueStart, m.end);
   }
 
   /** The key's value when it is `true` or `false`, else undefined. */
