@@ -1,5 +1,10 @@
-import { fixedRate, median, type LatencyResult } from './load.js';
-import { startBareProxy, startGateway, type Running } from './processes.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { LatencyRecords } from './latency-probe.js';
+import { fixedRate, median, percentile, type LatencyResult } from './load.js';
+import { pidOf, startBareProxy, startGateway, type Running } from './processes.js';
 import { plain1k } from './workloads.js';
 
 /**
@@ -21,6 +26,18 @@ export interface CacheP99Options {
   windowSeconds: number;
   /** Another build's dist/src (a base build): its gateway runs beside this one's. */
   base?: string | undefined;
+  /**
+   * Where each proxy's time goes (benchmarks/latency-probe.ts preloaded into every proxy): per window,
+   * the p99 of the proxy's own request time (head read to answer end) and of its upstream calls' time
+   * to the answer head. The probe's channel subscribers cost each proxy a little CPU of their own.
+   */
+  split?: boolean;
+}
+
+/** Per-window percentiles (ms) of a proxy's own request time and of its upstream calls' time to the answer head. */
+export interface LatencySplit {
+  requestP99: number;
+  upstreamHeadP99: number;
 }
 
 export interface CacheP99Target {
@@ -42,6 +59,36 @@ export interface CacheP99Target {
    */
   gcYoungUsPerRequest: number | undefined;
   gcOldUsPerRequest: number | undefined;
+  /** With `split`: each round's split, and their medians (undefined for direct). */
+  splits: LatencySplit[];
+  requestP99: number | undefined;
+  upstreamHeadP99: number | undefined;
+}
+
+const PROBE = fileURLToPath(new URL('./latency-probe.js', import.meta.url));
+const hrtimeUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+/** Asks the probe in `pid` for its records (SIGUSR2) and waits, bounded, for the file it writes. */
+async function probeRecords(dir: string, pid: number): Promise<LatencyRecords> {
+  const file = join(dir, `latency-${pid}.json`);
+  rmSync(file, { force: true });
+  process.kill(pid, 'SIGUSR2');
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`the latency probe of pid ${pid} wrote nothing within 10 s`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return JSON.parse(readFileSync(file, 'utf8')) as LatencyRecords;
+}
+
+/** The window's split: the records whose start lies in [from, to] (µs). */
+function splitOf(records: LatencyRecords, from: number, to: number): LatencySplit {
+  const p99 = (list: [number, number][]): number =>
+    percentile(
+      list.filter(([at]) => at >= from && at <= to).map(([, us]) => us / 1000).sort((a, b) => a - b),
+      99,
+    );
+  return { requestP99: p99(records.requests), upstreamHeadP99: p99(records.upstream) };
 }
 
 /** Collector pause seconds so far by generation, from a gateway's /metrics (prom-client's nodejs_gc_duration_seconds). */
@@ -65,27 +112,43 @@ const perRequest = (sum: { young: number; old: number; requests: number } | unde
   sum === undefined || sum.requests === 0 ? undefined : (sum[generation] * 1e6) / sum.requests;
 
 /** The targets of the phase, started in front of the mock at `mockUrl`. */
-function starters(mockUrl: string, base: string | undefined): [string, () => Promise<Running>][] {
+function starters(mockUrl: string, base: string | undefined, probeDir: string | undefined): [string, () => Promise<Running>][] {
+  const nodeArgs = probeDir === undefined ? [] : ['--import', PROBE];
+  const probeEnv: Record<string, string> = probeDir === undefined ? {} : { LATENCY_PROBE_DIR: probeDir };
   const gateway = (name: string, cache: 'off' | 'on', distSrc?: string): [string, () => Promise<Running>] => [
     name,
-    () => startGateway('0', mockUrl, { CACHE: cache }, [], ...(distSrc === undefined ? [] : [distSrc])),
+    () => startGateway('0', mockUrl, { CACHE: cache, ...probeEnv }, nodeArgs, ...(distSrc === undefined ? [] : [distSrc])),
   ];
   return [
-    [BARE, () => startBareProxy('0', mockUrl)],
+    // The bare proxy inherits this process's environment.
+    [BARE, () => (probeDir === undefined ? startBareProxy('0', mockUrl) : withProbeDir(probeDir, () => startBareProxy('0', mockUrl, nodeArgs)))],
     ...(base === undefined ? [] : [gateway('gateway base, CACHE=off', 'off', base), gateway('gateway base, CACHE=on', 'on', base)]),
     gateway('gateway, CACHE=off', 'off'),
     gateway('gateway, CACHE=on', 'on'),
   ];
 }
 
+/** Runs `start` with LATENCY_PROBE_DIR set in this process's environment (which a child spawned meanwhile inherits). */
+async function withProbeDir<T>(dir: string, start: () => Promise<T>): Promise<T> {
+  const saved = process.env.LATENCY_PROBE_DIR;
+  process.env.LATENCY_PROBE_DIR = dir;
+  try {
+    return await start();
+  } finally {
+    if (saved === undefined) delete process.env.LATENCY_PROBE_DIR;
+    else process.env.LATENCY_PROBE_DIR = saved;
+  }
+}
+
 export async function cacheP99(mock: Running, options: CacheP99Options): Promise<CacheP99Target[]> {
   const { rate, rounds, windowSeconds } = options;
+  const probeDir = options.split === true ? mkdtempSync(join(tmpdir(), 'cgw-latency-')) : undefined;
   let next = Math.floor(Math.random() * 1e9);
   /** Distinct bodies across every window of the run (a window sends fewer than 1,000,000). */
   const bodies = (): number => (next += 1_000_000);
   const running: [string, Running | undefined][] = [[DIRECT, undefined]];
   try {
-    for (const [name, start] of starters(mock.url, options.base)) running.push([name, await start()]);
+    for (const [name, start] of starters(mock.url, options.base, probeDir)) running.push([name, await start()]);
     const urlOf = (proxy: Running | undefined): string => (proxy ?? mock).url;
     // Past V8's tier-up, and every cache at its entry bound (CACHE_MAX_ENTRIES, 1,000 by default), before anything is recorded.
     for (const [, proxy] of running) {
@@ -94,6 +157,7 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
     }
     const windows = new Map<string, LatencyResult[]>(running.map(([name]) => [name, []]));
     const gc = new Map<string, { young: number; old: number; requests: number }>();
+    const splits = new Map<string, LatencySplit[]>(running.map(([name]) => [name, []]));
     for (let round = 0; round < rounds; round++) {
       const order = [...running].sort(() => Math.random() - 0.5);
       for (const [name, proxy] of order) {
@@ -101,12 +165,21 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
         const gateway = name.startsWith('gateway');
         let before: { young: number; old: number } | undefined;
         let after: { young: number; old: number } | undefined;
+        let from = 0;
+        let to = 0;
         const window = await fixedRate(urlOf(proxy), rate, windowSeconds, (i) => plain1k(first + i), {
           warmupSeconds: 0.3,
-          before: async () => void (before = gateway ? await gcSeconds(urlOf(proxy)) : undefined),
-          after: async () => void (after = gateway ? await gcSeconds(urlOf(proxy)) : undefined),
+          before: async () => {
+            before = gateway ? await gcSeconds(urlOf(proxy)) : undefined;
+            from = hrtimeUs();
+          },
+          after: async () => {
+            to = hrtimeUs();
+            after = gateway ? await gcSeconds(urlOf(proxy)) : undefined;
+          },
         });
         windows.get(name)?.push(window);
+        if (probeDir !== undefined && proxy !== undefined) splits.get(name)?.push(splitOf(await probeRecords(probeDir, pidOf(proxy)), from, to));
         const completed = window.sent - window.errors;
         if (before !== undefined && after !== undefined) {
           const sum = gc.get(name) ?? { young: 0, old: 0, requests: 0 };
@@ -128,9 +201,13 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
         errors: ws.reduce((n, w) => n + w.errors, 0),
         gcYoungUsPerRequest: perRequest(gc.get(name), 'young'),
         gcOldUsPerRequest: perRequest(gc.get(name), 'old'),
+        splits: splits.get(name) ?? [],
+        requestP99: probeDir === undefined || name === DIRECT ? undefined : median((splits.get(name) ?? []).map((s) => s.requestP99)),
+        upstreamHeadP99: probeDir === undefined || name === DIRECT ? undefined : median((splits.get(name) ?? []).map((s) => s.upstreamHeadP99)),
       };
     });
   } finally {
     for (const [, proxy] of running) await proxy?.stop();
+    if (probeDir !== undefined) rmSync(probeDir, { recursive: true, force: true });
   }
 }

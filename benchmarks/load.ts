@@ -97,6 +97,24 @@ export interface StreamTiming {
   total: LatencyResult;
 }
 
+/** An interleaved lane's timings, with each recorded round's time to first byte (NaN when that stream failed). */
+export interface LaneTiming extends StreamTiming {
+  ttfbByRound: number[];
+}
+
+/**
+ * The median over rounds of `a`'s first-byte time minus `b`'s in the same round (rounds where both
+ * streams succeeded): a paired difference, steadier than the difference of two medians on a busy machine.
+ */
+export function pairedTtfbDifference(a: LaneTiming, b: LaneTiming): number {
+  const diffs: number[] = [];
+  a.ttfbByRound.forEach((x, i) => {
+    const y = b.ttfbByRound[i];
+    if (Number.isFinite(x) && y !== undefined && Number.isFinite(y)) diffs.push(x - y);
+  });
+  return median(diffs);
+}
+
 /** One stream: ms to its first body byte and to its end; undefined when it failed. */
 async function timeStream(pool: Pool, r: Request): Promise<{ ttfb: number; total: number } | undefined> {
   const t0 = performance.now();
@@ -140,7 +158,7 @@ export async function interleavedStreamTimings(
   rounds: number,
   make: (i: number) => Request,
   warmup = 300,
-): Promise<Record<string, StreamTiming>> {
+): Promise<Record<string, LaneTiming>> {
   let n = 0;
   const next = (): Request => make(n++);
   for (const t of targets) {
@@ -158,10 +176,11 @@ export async function interleavedStreamTimings(
     );
     await pool.close();
   }
-  const lanes = targets.map((t) => ({ name: t.name, pool: new Pool(t.url, { connections: 1 }), ttfb: [] as number[], total: [] as number[], errors: 0 }));
+  const lanes = targets.map((t) => ({ name: t.name, pool: new Pool(t.url, { connections: 1 }), ttfb: [] as number[], total: [] as number[], byRound: [] as number[], errors: 0 }));
   const one = async (lane: (typeof lanes)[number], record: boolean): Promise<void> => {
     const timing = await timeStream(lane.pool, next());
     if (!record) return;
+    lane.byRound.push(timing?.ttfb ?? NaN);
     if (timing === undefined) lane.errors++;
     else {
       lane.ttfb.push(timing.ttfb);
@@ -171,10 +190,10 @@ export async function interleavedStreamTimings(
   for (let round = 0; round < 20 + rounds; round++) {
     for (let j = 0; j < lanes.length; j++) await one(lanes[(round + j) % lanes.length] as (typeof lanes)[number], round >= 20);
   }
-  const results: Record<string, StreamTiming> = {};
+  const results: Record<string, LaneTiming> = {};
   for (const lane of lanes) {
     await lane.pool.close();
-    results[lane.name] = { ttfb: summarize(lane.ttfb, lane.errors), total: summarize(lane.total, lane.errors) };
+    results[lane.name] = { ttfb: summarize(lane.ttfb, lane.errors), total: summarize(lane.total, lane.errors), ttfbByRound: lane.byRound };
   }
   return results;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { bigBodyStall, longTextBody, manyKeysBody } from './big-body.js';
-import { fixedRate, interleavedStreamTimings, percentile, streamTimings, type LatencyResult, type Request, type StreamTiming } from './load.js';
+import { fixedRate, interleavedStreamTimings, pairedTtfbDifference, percentile, streamTimings, type LaneTiming, type LatencyResult, type Request } from './load.js';
 import { coreTimes, describeMachine, pinSelf, processCpuSeconds, rssMiB, utilisation } from './machine.js';
 import { freePort } from '../test/helpers/ports.js';
 import { chunkFrame } from '../tools/mock-upstream/provider-framing.js';
@@ -25,8 +25,10 @@ import { cacheP99, DIRECT } from './cache-p99.js';
  *   npm run bench                  all phases (about 10 minutes)
  *   npm run bench -- --only=cpu,cache-p99,cpu1m,throughput,idle,ttfb,live,coalescing,workers,cross,bigbody,failover,kinds,prompt-cache
  *   npm run bench -- --seconds=8   recorded seconds of the fixed-rate and throughput phases
- *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--rate=1000] [--base=<another build's dist/src>]
- *                                  interleaved windows of the cache's latency phase, and a base build beside this one
+ *   npm run bench -- --only=cache-p99 [--rounds=8] [--window=3] [--rate=1000] [--base=<another build's dist/src>] [--split]
+ *                                  interleaved windows of the cache's latency phase, and a base build beside this one;
+ *                                  --split: each proxy's own p99 and its upstream's, from a probe preloaded in every proxy
+ *   npm run bench -- --only=ttfb [--base=<another build's dist/src>]   the first-byte phase with a base build's gateway beside this one's
  *   npm run bench -- --soak=600    adds a soak of N seconds of mixed traffic (RSS sampled)
  */
 
@@ -346,9 +348,10 @@ async function main(): Promise<void> {
     const rounds = Number(args.get('rounds') ?? '8');
     const windowSeconds = Number(args.get('window') ?? '3');
     const base = args.get('base');
+    const split = args.has('split');
     let r;
     try {
-      r = await cacheP99(mock, { rate, rounds, windowSeconds, base });
+      r = await cacheP99(mock, { rate, rounds, windowSeconds, base, split });
     } finally {
       await mock.stop();
     }
@@ -356,15 +359,18 @@ async function main(): Promise<void> {
     out(`\n## The response cache's latency: 1 KB at ${rate} req/s, open loop (latency from scheduled send), every body distinct; ${rounds} interleaved rounds of ${windowSeconds} s per target, medians of rounds`);
     out(machineLine());
     if (base !== undefined) out(`base build: ${base}`);
-    out('| target | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | collector pause µs/req, young / old | added p99 per round ms |');
-    out('|---|---|---|---|---|---|---|---|');
+    const splitHead = split ? ' proxy\'s own request p99 ms | its upstream answer head p99 ms |' : '';
+    out(`| target | errors | p50 ms | p99 ms | added p50 ms | added p99 ms |${splitHead} collector pause µs/req, young / old | added p99 per round ms |`);
+    out(`|---|---|---|---|---|---|${split ? '---|---|' : ''}---|---|`);
     const direct = r.find((t) => t.name === DIRECT);
     for (const t of r) {
       const perRound = t.name === DIRECT ? '' : t.windows.map((w, i) => fmt(w.p99 - (direct?.windows[i]?.p99 ?? NaN), 1)).join(', ');
       const gc = t.gcYoungUsPerRequest === undefined ? '' : `${fmt(t.gcYoungUsPerRequest, 1)} / ${fmt(t.gcOldUsPerRequest, 1)}`;
-      out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} | ${gc} | ${perRound} |`);
+      const splitCells = split ? ` ${t.name === DIRECT ? '' : fmt(t.requestP99)} | ${t.name === DIRECT ? '' : fmt(t.upstreamHeadP99)} |` : '';
+      out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} |${splitCells} ${gc} | ${perRound} |`);
     }
     out('added = the target\'s percentile minus direct\'s in the same round; the median of those differences over the rounds.');
+    if (split) out('split (--split, benchmarks/latency-probe.ts in every proxy): the proxy\'s own time from reading a request\'s head to finishing its answer, and its upstream calls\' time from writing the head to reading the answer\'s head; medians over rounds of each window\'s p99.');
     out('collector pause = the gateway\'s own nodejs_gc_duration_seconds over its windows (scavenges; mark-compact and incremental marking), per completed request.');
   }
 
@@ -417,9 +423,14 @@ async function main(): Promise<void> {
     const mock = await startMock('1', { MOCK_EVENT_INTERVAL_MS: '5' });
     const running: Running[] = [];
     const targets: { name: string; url: string }[] = [{ name: 'direct', url: mock.url }];
-    let r: Record<string, StreamTiming>;
+    let r: Record<string, LaneTiming>;
     try {
-      for (const [name, start] of proxyStarters(mock, gatewayEnv)) {
+      const ttfbBase = args.get('base');
+      const starters: [string, () => Promise<Running | undefined>][] = [
+        ...proxyStarters(mock, gatewayEnv),
+        ...(ttfbBase === undefined ? [] : [['gateway base', () => startGateway('0', mock.url, gatewayEnv, [], ttfbBase)] as [string, () => Promise<Running>]]),
+      ];
+      for (const [name, start] of starters) {
         const proxy = await start();
         if (proxy === undefined) out(`(${name} skipped: not installed; on Debian \`apt-get install nginx\`)`);
         else {
@@ -432,17 +443,24 @@ async function main(): Promise<void> {
       for (const proxy of running) await proxy.stop();
       await mock.stop();
     }
-    report.ttfb = r;
+    report.ttfb = Object.fromEntries(Object.entries(r).map(([name, v]) => [name, { ttfb: v.ttfb, total: v.total }]));
     out(`\n## Streams one at a time (${STREAM_EVENTS} events 5 ms apart; every target alive, one stream each in rotating order, ${TTFB_ROUNDS} rounds after 300 warm-up streams and 20 unrecorded rounds)`);
     out(machineLine());
-    out('| target | TTFB p50 ms | TTFB p99 ms | total p50 ms | added TTFB p50 ms | added per event ms |');
-    out('|---|---|---|---|---|---|');
+    if (args.get('base') !== undefined) out(`base build: ${args.get('base')}`);
+    out('| target | TTFB p50 ms | TTFB p99 ms | total p50 ms | added TTFB p50 ms | added per event ms | TTFB over bare, paired ms |');
+    out('|---|---|---|---|---|---|---|');
     const base = r.direct;
+    const bare = r['bare node:http + undici'];
     for (const [name, v] of Object.entries(r)) {
       const addedTtfb = v.ttfb.p50 - (base?.ttfb.p50 ?? NaN);
       const addedTotal = v.total.p50 - (base?.total.p50 ?? NaN);
-      out(`| ${name} | ${fmt(v.ttfb.p50)} | ${fmt(v.ttfb.p99)} | ${fmt(v.total.p50)} | ${name === 'direct' ? '' : fmt(addedTtfb)} | ${name === 'direct' ? '' : fmt((addedTotal - addedTtfb) / STREAM_EVENTS, 3)} |`);
+      const overBare = name.startsWith('gateway') && bare !== undefined ? fmt(pairedTtfbDifference(v, bare), 3) : '';
+      out(`| ${name} | ${fmt(v.ttfb.p50)} | ${fmt(v.ttfb.p99)} | ${fmt(v.total.p50)} | ${name === 'direct' ? '' : fmt(addedTtfb)} | ${name === 'direct' ? '' : fmt((addedTotal - addedTtfb) / STREAM_EVENTS, 3)} | ${overBare} |`);
     }
+    out('TTFB over bare, paired: the median over rounds of the gateway\'s first-byte time minus the bare proxy\'s in the same round.');
+    const gateway = r.gateway;
+    const gatewayBase = r['gateway base'];
+    if (gateway !== undefined && gatewayBase !== undefined) out(`This build's gateway minus the base build's, paired: ${fmt(pairedTtfbDifference(gateway, gatewayBase), 3)} ms.`);
   }
 
   if (phase('live')) {

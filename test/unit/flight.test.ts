@@ -37,6 +37,9 @@ class FakeSink extends EventEmitter implements Sink {
   flushHeaders(): void {
     this.headersSent = true;
   }
+  uncork(): void {
+    // nothing corked in a fake
+  }
   write(chunk: Buffer | string): boolean {
     this.chunks.push(chunk.toString());
     this.capacity--;
@@ -567,6 +570,81 @@ describe('Flight reading an anthropic answer (the flight is the DirectBody\'s re
     const outcome = await running;
     assert.equal(outcome.abandoned, true);
     assert.equal(d.controller.aborted, true);
+  });
+});
+
+/** A FakeSink that records what reached it, in order: a head, a head sent alone, each write, each uncork (`sent`). */
+class RecordingSink extends FakeSink {
+  readonly ops: string[] = [];
+  override writeHead(status: number, headers: OutgoingHttpHeader[]): this {
+    this.ops.push('head');
+    return super.writeHead(status, headers);
+  }
+  override flushHeaders(): void {
+    this.ops.push('head alone');
+    super.flushHeaders();
+  }
+  override write(chunk: Buffer | string): boolean {
+    this.ops.push(`write ${chunk.toString()}`);
+    return super.write(chunk);
+  }
+  override uncork(): void {
+    this.ops.push('sent');
+  }
+}
+
+/** Resolves once every tick and promise callback queued so far has run (setImmediate runs after them). */
+const afterTicks = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe("an event stream's head: with its first event when that is at hand, else alone at once; each flush sent at once", () => {
+  test('the first event came with the head (one upstream read): the head is not sent alone, it goes in that event\'s write', async () => {
+    const flight = new Flight('k', LIMITS);
+    const d = directAnswer();
+    d.data('event: message_start\n\n');
+    const sink = new RecordingSink();
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(d.body)));
+    await afterTicks();
+    assert.deepEqual(sink.ops, ['head', 'write event: message_start\n\n', 'sent']);
+    d.data('event: ping\n\n');
+    d.end();
+    assert.equal((await running).complete, true);
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+    assert.deepEqual(sink.ops, ['head', 'write event: message_start\n\n', 'sent', 'write event: ping\n\n', 'sent']);
+  });
+
+  test('nothing came with the head: the head is sent alone before anything else can run, the first event follows', async () => {
+    const flight = new Flight('k', LIMITS);
+    const d = directAnswer();
+    const sink = new RecordingSink();
+    const served = flight.subscribe(sink);
+    const running = flight.run(() => Promise.resolve(source(d.body)));
+    await afterTicks();
+    assert.deepEqual(sink.ops, ['head', 'head alone'], 'the client learns the answer started before any event');
+    d.data('event: message_start\n\n');
+    d.end();
+    await running;
+    assert.deepEqual(await served, { kind: 'served', complete: true });
+    assert.deepEqual(sink.ops, ['head', 'head alone', 'write event: message_start\n\n', 'sent']);
+  });
+
+  test('a joiner gets its head with the replay when there is one, and alone when the replay is empty', async () => {
+    const flight = new Flight('k', LIMITS);
+    const d = directAnswer();
+    const leader = new RecordingSink();
+    void flight.subscribe(leader);
+    const running = flight.run(() => Promise.resolve(source(d.body)));
+    await afterTicks();
+    const early = new RecordingSink();
+    void flight.subscribe(early);
+    assert.deepEqual(early.ops, ['head', 'head alone']);
+    d.data('one;');
+    const late = new RecordingSink();
+    const served = flight.subscribe(late);
+    assert.deepEqual(late.ops, ['head', 'write one;', 'sent']);
+    d.end();
+    await running;
+    assert.deepEqual(await served, { kind: 'served', complete: true });
   });
 });
 

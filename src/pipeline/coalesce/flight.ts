@@ -33,10 +33,20 @@ export interface Sink {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
   readonly writableFinished: boolean;
-  /** The whole head at once, as a flat name/value list (node's fast path: nothing stored per header). */
+  /**
+   * The whole head at once, as a flat name/value list (node's fast path: nothing stored per header).
+   * Nothing is sent yet: node sends the head with the first body write, in the same socket write.
+   */
   writeHead(status: number, headers: OutgoingHttpHeader[]): unknown;
+  /** Sends the head written by `writeHead` now, alone (an event stream's head when no byte goes with it). */
   flushHeaders(): void;
   write(chunk: Buffer | string): boolean;
+  /**
+   * Sends what was written now. node corks a response's socket at its first write of a tick and
+   * sends on the next tick; uncorking after a flush sends before the observers (the meter's parse)
+   * run, still in one socket write per flush. A no-op when nothing is corked.
+   */
+  uncork(): void;
   end(chunk?: Buffer | string): unknown;
   destroy(): unknown;
   once(event: 'drain' | 'close', listener: () => void): unknown;
@@ -257,6 +267,10 @@ export function reportFlightHookError(err: unknown): void {
   reportHookError(err);
 }
 
+function sendHeadsAlone(flight: Flight): void {
+  flight.sendHeadsAlone();
+}
+
 function guarded(fn: () => void): void {
   try {
     fn();
@@ -359,6 +373,7 @@ export class Flight implements CallScope, BodyReader {
       if (this.head !== undefined) {
         this.writeHead(sub);
         this.flush(sub);
+        this.sendHeadAlone(sub);
       }
     });
   }
@@ -433,6 +448,12 @@ export class Flight implements CallScope, BodyReader {
     }
   }
 
+  /** Each subscriber's event-stream head that no chunk took along (see sendHeadAlone). */
+  sendHeadsAlone(): void {
+    if (this.lone !== undefined) this.sendHeadAlone(this.lone);
+    else for (const sub of this.subscribers) this.sendHeadAlone(sub);
+  }
+
   private writeHead(sub: Subscriber): void {
     const head = this.head;
     if (head === undefined || sub.sink.headersSent) return;
@@ -459,7 +480,15 @@ export class Flight implements CallScope, BodyReader {
       // Holds no answer's values until the next head (length kept: no new backing store next time).
       flat.fill(undefined);
     }
-    if (head.eventStream) sub.sink.flushHeaders();
+  }
+
+  /**
+   * An event stream's head goes out at once when no byte went with it: the client learns the
+   * answer has started before the first event. When a chunk was written, node sent the head in
+   * that chunk's socket write, so the head costs no write (and no loopback wake-up) of its own.
+   */
+  private sendHeadAlone(sub: Subscriber): void {
+    if (this.head?.eventStream === true && !sub.done && sub.written === 0) sub.sink.flushHeaders();
   }
 
   /**
@@ -470,17 +499,24 @@ export class Flight implements CallScope, BodyReader {
   private flush(sub: Subscriber): void {
     if (sub.done || sub.blocked || this.head === undefined) return;
     const end = this.base + this.chunks.length;
+    if (sub.next === end) {
+      if (this.ending !== undefined) this.finish(sub);
+      return;
+    }
     while (sub.next < end) {
       const chunk = this.chunks[sub.next - this.base] as Buffer;
       sub.next++;
       sub.written += chunk.length;
       if (!sub.sink.write(chunk)) {
+        sub.sink.uncork();
         sub.blocked = true;
         sub.sink.once('drain', sub.onDrain);
         this.armStall(sub);
         return;
       }
     }
+    // What this flush wrote goes out now, in one socket write (see Sink.uncork).
+    sub.sink.uncork();
     if (this.ending !== undefined) this.finish(sub);
   }
 
@@ -690,7 +726,11 @@ export class Flight implements CallScope, BodyReader {
     else for (const sub of [...this.subscribers]) this.writeHead(sub);
 
     const body = source.body;
-    const { error, complete } = isPushBody(body) ? await this.readPushed(body) : isEventBody(body) ? await this.readEvents(body) : await this.iterate(body);
+    const reading = isPushBody(body) ? this.readPushed(body) : isEventBody(body) ? this.readEvents(body) : this.iterate(body);
+    // After the read's first delivery, which it queued first (what came with the head is written
+    // on that tick, the head with it): a head with no byte behind it yet is sent alone.
+    process.nextTick(sendHeadsAlone, this);
+    const { error, complete } = await reading;
     this.state = 'done';
     this.ending = complete ? { kind: 'complete' } : { kind: 'failed' };
     // A complete answer that finished while the flight waited for a rejoin stays joinable (whole
