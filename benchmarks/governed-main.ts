@@ -1,3 +1,8 @@
+// First, as in main.ts: the gateway's V8 heap settings (allocation-site pretenuring off, src/v8-heap.ts) before
+// any request code runs. Without it this process, and only it, ran with pretenuring on: V8 moved the per-request
+// sites to the old generation, about 3x the bytes promoted per scavenge, which compare.js --governed counted as
+// governance's cost.
+import '../src/v8-heap.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/observability/logger.js';
 import { startGateway } from '../src/server.js';

@@ -86,6 +86,8 @@ export class LocalBudgetCounters implements BudgetCounters {
   private readonly counters = new Map<string, Counter>();
   private readonly pending = new Map<string, Pending>();
   private sweptAt = 0;
+  /** The lines' counters during one reserveNow (synchronous, never re-entered): reused, not an array per call. */
+  private readonly scratch: Counter[] = [];
 
   reserve(request: ReserveRequest): Promise<ReserveOutcome> {
     return Promise.resolve(this.reserveNow(request));
@@ -95,8 +97,9 @@ export class LocalBudgetCounters implements BudgetCounters {
     this.sweep(request.now);
     const { lines, amount } = request;
     const n = lines.length;
-    // Arrays of the lines' length, filled by index (no growth on the request path).
-    const counters = new Array<Counter>(n);
+    // The scratch array cut to the lines' length, filled by index; `used` is the call's own (it is returned).
+    const counters = this.scratch;
+    counters.length = n;
     let missing: number[] | undefined;
     for (let i = 0; i < n; i++) {
       const line = lines[i] as BudgetLine;

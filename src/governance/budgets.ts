@@ -361,8 +361,9 @@ function iso(ms: number): string {
 export function usdText(microUsd: number): string {
   if (!Number.isSafeInteger(microUsd) || microUsd < 0) return (microUsd / 1_000_000).toFixed(6);
   const whole = Math.floor(microUsd / 1_000_000);
-  // The fraction zero-padded to 6 digits: 1,000,000 + fraction has 7 digits; drop the leading 1.
-  return `${whole}.${String(1_000_000 + microUsd - whole * 1_000_000).slice(1)}`;
+  const fraction = microUsd - whole * 1_000_000;
+  // The fraction zero-padded to 6 digits by a constant prefix (no intermediate string to cut).
+  return `${whole}${fraction < 10 ? '.00000' : fraction < 100 ? '.0000' : fraction < 1_000 ? '.000' : fraction < 10_000 ? '.00' : fraction < 100_000 ? '.0' : '.'}${fraction}`;
 }
 
 /**
