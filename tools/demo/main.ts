@@ -1,3 +1,5 @@
+// First, as in src/main.ts: the gateway's V8 settings (src/v8-heap.ts) before any request code runs.
+import '../../src/v8-heap.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startGateway } from '../../src/server.js';
