@@ -223,29 +223,37 @@ describe('the gateway process: V8 heap', () => {
   });
 
   /**
-   * Runs test/helpers/wasm-tier-probe.ts inside a started gateway that has answered one request
-   * (undici's parser, the WebAssembly the gateway runs, compiled and run): whether a hot WebAssembly
-   * function gets recompiled by TurboFan, the tier-up whose compiler zones (about 36 MiB for
-   * undici's parser) were left in a worker thread's malloc arena.
+   * Starts the gateway with `probe` preloaded, sends it one request (undici's parser, the WebAssembly
+   * the gateway runs, compiled and run), asks the probe for its report (SIGUSR2) and returns the JSON
+   * of its `<prefix> ` line.
    */
-  const probeWasmTier = async (nodeArgs: string[]): Promise<{ turbofan: boolean; liftoff: boolean }> => {
+  const probeReport = async <T>(probe: string, prefix: string, nodeArgs: string[]): Promise<T> => {
     const mock = await createMockUpstream();
-    const running = startMain({ UPSTREAM_URL: mock.url }, ['--allow-natives-syntax', '--import', WASM_TIER_PROBE, ...nodeArgs]);
+    const running = startMain({ UPSTREAM_URL: mock.url }, [...nodeArgs, '--import', probe]);
     try {
       const url = await running.url;
       const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': SECRET, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
       await answer.arrayBuffer();
       assert.equal(answer.status, 200);
       running.child.kill('SIGUSR2');
-      const report = (): string | undefined => running.output.find((l) => l.startsWith('wasm-tier-probe '));
-      await until(() => report() !== undefined, 30_000, 'the wasm tier probe report');
-      const { turbofan, liftoff } = JSON.parse((report() ?? '').slice('wasm-tier-probe '.length)) as { turbofan: boolean; liftoff: boolean };
-      return { turbofan, liftoff };
+      const report = (): string | undefined => running.output.find((l) => l.startsWith(`${prefix} `));
+      await until(() => report() !== undefined, 30_000, `the ${prefix} report`);
+      return JSON.parse((report() ?? '').slice(prefix.length + 1)) as T;
     } finally {
       running.child.kill('SIGKILL');
       await once(running.child, 'exit');
       await mock.close();
     }
+  };
+
+  /**
+   * test/helpers/wasm-tier-probe.ts in a gateway that has answered one request: whether a hot
+   * WebAssembly function gets recompiled by TurboFan, the tier-up whose compiler zones (about 36 MiB
+   * for undici's parser) were left in a worker thread's malloc arena.
+   */
+  const probeWasmTier = async (nodeArgs: string[]): Promise<{ turbofan: boolean; liftoff: boolean }> => {
+    const { turbofan, liftoff } = await probeReport<{ turbofan: boolean; liftoff: boolean }>(WASM_TIER_PROBE, 'wasm-tier-probe', ['--allow-natives-syntax', ...nodeArgs]);
+    return { turbofan, liftoff };
   };
 
   test('WebAssembly stays on Liftoff: a hot function is not recompiled by TurboFan (no compiler zones left in a malloc arena)', async () => {
@@ -259,23 +267,8 @@ describe('the gateway process: V8 heap', () => {
   });
 
   test("start-up's garbage is collected (a memory-reducing collection, the young generation shrunk) once, before the gateway listens", async () => {
-    const mock = await createMockUpstream();
-    const running = startMain({ UPSTREAM_URL: mock.url }, ['--import', COLLECTION_PROBE]);
-    try {
-      const url = await running.url;
-      const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': SECRET, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
-      await answer.arrayBuffer();
-      assert.equal(answer.status, 200);
-      running.child.kill('SIGUSR2');
-      const report = (): string | undefined => running.output.find((l) => l.startsWith('collection-probe '));
-      await until(() => report() !== undefined, 30_000, 'the collection probe report');
-      const { collections } = JSON.parse((report() ?? '').slice('collection-probe '.length)) as { collections: { listening: boolean }[] };
-      assert.deepEqual(collections, [{ listening: false }]);
-    } finally {
-      running.child.kill('SIGKILL');
-      await once(running.child, 'exit');
-      await mock.close();
-    }
+    const { collections } = await probeReport<{ collections: { listening: boolean }[] }>(COLLECTION_PROBE, 'collection-probe', []);
+    assert.deepEqual(collections, [{ listening: false }]);
   });
 });
 
