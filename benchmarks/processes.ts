@@ -50,7 +50,8 @@ async function waitHttp(url: string, timeoutMs = 10_000): Promise<void> {
 
 function stopper(child: ChildProcess): () => Promise<void> {
   return async () => {
-    if (child.exitCode !== null) return;
+    // Gone already: exited, or killed by a signal (then exitCode stays null and no 'exit' is coming).
+    if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
