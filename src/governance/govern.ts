@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { TokenUsage } from '../core/token-usage.js';
 import type { Dispatch, UpstreamCall, CallContext } from '../pipeline/call/index.js';
-import type { CallOutcome, FlightSource } from '../pipeline/coalesce/flight.js';
+import type { FlightSource } from '../pipeline/coalesce/flight.js';
+import { pairValue } from '../upstream/header-list.js';
 import type { BudgetMetrics } from './budget-metrics.js';
 import { appendBudgetHeaders, lastBudgetHeaders, type Budgets, type Remaining, type Reservation } from './budgets.js';
 import { usageTokens, ZERO_COST, type CallCost, type CostEstimator } from './cost-estimate.js';
@@ -124,7 +125,7 @@ export class CallGovernance {
       if (principal !== undefined) this.deps.metrics?.spent(principal.teamName, actual.microUsd);
       // An upstream call (sent), or a relayed answer (a reuse); a call never sent (refused, breaker open) is no row.
       if (ledger === undefined || (!relayed && facts.sentAt === undefined)) return;
-      ledger.push(rowOf(g, requestIdOf(outcome), outcome.head?.status ?? 0, relayed ? 'coalesced' : 'upstream', model, facts.upstream, usage, relayed ? 0 : billed.microUsd, relayed ? billed.microUsd : 0));
+      ledger.push(rowOf(g, outcome.head === undefined ? undefined : pairValue(outcome.head.headers, 'request-id'), outcome.head?.status ?? 0, relayed ? 'coalesced' : 'upstream', model, facts.upstream, usage, relayed ? 0 : billed.microUsd, relayed ? billed.microUsd : 0));
     });
     return dispatch(call, scope);
   }
@@ -137,17 +138,6 @@ export class CallGovernance {
     const saved = answer.usage === undefined ? 0 : estimator.billedMicroUsd(model, undefined, answer.usage);
     ledger.push(rowOf(g, requestId, status, source, model, undefined, answer.usage, 0, saved));
   }
-}
-
-/** The upstream's `request-id` from the answer's head (an indexed scan: no iterator per call). */
-function requestIdOf(outcome: CallOutcome): string | undefined {
-  const headers = outcome.head?.headers;
-  if (headers === undefined) return undefined;
-  for (let i = 0; i < headers.length; i++) {
-    const pair = headers[i] as (typeof headers)[number];
-    if (pair[0] === 'request-id') return typeof pair[1] === 'string' ? pair[1] : pair[1][0];
-  }
-  return undefined;
 }
 
 function rowOf(g: GovernedRequest, requestId: string | undefined, status: number, source: LedgerSource, model: string | undefined, upstream: string | undefined, usage: TokenUsage | undefined, cost: number, saved: number): LedgerRow {

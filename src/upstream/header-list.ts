@@ -6,9 +6,12 @@
 /** An answer head's headers: [lower-case name, value(s)] pairs. */
 export type HeaderPairs = readonly (readonly [string, string | readonly string[]])[];
 
-/** The first value of the named header in an answer head's pairs (lower-case name). */
+/** The first value of the named header in an answer head's pairs (lower-case name). An indexed scan: no iterator per call (the request path reads several per answer). */
 export function pairValue(headers: HeaderPairs, name: string): string | undefined {
-  for (const [n, v] of headers) if (n === name) return typeof v === 'string' ? v : v[0];
+  for (let i = 0; i < headers.length; i++) {
+    const pair = headers[i] as HeaderPairs[number];
+    if (pair[0] === name) return typeof pair[1] === 'string' ? pair[1] : pair[1][0];
+  }
   return undefined;
 }
 
