@@ -120,24 +120,11 @@ function starters(mockUrl: string, base: string | undefined, probeDir: string | 
     () => startGateway('0', mockUrl, { CACHE: cache, ...probeEnv }, nodeArgs, ...(distSrc === undefined ? [] : [distSrc])),
   ];
   return [
-    // The bare proxy inherits this process's environment.
-    [BARE, () => (probeDir === undefined ? startBareProxy('0', mockUrl) : withProbeDir(probeDir, () => startBareProxy('0', mockUrl, nodeArgs)))],
+    [BARE, () => startBareProxy('0', mockUrl, nodeArgs, probeEnv)],
     ...(base === undefined ? [] : [gateway('gateway base, CACHE=off', 'off', base), gateway('gateway base, CACHE=on', 'on', base)]),
     gateway('gateway, CACHE=off', 'off'),
     gateway('gateway, CACHE=on', 'on'),
   ];
-}
-
-/** Runs `start` with LATENCY_PROBE_DIR set in this process's environment (which a child spawned meanwhile inherits). */
-async function withProbeDir<T>(dir: string, start: () => Promise<T>): Promise<T> {
-  const saved = process.env.LATENCY_PROBE_DIR;
-  process.env.LATENCY_PROBE_DIR = dir;
-  try {
-    return await start();
-  } finally {
-    if (saved === undefined) delete process.env.LATENCY_PROBE_DIR;
-    else process.env.LATENCY_PROBE_DIR = saved;
-  }
 }
 
 export async function cacheP99(mock: Running, options: CacheP99Options): Promise<CacheP99Target[]> {

@@ -103,12 +103,12 @@ export async function startGovernedGateway(cpu: string, upstreamUrl: string, env
   return startGateway(cpu, upstreamUrl, env, nodeArgs, join(distSrc, '..', 'benchmarks'), 'governed-main.js');
 }
 
-/** The bare node:http + undici proxy (benchmarks/bare-proxy.ts): the floor for a Node proxy. */
-export async function startBareProxy(cpu: string, upstreamUrl: string, nodeArgs: string[] = []): Promise<Running> {
+/** The bare node:http + undici proxy (benchmarks/bare-proxy.ts): the floor for a Node proxy. `env` is added to this process's. */
+export async function startBareProxy(cpu: string, upstreamUrl: string, nodeArgs: string[] = [], env: Record<string, string> = {}): Promise<Running> {
   const port = await freePort();
   const script = fileURLToPath(new URL('./bare-proxy.js', import.meta.url));
   const [cmd, args] = pinned(cpu, process.execPath, [...nodeArgs, script, upstreamUrl, String(port)]);
-  const child = spawn(cmd, args, { stdio: 'ignore' });
+  const child = spawn(cmd, args, { stdio: 'ignore', env: { ...process.env, ...env } });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     const up = await fetch(url, { method: 'POST', body: '{}' }).then((r) => r.arrayBuffer().then(() => true), () => false);
