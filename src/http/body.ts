@@ -42,60 +42,80 @@ function tooLarge(maxBytes: number): GatewayError {
  * large body cannot hold the event loop for long.
  */
 export function readBody(req: IncomingMessage, maxBytes: number, fingerprint?: FingerprintHash, tapCachePrefix = false): Promise<ReadBody> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBytes) return Promise.reject(tooLarge(maxBytes));
-
-  const json = isJson(req);
-  const scanner = json ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined;
-  const chunks: Buffer[] = [];
-  let total = 0;
-  // Event-based rather than for-await: leaving a for-await early would destroy the socket before
-  // the 413 could be sent. Past the cap the rest is discarded (req stays flowing), never stored.
-  // One promise, settled with the result at the end (no async frame around it).
   return new Promise<ReadBody>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      total += chunk.length;
-      if (total > maxBytes) {
-        cleanup();
-        req.resume();
-        reject(tooLarge(maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-      fingerprint?.update(chunk);
-      scanner?.push(chunk);
-    };
-    const onEnd = (): void => {
-      cleanup();
-      const read = bodyOf(chunks, total, scanner);
-      if (read instanceof GatewayError) reject(read);
-      else resolve(read);
-    };
-    const onError = (err: Error): void => {
-      cleanup();
-      reject(new GatewayError('BODY_READ_FAILED', 'Request body could not be read', { cause: err }));
-    };
-    const onAborted = (): void => onError(new Error('client aborted the request body'));
-    const cleanup = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
+    readBodyThen(req, maxBytes, fingerprint, tapCachePrefix, (error, bytes, model, cachePrefix) => {
+      if (error !== undefined) reject(error);
+      else resolve({ bytes: bytes as Buffer, model, cachePrefix });
+    });
   });
 }
 
-/** The whole body read: its bytes and what the scan found, or the 400 of a body that is not a valid request. */
-function bodyOf(chunks: readonly Buffer[], total: number, scanner: JsonScanner | undefined): ReadBody | GatewayError {
-  const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-  if (scanner === undefined || bytes.length === 0) return { bytes, model: undefined, cachePrefix: undefined };
-  const scan = scanner.end();
-  if (!scan.ok) return new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`);
-  // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
-  if (scan.model !== undefined && !isModelId(scan.model)) return new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL);
-  return { bytes, model: scan.model, cachePrefix: scan.cachePrefix };
+/** Told once how a body read ended: the error answered with (a GatewayError), else the bytes and what the scan found. */
+export type BodyDone = (error: GatewayError | undefined, bytes: Buffer | undefined, model: string | undefined, cachePrefix: CachePrefix | undefined) => void;
+
+/**
+ * `readBody` without a promise: `done` is called once (at once for a declared length over the cap).
+ * A body with a declared length is whole when that many bytes arrived: `done` is called from that
+ * chunk's event, not a tick later from 'end' (node's parser delivers no byte past the length).
+ */
+export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint: FingerprintHash | undefined, tapCachePrefix: boolean, done: BodyDone): void {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) {
+    done(tooLarge(maxBytes), undefined, undefined, undefined);
+    return;
+  }
+  // -1: whole only at 'end' (chunked, or no usable length).
+  const expected = declared !== undefined && req.headers['transfer-encoding'] === undefined ? Number(declared) : -1;
+
+  const json = isJson(req);
+  const scanner = json ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined;
+  let chunks: Buffer[] | undefined;
+  let total = 0;
+  // Event-based rather than for-await: leaving a for-await early would destroy the socket before
+  // the 413 could be sent. Past the cap the rest is discarded (req stays flowing), never stored.
+  const onData = (chunk: Buffer): void => {
+    total += chunk.length;
+    if (total > maxBytes) {
+      cleanup();
+      req.resume();
+      done(tooLarge(maxBytes), undefined, undefined, undefined);
+      return;
+    }
+    // A list made with its first chunk (an empty literal grown by a push is allocated far larger).
+    if (chunks === undefined) chunks = [chunk];
+    else chunks.push(chunk);
+    fingerprint?.update(chunk);
+    scanner?.push(chunk);
+    if (total === expected) onEnd();
+  };
+  const onEnd = (): void => {
+    cleanup();
+    const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+    if (scanner === undefined || bytes.length === 0) {
+      done(undefined, bytes, undefined, undefined);
+      return;
+    }
+    const scan = scanner.end();
+    if (!scan.ok) done(new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`), undefined, undefined, undefined);
+    // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
+    else if (scan.model !== undefined && !isModelId(scan.model)) done(new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL), undefined, undefined, undefined);
+    else done(undefined, bytes, scan.model, scan.cachePrefix);
+  };
+  const onError = (err: Error): void => {
+    cleanup();
+    done(new GatewayError('BODY_READ_FAILED', 'Request body could not be read', { cause: err }), undefined, undefined, undefined);
+  };
+  const onAborted = (): void => onError(new Error('client aborted the request body'));
+  const cleanup = (): void => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    req.off('aborted', onAborted);
+  };
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onError);
+  req.on('aborted', onAborted);
 }
+
+const EMPTY = Buffer.alloc(0);

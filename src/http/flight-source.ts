@@ -4,7 +4,7 @@ import { linkTo } from '../observability/tracing.js';
 import { recordDelivery } from '../pipeline/accounting.js';
 import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
 import type { TokenUsage } from '../core/token-usage.js';
-import type { Flight, SubscriberOutcome } from '../pipeline/coalesce/flight.js';
+import type { CallScope, Flight, SubscriberOutcome } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
@@ -50,10 +50,10 @@ export interface AnswerKeeper {
  * subscribes the client and turns a failure before any byte into the error answer. Resolves with
  * the answer's usage when this client got the whole answer and it reported usage (else undefined).
  */
-export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Promise<TokenUsage | undefined> {
+export function flightSource(deps: FlightSourceDeps): (exchange: Exchange, done: FlightDone) => void {
   const { flights, metrics } = deps;
-  // No async frame: one continuation of the subscriber's outcome (a sync throw here reaches the proxy's await as a rejection would).
-  return (exchange) => {
+  // No promise: the subscriber's outcome comes to one callback (Flight.listen), after the client left the flight.
+  return (exchange, done) => {
     const { res, ctx, request, key } = exchange;
     const existing = request.coalescing ? flights.find(key) : undefined;
     /** Joined an identical call of this instance (not a relay: that one this instance leads). */
@@ -61,16 +61,31 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange) => Pr
     const flight = existing ?? (request.coalescing ? flights.lead(key) : flights.solo());
     ctx.role = joined ? 'follower' : request.coalescing ? 'leader' : 'bypass';
     // Subscribe before the flight can run: the leader must never miss its own head.
-    const served = flight.subscribe(res, () => {
-      if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
-      if (ctx.role !== 'follower') observeOverhead(metrics, ctx, flight);
-      return roleHeaders(ctx.role as CoalesceRole, exchange);
-    });
+    flight.listen(
+      res,
+      () => {
+        if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
+        if (ctx.role !== 'follower') observeOverhead(metrics, ctx, flight);
+        return roleHeaders(ctx.role as CoalesceRole, exchange);
+      },
+      (outcome) => {
+        let usage: TokenUsage | undefined;
+        try {
+          usage = settle(deps, exchange, flight, joined, outcome);
+        } catch (err) {
+          done(err, undefined);
+          return;
+        }
+        done(undefined, usage);
+      },
+    );
     if (joined) metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
     else lead(deps, exchange, flight);
-    return served.then((outcome) => settle(deps, exchange, flight, joined, outcome));
   };
 }
+
+/** Told once the client's subscription ended: the error to answer with (a failure before any byte), else the usage this client got whole. */
+export type FlightDone = (error: unknown, usage: TokenUsage | undefined) => void;
 
 /** After this client's subscription ended: what a joined call records, the error answer of a failure before any byte, and the usage this client got whole. */
 function settle(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, joined: boolean, outcome: SubscriberOutcome): TokenUsage | undefined {
@@ -129,17 +144,22 @@ function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void 
   };
   const { upstream, governance } = deps;
   const governed = exchange.governed;
-  const running = flight.run(governance === undefined || governed === undefined ? (scope) => upstream(call, scope) : (scope) => governance.lead(governed, call, scope, upstream));
   const { keeper } = deps;
-  if (!keeper.wants(request)) return;
-  void running.then((outcome) => {
-    // A throw here must never become an unhandled rejection: the answer is simply not kept.
-    try {
-      keepAnswer(flight, outcome, (answer) => keeper.keep(exchange, answer));
-    } catch {
-      // not kept
-    }
-  });
+  const start = governance === undefined || governed === undefined ? (scope: CallScope) => upstream(call, scope) : (scope: CallScope) => governance.lead(governed, call, scope, upstream);
+  // Told right after the call's hooks ran (where the promise's reaction ran just after them).
+  flight.launch(
+    start,
+    keeper.wants(request)
+      ? (outcome) => {
+          // A throw here must never escape into the flight: the answer is simply not kept.
+          try {
+            keepAnswer(flight, outcome, (answer) => keeper.keep(exchange, answer));
+          } catch {
+            // not kept
+          }
+        }
+      : undefined,
+  );
 }
 
 /** The time the gateway itself added for the client whose request made the call: received → sent, plus upstream head → client head. */

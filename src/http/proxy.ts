@@ -1,24 +1,25 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { sessionOf, type CacheBreak, type CacheBreaks } from '../observability/cache-breaks.js';
 import { affinityKey, type AffinityKey } from '../pipeline/affinity/cache-affinity.js';
 import type { Dispatch } from '../pipeline/call/index.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { ResponseCache } from '../pipeline/cache/response-cache.js';
-import { startFingerprint } from '../pipeline/fingerprint.js';
+import { startFingerprint, type FingerprintHash } from '../pipeline/fingerprint.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import type { CallGovernance } from '../governance/govern.js';
 import { GatewayError } from '../core/errors.js';
 import { modelAllowed } from '../governance/limits.js';
-import { readBody } from './body.js';
-import { contextOf } from './context.js';
+import { readBodyThen } from './body.js';
+import type { CachePrefix } from '../core/json-scan.js';
+import { contextOf, type RequestContext } from './context.js';
 import type { AnswerSource, Exchange } from './exchange.js';
 import { cacheSource, lingeringSource } from './finished-answers.js';
 import { flightSource, type AnswerKeeper } from './flight-source.js';
 import { governedRequest } from './governance.js';
 import { publicOrigin } from './public-origin.js';
-import { classifyRequest } from './request-class.js';
-import type { Stage } from './stage.js';
+import { classifyRequest, type RequestClass } from './request-class.js';
+import type { Next, Stage } from './stage.js';
 
 export { upstreamPath } from './request-class.js';
 
@@ -91,30 +92,18 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     governance: deps.governance,
   });
 
-  return async (req, res) => {
-    const ctx = contextOf(req);
-    const request = classifyRequest(req, ctx, classifySettings);
-    // The fingerprint is hashed as the body arrives; a request that can share nothing is not hashed.
-    const shares = request.coalescing || request.caching;
-    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers, rawHeaders: req.rawHeaders }) : undefined;
-    let body: Buffer | IncomingMessage | null = null;
-    let model: string | undefined;
+  /** The request once its body is read: the answer sources in order, each told where to go on (no async frame). */
+  const answer = (req: IncomingMessage, res: ServerResponse, next: Next, ctx: RequestContext, request: RequestClass, fingerprint: FingerprintHash | undefined, body: Buffer | IncomingMessage | null, model: string | undefined, cachePrefix: CachePrefix | undefined): void => {
     let cacheBreak: CacheBreak | undefined;
     let affinity: AffinityKey | undefined;
     if (request.jsonBody) {
       // The cached head's digest comes out of the body's one scan (core/json-scan.ts): no second parse.
-      const read = await readBody(req, config.maxBodyBytes, fingerprint, tapsCachePrefix);
-      body = read.bytes;
-      model = read.model;
-      affinity = affinityKey(ctx.tenant, model, read.cachePrefix);
+      affinity = affinityKey(ctx.tenant, model, cachePrefix);
       // Only a Messages request that names a session pays for the prompt-block scan.
       if (cacheBreaks !== undefined && request.endpoint === 'messages' && ctx.tenant !== undefined) {
         const session = sessionOf(req.headers);
-        if (session !== undefined) cacheBreak = cacheBreaks.inspect(ctx.tenant, session, ctx.mode, model, read.bytes);
+        if (session !== undefined) cacheBreak = cacheBreaks.inspect(ctx.tenant, session, ctx.mode, model, body as Buffer);
       }
-    } else if (request.withBody) {
-      // Uploads that are not JSON (multipart files) stream through without being held in memory.
-      body = req;
     }
     // A database key may be limited to some models: refused before anything is shared, counted or sent.
     if (ctx.principal !== undefined && !modelAllowed(ctx.principal.limits, model)) {
@@ -125,15 +114,57 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     exchange.governed = governedRequest(deps.governance, exchange);
     // Answers that reserve nothing carry the key's last remaining budget; a leader's reservation sets fresh values.
     if (exchange.governed !== undefined) deps.governance?.headers(exchange.governed);
-    for (const source of finished) {
-      const answered = source(exchange);
-      if (answered === true || (answered !== false && (await answered))) {
+    ask(exchange, 0, cacheBreak, next);
+  };
+
+  /** Asks the finished sources from `from` on, then the flight; `next` gets any error. */
+  const ask = (exchange: Exchange, from: number, cacheBreak: CacheBreak | undefined, next: Next): void => {
+    for (let i = from; i < finished.length; i++) {
+      const answered = (finished[i] as AnswerSource)(exchange);
+      if (answered === false) continue;
+      if (answered === true) {
         // A reused answer: no call, so no usage of its own to tell what was re-written.
         if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, undefined);
         return;
       }
+      answered.then((yes) => {
+        try {
+          if (!yes) ask(exchange, i + 1, cacheBreak, next);
+          else if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, undefined);
+        } catch (err) {
+          next(err);
+        }
+      }, next);
+      return;
     }
-    const usage = await fromFlight(exchange);
-    if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, usage);
+    fromFlight(exchange, (error, usage) => {
+      if (error !== undefined) next(error);
+      else if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, usage);
+    });
+  };
+
+  // No async frame: a body already read (or none) goes on at once; a JSON body's read calls back once.
+  return (req, res, next) => {
+    const ctx = contextOf(req);
+    const request = classifyRequest(req, ctx, classifySettings);
+    // The fingerprint is hashed as the body arrives; a request that can share nothing is not hashed.
+    const shares = request.coalescing || request.caching;
+    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers, rawHeaders: req.rawHeaders }) : undefined;
+    if (!request.jsonBody) {
+      // Uploads that are not JSON (multipart files) stream through without being held in memory.
+      answer(req, res, next, ctx, request, fingerprint, request.withBody ? req : null, undefined, undefined);
+      return;
+    }
+    readBodyThen(req, config.maxBodyBytes, fingerprint, tapsCachePrefix, (error, bytes, model, cachePrefix) => {
+      if (error !== undefined) {
+        next(error);
+        return;
+      }
+      try {
+        answer(req, res, next, ctx, request, fingerprint, bytes as Buffer, model, cachePrefix);
+      } catch (err) {
+        next(err);
+      }
+    });
   };
 }

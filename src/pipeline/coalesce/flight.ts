@@ -50,6 +50,7 @@ export interface Sink {
   end(chunk?: Buffer | string): unknown;
   destroy(): unknown;
   once(event: 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'close', listener: () => void): unknown;
   off(event: 'drain' | 'close', listener: () => void): unknown;
 }
 
@@ -173,6 +174,8 @@ class Subscriber {
     next: number,
     readonly beforeHead: BeforeHead | undefined,
     private readonly resolve: (outcome: SubscriberOutcome) => void,
+    /** The outcome is told after the subscriber left the flight (a callback, not a promise's resolve: see Flight.listen). */
+    private readonly told: boolean,
   ) {
     this.next = next;
     this.onDrain = () => flight.drained(this);
@@ -188,8 +191,18 @@ class Subscriber {
     clearTimeout(this.stallTimer);
     this.sink.off('close', this.onClose);
     this.sink.off('drain', this.onDrain);
-    this.resolve(outcome);
+    if (!this.told) {
+      this.resolve(outcome);
+      this.flight.left(this);
+      return;
+    }
+    // Told after everything leaving does at once, as a promise's reaction would run after it.
     this.flight.left(this);
+    try {
+      this.resolve(outcome);
+    } catch (err) {
+      reportHookError(err);
+    }
   }
 }
 
@@ -253,6 +266,12 @@ export type BeforeHead = () => readonly string[] | undefined;
 
 const SLOW_DROP_GRACE_MS = 30_000;
 
+/** The empty hook list every flight starts with (never written: a flight's first hook replaces it). */
+const NO_HOOKS: readonly never[] = Object.freeze([]);
+
+const COMPLETE: Ending = Object.freeze({ kind: 'complete' });
+const FAILED: Ending = Object.freeze({ kind: 'failed' });
+
 /** Logs hook failures instead of letting them escape; set once by the process (default: stderr). */
 let reportHookError: (err: unknown) => void = (err) => {
   process.stderr.write(`claude-gateway: flight hook failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
@@ -304,14 +323,18 @@ export class Flight implements CallScope, BodyReader {
   private wake: (() => void) | undefined;
   /** A push body being read (readPushed), and the end of that read. */
   private pushed: PushBody | undefined;
-  private pushedEnd: ((end: BodyEnd) => void) | undefined;
+  /** A push body's read has not ended yet. */
+  private pushing = false;
   /** The push body was paused because no subscriber could take more. */
   private pushPaused = false;
-  private observers: ((chunk: Buffer) => void)[] = [];
+  /** Hook lists start as the one shared empty list and get their own with their first hook (a one-element literal). */
+  private observers: ((chunk: Buffer) => void)[] = NO_HOOKS as never[];
   /** Made on first use, one element at a time: a call usually has one head hook (the meter's). */
   private headHooks: ((head: FlightHead) => void)[] | undefined;
-  private settleHooks: ((outcome: CallOutcome) => void)[] = [];
-  private idleHooks: (() => void)[] = [];
+  private settleHooks: ((outcome: CallOutcome) => void)[] = NO_HOOKS as never[];
+  private idleHooks: (() => void)[] = NO_HOOKS as never[];
+  /** Told the outcome once the call is over and its hooks ran (see `launch`). */
+  private onOutcome: ((outcome: CallOutcome) => void) | undefined;
   private closedToJoiners = false;
   /** Set while nobody listens and the flight waits for a rejoin (COALESCE_REJOIN_MS): its place is reserved in the registry. */
   private rejoinTimer: NodeJS.Timeout | undefined;
@@ -362,20 +385,31 @@ export class Flight implements CallScope, BodyReader {
    * `beforeHead` runs just before this subscriber's head is written and returns its per-client headers.
    */
   subscribe(sink: Sink, beforeHead?: BeforeHead): Promise<SubscriberOutcome> {
-    return new Promise((resolve) => {
-      const sub = new Subscriber(this, sink, this.base, beforeHead, resolve);
-      this.subscribers.add(sub);
-      this.lone = this.subscribers.size === 1 ? sub : undefined;
-      this.joinedTotal++;
-      // A rejoin: the call goes on for this client. A finished answer kept for the window stays until it ends.
-      if (this.state !== 'done') this.endRejoinWait();
-      sink.once('close', sub.onClose);
-      if (this.head !== undefined) {
-        this.writeHead(sub);
-        this.flush(sub);
-        this.sendHeadAlone(sub);
-      }
-    });
+    return new Promise((resolve) => this.add(new Subscriber(this, sink, this.base, beforeHead, resolve, false)));
+  }
+
+  /**
+   * `subscribe` without a promise: `onOutcome` is called once with this client's outcome, after it
+   * left the flight (guarded: a throw is reported, never thrown into the flight). Same order as a
+   * promise's reaction relative to the flight: before the call's `finally` hooks when the answer ends.
+   */
+  listen(sink: Sink, beforeHead: BeforeHead | undefined, onOutcome: (outcome: SubscriberOutcome) => void): void {
+    this.add(new Subscriber(this, sink, this.base, beforeHead, onOutcome, true));
+  }
+
+  private add(sub: Subscriber): void {
+    this.subscribers.add(sub);
+    this.lone = this.subscribers.size === 1 ? sub : undefined;
+    this.joinedTotal++;
+    // A rejoin: the call goes on for this client. A finished answer kept for the window stays until it ends.
+    if (this.state !== 'done') this.endRejoinWait();
+    // `on`, not `once` (no wrapper per subscriber): settle removes it, and settles once.
+    sub.sink.on('close', sub.onClose);
+    if (this.head !== undefined) {
+      this.writeHead(sub);
+      this.flush(sub);
+      this.sendHeadAlone(sub);
+    }
   }
 
   /** `sub` settled (Subscriber.settle): it leaves the set. Called by Subscriber only. */
@@ -642,15 +676,18 @@ export class Flight implements CallScope, BodyReader {
   }
 
   observe(onChunk: (chunk: Buffer) => void): void {
-    this.observers.push(onChunk);
+    if ((this.observers as readonly unknown[]) === NO_HOOKS) this.observers = [onChunk];
+    else this.observers.push(onChunk);
   }
 
   finally(onSettle: (outcome: CallOutcome) => void): void {
-    this.settleHooks.push(onSettle);
+    if ((this.settleHooks as readonly unknown[]) === NO_HOOKS) this.settleHooks = [onSettle];
+    else this.settleHooks.push(onSettle);
   }
 
   onIdle(fn: () => void): void {
-    this.idleHooks.push(fn);
+    if ((this.idleHooks as readonly unknown[]) === NO_HOOKS) this.idleHooks = [fn];
+    else this.idleHooks.push(fn);
   }
 
   localListeners(): number {
@@ -674,65 +711,88 @@ export class Flight implements CallScope, BodyReader {
    * Resolves with the outcome once the upstream part is over (lagging subscribers may still be
    * catching up from the kept chunks); never rejects.
    */
-  async run(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
-    let outcome: CallOutcome;
-    try {
-      outcome = await this.pump(start);
-    } catch (err) {
-      // Unreachable by construction (pump catches); kept so that `run` cannot reject.
-      outcome = { head: this.head, error: err, complete: false, abandoned: false, subscribers: this.joinedTotal };
-    }
-    const hooks = this.settleHooks;
-    this.settleHooks = [];
-    for (let i = hooks.length - 1; i >= 0; i--) {
-      const hook = hooks[i] as (o: CallOutcome) => void;
-      guarded(() => hook(outcome));
-    }
-    return outcome;
+  run(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
+    return new Promise((resolve) => this.launch(start, resolve));
   }
 
-  private async pump(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
-    const signal = this.stop;
-    let source: FlightSource;
+  /**
+   * `run` without a promise or an async frame: `onOutcome` (if any) is told the outcome right after
+   * the `finally` hooks ran. The call's own promise is the only one a call nobody joined pays for.
+   */
+  launch(start: (scope: CallScope) => Promise<FlightSource>, onOutcome?: (outcome: CallOutcome) => void): void {
+    this.onOutcome = onOutcome;
+    let started: Promise<FlightSource>;
     try {
-      source = await start(this);
+      started = start(this);
     } catch (error) {
-      this.state = 'done';
-      this.endRejoinWait();
-      this.closeToJoiners();
-      for (const sub of [...this.subscribers]) {
-        if (signal.aborted) sub.settle({ kind: 'gone', reason: 'aborted' });
-        else sub.settle({ kind: 'failed', error: error as GatewayError });
-      }
-      return { head: undefined, error, complete: false, abandoned: signal.aborted, subscribers: this.joinedTotal };
+      this.startFailed(error);
+      return;
     }
+    started.then(
+      (source) => this.started(source),
+      (error: unknown) => this.startFailed(error),
+    );
+  }
 
-    const head = source.head;
-    const headHooks = this.headHooks;
-    if (headHooks !== undefined) {
-      // Guarded like every hook, without a closure each; a hook registered by one of these runs too.
-      for (const onHead of headHooks) {
-        try {
-          onHead(head);
-        } catch (err) {
-          reportHookError(err);
-        }
-      }
-      this.headHooks = undefined;
-    }
-    this.head = head;
-    this.state = 'streaming';
-    if (this.lone !== undefined) this.writeHead(this.lone);
-    else for (const sub of [...this.subscribers]) this.writeHead(sub);
-
-    const body = source.body;
-    const reading = isPushBody(body) ? this.readPushed(body) : isEventBody(body) ? this.readEvents(body) : this.iterate(body);
-    // After the read's first delivery, which it queued first (what came with the head is written
-    // on that tick, the head with it): a head with no byte behind it yet is sent alone.
-    process.nextTick(sendHeadsAlone, this);
-    const { error, complete } = await reading;
+  /** The call failed before its head: every subscriber is told (or gone, when the call was stopped). */
+  private startFailed(error: unknown): void {
+    const signal = this.stop;
     this.state = 'done';
-    this.ending = complete ? { kind: 'complete' } : { kind: 'failed' };
+    this.endRejoinWait();
+    this.closeToJoiners();
+    for (const sub of [...this.subscribers]) {
+      if (signal.aborted) sub.settle({ kind: 'gone', reason: 'aborted' });
+      else sub.settle({ kind: 'failed', error: error as GatewayError });
+    }
+    this.settled({ head: undefined, error, complete: false, abandoned: signal.aborted, subscribers: this.joinedTotal });
+  }
+
+  /** The head arrived: hooks, every subscriber's head, then the body's read. */
+  private started(source: FlightSource): void {
+    try {
+      const head = source.head;
+      const headHooks = this.headHooks;
+      if (headHooks !== undefined) {
+        // Guarded like every hook, without a closure each; a hook registered by one of these runs too.
+        for (const onHead of headHooks) {
+          try {
+            onHead(head);
+          } catch (err) {
+            reportHookError(err);
+          }
+        }
+        this.headHooks = undefined;
+      }
+      this.head = head;
+      this.state = 'streaming';
+      if (this.lone !== undefined) this.writeHead(this.lone);
+      else for (const sub of [...this.subscribers]) this.writeHead(sub);
+
+      const body = source.body;
+      if (isPushBody(body)) this.readPushed(body);
+      else {
+        const reading = isEventBody(body) ? this.readEvents(body) : this.iterate(body);
+        reading.then(
+          (end) => this.bodyOver(end.error, end.complete),
+          // Unreachable by construction (both reads resolve); kept so that the flight always settles.
+          (err: unknown) => this.settled({ head: this.head, error: err, complete: false, abandoned: false, subscribers: this.joinedTotal }),
+        );
+      }
+      // After the read's first delivery, which it queued first (what came with the head is written
+      // on that tick, the head with it): an event stream's head with no byte behind it yet is sent
+      // alone (any other head waits for its body: sendHeadAlone does nothing for it).
+      if (head.eventStream) process.nextTick(sendHeadsAlone, this);
+    } catch (err) {
+      // Unreachable by construction but for a head the socket refuses; kept so that the flight settles.
+      this.settled({ head: this.head, error: err, complete: false, abandoned: false, subscribers: this.joinedTotal });
+    }
+  }
+
+  /** The body's read ended: every subscriber gets the rest and its end, then the hooks run. */
+  private bodyOver(error: unknown, complete: boolean): void {
+    if (this.state === 'done') return;
+    this.state = 'done';
+    this.ending = complete ? COMPLETE : FAILED;
     // A complete answer that finished while the flight waited for a rejoin stays joinable (whole
     // replay) until the window ends: the retry still gets it without a call of its own.
     // (Waiting implies open to joiners, so the replay is whole.)
@@ -743,8 +803,30 @@ export class Flight implements CallScope, BodyReader {
     if (this.lone !== undefined) this.flush(this.lone);
     else for (const sub of [...this.subscribers]) this.flush(sub);
     // A body that stopped early (abandoned, or failed) was closed by the read (destroy, or for-await's return()).
-    const abandoned = !complete && signal.aborted;
-    return { head: this.head, error, complete, abandoned, subscribers: this.joinedTotal };
+    const abandoned = !complete && this.stop.aborted;
+    this.settled({ head: this.head, error, complete, abandoned, subscribers: this.joinedTotal });
+  }
+
+  /** The outcome is known: the `finally` hooks in reverse order of registration, each guarded, then `onOutcome`. */
+  private settled(outcome: CallOutcome): void {
+    const hooks = this.settleHooks;
+    this.settleHooks = NO_HOOKS as never[];
+    // Guarded like every hook, without a closure each.
+    for (let i = hooks.length - 1; i >= 0; i--) {
+      try {
+        (hooks[i] as (o: CallOutcome) => void)(outcome);
+      } catch (err) {
+        reportHookError(err);
+      }
+    }
+    const told = this.onOutcome;
+    if (told === undefined) return;
+    this.onOutcome = undefined;
+    try {
+      told(outcome);
+    } catch (err) {
+      reportHookError(err);
+    }
   }
 
   /**
@@ -768,12 +850,10 @@ export class Flight implements CallScope, BodyReader {
    * reader (`bodyData`, `bodyEnd`), so the read costs one promise and no closure per call. Same order,
    * pause and end rules as `readEvents`.
    */
-  private readPushed(body: PushBody): Promise<BodyEnd> {
-    return new Promise((resolve) => {
-      this.pushed = body;
-      this.pushedEnd = resolve;
-      body.pushTo(this);
-    });
+  private readPushed(body: PushBody): void {
+    this.pushed = body;
+    this.pushing = true;
+    body.pushTo(this);
   }
 
   /** One chunk of the push body (BodyReader; called by the body only). */
@@ -782,8 +862,14 @@ export class Flight implements CallScope, BodyReader {
     if (body === undefined) return;
     const ended = this.take(chunk);
     if (ended !== undefined) {
-      this.endPushed(ended.error, ended.complete);
+      // The read is over before the body is destroyed (an end the destroy reports is not this one's);
+      // the flight ends after it, as it did when the read's end was a promise's reaction.
+      const over = this.pushing;
+      this.pushing = false;
+      this.pushed = undefined;
+      this.pushPaused = false;
       body.destroy();
+      if (over) this.bodyOver(ended.error, ended.complete);
       return;
     }
     if (!this.mayRead()) {
@@ -798,12 +884,11 @@ export class Flight implements CallScope, BodyReader {
   }
 
   private endPushed(error: unknown, complete: boolean): void {
-    const resolve = this.pushedEnd;
-    if (resolve === undefined) return;
-    this.pushedEnd = undefined;
+    if (!this.pushing) return;
+    this.pushing = false;
     this.pushed = undefined;
     this.pushPaused = false;
-    resolve({ error, complete });
+    this.bodyOver(error, complete);
   }
 
   /**
