@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Stage } from './stage.js';
 import { GatewayError } from '../core/errors.js';
 import { contextOf } from './context.js';
+import { lowerCaseName } from '../upstream/headers.js';
 import type { Principal } from '../governance/model.js';
 
 /** Database keys by the SHA-256 of their secret (governance/key-cache.ts): an in-memory lookup, never a query. */
@@ -34,13 +35,31 @@ export function clientCredential(req: IncomingMessage): string | undefined {
 export function upstreamCredentials(rawHeaders: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
+    const name = lowerCaseName(rawHeaders[i] as string);
     const value = (rawHeaders[i + 1] as string).trim();
     if (value === '') continue;
     if (name === 'x-api-key') out.push(`key:${value}`);
     else if (name === 'authorization') out.push(/^bearer\s/i.test(value) ? `key:${value.slice(7).trim()}` : `authorization:${value}`);
   }
   return out;
+}
+
+/**
+ * The `x-api-key` value when it is the request's only credential header and not empty once trimmed
+ * (what the SDKs send), else undefined: `upstreamCredentials` then decides. Walks the list without
+ * building one: its credential is `key:<value>`, as upstreamCredentials would list it alone.
+ */
+function loneApiKey(rawHeaders: readonly string[]): string | undefined {
+  let key: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const sent = rawHeaders[i] as string;
+    if (sent.length === 13 && lowerCaseName(sent) === 'authorization') return undefined;
+    if (sent.length !== 9 || lowerCaseName(sent) !== 'x-api-key') continue;
+    if (key !== undefined) return undefined;
+    key = (rawHeaders[i + 1] as string).trim();
+    if (key === '') return undefined;
+  }
+  return key;
 }
 
 /**
@@ -79,6 +98,19 @@ export class TenantHasher {
     private readonly key: string,
     private readonly maxRemembered = 10_000,
   ) {}
+
+  /** `id(['credential', 'key:' + key])` by the key alone (no input string built per request); bounded as `recent`. */
+  private readonly byApiKey = new Map<string, string>();
+
+  /** The tenant id of a pass-through request whose one credential is this API key: `id(['credential', `key:${key}`])`. */
+  ofApiKey(key: string): string {
+    const known = this.byApiKey.get(key);
+    if (known !== undefined) return known;
+    const id = this.id(['credential', `key:${key}`]);
+    if (this.byApiKey.size >= this.maxRemembered) this.byApiKey.delete(this.byApiKey.keys().next().value as string);
+    this.byApiKey.set(key, id);
+    return id;
+  }
 
   /** Ids remembered now (for tests). */
   get remembered(): number {
@@ -138,6 +170,15 @@ export function authenticate(options: AuthOptions): Stage {
         // Open injecting gateway: the client's credential headers never travel and are not billed,
         // so a client could name a fresh one on every request: its rate-limit identity is its address.
         ctx.tenant = openInjectedTenant;
+        next();
+        return;
+      }
+      // The usual request (one x-api-key) without a list or an input string; anything else as before.
+      const apiKey = loneApiKey(req.rawHeaders);
+      if (apiKey !== undefined) {
+        const own = tenants.ofApiKey(apiKey);
+        ctx.tenant = own;
+        ctx.client = own;
         next();
         return;
       }

@@ -76,7 +76,7 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
   const onData = (chunk: Buffer): void => {
     total += chunk.length;
     if (total > maxBytes) {
-      cleanup();
+      stopReading(req, onData, onEnd, onError, onAborted);
       req.resume();
       done(tooLarge(maxBytes), undefined, undefined, undefined);
       return;
@@ -89,7 +89,7 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
     if (total === expected) onEnd();
   };
   const onEnd = (): void => {
-    cleanup();
+    stopReading(req, onData, onEnd, onError, onAborted);
     const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
     if (scanner === undefined || bytes.length === 0) {
       done(undefined, bytes, undefined, undefined);
@@ -102,16 +102,10 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
     else done(undefined, bytes, scan.model, scan.cachePrefix);
   };
   const onError = (err: Error): void => {
-    cleanup();
+    stopReading(req, onData, onEnd, onError, onAborted);
     done(new GatewayError('BODY_READ_FAILED', 'Request body could not be read', { cause: err }), undefined, undefined, undefined);
   };
   const onAborted = (): void => onError(new Error('client aborted the request body'));
-  const cleanup = (): void => {
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onError);
-    req.off('aborted', onAborted);
-  };
   req.on('data', onData);
   req.on('end', onEnd);
   req.on('error', onError);
@@ -119,3 +113,11 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** Removes a read's listeners (a function of its own: no closure per read). */
+function stopReading(req: IncomingMessage, onData: (chunk: Buffer) => void, onEnd: () => void, onError: (err: Error) => void, onAborted: () => void): void {
+  req.off('data', onData);
+  req.off('end', onEnd);
+  req.off('error', onError);
+  req.off('aborted', onAborted);
+}

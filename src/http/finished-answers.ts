@@ -62,18 +62,20 @@ export function lingeringSource(flights: FlightGroup, metrics: GatewayMetrics, l
 
 /** Offers a whole answer (pipeline/reuse.ts: the one verdict) for reuse (cache, lingering), if the flight kept all of it. */
 export function keepAnswer(flight: Flight, outcome: CallOutcome, keep: (answer: CachedAnswer) => void): void {
-  if (!isWholeAnswer(outcome, flight.facts)) return;
-  const replay = flight.finishedReplay();
-  if (replay === undefined) return;
+  const answer = answerToKeep(flight, outcome);
+  if (answer !== undefined) keep(answer);
+}
+
+/** keepAnswer's answer: what a finished flight offers for reuse, or undefined (no callback per answer). */
+export function answerToKeep(flight: Flight, outcome: CallOutcome): CachedAnswer | undefined {
+  if (!isWholeAnswer(outcome, flight.facts)) return undefined;
+  const body = flight.finishedBody();
+  const head = flight.answerHead;
+  if (body === undefined || head === undefined) return undefined;
   const meter = flight.facts.meter;
   meter?.finish();
-  keep({
-    head: replay.head,
-    body: replay.body,
-    bytes: replay.body.reduce((n, c) => n + c.length, 0),
-    usage: meter?.hasUsage === true ? { ...meter.usage } : undefined,
-    model: meter?.model,
-  });
+  // The kept chunks are every byte of the body (finishedBody: whole, never trimmed): their total is the flight's.
+  return { head, body, bytes: flight.bytesSoFar, usage: meter?.hasUsage === true ? { ...meter.usage } : undefined, model: meter?.model };
 }
 
 /** Answers from a finished upstream answer (cache hit or lingering result) through the same pump as live flights. */

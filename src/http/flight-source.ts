@@ -4,7 +4,7 @@ import { linkTo } from '../observability/tracing.js';
 import { recordDelivery } from '../pipeline/accounting.js';
 import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
 import type { TokenUsage } from '../core/token-usage.js';
-import type { CallScope, Flight, SubscriberOutcome } from '../pipeline/coalesce/flight.js';
+import type { CallOutcome, CallScope, Flight, SubscriberOutcome } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
@@ -15,7 +15,7 @@ import type { CallGovernance } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
 import type { Exchange } from './exchange.js';
 import type { RequestClass } from './request-class.js';
-import { keepAnswer } from './finished-answers.js';
+import { answerToKeep } from './finished-answers.js';
 import { noteRequestId } from './request-id.js';
 import { roleHeaders } from './governance.js';
 
@@ -52,6 +52,8 @@ export interface AnswerKeeper {
  */
 export function flightSource(deps: FlightSourceDeps): (exchange: Exchange, done: FlightDone) => void {
   const { flights, metrics } = deps;
+  // Once, not an options literal per led call.
+  const forwarding = { dropCredentials: deps.dropCredentials };
   // No promise: the subscriber's outcome comes to one callback (Flight.listen), after the client left the flight.
   return (exchange, done) => {
     const { res, ctx, request, key } = exchange;
@@ -80,7 +82,7 @@ export function flightSource(deps: FlightSourceDeps): (exchange: Exchange, done:
       },
     );
     if (joined) metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
-    else lead(deps, exchange, flight);
+    else lead(deps, exchange, flight, forwarding);
   };
 }
 
@@ -111,13 +113,13 @@ function settle(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, join
     ctx.errorCode = outcome.reason === 'slow' ? 'SLOW_CLIENT_DROPPED' : 'STALLED_CLIENT_DROPPED';
   }
   // This client has the whole answer, so the meter has seen every byte: finishing it here (as
-  // keepAnswer does; it is idempotent) reads a plain JSON answer's usage before the flight's hooks ran.
+  // answerToKeep does; it is idempotent) reads a plain JSON answer's usage before the flight's hooks ran.
   const meter = outcome.kind === 'served' && outcome.complete ? flight.facts.meter : undefined;
   return meter?.finish() === true ? meter.usage : undefined;
 }
 
 /** Starts the upstream call of a flight this request leads (or runs alone), and offers its answer for keeping. */
-function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void {
+function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, forwarding: { readonly dropCredentials: boolean }): void {
   const { req, ctx, request, body } = exchange;
   const { path, viaBasePath } = request;
   // Once per led call (a flight's description for the console; nothing per chunk).
@@ -126,7 +128,7 @@ function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void 
   const rewriteJson = isBatchPath(path)
     ? (bytes: Buffer, upstreamBaseUrl: string) => rewriteResultsUrls(bytes, upstreamBaseUrl, deps.gatewayBaseUrl(req, viaBasePath))
     : undefined;
-  const headers = forwardRequestHeaders(req.rawHeaders, { dropCredentials: deps.dropCredentials });
+  const headers = forwardRequestHeaders(req.rawHeaders, forwarding);
   const length = req.headers['content-length'];
   if (body === req && length !== undefined) headers.push('content-length', length);
   const call: UpstreamCall = {
@@ -142,24 +144,22 @@ function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight): void 
     rewriteJson,
     parentSpan: ctx.span,
   };
-  const { upstream, governance } = deps;
+  const { upstream, governance, keeper } = deps;
   const governed = exchange.governed;
-  const { keeper } = deps;
-  const start = governance === undefined || governed === undefined ? (scope: CallScope) => upstream(call, scope) : (scope: CallScope) => governance.lead(governed, call, scope, upstream);
   // Told right after the call's hooks ran (where the promise's reaction ran just after them).
-  flight.launch(
-    start,
-    keeper.wants(request)
-      ? (outcome) => {
-          // A throw here must never escape into the flight: the answer is simply not kept.
-          try {
-            keepAnswer(flight, outcome, (answer) => keeper.keep(exchange, answer));
-          } catch {
-            // not kept
-          }
-        }
-      : undefined,
-  );
+  const onOutcome = keeper.wants(request) ? (outcome: CallOutcome) => keepFrom(keeper, exchange, flight, outcome) : undefined;
+  if (governance === undefined || governed === undefined) flight.launch(upstream, call, onOutcome);
+  else flight.launch((c: UpstreamCall, scope: CallScope) => governance.lead(governed, c, scope, upstream), call, onOutcome);
+}
+
+/** Offers a led call's whole answer for keeping; a throw here must never escape into the flight: the answer is simply not kept. */
+function keepFrom(keeper: AnswerKeeper, exchange: Exchange, flight: Flight, outcome: CallOutcome): void {
+  try {
+    const answer = answerToKeep(flight, outcome);
+    if (answer !== undefined) keeper.keep(exchange, answer);
+  } catch {
+    // not kept
+  }
 }
 
 /** The time the gateway itself added for the client whose request made the call: received → sent, plus upstream head → client head. */

@@ -5,7 +5,7 @@ import { affinityKey, type AffinityKey } from '../pipeline/affinity/cache-affini
 import type { Dispatch } from '../pipeline/call/index.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { ResponseCache } from '../pipeline/cache/response-cache.js';
-import { startFingerprint, type FingerprintHash } from '../pipeline/fingerprint.js';
+import { fingerprintOf, type FingerprintHash } from '../pipeline/fingerprint.js';
 import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import type { CallGovernance } from '../governance/govern.js';
 import { GatewayError } from '../core/errors.js';
@@ -149,7 +149,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
     const request = classifyRequest(req, ctx, classifySettings);
     // The fingerprint is hashed as the body arrives; a request that can share nothing is not hashed.
     const shares = request.coalescing || request.caching;
-    const fingerprint = shares && ctx.tenant !== undefined ? startFingerprint({ tenant: ctx.tenant, method: request.method, path: request.path, headers: req.headers, rawHeaders: req.rawHeaders }) : undefined;
+    const fingerprint = shares && ctx.tenant !== undefined ? fingerprintOf(ctx.tenant, request.method, request.path, req.headers, req.rawHeaders) : undefined;
     if (!request.jsonBody) {
       // Uploads that are not JSON (multipart files) stream through without being held in memory.
       answer(req, res, next, ctx, request, fingerprint, request.withBody ? req : null, undefined, undefined);

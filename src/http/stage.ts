@@ -11,26 +11,34 @@ export type ErrorStage = (err: unknown, req: IncomingMessage, res: ServerRespons
 
 /** Runs stages in order; the first error (thrown, rejected or passed to next) goes to `onError`. */
 export function compose(stages: readonly Stage[], onError: ErrorStage): (req: IncomingMessage, res: ServerResponse) => void {
+  // One closure per request (`next`): the first error goes to `onError` once, written out where it is caught.
   return (req, res) => {
     let index = 0;
     let failed = false;
-    const fail = (err: unknown): void => {
-      if (failed) return;
-      failed = true;
-      onError(err, req, res);
-    };
     const next: Next = (err) => {
       if (err !== undefined) {
-        fail(err);
+        if (failed) return;
+        failed = true;
+        onError(err, req, res);
         return;
       }
       const stage = stages[index++];
       if (stage === undefined) return;
       try {
         const result = stage(req, res, next);
-        if (result instanceof Promise) result.catch(fail);
+        // Made only for a stage that answers with a promise.
+        if (result instanceof Promise) {
+          result.catch((e: unknown) => {
+            if (failed) return;
+            failed = true;
+            onError(e, req, res);
+          });
+        }
       } catch (e) {
-        fail(e);
+        if (!failed) {
+          failed = true;
+          onError(e, req, res);
+        }
       }
     };
     next();

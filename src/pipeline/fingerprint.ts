@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { lowerCaseName } from '../upstream/headers.js';
 
 /**
  * The coalescing key. Two requests get the same fingerprint only when the upstream would treat
@@ -48,17 +49,16 @@ export interface FingerprintHash {
 const ANTHROPIC = 'anthropic-';
 
 /** The request's `anthropic-*` header names, lower-case, each once, sorted (undefined when none). */
-function anthropicNames(fields: FingerprintFields): string[] | undefined {
+function anthropicNames(headers: IncomingHttpHeaders, raw: readonly string[] | undefined): string[] | undefined {
   let names: string[] | undefined;
-  const raw = fields.rawHeaders;
   if (raw === undefined) {
-    for (const name in fields.headers) if (name.startsWith(ANTHROPIC)) names = withName(names, name);
+    for (const name in headers) if (name.startsWith(ANTHROPIC)) names = withName(names, name);
   } else {
     for (let i = 0; i < raw.length; i += 2) {
       const sent = raw[i] as string;
-      // Only a name that may be one is lower-cased (toLowerCase allocates even when nothing changes).
+      // Only a name that may be one is lower-cased (lowerCaseName: the very string when it is already).
       if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) continue;
-      const name = sent.toLowerCase();
+      const name = lowerCaseName(sent);
       if (name.startsWith(ANTHROPIC)) names = withName(names, name);
     }
   }
@@ -87,20 +87,81 @@ class Fingerprinting implements FingerprintHash {
 }
 
 export function startFingerprint(fields: FingerprintFields): FingerprintHash {
+  return fingerprintOf(fields.tenant, fields.method, fields.path, fields.headers, fields.rawHeaders);
+}
+
+/** `startFingerprint` with its fields as arguments (the request path's form: no fields object per request). */
+export function fingerprintOf(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, rawHeaders: readonly string[] | undefined): FingerprintHash {
+  const memo = rawHeaders === undefined ? undefined : MEMOS.get(tenant);
+  const prefix = memo !== undefined && memoMatches(memo, method, path, headers, rawHeaders as readonly string[]) ? memo.prefix : prefixOf(tenant, method, path, headers, rawHeaders);
+  return new Fingerprinting(createHash('sha256').update(prefix));
+}
+
+/** Every field but the body, length-prefixed, and the body's marker; remembered per tenant (see PrefixMemo). */
+function prefixOf(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, rawHeaders: readonly string[] | undefined): string {
   // Length-prefixed fields, one string (one template: fewer intermediate strings than a sum). The body
   // comes last, after its marker, so it needs no length of its own.
-  const { tenant, method, path } = fields;
   let prefix = `${tenant.length}:${tenant}${method.length}:${method}${path.length}:${path}`;
-  const names = anthropicNames(fields);
+  const names = anthropicNames(headers, rawHeaders);
   if (names !== undefined) {
     for (const name of names) {
-      const raw = fields.headers[name];
+      const raw = headers[name];
       const sent = Array.isArray(raw) ? raw.join(',') : (raw ?? '');
       const value = name === 'anthropic-beta' ? normalizeBeta(sent) : sent;
       prefix += `${name.length}:${name}${value.length}:${value}`;
     }
   }
-  return new Fingerprinting(createHash('sha256').update(prefix + BODY_MARKER));
+  prefix += BODY_MARKER;
+  if (rawHeaders !== undefined) remember(tenant, method, path, headers, rawHeaders, prefix);
+  return prefix;
+}
+
+/**
+ * One tenant's last prefix and what it was made of: the method, the path and its `anthropic-*` headers
+ * as sent (lower-case name, value, in the order of the raw list). A client sends the same ones request
+ * after request, so the prefix is built (a dozen intermediate strings) once, not per request. A request
+ * whose raw `anthropic-*` pairs differ in anything, their order included, builds its own (and is remembered).
+ */
+interface PrefixMemo {
+  readonly method: string;
+  readonly path: string;
+  readonly pairs: readonly string[];
+  readonly prefix: string;
+}
+
+/** Tenants remembered at most (oldest out first): bounded, and each entry holds no secret (the tenant is a keyed hash). */
+const MAX_MEMOS = 1_024;
+const MEMOS = new Map<string, PrefixMemo>();
+
+function memoMatches(memo: PrefixMemo, method: string, path: string, headers: IncomingHttpHeaders, raw: readonly string[]): boolean {
+  if (memo.method !== method || memo.path !== path) return false;
+  const pairs = memo.pairs;
+  let at = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const sent = raw[i] as string;
+    if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) continue;
+    const name = lowerCaseName(sent);
+    if (!name.startsWith(ANTHROPIC)) continue;
+    if (pairs[at] !== name || pairs[at + 1] !== headers[name]) return false;
+    at += 2;
+  }
+  return at === pairs.length;
+}
+
+function remember(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, raw: readonly string[], prefix: string): void {
+  const pairs: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const sent = raw[i] as string;
+    if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) continue;
+    const name = lowerCaseName(sent);
+    if (!name.startsWith(ANTHROPIC)) continue;
+    const value = headers[name];
+    // A value node keeps as a list (never for anthropic-*, joined) is not remembered.
+    if (typeof value !== 'string') return;
+    pairs.push(name, value);
+  }
+  if (MEMOS.size >= MAX_MEMOS && !MEMOS.has(tenant)) MEMOS.delete(MEMOS.keys().next().value as string);
+  MEMOS.set(tenant, { method, path, pairs, prefix });
 }
 
 /** `body`, length-prefixed as every field is: no value can be crafted to shift a boundary into the next field. */

@@ -96,4 +96,37 @@ describe('fingerprint', () => {
       assert.equal(hash.key(), expected, rawHeaders.join(' '));
     }
   });
+  test("a tenant's remembered prefix serves only a request with the same method, path and anthropic-* pairs as sent: each key is the one computed afresh", () => {
+    // One tenant, requests that differ from the one before in one thing each (and back again): the
+    // remembered prefix must never stand in for a different one.
+    const requests: { method: string; path: string; raw: string[] }[] = [
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01'] },
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01'] },
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-02'] },
+      { method: 'POST', path: '/v1/messages?beta=true', raw: ['anthropic-version', '2023-06-02'] },
+      { method: 'PUT', path: '/v1/messages?beta=true', raw: ['anthropic-version', '2023-06-02'] },
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01', 'anthropic-beta', 'a-1'] },
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-beta', 'a-1', 'anthropic-version', '2023-06-01'] },
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01'] },
+      { method: 'POST', path: '/v1/messages', raw: ['Anthropic-Version', '2023-06-01', 'anthropic-beta', 'b-2', 'anthropic-beta', 'a-1'] },
+      { method: 'POST', path: '/v1/messages', raw: ['Anthropic-Version', '2023-06-01', 'anthropic-beta', 'b-2', 'anthropic-beta', 'a-1'] },
+      { method: 'POST', path: '/v1/messages', raw: [] },
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01'] },
+    ];
+    const seen = new Set<string>();
+    for (const { method, path, raw } of requests) {
+      const headers: Record<string, string> = {};
+      for (let i = 0; i < raw.length; i += 2) {
+        const name = (raw[i] as string).toLowerCase();
+        headers[name] = headers[name] === undefined ? (raw[i + 1] as string) : `${headers[name]}, ${raw[i + 1] as string}`;
+      }
+      const fields = { tenant: 'memo-tenant', method, path, headers };
+      const hash = startFingerprint({ ...fields, rawHeaders: raw });
+      hash.update(Buffer.from(BODY));
+      const got = hash.key();
+      assert.equal(got, fingerprint(fields, BODY), `${method} ${path} ${raw.join(' ')}`);
+      seen.add(got);
+    }
+    assert.equal(seen.size, 7, 'seven different requests among them');
+  });
 });

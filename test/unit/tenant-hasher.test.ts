@@ -16,3 +16,12 @@ test('tenant ids are HMACs of the length-prefixed parts; the memo of recent ids 
   assert.equal(hasher.id(['credential', 'sk-ant-0']), expected(['credential', 'sk-ant-0']), 'an evicted id is computed again, the same');
   assert.notEqual(hasher.id(['ab', 'c']), hasher.id(['a', 'bc']), 'part boundaries count');
 });
+
+test("a pass-through API key's tenant, remembered by the key alone, is the id of its credential; bounded the same way", () => {
+  const hasher = new TenantHasher('tenant-hash-key-0123456789abcdef0123', 3);
+  const fresh = new TenantHasher('tenant-hash-key-0123456789abcdef0123', 3);
+  for (let round = 0; round < 2; round++) {
+    for (let i = 0; i < 5; i++) assert.equal(hasher.ofApiKey(`sk-ant-${i}`), fresh.id(['credential', `key:sk-ant-${i}`]), `key ${i}, round ${round}`);
+  }
+  assert.notEqual(hasher.ofApiKey('sk-ant-0'), hasher.ofApiKey('sk-ant-1'));
+});

@@ -149,7 +149,9 @@ export class ResponseCache {
     // not only when the bounds push them out: a short-lived window (COALESCE_LINGER_MS) must not keep
     // up to maxEntries dead answers alive, which made them old-generation garbage.
     const idle = this.graceMs > 0 ? this.loopIdleMs() : 0;
-    for (const [oldKey, oldEntry] of this.entries) {
+    // By key (an entry pair per step is an array each).
+    for (const oldKey of this.entries.keys()) {
+      const oldEntry = this.entries.get(oldKey) as Entry;
       if (this.live(oldEntry, now, idle)) break;
       this.delete(oldKey, oldEntry);
     }
@@ -170,9 +172,10 @@ export class ResponseCache {
       idleAtSet: idle,
     });
     this.bytes += answer.bytes;
-    for (const [oldKey, oldEntry] of this.entries) {
+    if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) return;
+    for (const oldKey of this.entries.keys()) {
       if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
-      this.delete(oldKey, oldEntry);
+      this.delete(oldKey, this.entries.get(oldKey) as Entry);
     }
   }
 

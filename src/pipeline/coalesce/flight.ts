@@ -165,7 +165,8 @@ class Subscriber {
   blocked = false;
   stallTimer: NodeJS.Timeout | undefined = undefined;
   done = false;
-  readonly onDrain: () => void;
+  /** Made when the socket first asks to wait (most answers never do). */
+  private drainListener: (() => void) | undefined = undefined;
   readonly onClose: () => void;
 
   constructor(
@@ -178,19 +179,22 @@ class Subscriber {
     private readonly told: boolean,
   ) {
     this.next = next;
-    this.onDrain = () => flight.drained(this);
     this.onClose = () => {
       if (!sink.writableFinished) this.settle({ kind: 'gone', reason: 'disconnected' });
     };
+  }
+
+  get onDrain(): () => void {
+    return (this.drainListener ??= () => this.flight.drained(this));
   }
 
   /** Leaves the flight with this outcome (once). */
   settle(outcome: SubscriberOutcome): void {
     if (this.done) return;
     this.done = true;
-    clearTimeout(this.stallTimer);
+    if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
     this.sink.off('close', this.onClose);
-    this.sink.off('drain', this.onDrain);
+    if (this.drainListener !== undefined) this.sink.off('drain', this.drainListener);
     if (!this.told) {
       this.resolve(outcome);
       this.flight.left(this);
@@ -266,7 +270,10 @@ export type BeforeHead = () => readonly string[] | undefined;
 
 const SLOW_DROP_GRACE_MS = 30_000;
 
-/** The empty hook list every flight starts with (never written: a flight's first hook replaces it). */
+/** No subscriber (what a flight without a set iterates). */
+const NONE: ReadonlySet<never> = new Set<never>();
+
+/** The empty list every flight's hook lists and chunks start with (never written: the first element replaces it). */
 const NO_HOOKS: readonly never[] = Object.freeze([]);
 
 const COMPLETE: Ending = Object.freeze({ kind: 'complete' });
@@ -284,6 +291,11 @@ export function onFlightHookError(report: (err: unknown) => void): void {
 /** Reports a hook failure the way the flight does (for scopes that run hooks themselves: a discarded attempt). */
 export function reportFlightHookError(err: unknown): void {
   reportHookError(err);
+}
+
+/** `run`'s start through `launch`. */
+function startOf(start: (scope: CallScope) => Promise<FlightSource>, scope: CallScope): Promise<FlightSource> {
+  return start(scope);
 }
 
 function sendHeadsAlone(flight: Flight): void {
@@ -305,7 +317,11 @@ export class Flight implements CallScope, BodyReader {
   private readonly limits: FlightLimits;
   /** The call's stop: fires when nobody listens any more. */
   readonly stop = new CallStop();
-  private readonly subscribers = new Set<Subscriber>();
+  /**
+   * Every subscriber, once a second one joined (made then: a flight nobody joins has no set). Until
+   * then `lone` is the only one, or there is none. Invariant: when `lone` is set it is the only subscriber.
+   */
+  private subscribers: Set<Subscriber> | undefined;
   /** The one subscriber when there is exactly one (the common case): fan-out without iterating the set. */
   private lone: Subscriber | undefined;
   private holds = 0;
@@ -313,7 +329,7 @@ export class Flight implements CallScope, BodyReader {
   private head: FlightHead | undefined;
   private ending: Ending | undefined;
   /** chunks[i] has absolute index base + i. */
-  private chunks: Buffer[] = [];
+  private chunks: Buffer[] = NO_HOOKS as never[];
   private base = 0;
   /** Bytes appended over the flight's life. */
   private total = 0;
@@ -369,7 +385,7 @@ export class Flight implements CallScope, BodyReader {
   }
 
   get subscriberCount(): number {
-    return this.subscribers.size;
+    return this.subscribers?.size ?? (this.lone === undefined ? 0 : 1);
   }
 
   /** Bytes kept for subscribers and late joiners right now (for tests and gauges). */
@@ -398,8 +414,16 @@ export class Flight implements CallScope, BodyReader {
   }
 
   private add(sub: Subscriber): void {
-    this.subscribers.add(sub);
-    this.lone = this.subscribers.size === 1 ? sub : undefined;
+    const set = this.subscribers;
+    if (set !== undefined) {
+      set.add(sub);
+      this.lone = set.size === 1 ? sub : undefined;
+    } else if (this.lone === undefined) this.lone = sub;
+    else {
+      // The first joiner: the set is made now, the one before it first.
+      this.subscribers = new Set([this.lone, sub]);
+      this.lone = undefined;
+    }
     this.joinedTotal++;
     // A rejoin: the call goes on for this client. A finished answer kept for the window stays until it ends.
     if (this.state !== 'done') this.endRejoinWait();
@@ -414,9 +438,14 @@ export class Flight implements CallScope, BodyReader {
 
   /** `sub` settled (Subscriber.settle): it leaves the set. Called by Subscriber only. */
   left(sub: Subscriber): void {
-    this.subscribers.delete(sub);
-    this.lone = undefined;
-    if (this.subscribers.size === 1) for (const only of this.subscribers) this.lone = only;
+    const set = this.subscribers;
+    if (set === undefined) {
+      if (this.lone === sub) this.lone = undefined;
+    } else {
+      set.delete(sub);
+      this.lone = undefined;
+      if (set.size === 1) for (const only of set) this.lone = only;
+    }
     this.afterLeave();
   }
 
@@ -432,7 +461,7 @@ export class Flight implements CallScope, BodyReader {
   private afterLeave(): void {
     this.wakePump();
     this.trim();
-    if (this.subscribers.size > 0 || this.state === 'done') return;
+    if (this.subscriberCount > 0 || this.state === 'done') return;
     if (this.holds > 0) {
       for (const idle of this.idleHooks) guarded(idle);
       return;
@@ -485,7 +514,7 @@ export class Flight implements CallScope, BodyReader {
   /** Each subscriber's event-stream head that no chunk took along (see sendHeadAlone). */
   sendHeadsAlone(): void {
     if (this.lone !== undefined) this.sendHeadAlone(this.lone);
-    else for (const sub of this.subscribers) this.sendHeadAlone(sub);
+    else for (const sub of this.subscribers ?? NONE) this.sendHeadAlone(sub);
   }
 
   private writeHead(sub: Subscriber): void {
@@ -601,7 +630,8 @@ export class Flight implements CallScope, BodyReader {
   private trim(): void {
     if (!this.closedToJoiners || this.state !== 'streaming') return;
     let min = this.base + this.chunks.length;
-    for (const sub of this.subscribers) if (sub.next < min) min = sub.next;
+    if (this.lone !== undefined) min = Math.min(min, this.lone.next);
+    else for (const sub of this.subscribers ?? NONE) if (sub.next < min) min = sub.next;
     const drop = min - this.base;
     if (drop <= 0) return;
     this.chunks = drop >= this.chunks.length ? [] : this.chunks.slice(drop);
@@ -610,14 +640,16 @@ export class Flight implements CallScope, BodyReader {
   }
 
   private append(chunk: Buffer): void {
-    this.chunks.push(chunk);
+    // A list made with its first chunk (an empty literal grown by a push is allocated far larger).
+    if (this.chunks.length === 0) this.chunks = [chunk];
+    else this.chunks.push(chunk);
     this.total += chunk.length;
     if (!this.closedToJoiners && this.total > this.limits.maxReplayBytes) {
       this.closeToJoiners();
       // Waiting for a rejoin that can no longer be served whole: nobody listens, stop now.
       if (this.rejoinTimer !== undefined) {
         this.endRejoinWait();
-        if (this.subscribers.size === 0 && this.holds === 0) this.stop.abort();
+        if (this.subscriberCount === 0 && this.holds === 0) this.stop.abort();
       }
     }
     const lagLimit = this.limits.maxReplayBytes + this.limits.maxSubscriberBufferBytes;
@@ -625,7 +657,7 @@ export class Flight implements CallScope, BodyReader {
     if (lone !== undefined) {
       if (this.total - lone.written > lagLimit) this.drop(lone, 'slow');
       else this.flush(lone);
-    } else if (this.subscribers.size > 0) {
+    } else if (this.subscribers !== undefined && this.subscribers.size > 0) {
       // A copy: writing may settle subscribers (and so change the set) on the way.
       for (const sub of [...this.subscribers]) {
         if (this.total - sub.written > lagLimit) this.drop(sub, 'slow');
@@ -639,8 +671,9 @@ export class Flight implements CallScope, BodyReader {
   private mayRead(): boolean {
     const lone = this.lone;
     if (lone !== undefined) return !lone.blocked;
-    if (this.subscribers.size === 0) return true;
-    for (const sub of this.subscribers) if (!sub.blocked) return true;
+    const set = this.subscribers;
+    if (set === undefined || set.size === 0) return true;
+    for (const sub of set) if (!sub.blocked) return true;
     return false;
   }
 
@@ -691,7 +724,7 @@ export class Flight implements CallScope, BodyReader {
   }
 
   localListeners(): number {
-    return this.subscribers.size;
+    return this.subscriberCount;
   }
 
   hold(): () => void {
@@ -712,18 +745,19 @@ export class Flight implements CallScope, BodyReader {
    * catching up from the kept chunks); never rejects.
    */
   run(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
-    return new Promise((resolve) => this.launch(start, resolve));
+    return new Promise((resolve) => this.launch(startOf, start, resolve));
   }
 
   /**
-   * `run` without a promise or an async frame: `onOutcome` (if any) is told the outcome right after
-   * the `finally` hooks ran. The call's own promise is the only one a call nobody joined pays for.
+   * `run` without a promise or an async frame: the call is `start(arg, scope)` (no closure per call:
+   * the upstream chain's dispatch and its call), and `onOutcome` (if any) is told the outcome right
+   * after the `finally` hooks ran. The call's own promise is the only one a call nobody joined pays for.
    */
-  launch(start: (scope: CallScope) => Promise<FlightSource>, onOutcome?: (outcome: CallOutcome) => void): void {
+  launch<A>(start: (arg: A, scope: CallScope) => Promise<FlightSource>, arg: A, onOutcome?: (outcome: CallOutcome) => void): void {
     this.onOutcome = onOutcome;
     let started: Promise<FlightSource>;
     try {
-      started = start(this);
+      started = start(arg, this);
     } catch (error) {
       this.startFailed(error);
       return;
@@ -740,7 +774,7 @@ export class Flight implements CallScope, BodyReader {
     this.state = 'done';
     this.endRejoinWait();
     this.closeToJoiners();
-    for (const sub of [...this.subscribers]) {
+    for (const sub of this.lone !== undefined ? [this.lone] : [...(this.subscribers ?? NONE)]) {
       if (signal.aborted) sub.settle({ kind: 'gone', reason: 'aborted' });
       else sub.settle({ kind: 'failed', error: error as GatewayError });
     }
@@ -766,7 +800,7 @@ export class Flight implements CallScope, BodyReader {
       this.head = head;
       this.state = 'streaming';
       if (this.lone !== undefined) this.writeHead(this.lone);
-      else for (const sub of [...this.subscribers]) this.writeHead(sub);
+      else for (const sub of [...(this.subscribers ?? NONE)]) this.writeHead(sub);
 
       const body = source.body;
       if (isPushBody(body)) this.readPushed(body);
@@ -801,7 +835,7 @@ export class Flight implements CallScope, BodyReader {
       this.closeToJoiners();
     }
     if (this.lone !== undefined) this.flush(this.lone);
-    else for (const sub of [...this.subscribers]) this.flush(sub);
+    else for (const sub of [...(this.subscribers ?? NONE)]) this.flush(sub);
     // A body that stopped early (abandoned, or failed) was closed by the read (destroy, or for-await's return()).
     const abandoned = !complete && this.stop.aborted;
     this.settled({ head: this.head, error, complete, abandoned, subscribers: this.joinedTotal });
@@ -955,8 +989,14 @@ export class Flight implements CallScope, BodyReader {
 
   /** The whole answer of a finished, complete flight (for caching and lingering); undefined when not kept whole. */
   finishedReplay(): { head: FlightHead; body: readonly Buffer[] } | undefined {
+    const body = this.finishedBody();
+    return body === undefined ? undefined : { head: this.head as FlightHead, body };
+  }
+
+  /** `finishedReplay`'s body alone (its head is `answerHead`, its bytes `bytesSoFar`): no object per answer. */
+  finishedBody(): readonly Buffer[] | undefined {
     if (this.state !== 'done' || this.ending?.kind !== 'complete' || this.head === undefined) return undefined;
     if (!this.replayWhole || this.base !== 0 || this.total > this.limits.maxReplayBytes) return undefined;
-    return { head: this.head, body: this.chunks };
+    return this.chunks;
   }
 }
