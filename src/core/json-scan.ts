@@ -73,7 +73,9 @@ function numberMayEnd(state: number): boolean {
   return state === ZERO || state === INT || state === FRAC || state === EXP_DIGITS;
 }
 
-/** Open containers tracked before the stack first grows. */
+/** Open containers whose kinds are bits of one number; deeper ones are kept in a list made on first use. */
+const BIT_DEPTH = 31;
+/** Deeper open containers tracked before that list first grows. */
 const INITIAL_STACK = 32;
 
 /** Runs this long (in 4-byte words) are scanned a word at a time; shorter ones byte by byte. */
@@ -153,6 +155,33 @@ const TOOLS = 1;
 const SYSTEM = 2;
 const SECTION_MARKERS: Record<number, Buffer> = { [TOOLS]: Buffer.from('\0tools\0'), [SYSTEM]: Buffer.from('\0system\0') };
 const CACHE_CONTROL = Buffer.from('cache_control');
+
+// The top-level keys the scan looks for, as read (a key read without escapes is compared as bytes: no string).
+const KEY_UNREAD = -1;
+/** The empty list of captured pieces (never written: the first piece replaces it). */
+const NO_PIECES: readonly Buffer[] = Object.freeze([]);
+const KEY_OTHER = 0;
+const KEY_MODEL = 1;
+const KEY_TOOLS = 2;
+const KEY_SYSTEM = 3;
+const MODEL_BYTES = Buffer.from('model');
+const TOOLS_BYTES = Buffer.from('tools');
+const SYSTEM_BYTES = Buffer.from('system');
+
+/** Whether chunk[from, to) is `word`. */
+function isWord(chunk: Buffer, from: number, to: number, word: Buffer): boolean {
+  if (to - from !== word.length) return false;
+  for (let k = 0; k < word.length; k++) if (chunk[from + k] !== word[k]) return false;
+  return true;
+}
+
+function keyOfBytes(chunk: Buffer, from: number, to: number): number {
+  return isWord(chunk, from, to, MODEL_BYTES) ? KEY_MODEL : isWord(chunk, from, to, TOOLS_BYTES) ? KEY_TOOLS : isWord(chunk, from, to, SYSTEM_BYTES) ? KEY_SYSTEM : KEY_OTHER;
+}
+
+function keyOfText(key: string | undefined): number {
+  return key === 'model' ? KEY_MODEL : key === 'tools' ? KEY_TOOLS : key === 'system' ? KEY_SYSTEM : KEY_OTHER;
+}
 const TTL = Buffer.from('ttl');
 const ONE_HOUR = Buffer.from('1h');
 
@@ -167,19 +196,26 @@ function endsWith(chunk: Buffer, end: number, word: Buffer): boolean {
 export class JsonScanner {
   private state = VALUE;
   private depth = 0;
-  /** Kinds of the open containers; grown on demand up to maxDepth (most requests nest a few levels). */
-  private stack = new Uint8Array(INITIAL_STACK);
+  /**
+   * Kinds of the open containers: bit d set for an array at depth d (below BIT_DEPTH), then `deep`,
+   * grown on demand up to maxDepth (most requests nest a few levels: no list at all).
+   */
+  private kinds = 0;
+  private deep: Uint8Array | undefined;
   /** Bytes seen before the current chunk (for error positions). */
   private offset = 0;
   private problem: string | undefined;
   // The string being read: a key or a value; whether its bytes are captured.
   private stringIsKey = false;
   private capturing = false;
-  private captured: Buffer[] = [];
+  /** The pieces of a captured string that spans chunks (the shared empty list until the first piece). */
+  private captured: Buffer[] = NO_PIECES as Buffer[];
   private capturedBytes = 0;
   /** The captured string's raw text when it lay whole in one chunk (read straight from it: no copies). */
   private capturedWhole: string | undefined;
   private captureOverflow = false;
+  /** The captured key, when it was read as bytes (KEY_UNREAD: read its text). */
+  private keyRead = KEY_UNREAD;
   /** The current string holds escapes (its captured bytes need decoding). */
   private hasEscapes = false;
   private unicodeLeft = 0;
@@ -354,7 +390,7 @@ export class JsonScanner {
             this.prefixHash?.update(chunk.subarray(sectionFrom, i));
             this.section = NO_SECTION;
           }
-          const container = this.stack[this.depth - 1];
+          const container = this.kindAt(this.depth - 1);
           if (c === 0x2c) state = container === OBJECT ? KEY : VALUE;
           else if ((c === 0x7d && container === OBJECT) || (c === 0x5d && container === ARRAY)) {
             this.depth--;
@@ -392,14 +428,29 @@ export class JsonScanner {
   }
 
   private open(kind: number): boolean {
-    if (this.depth >= this.maxDepth) return false;
-    if (this.depth === this.stack.length) {
-      const grown = new Uint8Array(Math.min(this.stack.length * 2, this.maxDepth));
-      grown.set(this.stack);
-      this.stack = grown;
+    const depth = this.depth;
+    if (depth >= this.maxDepth) return false;
+    if (depth < BIT_DEPTH) {
+      if (kind === ARRAY) this.kinds |= 1 << depth;
+      else this.kinds &= ~(1 << depth);
+    } else {
+      const at = depth - BIT_DEPTH;
+      let deep = this.deep;
+      if (deep === undefined || at === deep.length) {
+        const grown = new Uint8Array(deep === undefined ? INITIAL_STACK : Math.min(deep.length * 2, this.maxDepth));
+        if (deep !== undefined) grown.set(deep);
+        this.deep = deep = grown;
+      }
+      deep[at] = kind;
     }
-    this.stack[this.depth++] = kind;
+    this.depth = depth + 1;
     return true;
+  }
+
+  /** The kind of the container open at `depth` (below this.depth). */
+  private kindAt(depth: number): number {
+    if (depth < BIT_DEPTH) return (this.kinds >>> depth) & 1 ? ARRAY : OBJECT;
+    return (this.deep as Uint8Array)[depth - BIT_DEPTH] as number;
   }
 
   private afterValue(): number {
@@ -408,13 +459,14 @@ export class JsonScanner {
 
   private beginString(isKey: boolean): number {
     this.stringIsKey = isKey;
-    const topLevelObject = this.depth === 1 && this.stack[0] === OBJECT;
+    const topLevelObject = this.depth === 1 && (this.kinds & 1) === 0;
     // Captured: top-level keys (to spot "model") and the top-level model value.
     this.capturing = topLevelObject && (isKey || this.keyIsModel);
     // Most strings are not captured, and a captured one mostly lies in one chunk: a new list only after pieces.
-    if (this.captured.length !== 0) this.captured = [];
+    if (this.captured.length !== 0) this.captured = NO_PIECES as Buffer[];
     this.capturedBytes = 0;
     this.capturedWhole = undefined;
+    this.keyRead = KEY_UNREAD;
     this.captureOverflow = false;
     this.hasEscapes = false;
     return STRING;
@@ -434,6 +486,11 @@ export class JsonScanner {
       this.captureOverflow = true;
       return;
     }
+    // A key without escapes is what its bytes say: compared as they lie, no string made.
+    if (this.stringIsKey && !this.hasEscapes) {
+      this.keyRead = keyOfBytes(chunk, from, to);
+      return;
+    }
     this.capturedWhole = chunk.toString('utf8', from, to);
   }
 
@@ -441,11 +498,12 @@ export class JsonScanner {
     if (this.captureOverflow) return;
     if (this.capturedBytes + bytes.length > MAX_CAPTURE) {
       this.captureOverflow = true;
-      this.captured = [];
+      this.captured = NO_PIECES as Buffer[];
       return;
     }
     // Copied: the chunk may be reused by the caller after push returns.
-    this.captured.push(Buffer.from(bytes));
+    if (this.captured.length === 0) this.captured = [Buffer.from(bytes)];
+    else this.captured.push(Buffer.from(bytes));
     this.capturedBytes += bytes.length;
   }
 
@@ -493,10 +551,10 @@ export class JsonScanner {
 
   private endString(): number {
     if (this.stringIsKey) {
-      if (this.depth === 1 && this.stack[0] === OBJECT) {
-        const key = this.capturing ? this.capturedText() : undefined;
-        this.keyIsModel = key === 'model';
-        if (this.tapCachePrefix) this.topKey = key === 'tools' ? TOOLS : key === 'system' ? SYSTEM : NO_SECTION;
+      if (this.depth === 1 && (this.kinds & 1) === 0) {
+        const key = !this.capturing ? KEY_OTHER : this.keyRead !== KEY_UNREAD ? this.keyRead : keyOfText(this.capturedText());
+        this.keyIsModel = key === KEY_MODEL;
+        if (this.tapCachePrefix) this.topKey = key === KEY_TOOLS ? TOOLS : key === KEY_SYSTEM ? SYSTEM : NO_SECTION;
       }
       this.capturing = false;
       return COLON;

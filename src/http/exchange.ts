@@ -3,6 +3,8 @@ import type { AffinityKey } from '../pipeline/affinity/cache-affinity.js';
 import type { GovernedRequest } from '../governance/govern.js';
 import type { RequestContext } from './context.js';
 import type { RequestClass } from './request-class.js';
+import type { Next } from './stage.js';
+import type { CacheBreak } from '../observability/cache-breaks.js';
 
 /** One request at the proxy stage once classified and its body read: what every answer source is given. */
 export interface Exchange {
@@ -20,6 +22,10 @@ export interface Exchange {
   readonly affinity: AffinityKey | undefined;
   /** What governance sees of the request (http/governance.ts), when it applies. */
   governed?: GovernedRequest | undefined;
+  /** The prompt-cache break this request's answer reports on (observability/cache-breaks.ts), if any. */
+  readonly cacheBreak: CacheBreak | undefined;
+  /** Where an error goes once the proxy stage has returned: the stage chain's `next`. */
+  readonly next: Next;
 }
 
 /**

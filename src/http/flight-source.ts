@@ -4,7 +4,7 @@ import { linkTo } from '../observability/tracing.js';
 import { recordDelivery } from '../pipeline/accounting.js';
 import type { Dispatch, UpstreamCall } from '../pipeline/call/index.js';
 import type { TokenUsage } from '../core/token-usage.js';
-import type { CallOutcome, CallScope, Flight, SubscriberOutcome } from '../pipeline/coalesce/flight.js';
+import type { CallOutcome, CallScope, CallWatcher, Flight, SubscriberListener, SubscriberOutcome } from '../pipeline/coalesce/flight.js';
 import type { FlightGroup } from '../pipeline/coalesce/flight-group.js';
 import type { CoalesceRole } from '../pipeline/coalesce/policy.js';
 import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
@@ -50,44 +50,67 @@ export interface AnswerKeeper {
  * subscribes the client and turns a failure before any byte into the error answer. Resolves with
  * the answer's usage when this client got the whole answer and it reported usage (else undefined).
  */
-export function flightSource(deps: FlightSourceDeps): (exchange: Exchange, done: FlightDone) => void {
+export function flightSource(deps: FlightSourceDeps, done: FlightDone): (exchange: Exchange) => void {
   const { flights, metrics } = deps;
   // Once, not an options literal per led call.
   const forwarding = { dropCredentials: deps.dropCredentials };
-  // No promise: the subscriber's outcome comes to one callback (Flight.listen), after the client left the flight.
-  return (exchange, done) => {
+  // No promise: the subscriber's outcome comes to one object per client (FlightClient), after the client left the flight.
+  return (exchange) => {
     const { res, ctx, request, key } = exchange;
     const existing = request.coalescing ? flights.find(key) : undefined;
     /** Joined an identical call of this instance (not a relay: that one this instance leads). */
     const joined = existing !== undefined;
     const flight = existing ?? (request.coalescing ? flights.lead(key) : flights.solo());
     ctx.role = joined ? 'follower' : request.coalescing ? 'leader' : 'bypass';
+    const client = new FlightClient(deps, exchange, flight, joined, done);
     // Subscribe before the flight can run: the leader must never miss its own head.
-    flight.listen(
-      res,
-      () => {
-        if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
-        if (ctx.role !== 'follower') observeOverhead(metrics, ctx, flight);
-        return roleHeaders(ctx.role as CoalesceRole, exchange);
-      },
-      (outcome) => {
-        let usage: TokenUsage | undefined;
-        try {
-          usage = settle(deps, exchange, flight, joined, outcome);
-        } catch (err) {
-          done(err, undefined);
-          return;
-        }
-        done(undefined, usage);
-      },
-    );
+    flight.listen(res, () => client.beforeHead(), client);
     if (joined) metrics.coalesced.inc({ endpoint: request.endpoint, mode: metrics.modes.known(ctx.mode) });
-    else lead(deps, exchange, flight, forwarding);
+    else lead(deps, exchange, flight, forwarding, client);
   };
 }
 
-/** Told once the client's subscription ended: the error to answer with (a failure before any byte), else the usage this client got whole. */
-export type FlightDone = (error: unknown, usage: TokenUsage | undefined) => void;
+/** Told once a client's subscription ended: the error to answer with (a failure before any byte), else the usage this client got whole. */
+export type FlightDone = (exchange: Exchange, error: unknown, usage: TokenUsage | undefined) => void;
+
+/**
+ * One client of a flight, as one object: its head's own headers, its outcome, and (when it led the
+ * call and the answer may be kept) the call's outcome. Three callbacks without a closure each.
+ */
+class FlightClient implements SubscriberListener, CallWatcher {
+  constructor(
+    private readonly deps: FlightSourceDeps,
+    private readonly exchange: Exchange,
+    private readonly flight: Flight,
+    private readonly joined: boolean,
+    private readonly done: FlightDone,
+  ) {}
+
+  /** Just before this client's head is written: its role, as the head tells it, and its own headers. */
+  beforeHead(): readonly string[] | undefined {
+    const { ctx } = this.exchange;
+    const flight = this.flight;
+    if (ctx.role === 'leader' && flight.facts.origin === 'remote') ctx.role = 'follower';
+    if (ctx.role !== 'follower') observeOverhead(this.deps.metrics, ctx, flight);
+    return roleHeaders(ctx.role as CoalesceRole, this.exchange);
+  }
+
+  subscriberDone(outcome: SubscriberOutcome): void {
+    let usage: TokenUsage | undefined;
+    try {
+      usage = settle(this.deps, this.exchange, this.flight, this.joined, outcome);
+    } catch (err) {
+      this.done(this.exchange, err, undefined);
+      return;
+    }
+    this.done(this.exchange, undefined, usage);
+  }
+
+  /** The led call is over (its hooks ran): its whole answer is offered for keeping. */
+  callOver(outcome: CallOutcome): void {
+    keepFrom(this.deps.keeper, this.exchange, this.flight, outcome);
+  }
+}
 
 /** After this client's subscription ended: what a joined call records, the error answer of a failure before any byte, and the usage this client got whole. */
 function settle(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, joined: boolean, outcome: SubscriberOutcome): TokenUsage | undefined {
@@ -119,7 +142,7 @@ function settle(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, join
 }
 
 /** Starts the upstream call of a flight this request leads (or runs alone), and offers its answer for keeping. */
-function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, forwarding: { readonly dropCredentials: boolean }): void {
+function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, forwarding: { readonly dropCredentials: boolean }, client: FlightClient): void {
   const { req, ctx, request, body } = exchange;
   const { path, viaBasePath } = request;
   // Once per led call (a flight's description for the console; nothing per chunk).
@@ -147,9 +170,9 @@ function lead(deps: FlightSourceDeps, exchange: Exchange, flight: Flight, forwar
   const { upstream, governance, keeper } = deps;
   const governed = exchange.governed;
   // Told right after the call's hooks ran (where the promise's reaction ran just after them).
-  const onOutcome = keeper.wants(request) ? (outcome: CallOutcome) => keepFrom(keeper, exchange, flight, outcome) : undefined;
-  if (governance === undefined || governed === undefined) flight.launch(upstream, call, onOutcome);
-  else flight.launch((c: UpstreamCall, scope: CallScope) => governance.lead(governed, c, scope, upstream), call, onOutcome);
+  const watcher = keeper.wants(request) ? client : undefined;
+  if (governance === undefined || governed === undefined) flight.launch(upstream, call, watcher);
+  else flight.launch((c: UpstreamCall, scope: CallScope) => governance.lead(governed, c, scope, upstream), call, watcher);
 }
 
 /** Offers a led call's whole answer for keeping; a throw here must never escape into the flight: the answer is simply not kept. */

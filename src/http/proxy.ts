@@ -81,16 +81,23 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       if (request.coalescing) linger?.set(key, answer);
     },
   };
-  const fromFlight = flightSource({
-    flights,
-    metrics,
-    upstream: deps.upstream,
-    dropCredentials: config.injectsCredentials,
-    // Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts).
-    gatewayBaseUrl: (req: IncomingMessage, viaBasePath: boolean) => originOf(req) + (viaBasePath ? config.basePath : ''),
-    keeper,
-    governance: deps.governance,
-  });
+  const fromFlight = flightSource(
+    {
+      flights,
+      metrics,
+      upstream: deps.upstream,
+      dropCredentials: config.injectsCredentials,
+      // Where clients reach the gateway: a Host header only when allowed (see http/public-origin.ts).
+      gatewayBaseUrl: (req: IncomingMessage, viaBasePath: boolean) => originOf(req) + (viaBasePath ? config.basePath : ''),
+      keeper,
+      governance: deps.governance,
+    },
+    // A client's subscription ended: its error answer, or the usage its prompt-cache break is told.
+    (exchange, error, usage) => {
+      if (error !== undefined) exchange.next(error);
+      else if (exchange.cacheBreak !== undefined) cacheBreaks?.report(exchange.cacheBreak, usage);
+    },
+  );
 
   /** The request once its body is read: the answer sources in order, each told where to go on (no async frame). */
   const answer = (req: IncomingMessage, res: ServerResponse, next: Next, ctx: RequestContext, request: RequestClass, fingerprint: FingerprintHash | undefined, body: Buffer | IncomingMessage | null, model: string | undefined, cachePrefix: CachePrefix | undefined): void => {
@@ -110,15 +117,16 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       throw new GatewayError('MODEL_NOT_ALLOWED', 'This gateway key may not call the requested model (its allowed models are set by the gateway administrator)');
     }
     // Every field in the literal (`governed` too, set just below): one shape, no property added later.
-    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity, governed: undefined };
+    const exchange: Exchange = { req, res, ctx, request, body, model, key: fingerprint === undefined ? '' : fingerprint.key(), affinity, governed: undefined, cacheBreak, next };
     exchange.governed = governedRequest(deps.governance, exchange);
     // Answers that reserve nothing carry the key's last remaining budget; a leader's reservation sets fresh values.
     if (exchange.governed !== undefined) deps.governance?.headers(exchange.governed);
-    ask(exchange, 0, cacheBreak, next);
+    ask(exchange, 0);
   };
 
-  /** Asks the finished sources from `from` on, then the flight; `next` gets any error. */
-  const ask = (exchange: Exchange, from: number, cacheBreak: CacheBreak | undefined, next: Next): void => {
+  /** Asks the finished sources from `from` on, then the flight; the stage's `next` gets any error. */
+  const ask = (exchange: Exchange, from: number): void => {
+    const { cacheBreak, next } = exchange;
     for (let i = from; i < finished.length; i++) {
       const answered = (finished[i] as AnswerSource)(exchange);
       if (answered === false) continue;
@@ -129,7 +137,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       }
       answered.then((yes) => {
         try {
-          if (!yes) ask(exchange, i + 1, cacheBreak, next);
+          if (!yes) ask(exchange, i + 1);
           else if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, undefined);
         } catch (err) {
           next(err);
@@ -137,10 +145,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       }, next);
       return;
     }
-    fromFlight(exchange, (error, usage) => {
-      if (error !== undefined) next(error);
-      else if (cacheBreak !== undefined) cacheBreaks?.report(cacheBreak, usage);
-    });
+    fromFlight(exchange);
   };
 
   // No async frame: a body already read (or none) goes on at once; a JSON body's read calls back once.

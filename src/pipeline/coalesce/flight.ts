@@ -174,9 +174,10 @@ class Subscriber {
     readonly sink: Sink,
     next: number,
     readonly beforeHead: BeforeHead | undefined,
-    private readonly resolve: (outcome: SubscriberOutcome) => void,
-    /** The outcome is told after the subscriber left the flight (a callback, not a promise's resolve: see Flight.listen). */
-    private readonly told: boolean,
+    /** A promise's resolve (`subscribe`), told before the subscriber leaves (its reaction runs later anyway). */
+    private readonly resolve: ((outcome: SubscriberOutcome) => void) | undefined,
+    /** Or a listener (`listen`), told after the subscriber left the flight. */
+    private readonly listener: SubscriberListener | undefined,
   ) {
     this.next = next;
     this.onClose = () => {
@@ -195,15 +196,16 @@ class Subscriber {
     if (this.stallTimer !== undefined) clearTimeout(this.stallTimer);
     this.sink.off('close', this.onClose);
     if (this.drainListener !== undefined) this.sink.off('drain', this.drainListener);
-    if (!this.told) {
-      this.resolve(outcome);
+    const listener = this.listener;
+    if (listener === undefined) {
+      this.resolve?.(outcome);
       this.flight.left(this);
       return;
     }
     // Told after everything leaving does at once, as a promise's reaction would run after it.
     this.flight.left(this);
     try {
-      this.resolve(outcome);
+      listener.subscriberDone(outcome);
     } catch (err) {
       reportHookError(err);
     }
@@ -264,6 +266,16 @@ type Ending = { kind: 'complete' } | { kind: 'failed' };
  * filling it and writing it (the subscriber's own pairs are taken before). Emptied after each write.
  */
 const HEAD_LIST: (OutgoingHttpHeader | undefined)[] = [];
+
+/** Told one subscriber's outcome (Flight.listen): an object, so that a client costs no closure for it. */
+export interface SubscriberListener {
+  subscriberDone(outcome: SubscriberOutcome): void;
+}
+
+/** Told a launched call's outcome once its `finally` hooks ran (Flight.launch). */
+export interface CallWatcher {
+  callOver(outcome: CallOutcome): void;
+}
 
 /** Runs just before one subscriber's head is written; returns that client's own headers (flat name/value list), if any. */
 export type BeforeHead = () => readonly string[] | undefined;
@@ -350,7 +362,7 @@ export class Flight implements CallScope, BodyReader {
   private settleHooks: ((outcome: CallOutcome) => void)[] = NO_HOOKS as never[];
   private idleHooks: (() => void)[] = NO_HOOKS as never[];
   /** Told the outcome once the call is over and its hooks ran (see `launch`). */
-  private onOutcome: ((outcome: CallOutcome) => void) | undefined;
+  private watcher: CallWatcher | undefined;
   private closedToJoiners = false;
   /** Set while nobody listens and the flight waits for a rejoin (COALESCE_REJOIN_MS): its place is reserved in the registry. */
   private rejoinTimer: NodeJS.Timeout | undefined;
@@ -401,16 +413,16 @@ export class Flight implements CallScope, BodyReader {
    * `beforeHead` runs just before this subscriber's head is written and returns its per-client headers.
    */
   subscribe(sink: Sink, beforeHead?: BeforeHead): Promise<SubscriberOutcome> {
-    return new Promise((resolve) => this.add(new Subscriber(this, sink, this.base, beforeHead, resolve, false)));
+    return new Promise((resolve) => this.add(new Subscriber(this, sink, this.base, beforeHead, resolve, undefined)));
   }
 
   /**
-   * `subscribe` without a promise: `onOutcome` is called once with this client's outcome, after it
-   * left the flight (guarded: a throw is reported, never thrown into the flight). Same order as a
-   * promise's reaction relative to the flight: before the call's `finally` hooks when the answer ends.
+   * `subscribe` without a promise: `listener` is told this client's outcome once, after it left the
+   * flight (guarded: a throw is reported, never thrown into the flight). Same order as a promise's
+   * reaction relative to the flight: before the call's `finally` hooks when the answer ends.
    */
-  listen(sink: Sink, beforeHead: BeforeHead | undefined, onOutcome: (outcome: SubscriberOutcome) => void): void {
-    this.add(new Subscriber(this, sink, this.base, beforeHead, onOutcome, true));
+  listen(sink: Sink, beforeHead: BeforeHead | undefined, listener: SubscriberListener): void {
+    this.add(new Subscriber(this, sink, this.base, beforeHead, undefined, listener));
   }
 
   private add(sub: Subscriber): void {
@@ -745,16 +757,16 @@ export class Flight implements CallScope, BodyReader {
    * catching up from the kept chunks); never rejects.
    */
   run(start: (scope: CallScope) => Promise<FlightSource>): Promise<CallOutcome> {
-    return new Promise((resolve) => this.launch(startOf, start, resolve));
+    return new Promise((resolve) => this.launch(startOf, start, { callOver: resolve }));
   }
 
   /**
    * `run` without a promise or an async frame: the call is `start(arg, scope)` (no closure per call:
-   * the upstream chain's dispatch and its call), and `onOutcome` (if any) is told the outcome right
+   * the upstream chain's dispatch and its call), and `watcher` (if any) is told the outcome right
    * after the `finally` hooks ran. The call's own promise is the only one a call nobody joined pays for.
    */
-  launch<A>(start: (arg: A, scope: CallScope) => Promise<FlightSource>, arg: A, onOutcome?: (outcome: CallOutcome) => void): void {
-    this.onOutcome = onOutcome;
+  launch<A>(start: (arg: A, scope: CallScope) => Promise<FlightSource>, arg: A, watcher?: CallWatcher): void {
+    this.watcher = watcher;
     let started: Promise<FlightSource>;
     try {
       started = start(arg, this);
@@ -853,11 +865,11 @@ export class Flight implements CallScope, BodyReader {
         reportHookError(err);
       }
     }
-    const told = this.onOutcome;
-    if (told === undefined) return;
-    this.onOutcome = undefined;
+    const watcher = this.watcher;
+    if (watcher === undefined) return;
+    this.watcher = undefined;
     try {
-      told(outcome);
+      watcher.callOver(outcome);
     } catch (err) {
       reportHookError(err);
     }
