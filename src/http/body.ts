@@ -67,16 +67,20 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
   // -1: whole only at 'end' (chunked, or no usable length).
   const expected = declared !== undefined && req.headers['transfer-encoding'] === undefined ? Number(declared) : -1;
 
-  const json = isJson(req);
-  const scanner = json ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined;
+  let scanner = isJson(req) ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined;
   let chunks: Buffer[] | undefined;
   let total = 0;
+  // Told once; the listeners stay on the request, each a no-op once it was (removing the last of a
+  // request's listeners makes node allocate a new listener table per request).
+  let over = false;
   // Event-based rather than for-await: leaving a for-await early would destroy the socket before
   // the 413 could be sent. Past the cap the rest is discarded (req stays flowing), never stored.
   const onData = (chunk: Buffer): void => {
+    if (over) return;
     total += chunk.length;
     if (total > maxBytes) {
-      stopReading(req, onData, onEnd, onError, onAborted);
+      over = true;
+      chunks = undefined;
       req.resume();
       done(tooLarge(maxBytes), undefined, undefined, undefined);
       return;
@@ -89,20 +93,27 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
     if (total === expected) onEnd();
   };
   const onEnd = (): void => {
-    stopReading(req, onData, onEnd, onError, onAborted);
+    if (over) return;
+    over = true;
     const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-    if (scanner === undefined || bytes.length === 0) {
+    const scan = scanner?.end();
+    // Nothing of the read stays reachable from the request's listeners.
+    chunks = undefined;
+    scanner = undefined;
+    if (scan === undefined || bytes.length === 0) {
       done(undefined, bytes, undefined, undefined);
       return;
     }
-    const scan = scanner.end();
     if (!scan.ok) done(new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`), undefined, undefined, undefined);
     // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
     else if (scan.model !== undefined && !isModelId(scan.model)) done(new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL), undefined, undefined, undefined);
     else done(undefined, bytes, scan.model, scan.cachePrefix);
   };
   const onError = (err: Error): void => {
-    stopReading(req, onData, onEnd, onError, onAborted);
+    if (over) return;
+    over = true;
+    chunks = undefined;
+    scanner = undefined;
     done(new GatewayError('BODY_READ_FAILED', 'Request body could not be read', { cause: err }), undefined, undefined, undefined);
   };
   const onAborted = (): void => onError(new Error('client aborted the request body'));
@@ -114,10 +125,3 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
 
 const EMPTY = Buffer.alloc(0);
 
-/** Removes a read's listeners (a function of its own: no closure per read). */
-function stopReading(req: IncomingMessage, onData: (chunk: Buffer) => void, onEnd: () => void, onError: (err: Error) => void, onAborted: () => void): void {
-  req.off('data', onData);
-  req.off('end', onEnd);
-  req.off('error', onError);
-  req.off('aborted', onAborted);
-}
