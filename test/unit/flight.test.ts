@@ -65,7 +65,7 @@ class FakeSink extends EventEmitter implements Sink {
 }
 
 const LIMITS: FlightLimits = { maxReplayBytes: 1024, maxSubscriberBufferBytes: 256, writeStallMs: 1_000 };
-const HEAD = { status: 200, headers: [['content-type', 'text/event-stream']] as const, eventStream: true };
+const HEAD = { status: 200, headers: ['content-type', 'text/event-stream'], eventStream: true };
 
 /** An upstream body the test feeds chunk by chunk; `pulled` resolves each time the pump asks for the next one. */
 class ScriptedBody implements AsyncIterable<Buffer> {
@@ -147,7 +147,7 @@ describe('Flight', () => {
     const sinks = [new FakeSink(), new FakeSink(), new FakeSink()];
     const own = [['x-own', 'a', 'x-only-a', '1'], ['x-own', 'b'], undefined];
     const served = sinks.map((sink, i) => flight.subscribe(sink, () => own[i]));
-    const head = { status: 200, headers: [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]] as const, eventStream: true };
+    const head = { status: 200, headers: ['content-type', 'text/event-stream', 'set-cookie', ['c=1', 'c=2']], eventStream: true };
     await flight.run(() => Promise.resolve({ head, body: [Buffer.from('x')] }));
     await Promise.all(served);
     const answer: [string, unknown][] = [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]];
