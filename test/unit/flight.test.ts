@@ -156,6 +156,17 @@ describe('Flight', () => {
     assert.deepEqual([...(sinks[2] as FakeSink).headers], answer);
   });
 
+  test("the upstream that served the answer is written as x-gateway-upstream after the answer's headers and before the client's own", async () => {
+    const flight = new Flight('k', LIMITS);
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink, () => ['x-gateway-coalesce-role', 'leader']);
+    const head = { status: 200, headers: ['content-type', 'application/json', 'request-id', 'req_1'], eventStream: false, upstream: 'primary' };
+    await flight.run(() => Promise.resolve({ head, body: [Buffer.from('{}')] }));
+    await served;
+    assert.deepEqual([...sink.headers], [['content-type', 'application/json'], ['request-id', 'req_1'], ['x-gateway-upstream', 'primary'], ['x-gateway-coalesce-role', 'leader']]);
+    assert.deepEqual(head.headers, ['content-type', 'application/json', 'request-id', 'req_1'], "the answer's list is not changed");
+  });
+
   test('a late joiner is caught up from the replay with backpressure, not in one burst, and is not dropped', async () => {
     const flight = new Flight('k', { ...LIMITS, maxReplayBytes: 10_000, maxSubscriberBufferBytes: 10 });
     const body = new ScriptedBody();
