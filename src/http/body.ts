@@ -43,84 +43,112 @@ function tooLarge(maxBytes: number): GatewayError {
  */
 export function readBody(req: IncomingMessage, maxBytes: number, fingerprint?: FingerprintHash, tapCachePrefix = false): Promise<ReadBody> {
   return new Promise<ReadBody>((resolve, reject) => {
-    readBodyThen(req, maxBytes, fingerprint, tapCachePrefix, (error, bytes, model, cachePrefix) => {
-      if (error !== undefined) reject(error);
-      else resolve({ bytes: bytes as Buffer, model, cachePrefix });
+    readBodyThen(req, maxBytes, fingerprint, tapCachePrefix, {
+      bodyRead: (error, bytes, model, cachePrefix) => {
+        if (error !== undefined) reject(error);
+        else resolve({ bytes: bytes as Buffer, model, cachePrefix });
+      },
     });
   });
 }
 
-/** Told once how a body read ended: the error answered with (a GatewayError), else the bytes and what the scan found. */
-export type BodyDone = (error: GatewayError | undefined, bytes: Buffer | undefined, model: string | undefined, cachePrefix: CachePrefix | undefined) => void;
+/** Told once how a body read ended: the error answered with (a GatewayError), else the bytes and what the scan found. An object: a read costs no closure for it. */
+export interface BodyTaker {
+  bodyRead(error: GatewayError | undefined, bytes: Buffer | undefined, model: string | undefined, cachePrefix: CachePrefix | undefined): void;
+}
 
 /**
- * `readBody` without a promise: `done` is called once (at once for a declared length over the cap).
- * A body with a declared length is whole when that many bytes arrived: `done` is called from that
- * chunk's event, not a tick later from 'end' (node's parser delivers no byte past the length).
+ * `readBody` without a promise: `taker` is told once (at once for a declared length over the cap).
+ * A body with a declared length is whole when that many bytes arrived: it is told from that chunk's
+ * event, not a tick later from 'end' (node's parser delivers no byte past the length).
+ * The read's state is one object on the request, and its four listeners are the same functions for
+ * every request (node calls a listener with the request as `this`): no closure per read.
  */
-export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint: FingerprintHash | undefined, tapCachePrefix: boolean, done: BodyDone): void {
+export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint: FingerprintHash | undefined, tapCachePrefix: boolean, taker: BodyTaker): void {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) {
-    done(tooLarge(maxBytes), undefined, undefined, undefined);
+    taker.bodyRead(tooLarge(maxBytes), undefined, undefined, undefined);
     return;
   }
   // -1: whole only at 'end' (chunked, or no usable length).
   const expected = declared !== undefined && req.headers['transfer-encoding'] === undefined ? Number(declared) : -1;
-
-  let scanner = isJson(req) ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined;
-  let chunks: Buffer[] | undefined;
-  let total = 0;
-  // Told once; the listeners stay on the request, each a no-op once it was (removing the last of a
-  // request's listeners makes node allocate a new listener table per request).
-  let over = false;
+  (req as Reading)[kRead] = new BodyRead(maxBytes, expected, fingerprint, isJson(req) ? new JsonScanner(MAX_JSON_DEPTH, tapCachePrefix) : undefined, taker);
   // Event-based rather than for-await: leaving a for-await early would destroy the socket before
   // the 413 could be sent. Past the cap the rest is discarded (req stays flowing), never stored.
-  const onData = (chunk: Buffer): void => {
-    if (over) return;
-    total += chunk.length;
-    if (total > maxBytes) {
-      over = true;
-      chunks = undefined;
-      req.resume();
-      done(tooLarge(maxBytes), undefined, undefined, undefined);
-      return;
-    }
-    // A list made with its first chunk (an empty literal grown by a push is allocated far larger).
-    if (chunks === undefined) chunks = [chunk];
-    else chunks.push(chunk);
-    fingerprint?.update(chunk);
-    scanner?.push(chunk);
-    if (total === expected) onEnd();
-  };
-  const onEnd = (): void => {
-    if (over) return;
-    over = true;
-    const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
-    const scan = scanner?.end();
-    // Nothing of the read stays reachable from the request's listeners.
-    chunks = undefined;
-    scanner = undefined;
-    if (scan === undefined || bytes.length === 0) {
-      done(undefined, bytes, undefined, undefined);
-      return;
-    }
-    if (!scan.ok) done(new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`), undefined, undefined, undefined);
-    // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
-    else if (scan.model !== undefined && !isModelId(scan.model)) done(new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL), undefined, undefined, undefined);
-    else done(undefined, bytes, scan.model, scan.cachePrefix);
-  };
-  const onError = (err: Error): void => {
-    if (over) return;
-    over = true;
-    chunks = undefined;
-    scanner = undefined;
-    done(new GatewayError('BODY_READ_FAILED', 'Request body could not be read', { cause: err }), undefined, undefined, undefined);
-  };
-  const onAborted = (): void => onError(new Error('client aborted the request body'));
+  // The listeners stay on the request once the read was told, each a no-op then (removing a
+  // request's last listener makes node allocate a new listener table per request).
   req.on('data', onData);
   req.on('end', onEnd);
   req.on('error', onError);
   req.on('aborted', onAborted);
+}
+
+const kRead = Symbol('claude-gateway.bodyRead');
+
+/** A request being read: its read's state, until the read was told (then undefined: nothing of it stays reachable). */
+interface Reading extends IncomingMessage {
+  [kRead]?: BodyRead | undefined;
+}
+
+/** One body read's state. */
+class BodyRead {
+  chunks: Buffer[] | undefined = undefined;
+  total = 0;
+
+  constructor(
+    readonly maxBytes: number,
+    /** The declared length, or -1 (whole only at 'end'). */
+    readonly expected: number,
+    readonly fingerprint: FingerprintHash | undefined,
+    readonly scanner: JsonScanner | undefined,
+    readonly taker: BodyTaker,
+  ) {}
+}
+
+function onData(this: Reading, chunk: Buffer): void {
+  const read = this[kRead];
+  if (read === undefined) return;
+  read.total += chunk.length;
+  if (read.total > read.maxBytes) {
+    this[kRead] = undefined;
+    this.resume();
+    read.taker.bodyRead(tooLarge(read.maxBytes), undefined, undefined, undefined);
+    return;
+  }
+  // A list made with its first chunk (an empty literal grown by a push is allocated far larger).
+  if (read.chunks === undefined) read.chunks = [chunk];
+  else read.chunks.push(chunk);
+  read.fingerprint?.update(chunk);
+  read.scanner?.push(chunk);
+  if (read.total === read.expected) onEnd.call(this);
+}
+
+function onEnd(this: Reading): void {
+  const read = this[kRead];
+  if (read === undefined) return;
+  this[kRead] = undefined;
+  const { chunks, total, scanner, taker } = read;
+  const bytes = chunks === undefined ? EMPTY : chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, total);
+  if (scanner === undefined || bytes.length === 0) {
+    taker.bodyRead(undefined, bytes, undefined, undefined);
+    return;
+  }
+  const scan = scanner.end();
+  if (!scan.ok) taker.bodyRead(new GatewayError('INVALID_JSON', `Request body is not valid JSON: ${scan.problem}`), undefined, undefined, undefined);
+  // The one place a client's model enters the gateway: nothing past here (URL paths, breakers, labels) sees another.
+  else if (scan.model !== undefined && !isModelId(scan.model)) taker.bodyRead(new GatewayError('INVALID_MODEL', MODEL_ID_REFUSAL), undefined, undefined, undefined);
+  else taker.bodyRead(undefined, bytes, scan.model, scan.cachePrefix);
+}
+
+function onError(this: Reading, err: Error): void {
+  const read = this[kRead];
+  if (read === undefined) return;
+  this[kRead] = undefined;
+  read.taker.bodyRead(new GatewayError('BODY_READ_FAILED', 'Request body could not be read', { cause: err }), undefined, undefined, undefined);
+}
+
+function onAborted(this: Reading): void {
+  onError.call(this, new Error('client aborted the request body'));
 }
 
 const EMPTY = Buffer.alloc(0);

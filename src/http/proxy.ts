@@ -10,7 +10,7 @@ import type { SharedResponseCache } from '../coordination/shared-cache.js';
 import type { CallGovernance } from '../governance/govern.js';
 import { GatewayError } from '../core/errors.js';
 import { modelAllowed } from '../governance/limits.js';
-import { readBodyThen } from './body.js';
+import { readBodyThen, type BodyTaker } from './body.js';
 import type { CachePrefix } from '../core/json-scan.js';
 import { contextOf, type RequestContext } from './context.js';
 import type { AnswerSource, Exchange } from './exchange.js';
@@ -100,7 +100,7 @@ export function proxyHandler(deps: ProxyDeps): Stage {
   );
 
   /** The request once its body is read: the answer sources in order, each told where to go on (no async frame). */
-  const answer = (req: IncomingMessage, res: ServerResponse, next: Next, ctx: RequestContext, request: RequestClass, fingerprint: FingerprintHash | undefined, body: Buffer | IncomingMessage | null, model: string | undefined, cachePrefix: CachePrefix | undefined): void => {
+  const answer: Answer = (req, res, next, ctx, request, fingerprint, body, model, cachePrefix) => {
     let cacheBreak: CacheBreak | undefined;
     let affinity: AffinityKey | undefined;
     if (request.jsonBody) {
@@ -160,16 +160,33 @@ export function proxyHandler(deps: ProxyDeps): Stage {
       answer(req, res, next, ctx, request, fingerprint, request.withBody ? req : null, undefined, undefined);
       return;
     }
-    readBodyThen(req, config.maxBodyBytes, fingerprint, tapsCachePrefix, (error, bytes, model, cachePrefix) => {
-      if (error !== undefined) {
-        next(error);
-        return;
-      }
-      try {
-        answer(req, res, next, ctx, request, fingerprint, bytes as Buffer, model, cachePrefix);
-      } catch (err) {
-        next(err);
-      }
-    });
+    readBodyThen(req, config.maxBodyBytes, fingerprint, tapsCachePrefix, new AwaitingBody(answer, req, res, next, ctx, request, fingerprint));
   };
+}
+
+type Answer = (req: IncomingMessage, res: ServerResponse, next: Next, ctx: RequestContext, request: RequestClass, fingerprint: FingerprintHash | undefined, body: Buffer | IncomingMessage | null, model: string | undefined, cachePrefix: CachePrefix | undefined) => void;
+
+/** A request whose JSON body is being read: what the stage goes on with once it is (one object, no closure). */
+class AwaitingBody implements BodyTaker {
+  constructor(
+    private readonly answer: Answer,
+    private readonly req: IncomingMessage,
+    private readonly res: ServerResponse,
+    private readonly next: Next,
+    private readonly ctx: RequestContext,
+    private readonly request: RequestClass,
+    private readonly fingerprint: FingerprintHash | undefined,
+  ) {}
+
+  bodyRead(error: GatewayError | undefined, bytes: Buffer | undefined, model: string | undefined, cachePrefix: CachePrefix | undefined): void {
+    if (error !== undefined) {
+      this.next(error);
+      return;
+    }
+    try {
+      this.answer(this.req, this.res, this.next, this.ctx, this.request, this.fingerprint, bytes as Buffer, model, cachePrefix);
+    } catch (err) {
+      this.next(err);
+    }
+  }
 }
