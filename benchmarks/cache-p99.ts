@@ -38,6 +38,17 @@ export interface CacheP99Options {
 export interface LatencySplit {
   requestP99: number;
   upstreamHeadP99: number;
+  /**
+   * Of the window's requests at or above the proxy's own p99, the share whose own time (head read to
+   * answer end) overlapped a young-generation pause, and an old-generation one: how much of the tail
+   * the collector explains. A request delayed before its head was read is not counted (its own time
+   * starts after the pause), so these are lower bounds.
+   */
+  tailInYoungPause: number;
+  tailInOldPause: number;
+  /** Collector pause per second of the window (ms), young and old. */
+  youngPauseMsPerSecond: number;
+  oldPauseMsPerSecond: number;
 }
 
 export interface CacheP99Target {
@@ -59,10 +70,9 @@ export interface CacheP99Target {
    */
   gcYoungUsPerRequest: number | undefined;
   gcOldUsPerRequest: number | undefined;
-  /** With `split`: each round's split, and their medians (undefined for direct). */
+  /** With `split`: each round's split, and each field's median over rounds (undefined for direct). */
   splits: LatencySplit[];
-  requestP99: number | undefined;
-  upstreamHeadP99: number | undefined;
+  split: LatencySplit | undefined;
 }
 
 const PROBE = fileURLToPath(new URL('./latency-probe.js', import.meta.url));
@@ -83,12 +93,44 @@ async function probeRecords(dir: string, pid: number): Promise<LatencyRecords> {
 
 /** The window's split: the records whose start lies in [from, to] (µs). */
 function splitOf(records: LatencyRecords, from: number, to: number): LatencySplit {
+  const inWindow = ([at]: readonly number[]): boolean => (at as number) >= from && (at as number) <= to;
   const p99 = (list: [number, number][]): number =>
     percentile(
-      list.filter(([at]) => at >= from && at <= to).map(([, us]) => us / 1000).sort((a, b) => a - b),
+      list.filter(inWindow).map(([, us]) => us / 1000).sort((a, b) => a - b),
       99,
     );
-  return { requestP99: p99(records.requests), upstreamHeadP99: p99(records.upstream) };
+  const requestP99 = p99(records.requests);
+  const tail = records.requests.filter((r) => inWindow(r) && r[1] / 1000 >= requestP99);
+  // Pauses that began up to 1 s before the window can still overlap its first requests.
+  const pauses = records.pauses.filter(([at]) => at >= from - 1_000_000 && at <= to);
+  const share = (young: number): number => {
+    const kind = pauses.filter((p) => p[2] === young);
+    const overlapping = tail.filter(([at, us]) => kind.some(([start, pause]) => start < at + us && start + pause > at));
+    return tail.length === 0 ? 0 : overlapping.length / tail.length;
+  };
+  const seconds = (to - from) / 1e6;
+  const pauseMs = (young: number): number => pauses.filter((p) => p[2] === young && inWindow(p)).reduce((sum, p) => sum + p[1], 0) / 1000 / seconds;
+  return {
+    requestP99,
+    upstreamHeadP99: p99(records.upstream),
+    tailInYoungPause: share(1),
+    tailInOldPause: share(0),
+    youngPauseMsPerSecond: pauseMs(1),
+    oldPauseMsPerSecond: pauseMs(0),
+  };
+}
+
+/** Each field's median over rounds. */
+function medianSplit(rounds: readonly LatencySplit[]): LatencySplit {
+  const of = (field: keyof LatencySplit): number => median(rounds.map((r) => r[field]));
+  return {
+    requestP99: of('requestP99'),
+    upstreamHeadP99: of('upstreamHeadP99'),
+    tailInYoungPause: of('tailInYoungPause'),
+    tailInOldPause: of('tailInOldPause'),
+    youngPauseMsPerSecond: of('youngPauseMsPerSecond'),
+    oldPauseMsPerSecond: of('oldPauseMsPerSecond'),
+  };
 }
 
 /** Collector pause seconds so far by generation, from a gateway's /metrics (prom-client's nodejs_gc_duration_seconds). */
@@ -189,8 +231,7 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
         gcYoungUsPerRequest: perRequest(gc.get(name), 'young'),
         gcOldUsPerRequest: perRequest(gc.get(name), 'old'),
         splits: splits.get(name) ?? [],
-        requestP99: probeDir === undefined || name === DIRECT ? undefined : median((splits.get(name) ?? []).map((s) => s.requestP99)),
-        upstreamHeadP99: probeDir === undefined || name === DIRECT ? undefined : median((splits.get(name) ?? []).map((s) => s.upstreamHeadP99)),
+        split: probeDir === undefined || name === DIRECT ? undefined : medianSplit(splits.get(name) ?? []),
       };
     });
   } finally {
