@@ -1,13 +1,10 @@
 import { SseParser, type SseEvent } from './sse.js';
 import { forEachMember, hasEscape, keyIs, stringAt, TopLevelObject } from './kinds/json-edit.js';
 import type { TokenUsage } from '../core/token-usage.js';
+import { plainUsage, type UsageCounts } from './plain-usage.js';
 
-interface ApiUsage {
-  input_tokens?: number;
-  output_tokens?: number;
-  cache_creation_input_tokens?: number | null;
-  cache_read_input_tokens?: number | null;
-}
+/** An answer's `usage` as parsed: the counts a client reads (a value that is not a number counts 0). */
+type ApiUsage = UsageCounts;
 
 function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
@@ -46,7 +43,7 @@ function answerFacts(text: Buffer): { usage?: ApiUsage; model?: unknown; id?: un
   return {
     id: idAt < 0 ? undefined : stringAt(text, idAt, idEnd),
     model: modelAt < 0 ? undefined : stringAt(text, modelAt, modelEnd),
-    usage: usageAt < 0 ? undefined : (JSON.parse(text.toString('utf8', usageAt, usageEnd)) as ApiUsage),
+    usage: usageAt < 0 ? undefined : (plainUsage(text, usageAt, usageEnd) ?? (JSON.parse(text.toString('utf8', usageAt, usageEnd)) as ApiUsage)),
   };
 }
 
