@@ -5,6 +5,7 @@ import { evalArgs, FlightKeys, LEADER_HEARTBEAT, PUBLISH, RELEASE, RELEASE_UNLES
 import { ENTRY, REMOTE_FALLBACK_CODE, WHOLE_END, type PublishedError } from './flight-stream.js';
 import type { RemoteFlightGauges, RemoteFlightOptions } from './remote-flight-options.js';
 import type { RedisDomain } from './redis.js';
+import { wireHead } from './wire-head.js';
 
 /** Raw body bytes in one published entry at most (chunks that queue up are merged up to it). */
 const MAX_ENTRY_BYTES = 512 * 1024;
@@ -165,7 +166,7 @@ export class RedisFlightPublisher implements SharedPublisher {
   }
 
   head(head: FlightHead): void {
-    this.publish(ENTRY.head, JSON.stringify(head));
+    this.publish(ENTRY.head, JSON.stringify(wireHead(head)));
   }
 
   chunk(chunk: Buffer): void {

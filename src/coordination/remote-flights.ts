@@ -7,6 +7,7 @@ import { RedisFlightPublisher } from './flight-publisher.js';
 import { Follow, FlightReader, FollowFailure, toGatewayError } from './flight-reader.js';
 import type { RemoteFlightGauges, RemoteFlightOptions } from './remote-flight-options.js';
 import type { RedisDomain } from './redis.js';
+import { headFromWire, type WireHead } from './wire-head.js';
 
 /**
  * Coalescing across instances through Redis: the `SharedFlights` port of `pipeline/`.
@@ -95,7 +96,7 @@ export class RedisSharedFlights implements SharedFlights {
   private async awaitHead(follow: Follow, signal: AbortSignal): Promise<{ kind: 'head'; head: FlightHead } | { kind: 'retry' } | { kind: 'local' }> {
     try {
       const event = await follow.next(signal);
-      if (event.kind === 'head') return { kind: 'head', head: JSON.parse(event.data) as FlightHead };
+      if (event.kind === 'head') return { kind: 'head', head: headFromWire(JSON.parse(event.data) as WireHead) };
       // An error before any head: an aborted call or a transport failure on the leader's side.
       // Nothing was relayed yet, so this instance may try the call itself.
       return { kind: 'retry' };

@@ -1,10 +1,10 @@
 import type { CachedAnswer } from '../pipeline/cache/response-cache.js';
-import type { FlightHead } from '../pipeline/coalesce/flight.js';
 import type { TokenUsage } from '../core/token-usage.js';
 import type { RedisDomain } from './redis.js';
+import { headFromWire, wireHead, type WireHead } from './wire-head.js';
 
 interface Stored {
-  head: FlightHead;
+  head: WireHead;
   body: string;
   usage: TokenUsage | undefined;
   model: string | undefined;
@@ -31,7 +31,7 @@ export class SharedResponseCache {
     try {
       const stored = JSON.parse(raw) as Stored;
       const body = Buffer.from(stored.body, 'base64');
-      return { head: stored.head, body: [body], bytes: body.length, usage: stored.usage, model: stored.model };
+      return { head: headFromWire(stored.head), body: [body], bytes: body.length, usage: stored.usage, model: stored.model };
     } catch {
       return undefined;
     }
@@ -40,7 +40,7 @@ export class SharedResponseCache {
   set(key: string, answer: CachedAnswer): void {
     // Base64 grows the body by a third; the cap is on what Redis would hold.
     if (Math.ceil(answer.bytes / 3) * 4 > this.maxEntryBytes) return;
-    const stored: Stored = { head: answer.head, body: Buffer.concat([...answer.body]).toString('base64'), usage: answer.usage, model: answer.model };
+    const stored: Stored = { head: wireHead(answer.head), body: Buffer.concat([...answer.body]).toString('base64'), usage: answer.usage, model: answer.model };
     void this.redis.run(this.prefix + key, ['SET', this.prefix + key, JSON.stringify(stored), 'PX', String(this.ttlMs)]);
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { TokenUsage } from '../core/token-usage.js';
 import type { Dispatch, UpstreamCall, CallContext } from '../pipeline/call/index.js';
 import type { FlightSource } from '../pipeline/coalesce/flight.js';
-import { pairValue } from '../upstream/header-list.js';
+import { answerValue } from '../upstream/header-list.js';
 import type { BudgetMetrics } from './budget-metrics.js';
 import { appendBudgetHeaders, lastBudgetHeaders, type Budgets, type Remaining, type Reservation } from './budgets.js';
 import { usageTokens, ZERO_COST, type CallCost, type CostEstimator } from './cost-estimate.js';
@@ -125,7 +125,7 @@ export class CallGovernance {
       if (principal !== undefined) this.deps.metrics?.spent(principal.teamName, actual.microUsd);
       // An upstream call (sent), or a relayed answer (a reuse); a call never sent (refused, breaker open) is no row.
       if (ledger === undefined || (!relayed && facts.sentAt === undefined)) return;
-      ledger.push(rowOf(g, outcome.head === undefined ? undefined : pairValue(outcome.head.headers, 'request-id'), outcome.head?.status ?? 0, relayed ? 'coalesced' : 'upstream', model, facts.upstream, usage, relayed ? 0 : billed.microUsd, relayed ? billed.microUsd : 0));
+      ledger.push(rowOf(g, outcome.head === undefined ? undefined : answerValue(outcome.head.headers, 'request-id'), outcome.head?.status ?? 0, relayed ? 'coalesced' : 'upstream', model, facts.upstream, usage, relayed ? 0 : billed.microUsd, relayed ? billed.microUsd : 0));
     });
     return dispatch(call, scope);
   }

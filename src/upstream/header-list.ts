@@ -1,18 +1,55 @@
 /**
  * Header lists in the two forms the upstream call passes around: raw lists (name/value pairs in
- * order, as node and undici give and take them) and an answer head's [name, value] pairs.
+ * order, as node and undici give and take them) and an answer head's headers (flat as well).
  */
 
-/** An answer head's headers: [lower-case name, value(s)] pairs. */
-export type HeaderPairs = readonly (readonly [string, string | readonly string[]])[];
+/** The gateway's header naming the upstream that served an answer (FlightHead.upstream; README, Failover). */
+export const UPSTREAM_HEADER = 'x-gateway-upstream';
 
-/** The first value of the named header in an answer head's pairs (lower-case name). An indexed scan: no iterator per call (the request path reads several per answer). */
-export function pairValue(headers: HeaderPairs, name: string): string | undefined {
-  for (let i = 0; i < headers.length; i++) {
-    const pair = headers[i] as HeaderPairs[number];
-    if (pair[0] === name) return typeof pair[1] === 'string' ? pair[1] : pair[1][0];
+/**
+ * An answer head's headers, flat: `[name0, value0, name1, value1, ...]`, lower-case names at even
+ * indices, each name once, a repeated header's values as one list at its first place. No object per
+ * header: node's `writeHead(status, list)` takes it as it is.
+ */
+export type AnswerHeaders = readonly (string | readonly string[])[];
+
+/** The first value of the named header in an answer head's headers (lower-case name). An indexed scan over the names: no iterator per call (the request path reads several per answer). */
+export function answerValue(headers: AnswerHeaders, name: string): string | undefined {
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    if (headers[i] === name) {
+      const value = headers[i + 1] as string | readonly string[];
+      return typeof value === 'string' ? value : value[0];
+    }
   }
   return undefined;
+}
+
+/** A copy of an answer head's headers without the named ones (lower-case names). */
+export function answerHeadersWithout(headers: AnswerHeaders, names: ReadonlySet<string>): (string | readonly string[])[] {
+  const out: (string | readonly string[])[] = [];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i] as string;
+    if (!names.has(name)) out.push(name, headers[i + 1] as string | readonly string[]);
+  }
+  return out;
+}
+
+/** An answer head's headers from [name, value] pairs (lower-case names, each once). */
+export function answerHeadersOf(pairs: readonly (readonly [string, string | readonly string[]])[]): (string | readonly string[])[] {
+  const out = new Array<string | readonly string[]>(2 * pairs.length);
+  for (let i = 0; i < pairs.length; i++) {
+    const pair = pairs[i] as readonly [string, string | readonly string[]];
+    out[2 * i] = pair[0];
+    out[2 * i + 1] = pair[1];
+  }
+  return out;
+}
+
+/** An answer head's headers as [name, value] pairs (the form other instances read: coordination/). */
+export function answerPairsOf(headers: AnswerHeaders): [string, string | readonly string[]][] {
+  const out = new Array<[string, string | readonly string[]]>(headers.length >> 1);
+  for (let i = 0; i + 1 < headers.length; i += 2) out[i >> 1] = [headers[i] as string, headers[i + 1] as string | readonly string[]];
+  return out;
 }
 
 /** The list without the named headers (names lower-case). */

@@ -95,22 +95,23 @@ export type UpstreamHeaders = Record<string, string | string[] | undefined>;
 const BODY_FRAMING = new Set(['content-length', 'content-encoding']);
 
 /**
- * Upstream response headers to pass to the client. `bodyChanged` drops framing headers that would
+ * Upstream response headers to pass to the client, as an answer head's flat list (header-list.ts:
+ * AnswerHeaders). `bodyChanged` drops framing headers that would
  * no longer describe the bytes the client receives. `x-gateway-*` is the gateway's own namespace
  * (role, upstream): an upstream's header of that kind never reaches a client, so the gateway's
  * headers are appended to the head, never merged into it.
  */
-export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: boolean): [string, string | string[]][] {
+export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: boolean): (string | string[])[] {
   const listedRaw = headers.connection;
   const listed = connectionListed(Array.isArray(listedRaw) ? listedRaw.join(',') : listedRaw);
-  const out: [string, string | string[]][] = [];
+  const out: (string | string[])[] = [];
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined) continue;
     if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
     if (bodyChanged && BODY_FRAMING.has(name)) continue;
     if (name.startsWith(GATEWAY_PREFIX)) continue;
-    out.push([name, value]);
+    out.push(name, value);
   }
   return out;
 }
@@ -127,8 +128,8 @@ export function forwardResponseHeaders(headers: UpstreamHeaders, bodyChanged: bo
  * object puts integer-like names such as `123` first; here every name keeps its place.)
  */
 export class AnswerHead {
-  /** The headers to pass to the client, as an answer head's [name, value] pairs. */
-  readonly forwarded: [string, string | string[]][];
+  /** The headers to pass to the client, as an answer head's flat list (header-list.ts: AnswerHeaders). */
+  readonly forwarded: (string | string[])[];
   /** First values of the headers the gateway reads (undefined when absent). */
   contentType: string | undefined;
   contentEncoding: string | undefined;
@@ -143,10 +144,10 @@ export class AnswerHead {
   ) {
     let connection: string | undefined;
     // Sized for every header at once (no growth), then cut to what was kept.
-    const out: [string, string | string[]][] = new Array<[string, string | string[]]>(raw.length >> 1);
+    const out = new Array<string | string[]>(raw.length & ~1);
     let count = 0;
     // Past a few dozen headers (a hostile upstream may send thousands), repeats are found by a Map, not a scan.
-    const index = raw.length > 2 * LINEAR_PAIRS ? new Map<string, [string, string | string[]]>() : undefined;
+    const index = raw.length > 2 * LINEAR_HEADERS ? new Map<string, number>() : undefined;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = headerName(raw[i] as Buffer | string);
       const item = raw[i + 1] as Buffer | string;
@@ -172,18 +173,18 @@ export class AnswerHead {
           break;
       }
       if (HOP_BY_HOP.has(name) || name.startsWith(GATEWAY_PREFIX)) continue;
-      count = addPair(out, count, name, value, index);
+      count = addHeader(out, count, name, value, index);
     }
     out.length = count;
     this.forwarded = out;
     // Nearly every answer says only `keep-alive` (or `close`): nothing more to drop.
     const listed = connectionListed(connection);
-    if (listed !== undefined) dropPairs(out, listed);
+    if (listed !== undefined) dropHeaders(out, listed);
   }
 
   /** The body the client gets is not the upstream's bytes (decoded): its framing headers no longer describe it. */
   dropBodyFraming(): void {
-    dropPairs(this.forwarded, BODY_FRAMING);
+    dropHeaders(this.forwarded, BODY_FRAMING);
   }
 
   /** The head as undici's headers object, built on demand (nothing on the gateway's path reads it). */
@@ -222,42 +223,46 @@ function sameLatin1(s: string, bytes: Buffer): boolean {
   return true;
 }
 
-/** Heads with at most this many headers find a repeated name by scanning the pairs (no Map per answer). */
-const LINEAR_PAIRS = 32;
+/** Heads with at most this many headers find a repeated name by scanning the names (no Map per answer). */
+const LINEAR_HEADERS = 32;
 
 /**
- * Adds one header to the first `count` pairs, merging a repeat into the first pair of its name (as
- * undici's headers object does); returns the new count. `index` (for long heads) finds the pair of a
- * name in one look-up instead of a scan.
+ * Adds one header to the flat list's first `count` items, merging a repeat into the first value of
+ * its name (as undici's headers object does); returns the new count. `index` (for long heads) finds
+ * the place of a name in one look-up instead of a scan.
  */
-function addPair(pairs: [string, string | string[]][], count: number, name: string, value: string, index: Map<string, [string, string | string[]]> | undefined): number {
-  let pair: [string, string | string[]] | undefined;
-  if (index !== undefined) pair = index.get(name);
+function addHeader(list: (string | string[])[], count: number, name: string, value: string, index: Map<string, number> | undefined): number {
+  let at = -1;
+  if (index !== undefined) at = index.get(name) ?? -1;
   else {
-    for (let i = 0; i < count; i++) {
-      if ((pairs[i] as [string, string | string[]])[0] === name) {
-        pair = pairs[i];
+    for (let i = 0; i < count; i += 2) {
+      if (list[i] === name) {
+        at = i;
         break;
       }
     }
   }
-  if (pair !== undefined) {
-    const had = pair[1];
-    if (typeof had === 'string') pair[1] = [had, value];
+  if (at >= 0) {
+    const had = list[at + 1] as string | string[];
+    if (typeof had === 'string') list[at + 1] = [had, value];
     else had.push(value);
     return count;
   }
-  pair = [name, value];
-  pairs[count] = pair;
-  index?.set(name, pair);
-  return count + 1;
+  list[count] = name;
+  list[count + 1] = value;
+  index?.set(name, count);
+  return count + 2;
 }
 
-/** Removes the named headers from pairs, in place, keeping the order of the rest. */
-function dropPairs(pairs: [string, string | string[]][], names: ReadonlySet<string>): void {
+/** Removes the named headers from a flat list, in place, keeping the order of the rest. */
+function dropHeaders(list: (string | string[])[], names: ReadonlySet<string>): void {
   let kept = 0;
-  for (const pair of pairs) if (!names.has(pair[0])) pairs[kept++] = pair;
-  pairs.length = kept;
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    if (names.has(list[i] as string)) continue;
+    list[kept++] = list[i] as string;
+    list[kept++] = list[i + 1] as string | string[];
+  }
+  list.length = kept;
 }
 
 export function headerValue(headers: UpstreamHeaders, name: string): string | undefined {

@@ -1,4 +1,4 @@
-import { pairValue, type HeaderPairs } from './header-list.js';
+import { answerValue, type AnswerHeaders } from './header-list.js';
 import { requestedDelayMs } from './retry.js';
 
 /**
@@ -10,14 +10,21 @@ import { requestedDelayMs } from './retry.js';
  */
 
 const LIMITS = ['requests', 'tokens', 'input-tokens', 'output-tokens'] as const;
+/** Each limit's header names, built once (read on every answer of a gateway-held key). */
+const LIMIT_NAMES = LIMITS.map((kind) => ({
+  limit: `anthropic-ratelimit-${kind}-limit`,
+  remaining: `anthropic-ratelimit-${kind}-remaining`,
+  reset: `anthropic-ratelimit-${kind}-reset`,
+}));
 
 
 /** Smallest remaining/limit ratio the headers report, or undefined when they report none. */
-export function reportedHeadroom(headers: HeaderPairs): number | undefined {
+export function reportedHeadroom(headers: AnswerHeaders): number | undefined {
   let least: number | undefined;
-  for (const kind of LIMITS) {
-    const limit = Number(pairValue(headers, `anthropic-ratelimit-${kind}-limit`));
-    const remaining = Number(pairValue(headers, `anthropic-ratelimit-${kind}-remaining`));
+  for (let i = 0; i < LIMIT_NAMES.length; i++) {
+    const names = LIMIT_NAMES[i] as (typeof LIMIT_NAMES)[number];
+    const limit = Number(answerValue(headers, names.limit));
+    const remaining = Number(answerValue(headers, names.remaining));
     if (!Number.isFinite(limit) || !Number.isFinite(remaining) || limit <= 0 || remaining < 0) continue;
     const ratio = Math.min(1, remaining / limit);
     least = least === undefined ? ratio : Math.min(least, ratio);
@@ -26,12 +33,12 @@ export function reportedHeadroom(headers: HeaderPairs): number | undefined {
 }
 
 /** How long a 429 asks the key to rest: retry-after, else the soonest reset reported, else 1 s. */
-export function restMs(headers: HeaderPairs, now: number, maxRestMs: number): number {
+export function restMs(headers: AnswerHeaders, now: number, maxRestMs: number): number {
   const asked = requestedDelayMs(headers);
   if (asked !== undefined) return Math.min(Math.max(asked, 0), maxRestMs);
   let soonest: number | undefined;
-  for (const kind of LIMITS) {
-    const reset = Date.parse(pairValue(headers, `anthropic-ratelimit-${kind}-reset`) ?? '');
+  for (const names of LIMIT_NAMES) {
+    const reset = Date.parse(answerValue(headers, names.reset) ?? '');
     if (Number.isFinite(reset) && reset > now) soonest = soonest === undefined ? reset - now : Math.min(soonest, reset - now);
   }
   return Math.min(soonest ?? 1_000, maxRestMs);
@@ -46,7 +53,7 @@ export class Headroom {
   constructor(private readonly maxRestMs = 60_000) {}
 
   /** Reads the rate-limit headers of one answer; a 429 rests the key. */
-  note(status: number, headers: HeaderPairs, now = Date.now()): void {
+  note(status: number, headers: AnswerHeaders, now = Date.now()): void {
     const reported = reportedHeadroom(headers);
     if (reported !== undefined) this.ratio = reported;
     if (status === 429) this.restedUntil = now + restMs(headers, now, this.maxRestMs);

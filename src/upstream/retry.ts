@@ -1,4 +1,4 @@
-import { pairValue, type HeaderPairs } from './header-list.js';
+import { answerValue, type AnswerHeaders } from './header-list.js';
 
 /** Retry arithmetic: policy, budget, backoff and the upstream's own `retry-after`. The retry interceptor (pipeline/call/retry.ts) applies them. */
 
@@ -36,11 +36,11 @@ export class RetryBudget {
 }
 
 /** Delay the upstream asked for (`retry-after-ms`, then `retry-after` seconds or HTTP date), in ms. */
-export function requestedDelayMs(headers: HeaderPairs, now = Date.now()): number | undefined {
-  const rawMs = pairValue(headers, 'retry-after-ms');
+export function requestedDelayMs(headers: AnswerHeaders, now = Date.now()): number | undefined {
+  const rawMs = answerValue(headers, 'retry-after-ms');
   const ms = Number(rawMs);
   if (rawMs !== undefined && rawMs.trim() !== '' && Number.isFinite(ms) && ms >= 0) return ms;
-  const raw = pairValue(headers, 'retry-after');
+  const raw = answerValue(headers, 'retry-after');
   if (raw === undefined) return undefined;
   const seconds = Number(raw);
   if (raw.trim() !== '' && Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;

@@ -1,5 +1,5 @@
 import type { UpstreamClient, PoolSnapshot } from './client.js';
-import type { HeaderPairs } from './header-list.js';
+import type { AnswerHeaders } from './header-list.js';
 import { Headroom } from './headroom.js';
 import type { OutgoingRequest, UpstreamAdapter, UpstreamKind } from './kinds/kind.js';
 import type { UpstreamTarget } from './targets.js';
@@ -61,7 +61,7 @@ export class Upstream {
    * keys: in pass-through mode the limits reported are the client's own, and one client's 429 must
    * not steer anyone else's traffic.
    */
-  note(status: number, headers: HeaderPairs): void {
+  note(status: number, headers: AnswerHeaders): void {
     if (this.holdsCredentials) this.headroom.note(status, headers);
   }
 }

@@ -9,6 +9,7 @@ import type { CallContext, Dispatch, RouteDecision, RoutedCall, UpstreamCall } f
 import { newFacts, type CallFacts } from '../../src/pipeline/call/facts.js';
 import type { UpstreamClient } from '../../src/upstream/client.js';
 import { translateUpstreamError } from '../../src/upstream/client.js';
+import { answerHeadersOf } from '../../src/upstream/header-list.js';
 import { AnthropicAdapter } from '../../src/upstream/kinds/anthropic.js';
 import type { UpstreamAdapter } from '../../src/upstream/kinds/kind.js';
 import type { UpstreamTarget } from '../../src/upstream/targets.js';
@@ -143,7 +144,7 @@ export type SeenCall = UpstreamCall & Partial<RouteDecision>;
 /** An answer: JSON unless told otherwise; `body` chunks as given. */
 export function answer(status: number, headers: [string, string][] = [], body: string[] = ['{}'], eventStream = false): FlightSource {
   const type: [string, string] = ['content-type', eventStream ? 'text/event-stream' : 'application/json'];
-  const head: FlightHead = { status, headers: headers.some(([n]) => n === 'content-type') ? headers : [type, ...headers], eventStream };
+  const head: FlightHead = { status, headers: answerHeadersOf(headers.some(([n]) => n === 'content-type') ? headers : [type, ...headers]), eventStream };
   // A stream, as the transport hands on (the route peeks at streams through their async iterator).
   return { head, body: Readable.from(body.map((s) => Buffer.from(s))) };
 }

@@ -18,7 +18,7 @@ import { eventually, within, SHARED_TENANT_HASH_KEY } from '../helpers/scale-out
  * where a test needs a fault the gateway itself would never produce (a lost entry, a successor).
  */
 
-const HEAD: FlightHead = { status: 200, headers: [['content-type', 'text/event-stream']], eventStream: true };
+const HEAD: FlightHead = { status: 200, headers: ['content-type', 'text/event-stream'], eventStream: true };
 
 interface Instance {
   coordination: Coordination;

@@ -136,12 +136,12 @@ describe('retry arithmetic', () => {
 
   test('retry-after-ms, retry-after in seconds, and retry-after as an HTTP date', () => {
     const now = Date.parse('2026-11-23T12:00:00Z');
-    assert.equal(requestedDelayMs([['retry-after-ms', '250']], now), 250);
-    assert.equal(requestedDelayMs([['retry-after', '3']], now), 3_000);
-    assert.equal(requestedDelayMs([['retry-after', 'Mon, 23 Nov 2026 12:00:05 GMT']], now), 5_000);
-    assert.equal(requestedDelayMs([['retry-after', 'Mon, 23 Nov 2026 11:59:00 GMT']], now), 0, 'a date in the past means now');
-    assert.equal(requestedDelayMs([['retry-after', 'soon']], now), undefined);
-    assert.equal(requestedDelayMs([['retry-after', '']], now), undefined);
+    assert.equal(requestedDelayMs(['retry-after-ms', '250'], now), 250);
+    assert.equal(requestedDelayMs(['retry-after', '3'], now), 3_000);
+    assert.equal(requestedDelayMs(['retry-after', 'Mon, 23 Nov 2026 12:00:05 GMT'], now), 5_000);
+    assert.equal(requestedDelayMs(['retry-after', 'Mon, 23 Nov 2026 11:59:00 GMT'], now), 0, 'a date in the past means now');
+    assert.equal(requestedDelayMs(['retry-after', 'soon'], now), undefined);
+    assert.equal(requestedDelayMs(['retry-after', ''], now), undefined);
     assert.equal(requestedDelayMs([], now), undefined);
   });
 

@@ -65,7 +65,7 @@ class FakeSink extends EventEmitter implements Sink {
 }
 
 const LIMITS: FlightLimits = { maxReplayBytes: 1024, maxSubscriberBufferBytes: 256, writeStallMs: 1_000 };
-const HEAD = { status: 200, headers: [['content-type', 'text/event-stream']] as const, eventStream: true };
+const HEAD = { status: 200, headers: ['content-type', 'text/event-stream'], eventStream: true };
 
 /** An upstream body the test feeds chunk by chunk; `pulled` resolves each time the pump asks for the next one. */
 class ScriptedBody implements AsyncIterable<Buffer> {
@@ -147,13 +147,24 @@ describe('Flight', () => {
     const sinks = [new FakeSink(), new FakeSink(), new FakeSink()];
     const own = [['x-own', 'a', 'x-only-a', '1'], ['x-own', 'b'], undefined];
     const served = sinks.map((sink, i) => flight.subscribe(sink, () => own[i]));
-    const head = { status: 200, headers: [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]] as const, eventStream: true };
+    const head = { status: 200, headers: ['content-type', 'text/event-stream', 'set-cookie', ['c=1', 'c=2']], eventStream: true };
     await flight.run(() => Promise.resolve({ head, body: [Buffer.from('x')] }));
     await Promise.all(served);
     const answer: [string, unknown][] = [['content-type', 'text/event-stream'], ['set-cookie', ['c=1', 'c=2']]];
     assert.deepEqual([...(sinks[0] as FakeSink).headers], [...answer, ['x-own', 'a'], ['x-only-a', '1']]);
     assert.deepEqual([...(sinks[1] as FakeSink).headers], [...answer, ['x-own', 'b']]);
     assert.deepEqual([...(sinks[2] as FakeSink).headers], answer);
+  });
+
+  test("the upstream that served the answer is written as x-gateway-upstream after the answer's headers and before the client's own", async () => {
+    const flight = new Flight('k', LIMITS);
+    const sink = new FakeSink();
+    const served = flight.subscribe(sink, () => ['x-gateway-coalesce-role', 'leader']);
+    const head = { status: 200, headers: ['content-type', 'application/json', 'request-id', 'req_1'], eventStream: false, upstream: 'primary' };
+    await flight.run(() => Promise.resolve({ head, body: [Buffer.from('{}')] }));
+    await served;
+    assert.deepEqual([...sink.headers], [['content-type', 'application/json'], ['request-id', 'req_1'], ['x-gateway-upstream', 'primary'], ['x-gateway-coalesce-role', 'leader']]);
+    assert.deepEqual(head.headers, ['content-type', 'application/json', 'request-id', 'req_1'], "the answer's list is not changed");
   });
 
   test('a late joiner is caught up from the replay with backpressure, not in one burst, and is not dropped', async () => {

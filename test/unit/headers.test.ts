@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AnswerHead, forwardRequestHeaders, forwardResponseHeaders, lowerCaseName } from '../../src/upstream/headers.js';
 import { parseHeaders } from '../../src/upstream/undici-parts.js';
+import { answerPairsOf } from '../../src/upstream/header-list.js';
 
 function pairs(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -82,20 +83,20 @@ describe('response header hygiene', () => {
   };
 
   test('end-to-end headers pass; hop-by-hop and connection-listed ones do not', () => {
-    const out = Object.fromEntries(forwardResponseHeaders(upstream, false));
+    const out = Object.fromEntries(answerPairsOf(forwardResponseHeaders(upstream, false)));
     assert.deepEqual(Object.keys(out).sort(), ['anthropic-ratelimit-requests-remaining', 'content-encoding', 'content-length', 'content-type', 'request-id', 'retry-after', 'set-cookie']);
     assert.deepEqual(out['set-cookie'], ['a=1', 'b=2']);
   });
 
   test('a changed body drops the framing headers that described the old bytes', () => {
-    const out = Object.fromEntries(forwardResponseHeaders(upstream, true));
+    const out = Object.fromEntries(answerPairsOf(forwardResponseHeaders(upstream, true)));
     assert.equal(out['content-length'], undefined);
     assert.equal(out['content-encoding'], undefined);
     assert.equal(out['request-id'], 'req_1');
   });
 
   test('an upstream cannot speak in the gateway\'s namespace: its x-gateway-* headers are dropped (the gateway appends its own)', () => {
-    const out = Object.fromEntries(forwardResponseHeaders({ 'x-gateway-coalesce-role': 'follower', 'x-gateway-upstream': 'evil', 'request-id': 'req_2', 'x-gatewayish': 'kept' }, false));
+    const out = Object.fromEntries(answerPairsOf(forwardResponseHeaders({ 'x-gateway-coalesce-role': 'follower', 'x-gateway-upstream': 'evil', 'request-id': 'req_2', 'x-gatewayish': 'kept' }, false)));
     assert.deepEqual(out, { 'request-id': 'req_2', 'x-gatewayish': 'kept' });
   });
 });

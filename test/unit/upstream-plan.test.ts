@@ -45,17 +45,17 @@ describe('upstream plan', () => {
     const a = upstream('a');
     const b = upstream('b');
     const set = new UpstreamSet([a, b, upstream('backup', { tier: 1 })], sequence(0.6));
-    a.note(200, [['anthropic-ratelimit-requests-limit', '100'], ['anthropic-ratelimit-requests-remaining', '10']]);
+    a.note(200, ['anthropic-ratelimit-requests-limit', '100', 'anthropic-ratelimit-requests-remaining', '10']);
     // weights: a 1 x 0.1, b 1 x 1 -> 0.6 x 1.1 = 0.66 falls in b's share.
     assert.deepEqual(names(set.plan(messages).candidates), ['b', 'a', 'backup']);
-    b.note(429, [['retry-after', '30']]);
+    b.note(429, ['retry-after', '30']);
     assert.deepEqual(names(set.plan(messages).candidates), ['a', 'backup', 'b'], 'b rests: last, after the next tier');
     assert.deepEqual(names(set.plan(messages, Date.now() + 31_000).candidates), ['b', 'a', 'backup'], 'rested no more');
   });
 
   test('pass-through upstreams never rest or shift on what one client was told', () => {
     const a = upstream('a', { holdsCredentials: false, apiKey: undefined });
-    a.note(429, [['retry-after', '30']]);
+    a.note(429, ['retry-after', '30']);
     assert.equal(a.headroom.resting(), false);
   });
 
@@ -80,13 +80,13 @@ describe('upstream plan', () => {
 
 describe('rate-limit headers', () => {
   test('headroom is the smallest reported remaining/limit; rest is retry-after, else the soonest reset, else 1 s', () => {
-    assert.equal(reportedHeadroom([['anthropic-ratelimit-requests-limit', '50'], ['anthropic-ratelimit-requests-remaining', '25'], ['anthropic-ratelimit-tokens-limit', '1000'], ['anthropic-ratelimit-tokens-remaining', '100']]), 0.1);
-    assert.equal(reportedHeadroom([['content-type', 'application/json']]), undefined);
+    assert.equal(reportedHeadroom(['anthropic-ratelimit-requests-limit', '50', 'anthropic-ratelimit-requests-remaining', '25', 'anthropic-ratelimit-tokens-limit', '1000', 'anthropic-ratelimit-tokens-remaining', '100']), 0.1);
+    assert.equal(reportedHeadroom(['content-type', 'application/json']), undefined);
     const now = Date.parse('2026-11-23T00:00:00Z');
-    assert.equal(restMs([['retry-after', '7']], now, 60_000), 7_000);
-    assert.equal(restMs([['anthropic-ratelimit-tokens-reset', '2026-11-23T00:00:05Z']], now, 60_000), 5_000);
+    assert.equal(restMs(['retry-after', '7'], now, 60_000), 7_000);
+    assert.equal(restMs(['anthropic-ratelimit-tokens-reset', '2026-11-23T00:00:05Z'], now, 60_000), 5_000);
     assert.equal(restMs([], now, 60_000), 1_000);
-    assert.equal(restMs([['retry-after', '3600']], now, 60_000), 60_000, 'bounded');
+    assert.equal(restMs(['retry-after', '3600'], now, 60_000), 60_000, 'bounded');
   });
 });
 

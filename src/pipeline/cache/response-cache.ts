@@ -15,7 +15,7 @@ export interface CachedAnswer {
  * retained them: never copied) and the usage. The head's header list is kept packed as two lists,
  * its names (one list shared by every entry whose upstream sent the same names in the same order)
  * and its values (strings an answer head mostly shares with the answers before it: upstream/headers.ts),
- * instead of an array, a tuple and a value per header. Both tiers pack: an entry of the response
+ * instead of the head's own list of names and values. Both tiers pack: an entry of the response
  * cache lives for seconds, long enough to reach the old generation, and a lingering answer
  * (COALESCE_LINGER_MS) is alive at most scavenges (about a hundred of them at 1,000 req/s): what an
  * entry holds is copied by every collection it lives through (issue 30: twenty headers made 60 of an
@@ -28,6 +28,8 @@ interface Entry {
   /** The header list as given; or, with `names`, its values (see PackedHeaders). */
   headers: FlightHead['headers'] | readonly string[] | undefined;
   names: readonly string[] | undefined;
+  /** The head's `upstream` (written as x-gateway-upstream). */
+  readonly upstream: string | undefined;
   /** A single chunk is kept as itself (no array of one). */
   body: Buffer | readonly Buffer[] | undefined;
   readonly bytes: number;
@@ -47,30 +49,40 @@ export interface PackedHeaders {
 /** The header list packed, or undefined when a value is a list (its shape would not survive). */
 export function packHeaders(headers: FlightHead['headers']): PackedHeaders | undefined {
   const values = valuesOf(headers);
-  return values === undefined ? undefined : { names: headers.map(([name]) => name), values };
+  return values === undefined ? undefined : { names: namesIn(headers), values };
 }
 
 /** The header values in order, or undefined when one is a list. */
 function valuesOf(headers: FlightHead['headers']): string[] | undefined {
-  const values = new Array<string>(headers.length);
-  for (let i = 0; i < headers.length; i++) {
-    const value = (headers[i] as FlightHead['headers'][number])[1];
+  const values = new Array<string>(headers.length >> 1);
+  for (let i = 1; i < headers.length; i += 2) {
+    const value = headers[i];
     if (typeof value !== 'string') return undefined;
-    values[i] = value;
+    values[i >> 1] = value;
   }
   return values;
 }
 
+/** The header names in order. */
+function namesIn(headers: FlightHead['headers']): string[] {
+  const names = new Array<string>(headers.length >> 1);
+  for (let i = 0; i + 1 < headers.length; i += 2) names[i >> 1] = headers[i] as string;
+  return names;
+}
+
 /** Whether the headers have exactly these names, in this order. */
 function sameNames(headers: FlightHead['headers'], names: readonly string[]): boolean {
-  if (headers.length !== names.length) return false;
-  for (let i = 0; i < names.length; i++) if ((headers[i] as FlightHead['headers'][number])[0] !== names[i]) return false;
+  if (headers.length !== 2 * names.length) return false;
+  for (let i = 0; i < names.length; i++) if (headers[2 * i] !== names[i]) return false;
   return true;
 }
 
-export function unpackHeaders({ names, values }: PackedHeaders): [string, string][] {
-  const headers = new Array<[string, string]>(names.length);
-  for (let i = 0; i < names.length; i++) headers[i] = [names[i] as string, values[i] ?? ''];
+export function unpackHeaders({ names, values }: PackedHeaders): string[] {
+  const headers = new Array<string>(2 * names.length);
+  for (let i = 0; i < names.length; i++) {
+    headers[2 * i] = names[i] as string;
+    headers[2 * i + 1] = values[i] ?? '';
+  }
   return headers;
 }
 
@@ -162,6 +174,7 @@ export class ResponseCache {
       eventStream: head.eventStream,
       headers: values ?? head.headers,
       names: values === undefined ? undefined : this.namesOf(head.headers),
+      upstream: head.upstream,
       body: body.length === 1 ? body[0] : body,
       bytes: answer.bytes,
       usage: answer.usage,
@@ -193,7 +206,7 @@ export class ResponseCache {
       }
       return list;
     }
-    const list = headers.map(([name]) => name);
+    const list = namesIn(headers);
     if (list.length <= SHARED_NAME_LIST_NAMES) {
       // First; the one it displaces goes last (when every place is taken, in place of the last one).
       if (lists.length < SHARED_NAME_LISTS) lists.push(list);
@@ -221,10 +234,13 @@ export class ResponseCache {
 
 /** A live entry as the answer it keeps (a new head and body list per hit; the bytes are the entry's own). */
 function answerOf(entry: Entry): CachedAnswer {
-  const { headers, names, body } = entry;
+  const { headers, names, body, upstream } = entry;
   // Packed values always come with their names (set together, emptied together).
+  const list = names === undefined ? (headers ?? []) : unpackHeaders({ names, values: headers as readonly string[] });
+  // `upstream` only when there is one: the head has the shape it was set with.
+  const head: FlightHead = upstream === undefined ? { status: entry.status, headers: list, eventStream: entry.eventStream } : { status: entry.status, headers: list, eventStream: entry.eventStream, upstream };
   return {
-    head: { status: entry.status, headers: names === undefined ? ((headers as FlightHead['headers'] | undefined) ?? []) : unpackHeaders({ names, values: headers as readonly string[] }), eventStream: entry.eventStream },
+    head,
     body: body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body,
     bytes: entry.bytes,
     usage: entry.usage,

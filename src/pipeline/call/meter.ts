@@ -3,7 +3,7 @@ import { UsageMeter } from '../../upstream/usage.js';
 import { GatewayError } from '../../core/errors.js';
 import { SseEventTooLarge } from '../../upstream/sse.js';
 import { recordCall } from '../accounting.js';
-import { pairValue } from '../../upstream/header-list.js';
+import { answerValue } from '../../upstream/header-list.js';
 import { observer, type OuterObserver } from './chain.js';
 
 /**
@@ -17,7 +17,7 @@ export function meter(metrics: GatewayMetrics, maxEventBytes: number): OuterObse
   return observer((call, ctx) => {
     ctx.finally((outcome) => recordCall(metrics, call, ctx.facts, outcome));
     ctx.onHead((head) => {
-      const type = pairValue(head.headers, 'content-type');
+      const type = answerValue(head.headers, 'content-type');
       const usage = new UsageMeter(head.eventStream, type?.includes('json') === true, maxEventBytes);
       ctx.facts.meter = usage;
       // Registered once the head is known, after every inner interceptor's hook, so it runs before them: all read a finished meter.

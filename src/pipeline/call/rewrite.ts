@@ -1,11 +1,13 @@
 import { translateUpstreamError } from '../../upstream/client.js';
-import { pairValue } from '../../upstream/header-list.js';
+import { answerHeadersWithout, answerValue } from '../../upstream/header-list.js';
 import { readWhole } from '../../upstream/read-whole.js';
 import type { FlightSource } from '../coalesce/flight.js';
 import type { CallContext, Dispatch, InnerInterceptor, RoutedCall } from './chain.js';
 
 /** Answers to rewrite are small JSON objects; a larger one is refused rather than buffered. */
 const MAX_REWRITE_BYTES = 8 * 1024 * 1024;
+/** The framing headers a rewritten body replaces. */
+const REFRAMED: ReadonlySet<string> = new Set(['content-length', 'content-encoding']);
 
 /**
  * Rewrites a successful JSON answer before anyone sees it, for calls that ask (`call.rewriteJson`:
@@ -22,7 +24,7 @@ export function rewrite(): InnerInterceptor {
 async function rewritten(next: Dispatch<RoutedCall>, call: RoutedCall, ctx: CallContext, edit: NonNullable<RoutedCall['rewriteJson']>): Promise<FlightSource> {
   const answer = await next(call, ctx);
   if (answer.head.status >= 300) return answer;
-  const type = pairValue(answer.head.headers, 'content-type');
+  const type = answerValue(answer.head.headers, 'content-type');
   if (type?.includes('json') !== true) return answer;
   let bytes: Buffer;
   try {
@@ -31,6 +33,7 @@ async function rewritten(next: Dispatch<RoutedCall>, call: RoutedCall, ctx: Call
     throw translateUpstreamError(err, 'body');
   }
   const out = edit(bytes, call.upstream.baseUrl) ?? bytes;
-  const headers = answer.head.headers.filter(([name]) => name !== 'content-length' && name !== 'content-encoding');
-  return { head: { ...answer.head, headers: [...headers, ['content-length', String(out.length)]] }, body: [out] };
+  const headers = answerHeadersWithout(answer.head.headers, REFRAMED);
+  headers.push('content-length', String(out.length));
+  return { head: { ...answer.head, headers }, body: [out] };
 }

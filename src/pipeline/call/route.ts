@@ -5,7 +5,7 @@ import type { RetryBudget } from '../../upstream/retry.js';
 import type { Plan, Upstream, UpstreamSet } from '../../upstream/upstreams.js';
 import { recordAttempt } from '../accounting.js';
 import type { CacheAffinity } from '../affinity/cache-affinity.js';
-import type { FlightHead, FlightSource } from '../coalesce/flight.js';
+import type { FlightSource } from '../coalesce/flight.js';
 import { AttemptScope } from './attempt.js';
 import { AttemptLimit } from './attempt-limit.js';
 import type { CallContext, RoutedCall, RouteInterceptor, UpstreamCall } from './chain.js';
@@ -41,17 +41,12 @@ export interface RouteOptions {
   affinity?: CacheAffinity | undefined;
 }
 
-export const UPSTREAM_HEADER = 'x-gateway-upstream';
+export { UPSTREAM_HEADER } from '../../upstream/header-list.js';
 
-/** The answer with `x-gateway-upstream` naming who served it (an upstream's own `x-gateway-*` headers never get this far: upstream/headers.ts). */
+/** The answer with `x-gateway-upstream` naming who served it (an upstream's own `x-gateway-*` headers never get this far: upstream/headers.ts); written after the headers, the list is not copied. */
 function labelled(answer: FlightSource, name: string): FlightSource {
   const { status, headers, eventStream } = answer.head;
-  // A copy sized once (a spread grows its array as it goes): the inner answer's list is never changed.
-  const n = headers.length;
-  const named = new Array<FlightHead['headers'][number]>(n + 1);
-  for (let i = 0; i < n; i++) named[i] = headers[i] as FlightHead['headers'][number];
-  named[n] = [UPSTREAM_HEADER, name];
-  return { head: { status, headers: named, eventStream }, body: answer.body };
+  return { head: { status, headers, eventStream, upstream: name }, body: answer.body };
 }
 
 /**

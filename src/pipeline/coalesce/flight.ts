@@ -4,6 +4,7 @@ import { anthropicErrorBody } from '../../core/errors.js';
 import { newFacts, type CallFacts } from '../call/facts.js';
 import { CallStop } from '../../core/call-stop.js';
 import type { BodyReader } from '../../upstream/direct-body.js';
+import { UPSTREAM_HEADER, type AnswerHeaders } from '../../upstream/header-list.js';
 
 /**
  * One upstream call and everyone listening to it. A flight belongs to no single client: it runs
@@ -55,8 +56,11 @@ export interface Sink {
 
 export interface FlightHead {
   status: number;
-  headers: readonly (readonly [string, string | readonly string[]])[];
+  /** The answer's headers, flat (upstream/header-list.ts: AnswerHeaders), as built once from undici's raw list. */
+  headers: AnswerHeaders;
   eventStream: boolean;
+  /** The upstream that served it: written as `x-gateway-upstream` right after `headers` (nothing copies the list to add it). */
+  upstream?: string | undefined;
 }
 
 /** What the upstream gave the flight: a head and a body to pump. */
@@ -459,22 +463,31 @@ export class Flight implements CallScope, BodyReader {
     if (head === undefined || sub.sink.headersSent) return;
     let own: readonly string[] | undefined;
     const before = sub.beforeHead;
-    if (before !== undefined) guarded(() => (own = before()));
-    // The answer's pairs, then this client's own, in the one reused list (see HEAD_LIST).
-    const pairs = head.headers;
+    if (before !== undefined) {
+      // guarded(), without a closure per head.
+      try {
+        own = before();
+      } catch (err) {
+        reportHookError(err);
+      }
+    }
+    // The answer's headers, its upstream, then this client's own, in the one reused list (see HEAD_LIST).
+    const headers = head.headers;
+    const upstream = head.upstream;
     const ownLength = own === undefined ? 0 : own.length;
-    const length = 2 * pairs.length + ownLength;
+    const count = headers.length;
     const flat = HEAD_LIST;
-    flat.length = length;
-    let at = 0;
+    flat.length = count + (upstream === undefined ? 0 : 2) + ownLength;
     // node only reads the values (readonly in practice).
-    for (const [name, value] of pairs) {
-      flat[at++] = name;
-      flat[at++] = value as string | string[];
+    for (let i = 0; i < count; i++) flat[i] = headers[i] as string | string[];
+    let at = count;
+    if (upstream !== undefined) {
+      flat[at++] = UPSTREAM_HEADER;
+      flat[at++] = upstream;
     }
     for (let i = 0; i < ownLength; i++) flat[at++] = (own as readonly string[])[i];
     try {
-      // Every index below `length` was just filled.
+      // Every index below its length was just filled.
       sub.sink.writeHead(head.status, flat as OutgoingHttpHeader[]);
     } finally {
       // Holds no answer's values until the next head (length kept: no new backing store next time).

@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatewayError } from '../../../src/core/errors.js';
 import { rewrite } from '../../../src/pipeline/call/rewrite.js';
+import { answerPairsOf } from '../../../src/upstream/header-list.js';
 import { answer, FakeScope, fakeCall, fakeUpstream, scriptedNext } from '../../helpers/fake-call.js';
 
 const upstream = fakeUpstream('batches', { origin: 'https://provider.test', pathPrefix: '/anthropic' });
@@ -25,7 +26,7 @@ describe('rewrite interceptor (batch results_url)', () => {
     const body = (await scope.pump(got)).toString();
     assert.equal(body, '{"results_url":"https://gateway.test/v1/messages/batches/b1/results"}');
     assert.deepEqual(edits.at(-1), [BATCH, 'https://provider.test/anthropic']);
-    const headers = Object.fromEntries(got.head.headers.map(([n, v]) => [n, v]));
+    const headers = Object.fromEntries(answerPairsOf(got.head.headers));
     assert.equal(headers['content-length'], String(body.length));
     assert.equal(headers['content-encoding'], undefined);
     assert.equal(headers['request-id'], 'r1');

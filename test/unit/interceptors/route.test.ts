@@ -2,8 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { GatewayError } from '../../../src/core/errors.js';
-import { route, UPSTREAM_HEADER } from '../../../src/pipeline/call/route.js';
-import type { CallOutcome } from '../../../src/pipeline/coalesce/flight.js';
+import { route } from '../../../src/pipeline/call/route.js';
+import type { CallOutcome, FlightHead } from '../../../src/pipeline/coalesce/flight.js';
 import { RetryBudget } from '../../../src/upstream/retry.js';
 import type { UpstreamTarget } from '../../../src/upstream/targets.js';
 import { UpstreamSet, type Upstream } from '../../../src/upstream/upstreams.js';
@@ -26,8 +26,9 @@ function harness(upstreams: Upstream[], steps: Record<string, Step>, options: { 
 
 const failovers = (metrics: ReturnType<typeof testMetrics>, where: Record<string, string>): Promise<number> => metricValue(metrics, 'upstream_failovers_total', where);
 
-function upstreamOf(a: { head: { headers: readonly (readonly [string, string | readonly string[]])[] } }): string | undefined {
-  return a.head.headers.find(([n]) => n === UPSTREAM_HEADER)?.[1] as string | undefined;
+/** The upstream an answer names in `x-gateway-upstream` (FlightHead.upstream: written after its headers). */
+function upstreamOf(a: { head: FlightHead }): string | undefined {
+  return a.head.upstream;
 }
 
 describe('route interceptor (failover policy)', () => {

@@ -69,7 +69,7 @@ describe('transport (innermost dispatch)', () => {
     const translated = (res: ProviderResponse): Promise<ProviderResponse> => Promise.resolve({ ...res, status: 529 });
     const got = await transport()(fakeCall({ upstream: fakeUpstream('u', {}, client, fakeAdapter({ translate: translated }).adapter), attempts: new AttemptLimit(1) }), new FakeScope());
     assert.equal(got.head.status, 529);
-    const names = got.head.headers.map(([n]) => n);
+    const names = got.head.headers.filter((_, i) => i % 2 === 0);
     assert.ok(!names.includes('connection') && !names.includes('keep-alive'), names.join());
   });
 
