@@ -16,7 +16,7 @@ import { HEADERS, plain1k, plain1m } from './workloads.js';
  *   git worktree add /tmp/base <commit> && (cd /tmp/base && npm ci && npm run build)
  *   npm run build && node dist/benchmarks/compare.js [--base=/tmp/base/dist/src] [--variant='name:K=V;K=V' ...]
  *       [--rate=1000] [--seconds=1.5] [--rounds=20] [--size=1k|1m] [--env=K=V;K=V] [--fresh] [--governed]
- *       [--alloc-rounds=3] [--alloc-seconds=2] [--allocations[=20]] [--rss[=3]]
+ *       [--alloc-rounds=3] [--alloc-seconds=2] [--allocations[=20]] [--rss[=3]] [--bare-forwarding]
  *
  * Steady (the default): every target is started once and warmed, then each round gives every target
  * one short window at `rate`, in a new random order per round. This machine has slow phases lasting
@@ -29,6 +29,8 @@ import { HEADERS, plain1k, plain1m } from './workloads.js';
  * per-round differences to the bare proxy (the µs the target adds; steadier than a ratio, since slow
  * phases add to both sides) and every round.
  * `--env` applies to every gateway target; `--variant` adds this build again with more settings;
+ * `--bare-forwarding` adds the bare proxy forwarding every header both ways (benchmarks/bare-proxy.ts):
+ * what forwarding alone costs node and undici, apart from the gateway's own work.
  * `--governed` adds this build with every request a governed key's (budget reservation, settle,
  * headers, ledger row: benchmarks/governed-main.ts), to read what governance adds per request; with
  * `--base` too, the base build governed as well, and for each build the median of the per-round
@@ -93,6 +95,9 @@ const BASE_GOVERNED = 'base, governed key (budget reservation + ledger)';
 const THIS = 'gateway this build';
 const THIS_GOVERNED = 'this build, governed key (budget reservation + ledger)';
 const targets: Target[] = [{ name: BARE, gateway: false, start: (u, n) => startBareProxy('0', u, n) }];
+/** --bare-forwarding: the bare proxy again, forwarding every header both ways (what forwarding alone costs). */
+const BARE_FORWARDING = 'bare, forwarding every header';
+if (args.has('bare-forwarding')) targets.push({ name: BARE_FORWARDING, gateway: false, start: (u, n) => startBareProxy('0', u, n, { BARE_FORWARD_HEADERS: '1' }) });
 if (base !== undefined) targets.push({ name: BASE, gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n, base) });
 if (base !== undefined && args.has('governed')) targets.push({ name: BASE_GOVERNED, gateway: false, start: (u, n) => startGovernedGateway('0', u, env, base, n) });
 targets.push({ name: THIS, gateway: true, start: (u, n, e) => startGateway('0', u, { ...env, ...e }, n) });

@@ -28,6 +28,15 @@ export class RequestLog {
   private readonly destination: DestinationStream;
   /** `"service":"claude-gateway",` : the logger's bindings, rendered once. */
   private readonly bindings: string;
+  /** `"Z",<bindings>"method":…,"path":…,"status":` by method, then path: rendered once each, at most MAX_FRAGMENTS in all (paths are the client's). */
+  private readonly fragments = new Map<string, Map<string, string>>();
+  private fragmentCount = 0;
+  /** JSON strings of mode names, at most MAX_QUOTED (mode names are the client's). */
+  private readonly quotedModes = new Map<string, string>();
+  /** `{"level":"<level>","time":"<ISO time up to the second>.`, per level, rendered once per second. */
+  private second = Number.NaN;
+  private infoHead = '';
+  private debugHead = '';
 
   constructor(private readonly logger: Logger) {
     this.destination = (logger as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym] as DestinationStream;
@@ -39,16 +48,63 @@ export class RequestLog {
     return this.logger.isLevelEnabled(level);
   }
 
-  /** The caller checked `enabled(level)`: a level nobody reads builds no line. */
+  /**
+   * The caller checked `enabled(level)`: a level nobody reads builds no line. The line is joined from
+   * a few pieces rendered once (per second, per method and path, per mode), not from each key's text.
+   */
   write(level: 'info' | 'debug', method: string, path: string, status: number, durationMs: number, completed: boolean, f: RequestLogFacts, traceId: string | undefined): void {
-    let line = `{"level":"${level}","time":"${isoTime()}",${this.bindings}"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":${status},"durationMs":${durationMs},"completed":${completed},"mode":${JSON.stringify(f.mode)}`;
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      const prefix = isoPrefix(second);
+      this.infoHead = `{"level":"info","time":"${prefix}`;
+      this.debugHead = `{"level":"debug","time":"${prefix}`;
+    }
+    const ms = now - second * 1000;
+    let line = (level === 'info' ? this.infoHead : this.debugHead) + (ms < 10 ? `00${ms}` : ms < 100 ? `0${ms}` : `${ms}`);
+    line += `${this.fragment(method, path)}${status},"durationMs":${durationMs}${completed ? ',"completed":true,"mode":' : ',"completed":false,"mode":'}${this.quotedMode(f.mode)}`;
     if (f.tenant !== undefined) line += `,"tenant":${JSON.stringify(f.tenant)}`;
     if (f.role !== undefined) line += `,"coalesce":${JSON.stringify(f.role)}`;
     if (f.upstreamRequestId !== undefined) line += `,"upstreamRequestId":${JSON.stringify(f.upstreamRequestId)}`;
     if (f.errorCode !== undefined) line += `,"code":${JSON.stringify(f.errorCode)}`;
     if (traceId !== undefined) line += `,"trace_id":${JSON.stringify(traceId)}`;
-    this.destination.write(`${line},"msg":"request"}\n`);
+    this.destination.write(line + ',"msg":"request"}\n');
   }
+
+  private fragment(method: string, path: string): string {
+    let byPath = this.fragments.get(method);
+    let fragment = byPath?.get(path);
+    if (fragment !== undefined) return fragment;
+    fragment = `Z",${this.bindings}"method":${JSON.stringify(method)},"path":${JSON.stringify(path)},"status":`;
+    if (this.fragmentCount < MAX_FRAGMENTS) {
+      if (byPath === undefined) {
+        byPath = new Map();
+        this.fragments.set(method, byPath);
+      }
+      byPath.set(path, fragment);
+      this.fragmentCount++;
+    }
+    return fragment;
+  }
+
+  private quotedMode(mode: string): string {
+    let quoted = this.quotedModes.get(mode);
+    if (quoted !== undefined) return quoted;
+    quoted = JSON.stringify(mode);
+    if (this.quotedModes.size < MAX_QUOTED) this.quotedModes.set(mode, quoted);
+    return quoted;
+  }
+}
+
+/** (method, path) fragments kept: a gateway's routes are a handful; client-chosen paths past the bound are rendered per line. */
+const MAX_FRAGMENTS = 256;
+/** Mode names kept quoted. */
+const MAX_QUOTED = 64;
+
+/** `YYYY-MM-DDTHH:MM:SS.` of a second since the epoch. */
+function isoPrefix(second: number): string {
+  return new Date(second * 1000).toISOString().slice(0, 20);
 }
 
 let cachedSecond = Number.NaN;
@@ -59,7 +115,7 @@ export function isoTime(now = Date.now()): string {
   const second = Math.floor(now / 1000);
   if (second !== cachedSecond) {
     cachedSecond = second;
-    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+    cachedPrefix = isoPrefix(second);
   }
   const ms = now - second * 1000;
   return `${cachedPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;

@@ -2,6 +2,8 @@ import CircuitBreaker from 'opossum';
 import { GatewayError, asError } from '../core/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import type { CounterSeries } from '../observability/metric-cells.js';
+import type { ModelLabels } from '../observability/labels.js';
 
 /**
  * One opossum breaker per (upstream, model): an overloaded model does not block the others, and an
@@ -37,12 +39,70 @@ export interface BreakerPermit {
 
 const STATE_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
 const EVENTS = ['open', 'close', 'halfOpen', 'reject', 'success', 'failure'] as const;
+type BreakerEvent = (typeof EVENTS)[number];
+
+/** Outcomes are reported through the permit: the rejection of a failed call's `fire()` is expected. */
+const ignore = (): undefined => undefined;
+
+/**
+ * One admitted call's permit, and opossum's action for it: `fire(permit)` runs `begin()`
+ * synchronously when it admits the call, and the promise it returns is what the permit settles.
+ * One object per call (no action closure, executor, settle record or permit closures of its own).
+ */
+class Permit implements BreakerPermit {
+  /** The permit whose promise is being made: `begin` sets it, `capture` (the executor, called synchronously by the Promise constructor) takes it. */
+  private static opening: Permit | undefined;
+  /** Set by `begin` (so only for an admitted call); cleared by the first word. */
+  private resolve: (() => void) | undefined = undefined;
+  private reject: ((reason: Error) => void) | undefined = undefined;
+  /** Whether opossum ran the action: the call was admitted. */
+  admitted = false;
+
+  constructor(readonly probe: boolean) {}
+
+  /** opossum's action: the promise this permit settles. */
+  static readonly run = (permit: Permit): Promise<void> => permit.begin();
+
+  private static readonly capture = (resolve: () => void, reject: (reason: Error) => void): void => {
+    const permit = Permit.opening as Permit;
+    Permit.opening = undefined;
+    permit.resolve = resolve;
+    permit.reject = reject;
+  };
+
+  private begin(): Promise<void> {
+    this.admitted = true;
+    Permit.opening = this;
+    return new Promise<void>(Permit.capture);
+  }
+
+  succeed(): void {
+    const resolve = this.resolve;
+    if (resolve === undefined) return;
+    this.resolve = undefined;
+    this.reject = undefined;
+    resolve();
+  }
+
+  fail(reason: unknown): void {
+    const reject = this.reject;
+    if (reject === undefined) return;
+    this.resolve = undefined;
+    this.reject = undefined;
+    reject(asError(reason));
+  }
+}
+
+/** A breaker's metric label now: a model's label changes at most once (when it is vouched for or earned). */
+type BreakerLabel = () => string;
 
 class ModelBreaker {
-  readonly breaker: CircuitBreaker<[() => Promise<void>], void>;
+  readonly breaker: CircuitBreaker<[Permit], void>;
   /** When it was last admitted to (Breakers' use counter): the eviction order. */
   lastUsed = 0;
   private openedAt = 0;
+  /** `circuit_breaker_events_total`'s series of each event, under the label it was resolved for (a label changes at most once or twice). */
+  private readonly eventSeries: Partial<Record<BreakerEvent, { readonly label: string; readonly series: CounterSeries }>> = {};
 
   constructor(
     /** What the breaker guards, as clients name it (the model, or `endpoint:<name>`). */
@@ -52,12 +112,12 @@ class ModelBreaker {
      * it is vouched for or upstream answered it with a 2xx (observability/labels.ts); until then the
      * breaker reports as `<upstream>/other`, with the other breakers of unvouched models.
      */
-    readonly label: () => string,
+    readonly label: BreakerLabel,
     private readonly options: BreakerOptions,
-    metrics: GatewayMetrics,
+    private readonly metrics: GatewayMetrics,
     logger: Logger,
   ) {
-    this.breaker = new CircuitBreaker((run: () => Promise<void>) => run(), {
+    this.breaker = new CircuitBreaker(Permit.run, {
       timeout: false,
       errorThresholdPercentage: options.errorThresholdPercent,
       volumeThreshold: options.volumeThreshold,
@@ -72,7 +132,7 @@ class ModelBreaker {
     });
     const emitter = this.breaker as unknown as NodeJS.EventEmitter;
     for (const event of EVENTS) {
-      emitter.on(event, () => metrics.breakerEvents.inc({ breaker: label(), event }));
+      emitter.on(event, () => this.count(event));
     }
     this.breaker.on('open', () => {
       this.openedAt = Date.now();
@@ -84,6 +144,17 @@ class ModelBreaker {
     this.breaker.on('close', () => {
       logger.info({ breaker: label(), state: 'closed' }, 'circuit breaker closed');
     });
+  }
+
+  /** One event under the breaker's label now: the series is resolved again only when the label changed. */
+  private count(event: BreakerEvent): void {
+    const label = this.label();
+    let counted = this.eventSeries[event];
+    if (counted?.label !== label) {
+      counted = { label, series: this.metrics.breakerEvents.labels({ breaker: label, event }) };
+      this.eventSeries[event] = counted;
+    }
+    counted.series.inc();
   }
 
   get closed(): boolean {
@@ -103,14 +174,10 @@ class ModelBreaker {
   }
 
   admit(): BreakerPermit {
-    const probe = this.breaker.halfOpen;
-    // opossum runs the action synchronously inside fire() when it admits the call.
-    const admitted: { settle?: { resolve: () => void; reject: (e: unknown) => void } } = {};
-    this.breaker
-      .fire(() => new Promise<void>((resolve, reject) => (admitted.settle = { resolve, reject })))
-      .catch(() => undefined); // outcomes are reported through the permit; rejections are expected
-    const settle = admitted.settle;
-    if (settle === undefined) {
+    const permit = new Permit(this.breaker.halfOpen);
+    // opossum runs the action (Permit.run) synchronously inside fire() when it admits the call.
+    this.breaker.fire(permit).catch(ignore);
+    if (!permit.admitted) {
       const retryAfter = this.retryAfterSeconds();
       const what = this.subject.length > 100 ? `${this.subject.slice(0, 100)}...` : this.subject;
       const state = this.breaker.halfOpen ? 'a recovery probe is in flight' : 'recent upstream calls failed';
@@ -118,21 +185,7 @@ class ModelBreaker {
         headers: { 'retry-after': String(retryAfter) },
       });
     }
-    const s = settle;
-    let done = false;
-    return {
-      probe,
-      succeed: () => {
-        if (done) return;
-        done = true;
-        s.resolve();
-      },
-      fail: (reason) => {
-        if (done) return;
-        done = true;
-        s.reject(asError(reason));
-      },
-    };
+    return permit;
   }
 
   shutdown(): void {
@@ -141,6 +194,25 @@ class ModelBreaker {
 }
 
 const OPEN_PERMIT: BreakerPermit = { probe: false, succeed: () => undefined, fail: () => undefined };
+
+/** The label of a model-less breaker: its endpoint's, fixed. */
+function fixedLabel(label: string): BreakerLabel {
+  return () => label;
+}
+
+/** The label of a model's breaker (`<upstream>/<model label>`), built again only when the model's label changed. */
+function modelLabel(upstream: string, model: string, models: ModelLabels): BreakerLabel {
+  let knownAs: string | undefined;
+  let label = '';
+  return () => {
+    const known = models.known(model);
+    if (known !== knownAs) {
+      knownAs = known;
+      label = `${upstream}/${known}`;
+    }
+    return label;
+  };
+}
 
 /** What one breaker judges: the model, or the endpoint when the request names none. */
 function subjectOf(model: string | undefined, endpoint: string): string {
@@ -213,8 +285,7 @@ export class Breakers {
     let breaker = this.breakers.get(key);
     if (breaker === undefined) {
       if (this.breakers.size >= this.maxBreakers) this.evictOne();
-      const models = this.metrics.models;
-      const label = model === undefined ? () => `${upstream}/endpoint:${endpoint}` : () => `${upstream}/${models.known(model)}`;
+      const label = model === undefined ? fixedLabel(`${upstream}/endpoint:${endpoint}`) : modelLabel(upstream, model, this.metrics.models);
       breaker = new ModelBreaker(subject, label, this.options, this.metrics, this.logger);
       this.breakers.set(key, breaker);
     }

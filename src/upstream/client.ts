@@ -129,6 +129,12 @@ export function translateUpstreamError(err: unknown, phase: 'headers' | 'body'):
   return new GatewayError('UPSTREAM_RESPONSE_INVALID', `Upstream response could not be read (${code})`, { cause: err });
 }
 
+/** Why a request got no head, as `send` reports it: the caller's abort as it is, anything else translated. */
+function headFailure(err: unknown): Error {
+  const failure = err ?? new Error('upstream request failed');
+  return isAbort(failure) ? (failure as Error) : translateUpstreamError(failure, 'headers');
+}
+
 /**
  * Connections for UPSTREAM_HTTP2=on: https origins offer `h2` in ALPN, http origins speak h2c
  * with prior knowledge. A connection that did not end up on h2 is refused with a clear error rather
@@ -199,6 +205,8 @@ export class UpstreamClient {
   private readonly poolWaitMs: number;
   private readonly http2: boolean;
   private readonly observer: PoolObserver | undefined;
+  /** Gives one permit back: the release every direct body gets (one function per client, not per call). */
+  private readonly releasePermit = (): void => this.permits.release();
 
   constructor(options: UpstreamClientOptions) {
     this.origin = options.origin;
@@ -293,19 +301,16 @@ export class UpstreamClient {
    * Sends one request like `send`, for a caller that reads the answer as it comes (the flight):
    * the body is undici's dispatch handler itself (upstream/direct-body.ts), with no body stream, async
    * resource or abort-signal wiring of undici's `request()` per call. A compressed answer is decoded
-   * through a stream, as by `send`. Same failures, same permit accounting.
+   * through a stream, as by `send`. Same failures, same permit accounting. With a free connection
+   * (the common case) the one promise is the dispatch's own, settled with the answer at its head.
    */
-  async sendDirect(req: UpstreamRequest): Promise<DirectResponse> {
-    if (!this.permits.tryAcquire()) await this.waitForPermit(req.signal instanceof CallStop ? req.signal.signal : req.signal);
-    let head: DirectHead;
-    let body: DirectBody;
-    try {
-      ({ head, body } = await this.dispatchDirect(req));
-    } catch (err) {
-      // The permit was given back by the handler (undici failed the request).
-      if (isAbort(err)) throw err;
-      throw translateUpstreamError(err, 'headers');
-    }
+  sendDirect(req: UpstreamRequest): Promise<DirectResponse> {
+    if (this.permits.tryAcquire()) return this.dispatchDirect(req);
+    return this.waitForPermit(req.signal instanceof CallStop ? req.signal.signal : req.signal).then(() => this.dispatchDirect(req));
+  }
+
+  /** The answer at its head, a compressed one with its decoder in front of its body. */
+  private directResponse(head: DirectHead, body: DirectBody): DirectResponse {
     const decoder = decoderFor(head.contentEncoding);
     if (decoder !== undefined) head.dropBodyFraming();
     return {
@@ -318,46 +323,55 @@ export class UpstreamClient {
     };
   }
 
-  /** Dispatches with a DirectBody as the handler; resolves at the head. The permit is held, and given back by the handler. */
-  private dispatchDirect(req: UpstreamRequest): Promise<{ head: DirectHead; body: DirectBody }> {
+  /**
+   * Dispatches with a DirectBody as the handler; resolves with the answer at its head, or rejects as
+   * `send` does (the caller's abort as it is, anything else translated). The permit is held, and
+   * given back by the handler.
+   */
+  private dispatchDirect(req: UpstreamRequest): Promise<DirectResponse> {
     return new Promise((resolve, reject) => {
-      const signal = req.signal;
-      const onAbort = (): void => body.stop((signal.reason as Error | undefined) ?? new undiciErrors.RequestAbortedError());
-      const unsubscribe =
-        signal instanceof CallStop
-          ? () => {
-              signal.off('abort', onAbort);
-            }
-          : () => {
-              signal.removeEventListener('abort', onAbort);
-            };
-      const body: DirectBody = new DirectBody(
-        (err, head) => {
-          if (head === undefined) reject(err ?? new Error('upstream request failed'));
-          else resolve({ head, body });
-        },
-        () => this.permits.release(),
-        req.body,
-        unsubscribe,
-      );
-      if (signal.aborted) {
-        body.stop((signal.reason as Error | undefined) ?? new undiciErrors.RequestAbortedError());
-      } else if (signal instanceof CallStop) {
-        signal.once('abort', onAbort);
-      } else {
-        signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        const signal = req.signal;
+        const onAbort = (): void => body.stop((signal.reason as Error | undefined) ?? new undiciErrors.RequestAbortedError());
+        const unsubscribe =
+          signal instanceof CallStop
+            ? () => {
+                signal.off('abort', onAbort);
+              }
+            : () => {
+                signal.removeEventListener('abort', onAbort);
+              };
+        const body: DirectBody = new DirectBody(
+          (err, head) => {
+            if (head === undefined) reject(headFailure(err));
+            else resolve(this.directResponse(head, body));
+          },
+          this.releasePermit,
+          req.body,
+          unsubscribe,
+        );
+        if (signal.aborted) {
+          body.stop((signal.reason as Error | undefined) ?? new undiciErrors.RequestAbortedError());
+        } else if (signal instanceof CallStop) {
+          // `on`, not `once` (no wrapper per call): the stop fires once, and the body unsubscribes when undici is done.
+          signal.on('abort', onAbort);
+        } else {
+          signal.addEventListener('abort', onAbort, { once: true });
+        }
+        this.pool.dispatch(
+          {
+            path: this.pathPrefix + req.path,
+            method: req.method,
+            headers: req.headers,
+            body: req.body,
+            // See `send`: h2 streams are independent (undefined is undici's default, as when absent).
+            idempotent: this.http2 ? true : undefined,
+          },
+          body,
+        );
+      } catch (err) {
+        reject(headFailure(err));
       }
-      this.pool.dispatch(
-        {
-          path: this.pathPrefix + req.path,
-          method: req.method,
-          headers: req.headers,
-          body: req.body,
-          // See `send`: h2 streams are independent.
-          ...(this.http2 ? { idempotent: true } : {}),
-        },
-        body,
-      );
     });
   }
 

@@ -137,7 +137,8 @@ export class DirectBody implements AsyncIterable<Buffer> {
 
   onComplete(): void {
     this.finishUpstream(true);
-    this.scheduleDelivery();
+    // Nobody reads yet: whoever starts reading (`on('data')`, `pushTo`, `resume`) schedules the delivery, and the end with it.
+    if (this.flowing) this.scheduleDelivery();
   }
 
   onError(err: Error): void {

@@ -85,6 +85,11 @@ export class ConnectionPermits {
 
   /** Returns a permit: straight to the oldest waiter, else back to the pool. Call once per permit. */
   release(): void {
+    // Nobody waiting (the common case): no iterator per release.
+    if (this.waiters.size === 0) {
+      this.inUse--;
+      return;
+    }
     const next = this.waiters.values().next();
     if (!next.done) next.value.grant();
     else this.inUse--;

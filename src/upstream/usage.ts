@@ -1,13 +1,10 @@
 import { SseParser, type SseEvent } from './sse.js';
 import { forEachMember, hasEscape, keyIs, stringAt, TopLevelObject } from './kinds/json-edit.js';
 import type { TokenUsage } from '../core/token-usage.js';
+import { plainUsage, type UsageCounts } from './plain-usage.js';
 
-interface ApiUsage {
-  input_tokens?: number;
-  output_tokens?: number;
-  cache_creation_input_tokens?: number | null;
-  cache_read_input_tokens?: number | null;
-}
+/** An answer's `usage` as parsed: the counts a client reads (a value that is not a number counts 0). */
+type ApiUsage = UsageCounts;
 
 function num(v: unknown): number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0;
@@ -32,33 +29,61 @@ function merge(into: TokenUsage, next: ApiUsage | null | undefined): void {
  * object is parsed whole, as before. Throws when it is not JSON.
  */
 function answerFacts(text: Buffer): { usage?: ApiUsage; model?: unknown; id?: unknown } {
-  let idAt = -1;
-  let idEnd = -1;
-  let modelAt = -1;
-  let modelEnd = -1;
-  let usageAt = -1;
-  let usageEnd = -1;
-  let escapedKey = false as boolean; // set in the walk's callback
-  const close = forEachMember(text, (keyStart, keyEnd, valueStart, end) => {
-    if (hasEscape(text, keyStart, keyEnd)) escapedKey = true;
-    else if (keyIs(text, keyStart, keyEnd, 'id')) {
-      idAt = valueStart;
-      idEnd = end;
-    } else if (keyIs(text, keyStart, keyEnd, 'model')) {
-      modelAt = valueStart;
-      modelEnd = end;
-    } else if (keyIs(text, keyStart, keyEnd, 'usage')) {
-      usageAt = valueStart;
-      usageEnd = end;
-    }
-  });
+  const found = FOUND;
+  found.reset(text);
+  let close: number;
+  try {
+    close = forEachMember(text, visitMember);
+  } finally {
+    found.text = undefined; // the record never holds an answer past its walk
+  }
+  const { idAt, idEnd, modelAt, modelEnd, usageAt, usageEnd, escapedKey } = found;
   if (close < 0) return JSON.parse(text.toString('utf8')) as { usage?: ApiUsage; model?: unknown; id?: unknown };
   if (escapedKey) return decodedAnswerFacts(text);
   return {
     id: idAt < 0 ? undefined : stringAt(text, idAt, idEnd),
     model: modelAt < 0 ? undefined : stringAt(text, modelAt, modelEnd),
-    usage: usageAt < 0 ? undefined : (JSON.parse(text.toString('utf8', usageAt, usageEnd)) as ApiUsage),
+    usage: usageAt < 0 ? undefined : (plainUsage(text, usageAt, usageEnd) ?? (JSON.parse(text.toString('utf8', usageAt, usageEnd)) as ApiUsage)),
   };
+}
+
+/**
+ * Where answerFacts' walk found `id`, `model` and `usage`: one record for the module, reset before
+ * and after each walk (the walk is synchronous and never re-entered), so a walk builds no closure.
+ */
+class FoundMembers {
+  text: Buffer | undefined = undefined;
+  idAt = -1;
+  idEnd = -1;
+  modelAt = -1;
+  modelEnd = -1;
+  usageAt = -1;
+  usageEnd = -1;
+  escapedKey = false;
+
+  reset(text: Buffer | undefined): void {
+    this.text = text;
+    this.idAt = this.idEnd = this.modelAt = this.modelEnd = this.usageAt = this.usageEnd = -1;
+    this.escapedKey = false;
+  }
+}
+
+const FOUND = new FoundMembers();
+
+function visitMember(keyStart: number, keyEnd: number, valueStart: number, end: number): void {
+  const found = FOUND;
+  const text = found.text as Buffer;
+  if (hasEscape(text, keyStart, keyEnd)) found.escapedKey = true;
+  else if (keyIs(text, keyStart, keyEnd, 'id')) {
+    found.idAt = valueStart;
+    found.idEnd = end;
+  } else if (keyIs(text, keyStart, keyEnd, 'model')) {
+    found.modelAt = valueStart;
+    found.modelEnd = end;
+  } else if (keyIs(text, keyStart, keyEnd, 'usage')) {
+    found.usageAt = valueStart;
+    found.usageEnd = end;
+  }
 }
 
 /** answerFacts through TopLevelObject, whose keys are decoded (`"\u0069d"` is `id`). */
@@ -68,6 +93,9 @@ function decodedAnswerFacts(text: Buffer): { usage?: ApiUsage; model?: unknown; 
   const usage = answer.raw('usage');
   return { id: answer.string('id'), model: answer.string('model'), usage: usage === undefined ? undefined : (JSON.parse(usage.toString('utf8')) as ApiUsage) };
 }
+
+/** What an empty JSON answer is parsed as (and fails as: not JSON). */
+const EMPTY = Buffer.alloc(0);
 
 /** JSON answers larger than this are not parsed for usage (message answers are far smaller). */
 const MAX_JSON_BYTES = 4 * 1024 * 1024;
@@ -90,13 +118,16 @@ export class UsageMeter {
   private lastEvent: string | undefined;
   private sawUsage = false;
   private readonly parser: SseParser | undefined;
-  private json: Buffer[] | undefined;
+  /** A plain JSON answer is kept (bounded by MAX_JSON_BYTES) while reading it: its first chunk, and the rest only when there is more than one (most answers are one). */
+  private reading = false;
+  private jsonFirst: Buffer | undefined;
+  private jsonRest: Buffer[] | undefined;
   private jsonBytes = 0;
 
   /** `maxEventLength`: one stream event's size at most (MAX_SSE_EVENT_BYTES); past it `push` throws SseEventTooLarge. */
   constructor(eventStream: boolean, jsonBody: boolean, maxEventLength?: number) {
     if (eventStream) this.parser = new SseParser((e) => this.onEvent(e), maxEventLength);
-    else if (jsonBody) this.json = [];
+    else if (jsonBody) this.reading = true;
   }
 
   push(chunk: Buffer): void {
@@ -104,19 +135,35 @@ export class UsageMeter {
       this.parser.push(chunk);
       return;
     }
-    if (this.json === undefined) return;
+    if (!this.reading) return;
     this.jsonBytes += chunk.length;
-    if (this.jsonBytes > MAX_JSON_BYTES) this.json = undefined;
-    else this.json.push(chunk);
+    if (this.jsonBytes > MAX_JSON_BYTES) this.dropJson();
+    else if (this.jsonFirst === undefined) this.jsonFirst = chunk;
+    else (this.jsonRest ??= []).push(chunk);
+  }
+
+  /** Stops keeping the JSON answer (too large, or read). */
+  private dropJson(): void {
+    this.reading = false;
+    this.jsonFirst = undefined;
+    this.jsonRest = undefined;
+  }
+
+  /** The JSON answer kept so far, whole (undefined when not kept or empty). */
+  private keptJson(): Buffer | undefined {
+    const first = this.jsonFirst;
+    const rest = this.jsonRest;
+    if (first === undefined) return undefined;
+    return rest === undefined ? first : Buffer.concat([first, ...rest]);
   }
 
   /** Call once the body ended: parses a plain JSON answer. Returns whether usage was found. */
   finish(): boolean {
-    if (this.json !== undefined) {
-      const chunks = this.json;
-      this.json = undefined;
+    if (this.reading) {
+      const text = this.keptJson() ?? EMPTY;
+      this.dropJson();
       try {
-        const body = answerFacts(chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks));
+        const body = answerFacts(text);
         if (typeof body.model === 'string') this.model = body.model;
         if (typeof body.id === 'string') this.id = body.id;
         if (body.usage !== undefined) {

@@ -49,6 +49,29 @@ describe('the request log line', () => {
     for (const [i, line] of ours.lines.entries()) assert.deepEqual(strip(line), strip(theirs.lines[i] ?? '{}'), line);
   });
 
+  test('past its bounded caches of rendered pieces (method and path, mode), each line is still the record pino writes', () => {
+    const ours = new LogCapture();
+    const theirs = new LogCapture();
+    const log = new RequestLog(createLogger('info', ours));
+    const pino = createLogger('info', theirs);
+    // More distinct paths and modes than the log keeps rendered (client-chosen: never an unbounded cache), each twice.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 600; i++) {
+        const line = { method: i % 2 === 0 ? 'GET' : 'POST', path: `/v1/models/m-${i}`, status: 200, durationMs: i / 100, completed: i % 3 !== 0, mode: `mode-${i % 150}` };
+        log.write('info', line.method, line.path, line.status, line.durationMs, line.completed, { mode: line.mode, tenant: undefined, role: undefined, upstreamRequestId: undefined, errorCode: undefined }, undefined);
+        pino.info(line, 'request');
+      }
+    }
+    assert.equal(ours.lines.length, 1_200);
+    const strip = (text: string): string => {
+      const record = JSON.parse(text) as Record<string, unknown>;
+      assert.match(String(record.time), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      delete record.time;
+      return JSON.stringify(record);
+    };
+    for (const [i, line] of ours.lines.entries()) assert.equal(strip(line), strip(theirs.lines[i] ?? '{}'));
+  });
+
   test('follows the logger level', () => {
     const log = new RequestLog(createLogger('info', new LogCapture()));
     assert.equal(log.enabled('info'), true);

@@ -25,33 +25,72 @@ export function retry(policy: RetryPolicy, budget: RetryBudget, metrics: Gateway
   };
 }
 
-/** A replayable call's attempts at one upstream: retried while the policy, the budget and the call's attempts allow. */
-async function retried(policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics, next: Dispatch<RoutedCall>, call: RoutedCall, ctx: CallContext): Promise<FlightSource> {
-  for (let attempt = 0; ; attempt++) {
+/**
+ * A replayable call's attempts at one upstream: retried while the policy, the budget and the call's
+ * attempts allow. The first attempt's promise is continued once (no async frame): only a call that
+ * is retried enters the loop.
+ */
+function retried(policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics, next: Dispatch<RoutedCall>, call: RoutedCall, ctx: CallContext): Promise<FlightSource> {
+  let first: Promise<FlightSource>;
+  try {
+    first = next(call, ctx);
+  } catch (err) {
+    // As from the async loop: a throw is a failed attempt like a rejection (a dispatch never throws).
+    // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passed on as thrown, as the loop's `throw err` does
+    first = Promise.reject(err);
+  }
+  const onError = (err: unknown): Promise<FlightSource> => {
+    const delay = retryAfterError(err, policy, budget, metrics, call, 0);
+    if (delay === undefined) throw err;
+    return retriedAfter(delay, 1, policy, budget, metrics, next, call, ctx);
+  };
+  // Only a 529 is ever retried, and only with RETRY_ON_OVERLOADED: otherwise an answer passes through this continuation untouched.
+  if (!policy.onOverloaded) return first.then(undefined, onError);
+  const onAnswer = (answer: FlightSource): FlightSource | Promise<FlightSource> => {
+    const delay = retryAfterAnswer(answer, policy, budget, metrics, call, 0);
+    return delay === undefined ? answer : retriedAfter(delay, 1, policy, budget, metrics, next, call, ctx);
+  };
+  return first.then(onAnswer, onError);
+}
+
+/** The retries, from attempt `from` on, after waiting `delay` ms for the first of them. */
+async function retriedAfter(delay: number, from: number, policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics, next: Dispatch<RoutedCall>, call: RoutedCall, ctx: CallContext): Promise<FlightSource> {
+  await sleep(delay, ctx.signal);
+  for (let attempt = from; ; attempt++) {
     let answer;
     try {
       answer = await next(call, ctx);
     } catch (err) {
-      // Retryable: the code's `retryable` column in ERRORS (core/errors.ts).
-      if (!(err instanceof GatewayError && ERRORS[err.code].retryable && mayRetry(call, policy, attempt) && budget.tryWithdraw())) throw err;
-      // A retryable code also fails over (test/unit/errors-table.test.ts): its failover reason names the retry (`connect`).
-      metrics.upstreamRetries.inc({ reason: ERRORS[err.code].failover ?? err.code });
-      await sleep(backoffMs(attempt, policy), ctx.signal);
+      const wait = retryAfterError(err, policy, budget, metrics, call, attempt);
+      if (wait === undefined) throw err;
+      await sleep(wait, ctx.signal);
       continue;
     }
-    if (answer.head.status === 529 && policy.onOverloaded && mayRetry(call, policy, attempt)) {
-      const asked = requestedDelayMs(answer.head.headers);
-      // An upstream asking for a longer wait than we would ever sleep: pass its answer on.
-      const delay = asked ?? backoffMs(attempt, policy);
-      if (delay <= policy.maxDelayMs && budget.tryWithdraw()) {
-        metrics.upstreamRetries.inc({ reason: 'overloaded' });
-        discard(answer.body);
-        await sleep(delay, ctx.signal);
-        continue;
-      }
-    }
-    return answer;
+    const wait = retryAfterAnswer(answer, policy, budget, metrics, call, attempt);
+    if (wait === undefined) return answer;
+    await sleep(wait, ctx.signal);
   }
+}
+
+/** After attempt `attempt` failed with `err`: the wait before its retry (counted, paid from the budget), or undefined to pass the failure on. */
+function retryAfterError(err: unknown, policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics, call: RoutedCall, attempt: number): number | undefined {
+  // Retryable: the code's `retryable` column in ERRORS (core/errors.ts).
+  if (!(err instanceof GatewayError && ERRORS[err.code].retryable && mayRetry(call, policy, attempt) && budget.tryWithdraw())) return undefined;
+  // A retryable code also fails over (test/unit/errors-table.test.ts): its failover reason names the retry (`connect`).
+  metrics.upstreamRetries.inc({ reason: ERRORS[err.code].failover ?? err.code });
+  return backoffMs(attempt, policy);
+}
+
+/** After attempt `attempt` answered: the wait before a retry of a 529 (counted, paid, its body drained), or undefined to pass the answer on. */
+function retryAfterAnswer(answer: FlightSource, policy: RetryPolicy, budget: RetryBudget, metrics: GatewayMetrics, call: RoutedCall, attempt: number): number | undefined {
+  if (!(answer.head.status === 529 && policy.onOverloaded && mayRetry(call, policy, attempt))) return undefined;
+  const asked = requestedDelayMs(answer.head.headers);
+  // An upstream asking for a longer wait than we would ever sleep: pass its answer on.
+  const delay = asked ?? backoffMs(attempt, policy);
+  if (delay > policy.maxDelayMs || !budget.tryWithdraw()) return undefined;
+  metrics.upstreamRetries.inc({ reason: 'overloaded' });
+  discard(answer.body);
+  return delay;
 }
 
 /** Asked after an attempt was made (and spent its own): a retry needs the policy's leave and one more of the call's attempts. */

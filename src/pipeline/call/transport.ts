@@ -26,9 +26,11 @@ export function transport(): Dispatch<RoutedCall> {
       // The one place an attempt is spent: the route and the retry interceptor only send while one is left.
       if (!call.attempts.take()) throw new Error('transport: the call has no attempt left (FAILOVER_MAX_ATTEMPTS); the route and retry must check `attempts.left`');
       const model = upstream.modelFor(call.model) ?? undefined;
-      return upstream.adapter
-        .prepare({ method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model }, ctx.stop)
-        .then((prepared) => send(upstream, call, ctx, prepared));
+      const adapter = upstream.adapter;
+      const outgoing = { method: call.method, path: call.path, endpoint: call.endpoint, headers: call.headers, body: call.body, model };
+      // An adapter that never waits (the `anthropic` kind) prepares at once: no promise hop before the send.
+      if (adapter.prepareNow !== undefined) return send(upstream, call, ctx, adapter.prepareNow(outgoing));
+      return adapter.prepare(outgoing, ctx.stop).then((prepared) => send(upstream, call, ctx, prepared));
     } catch (err) {
       return Promise.reject(asError(err));
     }

@@ -41,6 +41,11 @@ export class AnthropicAdapter implements UpstreamAdapter {
   }
 
   prepare(req: OutgoingRequest): Promise<PreparedCall> {
+    return Promise.resolve(this.prepareNow(req));
+  }
+
+  /** Never waits: the key is held or passed through, and the body edited (if at all) in place of a copy. */
+  prepareNow(req: OutgoingRequest): PreparedCall {
     // Pass-through: the list as the edge built it (nothing downstream mutates it), no copy per request.
     let headers = req.headers as string[];
     if (this.apiKey !== undefined) {
@@ -48,7 +53,7 @@ export class AnthropicAdapter implements UpstreamAdapter {
       headers.push('x-api-key', this.apiKey);
     }
     const body = this.mapsModels && req.model !== undefined && Buffer.isBuffer(req.body) ? withModel(req.body, req.model) : req.body;
-    return Promise.resolve({ path: req.path, headers, body, translate: unchangedAnswer });
+    return { path: req.path, headers, body, translate: unchangedAnswer };
   }
 }
 

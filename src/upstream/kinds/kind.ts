@@ -82,6 +82,12 @@ export interface UpstreamAdapter {
    * the route fails over), `INVALID_REQUEST` (400) when the body cannot be translated.
    */
   prepare(req: OutgoingRequest, abort: CallAbort): Promise<PreparedCall>;
+  /**
+   * `prepare` for an adapter that never waits (no credential to fetch, nothing to sign): the same
+   * request, returned at once, so the transport sends it with no promise between. Throws what
+   * `prepare` would reject with. Absent: the transport awaits `prepare`.
+   */
+  prepareNow?(req: OutgoingRequest): PreparedCall;
   /** Releases credential refreshers and timers. */
   close?(): Promise<void>;
 }
