@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { plainUsage } from '../../src/upstream/plain-usage.js';
 import { UsageMeter } from '../../src/upstream/usage.js';
+import { parsedUsageFacts as reference, type UsageFacts as Facts } from '../helpers/usage-reference.js';
 
 /** `usage` values as upstreams write them: read in place. */
 const PLAIN = [
@@ -35,38 +36,6 @@ const ASIDE = [
   '{"a":"\u0001"}',
   '{"input_tokens":1}}',
 ];
-
-interface Facts {
-  model: string | undefined;
-  id: string | undefined;
-  hasUsage: boolean;
-  usage: { input: number; output: number; cache_creation: number; cache_read: number };
-}
-
-/** What the meter reads by JSON.parse of the whole answer. */
-function reference(text: string): Facts {
-  const num = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
-  const facts: Facts = { model: undefined, id: undefined, hasUsage: false, usage: { input: 0, output: 0, cache_creation: 0, cache_read: 0 } };
-  let body: Record<string, unknown>;
-  try {
-    body = JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return facts;
-  }
-  if (typeof body.model === 'string') facts.model = body.model;
-  if (typeof body.id === 'string') facts.id = body.id;
-  if (body.usage !== undefined) {
-    facts.hasUsage = true;
-    const u = body.usage as Record<string, unknown> | null;
-    if (u !== null) {
-      if (u.input_tokens !== undefined) facts.usage.input = num(u.input_tokens);
-      if (u.output_tokens !== undefined) facts.usage.output = num(u.output_tokens);
-      if (u.cache_creation_input_tokens !== undefined) facts.usage.cache_creation = num(u.cache_creation_input_tokens);
-      if (u.cache_read_input_tokens !== undefined) facts.usage.cache_read = num(u.cache_read_input_tokens);
-    }
-  }
-  return facts;
-}
 
 function metered(text: string): Facts {
   const meter = new UsageMeter(false, true);
