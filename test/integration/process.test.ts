@@ -51,6 +51,28 @@ function startMain(env: Record<string, string>, nodeArgs: string[] = []): Runnin
   return { child, output, url: url.promise };
 }
 
+/**
+ * Starts the gateway (with `nodeArgs`, e.g. a preloaded probe), sends it one request (undici's parser,
+ * the WebAssembly the gateway runs, compiled and run), asks the probe for its report (SIGUSR2) and
+ * returns the JSON of its `<prefix> ` line.
+ */
+async function reportAfterOneRequest<T>(env: Record<string, string>, apiKey: string, nodeArgs: string[], prefix: string): Promise<T> {
+  const running = startMain(env, nodeArgs);
+  try {
+    const url = await running.url;
+    const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
+    await answer.arrayBuffer();
+    assert.equal(answer.status, 200);
+    running.child.kill('SIGUSR2');
+    const report = (): string | undefined => running.output.find((l) => l.startsWith(`${prefix} `));
+    await until(() => report() !== undefined, 30_000, `the ${prefix} report`);
+    return JSON.parse((report() ?? '').slice(prefix.length + 1)) as T;
+  } finally {
+    running.child.kill('SIGKILL');
+    await once(running.child, 'exit');
+  }
+}
+
 describe('the gateway process', () => {
   test('bad configuration stops start-up with a message naming the variable', async () => {
     const running = startMain({ PORT: 'eighty', LOG_LEVEL: 'chatty' });
@@ -222,26 +244,12 @@ describe('the gateway process: V8 heap', () => {
     assert.equal(pretenured, true, `the site was still not pretenured after ${objects} surviving objects`);
   });
 
-  /**
-   * Starts the gateway with `probe` preloaded, sends it one request (undici's parser, the WebAssembly
-   * the gateway runs, compiled and run), asks the probe for its report (SIGUSR2) and returns the JSON
-   * of its `<prefix> ` line.
-   */
+  /** `probe` preloaded in a gateway in front of a fresh mock, after one request: the JSON of its `<prefix> ` line. */
   const probeReport = async <T>(probe: string, prefix: string, nodeArgs: string[]): Promise<T> => {
     const mock = await createMockUpstream();
-    const running = startMain({ UPSTREAM_URL: mock.url }, [...nodeArgs, '--import', probe]);
     try {
-      const url = await running.url;
-      const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': SECRET, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
-      await answer.arrayBuffer();
-      assert.equal(answer.status, 200);
-      running.child.kill('SIGUSR2');
-      const report = (): string | undefined => running.output.find((l) => l.startsWith(`${prefix} `));
-      await until(() => report() !== undefined, 30_000, `the ${prefix} report`);
-      return JSON.parse((report() ?? '').slice(prefix.length + 1)) as T;
+      return await reportAfterOneRequest<T>({ UPSTREAM_URL: mock.url }, SECRET, [...nodeArgs, '--import', probe], prefix);
     } finally {
-      running.child.kill('SIGKILL');
-      await once(running.child, 'exit');
       await mock.close();
     }
   };
@@ -299,22 +307,8 @@ describe('the gateway process: memory not used is not held', () => {
   const NOT_FOR_THE_DEFAULTS = ['undici/index.js', 'express', 'express-rate-limit'];
 
   /** The modules a started gateway has imported once it answered one request (test/helpers/module-probe.ts). */
-  const loadedAfterOneRequest = async (env: Record<string, string>, apiKey: string): Promise<string[]> => {
-    const running = startMain(env, ['--import', MODULE_PROBE]);
-    try {
-      const url = await running.url;
-      const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
-      await answer.arrayBuffer();
-      assert.equal(answer.status, 200);
-      running.child.kill('SIGUSR2');
-      const report = (): string | undefined => running.output.find((l) => l.startsWith('module-probe '));
-      await until(() => report() !== undefined, 30_000, 'the module probe report');
-      return JSON.parse((report() ?? '').slice('module-probe '.length)) as string[];
-    } finally {
-      running.child.kill('SIGKILL');
-      await once(running.child, 'exit');
-    }
-  };
+  const loadedAfterOneRequest = (env: Record<string, string>, apiKey: string): Promise<string[]> =>
+    reportAfterOneRequest<string[]>(env, apiKey, ['--import', MODULE_PROBE], 'module-probe');
 
   test("in front of Anthropic alone, the gateway loads no cloud SDK, Redis client, tracing SDK, database, admin API, console, YAML or schema parser, web framework, rate limiter or undici's index", async () => {
     const mock = await createMockUpstream();
