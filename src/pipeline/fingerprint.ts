@@ -48,6 +48,14 @@ export interface FingerprintHash {
 
 const ANTHROPIC = 'anthropic-';
 
+/** A raw header name's lower-case form when it is an `anthropic-*` one, else undefined (only a name that may be one is lower-cased). */
+function anthropicName(sent: string): string | undefined {
+  if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) return undefined;
+  // lowerCaseName: the very string when it is already lower-case.
+  const name = lowerCaseName(sent);
+  return name.startsWith(ANTHROPIC) ? name : undefined;
+}
+
 /** The request's `anthropic-*` header names, lower-case, each once, sorted (undefined when none). */
 function anthropicNames(headers: IncomingHttpHeaders, raw: readonly string[] | undefined): string[] | undefined {
   let names: string[] | undefined;
@@ -55,11 +63,8 @@ function anthropicNames(headers: IncomingHttpHeaders, raw: readonly string[] | u
     for (const name in headers) if (name.startsWith(ANTHROPIC)) names = withName(names, name);
   } else {
     for (let i = 0; i < raw.length; i += 2) {
-      const sent = raw[i] as string;
-      // Only a name that may be one is lower-cased (lowerCaseName: the very string when it is already).
-      if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) continue;
-      const name = lowerCaseName(sent);
-      if (name.startsWith(ANTHROPIC)) names = withName(names, name);
+      const name = anthropicName(raw[i] as string);
+      if (name !== undefined) names = withName(names, name);
     }
   }
   if (names !== undefined && names.length > 1) names.sort();
@@ -138,10 +143,8 @@ function memoMatches(memo: PrefixMemo, method: string, path: string, headers: In
   const pairs = memo.pairs;
   let at = 0;
   for (let i = 0; i < raw.length; i += 2) {
-    const sent = raw[i] as string;
-    if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) continue;
-    const name = lowerCaseName(sent);
-    if (!name.startsWith(ANTHROPIC)) continue;
+    const name = anthropicName(raw[i] as string);
+    if (name === undefined) continue;
     if (pairs[at] !== name || pairs[at + 1] !== headers[name]) return false;
     at += 2;
   }
@@ -151,10 +154,8 @@ function memoMatches(memo: PrefixMemo, method: string, path: string, headers: In
 function remember(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, raw: readonly string[], prefix: string): void {
   const pairs: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
-    const sent = raw[i] as string;
-    if (sent.length < ANTHROPIC.length || (sent.charCodeAt(0) | 0x20) !== 0x61) continue;
-    const name = lowerCaseName(sent);
-    if (!name.startsWith(ANTHROPIC)) continue;
+    const name = anthropicName(raw[i] as string);
+    if (name === undefined) continue;
     const value = headers[name];
     // A value node keeps as a list (never for anthropic-*, joined) is not remembered.
     if (typeof value !== 'string') return;
