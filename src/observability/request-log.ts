@@ -61,8 +61,7 @@ export class RequestLog {
       this.infoHead = `{"level":"info","time":"${prefix}`;
       this.debugHead = `{"level":"debug","time":"${prefix}`;
     }
-    const ms = now - second * 1000;
-    let line = (level === 'info' ? this.infoHead : this.debugHead) + (ms < 10 ? `00${ms}` : ms < 100 ? `0${ms}` : `${ms}`);
+    let line = (level === 'info' ? this.infoHead : this.debugHead) + threeDigits(now - second * 1000);
     line += `${this.fragment(method, path)}${status},"durationMs":${durationMs}${completed ? ',"completed":true,"mode":' : ',"completed":false,"mode":'}${this.quotedMode(f.mode)}`;
     if (f.tenant !== undefined) line += `,"tenant":${JSON.stringify(f.tenant)}`;
     if (f.role !== undefined) line += `,"coalesce":${JSON.stringify(f.role)}`;
@@ -102,6 +101,11 @@ const MAX_FRAGMENTS = 256;
 /** Mode names kept quoted. */
 const MAX_QUOTED = 64;
 
+/** Milliseconds (0-999) as the three digits of an ISO time. */
+function threeDigits(ms: number): string {
+  return ms < 10 ? `00${ms}` : ms < 100 ? `0${ms}` : `${ms}`;
+}
+
 /** `YYYY-MM-DDTHH:MM:SS.` of a second since the epoch. */
 function isoPrefix(second: number): string {
   return new Date(second * 1000).toISOString().slice(0, 20);
@@ -117,8 +121,7 @@ export function isoTime(now = Date.now()): string {
     cachedSecond = second;
     cachedPrefix = isoPrefix(second);
   }
-  const ms = now - second * 1000;
-  return `${cachedPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z`;
+  return `${cachedPrefix}${threeDigits(now - second * 1000)}Z`;
 }
 
 /** pino's `timestamp` option: the same ISO time as pino.stdTimeFunctions.isoTime. */
