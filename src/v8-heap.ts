@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 
 /**
@@ -24,6 +25,20 @@ import { setFlagsFromString } from 'node:v8';
  * way (`compare.js`, same run: no worse). The same holds for the governance store's PGlite (a
  * WebAssembly Postgres): it starts faster and holds about 100 MiB less without the tier-up, its
  * queries no slower (CHANGELOG, issue 30). `--no-liftoff-only` on node's command line restores it.
+ *
+ * On one CPU, the collector works on the main thread alone. V8 marks the old generation and sweeps
+ * on background threads while the program runs, and scavenges and compacts with helper threads, sized
+ * for the machine's cores. A process allowed one CPU (its affinity: taskset, a cpuset) has them take
+ * turns with the main thread in the scheduler's slices of milliseconds: a request waits whole slices
+ * while a marker thread runs, and the main thread's own steps wait for background sweeps to finish.
+ * Measured on a pinned gateway with `CACHE=on` at 1,000 req/s (`--trace-gc-nvp`): about 70 ms of
+ * background marking per old-generation cycle and incremental steps up to 8-14 ms long, against
+ * steps of at most 0.3 ms and no background marking when the main thread does it all in small steps;
+ * the process's CPU time is the same either way (CHANGELOG, issue 30). With more than one CPU the
+ * threads run beside the main thread, so nothing changes. Not `--single-threaded-gc`, which V8 only
+ * takes at start-up, nor `--no-parallel-marking`, which breaks V8 11's marker when changed after
+ * start: the flags below are read at each collection. A CPU quota (a container's `--cpus`) does not
+ * show in the affinity node 20 reports: there, an operator passes `--single-threaded-gc` to node.
  */
 const PRETENURING = 'allocation-site-pretenuring';
 const LIFTOFF_ONLY = 'liftoff-only';
@@ -31,3 +46,6 @@ const LIFTOFF_ONLY = 'liftoff-only';
 const named = (flag: string): boolean => process.execArgv.some((arg) => arg.includes(flag));
 if (!named(PRETENURING)) setFlagsFromString(`--no-${PRETENURING}`);
 if (!named(LIFTOFF_ONLY)) setFlagsFromString(`--${LIFTOFF_ONLY}`);
+
+const COLLECTOR_THREADS = ['concurrent-marking', 'concurrent-sweeping', 'concurrent-array-buffer-sweeping', 'parallel-scavenge', 'parallel-compaction', 'parallel-pointer-update'];
+if (availableParallelism() === 1) for (const flag of COLLECTOR_THREADS) if (!named(flag)) setFlagsFromString(`--no-${flag}`);

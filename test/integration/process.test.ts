@@ -20,6 +20,7 @@ const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', i
 const MODULE_PROBE = fileURLToPath(new URL('../helpers/module-probe.js', import.meta.url));
 const WASM_TIER_PROBE = fileURLToPath(new URL('../helpers/wasm-tier-probe.js', import.meta.url));
 const COLLECTION_PROBE = fileURLToPath(new URL('../helpers/collection-probe.js', import.meta.url));
+const COLLECTOR_THREADS_PROBE = fileURLToPath(new URL('../helpers/collector-threads-probe.js', import.meta.url));
 const SECRET = 'sk-ant-process-secret-4242424242';
 
 interface Running {
@@ -28,8 +29,10 @@ interface Running {
   url: Promise<string>;
 }
 
-function startMain(env: Record<string, string>, nodeArgs: string[] = []): Running {
-  const child = spawn(process.execPath, [...nodeArgs, MAIN], {
+/** `onOneCpu`: the process may run on CPU 0 alone (taskset, util-linux), as a pinned or cpuset-confined gateway does. */
+function startMain(env: Record<string, string>, nodeArgs: string[] = [], onOneCpu = false): Running {
+  const command = [process.execPath, ...nodeArgs, MAIN];
+  const child = spawn(onOneCpu ? 'taskset' : process.execPath, onOneCpu ? ['-c', '0', ...command] : command.slice(1), {
     env: { PATH: process.env.PATH ?? '', PORT: '0', HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -56,8 +59,8 @@ function startMain(env: Record<string, string>, nodeArgs: string[] = []): Runnin
  * the WebAssembly the gateway runs, compiled and run), asks the probe for its report (SIGUSR2) and
  * returns the JSON of its `<prefix> ` line.
  */
-async function reportAfterOneRequest<T>(env: Record<string, string>, apiKey: string, nodeArgs: string[], prefix: string): Promise<T> {
-  const running = startMain(env, nodeArgs);
+async function reportAfterOneRequest<T>(env: Record<string, string>, apiKey: string, nodeArgs: string[], prefix: string, onOneCpu = false): Promise<T> {
+  const running = startMain(env, nodeArgs, onOneCpu);
   try {
     const url = await running.url;
     const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
@@ -245,10 +248,10 @@ describe('the gateway process: V8 heap', () => {
   });
 
   /** `probe` preloaded in a gateway in front of a fresh mock, after one request: the JSON of its `<prefix> ` line. */
-  const probeReport = async <T>(probe: string, prefix: string, nodeArgs: string[]): Promise<T> => {
+  const probeReport = async <T>(probe: string, prefix: string, nodeArgs: string[], onOneCpu = false): Promise<T> => {
     const mock = await createMockUpstream();
     try {
-      return await reportAfterOneRequest<T>({ UPSTREAM_URL: mock.url }, SECRET, [...nodeArgs, '--import', probe], prefix);
+      return await reportAfterOneRequest<T>({ UPSTREAM_URL: mock.url }, SECRET, [...nodeArgs, '--import', probe], prefix, onOneCpu);
     } finally {
       await mock.close();
     }
@@ -272,6 +275,28 @@ describe('the gateway process: V8 heap', () => {
   test('an operator who passes --no-liftoff-only to node gets the tier-up (and the probe sees the difference)', async () => {
     const tier = await probeWasmTier(['--no-liftoff-only']);
     assert.deepEqual(tier, { turbofan: true, liftoff: false });
+  });
+
+  /**
+   * test/helpers/collector-threads-probe.ts in a gateway allowed CPU 0 alone, after one request: the
+   * CPU time the process's other threads spent while V8 ran MAJOR_COLLECTIONS old-generation collections.
+   */
+  const probeCollectorThreads = (nodeArgs: string[]): Promise<{ majors: number; otherThreadsCpuMs: number }> =>
+    probeReport<{ majors: number; otherThreadsCpuMs: number }>(COLLECTOR_THREADS_PROBE, 'collector-threads-probe', nodeArgs, true);
+
+  test('on one CPU the collector works on the main thread: no marker or sweeper thread takes turns with requests', async () => {
+    const { majors, otherThreadsCpuMs } = await probeCollectorThreads([]);
+    assert.equal(majors, 4, 'the probe saw its old-generation collections');
+    // Measured: 30-70 ms (compiler threads, the pause's marking helpers), against about 800 ms with V8's own threads (the next test).
+    assert.ok(otherThreadsCpuMs <= 200, `other threads spent ${otherThreadsCpuMs} ms of CPU during four old-generation collections`);
+  });
+
+  test("an operator who names the collector's thread flags on node's command line gets V8's background threads back on one CPU (and the probe sees the difference)", async () => {
+    // The flags src/v8-heap.ts turns off on one CPU, each named as V8's default has it.
+    const named = ['--concurrent-marking', '--concurrent-sweeping', '--concurrent-array-buffer-sweeping', '--parallel-scavenge', '--parallel-compaction', '--parallel-pointer-update'];
+    const { majors, otherThreadsCpuMs } = await probeCollectorThreads(named);
+    assert.equal(majors, 4, 'the probe saw its old-generation collections');
+    assert.ok(otherThreadsCpuMs >= 400, `other threads spent only ${otherThreadsCpuMs} ms of CPU during four old-generation collections`);
   });
 
   test("start-up's garbage is collected (a memory-reducing collection, the young generation shrunk) once, before the gateway listens", async () => {
