@@ -32,9 +32,9 @@ import { setFlagsFromString } from 'node:v8';
  * turns with the main thread in the scheduler's slices of milliseconds: a request waits whole slices
  * while a marker thread runs, and the main thread's own steps wait for background sweeps to finish.
  * Measured on a pinned gateway with `CACHE=on` at 1,000 req/s (`--trace-gc-nvp`): about 70 ms of
- * background marking per old-generation cycle and incremental steps up to 8-14 ms long, against
- * steps of at most 0.3 ms and no background marking when the main thread does it all in small steps;
- * the process's CPU time is the same either way (CHANGELOG, issue 30). With more than one CPU the
+ * background marking per old-generation cycle and incremental steps up to 8-24 ms long, against
+ * steps of at most 0.6 ms and no background marking when the main thread does it all in small steps;
+ * the process's CPU time about the same (benchmarks/HISTORY.md, 2026-12-07 afternoon). With more than one CPU the
  * threads run beside the main thread, so nothing changes. Not `--single-threaded-gc`, which V8 only
  * takes at start-up, nor `--no-parallel-marking`, which breaks V8 11's marker when changed after
  * start: the flags below are read at each collection. A CPU quota (a container's `--cpus`) does not
