@@ -4,6 +4,7 @@ import type { Stage } from './stage.js';
 import { GatewayError } from '../core/errors.js';
 import { contextOf } from './context.js';
 import { lowerCaseName } from '../upstream/headers.js';
+import { setAtMost } from '../core/bounded-map.js';
 import type { Principal } from '../governance/model.js';
 
 /** Database keys by the SHA-256 of their secret (governance/key-cache.ts): an in-memory lookup, never a query. */
@@ -106,10 +107,7 @@ export class TenantHasher {
   ofApiKey(key: string): string {
     const known = this.byApiKey.get(key);
     if (known !== undefined) return known;
-    const id = this.id(['credential', `key:${key}`]);
-    if (this.byApiKey.size >= this.maxRemembered) this.byApiKey.delete(this.byApiKey.keys().next().value as string);
-    this.byApiKey.set(key, id);
-    return id;
+    return setAtMost(this.byApiKey, key, this.id(['credential', `key:${key}`]), this.maxRemembered);
   }
 
   /** Ids remembered now (for tests). */
@@ -123,10 +121,7 @@ export class TenantHasher {
     for (const part of parts) input += `${part.length}:${part}`;
     const known = this.recent.get(input);
     if (known !== undefined) return known;
-    const id = `t:${createHmac('sha256', this.key).update(input).digest('hex').slice(0, 32)}`;
-    if (this.recent.size >= this.maxRemembered) this.recent.delete(this.recent.keys().next().value as string);
-    this.recent.set(input, id);
-    return id;
+    return setAtMost(this.recent, input, `t:${createHmac('sha256', this.key).update(input).digest('hex').slice(0, 32)}`, this.maxRemembered);
   }
 }
 

@@ -11,12 +11,13 @@ export type ErrorStage = (err: unknown, req: IncomingMessage, res: ServerRespons
 
 /** Runs stages in order; the first error (thrown, rejected or passed to next) goes to `onError`. */
 export function compose(stages: readonly Stage[], onError: ErrorStage): (req: IncomingMessage, res: ServerResponse) => void {
-  // One closure per request (`next`): the first error goes to `onError` once, written out where it is caught.
+  // One closure per request (`next`): the first error goes to `onError` once. A thrown or rejected
+  // value reaches it through `next(e, true)`, so even `undefined` thrown counts as an error.
   return (req, res) => {
     let index = 0;
     let failed = false;
-    const next: Next = (err) => {
-      if (err !== undefined) {
+    const next = (err?: unknown, failing: boolean = err !== undefined): void => {
+      if (failing) {
         if (failed) return;
         failed = true;
         onError(err, req, res);
@@ -27,18 +28,9 @@ export function compose(stages: readonly Stage[], onError: ErrorStage): (req: In
       try {
         const result = stage(req, res, next);
         // Made only for a stage that answers with a promise.
-        if (result instanceof Promise) {
-          result.catch((e: unknown) => {
-            if (failed) return;
-            failed = true;
-            onError(e, req, res);
-          });
-        }
+        if (result instanceof Promise) result.catch((e: unknown) => next(e, true));
       } catch (e) {
-        if (!failed) {
-          failed = true;
-          onError(e, req, res);
-        }
+        next(e, true);
       }
     };
     next();

@@ -1,6 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { lowerCaseName } from '../upstream/headers.js';
+import { setAtMost } from '../core/bounded-map.js';
 
 /**
  * The coalescing key. Two requests get the same fingerprint only when the upstream would treat
@@ -161,8 +162,7 @@ function remember(tenant: string, method: string, path: string, headers: Incomin
     if (typeof value !== 'string') return;
     pairs.push(name, value);
   }
-  if (MEMOS.size >= MAX_MEMOS && !MEMOS.has(tenant)) MEMOS.delete(MEMOS.keys().next().value as string);
-  MEMOS.set(tenant, { method, path, pairs, prefix });
+  setAtMost(MEMOS, tenant, { method, path, pairs, prefix }, MAX_MEMOS);
 }
 
 /** `body`, length-prefixed as every field is: no value can be crafted to shift a boundary into the next field. */

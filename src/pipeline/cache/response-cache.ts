@@ -154,6 +154,10 @@ export class ResponseCache {
     return answerOf(entry);
   }
 
+  private withinBounds(): boolean {
+    return this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes;
+  }
+
   set(key: string, answer: CachedAnswer): void {
     if (answer.bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
     const now = this.now();
@@ -185,9 +189,10 @@ export class ResponseCache {
       idleAtSet: idle,
     });
     this.bytes += answer.bytes;
-    if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) return;
+    // Checked before the walk too: a cache within its bounds makes no key iterator.
+    if (this.withinBounds()) return;
     for (const oldKey of this.entries.keys()) {
-      if (this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes) break;
+      if (this.withinBounds()) break;
       this.delete(oldKey, this.entries.get(oldKey) as Entry);
     }
   }
