@@ -170,9 +170,7 @@ const SYSTEM_BYTES = Buffer.from('system');
 
 /** Whether chunk[from, to) is `word`. */
 function isWord(chunk: Buffer, from: number, to: number, word: Buffer): boolean {
-  if (to - from !== word.length) return false;
-  for (let k = 0; k < word.length; k++) if (chunk[from + k] !== word[k]) return false;
-  return true;
+  return to - from === word.length && endsWith(chunk, to, word);
 }
 
 function keyOfBytes(chunk: Buffer, from: number, to: number): number {
@@ -453,13 +451,18 @@ export class JsonScanner {
     return (this.deep as Uint8Array)[depth - BIT_DEPTH] as number;
   }
 
+  /** Directly inside a top-level object (depth 1, its container's bit clear): where `model`, `tools` and `system` are keys. */
+  private inTopLevelObject(): boolean {
+    return this.depth === 1 && (this.kinds & 1) === 0;
+  }
+
   private afterValue(): number {
     return this.depth === 0 ? END : AFTER;
   }
 
   private beginString(isKey: boolean): number {
     this.stringIsKey = isKey;
-    const topLevelObject = this.depth === 1 && (this.kinds & 1) === 0;
+    const topLevelObject = this.inTopLevelObject();
     // Captured: top-level keys (to spot "model") and the top-level model value.
     this.capturing = topLevelObject && (isKey || this.keyIsModel);
     // Most strings are not captured, and a captured one mostly lies in one chunk: a new list only after pieces.
@@ -551,7 +554,7 @@ export class JsonScanner {
 
   private endString(): number {
     if (this.stringIsKey) {
-      if (this.depth === 1 && (this.kinds & 1) === 0) {
+      if (this.inTopLevelObject()) {
         const key = !this.capturing ? KEY_OTHER : this.keyRead !== KEY_UNREAD ? this.keyRead : keyOfText(this.capturedText());
         this.keyIsModel = key === KEY_MODEL;
         if (this.tapCachePrefix) this.topKey = key === KEY_TOOLS ? TOOLS : key === KEY_SYSTEM ? SYSTEM : NO_SECTION;
