@@ -81,6 +81,11 @@ export function readBodyThen(req: IncomingMessage, maxBytes: number, fingerprint
   req.on('end', onEnd);
   req.on('error', onError);
   req.on('aborted', onAborted);
+  // Starts the request's reading now. A body that came in the same read as its head is still
+  // ahead of node's parser (the stage runs from the head's callback): the parser then hands it to
+  // 'data' as it reaches it, in this turn, instead of buffering it until `resume`'s tick. A body
+  // already buffered (a stage before this one waited) flows on that tick as before.
+  req.read(0);
 }
 
 const kRead = Symbol('claude-gateway.bodyRead');

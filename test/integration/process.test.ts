@@ -299,6 +299,41 @@ describe('the gateway process: V8 heap', () => {
     assert.ok(otherThreadsCpuMs >= 400, `other threads spent only ${otherThreadsCpuMs} ms of CPU during four old-generation collections`);
   });
 
+  /**
+   * The gateway's own request-path functions V8 reported compiled by TurboFan (`--trace-opt`, a
+   * report only) after `requests` requests, one at a time; `settle` waits for them (compiles run on a
+   * worker thread). Functions the edge runs once per request, named once in the gateway.
+   */
+  const REQUEST_PATH = ['attachContext', 'classifyRequest', 'memoMatches', 'readBodyThen'];
+  const turbofannedAfter = async (requests: number, nodeArgs: string[], settle: boolean): Promise<string[]> => {
+    const mock = await createMockUpstream();
+    const running = startMain({ UPSTREAM_URL: mock.url }, ['--trace-opt', ...nodeArgs]);
+    const compiled = (): string[] => REQUEST_PATH.filter((name) => running.output.some((line) => line.includes('completed') && line.includes(`<JSFunction ${name} `) && line.includes('TURBOFAN')));
+    try {
+      const url = await running.url;
+      for (let i = 0; i < requests; i++) {
+        const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': SECRET, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: `request ${i}` }] }) });
+        await answer.arrayBuffer();
+        assert.equal(answer.status, 200);
+      }
+      if (settle) await until(() => compiled().length === REQUEST_PATH.length, 15_000, `TurboFan for ${REQUEST_PATH.join(', ')} (compiled: ${compiled().join(', ')})`);
+      return compiled();
+    } finally {
+      running.child.kill('SIGKILL');
+      await once(running.child, 'exit');
+      await mock.close();
+    }
+  };
+
+  test('the request path reaches TurboFan within its first 400 requests (not thousands, as at V8\'s interrupt budget)', async () => {
+    assert.deepEqual(await turbofannedAfter(400, [], true), REQUEST_PATH);
+  });
+
+  test('an operator who passes --interrupt-budget to node gets it (and the probe sees the difference)', async () => {
+    // V8's own default: after as many requests, none of them is optimized yet.
+    assert.deepEqual(await turbofannedAfter(400, ['--interrupt-budget=67584'], false), []);
+  });
+
   test("start-up's garbage is collected (a memory-reducing collection, the young generation shrunk) once, before the gateway listens", async () => {
     const { collections } = await probeReport<{ collections: { listening: boolean }[] }>(COLLECTION_PROBE, 'collection-probe', []);
     assert.deepEqual(collections, [{ listening: false }]);

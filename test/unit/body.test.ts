@@ -1,8 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import type { IncomingMessage } from 'node:http';
-import { readBody } from '../../src/http/body.js';
+import { createServer, type IncomingMessage } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { readBody, readBodyThen } from '../../src/http/body.js';
 import { GatewayError } from '../../src/core/errors.js';
 
 /** A request body as node's parser hands it over: chunks pushed one by one; the end only when `end()` is called. */
@@ -59,5 +60,45 @@ describe('readBody', () => {
     await assert.rejects(refused, (err: unknown) => err instanceof GatewayError && err.code === 'BODY_TOO_LARGE');
     big.write(BODY);
     big.end();
+  });
+
+  test('a body that came with its head is told in the parser\'s own turn, not on a tick after it', async () => {
+    // The head and the body in one write: node's parser reads them in one go, emitting 'request' at the
+    // head and reaching the body after the handler returned. A tick queued by the handler runs only once
+    // that read is over: told before it, the body was taken as the parser reached it.
+    const told: { afterTick: boolean; body: Buffer | undefined }[] = [];
+    const server = createServer((req, res) => {
+      let ticked = false;
+      process.nextTick(() => {
+        ticked = true;
+      });
+      readBodyThen(req, 1024 * 1024, undefined, false, {
+        bodyRead: (error, bytes) => {
+          told.push({ afterTick: ticked, body: bytes });
+          res.statusCode = error === undefined ? 200 : 400;
+          res.end();
+        },
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+      const answered = new Promise<string>((resolve, reject) => {
+        let text = '';
+        socket.on('data', (chunk: Buffer) => {
+          text += chunk.toString('latin1');
+          if (text.includes('\r\n\r\n')) resolve(text);
+        });
+        socket.on('error', reject);
+      });
+      socket.write(Buffer.concat([Buffer.from(`POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${BODY.length}\r\n\r\n`), BODY]));
+      assert.match(await answered, /^HTTP\/1\.1 200 /);
+      socket.destroy();
+      assert.equal(told.length, 1);
+      assert.ok(told[0]?.body?.equals(BODY));
+      assert.equal(told[0]?.afterTick, false, 'told while node was still reading the request, before any tick');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
