@@ -99,8 +99,9 @@ export function startFingerprint(fields: FingerprintFields): FingerprintHash {
 /** `startFingerprint` with its fields as arguments (the request path's form: no fields object per request). */
 export function fingerprintOf(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, rawHeaders: readonly string[] | undefined): FingerprintHash {
   const memo = rawHeaders === undefined ? undefined : MEMOS.get(tenant);
-  const prefix = memo !== undefined && memoMatches(memo, method, path, headers, rawHeaders as readonly string[]) ? memo.prefix : prefixOf(tenant, method, path, headers, rawHeaders);
-  return new Fingerprinting(createHash('sha256').update(prefix));
+  // A copy of the remembered prefix's hash: no digest to look up and set up, no prefix to feed (cold, a copy took about two thirds of the time).
+  if (memo !== undefined && memoMatches(memo, method, path, headers, rawHeaders as readonly string[])) return new Fingerprinting(memo.hashed.copy());
+  return new Fingerprinting(createHash('sha256').update(prefixOf(tenant, method, path, headers, rawHeaders)));
 }
 
 /** Every field but the body, length-prefixed, and the body's marker; remembered per tenant (see PrefixMemo). */
@@ -123,7 +124,7 @@ function prefixOf(tenant: string, method: string, path: string, headers: Incomin
 }
 
 /**
- * One tenant's last prefix and what it was made of: the method, the path and its `anthropic-*` headers
+ * One tenant's last prefix, hashed, and what it was made of: the method, the path and its `anthropic-*` headers
  * as sent (lower-case name, value, in the order of the raw list). A client sends the same ones request
  * after request, so the prefix is built (a dozen intermediate strings) once, not per request. A request
  * whose raw `anthropic-*` pairs differ in anything, their order included, builds its own (and is remembered).
@@ -132,7 +133,8 @@ interface PrefixMemo {
   readonly method: string;
   readonly path: string;
   readonly pairs: readonly string[];
-  readonly prefix: string;
+  /** The prefix fed to a SHA-256 and never digested: each request hashes on from a copy of it. */
+  readonly hashed: Hash;
 }
 
 /** Tenants remembered at most (oldest out first): bounded, and each entry holds no secret (the tenant is a keyed hash). */
@@ -162,7 +164,7 @@ function remember(tenant: string, method: string, path: string, headers: Incomin
     if (typeof value !== 'string') return;
     pairs.push(name, value);
   }
-  setAtMost(MEMOS, tenant, { method, path, pairs, prefix }, MAX_MEMOS);
+  setAtMost(MEMOS, tenant, { method, path, pairs, hashed: createHash('sha256').update(prefix) }, MAX_MEMOS);
 }
 
 /** `body`, length-prefixed as every field is: no value can be crafted to shift a boundary into the next field. */

@@ -99,7 +99,9 @@ describe('fingerprint', () => {
   test("a tenant's remembered prefix serves only a request with the same method, path and anthropic-* pairs as sent: each key is the one computed afresh", () => {
     // One tenant, requests that differ from the one before in one thing each (and back again): the
     // remembered prefix must never stand in for a different one.
+    // Three alike in a row: each one after the first hashes on from its own copy of the remembered hash.
     const requests: { method: string; path: string; raw: string[] }[] = [
+      { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01'] },
       { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01'] },
       { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-01'] },
       { method: 'POST', path: '/v1/messages', raw: ['anthropic-version', '2023-06-02'] },
