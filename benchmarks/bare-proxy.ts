@@ -7,10 +7,13 @@ import { Agent } from 'undici';
  * It sends three fixed request headers and answers with the content type alone. With
  * BARE_FORWARD_HEADERS=1 it forwards every header both ways instead (less the hop-by-hop ones), the
  * least a faithful proxy does: what forwarding costs node and undici, apart from the gateway's own work.
+ * With BARE_GATEWAY_V8=1 it runs with the gateway's V8 settings (src/v8-heap.ts: the interrupt budget
+ * from the first request, the collector on one CPU...): the gateway's own work apart from its runtime tuning.
  *   node dist/benchmarks/bare-proxy.js <upstream-url> <port>
  */
 const [upstream, port] = process.argv.slice(2);
 if (upstream === undefined || port === undefined) throw new Error('usage: bare-proxy <upstream-url> <port>');
+if (process.env.BARE_GATEWAY_V8 === '1') await import('../src/v8-heap.js');
 const forwardsHeaders = process.env.BARE_FORWARD_HEADERS === '1';
 const withoutHopByHop = <T extends Record<string, unknown>>(headers: T): T => {
   delete headers.connection;

@@ -66,6 +66,9 @@ type ProxyName = 'nginx' | 'bare node:http + undici' | 'gateway';
  * proxy) first when asked, as the latency baseline. nginx is skipped, and said so, when not installed.
  */
 /** The proxies every comparison runs, each on CPU 0 in front of `mock` (nginx is undefined when not installed). */
+/** The bare proxy with the gateway's V8 settings (benchmarks/bare-proxy.ts, BARE_GATEWAY_V8). */
+const BARE_GATEWAY_V8 = "bare node:http + undici, the gateway's V8 settings";
+
 function proxyStarters(mock: Running, gatewayEnv: Record<string, string>): [ProxyName, () => Promise<Running | undefined>][] {
   return [
     ['nginx', () => startNginx('0', mock.url)],
@@ -434,6 +437,7 @@ async function main(): Promise<void> {
       const starters: [string, () => Promise<Running | undefined>][] = [
         ...proxyStarters(mock, gatewayEnv),
         ...(ttfbBase === undefined ? [] : [['gateway base', () => startGateway('0', mock.url, gatewayEnv, [], ttfbBase)] as [string, () => Promise<Running>]]),
+        [BARE_GATEWAY_V8, () => startBareProxy('0', mock.url, [], { BARE_GATEWAY_V8: '1' })],
       ];
       for (const [name, start] of starters) {
         const proxy = await start();
@@ -466,6 +470,9 @@ async function main(): Promise<void> {
     const gateway = r.gateway;
     const gatewayBase = r['gateway base'];
     if (gateway !== undefined && gatewayBase !== undefined) out(`This build's gateway minus the base build's, paired: ${fmt(pairedTtfbDifference(gateway, gatewayBase), 3)} ms.`);
+    // The gateway's V8 tuning (src/v8-heap.ts) is open to any node proxy: this difference is its own work alone.
+    const bareTuned = r[BARE_GATEWAY_V8];
+    if (gateway !== undefined && bareTuned !== undefined) out(`The gateway minus the bare proxy run with the gateway's V8 settings, paired: ${fmt(pairedTtfbDifference(gateway, bareTuned), 3)} ms.`);
   }
 
   if (phase('live')) {
