@@ -61,14 +61,10 @@ async function mockStats(mock: Running): Promise<MockStats> {
 
 type ProxyName = 'nginx' | 'bare node:http + undici' | 'gateway';
 
-/**
- * Starts each proxy in turn on CPU 0 in front of `mock` and runs `fn` against it; `direct` (no
- * proxy) first when asked, as the latency baseline. nginx is skipped, and said so, when not installed.
- */
-/** The proxies every comparison runs, each on CPU 0 in front of `mock` (nginx is undefined when not installed). */
-/** The bare proxy with the gateway's V8 settings (benchmarks/bare-proxy.ts, BARE_GATEWAY_V8). */
+/** The bare proxy with the gateway's V8 settings (benchmarks/bare-proxy.ts, BARE_GATEWAY_V8): the first-byte phase's extra target. */
 const BARE_GATEWAY_V8 = "bare node:http + undici, the gateway's V8 settings";
 
+/** The proxies every comparison runs, each on CPU 0 in front of `mock` (nginx is undefined when not installed). */
 function proxyStarters(mock: Running, gatewayEnv: Record<string, string>): [ProxyName, () => Promise<Running | undefined>][] {
   return [
     ['nginx', () => startNginx('0', mock.url)],
@@ -77,6 +73,10 @@ function proxyStarters(mock: Running, gatewayEnv: Record<string, string>): [Prox
   ];
 }
 
+/**
+ * Starts each proxy in turn on CPU 0 in front of `mock` and runs `fn` against it; `direct` (no
+ * proxy) first when asked, as the latency baseline. nginx is skipped, and said so, when not installed.
+ */
 async function eachTarget<T>(
   mock: Running,
   gatewayEnv: Record<string, string>,

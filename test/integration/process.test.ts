@@ -54,6 +54,13 @@ function startMain(env: Record<string, string>, nodeArgs: string[] = [], onOneCp
   return { child, output, url: url.promise };
 }
 
+/** One Messages request through the gateway at `url`, answered 200 and read to its end. */
+async function askOnce(url: string, apiKey: string, content: string): Promise<void> {
+  const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content }] }) });
+  await answer.arrayBuffer();
+  assert.equal(answer.status, 200);
+}
+
 /**
  * Starts the gateway (with `nodeArgs`, e.g. a preloaded probe), sends it one request (undici's parser,
  * the WebAssembly the gateway runs, compiled and run), asks the probe for its report (SIGUSR2) and
@@ -63,9 +70,7 @@ async function reportAfterOneRequest<T>(env: Record<string, string>, apiKey: str
   const running = startMain(env, nodeArgs, onOneCpu);
   try {
     const url = await running.url;
-    const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': apiKey, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }) });
-    await answer.arrayBuffer();
-    assert.equal(answer.status, 200);
+    await askOnce(url, apiKey, 'hi');
     running.child.kill('SIGUSR2');
     const report = (): string | undefined => running.output.find((l) => l.startsWith(`${prefix} `));
     await until(() => report() !== undefined, 30_000, `the ${prefix} report`);
@@ -312,9 +317,7 @@ describe('the gateway process: V8 heap', () => {
     try {
       const url = await running.url;
       for (let i = 0; i < requests; i++) {
-        const answer = await fetch(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': SECRET, 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: `request ${i}` }] }) });
-        await answer.arrayBuffer();
-        assert.equal(answer.status, 200);
+        await askOnce(url, SECRET, `request ${i}`);
       }
       if (settle) await until(() => compiled().length === REQUEST_PATH.length, 15_000, `TurboFan for ${REQUEST_PATH.join(', ')} (compiled: ${compiled().join(', ')})`);
       return compiled();
