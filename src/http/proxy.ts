@@ -74,11 +74,14 @@ export function proxyHandler(deps: ProxyDeps): Stage {
   const keeper: AnswerKeeper = {
     wants: (request) => request.caching || (request.coalescing && linger !== undefined),
     keep: ({ request, key }, answer) => {
+      // An answer the cache kept is not kept again as a lingering one: the cache is asked first and
+      // keeps it longer, and a second entry was one more for every collection to copy (issue 30).
+      let cached = false;
       if (request.caching && cache !== undefined) {
-        cache.set(key, answer);
+        cached = cache.set(key, answer);
         sharedCache?.set(key, answer);
       }
-      if (request.coalescing) linger?.set(key, answer);
+      if (request.coalescing && !cached) linger?.set(key, answer);
     },
   };
   const fromFlight = flightSource(

@@ -104,11 +104,11 @@ describe('response cache', () => {
     await until(() => eventLoopIdleMs() > before, 5_000, 'the idle count to move while the loop waits');
   });
 
-  test('a packed entry keeps the bytes the flight retained and none of the objects its head was made of; a hit replays the same head', async () => {
+  test('a packed entry keeps the bytes and none of the objects its head was made of, nor the ArrayBuffer the flight read them into; a hit replays the same answer', async () => {
     await keepsNoHeadObjects(new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e6 }));
   });
 
-  test('a lingering answer (the tier server.ts builds for COALESCE_LINGER_MS) is packed too: it keeps none of the objects its head was made of', async () => {
+  test('a lingering answer (the tier server.ts builds for COALESCE_LINGER_MS) is packed too: it keeps none of the objects its head was made of, nor its read buffer', async () => {
     await keepsNoHeadObjects(new ResponseCache({ ttlMs: 1e9, maxEntries: 1_000, maxBytes: 16 * 1024 * 1024, now: () => performance.now(), busyGraceMs: 2_000 }));
   });
 
@@ -139,7 +139,7 @@ describe('response cache', () => {
 async function keepsNoHeadObjects(cache: ResponseCache): Promise<void> {
   setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
-  const bytes = Buffer.from('{"type":"message","content":[]}');
+  const text = '{"type":"message","content":[]}';
   const expected: string[] = [
     'content-type', 'application/json',
     'request-id', 'req_0123456789',
@@ -150,10 +150,14 @@ async function keepsNoHeadObjects(cache: ResponseCache): Promise<void> {
   const store = (): WeakRef<object>[] => {
     // A list of its own (names and values are the test's strings: no object per header any more).
     const headers = expected.slice();
-    const body = [bytes];
-    const stored: CachedAnswer = { head: { status: 200, headers, eventStream: false }, body, bytes: bytes.length, usage: { input: 3, output: 5, cache_creation: 0, cache_read: 0 }, model: 'claude-sonnet-5' };
+    // As undici gives a chunk: a view of the socket's read, an ArrayBuffer holding the head's bytes too.
+    const read = new ArrayBuffer(64 + text.length);
+    const chunk = Buffer.from(read, 64, text.length);
+    chunk.write(text, 'latin1');
+    const body = [chunk];
+    const stored: CachedAnswer = { head: { status: 200, headers, eventStream: false }, body, bytes: chunk.length, usage: { input: 3, output: 5, cache_creation: 0, cache_read: 0 }, model: 'claude-sonnet-5' };
     cache.set('k', stored);
-    return [new WeakRef(stored), new WeakRef(stored.head), new WeakRef(headers), new WeakRef(body)];
+    return [new WeakRef(stored), new WeakRef(stored.head), new WeakRef(headers), new WeakRef(body), new WeakRef(read)];
   };
   const refs = store();
   // A WeakRef's target stays alive until the job that made it ends.
@@ -161,18 +165,38 @@ async function keepsNoHeadObjects(cache: ResponseCache): Promise<void> {
   gc();
   assert.deepEqual(
     refs.map((r) => r.deref() === undefined),
-    [true, true, true, true],
-    'the answer, its head, its header list and the chunk list were collected: the entry holds none of them',
+    [true, true, true, true, true],
+    "the answer, its head, its header list, the chunk list and the socket read's ArrayBuffer were collected: the entry holds none of them",
   );
   const hit = cache.get('k');
   assert.ok(hit);
   assert.deepEqual(hit.head, { status: 200, headers: expected, eventStream: false });
   assert.equal(hit.body.length, 1);
-  assert.equal(hit.body[0], bytes, 'the very Buffer the flight retained: no copy');
+  const kept = hit.body[0];
+  assert.ok(kept);
+  assert.equal(kept.toString('latin1'), text, 'the same bytes');
+  assert.equal(kept.buffer.byteLength, Buffer.poolSize, "copied once into node's shared Buffer pool");
   assert.deepEqual(hit.usage, { input: 3, output: 5, cache_creation: 0, cache_read: 0 });
   assert.equal(hit.model, 'claude-sonnet-5');
-  assert.equal(cache.totalBytes, bytes.length);
+  assert.equal(cache.totalBytes, text.length);
 }
+
+describe('response cache: bodies', () => {
+  test('a large body is kept as the flight retained it (no copy); chunks of a middling one are joined into one Buffer', () => {
+    const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e7 });
+    const large = [Buffer.alloc(40_000, 1), Buffer.alloc(40_000, 2)];
+    cache.set('large', { head: { status: 200, headers: [], eventStream: true }, body: large, bytes: 80_000, usage: undefined, model: undefined });
+    const hit = cache.get('large');
+    assert.equal(hit?.body.length, 2);
+    assert.ok(hit.body[0] === large[0] && hit.body[1] === large[1], 'the very chunks');
+    const middling = [Buffer.alloc(20_000, 3), Buffer.alloc(20_000, 4)];
+    cache.set('middling', { head: { status: 200, headers: [], eventStream: true }, body: middling, bytes: 40_000, usage: undefined, model: undefined });
+    const joined = cache.get('middling');
+    assert.equal(joined?.body.length, 1);
+    assert.ok(joined.body[0]?.equals(Buffer.concat(middling)));
+    assert.equal(cache.totalBytes, 120_000);
+  });
+});
 
 describe('response cache: packing', () => {
   test('a head that cannot be packed exactly (a list value) is kept as given; unpacking inverts packing', () => {
@@ -183,7 +207,7 @@ describe('response cache: packing', () => {
     cache.set('listed', { head: { status: 200, headers: listed, eventStream: true }, body: chunks, bytes: 20, usage: undefined, model: undefined });
     const hit = cache.get('listed');
     assert.deepEqual(hit?.head, { status: 200, headers: listed, eventStream: true });
-    assert.deepEqual(hit.body, chunks);
+    assert.deepEqual(hit.body, [Buffer.concat(chunks)], 'a small body of two chunks is kept as one');
     // Lists need no separator: any name and value packs exactly.
     for (const headers of [[], ['a', ''], ['x', 'y', 'empty', '', 'request-id', 'req_1'], ['', 'no name'], ['a\nb', 'c\nd']] as string[][]) {
       const packed = packHeaders(headers);

@@ -12,7 +12,7 @@ export interface CachedAnswer {
 
 /**
  * A kept answer, flat: one object per entry besides the bytes (the body's Buffers, as the flight
- * retained them: never copied) and the usage. The head's header list is kept packed as two lists,
+ * retained them: never copied). The head's header list is kept packed as two lists,
  * its names (one list shared by every entry whose upstream sent the same names in the same order)
  * and its values (strings an answer head mostly shares with the answers before it: upstream/headers.ts),
  * instead of the head's own list of names and values. Both tiers pack: an entry of the response
@@ -20,6 +20,9 @@ export interface CachedAnswer {
  * (COALESCE_LINGER_MS) is alive at most scavenges (about a hundred of them at 1,000 req/s): what an
  * entry holds is copied by every collection it lives through (issue 30: twenty headers made 60 of an
  * entry's 67 objects; unpacked lingering heads were most of each scavenge's survivors).
+ * Every number field holds a small integer (a V8 Smi: no object of its own): times are whole
+ * milliseconds since the cache was made, the loop's idle time a count of its changes, and the usage
+ * its four counts (a double, or an object per usage, was three more objects per entry: issue 30).
  * Its fields are emptied when the entry leaves (see FlightGroup's Slot: a retired map table must reach nothing).
  */
 interface Entry {
@@ -33,12 +36,27 @@ interface Entry {
   /** A single chunk is kept as itself (no array of one). */
   body: Buffer | readonly Buffer[] | undefined;
   readonly bytes: number;
-  usage: TokenUsage | undefined;
+  /** The usage's counts; `input` is NO_USAGE when the answer had none. */
+  readonly input: number;
+  readonly output: number;
+  readonly cacheCreation: number;
+  readonly cacheRead: number;
   readonly model: string | undefined;
+  /** Whole milliseconds since the cache's epoch (`epochMs`) after which the entry is past its TTL. */
   readonly expiresAt: number;
-  /** The event loop's cumulative idle time when the entry was set (see `busyGraceMs`). */
+  /** The idle count (`idleCount`) when the entry was set (see `busyGraceMs`). */
   readonly idleAtSet: number;
 }
+
+/** Entry.input of an answer without usage. */
+const NO_USAGE = -1;
+
+/**
+ * The number as a 32-bit integer when it is one (V8 then stores it in the entry as a Smi). A count
+ * the upstream's JSON gave can arrive as a double of integral value (a HeapNumber), and one such store
+ * turns the field into a boxed double for every entry after it; other numbers are kept as they are.
+ */
+const int = (n: number): number => ((n | 0) === n ? n | 0 : n);
 
 /** A header list as its names and its values, in order (two lists instead of a tuple per header). */
 export interface PackedHeaders {
@@ -124,11 +142,34 @@ export class ResponseCache {
   private readonly now: () => number;
   private readonly graceMs: number;
   private readonly loopIdleMs: () => number;
+  /** `now()` when the cache was made: entries' times count from it, in whole milliseconds (Smis). */
+  private readonly epochMs: number;
+  /** The loop's idle time last read, and how many times it was seen to change: an entry compares counts (Smis), not the double itself. */
+  private idleSeen = NaN;
+  private idleChanges = 0;
+  /** The model of the last answer set: the next answer's equal model keeps this string, not one of its own. */
+  private lastModel: string | undefined;
 
   constructor(private readonly options: ResponseCacheOptions) {
     this.now = options.now ?? Date.now;
     this.graceMs = options.busyGraceMs ?? 0;
     this.loopIdleMs = options.loopIdleMs ?? eventLoopIdleMs;
+    this.epochMs = this.now();
+  }
+
+  /** Whole milliseconds since the epoch (rounded down: an entry may leave up to 1 ms early, never late). */
+  private sinceEpoch(now: number): number {
+    return int(Math.floor(now - this.epochMs));
+  }
+
+  /** The count of changes of the loop's idle time, read now (it only grows: an unchanged count is an unchanged time). */
+  private idleCount(): number {
+    const idle = this.loopIdleMs();
+    if (idle !== this.idleSeen) {
+      this.idleSeen = idle;
+      this.idleChanges++;
+    }
+    return this.idleChanges;
   }
 
   get size(): number {
@@ -142,7 +183,7 @@ export class ResponseCache {
   get(key: string): CachedAnswer | undefined {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
-    const now = this.now();
+    const now = this.sinceEpoch(this.now());
     if (!this.live(entry, now)) {
       this.delete(key, entry);
       return undefined;
@@ -158,13 +199,14 @@ export class ResponseCache {
     return this.entries.size <= this.options.maxEntries && this.bytes <= this.options.maxBytes;
   }
 
-  set(key: string, answer: CachedAnswer): void {
-    if (answer.bytes > this.options.maxBytes || this.options.maxEntries === 0) return;
-    const now = this.now();
+  /** Keeps the answer (true), unless it is larger than the byte bound (false). */
+  set(key: string, answer: CachedAnswer): boolean {
+    if (answer.bytes > this.options.maxBytes || this.options.maxEntries === 0) return false;
+    const now = this.sinceEpoch(this.now());
     // Expired entries leave as soon as a write sees them at the front (least recently used first),
     // not only when the bounds push them out: a short-lived window (COALESCE_LINGER_MS) must not keep
     // up to maxEntries dead answers alive, which made them old-generation garbage.
-    const idle = this.graceMs > 0 ? this.loopIdleMs() : 0;
+    const idle = this.graceMs > 0 ? this.idleCount() : 0;
     // By key (an entry pair per step is an array each).
     for (const oldKey of this.entries.keys()) {
       const oldEntry = this.entries.get(oldKey) as Entry;
@@ -173,28 +215,33 @@ export class ResponseCache {
     }
     const existing = this.entries.get(key);
     if (existing !== undefined) this.delete(key, existing);
-    const { head, body } = answer;
+    const { head, body, usage } = answer;
     const values = valuesOf(head.headers);
+    const model = answer.model === this.lastModel ? this.lastModel : (this.lastModel = answer.model);
     this.entries.set(key, {
-      status: head.status,
+      status: int(head.status),
       eventStream: head.eventStream,
       headers: values ?? head.headers,
       names: values === undefined ? undefined : this.namesOf(head.headers),
       upstream: head.upstream,
-      body: body.length === 1 ? body[0] : body,
-      bytes: answer.bytes,
-      usage: answer.usage,
-      model: answer.model,
-      expiresAt: now + this.options.ttlMs,
+      body: keptBody(body),
+      bytes: int(answer.bytes),
+      input: usage === undefined ? NO_USAGE : int(usage.input),
+      output: usage === undefined ? 0 : int(usage.output),
+      cacheCreation: usage === undefined ? 0 : int(usage.cache_creation),
+      cacheRead: usage === undefined ? 0 : int(usage.cache_read),
+      model,
+      expiresAt: int(now + this.options.ttlMs),
       idleAtSet: idle,
     });
     this.bytes += answer.bytes;
     // Checked before the walk too: a cache within its bounds makes no key iterator.
-    if (this.withinBounds()) return;
+    if (this.withinBounds()) return true;
     for (const oldKey of this.entries.keys()) {
       if (this.withinBounds()) break;
       this.delete(oldKey, this.entries.get(oldKey) as Entry);
     }
+    return true;
   }
 
   /**
@@ -227,17 +274,42 @@ export class ResponseCache {
   /** Within its TTL, or past it within the busy grace while the loop has not been idle since the entry was set. */
   private live(entry: Entry, now: number, idle?: number): boolean {
     if (entry.expiresAt > now) return true;
-    return this.graceMs > 0 && now < entry.expiresAt + this.graceMs && (idle ?? this.loopIdleMs()) === entry.idleAtSet;
+    return this.graceMs > 0 && now < entry.expiresAt + this.graceMs && (idle ?? this.idleCount()) === entry.idleAtSet;
   }
 
   private delete(key: string, entry: Entry): void {
     entry.headers = undefined;
     entry.names = undefined;
     entry.body = undefined;
-    entry.usage = undefined;
     this.entries.delete(key);
     this.bytes -= entry.bytes;
   }
+}
+
+/** Bodies at most this long are copied into node's shared Buffer pool (Buffer.allocUnsafe pools below half its size). */
+const POOLED_BODY_BYTES = Buffer.poolSize >>> 1;
+/** Bodies of several chunks at most this long are joined into one Buffer: a bounded copy (about a microsecond per 10 KB). */
+const JOINED_BODY_BYTES = 64 * 1024;
+
+/**
+ * The body as an entry keeps it. The flight's chunks are views of the upstream socket's reads: each
+ * holds an ArrayBuffer of its own (the whole read: head and body), which lives as long as the entry,
+ * reaches the old generation with it, and is swept one by one in the pause that ends each
+ * mark-compact (measured with `CACHE=on` at 1,000 req/s: 1.5-1.8 ms of a 3.9-5.5 ms pause, issue 30).
+ * A small body is copied into node's shared Buffer pool instead (one pooled ArrayBuffer for many
+ * entries; the socket's read dies young), and a few chunks into one Buffer; a large body is kept as
+ * the flight retained it (a copy would stall the loop, and its ArrayBuffers are few for its bytes).
+ */
+function keptBody(body: readonly Buffer[]): Buffer | readonly Buffer[] {
+  if (body.length === 0) return body;
+  let bytes = 0;
+  for (let i = 0; i < body.length; i++) bytes += (body[i] as Buffer).length;
+  if (bytes <= POOLED_BODY_BYTES || (body.length > 1 && bytes <= JOINED_BODY_BYTES)) {
+    const kept = Buffer.allocUnsafe(bytes);
+    for (let i = 0, at = 0; i < body.length; i++) at += (body[i] as Buffer).copy(kept, at);
+    return kept;
+  }
+  return body.length === 1 ? (body[0] as Buffer) : body;
 }
 
 /** A live entry as the answer it keeps (a new head and body list per hit; the bytes are the entry's own). */
@@ -251,7 +323,7 @@ function answerOf(entry: Entry): CachedAnswer {
     head,
     body: body === undefined ? [] : Buffer.isBuffer(body) ? [body] : body,
     bytes: entry.bytes,
-    usage: entry.usage,
+    usage: entry.input === NO_USAGE ? undefined : { input: entry.input, output: entry.output, cache_creation: entry.cacheCreation, cache_read: entry.cacheRead },
     model: entry.model,
   };
 }
