@@ -61,6 +61,11 @@ export interface CacheP99Target {
   /** Medians of the per-round differences to direct (undefined for direct itself). */
   addedP50: number | undefined;
   addedP99: number | undefined;
+  /**
+   * The median over rounds of the target's p99 minus the bare proxy's in the same round: what the
+   * target adds over the floor for any Node proxy (undefined for direct and the bare proxy itself).
+   */
+  overBareP99: number | undefined;
   errors: number;
   /**
    * The gateway's collector pauses per completed request (its own nodejs_gc_duration_seconds, read
@@ -148,7 +153,7 @@ async function gcSeconds(url: string): Promise<{ young: number; old: number } | 
 }
 
 export const DIRECT = 'direct';
-const BARE = 'bare node:http + undici';
+export const BARE = 'bare node:http + undici';
 
 const perRequest = (sum: { young: number; old: number; requests: number } | undefined, generation: 'young' | 'old'): number | undefined =>
   sum === undefined || sum.requests === 0 ? undefined : (sum[generation] * 1e6) / sum.requests;
@@ -217,6 +222,7 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
       }
     }
     const direct = windows.get(DIRECT) ?? [];
+    const bare = windows.get(BARE) ?? [];
     return running.map(([name]) => {
       const ws = windows.get(name) ?? [];
       const added = (p: 'p50' | 'p99'): number | undefined => (name === DIRECT ? undefined : median(ws.map((w, i) => w[p] - (direct[i]?.[p] ?? NaN))));
@@ -227,6 +233,7 @@ export async function cacheP99(mock: Running, options: CacheP99Options): Promise
         p99: median(ws.map((w) => w.p99)),
         addedP50: added('p50'),
         addedP99: added('p99'),
+        overBareP99: name === DIRECT || name === BARE ? undefined : median(ws.map((w, i) => w.p99 - (bare[i]?.p99 ?? NaN))),
         errors: ws.reduce((n, w) => n + w.errors, 0),
         gcYoungUsPerRequest: perRequest(gc.get(name), 'young'),
         gcOldUsPerRequest: perRequest(gc.get(name), 'old'),

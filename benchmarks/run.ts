@@ -363,8 +363,8 @@ async function main(): Promise<void> {
     out(machineLine());
     if (base !== undefined) out(`base build: ${base}`);
     const splitHead = split ? ' proxy\'s own request p99 ms | its upstream answer head p99 ms | own tail overlapping a pause, young / old | pause ms/s, young / old |' : '';
-    out(`| target | errors | p50 ms | p99 ms | added p50 ms | added p99 ms |${splitHead} collector pause µs/req, young / old | added p99 per round ms |`);
-    out(`|---|---|---|---|---|---|${split ? '---|---|---|---|' : ''}---|---|`);
+    out(`| target | errors | p50 ms | p99 ms | added p50 ms | added p99 ms | p99 over bare, paired ms |${splitHead} collector pause µs/req, young / old | added p99 per round ms |`);
+    out(`|---|---|---|---|---|---|---|${split ? '---|---|---|---|' : ''}---|---|`);
     const direct = r.find((t) => t.name === DIRECT);
     for (const t of r) {
       const perRound = t.name === DIRECT ? '' : t.windows.map((w, i) => fmt(w.p99 - (direct?.windows[i]?.p99 ?? NaN), 1)).join(', ');
@@ -372,9 +372,9 @@ async function main(): Promise<void> {
       const sp = t.split;
       const pct = (share: number): string => `${Math.round(share * 100)} %`;
       const splitCells = !split ? '' : sp === undefined ? ' | | | |' : ` ${fmt(sp.requestP99)} | ${fmt(sp.upstreamHeadP99)} | ${pct(sp.tailInYoungPause)} / ${pct(sp.tailInOldPause)} | ${fmt(sp.youngPauseMsPerSecond, 1)} / ${fmt(sp.oldPauseMsPerSecond, 1)} |`;
-      out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} |${splitCells} ${gc} | ${perRound} |`);
+      out(`| ${t.name} | ${t.errors} | ${fmt(t.p50)} | ${fmt(t.p99)} | ${t.name === DIRECT ? '' : fmt(t.addedP50)} | ${t.name === DIRECT ? '' : fmt(t.addedP99)} | ${t.overBareP99 === undefined ? '' : fmt(t.overBareP99)} |${splitCells} ${gc} | ${perRound} |`);
     }
-    out('added = the target\'s percentile minus direct\'s in the same round; the median of those differences over the rounds.');
+    out('added = the target\'s percentile minus direct\'s in the same round; the median of those differences over the rounds. p99 over bare = the same against the bare proxy\'s window of the round.');
     if (split) {
       out('split (--split, benchmarks/latency-probe.ts in every proxy): the proxy\'s own time from reading a request\'s head to finishing its answer, and its upstream calls\' time from writing the head to reading the answer\'s head; medians over rounds of each window\'s p99.');
       out('own tail overlapping a pause: of the requests at or above the proxy\'s own p99, the share whose own time overlapped a collector pause (perf_hooks gc entries; a lower bound: a request delayed before its head was read is not counted); pause ms/s: collector pause per second of window.');

@@ -126,7 +126,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
     affinity,
   });
   // Both tiers keep their answers' heads packed (see ResponseCache): what an entry holds is work for every collection it lives through.
-  const cache = config.cache.enabled ? new ResponseCache(config.cache) : undefined;
+  // The cache's entries outlive collections: a small answer's header values go in bytes with its body.
+  const cache = config.cache.enabled ? new ResponseCache({ ...config.cache, valuesInBytes: true }) : undefined;
   // Lingering answers are a coalescing window, not a cache: short (COALESCE_LINGER_MS after the call
   // ended), bounded by entries and bytes, complete 2xx answers only (plain and stream), per tenant.
   // The window is about when identical requests arrived, not when a busy gateway got to read them:

@@ -181,6 +181,66 @@ async function keepsNoHeadObjects(cache: ResponseCache): Promise<void> {
   assert.equal(cache.totalBytes, text.length);
 }
 
+describe('response cache: values in bytes (the tier server.ts builds for CACHE=on)', () => {
+  const inBytes = (maxBytes = 1e7): ResponseCache => new ResponseCache({ ttlMs: 1e9, maxEntries: 100, maxBytes, valuesInBytes: true });
+
+  test('an entry keeps none of the objects its head was made of, nor its read buffer; a hit replays the same answer', async () => {
+    await keepsNoHeadObjects(inBytes(1e6));
+  });
+
+  test('every head is replayed exactly: empty values, line breaks, values that are not latin1 or too long for two bytes, list values, no headers', () => {
+    const cache = inBytes();
+    const heads: FlightHead['headers'][] = [
+      ['content-type', 'application/json', 'request-id', 'req_1', 'x-empty', ''],
+      ['content-type', 'application/json', 'request-id', 'line\nbreak', 'x-latin1', 'caf\u00e9 \u00ff'],
+      ['content-type', 'application/json', 'x-wide', 'arrow \u2192 and \ud83d\ude00'],
+      ['content-type', 'application/json', 'x-long', 'v'.repeat(70_000)],
+      ['content-type', 'application/json', 'set-cookie', ['a=1', 'b=2']],
+      [],
+      ['', ''],
+    ];
+    heads.forEach((headers, i) => cache.set(`k${i}`, { head: { status: 201, headers, eventStream: false, upstream: 'primary' }, body: [Buffer.from(`body ${i}`)], bytes: `body ${i}`.length, usage: undefined, model: undefined }));
+    heads.forEach((headers, i) => {
+      const hit = cache.get(`k${i}`);
+      assert.deepEqual(hit?.head, { status: 201, headers, eventStream: false, upstream: 'primary' }, `head ${i}`);
+      assert.equal(Buffer.concat(hit.body).toString(), `body ${i}`, `body ${i}`);
+    });
+  });
+
+  test('a small answer keeps no list of its values: they are bytes in front of its body, in one pooled Buffer', () => {
+    const cache = inBytes();
+    cache.set('k', { head: { status: 200, headers: ['content-type', 'application/json', 'request-id', 'req_1'], eventStream: false }, body: [Buffer.from('{}')], bytes: 2, usage: undefined, model: undefined });
+    // The entry as the cache holds it (a private field: this is what every collection copies).
+    const entry = (cache as unknown as { entries: Map<string, { headers: unknown; body: unknown }> }).entries.get('k');
+    assert.ok(entry);
+    assert.equal(entry.headers, undefined, 'no list of values');
+    assert.ok(Buffer.isBuffer(entry.body) && entry.body.buffer.byteLength === Buffer.poolSize);
+    assert.equal(entry.body.toString('latin1'), '\x10\x00application/json\x05\x00req_1{}');
+  });
+
+  test('an answer too large for a pooled Buffer keeps its values as strings and its body as the flight retained it', () => {
+    const cache = inBytes();
+    const large = Buffer.alloc(Buffer.poolSize, 7);
+    const headers = ['content-type', 'application/json', 'request-id', 'req_large'];
+    cache.set('large', { head: { status: 200, headers, eventStream: false }, body: [large], bytes: large.length, usage: { input: 1, output: 2, cache_creation: 3, cache_read: 4 }, model: 'm' });
+    const hit = cache.get('large');
+    assert.deepEqual(hit?.head.headers, headers);
+    assert.equal(hit.body[0], large, 'the very chunk');
+    assert.deepEqual(hit.usage, { input: 1, output: 2, cache_creation: 3, cache_read: 4 });
+  });
+
+  test('chunks of a stream come back as the same bytes, after the values', () => {
+    const cache = inBytes();
+    const chunks = [Buffer.from('event: a\n\n'), Buffer.from('event: b\n\n'), Buffer.alloc(0), Buffer.from('event: c\n\n')];
+    const headers = ['content-type', 'text/event-stream', 'request-id', 'req_s'];
+    cache.set('stream', { head: { status: 200, headers, eventStream: true }, body: chunks, bytes: 30, usage: undefined, model: undefined });
+    const hit = cache.get('stream');
+    assert.deepEqual(hit?.head, { status: 200, headers, eventStream: true });
+    assert.deepEqual(hit.body, [Buffer.concat(chunks)]);
+    assert.equal(cache.totalBytes, 30, 'the bound counts the body alone');
+  });
+});
+
 describe('response cache: bodies', () => {
   test('a large body is kept as the flight retained it (no copy); chunks of a middling one are joined into one Buffer', () => {
     const cache = new ResponseCache({ ttlMs: 1e9, maxEntries: 10, maxBytes: 1e7 });

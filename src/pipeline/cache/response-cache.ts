@@ -35,6 +35,8 @@ interface Entry {
   readonly upstream: string | undefined;
   /** A single chunk is kept as itself (no array of one). */
   body: Buffer | readonly Buffer[] | undefined;
+  /** Where the body starts in `body` when the header values are kept in front of it (`inBytes`); else 0. */
+  readonly bodyAt: number;
   readonly bytes: number;
   /** The usage's counts; `input` is NO_USAGE when the answer had none. */
   readonly input: number;
@@ -123,6 +125,14 @@ export interface ResponseCacheOptions {
   loopIdleMs?: (() => number) | undefined;
   /** Told each time an entry answers past its TTL, within the busy grace. */
   onGraceHit?: (() => void) | undefined;
+  /**
+   * Keep a small answer's header values as bytes in front of its body, in the one pooled Buffer
+   * (see `inBytes`), instead of as a list of strings: a few hundred bytes and four objects fewer per
+   * entry, for about a microsecond per write and a decoding per hit. For entries that outlive
+   * collections (the response cache's live through two scavenges, to the old generation); a
+   * lingering answer mostly dies before its first, and is not worth the encoding.
+   */
+  valuesInBytes?: boolean;
 }
 
 /** The event loop's cumulative idle time: libuv counts only time blocked waiting for I/O. */
@@ -218,13 +228,15 @@ export class ResponseCache {
     const { head, body, usage } = answer;
     const values = valuesOf(head.headers);
     const model = answer.model === this.lastModel ? this.lastModel : (this.lastModel = answer.model);
+    const both = values !== undefined && this.options.valuesInBytes === true ? inBytes(values, body) : undefined;
     this.entries.set(key, {
       status: int(head.status),
       eventStream: head.eventStream,
-      headers: values ?? head.headers,
+      headers: both === undefined ? (values ?? head.headers) : undefined,
       names: values === undefined ? undefined : this.namesOf(head.headers),
       upstream: head.upstream,
-      body: keptBody(body),
+      body: both ?? keptBody(body),
+      bodyAt: both === undefined ? 0 : bytesOfValues(values as readonly string[]),
       bytes: int(answer.bytes),
       input: usage === undefined ? NO_USAGE : int(usage.input),
       output: usage === undefined ? 0 : int(usage.output),
@@ -312,11 +324,70 @@ function keptBody(body: readonly Buffer[]): Buffer | readonly Buffer[] {
   return body.length === 1 ? (body[0] as Buffer) : body;
 }
 
+/** Bytes before each value kept in bytes: its length (so any value, empty or not, reads back exactly). */
+const VALUE_LENGTH_BYTES = 2;
+
+/**
+ * The header values and the body in one Buffer from node's shared pool: each value as its length
+ * (two bytes) and its latin1 bytes, then the body. Undefined when they do not fit in a pooled Buffer
+ * or a value is not latin1 (every value read from an upstream is: upstream/headers.ts reads them so;
+ * a value made here may not be) or is longer than two bytes can say: those are kept as strings.
+ */
+function inBytes(values: readonly string[], body: readonly Buffer[]): Buffer | undefined {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] as string;
+    if (value.length > 0xffff) return undefined;
+    for (let c = 0; c < value.length; c++) if (value.charCodeAt(c) > 0xff) return undefined;
+  }
+  let bytes = bytesOfValues(values);
+  for (let i = 0; i < body.length; i++) bytes += (body[i] as Buffer).length;
+  if (bytes > POOLED_BODY_BYTES) return undefined;
+  const kept = Buffer.allocUnsafe(bytes);
+  let at = 0;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] as string;
+    at = kept.writeUInt16LE(value.length, at);
+    at += kept.write(value, at, 'latin1');
+  }
+  for (let i = 0; i < body.length; i++) at += (body[i] as Buffer).copy(kept, at);
+  return kept;
+}
+
+/** The bytes `inBytes` gives the values: where the body starts. */
+function bytesOfValues(values: readonly string[]): number {
+  let bytes = 0;
+  for (let i = 0; i < values.length; i++) bytes += VALUE_LENGTH_BYTES + (values[i] as string).length;
+  return bytes;
+}
+
+/** The `count` header values `inBytes` kept in front of the body. */
+function valuesFromBytes(kept: Buffer, count: number): string[] {
+  const values = new Array<string>(count);
+  for (let i = 0, at = 0; i < count; i++) {
+    const length = kept.readUInt16LE(at);
+    at += VALUE_LENGTH_BYTES;
+    values[i] = kept.toString('latin1', at, at + length);
+    at += length;
+  }
+  return values;
+}
+
 /** A live entry as the answer it keeps (a new head and body list per hit; the bytes are the entry's own). */
 function answerOf(entry: Entry): CachedAnswer {
-  const { headers, names, body, upstream } = entry;
+  const { headers, names, upstream, bodyAt } = entry;
+  let body = entry.body;
+  // Values kept in bytes come first in the body's Buffer (`inBytes`: always with their names).
+  if (bodyAt > 0 && Buffer.isBuffer(body) && names !== undefined) {
+    const values = valuesFromBytes(body, names.length);
+    body = body.subarray(bodyAt);
+    return answerWith(entry, unpackHeaders({ names, values }), upstream, body);
+  }
   // Packed values always come with their names (set together, emptied together).
   const list = names === undefined ? (headers ?? []) : unpackHeaders({ names, values: headers as readonly string[] });
+  return answerWith(entry, list, upstream, body);
+}
+
+function answerWith(entry: Entry, list: FlightHead['headers'], upstream: string | undefined, body: Buffer | readonly Buffer[] | undefined): CachedAnswer {
   // `upstream` only when there is one: the head has the shape it was set with.
   const head: FlightHead = upstream === undefined ? { status: entry.status, headers: list, eventStream: entry.eventStream } : { status: entry.status, headers: list, eventStream: entry.eventStream, upstream };
   return {
