@@ -101,10 +101,12 @@ export function fingerprintOf(tenant: string, method: string, path: string, head
   const memo = rawHeaders === undefined ? undefined : MEMOS.get(tenant);
   // A copy of the remembered prefix's hash: no digest to look up and set up, no prefix to feed (cold, a copy took about two thirds of the time).
   if (memo !== undefined && memoMatches(memo, method, path, headers, rawHeaders as readonly string[])) return new Fingerprinting(memo.hashed.copy());
-  return new Fingerprinting(createHash('sha256').update(prefixOf(tenant, method, path, headers, rawHeaders)));
+  const hashed = createHash('sha256').update(prefixOf(tenant, method, path, headers, rawHeaders));
+  // Remembered, the memo keeps this hash undigested and the request hashes on from a copy: the prefix is fed once.
+  return new Fingerprinting(rawHeaders !== undefined && remember(tenant, method, path, headers, rawHeaders, hashed) ? hashed.copy() : hashed);
 }
 
-/** Every field but the body, length-prefixed, and the body's marker; remembered per tenant (see PrefixMemo). */
+/** Every field but the body, length-prefixed, and the body's marker (remembered per tenant, hashed: see PrefixMemo). */
 function prefixOf(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, rawHeaders: readonly string[] | undefined): string {
   // Length-prefixed fields, one string (one template: fewer intermediate strings than a sum). The body
   // comes last, after its marker, so it needs no length of its own.
@@ -118,9 +120,7 @@ function prefixOf(tenant: string, method: string, path: string, headers: Incomin
       prefix += `${name.length}:${name}${value.length}:${value}`;
     }
   }
-  prefix += BODY_MARKER;
-  if (rawHeaders !== undefined) remember(tenant, method, path, headers, rawHeaders, prefix);
-  return prefix;
+  return prefix + BODY_MARKER;
 }
 
 /**
@@ -154,17 +154,19 @@ function memoMatches(memo: PrefixMemo, method: string, path: string, headers: In
   return at === pairs.length;
 }
 
-function remember(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, raw: readonly string[], prefix: string): void {
+/** Remembers the tenant's prefix as `hashed` (the prefix fed, never digested); false when its pairs cannot be remembered. */
+function remember(tenant: string, method: string, path: string, headers: IncomingHttpHeaders, raw: readonly string[], hashed: Hash): boolean {
   const pairs: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const name = anthropicName(raw[i] as string);
     if (name === undefined) continue;
     const value = headers[name];
     // A value node keeps as a list (never for anthropic-*, joined) is not remembered.
-    if (typeof value !== 'string') return;
+    if (typeof value !== 'string') return false;
     pairs.push(name, value);
   }
-  setAtMost(MEMOS, tenant, { method, path, pairs, hashed: createHash('sha256').update(prefix) }, MAX_MEMOS);
+  setAtMost(MEMOS, tenant, { method, path, pairs, hashed }, MAX_MEMOS);
+  return true;
 }
 
 /** `body`, length-prefixed as every field is: no value can be crafted to shift a boundary into the next field. */

@@ -232,7 +232,8 @@ export class ResponseCache {
     const { head, body, usage } = answer;
     const values = valuesOf(head.headers);
     const model = answer.model === this.lastModel ? this.lastModel : (this.lastModel = answer.model);
-    const both = values !== undefined && this.options.valuesInBytes === true ? inBytes(values, body) : undefined;
+    const valuesBytes = values !== undefined && this.options.valuesInBytes === true ? bytesOfValues(values) : 0;
+    const both = valuesBytes > 0 ? inBytes(values as readonly string[], valuesBytes, body) : undefined;
     this.entries.set(key, {
       status: int(head.status),
       eventStream: head.eventStream,
@@ -240,7 +241,7 @@ export class ResponseCache {
       names: values === undefined ? undefined : this.namesOf(head.headers),
       upstream: head.upstream,
       body: both ?? keptBody(body),
-      bodyAt: both === undefined ? 0 : bytesOfValues(values as readonly string[]),
+      bodyAt: both === undefined ? 0 : valuesBytes,
       bytes: int(answer.bytes),
       input: usage === undefined ? NO_USAGE : int(usage.input),
       output: usage === undefined ? 0 : int(usage.output),
@@ -318,14 +319,22 @@ const JOINED_BODY_BYTES = 64 * 1024;
  */
 function keptBody(body: readonly Buffer[]): Buffer | readonly Buffer[] {
   if (body.length === 0) return body;
+  const bytes = lengthOf(body);
+  if (bytes <= POOLED_BODY_BYTES || (body.length > 1 && bytes <= JOINED_BODY_BYTES)) return joined(Buffer.allocUnsafe(bytes), 0, body);
+  return body.length === 1 ? (body[0] as Buffer) : body;
+}
+
+/** The chunks' bytes in all. */
+function lengthOf(body: readonly Buffer[]): number {
   let bytes = 0;
   for (let i = 0; i < body.length; i++) bytes += (body[i] as Buffer).length;
-  if (bytes <= POOLED_BODY_BYTES || (body.length > 1 && bytes <= JOINED_BODY_BYTES)) {
-    const kept = Buffer.allocUnsafe(bytes);
-    for (let i = 0, at = 0; i < body.length; i++) at += (body[i] as Buffer).copy(kept, at);
-    return kept;
-  }
-  return body.length === 1 ? (body[0] as Buffer) : body;
+  return bytes;
+}
+
+/** `into`, with the chunks copied one after the other from `at` on (it has room for them). */
+function joined(into: Buffer, at: number, body: readonly Buffer[]): Buffer {
+  for (let i = 0; i < body.length; i++) at += (body[i] as Buffer).copy(into, at);
+  return into;
 }
 
 /** Bytes before each value kept in bytes: its length (so any value, empty or not, reads back exactly). */
@@ -337,15 +346,14 @@ const VALUE_LENGTH_BYTES = 2;
  * or a value is not latin1 (every value read from an upstream is: upstream/headers.ts reads them so;
  * a value made here may not be) or is longer than two bytes can say: those are kept as strings.
  */
-function inBytes(values: readonly string[], body: readonly Buffer[]): Buffer | undefined {
+function inBytes(values: readonly string[], valuesBytes: number, body: readonly Buffer[]): Buffer | undefined {
+  const bytes = valuesBytes + lengthOf(body);
+  if (bytes > POOLED_BODY_BYTES) return undefined;
   for (let i = 0; i < values.length; i++) {
     const value = values[i] as string;
     if (value.length > 0xffff) return undefined;
     for (let c = 0; c < value.length; c++) if (value.charCodeAt(c) > 0xff) return undefined;
   }
-  let bytes = bytesOfValues(values);
-  for (let i = 0; i < body.length; i++) bytes += (body[i] as Buffer).length;
-  if (bytes > POOLED_BODY_BYTES) return undefined;
   const kept = Buffer.allocUnsafe(bytes);
   let at = 0;
   for (let i = 0; i < values.length; i++) {
@@ -353,11 +361,10 @@ function inBytes(values: readonly string[], body: readonly Buffer[]): Buffer | u
     at = kept.writeUInt16LE(value.length, at);
     at += kept.write(value, at, 'latin1');
   }
-  for (let i = 0; i < body.length; i++) at += (body[i] as Buffer).copy(kept, at);
-  return kept;
+  return joined(kept, at, body);
 }
 
-/** The bytes `inBytes` gives the values: where the body starts. */
+/** The bytes `inBytes` gives the values (where the body starts); 0 only for no values. */
 function bytesOfValues(values: readonly string[]): number {
   let bytes = 0;
   for (let i = 0; i < values.length; i++) bytes += VALUE_LENGTH_BYTES + (values[i] as string).length;
