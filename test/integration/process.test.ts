@@ -38,16 +38,26 @@ function startMain(env: Record<string, string>, nodeArgs: string[] = [], onOneCp
   });
   const output: string[] = [];
   const url = deferred<string>();
-  const collect = (chunk: Buffer): void => {
-    for (const line of chunk.toString('utf8').split('\n')) {
-      if (line === '') continue;
+  // A pipe's chunk ends anywhere, mid-line too (V8's traces fill many 64 KiB reads): each stream's
+  // unfinished last line waits for the rest of it, so a line is never tested in two pieces.
+  const collectLines = (stream: NodeJS.ReadableStream): void => {
+    let unfinished = '';
+    const take = (line: string): void => {
+      if (line === '') return;
       output.push(line);
       const match = /"url":"(http:\/\/[^"]+)"/.exec(line);
       if (match?.[1] !== undefined && line.includes('gateway listening')) url.resolve(match[1]);
-    }
+    };
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      const lines = (unfinished + chunk).split('\n');
+      unfinished = lines.pop() ?? '';
+      lines.forEach(take);
+    });
+    stream.on('end', () => take(unfinished));
   };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
+  collectLines(child.stdout);
+  collectLines(child.stderr);
   child.once('exit', () => url.reject(new Error(`gateway exited early:\n${output.join('\n')}`)));
   // Tests that expect an early exit never await the URL.
   url.promise.catch(() => undefined);
