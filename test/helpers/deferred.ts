@@ -32,3 +32,20 @@ export async function eventually(predicate: () => Promise<boolean>, timeoutMs = 
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/**
+ * Resolves when a writable that refused a write drains, or closes instead; either way both listeners
+ * are removed, so a writer that waits once per refused write leaves none behind (a 'close' listener
+ * kept per wait grew past node's warning limit of 10 on a stalled reader).
+ */
+export function drainedOrClosed(writable: { once(event: 'drain' | 'close', listener: () => void): unknown; off(event: 'drain' | 'close', listener: () => void): unknown }): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      writable.off('drain', done);
+      writable.off('close', done);
+      resolve();
+    };
+    writable.once('drain', done);
+    writable.once('close', done);
+  });
+}

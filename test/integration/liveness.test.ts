@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import type { Gateway } from '../../src/server.js';
-import { deferred, eventually, until } from '../helpers/deferred.js';
+import { deferred, drainedOrClosed, eventually, until } from '../helpers/deferred.js';
 import { LogCapture } from '../helpers/log-capture.js';
 import { scriptedUpstream, sseEvent, type ScriptedUpstream } from '../helpers/scripted-upstream.js';
 import { TEST_API_KEY, launchGateway } from '../helpers/stack.js';
@@ -46,7 +46,7 @@ async function streamDeltas(res: ServerResponse, up: Upstream, total: number, pa
       await pauseAt.until;
     }
     up.bytesWritten += DELTA.length;
-    if (!res.write(DELTA)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
+    if (!res.write(DELTA)) await drainedOrClosed(res);
   }
   if (!res.destroyed) res.end(sseEvent('message_stop', { type: 'message_stop' }));
 }
@@ -249,7 +249,7 @@ describe('liveness: misbehaving upstreams', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       while (u.bytesWritten < 256 * 1024 * 1024 && !res.destroyed) {
         u.bytesWritten += line.length;
-        if (!res.write(line)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
+        if (!res.write(line)) await drainedOrClosed(res);
       }
       if (!res.destroyed) res.end();
     });

@@ -142,10 +142,10 @@ describe('cross-instance flights on Redis (the SharedFlights port)', () => {
   test('followers share one reader connection: twenty concurrent follows open no connection', async () => {
     const clients = async (): Promise<number> => (await probe.sendCommand<string>(['CLIENT', 'LIST'])).trim().split('\n').length;
     const before = await clients();
-    const signal = new AbortController().signal;
     const keys = Array.from({ length: 20 }, () => nextKey());
-    const leads = await Promise.all(keys.map(async (k) => leader(await a.coordination.shared.join(k, signal))));
-    const joins = keys.map((k) => b.coordination.shared.join(k, signal));
+    // A signal per call, as the gateway gives each (twenty waiters on one signal passed node's listener warning).
+    const leads = await Promise.all(keys.map(async (k) => leader(await a.coordination.shared.join(k, new AbortController().signal))));
+    const joins = keys.map((k) => b.coordination.shared.join(k, new AbortController().signal));
     for (const l of leads) l.publisher.head(HEAD);
     const follows = (await within(Promise.all(joins), 5_000, 'twenty followers')).map(follower);
     assert.equal(await metricValue(b.metrics, 'remote_flight_followers'), 20);
