@@ -164,6 +164,42 @@ describe('failover across kinds', () => {
     }
   });
 
+  test("Bedrock and Vertex deny the gateway's credentials the model (403): the call moves on to Anthropic, reason auth, no client error, no breaker opened", async () => {
+    const all = entries();
+    const stack = await startUpstreamsGateway(
+      [
+        { ...all.bedrock, tier: 0 },
+        { ...all.vertex, tier: 1 },
+        { ...all.anthropic, tier: 2 },
+      ],
+      // A breaker that would open after four failures in eight: a 403 must not be one.
+      { ...ENV, UPSTREAM_RETRIES: '0', BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '50', BREAKER_WINDOW_MS: '60000', BREAKER_RESET_TIMEOUT_MS: '60000' },
+      GATEWAY_KEY,
+    );
+    try {
+      // AccessDeniedException from Bedrock, PERMISSION_DENIED from Vertex (the mocks' 403 answers).
+      mocks.bedrock.setFaults({ status: 403 });
+      mocks.vertex.setFaults({ status: 403 });
+      const sdk = stack.client();
+      for (let i = 0; i < 8; i++) {
+        const { data, response } = await sdk.messages.create({ model: MODEL, max_tokens: 16, messages: [{ role: 'user', content: `denied ${i}` }] }).withResponse();
+        assert.equal(data.type, 'message');
+        assert.equal(response.headers.get('x-gateway-upstream'), 'anthropic');
+      }
+      const samples = await scrape(stack.gateway.url);
+      assert.equal(sum(samples, 'upstream_failovers_total', { from: 'bedrock', to: 'vertex', reason: 'auth' }), 8);
+      assert.equal(sum(samples, 'upstream_failovers_total', { from: 'vertex', to: 'anthropic', reason: 'auth' }), 8);
+      // Each breaker is read (it exists: the calls went through it) and closed.
+      const state = (breaker: string): number | undefined => samples.find((x) => x.name === 'circuit_breaker_state' && x.labels.breaker === breaker)?.value;
+      assert.equal(state(`bedrock/${MODEL}`), 0, "Bedrock's breaker stays closed");
+      assert.equal(state(`vertex/${MODEL}`), 0, "Vertex's breaker stays closed");
+    } finally {
+      mocks.bedrock.setFaults(null);
+      mocks.vertex.setFaults(null);
+      await stack.close();
+    }
+  });
+
   test('Anthropic answers 529: traffic moves to Bedrock; Bedrock throttles: traffic moves to Vertex; no client error', async () => {
     const all = entries();
     const stack = await startUpstreamsGateway(

@@ -10,7 +10,7 @@ const passThrough: FailoverTarget = { host: 'a.test', holdsCredentials: false };
 const error = (code: GatewayErrorCode): GatewayError => new GatewayError(code, `test: ${code}`);
 
 describe('failover policy: why an attempt may move on', () => {
-  test('answers: 5xx and 529 always; 429 and 401 only on a gateway-held key; others never', () => {
+  test('answers: 5xx and 529 always; 429, 401 and 403 only on a gateway-held credential; others never', () => {
     const cases: [number, FailoverTarget, FailoverReason | undefined][] = [
       [200, held(), undefined],
       [304, held(), undefined],
@@ -24,6 +24,8 @@ describe('failover policy: why an attempt may move on', () => {
       [429, passThrough, undefined],
       [401, held(), 'auth'],
       [401, passThrough, undefined],
+      [403, held(), 'auth'],
+      [403, passThrough, undefined],
     ];
     for (const [status, target, reason] of cases) assert.equal(answerReason(status, target), reason, `${status}, holds credentials: ${target.holdsCredentials}`);
   });

@@ -9,11 +9,11 @@ import { ERRORS, GatewayError, type ErrorFailoverReason } from '../../core/error
  *   (`mayMove`); an open breaker is the exception: nothing was sent, so moving past it is free and
  *   needs none of this;
  * - only failures before any byte reached a client move the call: a gateway error whose code has a
- *   `failover` reason (ERRORS), a 5xx or 529, a 429 or 401 on a gateway-held key, a stream whose
- *   first event is `error`;
+ *   `failover` reason (ERRORS), a 5xx or 529, a 429, 401 or 403 on a gateway-held credential, a
+ *   stream whose first event is `error`;
  * - a move to another key on the SAME host after a failure the host may be suffering from (host
  *   strain: 5xx, 529, a broken connection, a timeout, a stream error) adds load to it: that move must
- *   be paid from the retry budget. A 429 or 401 is about one key, and a failure that sent nothing
+ *   be paid from the retry budget. A 429, 401 or 403 is about one key, and a failure that sent nothing
  *   (refused connection, no credentials, no free connection) added no load: moving on from those is free.
  */
 
@@ -26,7 +26,7 @@ const HOST_STRAIN: ReadonlySet<FailoverReason> = new Set<FailoverReason>(['unrea
 /** What the policy needs of an upstream. */
 export interface FailoverTarget {
   readonly host: string;
-  /** The gateway holds the key (a 429 or 401 is about that key, not the client's). */
+  /** The gateway holds the credential (a 429, 401 or 403 is about that credential, not the client's). */
   readonly holdsCredentials: boolean;
 }
 
@@ -48,9 +48,12 @@ export function answerReason(status: number, upstream: FailoverTarget): Failover
   if (status < 400) return undefined;
   if (status === 529) return 'overloaded';
   if (status >= 500) return 'status_5xx';
-  // A 429 or 401 in pass-through mode is about the client's own key: another upstream would say the same.
+  // A 429, 401 or 403 in pass-through mode is about the client's own key: another upstream would say the same.
   if (upstream.holdsCredentials && status === 429) return 'rate_limited';
-  if (upstream.holdsCredentials && status === 401) return 'auth';
+  // 403 on a held credential: what that credential may use (a Bedrock account without access to the
+  // model, a Vertex service account without the permission, a key confined to a workspace), which
+  // another upstream's credential may have. Not a breaker failure: the client picks the model.
+  if (upstream.holdsCredentials && (status === 401 || status === 403)) return 'auth';
   return undefined;
 }
 
