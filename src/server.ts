@@ -74,6 +74,12 @@ export interface GatewayOptions {
   admission?: (AdmissionPorts & { principalOf?: (req: IncomingMessage) => Principal | undefined }) | undefined;
 }
 
+/**
+ * WORKERS > 1: the worker slot that serves the admin listener (the admin API and the console), alone;
+ * the supervisor forks a replacement into the same slot when it dies.
+ */
+export const ADMIN_WORKER_SLOT = '0';
+
 export async function startGateway(config: Config, logger: Logger, options: GatewayOptions = {}): Promise<Gateway> {
   const readiness = { draining: false };
   const flights = new FlightGroup({
@@ -155,7 +161,10 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   // Keys, teams and the ledger: loaded before the listener opens, so the first request already knows every key.
   // The store, the admin API and the console are modules of their own, loaded only when ADMIN_API_KEY turns them on.
   const governance = config.governance === undefined ? undefined : await (await import('./governance/index.js')).startGovernance(config.governance, logger, metrics.registry);
-  const adminModules = governance === undefined ? undefined : await Promise.all([import('./admin/server.js'), import('./console/index.js')]);
+  // WORKERS > 1: only ADMIN_WORKER_SLOT listens on the admin port, so node:cluster hands it every admin
+  // connection, and a console session (held in that process's memory) holds on each of them.
+  const servesAdmin = options.worker === undefined || options.worker === ADMIN_WORKER_SLOT;
+  const adminModules = governance === undefined || !servesAdmin ? undefined : await Promise.all([import('./admin/server.js'), import('./console/index.js')]);
   const admin =
     config.governance === undefined || adminModules === undefined || governance === undefined
       ? undefined
@@ -169,7 +178,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
             surface: adminModules[1].createConsole({
               adminKey: config.governance.adminApiKey,
               viewerKey: config.governance.viewerKey,
-              registry: metrics.registry,
+              metrics: () => metrics.readings(),
               store: governance.store,
               flights: () => flights.describe(),
               breakers: () => breakers.snapshot(),

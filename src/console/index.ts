@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import { adminDispatch } from '../admin/dispatch.js';
 import type { GovernanceStore } from '../governance/store.js';
 import type { FlightView } from '../pipeline/coalesce/flight-group.js';
@@ -17,7 +17,8 @@ export interface ConsoleOptions {
   readonly adminKey: string;
   /** ADMIN_VIEWER_KEY: logs in as a viewer (may look, not change). */
   readonly viewerKey: string | undefined;
-  readonly registry: Registry;
+  /** The gateway's metrics (GatewayMetrics.readings: with WORKERS > 1, every worker's). */
+  readonly metrics: () => Promise<MetricObjectWithValues<MetricValue<string>>[]>;
   /** Keys, teams and the ledger: the Keys and Spend pages. */
   readonly store: GovernanceStore;
   /** The joinable flights now (FlightGroup.describe): the Live flights page. */
@@ -42,7 +43,7 @@ export function createConsole(options: ConsoleOptions): { handle: ConsoleHandler
     credentials: new ConsoleCredentials(options.adminKey, options.viewerKey),
     sessions: new SessionStore({ ttlMs: SESSION_TTL_MS, max: MAX_SESSIONS }),
     assets,
-    live: new LiveReadings({ registry: options.registry, breakers: options.breakers, headroom: options.headroom }),
+    live: new LiveReadings({ metrics: options.metrics, breakers: options.breakers, headroom: options.headroom }),
     admin: sharedSpendReads(adminDispatch(options.store), READING_INTERVAL_MS),
     readings: new Map<string, () => Promise<unknown>>([
       // Like the metrics reading: at most one a second for every open page together.

@@ -1,11 +1,12 @@
-import type { MetricObjectWithValues, MetricValue, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { BreakerView, HeadroomView, LiveSnapshot, Quantiles } from './live-snapshot.js';
 
 export type { BreakerView, HeadroomView, LiveSnapshot } from './live-snapshot.js';
 
-/** What the live pages read besides the metrics registry. */
+/** What the live pages read. */
 export interface LiveSources {
-  readonly registry: Registry;
+  /** The gateway's metrics as a registry's getMetricsAsJSON() gives them: with WORKERS > 1, every worker's, aggregated. */
+  readonly metrics: () => Promise<MetricObjectWithValues<MetricValue<string>>[]>;
   readonly breakers: () => readonly BreakerView[];
   readonly headroom: () => readonly HeadroomView[];
 }
@@ -38,7 +39,7 @@ export class LiveReadings {
   }
 
   private async take(at: number): Promise<LiveSnapshot> {
-    const metrics: Metrics = new Map((await this.sources.registry.getMetricsAsJSON()).map((m) => [m.name, m as MetricObjectWithValues<Value>]));
+    const metrics: Metrics = new Map((await this.sources.metrics()).map((m) => [m.name, m as MetricObjectWithValues<Value>]));
     const tokensSaved: Record<string, number> = {};
     for (const v of values(metrics, 'claude_tokens_saved_total')) {
       const source = String(v.labels.source);

@@ -6,7 +6,8 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
  * the connection. The primary cannot answer HTTP on the shared port itself, so the worker that
  * received the scrape asks the primary over IPC; the primary asks every ready worker for its
  * registry as JSON, aggregates with prom-client's AggregatorRegistry.aggregate (each metric by the
- * `aggregator` declared with it: counters and histograms sum) and sends the text back.
+ * `aggregator` declared with it: counters and histograms sum) and sends the text back (or, for the
+ * console's live reading, the same aggregate as getMetricsAsJSON() gives it).
  *
  * prom-client's own AggregatorRegistry.clusterMetrics() is not used: it asks every connected
  * worker, including one still loading that never answers, with a fixed 5 s timeout, and keeps a
@@ -35,14 +36,23 @@ type MetricsJson = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
 type MetricJson = MetricsJson[number];
 type ValueJson = MetricJson['values'][number] & { metricName?: string };
 
+/**
+ * What a scrape asks for: the exposition text (/metrics), or the same aggregate as getMetricsAsJSON()
+ * (the console's live reading, which sums series itself).
+ */
+export type ScrapeForm = 'text' | 'json';
+
 type WorkerMessage =
   | { channel: typeof CHANNEL; op: 'ready' }
-  | { channel: typeof CHANNEL; op: 'scrape'; id: number }
+  | { channel: typeof CHANNEL; op: 'scrape'; id: number; form: ScrapeForm }
   | { channel: typeof CHANNEL; op: 'collected'; id: number; metrics?: MetricsJson; error?: string };
 
 type PrimaryMessage =
   | { channel: typeof CHANNEL; op: 'collect'; id: number }
-  | { channel: typeof CHANNEL; op: 'scraped'; id: number; text?: string; error?: string };
+  | { channel: typeof CHANNEL; op: 'scraped'; id: number; text?: string; metrics?: MetricsJson; error?: string };
+
+/** The primary's answer to one scrape. */
+type ScrapedMessage = Extract<PrimaryMessage, { op: 'scraped' }>;
 
 function isWorkerMessage(message: unknown): message is WorkerMessage {
   return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
@@ -67,8 +77,8 @@ interface Collection {
   readonly waiting: Set<number>;
   /** Registries that arrived, by worker id. */
   readonly answers: Map<number, MetricsJson>;
-  /** Scrapes sharing this collection: the asking worker and its scrape id. */
-  readonly scrapes: { worker: Worker; id: number }[];
+  /** Scrapes sharing this collection: the asking worker, its scrape id and the form it asked for. */
+  readonly scrapes: { worker: Worker; id: number; form: ScrapeForm }[];
   readonly timer: NodeJS.Timeout;
   finished: boolean;
 }
@@ -128,27 +138,44 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
   let current: Collection | undefined;
 
   /** Ends a collection once: no scrape joins it after this; every scrape sharing it gets the outcome. */
-  const finish = (collection: Collection, outcome: Promise<string> | { error: string }): void => {
+  const finish = (collection: Collection, outcome: Registry | { error: string }): void => {
     if (collection.finished) return;
     collection.finished = true;
     clearTimeout(collection.timer);
     if (current === collection) current = undefined;
-    const reply = (answer: { text: string } | { error: string }): void => {
-      for (const scrape of collection.scrapes) {
-        if (!scrape.worker.isConnected()) continue;
+    // Each form rendered once for every scrape that shares the collection, and only when one asked for it.
+    const forms = new Map<ScrapeForm, Promise<{ text: string } | { metrics: MetricsJson } | { error: string }>>();
+    const answerIn = (form: ScrapeForm): Promise<{ text: string } | { metrics: MetricsJson } | { error: string }> => {
+      if ('error' in outcome) return Promise.resolve(outcome);
+      let answer = forms.get(form);
+      if (answer === undefined) {
+        const rendered = form === 'text' ? outcome.metrics().then((text) => ({ text })) : outcome.getMetricsAsJSON().then((metrics) => ({ metrics }));
+        answer = rendered.catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }));
+        forms.set(form, answer);
+      }
+      return answer;
+    };
+    for (const scrape of collection.scrapes) {
+      void answerIn(scrape.form).then((answer) => {
+        if (!scrape.worker.isConnected()) return;
         const message: PrimaryMessage = { channel: CHANNEL, op: 'scraped', id: scrape.id, ...answer };
         scrape.worker.send(message, undefined, ignoreSendError);
-      }
-    };
-    if ('error' in outcome) reply(outcome);
-    else outcome.then((text) => reply({ text }), (err: unknown) => reply({ error: err instanceof Error ? err.message : String(err) }));
+      });
+    }
   };
   const settleIfComplete = (collection: Collection): void => {
     if (collection.waiting.size > 0) return;
     // Each metric by the aggregator declared with it (prom-client's default: sum); throws on an unknown one.
     // Exited workers' counts last: the exposition keeps the live workers' order of metrics.
     const answers = [...collection.answers.values(), retired.snapshot()];
-    finish(collection, Promise.resolve().then(() => AggregatorRegistry.aggregate(answers).metrics()));
+    let aggregate: Registry;
+    try {
+      aggregate = AggregatorRegistry.aggregate(answers);
+    } catch (err) {
+      finish(collection, { error: err instanceof Error ? err.message : String(err) });
+      return;
+    }
+    finish(collection, aggregate);
   };
 
   const onMessage = (worker: Worker, message: unknown): void => {
@@ -179,7 +206,7 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
           each.send(collect, undefined, ignoreSendError);
         }
       }
-      current.scrapes.push({ worker, id: message.id });
+      current.scrapes.push({ worker, id: message.id, form: message.form === 'json' ? 'json' : 'text' });
       settleIfComplete(current);
       return;
     }
@@ -219,7 +246,7 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
  * once it has exited, not before.
  */
 export class ClusterMetricsClient {
-  private readonly waiting = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly waiting = new Map<number, { resolve: (answer: ScrapedMessage) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   private nextId = 0;
   private readonly onMessage = (message: unknown): void => {
     if (!isPrimaryMessage(message)) return;
@@ -235,7 +262,7 @@ export class ClusterMetricsClient {
     if (scrape === undefined) return;
     this.waiting.delete(message.id);
     clearTimeout(scrape.timer);
-    if (message.text !== undefined) scrape.resolve(message.text);
+    if (message.error === undefined && (message.text !== undefined || message.metrics !== undefined)) scrape.resolve(message);
     else scrape.reject(new ClusterScrapeUnavailable(message.error ?? 'no answer'));
   };
 
@@ -249,16 +276,29 @@ export class ClusterMetricsClient {
   }
 
   /** The whole gateway's exposition text, aggregated by the primary. */
-  render(): Promise<string> {
+  async render(): Promise<string> {
+    const { text } = await this.ask('text');
+    if (text === undefined) throw new ClusterScrapeUnavailable('no exposition text in the answer');
+    return text;
+  }
+
+  /** The whole gateway's metrics as getMetricsAsJSON() gives one registry's, aggregated by the primary. */
+  async readings(): Promise<MetricsJson> {
+    const { metrics } = await this.ask('json');
+    if (metrics === undefined) throw new ClusterScrapeUnavailable('no metrics in the answer');
+    return metrics;
+  }
+
+  private ask(form: ScrapeForm): Promise<ScrapedMessage> {
     if (this.waiting.size >= MAX_WAITING_SCRAPES) return Promise.reject(new ClusterScrapeUnavailable(`${MAX_WAITING_SCRAPES} scrapes are already waiting`));
     const id = this.nextId++;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<ScrapedMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
         reject(new ClusterScrapeUnavailable(`the supervisor did not answer within ${this.timeoutMs + WORKER_WAIT_MARGIN_MS} ms`));
       }, this.timeoutMs + WORKER_WAIT_MARGIN_MS);
       this.waiting.set(id, { resolve, reject, timer });
-      if (!this.send({ channel: CHANNEL, op: 'scrape', id })) {
+      if (!this.send({ channel: CHANNEL, op: 'scrape', id, form })) {
         clearTimeout(timer);
         this.waiting.delete(id);
         reject(new ClusterScrapeUnavailable('the supervisor is gone'));

@@ -1,4 +1,4 @@
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { CellCounter, CellHistogram } from './metric-cells.js';
 import { TOKEN_TYPES, type TokenUsage } from '../core/token-usage.js';
 import { SeriesTables, type HttpSeries, type ModelSeries } from './series.js';
@@ -205,5 +205,10 @@ export class GatewayMetrics {
   /** What /metrics answers: this process's registry, or (WORKERS > 1) the whole gateway's. */
   async render(): Promise<string> {
     return this.cluster === undefined ? this.registry.metrics() : this.cluster.render();
+  }
+
+  /** The same metrics as getMetricsAsJSON() gives (the console's live reading): this process's, or (WORKERS > 1) the whole gateway's. */
+  async readings(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return this.cluster === undefined ? this.registry.getMetricsAsJSON() : this.cluster.readings();
   }
 }

@@ -14,6 +14,7 @@ import { freePort } from '../helpers/ports.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { parseMetrics, sum } from '../helpers/prom.js';
 import { startRedis } from '../helpers/redis-server.js';
+import { postgresForSuite } from '../helpers/postgres-server.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
 const PRETENURE_PROBE = fileURLToPath(new URL('../helpers/pretenure-probe.js', import.meta.url));
@@ -614,6 +615,50 @@ describe('WORKERS metrics', () => {
         assert.equal(sum(samples, 'claude_tokens_total', { type: 'output' }), billed.output, `after the crash, scrape ${scrape}: output tokens`);
         assert.deepEqual(samples.filter((s) => s.name === 'nodejs_heap_size_used_bytes').map((s) => s.labels.worker).sort(), ['0', '1'], `after the crash, scrape ${scrape}: live workers only`);
       }
+    } finally {
+      running.child.kill('SIGTERM');
+      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+      await mock.close();
+    }
+  });
+});
+
+describe('WORKERS console', () => {
+  const postgres = postgresForSuite();
+  const ADMIN = 'admin-key-for-workers-0123456789abcdef';
+
+  test('WORKERS=2: one worker serves the admin listener, so a console login holds on every connection, and its live reading counts what every worker did', async () => {
+    const mock = await createMockUpstream();
+    const port = await freePort();
+    const adminPort = await freePort();
+    const env = { UPSTREAM_URL: mock.url, WORKERS: '2', PORT: String(port), DATABASE_URL: postgres.url, ADMIN_API_KEY: ADMIN, ADMIN_PORT: String(adminPort), GATEWAY_API_KEYS: SECRET, ANTHROPIC_API_KEY: 'sk-ant-held-workers-0123456789' };
+    const running = startMain(env);
+    const admin = `http://127.0.0.1:${adminPort}`;
+    try {
+      await until(() => listening(running).length === 2, 30_000, 'two workers to listen');
+      const n = 12;
+      await sendDistinct(`http://127.0.0.1:${port}`, n);
+      const login = await rawExchange(admin, rawRequest('POST', '/console/login', { 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ key: ADMIN }).toString()));
+      assert.equal(login.status, 303, login.body);
+      const cookie = (login.headers['set-cookie'] ?? '').split(';', 1)[0] ?? '';
+      assert.notEqual(cookie, '');
+      // Each reading on a connection of its own: node:cluster would hand them to the workers in turn.
+      for (let reading = 0; reading < 6; reading++) {
+        const live = await rawExchange(admin, rawRequest('GET', '/console/api/live', { cookie }));
+        assert.equal(live.status, 200, `reading ${reading}: ${live.body}`);
+        const snapshot = JSON.parse(live.body) as { overview: { upstreamCalls: number } };
+        assert.equal(snapshot.overview.upstreamCalls, n, `reading ${reading}: upstream calls of every worker`);
+      }
+      // The admin worker dies: its replacement takes the slot and the admin listener (sessions, in its memory, start anew).
+      const adminWorker = listening(running).find((l) => l.worker === '0');
+      assert.ok(adminWorker !== undefined, 'worker 0 logged its pid');
+      process.kill(adminWorker.pid, 'SIGKILL');
+      await until(() => listening(running).length === 3, 15_000, 'a replacement worker to listen');
+      const again = await rawExchange(admin, rawRequest('POST', '/console/login', { 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ key: ADMIN }).toString()));
+      assert.equal(again.status, 303, again.body);
+      const live = await rawExchange(admin, rawRequest('GET', '/console/api/live', { cookie: (again.headers['set-cookie'] ?? '').split(';', 1)[0] ?? '' }));
+      assert.equal(live.status, 200, live.body);
+      assert.equal((JSON.parse(live.body) as { overview: { upstreamCalls: number } }).overview.upstreamCalls, n, 'what the dead worker counted stays counted');
     } finally {
       running.child.kill('SIGTERM');
       await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));

@@ -79,7 +79,7 @@ describe('console parts', () => {
     for (const v of [0.05, 0.15, 0.15, 0.3]) ttft.observe(v);
     let now = 0;
     let breakerReads = 0;
-    const live = new LiveReadings({ registry, breakers: () => (breakerReads++, []), headroom: () => [] }, 1_000, () => now);
+    const live = new LiveReadings({ metrics: () => registry.getMetricsAsJSON(), breakers: () => (breakerReads++, []), headroom: () => [] }, 1_000, () => now);
     const first = await live.read();
     assert.equal(first.overview.requests, 10);
     assert.equal(first.overview.serverErrors, 1);
