@@ -43,6 +43,8 @@ async function main(): Promise<void> {
     // Before any worker exists: a worker's first scrape finds the primary listening.
     const { serveClusterMetrics } = await import('./observability/cluster-metrics.js');
     serveClusterMetrics(cluster);
+    // Governance without Redis: the workers' budget counters and key windows live here, one set for all of them.
+    if (config.governance !== undefined && config.redis === undefined) (await import('./governance/supervisor-counters.js')).serveSupervisorCounters(cluster);
     superviseWorkers(config.workers);
     return;
   }

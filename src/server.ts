@@ -199,6 +199,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
           coordination?.openDomain('budgets'),
           metrics.registry,
           logger,
+          // WORKERS > 1 without Redis: one set of counters for every worker, in the supervisor (main.ts serves it).
+          options.worker !== undefined && coordination === undefined ? new (await import('./governance/supervisor-counters.js')).SupervisorCounters() : undefined,
         );
   // express-rate-limit is loaded only when RATE_LIMIT_RPM turns limiting on.
   const rateLimit = config.rateLimitRpm === 0 ? undefined : (await import('./http/rate-limit.js')).rateLimiter({ rpm: config.rateLimitRpm, metrics, store: coordination?.rateLimitStore });

@@ -9,6 +9,7 @@ import { CallGovernance } from './govern.js';
 import { KeyLimits, LocalWindowCounters, RedisWindowCounters } from './key-limits.js';
 import { LedgerWriter, type LedgerSink, type LedgerWriterOptions } from './ledger-writer.js';
 import { RedisBudgetCounters, type RedisCommands } from './redis-budget-counters.js';
+import type { SupervisorCounters } from './supervisor-counters.js';
 
 export type { SpendSource } from './budgets.js';
 export type { LedgerSink } from './ledger-writer.js';
@@ -41,20 +42,29 @@ export interface Admission {
 
 /**
  * Governance for one instance: budgets on Redis when `redis` is given (one connection of its own,
- * a failure domain), else in process; per-key minute windows likewise (falling back to local
- * counts while Redis is down); the ledger writer over the store's sink.
+ * a failure domain), else in the supervisor with WORKERS > 1 (`supervisor`), else in process;
+ * per-key minute windows likewise (falling back to this process's counts while Redis or the
+ * supervisor cannot be asked); the ledger writer over the store's sink.
  */
-export function startAdmission(ports: AdmissionPorts, settings: AdmissionSettings, redis: RedisCommands | undefined, registry: Registry, logger: Logger): Admission {
+export function startAdmission(
+  ports: AdmissionPorts,
+  settings: AdmissionSettings,
+  redis: RedisCommands | undefined,
+  registry: Registry,
+  logger: Logger,
+  /** WORKERS > 1 without Redis: the counters the supervisor keeps for every worker (supervisor-counters.ts). */
+  supervisor?: SupervisorCounters,
+): Admission {
   const metrics = new BudgetMetrics(registry);
   const budgets = new Budgets({
-    counters: redis === undefined ? new LocalBudgetCounters() : new RedisBudgetCounters(redis),
+    counters: redis !== undefined ? new RedisBudgetCounters(redis) : (supervisor ?? new LocalBudgetCounters()),
     spend: ports.spend,
     failMode: settings.failMode,
     metrics,
     logger,
   });
   const local = new LocalWindowCounters();
-  const keyLimits = new KeyLimits(redis === undefined ? local : new RedisWindowCounters(redis, local), metrics, local);
+  const keyLimits = new KeyLimits(redis !== undefined ? new RedisWindowCounters(redis, local) : (supervisor?.windows(local) ?? local), metrics, local);
   const ledger = ports.ledger === undefined ? undefined : new LedgerWriter(ports.ledger, metrics, logger, settings.ledger);
   const calls = new CallGovernance({ budgets, estimator: costEstimator(settings.pricing, settings.upstreamPricing), ledger, keyLimits, metrics });
   return { calls, budgets, keyLimits, ledger, close: async (deadlineMs) => ledger?.close(deadlineMs) };

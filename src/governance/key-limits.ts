@@ -32,18 +32,28 @@ export class LocalWindowCounters implements WindowCounters {
   private readonly counts = new Map<string, { n: number; end: number }>();
 
   add(key: string, amount: number, windowEnd: number): Promise<number> {
-    const c = this.counts.get(key);
-    if (c !== undefined) {
-      c.n += amount;
-      return Promise.resolve(c.n);
-    }
-    if (this.counts.size >= MAX_LOCAL_WINDOWS) this.counts.delete(this.counts.keys().next().value as string);
-    this.counts.set(key, { n: amount, end: windowEnd });
-    return Promise.resolve(amount);
+    return Promise.resolve(this.addNow(key, amount, windowEnd));
   }
 
   get(key: string): Promise<number> {
-    return Promise.resolve(this.counts.get(key)?.n ?? 0);
+    return Promise.resolve(this.getNow(key));
+  }
+
+  /** `add`, answered in this turn. */
+  addNow(key: string, amount: number, windowEnd: number): number {
+    const c = this.counts.get(key);
+    if (c !== undefined) {
+      c.n += amount;
+      return c.n;
+    }
+    if (this.counts.size >= MAX_LOCAL_WINDOWS) this.counts.delete(this.counts.keys().next().value as string);
+    this.counts.set(key, { n: amount, end: windowEnd });
+    return amount;
+  }
+
+  /** `get`, answered in this turn. */
+  getNow(key: string): number {
+    return this.counts.get(key)?.n ?? 0;
   }
 
   /** Drops windows that have ended (called at most once per minute). */

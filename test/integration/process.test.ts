@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import Anthropic from '@anthropic-ai/sdk';
 import { createMockUpstream, type RecordedRequest } from '../../tools/mock-upstream/index.js';
-import { deferred, until } from '../helpers/deferred.js';
+import { deferred, eventually, until } from '../helpers/deferred.js';
 import { freePort } from '../helpers/ports.js';
 import { rawExchange, rawRequest } from '../helpers/raw-http.js';
 import { parseMetrics, sum } from '../helpers/prom.js';
@@ -623,9 +623,92 @@ describe('WORKERS metrics', () => {
   });
 });
 
-describe('WORKERS console', () => {
+describe('WORKERS governance', () => {
   const postgres = postgresForSuite();
   const ADMIN = 'admin-key-for-workers-0123456789abcdef';
+  const governedWorkers = async (mockUrl: string): Promise<{ running: Running; url: string; admin: string }> => {
+    const port = await freePort();
+    const adminPort = await freePort();
+    const env = { UPSTREAM_URL: mockUrl, WORKERS: '2', PORT: String(port), DATABASE_URL: postgres.url, ADMIN_API_KEY: ADMIN, ADMIN_PORT: String(adminPort), GATEWAY_API_KEYS: SECRET, ANTHROPIC_API_KEY: 'sk-ant-held-workers-0123456789', GOVERNANCE_POLL_MS: '100' };
+    const running = startMain(env);
+    await until(() => listening(running).length === 2, 30_000, 'two workers to listen');
+    return { running, url: `http://127.0.0.1:${port}`, admin: `http://127.0.0.1:${adminPort}` };
+  };
+
+  /** A team and a key of it with `fields` (budgets, limits) through the admin API; the key's secret once both workers know it. */
+  const governedKey = async (url: string, admin: string, fields: Record<string, unknown>): Promise<string> => {
+    const adminHeaders = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
+    const team = await rawExchange(admin, rawRequest('POST', '/admin/teams', adminHeaders, JSON.stringify({ name: `workers-${Date.now()}-${Math.random()}` })));
+    assert.equal(team.status, 201, team.body);
+    const teamId = (JSON.parse(team.body) as { id: string }).id;
+    const created = await rawExchange(admin, rawRequest('POST', '/admin/keys', adminHeaders, JSON.stringify({ team_id: teamId, name: 'governed', ...fields })));
+    assert.equal(created.status, 201, created.body);
+    const key = (JSON.parse(created.body) as { secret: string }).secret;
+    // Both workers know the key (each polls the store): four free calls in a row on connections of their own.
+    let known = 0;
+    await eventually(
+      async () => {
+        const answer = await rawExchange(url, rawRequest('GET', '/v1/models', { 'x-api-key': key, 'anthropic-version': '2023-06-01' }));
+        known = answer.status === 200 ? known + 1 : 0;
+        return known >= 4;
+      },
+      10_000,
+      'both workers to know the key',
+    );
+    return key;
+  };
+  const ask = (url: string, key: string, content: string): Promise<{ status: number; body: string }> =>
+    rawExchange(url, rawRequest('POST', '/v1/messages', { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content }] })));
+
+  test('WORKERS=2 without Redis: a key\'s requests per minute hold across the workers', async () => {
+    const mock = await createMockUpstream();
+    const { running, url, admin } = await governedWorkers(mock.url);
+    try {
+      const RPM = 6;
+      const key = await governedKey(url, admin, { limits: { requests_per_minute: RPM } });
+      // The window is a UTC minute: begin with at least 20 s of it left, so all twelve calls count in one.
+      await until(() => Date.now() % 60_000 < 40_000, 25_000, 'a minute with 20 s left');
+      const minute = Math.floor(Date.now() / 60_000);
+      const statuses: number[] = [];
+      for (let i = 0; i < 2 * RPM; i++) statuses.push((await ask(url, key, `rpm ${i}`)).status);
+      assert.equal(Math.floor(Date.now() / 60_000), minute, 'every call in one minute');
+      assert.deepEqual(statuses, [...Array<number>(RPM).fill(200), ...Array<number>(RPM).fill(429)]);
+    } finally {
+      running.child.kill('SIGTERM');
+      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+      await mock.close();
+    }
+  });
+
+  test('WORKERS=2 without Redis: a key\'s token budget holds across the workers (the supervisor keeps the counters), never spent twice over', async (t) => {
+    const mock = await createMockUpstream();
+    const { running, url, admin } = await governedWorkers(mock.url);
+    try {
+      const BUDGET_TOKENS = 400;
+      const key = await governedKey(url, admin, { budgets: [{ period: 'day', tokens: BUDGET_TOKENS }] });
+      // One call at a time, each on a connection of its own (the workers take turns), until three in a row are refused.
+      let billed = 0;
+      let refusedInRow = 0;
+      for (let i = 0; i < 120 && refusedInRow < 3; i++) {
+        const answer = await ask(url, key, `budget ${i}`);
+        if (answer.status === 200) {
+          refusedInRow = 0;
+          const { usage } = JSON.parse(answer.body) as { usage: { input_tokens: number; output_tokens: number } };
+          billed += usage.input_tokens + usage.output_tokens;
+        } else {
+          assert.equal(answer.status, 403, answer.body);
+          refusedInRow++;
+        }
+      }
+      assert.equal(refusedInRow, 3, `the budget ran out (billed ${billed})`);
+      assert.ok(billed <= BUDGET_TOKENS, `billed ${billed} tokens against a budget of ${BUDGET_TOKENS}`);
+      t.diagnostic(`billed ${billed} tokens against a budget of ${BUDGET_TOKENS}`);
+    } finally {
+      running.child.kill('SIGTERM');
+      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+      await mock.close();
+    }
+  });
 
   test('WORKERS=2: one worker serves the admin listener, so a console login holds on every connection, and its live reading counts what every worker did', async () => {
     const mock = await createMockUpstream();

@@ -1,0 +1,147 @@
+import type { Cluster, Worker } from 'node:cluster';
+import { LocalBudgetCounters, type BudgetCounters, type ReserveOutcome, type ReserveRequest, type SettleRequest, type Used } from './budget-counters.js';
+import { LocalWindowCounters, type WindowCounters } from './key-limits.js';
+
+/**
+ * WORKERS > 1 without Redis: the budget counters and the per-key minute windows of this machine live
+ * in the supervisor (node:cluster's primary), one set for every worker, so a budget holds across the
+ * workers as it does in one process. Kept in each worker, each would count only its own calls after
+ * loading the ledger's spend once: N workers could spend a budget N times over (measured: 694 tokens
+ * billed against a budget of 400 with two).
+ *
+ * A worker asks over IPC; the supervisor answers each request in one synchronous turn of its event
+ * loop (LocalBudgetCounters and LocalWindowCounters), so a reservation stays atomic across workers.
+ * Every wait has a deadline and the waits are bounded: a budget that cannot be asked is unavailable
+ * (BUDGET_FAIL_MODE decides); a minute window that cannot be asked is counted in the worker, as
+ * while Redis is down. With Redis (REDIS_URL) the counters live there instead, shared by every instance.
+ */
+
+/** How long a worker waits for the supervisor's answer. */
+export const SUPERVISOR_ANSWER_DEADLINE_MS = 1_000;
+/** Requests one worker may have waiting at once; more fail at once. */
+const MAX_WAITING = 10_000;
+/** How often (at most) the supervisor drops minute windows that ended. */
+const WINDOW_SWEEP_MS = 60_000;
+
+/** Marks this module's IPC messages among others on the channel (the metrics', node's own). */
+const CHANNEL = 'claude-gateway:counters';
+
+/** A reservation as it crosses the channel: JSON has no Map, so the bases travel as entries. */
+type WireReserve = Omit<ReserveRequest, 'bases'> & { readonly bases?: [string, Used][] | undefined };
+
+type CounterCall =
+  | { readonly op: 'reserve'; readonly request: WireReserve }
+  | { readonly op: 'settle'; readonly request: SettleRequest }
+  | { readonly op: 'add'; readonly key: string; readonly amount: number; readonly windowEnd: number }
+  | { readonly op: 'get'; readonly key: string };
+
+type WorkerMessage = { readonly channel: typeof CHANNEL; readonly id: number; readonly call: CounterCall };
+type SupervisorMessage = { readonly channel: typeof CHANNEL; readonly id: number; readonly value?: unknown; readonly error?: string };
+
+function isOurs(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
+}
+
+/** A send that loses the race with the other side's exit fails here instead of as an 'error' nobody hears. */
+const ignoreSendError = (): void => undefined;
+
+/** The supervisor's side: answers every worker's counter requests. Returns a function that stops listening. */
+export function serveSupervisorCounters(cluster: Cluster, now: () => number = Date.now): () => void {
+  const budgets = new LocalBudgetCounters();
+  const windows = new LocalWindowCounters();
+  let sweptAt = now();
+  const answer = (call: CounterCall): unknown => {
+    switch (call.op) {
+      case 'reserve': {
+        const { bases, ...rest } = call.request;
+        return budgets.reserveNow({ ...rest, bases: bases === undefined ? undefined : new Map(bases) });
+      }
+      case 'settle':
+        budgets.settleNow(call.request);
+        return null;
+      case 'add': {
+        const t = now();
+        if (t - sweptAt >= WINDOW_SWEEP_MS) {
+          sweptAt = t;
+          windows.sweep(t);
+        }
+        return windows.addNow(call.key, call.amount, call.windowEnd);
+      }
+      case 'get':
+        return windows.getNow(call.key);
+    }
+  };
+  const onMessage = (worker: Worker, message: unknown): void => {
+    if (!isOurs(message)) return;
+    const { id, call } = message as WorkerMessage;
+    let reply: SupervisorMessage;
+    try {
+      reply = { channel: CHANNEL, id, value: answer(call) };
+    } catch (err) {
+      reply = { channel: CHANNEL, id, error: err instanceof Error ? err.message : String(err) };
+    }
+    if (worker.isConnected()) worker.send(reply, undefined, ignoreSendError);
+  };
+  cluster.on('message', onMessage);
+  return () => cluster.off('message', onMessage);
+}
+
+/**
+ * A worker's side: budget counters and minute windows kept by the supervisor. `process.send` must
+ * exist (a cluster worker). Minute windows fall back to `local` when the supervisor cannot be asked.
+ */
+export class SupervisorCounters implements BudgetCounters {
+  private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private nextId = 0;
+  private readonly onMessage = (message: unknown): void => {
+    if (!isOurs(message)) return;
+    const { id, value, error } = message as SupervisorMessage;
+    const waiter = this.waiting.get(id);
+    if (waiter === undefined) return;
+    this.waiting.delete(id);
+    clearTimeout(waiter.timer);
+    if (error === undefined) waiter.resolve(value);
+    else waiter.reject(new Error(`the supervisor's counters failed: ${error}`));
+  };
+
+  constructor(private readonly deadlineMs = SUPERVISOR_ANSWER_DEADLINE_MS) {
+    process.on('message', this.onMessage);
+  }
+
+  /** The minute windows, with `local` (this worker's) while the supervisor cannot be asked. */
+  windows(local: LocalWindowCounters): WindowCounters {
+    return {
+      add: (key, amount, windowEnd) => (this.ask({ op: 'add', key, amount, windowEnd }) as Promise<number>).catch(() => local.add(key, amount, windowEnd)),
+      get: (key) => (this.ask({ op: 'get', key }) as Promise<number>).catch(() => local.get(key)),
+    };
+  }
+
+  reserve(request: ReserveRequest): Promise<ReserveOutcome> {
+    const { bases, ...rest } = request;
+    return this.ask({ op: 'reserve', request: { ...rest, bases: bases === undefined ? undefined : [...bases] } }) as Promise<ReserveOutcome>;
+  }
+
+  async settle(request: SettleRequest): Promise<void> {
+    await this.ask({ op: 'settle', request });
+  }
+
+  private ask(call: CounterCall): Promise<unknown> {
+    if (this.waiting.size >= MAX_WAITING) return Promise.reject(new Error(`${MAX_WAITING} requests to the supervisor's counters are already waiting`));
+    if (process.send === undefined || !process.connected) return Promise.reject(new Error('the supervisor is gone'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new Error(`the supervisor's counters did not answer within ${this.deadlineMs} ms`));
+      }, this.deadlineMs);
+      this.waiting.set(id, { resolve, reject, timer });
+      const message: WorkerMessage = { channel: CHANNEL, id, call };
+      process.send?.(message, undefined, {}, (err: Error | null) => {
+        if (err === null || !this.waiting.has(id)) return;
+        this.waiting.delete(id);
+        clearTimeout(timer);
+        reject(new Error('the supervisor is gone'));
+      });
+    });
+  }
+}
