@@ -465,7 +465,7 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
     gatewayApiKeys: v.GATEWAY_API_KEYS ? Object.freeze([...v.GATEWAY_API_KEYS]) : undefined,
     anthropicApiKey: v.ANTHROPIC_API_KEY,
     allowOpenGateway: v.ALLOW_OPEN_GATEWAY,
-    /** HMAC key for tenant ids; undefined = a random per-process key (chosen at start, with a warning). */
+    /** HMAC key for tenant ids; undefined = a random key per run (chosen at start, with a warning; WORKERS > 1: one for all workers). */
     tenantHashKey: v.TENANT_HASH_KEY,
     /** Host header values batch `results_url` may use; undefined = listen address and loopback names on the listen port. */
     allowedHosts: readonlySet(v.ALLOWED_HOSTS),
@@ -519,6 +519,12 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
             pollMs: v.GOVERNANCE_POLL_MS,
           }),
     workers: v.WORKERS,
+    /**
+     * WORKERS > 1 without Redis, with budgets, key limits or RATE_LIMIT_RPM to count: the supervisor
+     * keeps those counters for every worker (governance/supervisor-counters.ts), or each worker would
+     * count alone and the machine would admit WORKERS times a limit.
+     */
+    countersInSupervisor: v.WORKERS > 1 && v.REDIS_URL === undefined && v.REDIS_CLUSTER_NODES === undefined && (v.ADMIN_API_KEY !== undefined || v.RATE_LIMIT_RPM > 0),
     /** Requests in progress at most; past it the API answers 529 overloaded_error at once (bounds every per-request structure). */
     maxConcurrentRequests: v.MAX_CONCURRENT_REQUESTS,
     cache: Object.freeze({ enabled: v.CACHE, ttlMs: v.CACHE_TTL_MS, maxEntries: v.CACHE_MAX_ENTRIES, maxBytes: v.CACHE_MAX_BYTES }),

@@ -1,6 +1,7 @@
 // First: V8 heap settings must hold before any other module's code runs (see v8-heap.ts).
 import './v8-heap.js';
 import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { CLI_VARIABLES, runAdminCli, runCli } from './cli.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -43,9 +44,11 @@ async function main(): Promise<void> {
     // Before any worker exists: a worker's first scrape finds the primary listening.
     const { serveClusterMetrics } = await import('./observability/cluster-metrics.js');
     serveClusterMetrics(cluster);
-    // Governance without Redis: the workers' budget counters and key windows live here, one set for all of them.
-    if (config.governance !== undefined && config.redis === undefined) (await import('./governance/supervisor-counters.js')).serveSupervisorCounters(cluster);
-    superviseWorkers(config.workers);
+    // Without Redis: the workers' budget counters and limit windows live here, one set for all of them.
+    if (config.countersInSupervisor) (await import('./governance/supervisor-counters.js')).serveSupervisorCounters(cluster);
+    // Without TENANT_HASH_KEY, one random key for this run, shared by its workers: a client is the same
+    // tenant (rate limits, logs) whichever worker takes its connection.
+    superviseWorkers(config.workers, config.tenantHashKey === undefined ? randomBytes(32).toString('hex') : undefined);
     return;
   }
   // A dead log reader (a crashed shipper, `| head`) must not crash or wedge the gateway.
@@ -55,6 +58,9 @@ async function main(): Promise<void> {
   const { createLogger } = await import('./observability/logger.js');
   const { startGateway } = await import('./server.js');
   const worker = cluster.isWorker ? process.env[WORKER_SLOT_VARIABLE] : undefined;
+  // The supervisor's key for this run (a secret): read once, and gone from the environment after.
+  const runTenantKey = cluster.isWorker ? process.env[RUN_TENANT_KEY_VARIABLE] : undefined;
+  Reflect.deleteProperty(process.env, RUN_TENANT_KEY_VARIABLE);
   // WORKERS > 1: every line says which worker wrote it (the `worker` of the per-worker metrics).
   const logger = worker === undefined ? createLogger(config.logLevel) : createLogger(config.logLevel).child({ worker });
   // ADMIN_URL is the admin command line's (cli.ts), not the gateway's: set next to ADMIN_API_KEY, it is no typo.
@@ -63,7 +69,7 @@ async function main(): Promise<void> {
   }
   // Start-up's garbage and grown young generation returned before the first request (src/start-up-collection.ts).
   await (await import('./start-up-collection.js')).collectStartUpGarbage();
-  const gateway = await startGateway(config, logger, { tracer: tracing?.tracer, worker });
+  const gateway = await startGateway(config, logger, { tracer: tracing?.tracer, worker, runTenantKey });
   if (tracing !== undefined) logger.info('OpenTelemetry tracing on (OTLP exporter from OTEL_* variables)');
 
   const stop = (signal: NodeJS.Signals): void => {
@@ -109,6 +115,8 @@ function exitAfterFlush(logger: { flush(cb: (err?: Error) => void): void }, code
 
 /** Set by the supervisor on each worker it forks: the worker's slot, 0..WORKERS-1 (its `worker` label). */
 const WORKER_SLOT_VARIABLE = 'CLAUDE_GATEWAY_WORKER_SLOT';
+/** Set by the supervisor on each worker when TENANT_HASH_KEY is not: the run's own tenant key. */
+const RUN_TENANT_KEY_VARIABLE = 'CLAUDE_GATEWAY_RUN_TENANT_KEY';
 
 /** Worker crashes tolerated within CRASH_WINDOW_MS before the supervisor gives up. */
 const CRASH_BUDGET = 5;
@@ -122,13 +130,13 @@ const RESTART_MAX_DELAY_MS = 10_000;
  * SIGTERM/SIGINT are passed on; the supervisor exits once every worker has drained.
  * Each worker holds a slot, 0..count-1, that its replacement inherits: per-worker series stay bounded.
  */
-function superviseWorkers(count: number): void {
+function superviseWorkers(count: number, runTenantKey: string | undefined): void {
   let stopping = false;
   let exitCode = 0;
   const crashes: number[] = [];
   const slots = new Map<number, string>();
   const fork = (slot: string): void => {
-    const worker = cluster.fork({ [WORKER_SLOT_VARIABLE]: slot });
+    const worker = cluster.fork({ [WORKER_SLOT_VARIABLE]: slot, ...(runTenantKey === undefined ? {} : { [RUN_TENANT_KEY_VARIABLE]: runTenantKey }) });
     slots.set(worker.id, slot);
   };
   for (let i = 0; i < count; i++) fork(String(i));

@@ -28,6 +28,7 @@ import type { Governance } from './governance/index.js';
 import type { AdminListener } from './admin/server.js';
 import type { IncomingMessage } from 'node:http';
 import { startAdmission, type Admission, type AdmissionPorts } from './governance/admission.js';
+import { LocalWindowCounters } from './governance/key-limits.js';
 import type { Principal } from './governance/model.js';
 
 /** How long shutdown waits for queued ledger rows to be written. */
@@ -67,6 +68,8 @@ export interface GatewayOptions {
   loopIdleMs?: (() => number) | undefined;
   /** WORKERS > 1: this worker's slot; /metrics then answers for every worker (see GatewayMetrics). */
   worker?: string | undefined;
+  /** WORKERS > 1 without TENANT_HASH_KEY: the supervisor's random key for this run, the same in every worker. */
+  runTenantKey?: string | undefined;
   /**
    * Budgets, per-key limits and the spend ledger (issue 26) over these ports instead of the store's
    * (tests: in-memory fakes). `principalOf` names a request's principal when auth named none.
@@ -155,9 +158,9 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
   // Tenant ids must match across instances (Redis coordination, shared cache): config.ts demands the
   // key with REDIS_URL. A single instance may run with a random one; its tenant ids then change on restart.
   if (config.tenantHashKey === undefined) {
-    logger.warn('TENANT_HASH_KEY is not set: tenant ids in logs are keyed with a random per-process key and will differ between instances and restarts');
+    logger.warn('TENANT_HASH_KEY is not set: tenant ids are keyed with a random key of this run (shared by its workers) and will differ between instances and restarts');
   }
-  const tenants = new TenantHasher(config.tenantHashKey ?? randomBytes(32).toString('hex'));
+  const tenants = new TenantHasher(config.tenantHashKey ?? options.runTenantKey ?? randomBytes(32).toString('hex'));
   // Keys, teams and the ledger: loaded before the listener opens, so the first request already knows every key.
   // The store, the admin API and the console are modules of their own, loaded only when ADMIN_API_KEY turns them on.
   const governance = config.governance === undefined ? undefined : await (await import('./governance/index.js')).startGovernance(config.governance, logger, metrics.registry);
@@ -188,6 +191,8 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
             }).handle,
           },
         );
+  // WORKERS > 1 without Redis: budgets and limit windows counted by the supervisor for every worker (main.ts serves them).
+  const supervisor = config.countersInSupervisor && options.worker !== undefined ? new (await import('./governance/supervisor-counters.js')).SupervisorCounters() : undefined;
   // Budgets, per-key limits and the spend ledger over the store (the ledger's spend, its inserts).
   const ports = options.admission ?? (governance === undefined ? undefined : { spend: governance.store, ledger: governance.store });
   const admission =
@@ -199,11 +204,11 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
           coordination?.openDomain('budgets'),
           metrics.registry,
           logger,
-          // WORKERS > 1 without Redis: one set of counters for every worker, in the supervisor (main.ts serves it).
-          options.worker !== undefined && coordination === undefined ? new (await import('./governance/supervisor-counters.js')).SupervisorCounters() : undefined,
+          supervisor,
         );
   // express-rate-limit is loaded only when RATE_LIMIT_RPM turns limiting on.
-  const rateLimit = config.rateLimitRpm === 0 ? undefined : (await import('./http/rate-limit.js')).rateLimiter({ rpm: config.rateLimitRpm, metrics, store: coordination?.rateLimitStore });
+  const rateLimitStore = coordination?.rateLimitStore ?? supervisor?.rateLimitStore(new LocalWindowCounters());
+  const rateLimit = config.rateLimitRpm === 0 ? undefined : (await import('./http/rate-limit.js')).rateLimiter({ rpm: config.rateLimitRpm, metrics, store: rateLimitStore });
   const app = createApp({
     tenants,
     config,

@@ -1,10 +1,11 @@
 import type { Cluster, Worker } from 'node:cluster';
+import type { Store } from 'express-rate-limit';
 import { LocalBudgetCounters, type BudgetCounters, type ReserveOutcome, type ReserveRequest, type SettleRequest, type Used } from './budget-counters.js';
 import { LocalWindowCounters, type WindowCounters } from './key-limits.js';
 
 /**
- * WORKERS > 1 without Redis: the budget counters and the per-key minute windows of this machine live
- * in the supervisor (node:cluster's primary), one set for every worker, so a budget holds across the
+ * WORKERS > 1 without Redis: the budget counters, the per-key minute windows and the RATE_LIMIT_RPM
+ * windows of this machine live in the supervisor (node:cluster's primary), one set for every worker, so a budget holds across the
  * workers as it does in one process. Kept in each worker, each would count only its own calls after
  * loading the ledger's spend once: N workers could spend a budget N times over (measured: 694 tokens
  * billed against a budget of 400 with two).
@@ -113,6 +114,42 @@ export class SupervisorCounters implements BudgetCounters {
     return {
       add: (key, amount, windowEnd) => (this.ask({ op: 'add', key, amount, windowEnd }) as Promise<number>).catch(() => local.add(key, amount, windowEnd)),
       get: (key) => (this.ask({ op: 'get', key }) as Promise<number>).catch(() => local.get(key)),
+    };
+  }
+
+  /**
+   * An express-rate-limit store over the supervisor's windows (RATE_LIMIT_RPM): fixed windows of the
+   * limiter's `windowMs`, counted for every worker, or in this worker while the supervisor cannot be
+   * asked. Written here rather than taken from @express-rate-limit/cluster-memory-store, whose
+   * supervisor side sends its answers without handling a worker that is gone and whose worker side
+   * has no fallback: one channel, one deadline and one fallback serve budgets and limits alike.
+   */
+  rateLimitStore(local: LocalWindowCounters, now: () => number = Date.now): Store {
+    const windows = this.windows(local);
+    let windowMs = 60_000;
+    const windowOf = (key: string): { name: string; end: number } => {
+      const start = Math.floor(now() / windowMs) * windowMs;
+      return { name: `rl:${key}:${start}`, end: start + windowMs };
+    };
+    return {
+      localKeys: false,
+      prefix: 'supervisor:',
+      init: (options) => {
+        windowMs = options.windowMs;
+      },
+      increment: async (key) => {
+        const { name, end } = windowOf(key);
+        return { totalHits: await windows.add(name, 1, end), resetTime: new Date(end) };
+      },
+      decrement: async (key) => {
+        const { name, end } = windowOf(key);
+        await windows.add(name, -1, end);
+      },
+      resetKey: async (key) => {
+        const { name, end } = windowOf(key);
+        const hits = await windows.get(name);
+        if (hits > 0) await windows.add(name, -hits, end);
+      },
     };
   }
 

@@ -573,6 +573,33 @@ const promtoolLint = (text: string): string[] => {
   return `${result.stdout}${result.stderr}`.split('\n').filter((l) => l !== '').sort();
 };
 
+describe('WORKERS rate limits', () => {
+  test('WORKERS=2 without Redis: RATE_LIMIT_RPM holds across the workers (the supervisor counts for all of them)', async () => {
+    const mock = await createMockUpstream();
+    const port = await freePort();
+    const RPM = 6;
+    const running = startMain({ UPSTREAM_URL: mock.url, WORKERS: '2', PORT: String(port), RATE_LIMIT_RPM: String(RPM) });
+    try {
+      await until(() => listening(running).length === 2, 30_000, 'two workers to listen');
+      // The window is a minute: begin with at least 20 s of it left, so all twelve calls count in one.
+      await until(() => Date.now() % 60_000 < 40_000, 25_000, 'a minute with 20 s left');
+      const minute = Math.floor(Date.now() / 60_000);
+      const statuses: number[] = [];
+      for (let i = 0; i < 2 * RPM; i++) {
+        // Each on a connection of its own: node:cluster hands them to the workers in turn.
+        const body = JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content: `limited ${i}` }] });
+        statuses.push((await rawExchange(`http://127.0.0.1:${port}`, rawRequest('POST', '/v1/messages', { 'x-api-key': SECRET, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, body))).status);
+      }
+      assert.equal(Math.floor(Date.now() / 60_000), minute, 'every call in one minute');
+      assert.deepEqual(statuses, [...Array<number>(RPM).fill(200), ...Array<number>(RPM).fill(429)]);
+    } finally {
+      running.child.kill('SIGTERM');
+      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+      await mock.close();
+    }
+  });
+});
+
 describe('WORKERS metrics', () => {
   test('WORKERS=2: every scrape reads the whole gateway (counters equal what both workers did)', async () => {
     const mock = await createMockUpstream();
@@ -636,7 +663,7 @@ describe('WORKERS governance', () => {
   };
 
   /** A team and a key of it with `fields` (budgets, limits) through the admin API; the key's secret once both workers know it. */
-  const governedKey = async (url: string, admin: string, fields: Record<string, unknown>): Promise<string> => {
+  const governedKey = async (url: string, admin: string, fields: Record<string, unknown>): Promise<{ key: string; admitted: number }> => {
     const adminHeaders = { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' };
     const team = await rawExchange(admin, rawRequest('POST', '/admin/teams', adminHeaders, JSON.stringify({ name: `workers-${Date.now()}-${Math.random()}` })));
     assert.equal(team.status, 201, team.body);
@@ -646,16 +673,19 @@ describe('WORKERS governance', () => {
     const key = (JSON.parse(created.body) as { secret: string }).secret;
     // Both workers know the key (each polls the store): four free calls in a row on connections of their own.
     let known = 0;
+    let admitted = 0;
     await eventually(
       async () => {
         const answer = await rawExchange(url, rawRequest('GET', '/v1/models', { 'x-api-key': key, 'anthropic-version': '2023-06-01' }));
         known = answer.status === 200 ? known + 1 : 0;
+        if (answer.status === 200) admitted++;
         return known >= 4;
       },
       10_000,
       'both workers to know the key',
     );
-    return key;
+    // `admitted`: the probes the key's limits counted (a request per minute each).
+    return { key, admitted };
   };
   const ask = (url: string, key: string, content: string): Promise<{ status: number; body: string }> =>
     rawExchange(url, rawRequest('POST', '/v1/messages', { 'x-api-key': key, 'anthropic-version': '2023-06-01', 'content-type': 'application/json' }, JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 8, messages: [{ role: 'user', content }] })));
@@ -664,15 +694,16 @@ describe('WORKERS governance', () => {
     const mock = await createMockUpstream();
     const { running, url, admin } = await governedWorkers(mock.url);
     try {
-      const RPM = 6;
-      const key = await governedKey(url, admin, { limits: { requests_per_minute: RPM } });
-      // The window is a UTC minute: begin with at least 20 s of it left, so all twelve calls count in one.
+      const RPM = 12;
+      // The window is a UTC minute: begin with at least 20 s of it left, so the probes and the calls count in one.
       await until(() => Date.now() % 60_000 < 40_000, 25_000, 'a minute with 20 s left');
       const minute = Math.floor(Date.now() / 60_000);
+      const { key, admitted } = await governedKey(url, admin, { limits: { requests_per_minute: RPM } });
+      assert.ok(admitted < RPM, `the probes took ${admitted} of the minute's ${RPM}`);
       const statuses: number[] = [];
-      for (let i = 0; i < 2 * RPM; i++) statuses.push((await ask(url, key, `rpm ${i}`)).status);
+      for (let i = admitted; i < 2 * RPM; i++) statuses.push((await ask(url, key, `rpm ${i}`)).status);
       assert.equal(Math.floor(Date.now() / 60_000), minute, 'every call in one minute');
-      assert.deepEqual(statuses, [...Array<number>(RPM).fill(200), ...Array<number>(RPM).fill(429)]);
+      assert.deepEqual(statuses, [...Array<number>(RPM - admitted).fill(200), ...Array<number>(RPM).fill(429)]);
     } finally {
       running.child.kill('SIGTERM');
       await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
@@ -685,7 +716,7 @@ describe('WORKERS governance', () => {
     const { running, url, admin } = await governedWorkers(mock.url);
     try {
       const BUDGET_TOKENS = 400;
-      const key = await governedKey(url, admin, { budgets: [{ period: 'day', tokens: BUDGET_TOKENS }] });
+      const { key } = await governedKey(url, admin, { budgets: [{ period: 'day', tokens: BUDGET_TOKENS }] });
       // One call at a time, each on a connection of its own (the workers take turns), until three in a row are refused.
       let billed = 0;
       let refusedInRow = 0;
