@@ -5,10 +5,10 @@ import { LocalWindowCounters, type WindowCounters } from './key-limits.js';
 
 /**
  * WORKERS > 1 without Redis: the budget counters, the per-key minute windows and the RATE_LIMIT_RPM
- * windows of this machine live in the supervisor (node:cluster's primary), one set for every worker, so a budget holds across the
- * workers as it does in one process. Kept in each worker, each would count only its own calls after
- * loading the ledger's spend once: N workers could spend a budget N times over (measured: 694 tokens
- * billed against a budget of 400 with two).
+ * windows of this machine live in the supervisor (node:cluster's primary), one set for every worker,
+ * so a budget or a limit holds across the workers as it does in one process. Kept in each worker,
+ * each would count only its own calls (after loading the ledger's spend once): N workers could spend
+ * a budget N times over (measured: 694 tokens billed against a budget of 400 with two).
  *
  * A worker asks over IPC; the supervisor answers each request in one synchronous turn of its event
  * loop (LocalBudgetCounters and LocalWindowCounters), so a reservation stays atomic across workers.

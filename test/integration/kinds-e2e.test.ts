@@ -139,6 +139,19 @@ describe('Bedrock faults as the SDK sees them through the gateway', () => {
   });
 });
 
+/**
+ * A gateway over the three mocks, tier by tier in `order`, without gateway retries and with a breaker
+ * that opens after four failures in eight calls.
+ */
+function tiered(order: readonly ('anthropic' | 'bedrock' | 'vertex')[]): Promise<UpstreamsStack> {
+  const all = entries();
+  return startUpstreamsGateway(
+    order.map((kind, tier) => ({ ...all[kind], tier })),
+    { ...ENV, UPSTREAM_RETRIES: '0', BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '50', BREAKER_WINDOW_MS: '60000', BREAKER_RESET_TIMEOUT_MS: '60000' },
+    GATEWAY_KEY,
+  );
+}
+
 describe('failover across kinds', () => {
   test('Bedrock credentials cannot be had (a profile that does not exist): the call moves to Anthropic, reason auth, no client error', async () => {
     const all = entries();
@@ -165,17 +178,8 @@ describe('failover across kinds', () => {
   });
 
   test("Bedrock and Vertex deny the gateway's credentials the model (403): the call moves on to Anthropic, reason auth, no client error, no breaker opened", async () => {
-    const all = entries();
-    const stack = await startUpstreamsGateway(
-      [
-        { ...all.bedrock, tier: 0 },
-        { ...all.vertex, tier: 1 },
-        { ...all.anthropic, tier: 2 },
-      ],
-      // A breaker that would open after four failures in eight: a 403 must not be one.
-      { ...ENV, UPSTREAM_RETRIES: '0', BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '50', BREAKER_WINDOW_MS: '60000', BREAKER_RESET_TIMEOUT_MS: '60000' },
-      GATEWAY_KEY,
-    );
+    // A breaker that would open after four failures in eight: a 403 must not be one.
+    const stack = await tiered(['bedrock', 'vertex', 'anthropic']);
     try {
       // AccessDeniedException from Bedrock, PERMISSION_DENIED from Vertex (the mocks' 403 answers).
       mocks.bedrock.setFaults({ status: 403 });
@@ -201,17 +205,8 @@ describe('failover across kinds', () => {
   });
 
   test('Anthropic answers 529: traffic moves to Bedrock; Bedrock throttles: traffic moves to Vertex; no client error', async () => {
-    const all = entries();
-    const stack = await startUpstreamsGateway(
-      [
-        { ...all.anthropic, tier: 0 },
-        { ...all.bedrock, tier: 1 },
-        { ...all.vertex, tier: 2 },
-      ],
-      // The gateway's default retry budget: moves to another host never take from it.
-      { ...ENV, UPSTREAM_RETRIES: '0', BREAKER_VOLUME_THRESHOLD: '4', BREAKER_ERROR_THRESHOLD: '50', BREAKER_WINDOW_MS: '60000', BREAKER_RESET_TIMEOUT_MS: '60000' },
-      GATEWAY_KEY,
-    );
+    // The gateway's default retry budget: moves to another host never take from it.
+    const stack = await tiered(['anthropic', 'bedrock', 'vertex']);
     try {
       const sdk = stack.client();
       const params = (i: number): Anthropic.MessageCreateParamsNonStreaming => ({ model: MODEL, max_tokens: 16, messages: [{ role: 'user' as const, content: `failover ${i}` }] });

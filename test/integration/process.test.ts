@@ -537,6 +537,12 @@ describe('WORKERS', () => {
   });
 });
 
+/** Stops a gateway started with WORKERS (SIGTERM, SIGKILL past 15 s) and its mock. */
+const stopWorkers = async (running: Running, mock: { close(): Promise<void> }): Promise<void> => {
+  running.child.kill('SIGTERM');
+  await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
+  await mock.close();
+};
 /** Starts a gateway with `workers` processes and waits until every one of them listens. */
 const startWorkers = async (workers: number, upstream: string): Promise<{ running: Running; url: string }> => {
   const port = await freePort();
@@ -593,9 +599,7 @@ describe('WORKERS rate limits', () => {
       assert.equal(Math.floor(Date.now() / 60_000), minute, 'every call in one minute');
       assert.deepEqual(statuses, [...Array<number>(RPM).fill(200), ...Array<number>(RPM).fill(429)]);
     } finally {
-      running.child.kill('SIGTERM');
-      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
-      await mock.close();
+      await stopWorkers(running, mock);
     }
   });
 });
@@ -705,9 +709,7 @@ describe('WORKERS governance', () => {
       assert.equal(Math.floor(Date.now() / 60_000), minute, 'every call in one minute');
       assert.deepEqual(statuses, [...Array<number>(RPM - admitted).fill(200), ...Array<number>(RPM).fill(429)]);
     } finally {
-      running.child.kill('SIGTERM');
-      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
-      await mock.close();
+      await stopWorkers(running, mock);
     }
   });
 
@@ -735,27 +737,26 @@ describe('WORKERS governance', () => {
       assert.ok(billed <= BUDGET_TOKENS, `billed ${billed} tokens against a budget of ${BUDGET_TOKENS}`);
       t.diagnostic(`billed ${billed} tokens against a budget of ${BUDGET_TOKENS}`);
     } finally {
-      running.child.kill('SIGTERM');
-      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
-      await mock.close();
+      await stopWorkers(running, mock);
     }
   });
 
+  /** A console session on `admin`: its cookie. */
+  const consoleLogin = async (admin: string): Promise<string> => {
+    const login = await rawExchange(admin, rawRequest('POST', '/console/login', { 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ key: ADMIN }).toString()));
+    assert.equal(login.status, 303, login.body);
+    const cookie = (login.headers['set-cookie'] ?? '').split(';', 1)[0] ?? '';
+    assert.notEqual(cookie, '');
+    return cookie;
+  };
+
   test('WORKERS=2: one worker serves the admin listener, so a console login holds on every connection, and its live reading counts what every worker did', async () => {
     const mock = await createMockUpstream();
-    const port = await freePort();
-    const adminPort = await freePort();
-    const env = { UPSTREAM_URL: mock.url, WORKERS: '2', PORT: String(port), DATABASE_URL: postgres.url, ADMIN_API_KEY: ADMIN, ADMIN_PORT: String(adminPort), GATEWAY_API_KEYS: SECRET, ANTHROPIC_API_KEY: 'sk-ant-held-workers-0123456789' };
-    const running = startMain(env);
-    const admin = `http://127.0.0.1:${adminPort}`;
+    const { running, url, admin } = await governedWorkers(mock.url);
     try {
-      await until(() => listening(running).length === 2, 30_000, 'two workers to listen');
       const n = 12;
-      await sendDistinct(`http://127.0.0.1:${port}`, n);
-      const login = await rawExchange(admin, rawRequest('POST', '/console/login', { 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ key: ADMIN }).toString()));
-      assert.equal(login.status, 303, login.body);
-      const cookie = (login.headers['set-cookie'] ?? '').split(';', 1)[0] ?? '';
-      assert.notEqual(cookie, '');
+      await sendDistinct(url, n);
+      const cookie = await consoleLogin(admin);
       // Each reading on a connection of its own: node:cluster would hand them to the workers in turn.
       for (let reading = 0; reading < 6; reading++) {
         const live = await rawExchange(admin, rawRequest('GET', '/console/api/live', { cookie }));
@@ -768,15 +769,11 @@ describe('WORKERS governance', () => {
       assert.ok(adminWorker !== undefined, 'worker 0 logged its pid');
       process.kill(adminWorker.pid, 'SIGKILL');
       await until(() => listening(running).length === 3, 15_000, 'a replacement worker to listen');
-      const again = await rawExchange(admin, rawRequest('POST', '/console/login', { 'content-type': 'application/x-www-form-urlencoded' }, new URLSearchParams({ key: ADMIN }).toString()));
-      assert.equal(again.status, 303, again.body);
-      const live = await rawExchange(admin, rawRequest('GET', '/console/api/live', { cookie: (again.headers['set-cookie'] ?? '').split(';', 1)[0] ?? '' }));
+      const live = await rawExchange(admin, rawRequest('GET', '/console/api/live', { cookie: await consoleLogin(admin) }));
       assert.equal(live.status, 200, live.body);
       assert.equal((JSON.parse(live.body) as { overview: { upstreamCalls: number } }).overview.upstreamCalls, n, 'what the dead worker counted stays counted');
     } finally {
-      running.child.kill('SIGTERM');
-      await exitWithin(running.child, 15_000).catch(() => running.child.kill('SIGKILL'));
-      await mock.close();
+      await stopWorkers(running, mock);
     }
   });
 });
