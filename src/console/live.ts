@@ -62,7 +62,7 @@ export class LiveReadings {
         overheadSeconds: quantiles(metrics, 'gateway_overhead_seconds'),
       },
       upstreams: {
-        breakers: this.sources.breakers(),
+        breakers: mergedBreakers(this.sources.breakers(), metrics),
         headroom: this.sources.headroom(),
         calls: grouped(metrics, 'claude_api_calls_total', ['upstream', 'status']).map(({ labels: [upstream = '', status = ''], count }) => ({ upstream, status, count })),
         failovers: grouped(metrics, 'upstream_failovers_total', ['from', 'to', 'reason']).map(({ labels: [from = '', to = '', reason = ''], count }) => ({ from, to, reason, count })),
@@ -71,6 +71,32 @@ export class LiveReadings {
       },
     };
   }
+}
+
+const BREAKER_STATES: readonly BreakerView['state'][] = ['closed', 'halfOpen', 'open'];
+
+/**
+ * The breakers as the console shows them: this process's own (with when an open one lets its probe
+ * through), each at least as open as `circuit_breaker_state` in the reading says. With WORKERS > 1 the
+ * reading is the whole gateway's, the most open state of each breaker in any worker: a breaker
+ * another worker opened shows open here too (without a probe time: that worker's to know), and one
+ * only another worker has made is listed after this process's.
+ */
+function mergedBreakers(own: readonly BreakerView[], metrics: Metrics): readonly BreakerView[] {
+  const worst = new Map<string, number>();
+  for (const v of values(metrics, 'circuit_breaker_state')) {
+    const label = String(v.labels.breaker);
+    worst.set(label, Math.max(v.value, worst.get(label) ?? 0));
+  }
+  const shown = own.map((view) => {
+    const state = BREAKER_STATES[worst.get(view.breaker) ?? 0] ?? 'closed';
+    return BREAKER_STATES.indexOf(state) > BREAKER_STATES.indexOf(view.state) ? { breaker: view.breaker, state, probeInSeconds: undefined } : view;
+  });
+  const listed = new Set(own.map((view) => view.breaker));
+  for (const [breaker, value] of [...worst].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    if (!listed.has(breaker)) shown.push({ breaker, state: BREAKER_STATES[value] ?? 'closed', probeInSeconds: undefined });
+  }
+  return shown;
 }
 
 function values(metrics: Metrics, name: string): readonly Value[] {

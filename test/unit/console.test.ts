@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { ConsoleCredentials } from '../../src/console/credentials.js';
 import { escapeHtml } from '../../src/console/html.js';
 import { LiveReadings } from '../../src/console/live.js';
@@ -96,6 +96,24 @@ describe('console parts', () => {
     now = 1_000;
     assert.equal((await live.read()).overview.coalesced, 4);
     assert.equal(breakerReads, 2);
+  });
+
+  test("live readings: a breaker is shown at least as open as the reading's circuit_breaker_state (WORKERS > 1: another worker's), and one only another worker made is listed", async () => {
+    const registry = new Registry();
+    const state = new Gauge({ name: 'circuit_breaker_state', help: 'h', labelNames: ['breaker'], registers: [registry] });
+    state.set({ breaker: 'a/sonnet' }, 2);
+    state.set({ breaker: 'b/sonnet' }, 1);
+    state.set({ breaker: 'c/sonnet' }, 0);
+    const own = [
+      { breaker: 'a/sonnet', state: 'closed' as const, probeInSeconds: undefined },
+      { breaker: 'c/sonnet', state: 'open' as const, probeInSeconds: 5 },
+    ];
+    const live = new LiveReadings({ metrics: () => registry.getMetricsAsJSON(), breakers: () => own, headroom: () => [] });
+    assert.deepEqual((await live.read()).upstreams.breakers, [
+      { breaker: 'a/sonnet', state: 'open', probeInSeconds: undefined },
+      { breaker: 'c/sonnet', state: 'open', probeInSeconds: 5 },
+      { breaker: 'b/sonnet', state: 'halfOpen', probeInSeconds: undefined },
+    ]);
   });
 
   test('spend queries: one ledger query per interval for every open page together; other reads and changes go straight through', async () => {
