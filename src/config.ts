@@ -520,11 +520,12 @@ function configOf(v: Environment, upstreams: readonly UpstreamTarget[] | undefin
           }),
     workers: v.WORKERS,
     /**
-     * WORKERS > 1 without Redis, with budgets, key limits or RATE_LIMIT_RPM to count: the supervisor
-     * keeps those counters for every worker (governance/supervisor-counters.ts), or each worker would
-     * count alone and the machine would admit WORKERS times a limit.
+     * WORKERS > 1 with something to count across the workers: the keys' concurrency slots (governance),
+     * and without Redis the budgets, key windows and RATE_LIMIT_RPM windows. The supervisor keeps them
+     * for every worker (governance/supervisor-counters.ts), or each worker would count alone and the
+     * machine would admit WORKERS times a limit.
      */
-    countersInSupervisor: v.WORKERS > 1 && v.REDIS_URL === undefined && v.REDIS_CLUSTER_NODES === undefined && (v.ADMIN_API_KEY !== undefined || v.RATE_LIMIT_RPM > 0),
+    countersInSupervisor: v.WORKERS > 1 && (v.ADMIN_API_KEY !== undefined || (v.RATE_LIMIT_RPM > 0 && v.REDIS_URL === undefined && v.REDIS_CLUSTER_NODES === undefined)),
     /** Requests in progress at most; past it the API answers 529 overloaded_error at once (bounds every per-request structure). */
     maxConcurrentRequests: v.MAX_CONCURRENT_REQUESTS,
     cache: Object.freeze({ enabled: v.CACHE, ttlMs: v.CACHE_TTL_MS, maxEntries: v.CACHE_MAX_ENTRIES, maxBytes: v.CACHE_MAX_BYTES }),

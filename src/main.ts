@@ -44,7 +44,7 @@ async function main(): Promise<void> {
     // Before any worker exists: a worker's first scrape finds the primary listening.
     const { serveClusterMetrics } = await import('./observability/cluster-metrics.js');
     serveClusterMetrics(cluster);
-    // Without Redis: the workers' budget counters and limit windows live here, one set for all of them.
+    // Key concurrency slots, and without Redis budget counters and limit windows: one set here for all the workers.
     if (config.countersInSupervisor) (await import('./governance/supervisor-counters.js')).serveSupervisorCounters(cluster);
     // Without TENANT_HASH_KEY, one random key for this run, shared by its workers: a client is the same
     // tenant (rate limits, logs) whichever worker takes its connection.

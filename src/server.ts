@@ -191,7 +191,7 @@ export async function startGateway(config: Config, logger: Logger, options: Gate
             }).handle,
           },
         );
-  // WORKERS > 1 without Redis: budgets and limit windows counted by the supervisor for every worker (main.ts serves them).
+  // WORKERS > 1: key concurrency slots (and without Redis budgets and limit windows) counted by the supervisor for every worker (main.ts serves them).
   const supervisor = config.countersInSupervisor && options.worker !== undefined ? new (await import('./governance/supervisor-counters.js')).SupervisorCounters() : undefined;
   // Budgets, per-key limits and the spend ledger over the store (the ledger's spend, its inserts).
   const ports = options.admission ?? (governance === undefined ? undefined : { spend: governance.store, ledger: governance.store });

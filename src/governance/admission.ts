@@ -6,7 +6,7 @@ import { BudgetMetrics } from './budget-metrics.js';
 import { Budgets, type BudgetFailMode, type SpendSource } from './budgets.js';
 import { costEstimator } from './cost-estimate.js';
 import { CallGovernance } from './govern.js';
-import { KeyLimits, LocalWindowCounters, RedisWindowCounters } from './key-limits.js';
+import { KeyLimits, LocalConcurrencySlots, LocalWindowCounters, RedisWindowCounters } from './key-limits.js';
 import { LedgerWriter, type LedgerSink, type LedgerWriterOptions } from './ledger-writer.js';
 import { RedisBudgetCounters, type RedisCommands } from './redis-budget-counters.js';
 import type { SupervisorCounters } from './supervisor-counters.js';
@@ -52,7 +52,7 @@ export function startAdmission(
   redis: RedisCommands | undefined,
   registry: Registry,
   logger: Logger,
-  /** WORKERS > 1 without Redis: the counters the supervisor keeps for every worker (supervisor-counters.ts). */
+  /** WORKERS > 1: the counters the supervisor keeps for every worker (supervisor-counters.ts): key slots, and without Redis budgets and windows. */
   supervisor?: SupervisorCounters,
 ): Admission {
   const metrics = new BudgetMetrics(registry);
@@ -64,7 +64,8 @@ export function startAdmission(
     logger,
   });
   const local = new LocalWindowCounters();
-  const keyLimits = new KeyLimits(redis !== undefined ? new RedisWindowCounters(redis, local) : (supervisor?.windows(local) ?? local), metrics, local);
+  const windows = redis !== undefined ? new RedisWindowCounters(redis, local) : (supervisor?.windows(local) ?? local);
+  const keyLimits = new KeyLimits(windows, metrics, local, Date.now, supervisor?.slots(new LocalConcurrencySlots()));
   const ledger = ports.ledger === undefined ? undefined : new LedgerWriter(ports.ledger, metrics, logger, settings.ledger);
   const calls = new CallGovernance({ budgets, estimator: costEstimator(settings.pricing, settings.upstreamPricing), ledger, keyLimits, metrics });
   return { calls, budgets, keyLimits, ledger, close: async (deadlineMs) => ledger?.close(deadlineMs) };

@@ -13,6 +13,7 @@ import { safeId } from './redis-budget-counters.js';
  *   are known only after it);
  * - maxConcurrent: calls of the key in progress ON THIS INSTANCE (per instance: a shared count
  *   would need a release that survives a crashed instance; N instances admit at most N x the limit).
+ *   With WORKERS > 1 the supervisor counts for its workers, and gives a worker's slots back when it exits.
  * Minute counts are shared through Redis with REDIS_URL (one INCRBY per request and per call end),
  * else (and while Redis is unavailable) counted in process, like RATE_LIMIT_RPM.
  */
@@ -25,6 +26,8 @@ export interface WindowCounters {
 }
 
 const MINUTE_MS = 60_000;
+/** The release of a call that took no slot (its key has no maxConcurrent). */
+const NO_SLOT: SlotRelease = () => undefined;
 /** In-process windows kept at most (the oldest are dropped first: they belong to minutes gone by). */
 const MAX_LOCAL_WINDOWS = 100_000;
 
@@ -91,8 +94,45 @@ export class RedisWindowCounters implements WindowCounters {
   }
 }
 
-export class KeyLimits {
+/** A slot's release: idempotent. */
+export type SlotRelease = () => void;
+
+/** Concurrency slots of keys (maxConcurrent): taken at admission, given back when the response is over. */
+export interface ConcurrencySlots {
+  /** Takes one of `key`'s at most `max` slots: its release, or undefined when every slot is taken. */
+  take(key: string, max: number): Promise<SlotRelease | undefined>;
+}
+
+/** Slots counted in this process. */
+export class LocalConcurrencySlots implements ConcurrencySlots {
   private readonly running = new Map<string, number>();
+
+  take(key: string, max: number): Promise<SlotRelease | undefined> {
+    return Promise.resolve(this.takeNow(key, max));
+  }
+
+  /** `take`, answered in this turn. */
+  takeNow(key: string, max: number): SlotRelease | undefined {
+    const n = this.inProgress(key);
+    if (n >= max) return undefined;
+    this.running.set(key, n + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = this.inProgress(key) - 1;
+      if (left <= 0) this.running.delete(key);
+      else this.running.set(key, left);
+    };
+  }
+
+  /** Slots of the key taken now. */
+  inProgress(key: string): number {
+    return this.running.get(key) ?? 0;
+  }
+}
+
+export class KeyLimits {
   private sweptAt = 0;
 
   constructor(
@@ -100,12 +140,8 @@ export class KeyLimits {
     private readonly metrics: BudgetMetrics | undefined,
     private readonly local: LocalWindowCounters | undefined,
     private readonly now: () => number = Date.now,
+    private readonly slots: ConcurrencySlots = new LocalConcurrencySlots(),
   ) {}
-
-  /** Calls of the key in progress on this instance (tests). */
-  inProgress(keyId: string): number {
-    return this.running.get(keyId) ?? 0;
-  }
 
   /**
    * Admits one request of the key or throws KEY_LIMITED. Resolves with the release of its
@@ -122,33 +158,26 @@ export class KeyLimits {
     const end = minute + MINUTE_MS;
     const retryAfter = String(Math.max(1, Math.ceil((end - now) / 1000)));
     const id = safeId(principal.keyId);
-    if (maxConcurrent !== undefined && this.inProgress(principal.keyId) >= maxConcurrent) {
+    // The slot first (taken atomically where it is counted): a call refused for concurrency counts in no minute.
+    const release = maxConcurrent === undefined ? NO_SLOT : await this.slots.take(principal.keyId, maxConcurrent);
+    if (release === undefined) {
       this.refuse(principal, 'concurrency');
-      throw new GatewayError('KEY_LIMITED', `This key allows ${maxConcurrent} concurrent requests (per gateway instance); retry when one has finished.`, { headers: { 'retry-after': '1' } });
+      throw new GatewayError('KEY_LIMITED', `This key allows ${String(maxConcurrent)} concurrent requests (per gateway instance); retry when one has finished.`, { headers: { 'retry-after': '1' } });
     }
-    if (tokensPerMinute !== undefined && (await this.counters.get(`tpm:${id}:${minute}`)) >= tokensPerMinute) {
-      this.refuse(principal, 'tpm');
-      throw new GatewayError('KEY_LIMITED', `This key's limit of ${tokensPerMinute} tokens per minute is used up. Retry after ${retryAfter}s.`, { headers: { 'retry-after': retryAfter } });
+    try {
+      if (tokensPerMinute !== undefined && (await this.counters.get(`tpm:${id}:${minute}`)) >= tokensPerMinute) {
+        this.refuse(principal, 'tpm');
+        throw new GatewayError('KEY_LIMITED', `This key's limit of ${tokensPerMinute} tokens per minute is used up. Retry after ${retryAfter}s.`, { headers: { 'retry-after': retryAfter } });
+      }
+      if (requestsPerMinute !== undefined && (await this.counters.add(`rpm:${id}:${minute}`, 1, end)) > requestsPerMinute) {
+        this.refuse(principal, 'rpm');
+        throw new GatewayError('KEY_LIMITED', `This key's limit of ${requestsPerMinute} requests per minute is reached. Retry after ${retryAfter}s.`, { headers: { 'retry-after': retryAfter } });
+      }
+    } catch (err) {
+      release();
+      throw err;
     }
-    if (requestsPerMinute !== undefined && (await this.counters.add(`rpm:${id}:${minute}`, 1, end)) > requestsPerMinute) {
-      this.refuse(principal, 'rpm');
-      throw new GatewayError('KEY_LIMITED', `This key's limit of ${requestsPerMinute} requests per minute is reached. Retry after ${retryAfter}s.`, { headers: { 'retry-after': retryAfter } });
-    }
-    if (maxConcurrent === undefined) return () => undefined;
-    // Checked again after the awaits above: the slot is taken in the same turn as the check.
-    if (this.inProgress(principal.keyId) >= maxConcurrent) {
-      this.refuse(principal, 'concurrency');
-      throw new GatewayError('KEY_LIMITED', `This key allows ${maxConcurrent} concurrent requests (per gateway instance); retry when one has finished.`, { headers: { 'retry-after': '1' } });
-    }
-    this.running.set(principal.keyId, this.inProgress(principal.keyId) + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = this.inProgress(principal.keyId) - 1;
-      if (n <= 0) this.running.delete(principal.keyId);
-      else this.running.set(principal.keyId, n);
-    };
+    return release;
   }
 
   /** A call of the key ended having billed `tokens` (tokensPerMinute). */

@@ -1,11 +1,12 @@
 import type { Cluster, Worker } from 'node:cluster';
 import type { Store } from 'express-rate-limit';
 import { LocalBudgetCounters, type BudgetCounters, type ReserveOutcome, type ReserveRequest, type SettleRequest, type Used } from './budget-counters.js';
-import { LocalWindowCounters, type WindowCounters } from './key-limits.js';
+import { LocalWindowCounters, type ConcurrencySlots, type LocalConcurrencySlots, type SlotRelease, type WindowCounters } from './key-limits.js';
 
 /**
- * WORKERS > 1 without Redis: the budget counters, the per-key minute windows and the RATE_LIMIT_RPM
- * windows of this machine live in the supervisor (node:cluster's primary), one set for every worker,
+ * WORKERS > 1: the keys' concurrency slots (maxConcurrent), and without Redis the budget counters, the
+ * per-key minute windows and the RATE_LIMIT_RPM windows of this machine, live in the supervisor
+ * (node:cluster's primary), one set for every worker,
  * so a budget or a limit holds across the workers as it does in one process. Kept in each worker,
  * each would count only its own calls (after loading the ledger's spend once): N workers could spend
  * a budget N times over (measured: 694 tokens billed against a budget of 400 with two).
@@ -23,6 +24,8 @@ export const SUPERVISOR_ANSWER_DEADLINE_MS = 1_000;
 const MAX_WAITING = 10_000;
 /** How often (at most) the supervisor drops minute windows that ended. */
 const WINDOW_SWEEP_MS = 60_000;
+/** Concurrency slots the supervisor holds at most (every worker's calls in progress): past it a take fails, and the worker counts alone. */
+const MAX_SLOTS = 1_000_000;
 
 /** Marks this module's IPC messages among others on the channel (the metrics', node's own). */
 const CHANNEL = 'claude-gateway:counters';
@@ -34,7 +37,10 @@ type CounterCall =
   | { readonly op: 'reserve'; readonly request: WireReserve }
   | { readonly op: 'settle'; readonly request: SettleRequest }
   | { readonly op: 'add'; readonly key: string; readonly amount: number; readonly windowEnd: number }
-  | { readonly op: 'get'; readonly key: string };
+  | { readonly op: 'get'; readonly key: string }
+  /** `slot`: the worker's id for the slot, so a give after a lost answer frees exactly it (or nothing). */
+  | { readonly op: 'take'; readonly key: string; readonly max: number; readonly slot: number }
+  | { readonly op: 'give'; readonly slot: number };
 
 type WorkerMessage = { readonly channel: typeof CHANNEL; readonly id: number; readonly call: CounterCall };
 type SupervisorMessage = { readonly channel: typeof CHANNEL; readonly id: number; readonly value?: unknown; readonly error?: string };
@@ -51,7 +57,18 @@ export function serveSupervisorCounters(cluster: Cluster, now: () => number = Da
   const budgets = new LocalBudgetCounters();
   const windows = new LocalWindowCounters();
   let sweptAt = now();
-  const answer = (call: CounterCall): unknown => {
+  /** Slots taken, by `<worker id>:<slot>`, and how many each key has. */
+  const slots = new Map<string, string>();
+  const taken = new Map<string, number>();
+  const give = (slotId: string): void => {
+    const key = slots.get(slotId);
+    if (key === undefined) return;
+    slots.delete(slotId);
+    const left = (taken.get(key) ?? 1) - 1;
+    if (left <= 0) taken.delete(key);
+    else taken.set(key, left);
+  };
+  const answer = (worker: Worker, call: CounterCall): unknown => {
     switch (call.op) {
       case 'reserve': {
         const { bases, ...rest } = call.request;
@@ -70,21 +87,41 @@ export function serveSupervisorCounters(cluster: Cluster, now: () => number = Da
       }
       case 'get':
         return windows.getNow(call.key);
+      case 'take': {
+        const n = taken.get(call.key) ?? 0;
+        if (n >= call.max) return false;
+        if (slots.size >= MAX_SLOTS) throw new Error(`${MAX_SLOTS} concurrency slots are taken`);
+        slots.set(`${worker.id}:${call.slot}`, call.key);
+        taken.set(call.key, n + 1);
+        return true;
+      }
+      case 'give':
+        give(`${worker.id}:${call.slot}`);
+        return null;
     }
+  };
+  // A worker that exits gives back every slot it held: its calls ended with it.
+  const onExit = (worker: Worker): void => {
+    const prefix = `${worker.id}:`;
+    for (const slotId of [...slots.keys()]) if (slotId.startsWith(prefix)) give(slotId);
   };
   const onMessage = (worker: Worker, message: unknown): void => {
     if (!isOurs(message)) return;
     const { id, call } = message as WorkerMessage;
     let reply: SupervisorMessage;
     try {
-      reply = { channel: CHANNEL, id, value: answer(call) };
+      reply = { channel: CHANNEL, id, value: answer(worker, call) };
     } catch (err) {
       reply = { channel: CHANNEL, id, error: err instanceof Error ? err.message : String(err) };
     }
     if (worker.isConnected()) worker.send(reply, undefined, ignoreSendError);
   };
   cluster.on('message', onMessage);
-  return () => cluster.off('message', onMessage);
+  cluster.on('exit', onExit);
+  return () => {
+    cluster.off('message', onMessage);
+    cluster.off('exit', onExit);
+  };
 }
 
 /**
@@ -94,6 +131,7 @@ export function serveSupervisorCounters(cluster: Cluster, now: () => number = Da
 export class SupervisorCounters implements BudgetCounters {
   private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   private nextId = 0;
+  private nextSlot = 0;
   private readonly onMessage = (message: unknown): void => {
     if (!isOurs(message)) return;
     const { id, value, error } = message as SupervisorMessage;
@@ -114,6 +152,35 @@ export class SupervisorCounters implements BudgetCounters {
     return {
       add: (key, amount, windowEnd) => (this.ask({ op: 'add', key, amount, windowEnd }) as Promise<number>).catch(() => local.add(key, amount, windowEnd)),
       get: (key) => (this.ask({ op: 'get', key }) as Promise<number>).catch(() => local.get(key)),
+    };
+  }
+
+  /**
+   * The keys' concurrency slots, counted by the supervisor for every worker, or by `local` (this
+   * worker's) while it cannot be asked. A take whose answer was lost is given back all the same: the
+   * supervisor frees that slot if it took it, and nothing else.
+   */
+  slots(local: LocalConcurrencySlots): ConcurrencySlots {
+    return {
+      take: async (key, max) => {
+        const slot = this.nextSlot++;
+        const give = (): void => void this.ask({ op: 'give', slot }).catch(() => undefined);
+        let took: boolean;
+        try {
+          took = (await this.ask({ op: 'take', key, max, slot })) === true;
+        } catch {
+          give();
+          return local.takeNow(key, max);
+        }
+        if (!took) return undefined;
+        let given = false;
+        const release: SlotRelease = () => {
+          if (given) return;
+          given = true;
+          give();
+        };
+        return release;
+      },
     };
   }
 

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import Anthropic from '@anthropic-ai/sdk';
 import { createMockUpstream, type RecordedRequest } from '../../tools/mock-upstream/index.js';
 import { deferred, eventually, until } from '../helpers/deferred.js';
@@ -709,6 +710,42 @@ describe('WORKERS governance', () => {
       assert.equal(Math.floor(Date.now() / 60_000), minute, 'every call in one minute');
       assert.deepEqual(statuses, [...Array<number>(RPM - admitted).fill(200), ...Array<number>(RPM).fill(429)]);
     } finally {
+      await stopWorkers(running, mock);
+    }
+  });
+
+  test("WORKERS=2: a key's max_concurrent holds across the workers (the supervisor holds the slots, and frees them)", async () => {
+    // An upstream that holds every Messages call until `hold` resolves (a model still answering), and answers the rest at once.
+    const hold = deferred();
+    let held = 0;
+    const upstream = createHttpServer((req, res) => {
+      req.resume();
+      const answer = (body: unknown): void => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.url?.startsWith('/v1/messages') !== true) return answer({ data: [], has_more: false, first_id: null, last_id: null });
+      held++;
+      void hold.promise.then(() => answer({ id: 'msg_held', type: 'message', role: 'assistant', model: 'claude-sonnet-5', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 5, output_tokens: 1 } }));
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const mock = { close: () => new Promise<void>((resolve) => upstream.close(() => resolve())) };
+    const { running, url, admin } = await governedWorkers(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`);
+    try {
+      const { key } = await governedKey(url, admin, { limits: { max_concurrent: 1 } });
+      const first = ask(url, key, 'held');
+      await until(() => held === 1, 10_000, 'the first call to reach the upstream');
+      // Four more while it runs, each on a connection of its own (the workers take turns): none may start.
+      const others: number[] = [];
+      for (let i = 0; i < 4; i++) others.push((await ask(url, key, `while held ${i}`)).status);
+      assert.deepEqual(others, [429, 429, 429, 429]);
+      assert.equal(held, 1, 'no second call reached the upstream');
+      hold.resolve();
+      assert.equal((await first).status, 200);
+      // The slot comes back when the first response is over.
+      await eventually(async () => (await ask(url, key, 'after')).status === 200, 5_000, 'the slot to be given back');
+    } finally {
+      hold.resolve();
       await stopWorkers(running, mock);
     }
   });
