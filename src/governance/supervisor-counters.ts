@@ -6,16 +6,17 @@ import { LocalWindowCounters, type ConcurrencySlots, type LocalConcurrencySlots,
 /**
  * WORKERS > 1: the keys' concurrency slots (maxConcurrent), and without Redis the budget counters, the
  * per-key minute windows and the RATE_LIMIT_RPM windows of this machine, live in the supervisor
- * (node:cluster's primary), one set for every worker,
- * so a budget or a limit holds across the workers as it does in one process. Kept in each worker,
- * each would count only its own calls (after loading the ledger's spend once): N workers could spend
- * a budget N times over (measured: 694 tokens billed against a budget of 400 with two).
+ * (node:cluster's primary), one set for every worker, so a budget or a limit holds across the workers
+ * as it does in one process. Kept in each worker, each would count only its own calls (after loading
+ * the ledger's spend once): N workers could spend a budget N times over (measured: 694 tokens billed
+ * against a budget of 400 with two), or run N times a key's concurrent calls.
  *
  * A worker asks over IPC; the supervisor answers each request in one synchronous turn of its event
- * loop (LocalBudgetCounters and LocalWindowCounters), so a reservation stays atomic across workers.
- * Every wait has a deadline and the waits are bounded: a budget that cannot be asked is unavailable
- * (BUDGET_FAIL_MODE decides); a minute window that cannot be asked is counted in the worker, as
- * while Redis is down. With Redis (REDIS_URL) the counters live there instead, shared by every instance.
+ * loop (LocalBudgetCounters, LocalWindowCounters, a slot table), so a reservation or a slot stays
+ * atomic across workers. Every wait has a deadline and the waits are bounded: a budget that cannot be
+ * asked is unavailable (BUDGET_FAIL_MODE decides); a minute window or a slot that cannot be asked is
+ * counted in the worker, as while Redis is down. With Redis (REDIS_URL) the budgets and windows live
+ * there instead, shared by every instance; slots are per instance either way.
  */
 
 /** How long a worker waits for the supervisor's answer. */
