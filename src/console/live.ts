@@ -1,5 +1,6 @@
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { BreakerView, HeadroomView, LiveSnapshot, Quantiles } from './live-snapshot.js';
+import { breakerStateName, STATE_VALUE } from '../pipeline/breaker.js';
 
 export type { BreakerView, HeadroomView, LiveSnapshot } from './live-snapshot.js';
 
@@ -73,8 +74,6 @@ export class LiveReadings {
   }
 }
 
-const BREAKER_STATES: readonly BreakerView['state'][] = ['closed', 'halfOpen', 'open'];
-
 /**
  * The breakers as the console shows them: this process's own (with when an open one lets its probe
  * through), each at least as open as `circuit_breaker_state` in the reading says. With WORKERS > 1 the
@@ -89,12 +88,12 @@ function mergedBreakers(own: readonly BreakerView[], metrics: Metrics): readonly
     worst.set(label, Math.max(v.value, worst.get(label) ?? 0));
   }
   const shown = own.map((view) => {
-    const state = BREAKER_STATES[worst.get(view.breaker) ?? 0] ?? 'closed';
-    return BREAKER_STATES.indexOf(state) > BREAKER_STATES.indexOf(view.state) ? { breaker: view.breaker, state, probeInSeconds: undefined } : view;
+    const value = worst.get(view.breaker) ?? STATE_VALUE.closed;
+    return value > STATE_VALUE[view.state] ? { breaker: view.breaker, state: breakerStateName(value), probeInSeconds: undefined } : view;
   });
   const listed = new Set(own.map((view) => view.breaker));
   for (const [breaker, value] of [...worst].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    if (!listed.has(breaker)) shown.push({ breaker, state: BREAKER_STATES[value] ?? 'closed', probeInSeconds: undefined });
+    if (!listed.has(breaker)) shown.push({ breaker, state: breakerStateName(value), probeInSeconds: undefined });
   }
   return shown;
 }

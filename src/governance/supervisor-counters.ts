@@ -1,5 +1,6 @@
 import type { Cluster, Worker } from 'node:cluster';
 import type { Store } from 'express-rate-limit';
+import { ignoreSendError, SupervisorRequests } from '../core/supervisor-requests.js';
 import { LocalBudgetCounters, type BudgetCounters, type ReserveOutcome, type ReserveRequest, type SettleRequest, type Used } from './budget-counters.js';
 import { LocalWindowCounters, type ConcurrencySlots, type LocalConcurrencySlots, type SlotRelease, type WindowCounters } from './key-limits.js';
 
@@ -20,7 +21,7 @@ import { LocalWindowCounters, type ConcurrencySlots, type LocalConcurrencySlots,
  */
 
 /** How long a worker waits for the supervisor's answer. */
-export const SUPERVISOR_ANSWER_DEADLINE_MS = 1_000;
+const SUPERVISOR_ANSWER_DEADLINE_MS = 1_000;
 /** Requests one worker may have waiting at once; more fail at once. */
 const MAX_WAITING = 10_000;
 /** How often (at most) the supervisor drops minute windows that ended. */
@@ -50,8 +51,6 @@ function isOurs(message: unknown): boolean {
   return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
 }
 
-/** A send that loses the race with the other side's exit fails here instead of as an 'error' nobody hears. */
-const ignoreSendError = (): void => undefined;
 
 /** The supervisor's side: answers every worker's counter requests. Returns a function that stops listening. */
 export function serveSupervisorCounters(cluster: Cluster, now: () => number = Date.now): () => void {
@@ -130,21 +129,21 @@ export function serveSupervisorCounters(cluster: Cluster, now: () => number = Da
  * exist (a cluster worker). Minute windows fall back to `local` when the supervisor cannot be asked.
  */
 export class SupervisorCounters implements BudgetCounters {
-  private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
-  private nextId = 0;
+  private readonly requests: SupervisorRequests<unknown>;
   private nextSlot = 0;
   private readonly onMessage = (message: unknown): void => {
     if (!isOurs(message)) return;
     const { id, value, error } = message as SupervisorMessage;
-    const waiter = this.waiting.get(id);
-    if (waiter === undefined) return;
-    this.waiting.delete(id);
-    clearTimeout(waiter.timer);
-    if (error === undefined) waiter.resolve(value);
-    else waiter.reject(new Error(`the supervisor's counters failed: ${error}`));
+    this.requests.settle(id, error === undefined ? value : new Error(`the supervisor's counters failed: ${error}`));
   };
 
-  constructor(private readonly deadlineMs = SUPERVISOR_ANSWER_DEADLINE_MS) {
+  constructor(deadlineMs = SUPERVISOR_ANSWER_DEADLINE_MS) {
+    this.requests = new SupervisorRequests<unknown>({
+      deadlineMs,
+      maxWaiting: MAX_WAITING,
+      failure: (reason, ms, max) =>
+        new Error(reason === 'deadline' ? `the supervisor's counters did not answer within ${ms} ms` : reason === 'full' ? `${max} requests to the supervisor's counters are already waiting` : 'the supervisor is gone'),
+    });
     process.on('message', this.onMessage);
   }
 
@@ -231,22 +230,6 @@ export class SupervisorCounters implements BudgetCounters {
   }
 
   private ask(call: CounterCall): Promise<unknown> {
-    if (this.waiting.size >= MAX_WAITING) return Promise.reject(new Error(`${MAX_WAITING} requests to the supervisor's counters are already waiting`));
-    if (process.send === undefined || !process.connected) return Promise.reject(new Error('the supervisor is gone'));
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new Error(`the supervisor's counters did not answer within ${this.deadlineMs} ms`));
-      }, this.deadlineMs);
-      this.waiting.set(id, { resolve, reject, timer });
-      const message: WorkerMessage = { channel: CHANNEL, id, call };
-      process.send?.(message, undefined, {}, (err: Error | null) => {
-        if (err === null || !this.waiting.has(id)) return;
-        this.waiting.delete(id);
-        clearTimeout(timer);
-        reject(new Error('the supervisor is gone'));
-      });
-    });
+    return this.requests.ask((id): WorkerMessage => ({ channel: CHANNEL, id, call }));
   }
 }

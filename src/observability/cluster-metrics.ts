@@ -1,5 +1,6 @@
 import type { Cluster, Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
+import { ignoreSendError, SupervisorRequests } from '../core/supervisor-requests.js';
 
 /**
  * WORKERS > 1: one /metrics scrape reads the whole gateway, not the worker that happened to accept
@@ -62,11 +63,6 @@ function isPrimaryMessage(message: unknown): message is PrimaryMessage {
   return typeof message === 'object' && message !== null && (message as { channel?: unknown }).channel === CHANNEL;
 }
 
-/**
- * A send that loses the race with the other side's exit fails through this callback instead of an
- * 'error' event nobody listens to; the exit itself is handled where it is seen ('exit', the deadline).
- */
-const ignoreSendError = (): void => undefined;
 
 /** A scrape that cannot read the whole gateway right now (the route answers 503). */
 export class ClusterScrapeUnavailable extends Error {}
@@ -246,8 +242,7 @@ export function serveClusterMetrics(cluster: Cluster, timeoutMs = CLUSTER_SCRAPE
  * once it has exited, not before.
  */
 export class ClusterMetricsClient {
-  private readonly waiting = new Map<number, { resolve: (answer: ScrapedMessage) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
-  private nextId = 0;
+  private readonly scrapes: SupervisorRequests<ScrapedMessage>;
   private readonly onMessage = (message: unknown): void => {
     if (!isPrimaryMessage(message)) return;
     if (message.op === 'collect') {
@@ -258,18 +253,22 @@ export class ClusterMetricsClient {
       );
       return;
     }
-    const scrape = this.waiting.get(message.id);
-    if (scrape === undefined) return;
-    this.waiting.delete(message.id);
-    clearTimeout(scrape.timer);
-    if (message.error === undefined && (message.text !== undefined || message.metrics !== undefined)) scrape.resolve(message);
-    else scrape.reject(new ClusterScrapeUnavailable(message.error ?? 'no answer'));
+    const answered = message.error === undefined && (message.text !== undefined || message.metrics !== undefined);
+    this.scrapes.settle(message.id, answered ? message : new ClusterScrapeUnavailable(message.error ?? 'no answer'));
   };
 
   constructor(
     private readonly registry: Registry,
-    private readonly timeoutMs = CLUSTER_SCRAPE_TIMEOUT_MS,
+    timeoutMs = CLUSTER_SCRAPE_TIMEOUT_MS,
   ) {
+    this.scrapes = new SupervisorRequests<ScrapedMessage>({
+      deadlineMs: timeoutMs + WORKER_WAIT_MARGIN_MS,
+      maxWaiting: MAX_WAITING_SCRAPES,
+      failure: (reason, deadlineMs, maxWaiting) =>
+        new ClusterScrapeUnavailable(
+          reason === 'deadline' ? `the supervisor did not answer within ${deadlineMs} ms` : reason === 'full' ? `${maxWaiting} scrapes are already waiting` : 'the supervisor is gone',
+        ),
+    });
     process.on('message', this.onMessage);
     // Only now can the primary ask this worker; until then it is not waited for.
     this.send({ channel: CHANNEL, op: 'ready' });
@@ -290,20 +289,7 @@ export class ClusterMetricsClient {
   }
 
   private ask(form: ScrapeForm): Promise<ScrapedMessage> {
-    if (this.waiting.size >= MAX_WAITING_SCRAPES) return Promise.reject(new ClusterScrapeUnavailable(`${MAX_WAITING_SCRAPES} scrapes are already waiting`));
-    const id = this.nextId++;
-    return new Promise<ScrapedMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiting.delete(id);
-        reject(new ClusterScrapeUnavailable(`the supervisor did not answer within ${this.timeoutMs + WORKER_WAIT_MARGIN_MS} ms`));
-      }, this.timeoutMs + WORKER_WAIT_MARGIN_MS);
-      this.waiting.set(id, { resolve, reject, timer });
-      if (!this.send({ channel: CHANNEL, op: 'scrape', id, form })) {
-        clearTimeout(timer);
-        this.waiting.delete(id);
-        reject(new ClusterScrapeUnavailable('the supervisor is gone'));
-      }
-    });
+    return this.scrapes.ask((id): WorkerMessage => ({ channel: CHANNEL, op: 'scrape', id, form }));
   }
 
   private send(message: WorkerMessage): boolean {

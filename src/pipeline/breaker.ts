@@ -37,7 +37,14 @@ export interface BreakerPermit {
   fail(reason: unknown): void;
 }
 
-const STATE_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
+/** Each breaker state's value in `circuit_breaker_state`: the higher, the more open. */
+export const STATE_VALUE = { closed: 0, halfOpen: 1, open: 2 } as const;
+export type BreakerStateName = keyof typeof STATE_VALUE;
+
+/** The state a `circuit_breaker_state` value stands for (closed for anything unknown). */
+export function breakerStateName(value: number): BreakerStateName {
+  return value === STATE_VALUE.open ? 'open' : value === STATE_VALUE.halfOpen ? 'halfOpen' : 'closed';
+}
 const EVENTS = ['open', 'close', 'halfOpen', 'reject', 'success', 'failure'] as const;
 type BreakerEvent = (typeof EVENTS)[number];
 
@@ -253,7 +260,7 @@ export class Breakers {
   snapshot(): { breaker: string; state: 'closed' | 'halfOpen' | 'open'; probeInSeconds: number | undefined }[] {
     const out: { breaker: string; state: 'closed' | 'halfOpen' | 'open'; probeInSeconds: number | undefined }[] = [];
     for (const b of this.breakers.values()) {
-      const state = b.state === STATE_VALUE.open ? 'open' : b.state === STATE_VALUE.halfOpen ? 'halfOpen' : 'closed';
+      const state = breakerStateName(b.state);
       out.push({ breaker: b.label(), state, probeInSeconds: state === 'open' ? b.retryAfterSeconds() : undefined });
     }
     return out;
